@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs on a fresh Debian machine: Debian packages (as root, only
+# those missing), staticcheck at a pinned version, and client-js's npm packages.
+# Without root and with something missing it prints the exact command and fails when CI=true.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(redis-server nginx apache2 chromium)
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "install-deps: apt-get install ${missing[*]}"
+    exec 9>/tmp/sockhop-apt.lock
+    flock 9
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    flock -u 9
+  else
+    echo "install-deps: missing Debian packages; run: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    if [ "${CI:-}" = true ]; then exit 1; fi
+  fi
+fi
+
+STATICCHECK_VERSION=v0.8.2
+if ! command -v staticcheck >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
+  echo "install-deps: go install staticcheck@$STATICCHECK_VERSION"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+
+if [ -f client-js/package-lock.json ]; then
+  if [ ! -d client-js/node_modules ] || [ client-js/package-lock.json -nt client-js/node_modules ]; then
+    echo "install-deps: npm ci (client-js)"
+    (cd client-js && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
