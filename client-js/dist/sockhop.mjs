@@ -1,0 +1,773 @@
+/*! sockhop 0.1.0 | MIT */
+var __defProp = Object.defineProperty;
+var __getOwnPropSymbols = Object.getOwnPropertySymbols;
+var __hasOwnProp = Object.prototype.hasOwnProperty;
+var __propIsEnum = Object.prototype.propertyIsEnumerable;
+var __defNormalProp = (obj, key, value) => key in obj ? __defProp(obj, key, { enumerable: true, configurable: true, writable: true, value }) : obj[key] = value;
+var __spreadValues = (a, b) => {
+  for (var prop in b || (b = {}))
+    if (__hasOwnProp.call(b, prop))
+      __defNormalProp(a, prop, b[prop]);
+  if (__getOwnPropSymbols)
+    for (var prop of __getOwnPropSymbols(b)) {
+      if (__propIsEnum.call(b, prop))
+        __defNormalProp(a, prop, b[prop]);
+    }
+  return a;
+};
+
+// src/backoff.ts
+function backoff(n, min, max, rand = Math.random) {
+  const cap = Math.min(max, min * Math.pow(2, Math.max(0, Math.min(n - 1, 30))));
+  return Math.floor(rand() * cap);
+}
+
+// src/codec.ts
+function utf8Len(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 128) n++;
+    else if (c < 2048) n += 2;
+    else if (c >= 55296 && c < 56320 && (s.charCodeAt(i + 1) & 64512) == 56320) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+var escLen = (s) => utf8Len(JSON.stringify(s)) - 2;
+function split(frame) {
+  const out = [];
+  for (const line of frame.split("\n")) {
+    if (!line) continue;
+    const m = JSON.parse(line);
+    if (!m || typeof m != "object" || typeof m.t != "string") throw new Error("sockhop: bad message");
+    out.push(m);
+  }
+  return out;
+}
+function pack(msgs, budget, size = utf8Len, sep = 1) {
+  const frames = [];
+  let cur = [];
+  let n = 0;
+  for (const m of msgs) {
+    const l = size(m);
+    if (cur.length && n + sep + l > budget) {
+      frames.push(cur);
+      cur = [];
+    }
+    n = cur.length ? n + sep + l : l;
+    cur.push(m);
+  }
+  if (cur.length) frames.push(cur);
+  return frames;
+}
+function parseSockJS(line) {
+  var _a;
+  const k = line[0];
+  if (line == "o") return ["o"];
+  if (k == "h" && /^h+$/.test(line)) return ["h"];
+  if (k != "a" && k != "c") return null;
+  let v;
+  try {
+    v = JSON.parse(line.slice(1));
+  } catch (e) {
+    return null;
+  }
+  if (!Array.isArray(v)) return null;
+  if (k == "a") return ["a", v.filter((s) => typeof s == "string")];
+  return ["c", typeof v[0] == "number" ? v[0] : 1006, String((_a = v[1]) != null ? _a : "")];
+}
+var Lines = class {
+  constructor() {
+    this.buf = "";
+  }
+  /** push adds a chunk and returns the lines it completed. */
+  push(chunk) {
+    this.buf += chunk;
+    const parts = this.buf.split("\n");
+    this.buf = parts.pop();
+    return parts;
+  }
+  /** end returns the unterminated rest, if any. */
+  end() {
+    const r = this.buf;
+    this.buf = "";
+    return r ? [r] : [];
+  }
+};
+
+// src/queue.ts
+var Queue = class {
+  constructor(maxMsgs, maxBytes) {
+    this.maxMsgs = maxMsgs;
+    this.maxBytes = maxBytes;
+    this.items = [];
+    this.bytes = 0;
+  }
+  get length() {
+    return this.items.length;
+  }
+  /** push appends s (n bytes) and reports false when that would pass a bound. */
+  push(s, n, id) {
+    if (this.items.length + 1 > this.maxMsgs || this.bytes + n > this.maxBytes) return false;
+    this.items.push({ s, n, id });
+    this.bytes += n;
+    return true;
+  }
+  /** unshift puts messages back at the front, bounds notwithstanding: they were accepted. */
+  unshift(msgs, size) {
+    const e = msgs.map((s) => ({ s, n: size(s) }));
+    this.items.unshift(...e);
+    for (const x of e) this.bytes += x.n;
+  }
+  /** remove drops the message carrying ack id, if it is still queued. */
+  remove(id) {
+    const i = this.items.findIndex((e) => e.id === id);
+    if (i >= 0) this.bytes -= this.items.splice(i, 1)[0].n;
+  }
+  /** drain empties the queue and returns its messages in order. */
+  drain() {
+    const r = this.items.map((e) => e.s);
+    this.items = [];
+    this.bytes = 0;
+    return r;
+  }
+};
+
+// src/storage.ts
+var PREFIX = "sockhop.transport:";
+function store() {
+  try {
+    return globalThis.localStorage || null;
+  } catch (e) {
+    return null;
+  }
+}
+function recall(key) {
+  var _a;
+  try {
+    const v = JSON.parse(((_a = store()) == null ? void 0 : _a.getItem(PREFIX + key)) || "null");
+    if (v && typeof v.t == "string" && v.u > Date.now()) return v.t;
+  } catch (e) {
+  }
+  return null;
+}
+function remember(key, t, ms) {
+  var _a;
+  try {
+    if (ms > 0) (_a = store()) == null ? void 0 : _a.setItem(PREFIX + key, JSON.stringify({ t, u: Date.now() + ms }));
+  } catch (e) {
+  }
+}
+function forget(key) {
+  var _a;
+  try {
+    (_a = store()) == null ? void 0 : _a.removeItem(PREFIX + key);
+  } catch (e) {
+  }
+}
+
+// src/transport.ts
+var DEFAULT_MAX = 65536;
+
+// src/websocket.ts
+var websocket = (base, h) => {
+  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws", "sockhop.v1");
+  let max = DEFAULT_MAX;
+  let done = false;
+  ws.onopen = () => done || h.open();
+  ws.onmessage = (e) => {
+    if (done) return;
+    h.alive();
+    if (typeof e.data == "string") h.frame(e.data);
+  };
+  ws.onclose = (e) => {
+    if (done) return;
+    done = true;
+    h.close(e.code || 1006, e.reason || "websocket closed");
+  };
+  return {
+    name: "websocket",
+    send(msgs) {
+      if (done || ws.readyState != 1) return;
+      for (const f of pack(msgs, max)) ws.send(f.join("\n"));
+    },
+    setMax(n) {
+      max = n;
+    },
+    close(last) {
+      if (last && !done && ws.readyState == 1) this.send(last);
+      done = true;
+      try {
+        ws.close(1e3);
+      } catch (e) {
+      }
+      return [];
+    }
+  };
+};
+
+// src/http.ts
+function post(url, body, cred, stream, text, end) {
+  let stop = false;
+  const done = (s) => stop || (stop = true, end(s));
+  const g = globalThis;
+  if (g.fetch && g.AbortController && g.TextDecoder && (!stream || g.ReadableStream)) {
+    const ac = new AbortController();
+    g.fetch(url, {
+      method: "POST",
+      body,
+      signal: ac.signal,
+      cache: "no-store",
+      credentials: cred ? "include" : "same-origin",
+      headers: { "Content-Type": "text/plain;charset=UTF-8" }
+    }).then(async (r) => {
+      if (r.status != 200) return done(r.status);
+      if (stream && r.body) {
+        const rd = r.body.getReader();
+        const dec = new TextDecoder();
+        for (; ; ) {
+          const c = await rd.read();
+          if (stop) return;
+          if (c.done) break;
+          text(dec.decode(c.value, { stream: true }));
+        }
+      } else {
+        const t = await r.text();
+        if (stop) return;
+        text(t);
+      }
+      done(200);
+    }).catch(() => done(0));
+    return { abort: () => (stop = true, ac.abort()) };
+  }
+  const x = new XMLHttpRequest();
+  let pos = 0;
+  const feed = () => {
+    if (stop || x.status != 200) return;
+    const t = x.responseText;
+    if (t.length > pos) {
+      const c = t.slice(pos);
+      pos = t.length;
+      text(c);
+    }
+  };
+  x.open("POST", url, true);
+  x.withCredentials = cred;
+  x.setRequestHeader("Content-Type", "text/plain;charset=UTF-8");
+  if (stream) x.onprogress = feed;
+  x.onload = () => {
+    feed();
+    done(x.status);
+  };
+  x.onerror = x.ontimeout = () => done(0);
+  x.send(body);
+  return { abort: () => (stop = true, x.abort()) };
+}
+
+// src/sockjs.ts
+var ALPHA = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+function randomId(n) {
+  const b = new Uint8Array(n);
+  const c = globalThis.crypto;
+  if (c && c.getRandomValues) c.getRandomValues(b);
+  else for (let i = 0; i < n; i++) b[i] = Math.random() * 256 | 0;
+  let s = "";
+  for (let i = 0; i < n; i++) s += ALPHA[b[i] & 63];
+  return s;
+}
+var RETRY_2010 = 100;
+function statusCode(s) {
+  if (s == 403) return [1008, "forbidden"];
+  if (s == 413) return [1009, "message too big"];
+  return [1006, s ? "http " + s : "network error"];
+}
+function sockjs(name, path, stream, base, h, o) {
+  const url = base + "/sockjs/" + String(Math.floor(Math.random() * 900) + 100) + "/" + randomId(12) + "/";
+  let max = DEFAULT_MAX;
+  let closed = false;
+  let opened = false;
+  let rx = null;
+  let tx = null;
+  let outbox = [];
+  let again;
+  const fail = (code, reason) => {
+    if (closed) return;
+    closed = true;
+    stopRx();
+    h.close(code, reason);
+  };
+  const stopRx = () => {
+    clearTimeout(again);
+    if (rx) rx.abort();
+    rx = null;
+  };
+  const receive = () => {
+    let retry = 0;
+    const lines = new Lines();
+    const line = (l) => {
+      if (closed || retry < 0) return;
+      const f = parseSockJS(l);
+      h.alive();
+      if (!f) return;
+      if (f[0] == "o") {
+        if (!opened) opened = true, h.open();
+      } else if (f[0] == "a") {
+        for (const s of f[1]) if (!closed) h.frame(s);
+      } else if (f[0] == "c") {
+        if (f[1] == 2010) retry = RETRY_2010;
+        else retry = -1, fail(f[1], f[2]);
+      }
+    };
+    rx = post(
+      url + path,
+      null,
+      o.withCredentials,
+      stream,
+      (c) => lines.push(c).forEach(line),
+      (status) => {
+        rx = null;
+        if (closed) return;
+        if (status != 200) return fail(...statusCode(status));
+        lines.end().forEach(line);
+        if (closed || retry < 0) return;
+        if (retry) again = setTimeout(receive, retry);
+        else receive();
+      }
+    );
+  };
+  const flush = (final) => {
+    if (tx || !outbox.length || closed && !final) return;
+    const batch = pack(outbox, max - 4, escLen, 2)[0];
+    outbox = outbox.slice(batch.length);
+    tx = post(url + "xhr_send", JSON.stringify([batch.join("\n")]), o.withCredentials, false, () => {
+    }, (s) => {
+      tx = null;
+      if (s == 204 || s == 200) return flush(final);
+      if (!final) {
+        fail(...s == 404 ? [1006, "session gone"] : statusCode(s));
+      }
+    });
+  };
+  receive();
+  return {
+    name,
+    send(msgs) {
+      if (closed) return;
+      outbox.push(...msgs);
+      flush(false);
+    },
+    setMax(n) {
+      max = n;
+    },
+    close(last) {
+      closed = true;
+      stopRx();
+      if (last) {
+        outbox.push(...last);
+        flush(true);
+        return [];
+      }
+      const r = outbox;
+      outbox = [];
+      return r;
+    }
+  };
+}
+
+// src/xhr_polling.ts
+var xhrPolling = (base, h, o) => sockjs("xhr-polling", "xhr", false, base, h, o);
+
+// src/xhr_streaming.ts
+var xhrStreaming = (base, h, o) => sockjs("xhr-streaming", "xhr_streaming", true, base, h, o);
+
+// src/client.ts
+var FACTORIES = {
+  websocket,
+  "xhr-streaming": xhrStreaming,
+  "xhr-polling": xhrPolling
+};
+var isTerminal = (c) => c == 1e3 || c == 1002 || c == 1003 || c == 1007 || c == 1008 || c == 1009 || c >= 4500 && c <= 4999;
+function err(code, message) {
+  const e = new Error(message || code);
+  e.code = code;
+  return e;
+}
+var offline = () => typeof navigator != "undefined" && navigator.onLine === false;
+var Client = class {
+  constructor(url, opts = {}) {
+    this.url = url;
+    this.transport = null;
+    this.state = "connecting";
+    this.id = null;
+    this.t = null;
+    // the transport being tried or in use
+    this.up = false;
+    // welcome arrived on t
+    this.seen = 0;
+    // last time bytes arrived on t
+    this.hbMs = 0;
+    // ping+pong of the welcome
+    this.max = DEFAULT_MAX;
+    this.ladder = [];
+    this.step = 0;
+    this.attempt = 0;
+    // heartbeat check
+    this.closeMsg = null;
+    this.out = [];
+    this.flushing = false;
+    this.acks = /* @__PURE__ */ new Map();
+    this.nextId = 1;
+    this.rx = 0;
+    // counted messages received (PROTOCOL.md §6)
+    this.ls = /* @__PURE__ */ new Map();
+    this.unlisten = () => {
+    };
+    this.o = __spreadValues({
+      transports: ["websocket", "xhr-streaming", "xhr-polling"],
+      openTimeout: 3e3,
+      reconnect: true,
+      backoffMin: 500,
+      backoffMax: 2e4,
+      ackTimeout: 1e4,
+      queueMaxMessages: 1e3,
+      queueMaxBytes: 1 << 20,
+      rememberTransport: 30 * 60 * 1e3,
+      withCredentials: false
+    }, opts);
+    this.f = __spreadValues(__spreadValues({}, FACTORIES), opts.factories);
+    this.key = url;
+    this.q = new Queue(this.o.queueMaxMessages, this.o.queueMaxBytes);
+    const w = typeof window != "undefined" ? window : null;
+    if (w && w.addEventListener) {
+      const on = () => this.online();
+      const off = () => this.offline();
+      w.addEventListener("online", on);
+      w.addEventListener("offline", off);
+      this.unlisten = () => {
+        w.removeEventListener("online", on);
+        w.removeEventListener("offline", off);
+      };
+    }
+    this.start();
+  }
+  // ---- events -------------------------------------------------------------------------
+  on(ev, fn) {
+    const l = this.ls.get(ev);
+    if (l) l.push(fn);
+    else this.ls.set(ev, [fn]);
+    return this;
+  }
+  once(ev, fn) {
+    const w = (...a) => (this.off(ev, w), fn(...a));
+    w.fn = fn;
+    return this.on(ev, w);
+  }
+  off(ev, fn) {
+    const l = this.ls.get(ev);
+    if (!l || !fn) this.ls.delete(ev);
+    else this.ls.set(ev, l.filter((x) => x !== fn && x.fn !== fn));
+    return this;
+  }
+  /** fire calls the local listeners of ev; a throwing listener is reported, not propagated. */
+  fire(ev, ...a) {
+    let r;
+    (this.ls.get(ev) || []).slice().forEach((fn, i) => {
+      try {
+        const v = fn(...a);
+        if (!i) r = v;
+      } catch (e) {
+        setTimeout(() => {
+          throw e;
+        });
+      }
+    });
+    return r;
+  }
+  // ---- sending ------------------------------------------------------------------------
+  emit(name, data) {
+    this.push({ t: "ev", n: name, d: data });
+  }
+  emitWithAck(name, data, opts = {}) {
+    return new Promise((res, rej) => {
+      var _a;
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.acks.delete(id);
+        this.q.remove(id);
+        rej(err("timeout", "sockhop: no reply to " + name));
+      }, (_a = opts.timeout) != null ? _a : this.o.ackTimeout);
+      this.acks.set(id, { res, rej, timer });
+      try {
+        this.push({ t: "ev", n: name, d: data, id }, id);
+      } catch (e) {
+        clearTimeout(timer);
+        this.acks.delete(id);
+        rej(e);
+      }
+    });
+  }
+  /** push sends m when connected and queues it otherwise; it throws when it cannot do either. */
+  push(m, id) {
+    if (this.state == "closed") throw err("closed", "sockhop: connection closed");
+    const s = JSON.stringify(m);
+    const n = utf8Len(s);
+    if (n > this.max) throw err("too_big", "sockhop: message of " + n + " bytes over the server limit " + this.max);
+    if (this.up) {
+      this.out.push(s);
+      if (!this.flushing) {
+        this.flushing = true;
+        Promise.resolve().then(() => this.flush());
+      }
+    } else if (!this.q.push(s, n, id)) {
+      throw err("queue_full", "sockhop: offline queue full");
+    }
+  }
+  /** flush hands what was emitted since the last flush to the transport, in one go. */
+  flush() {
+    this.flushing = false;
+    const o = this.out;
+    this.out = [];
+    if (!o.length) return;
+    if (this.t && this.up) this.t.send(o);
+    else this.q.unshift(o, utf8Len);
+  }
+  /** direct sends control messages (hello, pong, ack replies before welcome) at once. */
+  direct(m) {
+    if (this.t) this.t.send([JSON.stringify(m)]);
+  }
+  close() {
+    if (this.state == "closed") return;
+    const was = this.state == "connected";
+    this.flush();
+    this.drop([JSON.stringify({ t: "close", code: 1e3 })]);
+    this.end({ code: 1e3, reason: "client close", reconnect: false }, was);
+  }
+  // ---- connecting ---------------------------------------------------------------------
+  /** start runs the ladder from the remembered transport, or the first one. */
+  start() {
+    clearTimeout(this.timer);
+    if (this.state == "closed") return;
+    if (offline()) {
+      this.state = "disconnected";
+      return;
+    }
+    this.state = "connecting";
+    const list = this.o.transports.filter((n) => this.f[n]);
+    const r = recall(this.key);
+    this.ladder = r && list.indexOf(r) > 0 ? list.slice(list.indexOf(r)) : list;
+    this.step = 0;
+    this.next();
+  }
+  /** next tries the next transport of the ladder, or schedules a reconnect after the last. */
+  next() {
+    if (this.step >= this.ladder.length) {
+      forget(this.key);
+      return this.retry();
+    }
+    const name = this.ladder[this.step++];
+    this.up = false;
+    this.closeMsg = null;
+    let t = null;
+    const mine = () => t && t === this.t;
+    t = this.t = this.f[name](
+      this.url,
+      {
+        open: () => {
+          if (!mine()) return;
+          const a = this.o.auth;
+          const hello = { t: "hello", v: 1 };
+          const auth = typeof a == "function" ? a() : a;
+          if (auth !== void 0) hello.auth = auth;
+          this.direct(hello);
+        },
+        frame: (f) => mine() && this.frame(f),
+        alive: () => mine() && (this.seen = Date.now()),
+        close: (code, reason) => mine() && this.lost(code, reason)
+      },
+      { withCredentials: this.o.withCredentials }
+    );
+    this.timer = setTimeout(() => {
+      if (!mine() || this.up) return;
+      this.drop();
+      this.next();
+    }, this.o.openTimeout);
+  }
+  /** frame handles one frame of the current transport. */
+  frame(f) {
+    const t = this.t;
+    let msgs;
+    try {
+      msgs = split(f);
+    } catch (e) {
+      this.fire("error", err("protocol", "sockhop: malformed frame from server"));
+      return this.lost(1002, "malformed frame");
+    }
+    for (const m of msgs) {
+      if (this.t !== t) return;
+      this.msg(m);
+    }
+  }
+  msg(m) {
+    switch (m.t) {
+      case "welcome":
+        return this.welcome(m);
+      case "ping":
+        return this.direct({ t: "pong", r: this.rx });
+      case "ev":
+        this.rx++;
+        return this.event(m);
+      case "ack": {
+        this.rx++;
+        const p = this.acks.get(m.id);
+        if (!p) return;
+        clearTimeout(p.timer);
+        this.acks.delete(m.id);
+        if (m.e) p.rej(err(String(m.e.code || "internal"), m.e.message));
+        else p.res(m.d === void 0 ? null : m.d);
+        return;
+      }
+      case "close":
+        this.closeMsg = m;
+    }
+  }
+  welcome(m) {
+    if (this.up || !this.t) return;
+    clearTimeout(this.timer);
+    const t = this.t;
+    this.up = true;
+    this.id = m.sid;
+    this.rx = 0;
+    this.max = m.max > 0 ? m.max : DEFAULT_MAX;
+    t.setMax(this.max);
+    this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
+    this.seen = Date.now();
+    this.heartbeat();
+    this.attempt = 0;
+    this.state = "connected";
+    remember(this.key, t.name, this.o.rememberTransport);
+    if (this.transport != t.name) {
+      this.transport = t.name;
+      this.fire("transport", t.name);
+    }
+    this.fire("connect");
+    if (this.t === t && this.up) {
+      this.out = this.q.drain().concat(this.out);
+      this.flush();
+    }
+  }
+  /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
+  heartbeat() {
+    clearTimeout(this.hb);
+    if (!this.hbMs || !this.up) return;
+    const left = this.seen + this.hbMs - Date.now();
+    if (left <= 0) return this.lost(4001, "heartbeat timeout");
+    this.hb = setTimeout(() => this.heartbeat(), left + 10);
+  }
+  event(m) {
+    var _a;
+    if (m.id == null) {
+      this.fire(m.n, m.d === void 0 ? null : m.d);
+      return;
+    }
+    const reply = (r2) => {
+      try {
+        this.push(__spreadValues({ t: "ack", id: m.id }, r2));
+      } catch (e) {
+        this.fire("error", e);
+      }
+    };
+    if (!((_a = this.ls.get(m.n)) == null ? void 0 : _a.length)) return reply({ e: { code: "unknown_event", message: "no handler for " + m.n } });
+    let r;
+    try {
+      const fns = this.ls.get(m.n).slice();
+      r = fns[0](m.d === void 0 ? null : m.d);
+      for (const fn of fns.slice(1)) fn(m.d === void 0 ? null : m.d);
+    } catch (e) {
+      r = Promise.reject(e);
+    }
+    Promise.resolve(r).then(
+      (d) => reply({ d: d === void 0 ? null : d }),
+      (e) => reply({ e: { code: String(e && e.code || "internal"), message: String(e && e.message || e) } })
+    );
+  }
+  /** drop ends the current transport quietly; unsent messages go back to the queue. */
+  drop(last) {
+    clearTimeout(this.timer);
+    clearTimeout(this.hb);
+    const t = this.t;
+    this.t = null;
+    this.up = false;
+    if (t) {
+      const rest = t.close(last);
+      if (rest.length) this.q.unshift(rest, utf8Len);
+    }
+  }
+  /**
+   * lost handles the end of the current transport: before welcome it moves down the ladder
+   * (unless the server spoke and closed), after it the client reconnects or stops.
+   */
+  lost(code, reason) {
+    const was = this.up;
+    const cm = this.closeMsg;
+    this.drop();
+    let c = cm || { code, reason };
+    if (!cm && code == 1002 && reason == "Connection interrupted") c = { code: 1006, reason };
+    if (!was && !cm && this.state == "connecting") return this.next();
+    const stop = isTerminal(c.code);
+    if (cm && cm.e) this.fire("error", err(String(cm.e.code), cm.e.message));
+    if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
+    this.state = "disconnected";
+    if (was) this.fire("disconnect", { code: c.code, reason: c.reason, reconnect: true });
+    this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : void 0);
+  }
+  /** retry schedules the next ladder run after the server's hint or a backoff delay. */
+  retry(hint) {
+    if (this.state == "closed") return;
+    if (!this.o.reconnect) return this.end({ code: 1006, reason: "no transport worked", reconnect: false }, false);
+    this.state = "disconnected";
+    const d = hint != null ? hint : backoff(++this.attempt, this.o.backoffMin, this.o.backoffMax);
+    if (hint != null) this.attempt++;
+    this.fire("reconnecting", this.attempt, d);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.start(), d);
+  }
+  /** end stops for good: pending acks and queued emits fail with code closed. */
+  end(info, was) {
+    this.drop();
+    this.state = "closed";
+    this.unlisten();
+    this.q.drain();
+    for (const p of Array.from(this.acks.values())) {
+      clearTimeout(p.timer);
+      p.rej(err("closed", "sockhop: connection closed"));
+    }
+    this.acks.clear();
+    if (was) this.fire("disconnect", info);
+  }
+  online() {
+    if (this.state == "disconnected") this.start();
+  }
+  offline() {
+    if (this.state == "closed") return;
+    const was = this.up;
+    this.drop();
+    clearTimeout(this.timer);
+    this.state = "disconnected";
+    if (was) this.fire("disconnect", { code: 1006, reason: "offline", reconnect: true });
+  }
+};
+
+// src/index.ts
+var version = "0.1.0";
+function connect(url, opts) {
+  const loc = typeof location != "undefined" ? location.href : void 0;
+  const base = (loc ? new URL(url, loc).href : url).replace(/[?#].*$/, "").replace(/\/+$/, "");
+  return new Client(base, opts);
+}
+export {
+  connect,
+  version
+};

@@ -1,0 +1,98 @@
+// The public types of the sockhop browser client. The build emits this file as
+// dist/sockhop.d.ts; client.ts implements it.
+
+/** The name of a transport. */
+export type TransportName = 'websocket' | 'xhr-streaming' | 'xhr-polling';
+
+/**
+ * The connection state: `connecting` while the transport ladder runs, `connected` once the
+ * server's welcome arrived, `disconnected` while waiting to reconnect (or for the browser to
+ * come back online), `closed` after close() or a terminal close code.
+ */
+export type State = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+/** Options of connect(). Every field is optional. */
+export interface Options {
+  /** Transports to try, in order. Default ['websocket', 'xhr-streaming', 'xhr-polling']. */
+  transports?: TransportName[];
+  /** Ms a transport may take to deliver the server's welcome before the next one is tried. Default 3000. */
+  openTimeout?: number;
+  /** Reconnect after a drop. Default true. */
+  reconnect?: boolean;
+  /** First reconnect delay cap in ms (full jitter: the delay is random below the cap). Default 500. */
+  backoffMin?: number;
+  /** Largest reconnect delay cap in ms. Default 20000. */
+  backoffMax?: number;
+  /** Default timeout of emitWithAck in ms. Default 10000. */
+  ackTimeout?: number;
+  /** Most messages the offline queue holds. Default 1000. */
+  queueMaxMessages?: number;
+  /** Most bytes the offline queue holds. Default 1 MiB. */
+  queueMaxBytes?: number;
+  /** Ms to remember the transport that worked (localStorage, per server); 0 turns it off. Default 30 min. */
+  rememberTransport?: number;
+  /** Sent in hello as `auth`; a function is called before each connection attempt. */
+  auth?: unknown | (() => unknown);
+  /** Send cookies on cross-origin SockJS requests. Default false. */
+  withCredentials?: boolean;
+}
+
+/** Options of one emitWithAck call. */
+export interface AckOptions {
+  /** Ms to wait for the reply. Default: the connection's ackTimeout. */
+  timeout?: number;
+}
+
+/**
+ * An error reported by the client: a rejected emitWithAck (code `timeout`, `closed`, or the
+ * server's code such as `bad_request`, `unknown_event`, `internal`), a refused emit
+ * (`queue_full`, `too_big`, `closed`), or a terminal close (`e.code` of the server's close).
+ */
+export interface SockhopError extends Error {
+  code: string;
+}
+
+/** Why a connection ended. */
+export interface DisconnectInfo {
+  /** The close code (PROTOCOL.md §5); 1006 when the transport died without one. */
+  code: number;
+  reason: string;
+  /** Whether the client will reconnect. */
+  reconnect: boolean;
+}
+
+/**
+ * A handler of a server event. When the server asked for a reply (EmitWithAck), the value the
+ * first handler returns (or its promise resolves to) is the reply; a throw or rejection
+ * replies with an error whose code is the thrown value's `code` (default `internal`).
+ */
+export type EventHandler = (data: any) => unknown;
+
+/** A sockhop connection. Events: connect, disconnect, reconnecting, transport, error, and any server event name. */
+export interface Socket {
+  /** The transport of the current (or last) connection, null before the first one. */
+  readonly transport: TransportName | null;
+  readonly state: State;
+  /** The server's session id, null before the first welcome. */
+  readonly id: string | null;
+  on(event: 'connect', fn: () => void): this;
+  on(event: 'disconnect', fn: (info: DisconnectInfo) => void): this;
+  on(event: 'reconnecting', fn: (attempt: number, delayMs: number) => void): this;
+  on(event: 'transport', fn: (name: TransportName) => void): this;
+  on(event: 'error', fn: (err: SockhopError) => void): this;
+  on(event: string, fn: EventHandler): this;
+  once(event: string, fn: (...args: any[]) => unknown): this;
+  off(event: string, fn?: (...args: any[]) => unknown): this;
+  /** emit sends event name; while disconnected it is queued. Throws a SockhopError when the queue is full, the message too big or the socket closed. */
+  emit(name: string, data?: unknown): void;
+  /** emitWithAck sends event name and resolves with the server's reply. */
+  emitWithAck<T = any>(name: string, data?: unknown, opts?: AckOptions): Promise<T>;
+  /** close ends the connection for good (code 1000). */
+  close(): void;
+}
+
+/** connect opens a connection to the server mounted at url (e.g. '/rt' or 'https://host/rt'). */
+export declare function connect(url: string, opts?: Options): Socket;
+
+/** The client version. */
+export declare const version: string;

@@ -1,0 +1,443 @@
+// The connection: transport ladder, handshake, heartbeats, acks, reconnect, offline queue.
+import type { AckOptions, DisconnectInfo, Options, Socket, SockhopError, State } from './api';
+import { backoff } from './backoff';
+import { Msg, split, utf8Len } from './codec';
+import { Queue } from './queue';
+import { forget, recall, remember } from './storage';
+import { DEFAULT_MAX, Factory, Transport, TransportName } from './transport';
+import { websocket } from './websocket';
+import { xhrPolling } from './xhr_polling';
+import { xhrStreaming } from './xhr_streaming';
+
+type Fn = (...a: any[]) => unknown;
+
+/** Internal options: the public ones plus transport factories (tests swap in fakes). */
+export interface Config extends Options {
+  factories?: Partial<Record<TransportName, Factory>>;
+}
+
+const FACTORIES: Record<TransportName, Factory> = {
+  websocket,
+  'xhr-streaming': xhrStreaming,
+  'xhr-polling': xhrPolling,
+};
+
+/** isTerminal tells whether a close code means "do not reconnect" (PROTOCOL.md §5). */
+export const isTerminal = (c: number): boolean =>
+  c == 1000 || c == 1002 || c == 1003 || c == 1007 || c == 1008 || c == 1009 || (c >= 4500 && c <= 4999);
+
+/** err makes a SockhopError. */
+export function err(code: string, message?: string): SockhopError {
+  const e = new Error(message || code) as SockhopError;
+  e.code = code;
+  return e;
+}
+
+const offline = () => typeof navigator != 'undefined' && navigator.onLine === false;
+
+interface Pending {
+  res: (v: any) => void;
+  rej: (e: any) => void;
+  timer: any;
+}
+
+interface CloseMsg {
+  code: number;
+  reason: string;
+  retry?: number;
+  e?: { code: string; message: string };
+}
+
+export class Client implements Socket {
+  transport: TransportName | null = null;
+  state: State = 'connecting';
+  id: string | null = null;
+
+  private o: Required<Omit<Config, 'auth' | 'factories'>> & Config;
+  private f: Record<TransportName, Factory>;
+  private key: string;
+  private t: Transport | null = null; // the transport being tried or in use
+  private up = false; // welcome arrived on t
+  private seen = 0; // last time bytes arrived on t
+  private hbMs = 0; // ping+pong of the welcome
+  private max = DEFAULT_MAX;
+  private ladder: TransportName[] = [];
+  private step = 0;
+  private attempt = 0;
+  private timer: any; // open timeout or reconnect delay
+  private hb: any; // heartbeat check
+  private closeMsg: CloseMsg | null = null;
+  private out: string[] = [];
+  private flushing = false;
+  private q: Queue;
+  private acks = new Map<number, Pending>();
+  private nextId = 1;
+  private rx = 0; // counted messages received (PROTOCOL.md §6)
+  private ls = new Map<string, Fn[]>();
+  private unlisten = () => {};
+
+  constructor(
+    readonly url: string,
+    opts: Config = {},
+  ) {
+    this.o = {
+      transports: ['websocket', 'xhr-streaming', 'xhr-polling'],
+      openTimeout: 3000,
+      reconnect: true,
+      backoffMin: 500,
+      backoffMax: 20000,
+      ackTimeout: 10000,
+      queueMaxMessages: 1000,
+      queueMaxBytes: 1 << 20,
+      rememberTransport: 30 * 60 * 1000,
+      withCredentials: false,
+      ...opts,
+    };
+    this.f = { ...FACTORIES, ...opts.factories };
+    this.key = url;
+    this.q = new Queue(this.o.queueMaxMessages, this.o.queueMaxBytes);
+    const w: any = typeof window != 'undefined' ? window : null;
+    if (w && w.addEventListener) {
+      const on = () => this.online();
+      const off = () => this.offline();
+      w.addEventListener('online', on);
+      w.addEventListener('offline', off);
+      this.unlisten = () => {
+        w.removeEventListener('online', on);
+        w.removeEventListener('offline', off);
+      };
+    }
+    this.start();
+  }
+
+  // ---- events -------------------------------------------------------------------------
+
+  on(ev: string, fn: Fn): this {
+    const l = this.ls.get(ev);
+    if (l) l.push(fn);
+    else this.ls.set(ev, [fn]);
+    return this;
+  }
+
+  once(ev: string, fn: Fn): this {
+    const w = (...a: any[]) => (this.off(ev, w), fn(...a));
+    (w as any).fn = fn;
+    return this.on(ev, w);
+  }
+
+  off(ev: string, fn?: Fn): this {
+    const l = this.ls.get(ev);
+    if (!l || !fn) this.ls.delete(ev);
+    else this.ls.set(ev, l.filter((x) => x !== fn && (x as any).fn !== fn));
+    return this;
+  }
+
+  /** fire calls the local listeners of ev; a throwing listener is reported, not propagated. */
+  private fire(ev: string, ...a: any[]): unknown {
+    let r: unknown;
+    (this.ls.get(ev) || []).slice().forEach((fn, i) => {
+      try {
+        const v = fn(...a);
+        if (!i) r = v;
+      } catch (e) {
+        setTimeout(() => {
+          throw e;
+        });
+      }
+    });
+    return r;
+  }
+
+  // ---- sending ------------------------------------------------------------------------
+
+  emit(name: string, data?: unknown): void {
+    this.push({ t: 'ev', n: name, d: data });
+  }
+
+  emitWithAck<T = any>(name: string, data?: unknown, opts: AckOptions = {}): Promise<T> {
+    return new Promise<T>((res, rej) => {
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.acks.delete(id);
+        this.q.remove(id);
+        rej(err('timeout', 'sockhop: no reply to ' + name));
+      }, opts.timeout ?? this.o.ackTimeout);
+      this.acks.set(id, { res, rej, timer });
+      try {
+        this.push({ t: 'ev', n: name, d: data, id }, id);
+      } catch (e) {
+        clearTimeout(timer);
+        this.acks.delete(id);
+        rej(e);
+      }
+    });
+  }
+
+  /** push sends m when connected and queues it otherwise; it throws when it cannot do either. */
+  private push(m: Msg, id?: number): void {
+    if (this.state == 'closed') throw err('closed', 'sockhop: connection closed');
+    const s = JSON.stringify(m);
+    const n = utf8Len(s);
+    if (n > this.max) throw err('too_big', 'sockhop: message of ' + n + ' bytes over the server limit ' + this.max);
+    if (this.up) {
+      this.out.push(s);
+      if (!this.flushing) {
+        this.flushing = true;
+        Promise.resolve().then(() => this.flush());
+      }
+    } else if (!this.q.push(s, n, id)) {
+      throw err('queue_full', 'sockhop: offline queue full');
+    }
+  }
+
+  /** flush hands what was emitted since the last flush to the transport, in one go. */
+  private flush(): void {
+    this.flushing = false;
+    const o = this.out;
+    this.out = [];
+    if (!o.length) return;
+    if (this.t && this.up) this.t.send(o);
+    else this.q.unshift(o, utf8Len);
+  }
+
+  /** direct sends control messages (hello, pong, ack replies before welcome) at once. */
+  private direct(m: Msg): void {
+    if (this.t) this.t.send([JSON.stringify(m)]);
+  }
+
+  close(): void {
+    if (this.state == 'closed') return;
+    const was = this.state == 'connected';
+    this.flush();
+    this.drop([JSON.stringify({ t: 'close', code: 1000 })]);
+    this.end({ code: 1000, reason: 'client close', reconnect: false }, was);
+  }
+
+  // ---- connecting ---------------------------------------------------------------------
+
+  /** start runs the ladder from the remembered transport, or the first one. */
+  private start(): void {
+    clearTimeout(this.timer);
+    if (this.state == 'closed') return;
+    if (offline()) {
+      this.state = 'disconnected';
+      return; // online() starts again
+    }
+    this.state = 'connecting';
+    const list = this.o.transports.filter((n) => this.f[n]);
+    const r = recall(this.key);
+    this.ladder = r && list.indexOf(r) > 0 ? list.slice(list.indexOf(r)) : list;
+    this.step = 0;
+    this.next();
+  }
+
+  /** next tries the next transport of the ladder, or schedules a reconnect after the last. */
+  private next(): void {
+    if (this.step >= this.ladder.length) {
+      forget(this.key);
+      return this.retry();
+    }
+    const name = this.ladder[this.step++];
+    this.up = false;
+    this.closeMsg = null;
+    let t: Transport | null = null;
+    const mine = () => t && t === this.t;
+    t = this.t = this.f[name](
+      this.url,
+      {
+        open: () => {
+          if (!mine()) return;
+          const a: any = this.o.auth;
+          const hello: Msg = { t: 'hello', v: 1 };
+          const auth = typeof a == 'function' ? a() : a;
+          if (auth !== undefined) hello.auth = auth;
+          this.direct(hello);
+        },
+        frame: (f) => mine() && this.frame(f),
+        alive: () => mine() && (this.seen = Date.now()),
+        close: (code, reason) => mine() && this.lost(code, reason),
+      },
+      { withCredentials: this.o.withCredentials },
+    );
+    this.timer = setTimeout(() => {
+      if (!mine() || this.up) return;
+      this.drop();
+      this.next();
+    }, this.o.openTimeout);
+  }
+
+  /** frame handles one frame of the current transport. */
+  private frame(f: string): void {
+    const t = this.t;
+    let msgs: Msg[];
+    try {
+      msgs = split(f);
+    } catch {
+      this.fire('error', err('protocol', 'sockhop: malformed frame from server'));
+      return this.lost(1002, 'malformed frame');
+    }
+    for (const m of msgs) {
+      if (this.t !== t) return; // the transport ended while handling an earlier message
+      this.msg(m);
+    }
+  }
+
+  private msg(m: Msg): void {
+    switch (m.t) {
+      case 'welcome':
+        return this.welcome(m);
+      case 'ping':
+        return this.direct({ t: 'pong', r: this.rx });
+      case 'ev':
+        this.rx++;
+        return this.event(m);
+      case 'ack': {
+        this.rx++;
+        const p = this.acks.get(m.id);
+        if (!p) return; // late reply after a timeout
+        clearTimeout(p.timer);
+        this.acks.delete(m.id);
+        if (m.e) p.rej(err(String(m.e.code || 'internal'), m.e.message));
+        else p.res(m.d === undefined ? null : m.d);
+        return;
+      }
+      case 'close':
+        this.closeMsg = m as any;
+    }
+  }
+
+  private welcome(m: Msg): void {
+    if (this.up || !this.t) return;
+    clearTimeout(this.timer);
+    const t = this.t;
+    this.up = true;
+    this.id = m.sid;
+    this.rx = 0;
+    this.max = m.max > 0 ? m.max : DEFAULT_MAX;
+    t.setMax(this.max);
+    this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
+    this.seen = Date.now();
+    this.heartbeat();
+    this.attempt = 0;
+    this.state = 'connected';
+    remember(this.key, t.name, this.o.rememberTransport);
+    if (this.transport != t.name) {
+      this.transport = t.name;
+      this.fire('transport', t.name);
+    }
+    this.fire('connect');
+    // The offline queue goes first, then whatever the connect listeners emitted.
+    if (this.t === t && this.up) {
+      this.out = this.q.drain().concat(this.out);
+      this.flush();
+    }
+  }
+
+  /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
+  private heartbeat(): void {
+    clearTimeout(this.hb);
+    if (!this.hbMs || !this.up) return;
+    const left = this.seen + this.hbMs - Date.now();
+    if (left <= 0) return this.lost(4001, 'heartbeat timeout');
+    this.hb = setTimeout(() => this.heartbeat(), left + 10);
+  }
+
+  private event(m: Msg): void {
+    if (m.id == null) {
+      this.fire(m.n, m.d === undefined ? null : m.d);
+      return;
+    }
+    const reply = (r: object) => {
+      try {
+        this.push({ t: 'ack', id: m.id, ...r });
+      } catch (e) {
+        this.fire('error', e);
+      }
+    };
+    if (!this.ls.get(m.n)?.length) return reply({ e: { code: 'unknown_event', message: 'no handler for ' + m.n } });
+    let r: unknown;
+    try {
+      const fns = this.ls.get(m.n)!.slice();
+      r = fns[0](m.d === undefined ? null : m.d);
+      for (const fn of fns.slice(1)) fn(m.d === undefined ? null : m.d);
+    } catch (e) {
+      r = Promise.reject(e);
+    }
+    Promise.resolve(r).then(
+      (d) => reply({ d: d === undefined ? null : d }),
+      (e: any) => reply({ e: { code: String((e && e.code) || 'internal'), message: String((e && e.message) || e) } }),
+    );
+  }
+
+  /** drop ends the current transport quietly; unsent messages go back to the queue. */
+  private drop(last?: string[]): void {
+    clearTimeout(this.timer);
+    clearTimeout(this.hb);
+    const t = this.t;
+    this.t = null;
+    this.up = false;
+    if (t) {
+      const rest = t.close(last);
+      if (rest.length) this.q.unshift(rest, utf8Len);
+    }
+  }
+
+  /**
+   * lost handles the end of the current transport: before welcome it moves down the ladder
+   * (unless the server spoke and closed), after it the client reconnects or stops.
+   */
+  private lost(code: number, reason: string): void {
+    const was = this.up;
+    const cm = this.closeMsg;
+    this.drop();
+    let c: CloseMsg = cm || { code, reason };
+    // A SockJS "Connection interrupted" is the transport's verdict, not the server's.
+    if (!cm && code == 1002 && reason == 'Connection interrupted') c = { code: 1006, reason };
+    if (!was && !cm && this.state == 'connecting') return this.next();
+    const stop = isTerminal(c.code);
+    if (cm && cm.e) this.fire('error', err(String(cm.e.code), cm.e.message));
+    if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
+    this.state = 'disconnected';
+    if (was) this.fire('disconnect', { code: c.code, reason: c.reason, reconnect: true } as DisconnectInfo);
+    this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : undefined);
+  }
+
+  /** retry schedules the next ladder run after the server's hint or a backoff delay. */
+  private retry(hint?: number): void {
+    if (this.state == 'closed') return;
+    if (!this.o.reconnect) return this.end({ code: 1006, reason: 'no transport worked', reconnect: false }, false);
+    this.state = 'disconnected';
+    const d = hint ?? backoff(++this.attempt, this.o.backoffMin, this.o.backoffMax);
+    if (hint != null) this.attempt++;
+    this.fire('reconnecting', this.attempt, d);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.start(), d);
+  }
+
+  /** end stops for good: pending acks and queued emits fail with code closed. */
+  private end(info: DisconnectInfo, was: boolean): void {
+    this.drop();
+    this.state = 'closed';
+    this.unlisten();
+    this.q.drain();
+    for (const p of Array.from(this.acks.values())) {
+      clearTimeout(p.timer);
+      p.rej(err('closed', 'sockhop: connection closed'));
+    }
+    this.acks.clear();
+    if (was) this.fire('disconnect', info);
+  }
+
+  private online(): void {
+    if (this.state == 'disconnected') this.start();
+  }
+
+  private offline(): void {
+    if (this.state == 'closed') return;
+    const was = this.up;
+    this.drop();
+    clearTimeout(this.timer);
+    this.state = 'disconnected';
+    if (was) this.fire('disconnect', { code: 1006, reason: 'offline', reconnect: true } as DisconnectInfo);
+  }
+}

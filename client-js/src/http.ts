@@ -1,0 +1,78 @@
+// One HTTP POST for the SockJS transports: fetch() with a streaming body reader where the
+// browser has one (each chunk arrives at once), XMLHttpRequest where it has not.
+
+/** Req is a request in flight. */
+export interface Req {
+  abort(): void;
+}
+
+/**
+ * post sends body to url and calls text with each chunk of a 200 response (all of it at once
+ * unless stream), then end with the status (0 = network error). Neither is called after
+ * abort().
+ */
+export function post(
+  url: string,
+  body: string | null,
+  cred: boolean,
+  stream: boolean,
+  text: (chunk: string) => void,
+  end: (status: number) => void,
+): Req {
+  let stop = false;
+  const done = (s: number) => stop || ((stop = true), end(s));
+  const g: any = globalThis;
+  if (g.fetch && g.AbortController && g.TextDecoder && (!stream || g.ReadableStream)) {
+    const ac = new AbortController();
+    g.fetch(url, {
+      method: 'POST',
+      body,
+      signal: ac.signal,
+      cache: 'no-store',
+      credentials: cred ? 'include' : 'same-origin',
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+    })
+      .then(async (r: Response) => {
+        if (r.status != 200) return done(r.status);
+        if (stream && r.body) {
+          const rd = r.body.getReader();
+          const dec = new TextDecoder();
+          for (;;) {
+            const c = await rd.read();
+            if (stop) return;
+            if (c.done) break;
+            text(dec.decode(c.value, { stream: true }));
+          }
+        } else {
+          const t = await r.text();
+          if (stop) return;
+          text(t);
+        }
+        done(200);
+      })
+      .catch(() => done(0));
+    return { abort: () => ((stop = true), ac.abort()) };
+  }
+  const x = new XMLHttpRequest();
+  let pos = 0;
+  const feed = () => {
+    if (stop || x.status != 200) return;
+    const t = x.responseText;
+    if (t.length > pos) {
+      const c = t.slice(pos);
+      pos = t.length;
+      text(c);
+    }
+  };
+  x.open('POST', url, true);
+  x.withCredentials = cred;
+  x.setRequestHeader('Content-Type', 'text/plain;charset=UTF-8');
+  if (stream) x.onprogress = feed;
+  x.onload = () => {
+    feed();
+    done(x.status);
+  };
+  x.onerror = x.ontimeout = () => done(0);
+  x.send(body);
+  return { abort: () => ((stop = true), x.abort()) };
+}

@@ -1,0 +1,8 @@
+// Everything the node unit tests reach into; not part of the bundle.
+export * from './codec';
+export * from './backoff';
+export * from './queue';
+export * from './client';
+export * from './storage';
+export * from './sockjs';
+export { connect, version } from './index';

@@ -1,0 +1,127 @@
+// The SockJS HTTP transports shared by xhr-streaming and xhr-polling (PROTOCOL.md §7): the
+// client picks <server>/<session>, receives on one request at a time, and sends with at most
+// one xhr_send in flight, batching whatever queued up meanwhile into the next one.
+import { escLen, Lines, pack, parseSockJS } from './codec';
+import { post, Req } from './http';
+import { DEFAULT_MAX, Handlers, Transport, TransportName, TransportOptions } from './transport';
+
+const ALPHA = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
+
+/** randomId returns n characters of [A-Za-z0-9_-]. */
+export function randomId(n: number): string {
+  const b = new Uint8Array(n);
+  const c: any = (globalThis as any).crypto;
+  if (c && c.getRandomValues) c.getRandomValues(b);
+  else for (let i = 0; i < n; i++) b[i] = (Math.random() * 256) | 0;
+  let s = '';
+  for (let i = 0; i < n; i++) s += ALPHA[b[i] & 63];
+  return s;
+}
+
+/** RETRY_2010 is the pause before receiving again after c[2010] (a request still attached). */
+const RETRY_2010 = 100;
+
+/** statusCode maps an HTTP failure to the close code the client acts on. */
+function statusCode(s: number): [number, string] {
+  if (s == 403) return [1008, 'forbidden'];
+  if (s == 413) return [1009, 'message too big'];
+  return [1006, s ? 'http ' + s : 'network error'];
+}
+
+export function sockjs(name: TransportName, path: string, stream: boolean, base: string, h: Handlers, o: TransportOptions): Transport {
+  const url = base + '/sockjs/' + String(Math.floor(Math.random() * 900) + 100) + '/' + randomId(12) + '/';
+  let max = DEFAULT_MAX;
+  let closed = false; // no more handler calls
+  let opened = false;
+  let rx: Req | null = null; // the receiving request
+  let tx: Req | null = null; // the xhr_send in flight
+  let outbox: string[] = [];
+  let again: any;
+
+  const fail = (code: number, reason: string) => {
+    if (closed) return;
+    closed = true;
+    stopRx();
+    h.close(code, reason);
+  };
+  const stopRx = () => {
+    clearTimeout(again);
+    if (rx) rx.abort();
+    rx = null;
+  };
+
+  const receive = () => {
+    let retry = 0; // pause before the next request; -1: none (closed)
+    const lines = new Lines();
+    const line = (l: string) => {
+      if (closed || retry < 0) return;
+      const f = parseSockJS(l);
+      h.alive();
+      if (!f) return;
+      if (f[0] == 'o') {
+        if (!opened) (opened = true), h.open();
+      } else if (f[0] == 'a') {
+        for (const s of f[1]) if (!closed) h.frame(s);
+      } else if (f[0] == 'c') {
+        if (f[1] == 2010) retry = RETRY_2010;
+        else (retry = -1), fail(f[1], f[2]);
+      }
+    };
+    rx = post(
+      url + path,
+      null,
+      o.withCredentials,
+      stream,
+      (c) => lines.push(c).forEach(line),
+      (status) => {
+        rx = null;
+        if (closed) return;
+        if (status != 200) return fail(...statusCode(status));
+        lines.end().forEach(line);
+        if (closed || retry < 0) return;
+        if (retry) again = setTimeout(receive, retry);
+        else receive();
+      },
+    );
+  };
+
+  const flush = (final: boolean) => {
+    if (tx || !outbox.length || (closed && !final)) return;
+    // One body of at most max bytes: ["m1\nm2…"], each message escaped as a JSON string.
+    const batch = pack(outbox, max - 4, escLen, 2)[0];
+    outbox = outbox.slice(batch.length);
+    tx = post(url + 'xhr_send', JSON.stringify([batch.join('\n')]), o.withCredentials, false, () => {}, (s) => {
+      tx = null;
+      if (s == 204 || s == 200) return flush(final);
+      if (!final) {
+        // Unsent: the messages of this body are lost with the session (no resume yet).
+        fail(...(s == 404 ? ([1006, 'session gone'] as [number, string]) : statusCode(s)));
+      }
+    });
+  };
+
+  receive();
+  return {
+    name,
+    send(msgs) {
+      if (closed) return;
+      outbox.push(...msgs);
+      flush(false);
+    },
+    setMax(n) {
+      max = n;
+    },
+    close(last) {
+      closed = true;
+      stopRx();
+      if (last) {
+        outbox.push(...last);
+        flush(true);
+        return [];
+      }
+      const r = outbox;
+      outbox = [];
+      return r;
+    },
+  };
+}

@@ -1,0 +1,42 @@
+// What the client needs from a transport; one file per transport implements it.
+
+/** The name of a transport, as used in options, events and on the server. */
+export type TransportName = 'websocket' | 'xhr-streaming' | 'xhr-polling';
+
+/** Handlers is how a transport reports to its client. None is called after close(). */
+export interface Handlers {
+  /** open: the transport can carry hello now. */
+  open(): void;
+  /** frame: one sockhop frame arrived. */
+  frame(f: string): void;
+  /** alive: bytes arrived (any frame, SockJS heartbeat or prelude). */
+  alive(): void;
+  /** close: the transport ended on its own, with a close code and reason; called once. */
+  close(code: number, reason: string): void;
+}
+
+/** TransportOptions are the client options a transport reads. */
+export interface TransportOptions {
+  withCredentials: boolean;
+}
+
+/** Transport is one transport connection. */
+export interface Transport {
+  readonly name: TransportName;
+  /** send transmits encoded messages in order, coalescing them into frames. */
+  send(msgs: string[]): void;
+  /** setMax sets the largest frame the server accepts, in bytes. */
+  setMax(n: number): void;
+  /**
+   * close ends the transport without reporting through its handlers. With last, it sends
+   * those messages first and returns []; without, it returns the messages it had accepted
+   * but not yet handed to the network, so that the client can send them again later.
+   */
+  close(last?: string[]): string[];
+}
+
+/** Factory opens a transport to the mount base URL (http or https, no trailing slash). */
+export type Factory = (base: string, h: Handlers, o: TransportOptions) => Transport;
+
+/** DEFAULT_MAX is the frame limit until welcome tells the server's (PROTOCOL.md §2). */
+export const DEFAULT_MAX = 65536;

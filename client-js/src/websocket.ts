@@ -1,0 +1,40 @@
+// The native WebSocket transport: M/ws, subprotocol sockhop.v1, one text message per frame.
+import { pack } from './codec';
+import { DEFAULT_MAX, Factory } from './transport';
+
+export const websocket: Factory = (base, h) => {
+  const ws = new WebSocket(base.replace(/^http/, 'ws') + '/ws', 'sockhop.v1');
+  let max = DEFAULT_MAX;
+  let done = false;
+  ws.onopen = () => done || h.open();
+  ws.onmessage = (e) => {
+    if (done) return;
+    h.alive();
+    if (typeof e.data == 'string') h.frame(e.data);
+  };
+  ws.onclose = (e) => {
+    if (done) return;
+    done = true;
+    h.close(e.code || 1006, e.reason || 'websocket closed');
+  };
+  return {
+    name: 'websocket',
+    send(msgs) {
+      if (done || ws.readyState != 1) return;
+      for (const f of pack(msgs, max)) ws.send(f.join('\n'));
+    },
+    setMax(n) {
+      max = n;
+    },
+    close(last) {
+      if (last && !done && ws.readyState == 1) this.send(last);
+      done = true;
+      try {
+        ws.close(1000);
+      } catch {
+        // already closing
+      }
+      return [];
+    },
+  };
+};
