@@ -1,0 +1,38 @@
+// Package sockhop is a realtime framework for Go web apps: named events, acks and rooms
+// over native WebSocket, with SockJS xhr-streaming and xhr-polling fallbacks for networks
+// whose proxies strip Upgrade headers or buffer responses.
+//
+// An app creates a [Server], registers handlers with [On], [OnRequest] or
+// [Server.Handle], and mounts the server, an [http.Handler], under any path M:
+//
+//	srv, err := sockhop.New(sockhop.Options{})
+//	sockhop.On(srv, "chat", func(ctx context.Context, s *sockhop.Session, text string) error {
+//		return s.Emit(ctx, "chat", text)
+//	})
+//	r := chi.NewRouter()
+//	r.Mount("/rt", srv) // M/ws, M/sockjs/..., M/sockhop.js
+//
+// Browsers load the client from M/sockhop.js; Go programs use
+// [github.com/sockhop/sockhop/client]. PROTOCOL.md in the repository is the wire
+// protocol.
+//
+// # Mounting
+//
+// The server finds its endpoints by the end of the request path, so it works whether the
+// router strips the mount prefix (http.StripPrefix) or not (chi's Mount). Keep its routes
+// out of middleware that buffers or times out responses (chi's middleware.Timeout and
+// middleware.Compress): the HTTP fallbacks stream. http.Server's ReadTimeout and
+// WriteTimeout are fine: the server renews deadlines itself for long responses.
+//
+// # Sessions and goroutines
+//
+// Each session has a reader, a writer and a dispatcher goroutine. Handlers of one session
+// run one at a time in the order the client sent the events; handlers of different
+// sessions run concurrently. Emits never block: they queue, and a session whose queue
+// overflows (a slow consumer) is closed with [CloseTryAgainLater]. A panicking handler
+// closes only its own session, with [CloseInternalError].
+//
+// # Concurrency
+//
+// All methods of [Server] and [Session] may be called concurrently.
+package sockhop

@@ -1,0 +1,82 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Close codes, the one table of PROTOCOL.md §5. 4000–4499 mean "reconnect", 4500–4999
+// "terminal"; 4000–4099 and 4500–4599 belong to sockhop, 4100–4499 and 4600–4999 to apps.
+const (
+	CloseNormal             = 1000
+	CloseGoingAway          = 1001
+	CloseProtocolError      = 1002
+	CloseUnsupportedData    = 1003
+	CloseNoStatus           = 1005
+	CloseAbnormal           = 1006
+	CloseInvalidPayload     = 1007
+	ClosePolicyViolation    = 1008
+	CloseTooBig             = 1009
+	CloseInternalError      = 1011
+	CloseTryAgainLater      = 1013
+	CloseHandshakeTimeout   = 4000
+	CloseHeartbeatTimeout   = 4001
+	CloseUnsupportedVersion = 4500
+	CloseUnauthorized       = 4501
+	CloseRejected           = 4503
+)
+
+// Reconnect reports whether a client should reconnect after a close with code.
+func Reconnect(code int) bool {
+	switch {
+	case code >= 4000 && code < 4500:
+		return true
+	case code >= 4500 && code < 5000:
+		return false
+	}
+	switch code {
+	case CloseNormal, CloseProtocolError, CloseUnsupportedData, CloseInvalidPayload,
+		ClosePolicyViolation, CloseTooBig:
+		return false
+	}
+	return true
+}
+
+// CloseError is why a session or transport closed: a close code and a reason, with an
+// optional retry hint (going away) and a client-visible error (rejected connects).
+type CloseError struct {
+	Code   int
+	Reason string
+	Retry  int64      // milliseconds the client should wait before reconnecting; 0 = none
+	Err    *ErrorBody // client-visible error, for 4501 and 4503
+}
+
+func (e *CloseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("sockhop: closed with %d", e.Code)
+	}
+	return fmt.Sprintf("sockhop: closed with %d: %s", e.Code, e.Reason)
+}
+
+// Message returns the close message that announces e to the peer.
+func (e *CloseError) Message() *Message {
+	return &Message{T: TypeClose, Code: e.Code, Reason: e.Reason, Retry: e.Retry, Err: e.Err}
+}
+
+// CloseCode returns the close code carried by err, or 0 when err carries none.
+func CloseCode(err error) int {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
+}
+
+// Error makes an ErrorBody usable as a Go error: an error ack received from the peer, or
+// a client-visible error returned by a handler.
+func (e *ErrorBody) Error() string {
+	if e.Message == "" {
+		return "sockhop: " + e.Code
+	}
+	return "sockhop: " + e.Code + ": " + e.Message
+}

@@ -1,0 +1,246 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Message types, the value of the "t" field.
+const (
+	TypeHello   = "hello"
+	TypeWelcome = "welcome"
+	TypeEvent   = "ev"
+	TypeAck     = "ack"
+	TypePing    = "ping"
+	TypePong    = "pong"
+	TypeClose   = "close"
+)
+
+// Version is the protocol version this package speaks.
+const Version = 1
+
+// Limits of the envelope, from PROTOCOL.md.
+const (
+	MaxNameLen = 256
+	MaxID      = 1<<53 - 1
+)
+
+// Message is one decoded protocol message. Only the fields of its type are set.
+type Message struct {
+	T string `json:"t"`
+
+	// hello
+	V      int             `json:"v,omitempty"`
+	Auth   json.RawMessage `json:"auth,omitempty"`
+	Resume *Resume         `json:"resume,omitempty"`
+
+	// welcome
+	SID     string `json:"sid,omitempty"`
+	Token   string `json:"token,omitempty"`
+	Ping    int64  `json:"ping,omitempty"`
+	Pong    int64  `json:"pong,omitempty"`
+	Max     int    `json:"max,omitempty"`
+	Resumed bool   `json:"resumed,omitempty"`
+
+	// ev and ack
+	Name string          `json:"n,omitempty"`
+	Data json.RawMessage `json:"d,omitempty"`
+	ID   uint64          `json:"id,omitempty"`
+	Err  *ErrorBody      `json:"e,omitempty"`
+
+	// ping and pong
+	R uint64 `json:"r,omitempty"`
+
+	// close
+	Code   int    `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Retry  int64  `json:"retry,omitempty"`
+}
+
+// Resume is what a hello carries to resume an earlier session.
+type Resume struct {
+	SID   string `json:"sid"`
+	Token string `json:"token"`
+	Seq   uint64 `json:"seq"`
+}
+
+// ErrorBody is a client-visible error in an ack or a close message.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Counted reports whether m is one of the messages that sequence numbers count.
+func (m *Message) Counted() bool { return m.T == TypeEvent || m.T == TypeAck }
+
+// ErrMalformed is wrapped by every decoding error of an envelope.
+var ErrMalformed = errors.New("events: malformed message")
+
+// Decode parses one message (one line of a frame) and checks the envelope: a known type
+// and the fields that type requires. Data stays raw: handlers decode it.
+func Decode(line []byte) (Message, error) {
+	var m Message
+	if len(line) == 0 || line[0] != '{' {
+		return m, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	if err := json.Unmarshal(line, &m); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	switch m.T {
+	case TypeEvent:
+		if m.Name == "" || len(m.Name) > MaxNameLen {
+			return m, fmt.Errorf("%w: event name must be 1 to %d bytes", ErrMalformed, MaxNameLen)
+		}
+		if m.ID > MaxID {
+			return m, fmt.Errorf("%w: ack id over 2^53-1", ErrMalformed)
+		}
+	case TypeAck:
+		if m.ID == 0 || m.ID > MaxID {
+			return m, fmt.Errorf("%w: ack id must be 1 to 2^53-1", ErrMalformed)
+		}
+	case TypeHello, TypeWelcome, TypePing, TypePong, TypeClose:
+	case "":
+		return m, fmt.Errorf("%w: no type", ErrMalformed)
+	default:
+		return m, fmt.Errorf("%w: unknown type %q", ErrMalformed, truncate(m.T, 32))
+	}
+	return m, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Lines calls fn for each message of a frame, in order, skipping empty lines. It stops at
+// the first error fn returns and returns it.
+func Lines(frame []byte, fn func(line []byte) error) error {
+	for len(frame) > 0 {
+		i := bytes.IndexByte(frame, '\n')
+		var line []byte
+		if i < 0 {
+			line, frame = frame, nil
+		} else {
+			line, frame = frame[:i], frame[i+1:]
+		}
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) == 0 {
+			continue
+		}
+		if err := fn(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidUTF8 reports whether a frame is valid UTF-8 text.
+func ValidUTF8(frame []byte) bool { return utf8.Valid(frame) }
+
+// AppendEvent appends an encoded ev message. data must be valid JSON or empty (null);
+// id 0 means no ack is requested.
+func AppendEvent(b []byte, name string, data []byte, id uint64) []byte {
+	b = append(b, `{"t":"ev","n":`...)
+	b = appendString(b, name)
+	if len(data) > 0 {
+		b = append(b, `,"d":`...)
+		b = append(b, data...)
+	}
+	if id != 0 {
+		b = append(b, `,"id":`...)
+		b = strconv.AppendUint(b, id, 10)
+	}
+	return append(b, '}')
+}
+
+// AppendAck appends an encoded ack message: a reply with data, or with e when e is not nil.
+func AppendAck(b []byte, id uint64, data []byte, e *ErrorBody) []byte {
+	b = append(b, `{"t":"ack","id":`...)
+	b = strconv.AppendUint(b, id, 10)
+	if e != nil {
+		b = append(b, `,"e":{"code":`...)
+		b = appendString(b, e.Code)
+		b = append(b, `,"message":`...)
+		b = appendString(b, e.Message)
+		b = append(b, '}')
+	} else if len(data) > 0 {
+		b = append(b, `,"d":`...)
+		b = append(b, data...)
+	}
+	return append(b, '}')
+}
+
+// AppendPing appends a ping (pong when pong is true) carrying r, the count of counted
+// messages received so far (omitted when 0).
+func AppendPing(b []byte, pong bool, r uint64) []byte {
+	if pong {
+		b = append(b, `{"t":"pong"`...)
+	} else {
+		b = append(b, `{"t":"ping"`...)
+	}
+	if r != 0 {
+		b = append(b, `,"r":`...)
+		b = strconv.AppendUint(b, r, 10)
+	}
+	return append(b, '}')
+}
+
+// Encode marshals any message; it is for the rare messages (hello, welcome, close) where
+// speed does not matter.
+func Encode(m *Message) []byte {
+	b, err := json.Marshal(m)
+	if err != nil { // only possible with invalid RawMessage fields, which callers build
+		panic("events: encode: " + err.Error())
+	}
+	return b
+}
+
+// appendString appends s as a JSON string. Plain ASCII without characters that need
+// escaping is copied as is; anything else goes through encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// Welcome is the server's answer to hello.
+type Welcome struct {
+	SID     string
+	Token   string
+	Ping    int64 // ms
+	Pong    int64 // ms
+	Max     int
+	Resumed bool
+}
+
+// AppendWelcome appends an encoded welcome message; unlike Encode it always writes resumed.
+func AppendWelcome(b []byte, w Welcome) []byte {
+	b = append(b, `{"t":"welcome","sid":`...)
+	b = appendString(b, w.SID)
+	b = append(b, `,"token":`...)
+	b = appendString(b, w.Token)
+	b = append(b, `,"ping":`...)
+	b = strconv.AppendInt(b, w.Ping, 10)
+	b = append(b, `,"pong":`...)
+	b = strconv.AppendInt(b, w.Pong, 10)
+	b = append(b, `,"max":`...)
+	b = strconv.AppendInt(b, int64(w.Max), 10)
+	b = append(b, `,"resumed":`...)
+	b = strconv.AppendBool(b, w.Resumed)
+	return append(b, '}')
+}

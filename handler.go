@@ -1,0 +1,83 @@
+package sockhop
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+)
+
+// HandlerFunc handles one event from a client. data is the event's raw JSON (nil for
+// none). When the client asked for an ack, reply (encoded as JSON) or err is sent back: a
+// *Error as is, any other error as code "internal". Handlers of one session run one at a
+// time, in the order the client sent the events, on a goroutine of that session; ctx is
+// the session's context.
+type HandlerFunc func(ctx context.Context, s *Session, data json.RawMessage) (reply any, err error)
+
+// Handle registers h for event name. It panics when name is empty, h is nil, or name
+// already has a handler, like http.ServeMux.
+func (srv *Server) Handle(name string, h HandlerFunc) {
+	if name == "" || h == nil {
+		panic("sockhop: Handle needs a name and a handler")
+	}
+	srv.handlersMu.Lock()
+	defer srv.handlersMu.Unlock()
+	old := *srv.handlers.Load()
+	if _, dup := old[name]; dup {
+		panic("sockhop: a handler for " + name + " is already registered")
+	}
+	m := maps.Clone(old)
+	m[name] = h
+	srv.handlers.Store(&m)
+}
+
+// On registers a typed handler for event name: the event's data is decoded into a T. Data
+// that does not decode is answered with an error ack (code "bad_request") when the client
+// asked for one, and dropped otherwise; the session goes on. When the client asked for an
+// ack, it gets null, or the error h returns.
+func On[T any](srv *Server, name string, h func(ctx context.Context, s *Session, v T) error) {
+	srv.Handle(name, func(ctx context.Context, s *Session, data json.RawMessage) (any, error) {
+		v, err := decode[T](data)
+		if err != nil {
+			return nil, err
+		}
+		return nil, h(ctx, s, v)
+	})
+}
+
+// OnRequest registers a typed handler whose result answers the client's emitWithAck: the
+// data is decoded into a T, and the returned R (or error) is the reply.
+func OnRequest[T, R any](srv *Server, name string, h func(ctx context.Context, s *Session, v T) (R, error)) {
+	srv.Handle(name, func(ctx context.Context, s *Session, data json.RawMessage) (any, error) {
+		v, err := decode[T](data)
+		if err != nil {
+			return nil, err
+		}
+		return h(ctx, s, v)
+	})
+}
+
+func decode[T any](data json.RawMessage) (T, error) {
+	var v T
+	if len(data) == 0 {
+		return v, nil
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, &Error{Code: CodeBadRequest, Message: err.Error()}
+	}
+	return v, nil
+}
+
+// OnConnect sets the function run for every new session after its hello and before the
+// welcome. Returning an error rejects the client: a *Error is shown to it (close code
+// CloseRejected), a *CloseError closes with its own code, anything else is logged and
+// shown as "internal error". Emits made here reach the client right after the welcome.
+// It replaces any earlier OnConnect.
+func (srv *Server) OnConnect(f func(ctx context.Context, s *Session) error) {
+	srv.onConnect.Store(&f)
+}
+
+// OnDisconnect sets the function run after a session ended, with why it ended (read the
+// code with CloseCode). It replaces any earlier OnDisconnect.
+func (srv *Server) OnDisconnect(f func(s *Session, reason error)) {
+	srv.onDisconnect.Store(&f)
+}

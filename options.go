@@ -1,0 +1,88 @@
+package sockhop
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configure a [Server]. The zero value is usable: every field's comment names its
+// default.
+type Options struct {
+	// AllowedOrigins lists the browser origins allowed besides the server's own, on
+	// WebSocket and on every SockJS request. An entry is a full origin
+	// ("https://app.example") or a host pattern matched with path.Match ("app.example",
+	// "*.example.com"). Requests without an Origin header (non-browser clients) are allowed.
+	// Zero means same-origin only.
+	AllowedOrigins []string
+	// InsecureAllowAnyOrigin turns the Origin check off, which lets any web page use a
+	// visitor's cookies to open sessions (cross-site WebSocket hijacking). A warning is
+	// logged at New.
+	InsecureAllowAnyOrigin bool
+
+	// PingInterval is the time between server pings. Zero means 25s.
+	PingInterval time.Duration
+	// PongTimeout is how long after a ping the client has to answer before the session
+	// closes with CloseHeartbeatTimeout. Zero means 20s.
+	PongTimeout time.Duration
+	// HandshakeTimeout is how long a new connection has to send its hello. Zero means 10s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds every transport write. Zero means 10s.
+	WriteTimeout time.Duration
+	// AckTimeout bounds EmitWithAck when its context has no earlier deadline. Zero means 10s.
+	AckTimeout time.Duration
+
+	// MaxMessageSize is the largest incoming frame in bytes (a WebSocket message or an
+	// xhr_send body). Zero means 64 KiB.
+	MaxMessageSize int64
+	// MaxQueueBytes bounds each session's send queue in bytes; overflowing it closes the
+	// session with CloseTryAgainLater (slow consumer). Zero means 1 MiB.
+	MaxQueueBytes int
+	// MaxPendingAcks bounds a session's unanswered EmitWithAck calls. Zero means 1024.
+	MaxPendingAcks int
+
+	// ShutdownRetry is the longest reconnect delay Shutdown hints to clients; each client
+	// gets a random delay up to it so they do not all come back at once. Zero means 5s.
+	ShutdownRetry time.Duration
+
+	// DisableWebSocket turns the native WebSocket endpoint off (clients fall back to the
+	// SockJS transports).
+	DisableWebSocket bool
+	// DisableClientJS stops serving the bundled browser client at <mount>/sockhop.js.
+	DisableClientJS bool
+	// SockJSDisconnectDelay is how long an HTTP-fallback session waits for the client's
+	// next poll or stream before it ends. Zero means 5s.
+	SockJSDisconnectDelay time.Duration
+	// SockJSCookie sets the JSESSIONID cookie on SockJS requests, for load balancers that
+	// keep a client on one node by that cookie.
+	SockJSCookie bool
+
+	// Logger receives log lines. Nil means silent.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.PingInterval, 25*time.Second)
+	def(&o.PongTimeout, 20*time.Second)
+	def(&o.HandshakeTimeout, 10*time.Second)
+	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.AckTimeout, 10*time.Second)
+	def(&o.ShutdownRetry, 5*time.Second)
+	def(&o.SockJSDisconnectDelay, 5*time.Second)
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = 64 << 10
+	}
+	if o.MaxQueueBytes <= 0 {
+		o.MaxQueueBytes = 1 << 20
+	}
+	if o.MaxPendingAcks <= 0 {
+		o.MaxPendingAcks = 1024
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}

@@ -1,0 +1,340 @@
+package sockhop
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/session"
+	"github.com/sockhop/sockhop/transport"
+	"github.com/sockhop/sockhop/transport/sockjs"
+	"github.com/sockhop/sockhop/transport/ws"
+)
+
+// Server is a sockhop server. It is an [http.Handler]: mount it under any path M of any
+// router, and it serves M/ws (WebSocket), M/sockjs/... (the HTTP fallbacks) and
+// M/sockhop.js (the browser client). Create it with [New].
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	origin *originPolicy
+	ws     *ws.Upgrader
+	sj     *sockjs.Handler
+	js     *clientJS
+
+	handlers     atomic.Pointer[map[string]HandlerFunc] // copy on write
+	handlersMu   sync.Mutex                             // serialises registrations
+	onConnect    atomic.Pointer[func(context.Context, *Session) error]
+	onDisconnect atomic.Pointer[func(*Session, error)]
+
+	baseCtx    context.Context // parent of every session; cancelled to force-close
+	baseCancel context.CancelCauseFunc
+
+	mu          sync.Mutex
+	draining    bool
+	sessions    map[string]*Session
+	handshaking map[transport.Conn]struct{}
+	wg          sync.WaitGroup // every accepted connection
+}
+
+// New returns a Server configured by opts.
+func New(opts Options) (*Server, error) {
+	opts.setDefaults()
+	origin, err := newOriginPolicy(opts)
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{
+		opts:        opts,
+		log:         opts.Logger,
+		origin:      origin,
+		sessions:    make(map[string]*Session),
+		handshaking: make(map[transport.Conn]struct{}),
+	}
+	if opts.InsecureAllowAnyOrigin {
+		srv.log.Warn("sockhop: InsecureAllowAnyOrigin is set: any web site can open sessions with your visitors' cookies")
+	}
+	srv.baseCtx, srv.baseCancel = context.WithCancelCause(context.Background())
+	srv.handlers.Store(&map[string]HandlerFunc{})
+	srv.ws = ws.NewUpgrader(ws.Options{
+		MaxMessageSize: opts.MaxMessageSize,
+		WriteTimeout:   opts.WriteTimeout,
+		CheckOrigin:    origin.allow,
+	})
+	srv.sj = sockjs.New(sockjs.Options{
+		MaxMessageSize:  opts.MaxMessageSize,
+		WriteTimeout:    opts.WriteTimeout,
+		CheckOrigin:     origin.allow,
+		DisconnectDelay: opts.SockJSDisconnectDelay,
+		JSessionID:      opts.SockJSCookie,
+	}, func(c *sockjs.Conn, r *http.Request) { srv.accept(c, r) })
+	if !opts.DisableClientJS {
+		srv.js = newClientJS()
+	}
+	return srv, nil
+}
+
+// ServeHTTP routes a request by the end of its path, so the server works under any mount
+// path, whether or not the router strips it.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	n := len(segs)
+	switch {
+	case segs[n-1] == "ws":
+		srv.serveWS(w, r)
+	case segs[n-1] == "sockhop.js" && srv.js != nil:
+		srv.js.ServeHTTP(w, r)
+	case segs[n-1] == "sockjs":
+		srv.sj.Serve(w, r, "")
+	case n >= 2 && segs[n-2] == "sockjs":
+		srv.sj.Serve(w, r, "/"+segs[n-1])
+	case n >= 4 && segs[n-4] == "sockjs":
+		srv.sj.Serve(w, r, "/"+strings.Join(segs[n-3:], "/"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if srv.opts.DisableWebSocket {
+		http.Error(w, "sockhop: websocket transport disabled", http.StatusNotFound)
+		return
+	}
+	if srv.isDraining() {
+		http.Error(w, "sockhop: server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if !srv.origin.allow(r) {
+		http.Error(w, "sockhop: origin not allowed", http.StatusForbidden)
+		return
+	}
+	c, err := srv.ws.Upgrade(w, r)
+	if err != nil {
+		srv.log.Info("upgrade failed", "err", err)
+		return
+	}
+	srv.accept(c, r)
+}
+
+func (srv *Server) isDraining() bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.draining
+}
+
+// accept runs one connection from handshake to end, on the caller's goroutine.
+func (srv *Server) accept(conn transport.Conn, r *http.Request) {
+	srv.mu.Lock()
+	if srv.draining {
+		srv.mu.Unlock()
+		_ = conn.Close(CloseGoingAway, "server shutting down")
+		return
+	}
+	srv.wg.Add(1)
+	srv.handshaking[conn] = struct{}{}
+	srv.mu.Unlock()
+	defer srv.wg.Done()
+
+	s, lines, err := srv.handshake(conn, r)
+	srv.mu.Lock()
+	delete(srv.handshaking, conn)
+	if err == nil && srv.draining {
+		err = &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()}
+	}
+	if err == nil {
+		srv.sessions[s.ID()] = s
+	}
+	srv.mu.Unlock()
+	if err != nil {
+		srv.refuse(conn, err)
+		if s != nil {
+			s.core.Abort(readCause(err))
+		}
+		return
+	}
+	log := srv.log.With("session", s.ID(), "transport", conn.Name())
+	log.Info("session open")
+	reason := s.core.Serve(conn, lines)
+	srv.mu.Lock()
+	delete(srv.sessions, s.ID())
+	srv.mu.Unlock()
+	log.Info("session closed", "code", CloseCode(reason), "err", reason)
+	if f := srv.onDisconnect.Load(); f != nil {
+		(*f)(s, reason)
+	}
+}
+
+func readCause(err error) *CloseError {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &CloseError{Code: CloseAbnormal, Reason: "transport closed"}
+}
+
+// CloseAbnormal (1006) is what a session ends with when its transport dropped without a
+// close.
+const CloseAbnormal = events.CloseAbnormal
+
+// refuse tells the client why its connection ends before the session started.
+func (srv *Server) refuse(conn transport.Conn, err error) {
+	ce := readCause(err)
+	if ce.Code != CloseAbnormal && ce.Code != CloseHandshakeTimeout {
+		_ = conn.WriteFrame([][]byte{events.Encode(ce.Message())})
+	}
+	_ = conn.Close(ce.Code, ce.Reason)
+	srv.log.Info("connection refused", "transport", conn.Name(), "code", ce.Code, "err", ce.Reason)
+}
+
+// handshake reads the hello, creates the session, queues the welcome and runs OnConnect.
+// It returns the messages that came after the hello in its frame.
+func (srv *Server) handshake(conn transport.Conn, r *http.Request) (*Session, [][]byte, error) {
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(srv.opts.HandshakeTimeout, func() {
+		timedOut.Store(true)
+		_ = conn.Close(CloseHandshakeTimeout, "handshake timeout")
+	})
+	frame, err := conn.ReadFrame()
+	timer.Stop()
+	if timedOut.Load() {
+		return nil, nil, &CloseError{Code: CloseHandshakeTimeout, Reason: "handshake timeout"}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var lines [][]byte
+	_ = events.Lines(frame, func(l []byte) error { lines = append(lines, l); return nil })
+	if len(lines) == 0 {
+		return nil, nil, &CloseError{Code: CloseProtocolError, Reason: "empty hello"}
+	}
+	hello, err := events.Decode(lines[0])
+	switch {
+	case err != nil:
+		return nil, nil, &CloseError{Code: CloseProtocolError, Reason: err.Error()}
+	case hello.T != events.TypeHello:
+		return nil, nil, &CloseError{Code: CloseProtocolError, Reason: "first message must be hello"}
+	case hello.V != events.Version:
+		return nil, nil, &CloseError{Code: CloseUnsupportedVersion, Reason: "unsupported protocol version"}
+	}
+	s := newSession(srv, conn, r)
+	_ = s.core.SendControl(events.AppendWelcome(nil, events.Welcome{
+		SID:   s.ID(),
+		Token: randomID(24),
+		Ping:  srv.opts.PingInterval.Milliseconds(),
+		Pong:  srv.opts.PongTimeout.Milliseconds(),
+		Max:   int(srv.opts.MaxMessageSize),
+	}))
+	if f := srv.onConnect.Load(); f != nil {
+		if err := srv.runOnConnect(*f, s); err != nil {
+			return s, nil, err
+		}
+	}
+	return s, lines[1:], nil
+}
+
+func (srv *Server) runOnConnect(f func(context.Context, *Session) error, s *Session) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			srv.log.Error("OnConnect panic", "session", s.ID(), "panic", p)
+			err = &CloseError{Code: CloseInternalError, Reason: "internal error"}
+		}
+	}()
+	if err := f(s.Context(), s); err != nil {
+		var ce *CloseError
+		if errors.As(err, &ce) {
+			return ce
+		}
+		e, visible := clientError(err)
+		if !visible {
+			srv.log.Error("OnConnect failed", "session", s.ID(), "err", err)
+		}
+		return &CloseError{Code: CloseRejected, Reason: e.Message, Err: e}
+	}
+	return nil
+}
+
+func (srv *Server) sessionConfig() session.Config {
+	return session.Config{
+		PingInterval:   srv.opts.PingInterval,
+		PongTimeout:    srv.opts.PongTimeout,
+		MaxQueueBytes:  srv.opts.MaxQueueBytes,
+		AckTimeout:     srv.opts.AckTimeout,
+		MaxPendingAcks: srv.opts.MaxPendingAcks,
+	}
+}
+
+// retryHint is a random reconnect delay in ms, up to ShutdownRetry, at least a tenth of it.
+func (srv *Server) retryHint() int64 {
+	max := srv.opts.ShutdownRetry.Milliseconds()
+	return max/10 + mrand.Int64N(max-max/10+1)
+}
+
+// Shutdown stops the server gracefully: new sessions are refused (503 on HTTP), live
+// sessions are closed with CloseGoingAway and a jittered retry hint, and Shutdown waits
+// for every session's goroutines. When ctx ends first, the remaining sessions are closed
+// at once and Shutdown returns ctx's error. http.Server.Shutdown does not close hijacked
+// WebSocket connections, so call srv.Shutdown before it.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.mu.Lock()
+	srv.draining = true
+	live := make([]*Session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		live = append(live, s)
+	}
+	srv.mu.Unlock()
+	srv.sj.Drain()
+	for _, s := range live {
+		s.core.Close(&CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()})
+	}
+	done := make(chan struct{})
+	go func() {
+		srv.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	srv.baseCancel(&CloseError{Code: CloseGoingAway, Reason: "server shutting down"})
+	srv.mu.Lock()
+	for c := range srv.handshaking {
+		_ = c.Close(CloseGoingAway, "server shutting down")
+	}
+	srv.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(time.Second): // a handler that ignores its context
+	}
+	return ctx.Err()
+}
+
+// SessionCount returns the number of open sessions on this server.
+func (srv *Server) SessionCount() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.sessions)
+}
+
+// Session returns the open session with id, or nil.
+func (srv *Server) Session(id string) *Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.sessions[id]
+}
+
+// randomID returns n random bytes, base64url-encoded.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

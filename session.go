@@ -1,0 +1,152 @@
+package sockhop
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/session"
+	"github.com/sockhop/sockhop/transport"
+)
+
+// Session is one client's session. Its methods may be called from any goroutine.
+type Session struct {
+	srv       *Server
+	core      *session.Session
+	transport string
+	remote    string
+	header    http.Header
+
+	mu     sync.Mutex
+	values map[string]any // guarded by mu
+}
+
+func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
+	s := &Session{
+		srv:       srv,
+		transport: conn.Name(),
+		remote:    r.RemoteAddr,
+		header:    r.Header.Clone(),
+	}
+	s.core = session.New(srv.baseCtx, randomID(16), srv.sessionConfig(), dispatcher{s})
+	return s
+}
+
+// ID returns the session's id, unique and unguessable.
+func (s *Session) ID() string { return s.core.ID() }
+
+// Context returns the session's context, cancelled when the session ends. Handlers get
+// it as their ctx.
+func (s *Session) Context() context.Context { return s.core.Context() }
+
+// Transport names the transport the session runs on: "websocket", "xhr-streaming" or
+// "xhr-polling".
+func (s *Session) Transport() string { return s.transport }
+
+// RemoteAddr is the network address of the client (or of the last proxy), as in
+// http.Request.RemoteAddr.
+func (s *Session) RemoteAddr() string { return s.remote }
+
+// Header returns the headers of the request that opened the session (cookies, user agent,
+// forwarding headers). The caller must not modify it.
+func (s *Session) Header() http.Header { return s.header }
+
+// Emit sends event name with v, encoded as JSON, to the client. It never blocks on the
+// network: the message is queued; a full queue closes the session (ErrSlowConsumer).
+func (s *Session) Emit(ctx context.Context, name string, v any) error {
+	data, err := marshal(v)
+	if err != nil {
+		return fmt.Errorf("sockhop: emit %s: %w", name, err)
+	}
+	return s.core.Emit(name, data)
+}
+
+// EmitWithAck sends event name with v and waits for the client's reply, until ctx ends,
+// Options.AckTimeout passes (ErrAckTimeout) or the session ends (ErrSessionClosed). An
+// error reply comes back as *Error.
+func (s *Session) EmitWithAck(ctx context.Context, name string, v any) (json.RawMessage, error) {
+	data, err := marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("sockhop: emit %s: %w", name, err)
+	}
+	return s.core.Request(ctx, name, data)
+}
+
+// Close ends the session: queued messages are sent, then a close with code and reason.
+// Use codes from 4100–4499 to let the client reconnect, 4600–4999 to stop it.
+func (s *Session) Close(code int, reason string) {
+	s.core.Close(&CloseError{Code: code, Reason: reason})
+}
+
+// Err returns why the session ended, or nil while it is open.
+func (s *Session) Err() error { return s.core.Err() }
+
+// Set stores a value in the session, for handlers to share per-session state.
+func (s *Session) Set(key string, v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.values == nil {
+		s.values = make(map[string]any)
+	}
+	s.values[key] = v
+}
+
+// Get returns the value stored under key by Set.
+func (s *Session) Get(key string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.values[key]
+	return v, ok
+}
+
+func marshal(v any) (json.RawMessage, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		if !json.Valid(v) {
+			return nil, fmt.Errorf("invalid json.RawMessage")
+		}
+		return v, nil
+	}
+	return json.Marshal(v)
+}
+
+// dispatcher runs a session's events through the server's handlers.
+type dispatcher struct{ s *Session }
+
+func (d dispatcher) HandleEvent(ctx context.Context, m *events.Message) {
+	s := d.s
+	h := (*s.srv.handlers.Load())[m.Name]
+	if h == nil {
+		s.srv.log.Debug("unknown event", "session", s.ID(), "event", m.Name)
+		if m.ID != 0 {
+			_ = s.core.Reply(m.ID, nil, &Error{Code: CodeUnknownEvent, Message: "no handler for " + m.Name})
+		}
+		return
+	}
+	reply, err := h(ctx, s, m.Data)
+	if err != nil {
+		e, visible := clientError(err)
+		if !visible {
+			s.srv.log.Error("handler failed", "session", s.ID(), "event", m.Name, "err", err)
+		}
+		if m.ID != 0 {
+			_ = s.core.Reply(m.ID, nil, e)
+		}
+		return
+	}
+	if m.ID == 0 {
+		return
+	}
+	data, err := marshal(reply)
+	if err != nil {
+		s.srv.log.Error("encoding reply", "session", s.ID(), "event", m.Name, "err", err)
+		_ = s.core.Reply(m.ID, nil, &Error{Code: CodeInternal, Message: "internal error"})
+		return
+	}
+	_ = s.core.Reply(m.ID, data, nil)
+}

@@ -1,0 +1,459 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/transport"
+)
+
+// Config holds a session's limits and timings. Zero fields take the defaults named.
+type Config struct {
+	// PingInterval is the time between pings. Zero means 25s.
+	PingInterval time.Duration
+	// PongTimeout is how long after a ping the peer has to send any frame. Zero means 20s.
+	PongTimeout time.Duration
+	// MaxQueueBytes bounds the send queue. Zero means 1 MiB.
+	MaxQueueBytes int
+	// AckTimeout bounds Request when the context has no earlier deadline. Zero means 10s.
+	AckTimeout time.Duration
+	// MaxPendingAcks bounds unanswered Requests. Zero means 1024.
+	MaxPendingAcks int
+	// MaxQueuedEvents bounds events waiting for the dispatcher; past it the reader waits.
+	// Zero means 256.
+	MaxQueuedEvents int
+	// Logger receives the session's log lines. Nil means silent.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PongTimeout <= 0 {
+		c.PongTimeout = 20 * time.Second
+	}
+	if c.MaxQueueBytes <= 0 {
+		c.MaxQueueBytes = 1 << 20
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 10 * time.Second
+	}
+	if c.MaxPendingAcks <= 0 {
+		c.MaxPendingAcks = 1024
+	}
+	if c.MaxQueuedEvents <= 0 {
+		c.MaxQueuedEvents = 256
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Handler receives a session's events.
+type Handler interface {
+	// HandleEvent is called on the session's dispatcher goroutine, one event at a time, in
+	// the order the peer sent them. ctx is the session's context. A panic is recovered and
+	// closes the session with 1011.
+	HandleEvent(ctx context.Context, m *events.Message)
+}
+
+// HandlerFunc adapts a function to [Handler].
+type HandlerFunc func(ctx context.Context, m *events.Message)
+
+// HandleEvent calls f.
+func (f HandlerFunc) HandleEvent(ctx context.Context, m *events.Message) { f(ctx, m) }
+
+// Errors returned by a Session.
+var (
+	ErrClosed       = errors.New("sockhop: session closed")
+	ErrSlowConsumer = errors.New("sockhop: slow consumer: send queue full")
+	ErrAckTimeout   = errors.New("sockhop: ack timeout")
+	ErrTooManyAcks  = errors.New("sockhop: too many pending acks")
+)
+
+// overheadBytes is what one queued message costs beyond its bytes, for the queue bound.
+const overheadBytes = 32
+
+type item struct {
+	b       []byte
+	counted bool // an ev or ack: counted by sequence numbers
+	control bool // ping, pong, welcome, close: exempt from the byte bound
+}
+
+// Session is one logical session. Create it with [New], serve a transport with
+// [Session.Serve].
+type Session struct {
+	id  string
+	cfg Config
+	h   Handler
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu      sync.Mutex
+	queue   []item             // guarded by mu; any goroutine -> writer
+	queued  int                // bytes in queue, guarded by mu
+	closing *events.CloseError // graceful close requested; guarded by mu
+	wake    chan struct{}      // cap 1: the queue has news for the writer
+
+	lastRead      atomic.Int64  // unix nanos of the last frame read; reader -> writer
+	readerBlocked atomic.Bool   // the reader waits for the dispatcher, so it cannot read
+	inSeq         atomic.Uint64 // counted messages received; owned by reader
+	outSeq        atomic.Uint64 // counted messages written; owned by writer
+
+	evq chan *events.Message // reader -> dispatcher
+
+	ackMu   sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan *events.Message // guarded by ackMu
+}
+
+// New returns a session with id whose context derives from parent. h handles its events.
+func New(parent context.Context, id string, cfg Config, h Handler) *Session {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancelCause(parent)
+	return &Session{
+		id:      id,
+		cfg:     cfg,
+		h:       h,
+		log:     cfg.Logger,
+		ctx:     ctx,
+		cancel:  cancel,
+		wake:    make(chan struct{}, 1),
+		evq:     make(chan *events.Message, cfg.MaxQueuedEvents),
+		pending: make(map[uint64]chan *events.Message),
+	}
+}
+
+// ID returns the session id.
+func (s *Session) ID() string { return s.id }
+
+// Context is cancelled when the session ends; its cause ([context.Cause]) is a
+// *events.CloseError saying why.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// Err returns why the session ended (a *events.CloseError), or nil while it runs.
+func (s *Session) Err() error {
+	if s.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(s.ctx)
+}
+
+// Seq returns the counts of counted messages received and written so far.
+func (s *Session) Seq() (in, out uint64) { return s.inSeq.Load(), s.outSeq.Load() }
+
+// Send enqueues one encoded message. b must not be modified afterwards: broadcasts
+// enqueue the same bytes to many sessions. Send never blocks; when the queue would
+// exceed its bound it closes the session with 1013 and returns ErrSlowConsumer.
+func (s *Session) Send(b []byte, counted bool) error {
+	return s.enqueue(item{b: b, counted: counted})
+}
+
+// SendControl enqueues a control message (welcome, ping, pong) outside the byte bound.
+func (s *Session) SendControl(b []byte) error {
+	return s.enqueue(item{b: b, control: true})
+}
+
+func (s *Session) enqueue(it item) error {
+	s.mu.Lock()
+	if s.closing != nil || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if !it.control {
+		n := len(it.b) + overheadBytes
+		if s.queued+n > s.cfg.MaxQueueBytes {
+			s.mu.Unlock()
+			s.log.Warn("slow consumer", "queued", s.queued, "max", s.cfg.MaxQueueBytes)
+			s.Abort(&events.CloseError{Code: events.CloseTryAgainLater, Reason: "slow consumer"})
+			return ErrSlowConsumer
+		}
+		s.queued += n
+	}
+	s.queue = append(s.queue, it)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Emit enqueues event name with JSON data (nil means null).
+func (s *Session) Emit(name string, data json.RawMessage) error {
+	return s.Send(events.AppendEvent(nil, name, data, 0), true)
+}
+
+// Reply answers the peer's request id with data, or with e when e is not nil.
+func (s *Session) Reply(id uint64, data json.RawMessage, e *events.ErrorBody) error {
+	return s.Send(events.AppendAck(nil, id, data, e), true)
+}
+
+// Request emits event name asking for an ack and waits for the reply, ctx, the ack
+// timeout or the end of the session. An error ack comes back as *events.ErrorBody.
+func (s *Session) Request(ctx context.Context, name string, data json.RawMessage) (json.RawMessage, error) {
+	ch := make(chan *events.Message, 1)
+	s.ackMu.Lock()
+	if len(s.pending) >= s.cfg.MaxPendingAcks {
+		s.ackMu.Unlock()
+		return nil, ErrTooManyAcks
+	}
+	s.nextID++
+	id := s.nextID
+	s.pending[id] = ch
+	s.ackMu.Unlock()
+	defer func() {
+		s.ackMu.Lock()
+		delete(s.pending, id)
+		s.ackMu.Unlock()
+	}()
+	if err := s.Send(events.AppendEvent(nil, name, data, id), true); err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(s.cfg.AckTimeout)
+	defer t.Stop()
+	select {
+	case m := <-ch:
+		if m.Err != nil {
+			return nil, m.Err
+		}
+		return m.Data, nil
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %s after %v", ErrAckTimeout, name, s.cfg.AckTimeout)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+// Close ends the session gracefully: what is queued is written, then a close message
+// carrying ce, then the transport closes with ce.Code.
+func (s *Session) Close(ce *events.CloseError) {
+	s.mu.Lock()
+	if s.closing != nil || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = ce
+	s.queue = append(s.queue, item{b: events.Encode(ce.Message()), control: true})
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Abort ends the session at once with ce: the queue is dropped and the transport closed
+// with ce.Code. The first cause wins.
+func (s *Session) Abort(ce *events.CloseError) {
+	s.cancel(ce)
+}
+
+// Serve runs the session over conn until the session or the connection ends, and returns
+// why (a *events.CloseError). lines are messages that arrived with the handshake, handled
+// before anything else is read.
+func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
+	s.lastRead.Store(time.Now().UnixNano())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.writeLoop(conn) })
+	wg.Go(s.dispatchLoop)
+	err := s.readLoop(conn, lines)
+	s.cancel(readCause(err))
+	wg.Wait()
+	s.failPending()
+	return context.Cause(s.ctx)
+}
+
+// readCause turns the reader's error into why the session ends.
+func readCause(err error) *events.CloseError {
+	var ce *events.CloseError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &events.CloseError{Code: events.CloseAbnormal, Reason: "transport closed"}
+}
+
+func (s *Session) failPending() {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	clear(s.pending) // waiters see s.ctx done
+}
+
+func (s *Session) readLoop(conn transport.Conn, lines [][]byte) error {
+	for _, l := range lines {
+		if err := s.handleLine(l); err != nil {
+			return err
+		}
+	}
+	for {
+		frame, err := conn.ReadFrame()
+		if err != nil {
+			return err
+		}
+		s.lastRead.Store(time.Now().UnixNano())
+		if err := events.Lines(frame, s.handleLine); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Session) handleLine(line []byte) error {
+	m, err := events.Decode(line)
+	if err != nil {
+		s.log.Warn("bad message", "err", err)
+		return &events.CloseError{Code: events.CloseProtocolError, Reason: err.Error()}
+	}
+	switch m.T {
+	case events.TypePing:
+		return s.ignoreClosed(s.SendControl(events.AppendPing(nil, true, s.inSeq.Load())))
+	case events.TypePong:
+		return nil
+	case events.TypeAck:
+		s.inSeq.Add(1)
+		s.ackMu.Lock()
+		ch := s.pending[m.ID]
+		delete(s.pending, m.ID)
+		s.ackMu.Unlock()
+		if ch == nil {
+			s.log.Debug("ack for no pending request", "id", m.ID)
+			return nil
+		}
+		ch <- &m
+		return nil
+	case events.TypeEvent:
+		s.inSeq.Add(1)
+		select {
+		case s.evq <- &m:
+			return nil
+		default:
+		}
+		s.readerBlocked.Store(true)
+		defer func() {
+			s.lastRead.Store(time.Now().UnixNano())
+			s.readerBlocked.Store(false)
+		}()
+		select {
+		case s.evq <- &m:
+			return nil
+		case <-s.ctx.Done():
+			return context.Cause(s.ctx)
+		}
+	case events.TypeClose:
+		code := m.Code
+		if code == 0 {
+			code = events.CloseNormal
+		}
+		return &events.CloseError{Code: code, Reason: m.Reason}
+	default: // hello or welcome after the handshake
+		return &events.CloseError{Code: events.CloseProtocolError, Reason: "unexpected " + m.T}
+	}
+}
+
+func (s *Session) ignoreClosed(err error) error {
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Session) dispatchLoop() {
+	for {
+		select {
+		case m := <-s.evq:
+			s.dispatch(m)
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *Session) dispatch(m *events.Message) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panic", "event", m.Name, "panic", r)
+			s.Abort(&events.CloseError{Code: events.CloseInternalError, Reason: "internal error"})
+		}
+	}()
+	s.h.HandleEvent(s.ctx, m)
+}
+
+// jitter returns d less up to 10%, so that sessions opened together do not ping together.
+func jitter(d time.Duration) time.Duration {
+	return d - time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+func (s *Session) writeLoop(conn transport.Conn) {
+	ping := time.NewTimer(jitter(s.cfg.PingInterval))
+	defer ping.Stop()
+	pong := time.NewTimer(time.Hour)
+	pong.Stop()
+	defer pong.Stop()
+	var pingSent int64
+	var batch []item
+	var msgs [][]byte
+	for {
+		select {
+		case <-s.wake:
+		case <-ping.C:
+			_ = s.SendControl(events.AppendPing(nil, false, s.inSeq.Load()))
+			pingSent = time.Now().UnixNano()
+			pong.Reset(s.cfg.PongTimeout)
+			ping.Reset(jitter(s.cfg.PingInterval))
+			continue // the wake-up follows
+		case <-pong.C:
+			if s.lastRead.Load() < pingSent && !s.readerBlocked.Load() {
+				s.log.Info("heartbeat timeout")
+				s.Abort(&events.CloseError{Code: events.CloseHeartbeatTimeout, Reason: "heartbeat timeout"})
+			}
+			continue
+		case <-s.ctx.Done():
+			ce := readCause(context.Cause(s.ctx))
+			_ = conn.Close(ce.Code, ce.Reason)
+			return
+		}
+		s.mu.Lock()
+		batch, s.queue = s.queue, batch[:0]
+		s.queued = 0
+		closing := s.closing
+		s.mu.Unlock()
+		if len(batch) > 0 {
+			msgs = msgs[:0]
+			var counted uint64
+			for _, it := range batch {
+				msgs = append(msgs, it.b)
+				if it.counted {
+					counted++
+				}
+			}
+			if err := conn.WriteFrame(msgs); err != nil {
+				s.log.Info("write failed", "err", err)
+				s.Abort(&events.CloseError{Code: events.CloseAbnormal, Reason: "write: " + err.Error()})
+				_ = conn.Close(events.CloseAbnormal, "write failed")
+				return
+			}
+			s.outSeq.Add(counted)
+			clear(batch) // let the GC have the messages
+			clear(msgs)
+			if cap(batch) > 4096 {
+				batch, msgs = nil, nil
+			}
+		}
+		if closing != nil {
+			s.cancel(closing)
+			_ = conn.Close(closing.Code, closing.Reason)
+			return
+		}
+	}
+}

@@ -1,0 +1,37 @@
+// Package transport defines what a sockhop session needs of a transport connection, so
+// that the session layer knows nothing of HTTP, WebSocket or SockJS. Its subpackages wrap
+// one dependency each: [github.com/sockhop/sockhop/transport/ws] (gorilla/websocket) and
+// [github.com/sockhop/sockhop/transport/sockjs] (igm/sockjs-go, HTTP fallbacks only).
+//
+// # Concurrency
+//
+// A Conn has one reader (ReadFrame) and one writer (WriteFrame, Close); Close may also be
+// called from any goroutine to unblock the reader.
+package transport
+
+import "errors"
+
+// Names of the transports, as clients and logs spell them.
+const (
+	WebSocket    = "websocket"
+	XHRStreaming = "xhr-streaming"
+	XHRPolling   = "xhr-polling"
+)
+
+// Conn is one transport connection carrying sockhop frames (PROTOCOL.md §2).
+type Conn interface {
+	// ReadFrame blocks until the next frame arrives. Its error carries a close code
+	// (events.CloseCode) when the frame broke a rule: too big, not UTF-8, binary.
+	ReadFrame() ([]byte, error)
+	// WriteFrame writes msgs joined by '\n' as one frame, bounded by the transport's write
+	// timeout. Only one goroutine writes.
+	WriteFrame(msgs [][]byte) error
+	// Close closes the connection with a close code and reason, once; later calls do
+	// nothing. It unblocks ReadFrame.
+	Close(code int, reason string) error
+	// Name is the transport's name: WebSocket, XHRStreaming or XHRPolling.
+	Name() string
+}
+
+// ErrClosed is returned by a Conn used after Close.
+var ErrClosed = errors.New("transport: closed")

@@ -1,0 +1,150 @@
+// Package ws is sockhop's native WebSocket transport on gorilla/websocket: the upgrade, a
+// read limit, UTF-8 and frame-type checks, and writes bounded by a deadline.
+//
+// # Concurrency
+//
+// A [Conn] has one reader and one writer; Close may be called from any goroutine.
+package ws
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/transport"
+)
+
+// Subprotocol is the WebSocket subprotocol of sockhop protocol version 1.
+const Subprotocol = "sockhop.v1"
+
+// Options configure an [Upgrader].
+type Options struct {
+	// MaxMessageSize is the largest frame read, in bytes; a larger one closes with 1009.
+	MaxMessageSize int64
+	// WriteTimeout bounds every write.
+	WriteTimeout time.Duration
+	// CheckOrigin reports whether the request's Origin is allowed; it must not be nil.
+	CheckOrigin func(r *http.Request) bool
+}
+
+// Upgrader upgrades HTTP requests to sockhop WebSocket connections.
+type Upgrader struct {
+	opts Options
+	up   websocket.Upgrader
+}
+
+// writeBufferPool shares write buffers between connections: an idle connection holds none.
+var writeBufferPool = &sync.Pool{}
+
+// NewUpgrader returns an Upgrader for opts.
+func NewUpgrader(opts Options) *Upgrader {
+	u := &Upgrader{opts: opts}
+	u.up = websocket.Upgrader{
+		HandshakeTimeout:  10 * time.Second,
+		ReadBufferSize:    1024,
+		WriteBufferSize:   4096,
+		WriteBufferPool:   writeBufferPool,
+		Subprotocols:      []string{Subprotocol},
+		CheckOrigin:       opts.CheckOrigin,
+		EnableCompression: false,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			http.Error(w, "sockhop: websocket: "+reason.Error(), status)
+		},
+	}
+	return u
+}
+
+// Upgrade upgrades the request. On failure it has already answered the request.
+func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
+	c, err := u.up.Upgrade(w, r, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sockhop: websocket upgrade: %w", err)
+	}
+	c.SetReadLimit(u.opts.MaxMessageSize)
+	return &Conn{c: c, writeTimeout: u.opts.WriteTimeout}, nil
+}
+
+// Conn is an upgraded WebSocket connection; it implements [transport.Conn].
+type Conn struct {
+	c            *websocket.Conn
+	writeTimeout time.Duration
+	closeOnce    sync.Once
+}
+
+var _ transport.Conn = (*Conn)(nil)
+
+// Name returns transport.WebSocket.
+func (c *Conn) Name() string { return transport.WebSocket }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.c.RemoteAddr() }
+
+// ReadFrame reads the next text message.
+func (c *Conn) ReadFrame() ([]byte, error) {
+	typ, p, err := c.c.ReadMessage()
+	if err != nil {
+		if errors.Is(err, websocket.ErrReadLimit) {
+			return nil, &events.CloseError{Code: events.CloseTooBig, Reason: "message too big"}
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return nil, &events.CloseError{Code: ce.Code, Reason: ce.Text}
+		}
+		return nil, err
+	}
+	if typ != websocket.TextMessage {
+		return nil, &events.CloseError{Code: events.CloseUnsupportedData, Reason: "binary frames are not supported"}
+	}
+	if !events.ValidUTF8(p) {
+		return nil, &events.CloseError{Code: events.CloseInvalidPayload, Reason: "invalid UTF-8"}
+	}
+	return p, nil
+}
+
+// WriteFrame writes msgs as one text message.
+func (c *Conn) WriteFrame(msgs [][]byte) error {
+	if err := c.c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+		return err
+	}
+	w, err := c.c.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	for i, m := range msgs {
+		if i > 0 {
+			if _, err := w.Write(nl); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(m); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+var nl = []byte{'\n'}
+
+// Close sends a close frame with code and reason (bounded by the write timeout, best
+// effort) and closes the connection.
+func (c *Conn) Close(code int, reason string) error {
+	err := transport.ErrClosed
+	c.closeOnce.Do(func() {
+		if len(reason) > 120 { // a close frame's payload is at most 125 bytes
+			reason = reason[:120]
+		}
+		msg := websocket.FormatCloseMessage(code, reason)
+		if code == events.CloseNoStatus || code == events.CloseAbnormal {
+			msg = websocket.FormatCloseMessage(events.CloseInternalError, reason)
+		}
+		_ = c.c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(min(c.writeTimeout, time.Second)))
+		err = c.c.Close()
+	})
+	return err
+}
