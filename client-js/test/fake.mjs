@@ -1,0 +1,98 @@
+// A fake transport and server for the node unit tests: each transport attempt is recorded;
+// a test decides per attempt whether it opens, welcomes, stalls or closes.
+import { Client } from './.build/internal.mjs';
+
+export const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+/** until polls cond every 2 ms, for at most ms. */
+export async function until(cond, ms = 2000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('until: timed out');
+    await tick(2);
+  }
+}
+
+/**
+ * Fake is one transport connection. `plan` decides how it behaves:
+ *   'ok'      open, and welcome the hello
+ *   'refuse'  close with 1006 at once (upgrade refused)
+ *   'stall'   open, never answer
+ *   fn(fake)  the test drives it
+ */
+export class Fake {
+  constructor(name, h, plan, welcome) {
+    this.name = name;
+    this.h = h;
+    this.sent = []; // messages the client sent, parsed
+    this.closed = false;
+    this.last = null;
+    this.max = 65536;
+    this.welcome = welcome;
+    setTimeout(() => {
+      if (this.closed) return;
+      if (plan === 'refuse') return this.h.close(1006, 'refused');
+      if (plan === 'stall') return this.h.open();
+      if (plan === 'ok') {
+        this.onHello = () => this.server({ t: 'welcome', sid: 's1', token: 'x', ping: 25000, pong: 20000, max: 65536, resumed: false, ...this.welcome });
+        return this.h.open();
+      }
+      plan(this);
+    });
+  }
+  send(msgs) {
+    for (const m of msgs) {
+      const v = JSON.parse(m);
+      this.sent.push(v);
+      if (v.t === 'hello' && this.onHello) setTimeout(() => this.onHello());
+    }
+  }
+  setMax(n) {
+    this.max = n;
+  }
+  close(last) {
+    this.closed = true;
+    this.last = last ? last.map((m) => JSON.parse(m)) : null;
+    return [];
+  }
+  /** server delivers messages to the client as one frame. */
+  server(...msgs) {
+    if (!this.closed) {
+      this.h.alive();
+      this.h.frame(msgs.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).join('\n'));
+    }
+  }
+  /** drop ends the transport from the server side. */
+  drop(code = 1006, reason = '') {
+    if (!this.closed) {
+      this.closed = true;
+      this.h.close(code, reason);
+    }
+  }
+  events() {
+    return this.sent.filter((m) => m.t === 'ev');
+  }
+}
+
+/**
+ * world builds a Client whose transports are fakes. plans maps a transport name to a list of
+ * plans, one per attempt (the last one repeats).
+ */
+export function world(plans, opts = {}) {
+  const attempts = [];
+  const count = {};
+  const factories = {};
+  for (const name of ['websocket', 'xhr-streaming', 'xhr-polling']) {
+    factories[name] = (base, h) => {
+      const list = plans[name] || ['refuse'];
+      const i = count[name] = (count[name] ?? -1) + 1;
+      const f = new Fake(name, h, list[Math.min(i, list.length - 1)], opts.welcome);
+      attempts.push(f);
+      return f;
+    };
+  }
+  const log = [];
+  const c = new Client('http://test/rt', { openTimeout: 60, backoffMin: 20, backoffMax: 80, rememberTransport: 0, ...opts, factories });
+  for (const ev of ['connect', 'disconnect', 'reconnecting', 'transport', 'error']) c.on(ev, (...a) => log.push([ev, ...a]));
+  return { c, attempts, log, cur: () => attempts[attempts.length - 1] };
+}
