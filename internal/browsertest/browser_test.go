@@ -1,0 +1,248 @@
+package browsertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sockhop/sockhop"
+)
+
+var transports = []string{"websocket", "xhr-streaming", "xhr-polling"}
+
+// TestTransports forces each transport in turn: connect, events both ways, acks both ways,
+// error acks, and 1,000 ordered messages each way.
+func TestTransports(t *testing.T) {
+	b := startBrowser(t)
+	for _, name := range transports {
+		t.Run(name, func(t *testing.T) {
+			b.t = t
+			a := newApp(t, sockhop.Options{}, "")
+			b.open(a.ts.URL + "/")
+			var c connected
+			b.eval(&c, "T.start("+jsOpts(map[string]any{"transports": []string{name}})+")")
+			if c.Transport != name {
+				t.Fatalf("connected on %q, want %q", c.Transport, name)
+			}
+			t.Logf("%s: connected in %d ms", name, c.MS)
+
+			// Acks: a reply, an application error, an unknown event.
+			var echo any
+			b.eval(&echo, `s.emitWithAck('echo', {text: 'héllo', n: [1, 2]})`)
+			if want := map[string]any{"text": "héllo", "n": []any{1.0, 2.0}}; fmt.Sprint(echo) != fmt.Sprint(want) {
+				t.Errorf("echo = %v, want %v", echo, want)
+			}
+			var codes []string
+			b.eval(&codes, `Promise.all(['fail', 'nosuch'].map((n) => s.emitWithAck(n, 1).then(() => 'resolved', (e) => e.code)))`)
+			if !slices.Equal(codes, []string{"nope", "unknown_event"}) {
+				t.Errorf("error ack codes = %v, want [nope unknown_event]", codes)
+			}
+
+			// Server to client with an ack: the page's 'double' handler answers.
+			sess := a.srv.Session(c.ID)
+			if sess == nil {
+				t.Fatalf("no server session %q", c.ID)
+			}
+			if got := sess.Transport(); got != name {
+				t.Errorf("server says transport %q, want %q", got, name)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			raw, err := sess.EmitWithAck(ctx, "double", 21)
+			if err != nil || string(raw) != "42" {
+				t.Errorf("EmitWithAck(double, 21) = %s, %v; want 42", raw, err)
+			}
+
+			// 1,000 ordered messages client -> server; the ack of the last proves all handled.
+			b.eval(nil, `(async () => { for (let i = 0; i < 1000; i++) s.emit('seq', i); return s.emitWithAck('echo', 'done'); })()`)
+			if got := a.seqs(); !isSeq(got, 0, 1000) {
+				t.Errorf("server got %d seq events, out of order or lost: %v", len(got), head(got))
+			}
+
+			// 1,000 ordered messages server -> client, emitted from a handler.
+			var ticks []int
+			b.eval(nil, `s.emit('burst', 1000)`)
+			b.eval(&ticks, `T.until(() => (T.got.tick || []).length >= 1000).then(() => T.got.tick)`)
+			if !isSeq(ticks, 0, 1000) {
+				t.Errorf("client got %d ticks, out of order or lost: %v", len(ticks), head(ticks))
+			}
+
+			// Close from the client: the server sees the session end.
+			b.eval(nil, `s.close()`)
+			deadline := time.Now().Add(10 * time.Second)
+			for a.srv.SessionCount() > 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if n := a.srv.SessionCount(); n != 0 {
+				t.Errorf("%d sessions left after the client closed", n)
+			}
+		})
+	}
+}
+
+// TestLadder checks that the client gets through each kind of hostile network, and how
+// long it takes (printed; bounded only generously).
+func TestLadder(t *testing.T) {
+	b := startBrowser(t)
+	cases := []struct {
+		name  string
+		opts  sockhop.Options
+		proxy *proxyMode
+		want  string
+		max   time.Duration
+	}{
+		{name: "websocket", want: "websocket", max: 3 * time.Second},
+		{name: "refused upgrade", opts: sockhop.Options{DisableWebSocket: true}, want: "xhr-streaming", max: 3 * time.Second},
+		{name: "stripped upgrade", proxy: ptr(stripUpgrade), want: "xhr-streaming", max: 3 * time.Second},
+		{name: "stalled upgrade", proxy: ptr(stallUpgrade), want: "xhr-streaming", max: 8 * time.Second},
+		{name: "buffering proxy", proxy: ptr(bufferAll), want: "xhr-polling", max: 8 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b.t = t
+			a := newApp(t, tc.opts, "")
+			url := a.ts.URL
+			if tc.proxy != nil {
+				url = newProxy(t, a.ts.URL, *tc.proxy).ts.URL
+			}
+			b.open(url + "/")
+			var c connected
+			b.eval(&c, `T.start()`)
+			t.Logf("time-to-connected %-17s %5d ms on %s", tc.name+":", c.MS, c.Transport)
+			if c.Transport != tc.want {
+				t.Errorf("connected on %s, want %s\n%s", c.Transport, tc.want, b.log())
+			}
+			if time.Duration(c.MS)*time.Millisecond > tc.max {
+				t.Errorf("took %d ms to connect, over the generous bound %v", c.MS, tc.max)
+			}
+			var echo string
+			b.eval(&echo, `s.emitWithAck('echo', 'through')`)
+			if echo != "through" {
+				t.Errorf("echo = %q", echo)
+			}
+
+			// The next page load goes straight to the transport that worked.
+			b.nav(url + "/")
+			var again connected
+			b.eval(&again, `T.start()`)
+			t.Logf("time-to-connected %-17s %5d ms on %s (remembered)", tc.name+":", again.MS, again.Transport)
+			if again.Transport != tc.want {
+				t.Errorf("after reload: connected on %s, want %s", again.Transport, tc.want)
+			}
+			if tc.want != "websocket" && again.MS >= 2500 {
+				t.Errorf("after reload: %d ms, the remembered transport should skip the open timeout", again.MS)
+			}
+			b.eval(nil, `s.close()`)
+		})
+	}
+}
+
+// TestReconnectAfterRestart restarts the server on the same port: the client gets the
+// going-away close, reconnects when the server is back, and works again.
+func TestReconnectAfterRestart(t *testing.T) {
+	b := startBrowser(t)
+	for _, name := range transports {
+		t.Run(name, func(t *testing.T) {
+			b.t = t
+			opts := sockhop.Options{ShutdownRetry: 300 * time.Millisecond}
+			a := newApp(t, opts, "")
+			addr := a.ts.Listener.Addr().String()
+			b.open(a.ts.URL + "/")
+			b.eval(nil, "T.start("+jsOpts(map[string]any{"transports": []string{name}, "backoffMax": 1000})+")")
+
+			a.stop()
+			var downs int
+			b.eval(&downs, `T.until(() => T.count('disconnect') >= 1).then(() => T.count('disconnect'))`)
+			time.Sleep(700 * time.Millisecond) // the server stays away for a while
+			a2 := newApp(t, opts, addr)
+
+			var info struct {
+				Connects     int    `json:"connects"`
+				Reconnecting int    `json:"reconnecting"`
+				Disconnect   []any  `json:"disconnect"`
+				Transport    string `json:"transport"`
+				Echo         string `json:"echo"`
+			}
+			b.eval(&info, `T.until(() => T.count('connect') >= 2 && s.state === 'connected').then(async () => ({
+				connects: T.count('connect'), reconnecting: T.count('reconnecting'),
+				disconnect: T.log.find((e) => e[0] === 'disconnect'), transport: s.transport,
+				echo: await s.emitWithAck('echo', 'back'),
+			}))`)
+			t.Logf("%s: disconnect %v, %d reconnect attempts", name, info.Disconnect, info.Reconnecting)
+			if info.Echo != "back" || info.Transport != name {
+				t.Errorf("after restart: echo %q on %s", info.Echo, info.Transport)
+			}
+			if len(info.Disconnect) < 3 {
+				t.Fatalf("disconnect event %v", info.Disconnect)
+			}
+			if d, _ := info.Disconnect[2].(map[string]any); d["code"] != 1001.0 || d["reconnect"] != true {
+				t.Errorf("disconnect = %v, want code 1001 with reconnect", d)
+			}
+			if a2.srv.SessionCount() != 1 {
+				t.Errorf("restarted server has %d sessions, want 1", a2.srv.SessionCount())
+			}
+			b.eval(nil, `s.close()`)
+		})
+	}
+}
+
+// TestOfflineQueue takes the browser offline: emits are queued, and sent in order once
+// the network is back.
+func TestOfflineQueue(t *testing.T) {
+	b := startBrowser(t)
+	for _, name := range transports {
+		t.Run(name, func(t *testing.T) {
+			b.t = t
+			a := newApp(t, sockhop.Options{}, "")
+			b.open(a.ts.URL + "/")
+			b.eval(nil, "T.start("+jsOpts(map[string]any{"transports": []string{name}})+")")
+			b.eval(nil, `(async () => { for (let i = 0; i < 50; i++) s.emit('seq', i); return s.emitWithAck('echo', 1); })()`)
+
+			b.offline(true)
+			var state string
+			b.eval(&state, `T.until(() => s.state !== 'connected').then(() => {
+				for (let i = 50; i < 250; i++) s.emit('seq', i);
+				return s.state;
+			})`)
+			if state != "disconnected" {
+				t.Errorf("state while offline = %q, want disconnected", state)
+			}
+			time.Sleep(300 * time.Millisecond)
+			if n := len(a.seqs()); n != 50 {
+				t.Errorf("server got %d seq events while the browser was offline, want 50", n)
+			}
+			b.offline(false)
+			b.eval(nil, `T.until(() => s.state === 'connected').then(() => s.emitWithAck('echo', 2))`)
+			if got := a.seqs(); !isSeq(got, 0, 250) {
+				t.Errorf("server got %d seq events, out of order or lost: %v", len(got), head(got))
+			}
+			b.eval(nil, `s.close()`)
+		})
+	}
+}
+
+func isSeq(v []int, from, n int) bool {
+	if len(v) != n {
+		return false
+	}
+	for i, x := range v {
+		if x != from+i {
+			return false
+		}
+	}
+	return true
+}
+
+func head(v []int) string {
+	if len(v) > 20 {
+		b, _ := json.Marshal(v[:20])
+		return string(b) + "..."
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func ptr[T any](v T) *T { return &v }

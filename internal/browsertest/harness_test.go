@@ -1,0 +1,366 @@
+package browsertest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// repoRoot is the module root, two levels above this package.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// requireBrowser returns Chromium's path, or skips the test (fails it with CI=true) when
+// Chromium, node or client-js/node_modules is missing.
+func requireBrowser(t testing.TB) string {
+	t.Helper()
+	var missing []string
+	exe, err := exec.LookPath("chromium")
+	if err != nil {
+		missing = append(missing, "chromium (apt-get install chromium)")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		missing = append(missing, "node")
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot(t), "client-js", "node_modules", "playwright-core")); err != nil {
+		missing = append(missing, "client-js/node_modules (cd client-js && npm ci)")
+	}
+	if len(missing) > 0 {
+		msg := "browser tests need " + strings.Join(missing, ", ") + "; bash ci/install-deps.sh installs them"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return exe
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's stderr copier and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// driver is one node + Chromium process pair running run.mjs.
+type driver struct {
+	t      testing.TB // the (sub)test using the browser now; tests set it
+	owner  testing.TB // the test that started it
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	lines  chan []byte
+	exited chan struct{}
+	stderr syncBuffer
+	id     int
+}
+
+type reply struct {
+	ID    int             `json:"id"`
+	OK    bool            `json:"ok"`
+	Value json.RawMessage `json:"value"`
+	Error string          `json:"error"`
+}
+
+// startBrowser launches the driver; it is stopped (by its process group id) at cleanup.
+func startBrowser(t testing.TB) *driver {
+	t.Helper()
+	exe := requireBrowser(t)
+	tmp := t.TempDir()
+	d := &driver{t: t, owner: t, lines: make(chan []byte, 16), exited: make(chan struct{})}
+	d.cmd = exec.Command("node", filepath.Join(repoRoot(t), "client-js", "test", "browser", "run.mjs"))
+	d.cmd.Env = append(os.Environ(), "SOCKHOP_CHROMIUM="+exe, "TMPDIR="+tmp)
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Chromium dies with the group
+	d.cmd.Stderr = &d.stderr
+	var err error
+	if d.in, err = d.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(d.lines)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			d.lines <- append([]byte(nil), sc.Bytes()...)
+		}
+	}()
+	go func() {
+		_ = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(d.stop)
+	if _, err := d.read(0, 60*time.Second); err != nil {
+		t.Fatalf("browser did not start: %v\n%s", err, d.stderr.String())
+	}
+	return d
+}
+
+func (d *driver) stop() {
+	_, _ = io.WriteString(d.in, `{"id":-1,"op":"quit"}`+"\n")
+	_ = d.in.Close()
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		d.owner.Logf("browser did not quit; killing process group %d", d.cmd.Process.Pid)
+	}
+	// Whatever is left of the group (a Chromium helper) goes too.
+	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+	<-d.exited
+	for range d.lines { // drain until the reader goroutine ends
+	}
+}
+
+func (d *driver) read(id int, timeout time.Duration) (json.RawMessage, error) {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case line, ok := <-d.lines:
+			if !ok {
+				return nil, errors.New("browser driver exited")
+			}
+			var r reply
+			if err := json.Unmarshal(line, &r); err != nil {
+				return nil, fmt.Errorf("bad driver line %q: %v", line, err)
+			}
+			if r.ID != id {
+				continue // the answer to a command that timed out on our side
+			}
+			if !r.OK {
+				return nil, errors.New(r.Error)
+			}
+			return r.Value, nil
+		case <-deadline:
+			return nil, fmt.Errorf("no answer in %v", timeout)
+		}
+	}
+}
+
+// call runs one driver command, bounded by timeout in the driver and here.
+func (d *driver) call(cmd map[string]any, timeout time.Duration) (json.RawMessage, error) {
+	d.id++
+	cmd["id"] = d.id
+	cmd["timeout"] = timeout.Milliseconds()
+	b, _ := json.Marshal(cmd)
+	if _, err := d.in.Write(append(b, '\n')); err != nil {
+		return nil, err
+	}
+	return d.read(d.id, timeout+10*time.Second)
+}
+
+// must runs cmd and fails the test, with the browser's log, when it fails.
+func (d *driver) must(cmd map[string]any, timeout time.Duration) json.RawMessage {
+	d.t.Helper()
+	v, err := d.call(cmd, timeout)
+	if err != nil {
+		d.t.Fatalf("browser %v: %v\n%s", cmd["op"], err, d.log())
+	}
+	return v
+}
+
+// log returns the browser's console and wire log, for failure messages.
+func (d *driver) log() string {
+	v, err := d.call(map[string]any{"op": "log"}, 5*time.Second)
+	if err != nil {
+		return "(no browser log: " + err.Error() + ")\nstderr:\n" + d.stderr.String()
+	}
+	var lines []string
+	_ = json.Unmarshal(v, &lines)
+	if len(lines) > 300 {
+		lines = append([]string{fmt.Sprintf("... %d lines before", len(lines)-300)}, lines[len(lines)-300:]...)
+	}
+	return "browser log:\n  " + strings.Join(lines, "\n  ")
+}
+
+func (d *driver) open(url string) { d.must(map[string]any{"op": "page", "url": url}, 30*time.Second) }
+func (d *driver) nav(url string)  { d.must(map[string]any{"op": "goto", "url": url}, 30*time.Second) }
+func (d *driver) offline(v bool)  { d.must(map[string]any{"op": "offline", "value": v}, 10*time.Second) }
+
+// eval evaluates a JS expression in the page (awaiting a promise) and decodes its value
+// into out, when out is not nil.
+func (d *driver) eval(out any, expr string) {
+	d.t.Helper()
+	v := d.must(map[string]any{"op": "eval", "expr": expr}, 60*time.Second)
+	if out != nil {
+		if err := json.Unmarshal(v, out); err != nil {
+			d.t.Fatalf("eval %s: decoding %s: %v", expr, v, err)
+		}
+	}
+}
+
+// page is the test page: the client from <mount>/sockhop.js and a small harness T.
+const page = `<!doctype html><meta charset="utf-8"><title>sockhop browser test</title>
+<script src="/rt/sockhop.js"></script>
+<script>
+window.T = {
+  got: {}, log: [],
+  start(opts) {
+    const t0 = performance.now();
+    const s = window.s = sockhop.connect('/rt', opts || {});
+    const clean = (x) => x instanceof Error ? { code: x.code, message: x.message } : x;
+    for (const ev of ['connect', 'disconnect', 'reconnecting', 'transport', 'error'])
+      s.on(ev, (...a) => T.log.push([ev, Math.round(performance.now() - t0), ...a.map(clean)]));
+    for (const ev of ['tick', 'note']) s.on(ev, (d) => (T.got[ev] = T.got[ev] || []).push(d));
+    s.on('double', (d) => d * 2);
+    return new Promise((res, rej) => {
+      s.once('connect', () => res({ ms: Math.round(performance.now() - t0), transport: s.transport, id: s.id }));
+      setTimeout(() => rej(new Error('no connect within 20 s: ' + JSON.stringify(T.log))), 20000);
+    });
+  },
+  until(cond, ms) {
+    return new Promise((res, rej) => {
+      const end = performance.now() + (ms || 15000);
+      const tick = () => {
+        let v;
+        try { v = cond(); } catch (e) { return rej(e); }
+        if (v) return res(v);
+        if (performance.now() > end) return rej(new Error('T.until timed out: ' + cond + ' ' + JSON.stringify(T.log)));
+        setTimeout(tick, 10);
+      };
+      tick();
+    });
+  },
+  count(ev) { return T.log.filter((e) => e[0] === ev).length; },
+};
+</script>`
+
+// app is a sockhop server with the test handlers, in an httptest server that also serves
+// the test page at /.
+type app struct {
+	t   testing.TB
+	srv *sockhop.Server
+	ts  *httptest.Server
+
+	mu  sync.Mutex
+	seq []int // "seq" events in the order handled, over all sessions
+}
+
+// newApp starts an app; on addr when not empty (a restart on the same port).
+func newApp(t testing.TB, opts sockhop.Options, addr string) *app {
+	t.Helper()
+	srv, err := sockhop.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{t: t, srv: srv}
+	sockhop.OnRequest(srv, "echo", func(_ context.Context, _ *sockhop.Session, v json.RawMessage) (json.RawMessage, error) {
+		return v, nil
+	})
+	sockhop.OnRequest(srv, "fail", func(context.Context, *sockhop.Session, json.RawMessage) (any, error) {
+		return nil, &sockhop.Error{Code: "nope", Message: "refused on purpose"}
+	})
+	sockhop.On(srv, "seq", func(_ context.Context, _ *sockhop.Session, n int) error {
+		a.mu.Lock()
+		a.seq = append(a.seq, n)
+		a.mu.Unlock()
+		return nil
+	})
+	sockhop.On(srv, "burst", func(ctx context.Context, s *sockhop.Session, n int) error {
+		for i := range n {
+			if err := s.Emit(ctx, "tick", i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/rt/", srv)
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, page)
+	})
+	a.ts = httptest.NewUnstartedServer(mux)
+	if addr != "" {
+		l, err := listenRetry(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.ts.Listener = l
+	}
+	a.ts.Start()
+	t.Cleanup(a.stop)
+	return a
+}
+
+// listenRetry listens on addr, retrying briefly while the old listener's port is released.
+func listenRetry(addr string) (net.Listener, error) {
+	var err error
+	for range 50 {
+		var l net.Listener
+		if l, err = net.Listen("tcp", addr); err == nil {
+			return l, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, err
+}
+
+func (a *app) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.srv.Shutdown(ctx); err != nil {
+		a.t.Errorf("Shutdown: %v", err)
+	}
+	a.ts.Close()
+}
+
+func (a *app) seqs() []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]int(nil), a.seq...)
+}
+
+// connected is what T.start resolves to.
+type connected struct {
+	MS        int    `json:"ms"`
+	Transport string `json:"transport"`
+	ID        string `json:"id"`
+}
+
+// jsOpts renders client options for T.start.
+func jsOpts(o map[string]any) string {
+	b, _ := json.Marshal(o)
+	return string(b)
+}
