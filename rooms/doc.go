@@ -1,0 +1,53 @@
+// Package rooms is sockhop's room layer: a sharded membership index ([Index]) and the
+// [Adapter] interface that carries room broadcasts between server processes.
+//
+// # Index
+//
+// An [Index] maps rooms to members and members to rooms. The server keeps one
+// Index[*session] and drives its Adapter from what the Index reports:
+//
+//	if _, created := idx.Join(room, s); created {
+//		if err := adapter.Subscribe(ctx, room); err != nil {
+//			log.Warn("rooms: subscribe", "room", room, "err", err) // kept; retried on reconnect
+//		}
+//	}
+//	...
+//	for _, room := range idx.LeaveAll(s) { // session ended
+//		_ = adapter.Unsubscribe(ctx, room)
+//	}
+//
+// A broadcast is encoded once and fanned out with [Index.Each], which visits each member of
+// the target rooms exactly once and only enqueues:
+//
+//	data := encode(msg)
+//	idx.Each(rooms, func(s *session) {
+//		if !slices.Contains(except, s.id) {
+//			s.enqueue(data)
+//		}
+//	})
+//	err := adapter.Publish(ctx, rooms.Broadcast{Rooms: rooms, Except: except, Data: data})
+//
+// and the deliver function given to [Adapter.Start] does the same Each for broadcasts that
+// arrive from other nodes.
+//
+// # Adapters
+//
+// [NewMemory] is the single-process default: nothing crosses, Publish costs nothing.
+// [NewMemoryBus] links several in-process adapters as if they shared a Redis, so tests
+// can run two Servers in one process. The package
+// [github.com/sockhop/sockhop/rooms/redis] is the real multi-node adapter on Redis Pub/Sub.
+//
+// The interface is deliberately small (five methods) and speaks only in rooms and bytes:
+// membership stays in each node's Index (so Members and Count are local questions, as in
+// Socket.IO's default adapter), the adapter only needs to know which rooms this node has
+// any members in, and the encoded message crosses untouched, so a broadcast is encoded
+// once per cluster, not once per node. Errors that mean "the backend is down" wrap
+// [ErrUnavailable], so the server can tell them apart without knowing the backend.
+//
+// # Concurrency
+//
+// All methods of [Index], [MemoryBus] and the adapters may be called concurrently.
+// [Index.Each] calls its function with no lock held, on the caller's goroutine. An
+// adapter calls the deliver function given to Start from one goroutine of its own, one
+// broadcast at a time, in publish order per publisher; Close stops that goroutine.
+package rooms
