@@ -275,6 +275,8 @@ type app struct {
 
 	mu  sync.Mutex
 	seq []int // "seq" events in the order handled, over all sessions
+
+	stopOnce sync.Once
 }
 
 // newApp starts an app; on addr when not empty (a restart on the same port).
@@ -337,7 +339,10 @@ func listenRetry(addr string) (net.Listener, error) {
 	return nil, err
 }
 
-func (a *app) stop() {
+// stop shuts the app down (once; cleanup calls it too).
+func (a *app) stop() { a.stopOnce.Do(a.shutdown) }
+
+func (a *app) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.srv.Shutdown(ctx); err != nil {
