@@ -83,6 +83,39 @@ func TestTransports(t *testing.T) {
 	}
 }
 
+// TestXHRFallback runs the SockJS transports over XMLHttpRequest, for browsers without
+// fetch() streaming.
+func TestXHRFallback(t *testing.T) {
+	b := startBrowser(t)
+	for _, name := range transports[1:] {
+		t.Run(name, func(t *testing.T) {
+			b.t = t
+			a := newApp(t, sockhop.Options{}, "")
+			b.open(a.ts.URL + "/?nofetch")
+			var c connected
+			b.eval(&c, "T.start("+jsOpts(map[string]any{"transports": []string{name}})+")")
+			if c.Transport != name {
+				t.Fatalf("connected on %q, want %q", c.Transport, name)
+			}
+			var ticks []int
+			b.eval(nil, `(async () => { for (let i = 0; i < 300; i++) s.emit('seq', i); s.emit('burst', 300); return s.emitWithAck('echo', 1); })()`)
+			b.eval(&ticks, `T.until(() => (T.got.tick || []).length >= 300).then(() => T.got.tick)`)
+			if got := a.seqs(); !isSeq(got, 0, 300) {
+				t.Errorf("server got %d seq events, out of order or lost: %v", len(got), head(got))
+			}
+			if !isSeq(ticks, 0, 300) {
+				t.Errorf("client got %d ticks, out of order or lost: %v", len(ticks), head(ticks))
+			}
+			var fetchless bool
+			b.eval(&fetchless, `typeof fetch === 'undefined'`)
+			if !fetchless {
+				t.Error("the page still has fetch()")
+			}
+			b.eval(nil, `s.close()`)
+		})
+	}
+}
+
 // TestLadder checks that the client gets through each kind of hostile network, and how
 // long it takes (printed; bounded only generously).
 func TestLadder(t *testing.T) {
@@ -183,6 +216,41 @@ func TestReconnectAfterRestart(t *testing.T) {
 			}
 			if a2.srv.SessionCount() != 1 {
 				t.Errorf("restarted server has %d sessions, want 1", a2.srv.SessionCount())
+			}
+			b.eval(nil, `s.close()`)
+		})
+	}
+}
+
+// TestDeadServer freezes the connection (bytes swallowed, nothing closed): the client hears
+// no frame for ping+pong ms, declares the server dead and reconnects on a new connection.
+func TestDeadServer(t *testing.T) {
+	b := startBrowser(t)
+	for _, name := range transports {
+		t.Run(name, func(t *testing.T) {
+			b.t = t
+			a := newApp(t, sockhop.Options{PingInterval: 300 * time.Millisecond, PongTimeout: 300 * time.Millisecond}, "")
+			p := newTCPProxy(t, a.ts.Listener.Addr().String())
+			b.open("http://" + p.addr() + "/")
+			b.eval(nil, "T.start("+jsOpts(map[string]any{"transports": []string{name}, "backoffMin": 100})+")")
+			p.freeze()
+			var info struct {
+				Disconnect []any  `json:"disconnect"`
+				Echo       string `json:"echo"`
+			}
+			b.eval(&info, `T.until(() => T.count('connect') >= 2 && s.state === 'connected').then(async () => ({
+				disconnect: T.log.find((e) => e[0] === 'disconnect'),
+				echo: await s.emitWithAck('echo', 'alive'),
+			}))`)
+			t.Logf("%s: %v", name, info.Disconnect)
+			if len(info.Disconnect) < 3 {
+				t.Fatalf("disconnect event %v", info.Disconnect)
+			}
+			if d, _ := info.Disconnect[2].(map[string]any); d["code"] != 4001.0 {
+				t.Errorf("disconnect = %v, want code 4001 (heartbeat timeout)", d)
+			}
+			if info.Echo != "alive" {
+				t.Errorf("echo after reconnect = %q", info.Echo)
 			}
 			b.eval(nil, `s.close()`)
 		})

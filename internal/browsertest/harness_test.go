@@ -231,7 +231,10 @@ func (d *driver) eval(out any, expr string) {
 }
 
 // page is the test page: the client from <mount>/sockhop.js and a small harness T.
+// With ?nofetch the page hides fetch(), as old browsers lack it: the client falls back to
+// XMLHttpRequest.
 const page = `<!doctype html><meta charset="utf-8"><title>sockhop browser test</title>
+<script>if (location.search.includes('nofetch')) { window.fetch = undefined; }</script>
 <script src="/rt/sockhop.js"></script>
 <script>
 window.T = {
