@@ -1,0 +1,432 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sockhop/sockhop/internal/testutil"
+	"github.com/sockhop/sockhop/rooms"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// sink collects what an adapter delivers; deliver never blocks.
+type sink struct {
+	mu  sync.Mutex
+	got []rooms.Broadcast
+	ch  chan struct{}
+}
+
+func newSink() *sink { return &sink{ch: make(chan struct{}, 1)} }
+
+func (s *sink) deliver(b rooms.Broadcast) {
+	s.mu.Lock()
+	s.got = append(s.got, b)
+	s.mu.Unlock()
+	select {
+	case s.ch <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sink) snapshot() []rooms.Broadcast {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.got)
+}
+
+func (s *sink) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+// waitFor waits until cond holds for what was delivered, failing after timeout.
+func (s *sink) waitFor(t testing.TB, timeout time.Duration, cond func([]rooms.Broadcast) bool) []rooms.Broadcast {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		got := s.snapshot()
+		if cond(got) {
+			return got
+		}
+		select {
+		case <-s.ch:
+		case <-deadline.C:
+			t.Fatalf("timed out after %v with %d broadcasts delivered", timeout, len(got))
+		}
+	}
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+// startNode makes and starts an adapter on r; it is closed when t ends.
+func startNode(t testing.TB, r *testutil.Redis, opts Options) (*Adapter, *sink) {
+	t.Helper()
+	opts.Addr = r.Addr
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSink()
+	if err := a.Start(context.Background(), s.deliver); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Close(ctx); err != nil && !errors.Is(err, rooms.ErrClosed) {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return a, s
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var layouts = []struct {
+	name   string
+	shards int
+}{{"channel-per-room", 0}, {"shards-16", 16}}
+
+// TestOrder10k: 10,000 broadcasts from node A to a room arrive at node B in order, none
+// lost or duplicated, and A never gets its own.
+func TestOrder10k(t *testing.T) {
+	r := testutil.StartRedis(t)
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			ctx := context.Background()
+			prefix := "order-" + l.name
+			a, sa := startNode(t, r, Options{KeyPrefix: prefix, Shards: l.shards})
+			b, sb := startNode(t, r, Options{KeyPrefix: prefix, Shards: l.shards})
+			must(t, a.Subscribe(ctx, "room")) // A has local members too: its own publishes come back
+			must(t, b.Subscribe(ctx, "room"))
+			const n = 10000
+			start := time.Now()
+			for i := range n {
+				must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"room"}, Data: []byte(strconv.Itoa(i))}))
+			}
+			got := sb.waitFor(t, 30*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= n })
+			el := time.Since(start)
+			time.Sleep(100 * time.Millisecond) // a duplicate would show up by now
+			got = sb.snapshot()
+			if len(got) != n {
+				t.Fatalf("B got %d broadcasts, want %d", len(got), n)
+			}
+			for i, bc := range got {
+				if string(bc.Data) != strconv.Itoa(i) || !slices.Equal(bc.Rooms, []string{"room"}) {
+					t.Fatalf("broadcast %d: rooms %q data %q", i, bc.Rooms, bc.Data)
+				}
+			}
+			if sa.len() != 0 {
+				t.Fatalf("A delivered %d of its own broadcasts", sa.len())
+			}
+			st := b.Stats()
+			if st.Delivered != n || st.Malformed != 0 || !st.Connected {
+				t.Fatalf("B stats %+v", st)
+			}
+			if st := a.Stats(); st.Published != n || st.Skipped != n {
+				t.Fatalf("A stats %+v", st)
+			}
+			t.Logf("%d sequential publishes A->B: %v (%.0f/s)", n, el, n/el.Seconds())
+		})
+	}
+}
+
+// TestExceptMultiRoom: Except and multi-room broadcasts pass through intact, a node with
+// members in two targeted rooms gets the broadcast once, nodes without members get nothing.
+func TestExceptMultiRoom(t *testing.T) {
+	r := testutil.StartRedis(t)
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			ctx := context.Background()
+			prefix := "multi-" + l.name
+			a, _ := startNode(t, r, Options{KeyPrefix: prefix, Shards: l.shards})
+			b, sb := startNode(t, r, Options{KeyPrefix: prefix, Shards: l.shards})
+			c, sc := startNode(t, r, Options{KeyPrefix: prefix, Shards: l.shards})
+			must(t, b.Subscribe(ctx, "r1"))
+			must(t, b.Subscribe(ctx, "r2"))
+			must(t, c.Subscribe(ctx, "r3"))
+
+			data := []byte("{\"t\":\"ev\",\"n\":\"chat\"}\n\x00\xff binary ok")
+			want := rooms.Broadcast{Rooms: []string{"r1", "r2"}, Except: []string{"sess-1", "", "sess-ü"}, Data: data}
+			must(t, a.Publish(ctx, want))
+			must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r2", "r3", "nobody"}, Data: []byte("second")}))
+			must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r3"}, Data: []byte("third")}))
+			must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"nobody"}, Data: []byte("lost")}))
+
+			gotB := sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
+			gotC := sc.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
+			time.Sleep(100 * time.Millisecond)
+			gotB, gotC = sb.snapshot(), sc.snapshot()
+			if len(gotB) != 2 || len(gotC) != 2 {
+				t.Fatalf("B got %d, C got %d, want 2 and 2", len(gotB), len(gotC))
+			}
+			g := gotB[0]
+			if !slices.Equal(g.Rooms, want.Rooms) || !slices.Equal(g.Except, want.Except) || !bytes.Equal(g.Data, data) {
+				t.Fatalf("B got %+v, want %+v", g, want)
+			}
+			if string(gotB[1].Data) != "second" || string(gotC[0].Data) != "second" || string(gotC[1].Data) != "third" {
+				t.Fatalf("B got %q, C got %q %q", gotB[1].Data, gotC[0].Data, gotC[1].Data)
+			}
+		})
+	}
+}
+
+// TestUnsubscribe: counted subscriptions, and no delivery after the last Unsubscribe.
+func TestUnsubscribe(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ctx := context.Background()
+	a, _ := startNode(t, r, Options{})
+	b, sb := startNode(t, r, Options{})
+	must(t, b.Subscribe(ctx, "r"))
+	must(t, b.Subscribe(ctx, "r"))
+	must(t, b.Subscribe(ctx, "fence"))
+	must(t, b.Unsubscribe(ctx, "r"))
+	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("1")}))
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) == 1 })
+	must(t, b.Unsubscribe(ctx, "r"))
+	must(t, b.Unsubscribe(ctx, "never-subscribed"))
+	if st := b.Stats(); st.Rooms != 1 || st.Channels != 2 {
+		t.Fatalf("stats after unsubscribing: %+v", st)
+	}
+	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("2")}))
+	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"fence"}, Data: []byte("3")}))
+	got := sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
+	if string(got[1].Data) != "3" {
+		t.Fatalf("after Unsubscribe B got %q", got[1].Data)
+	}
+}
+
+// TestRestart kills Redis in the middle of a stream of broadcasts and starts it again on
+// the same port: publishes fail quickly and visibly during the outage, the adapters
+// reconnect and resubscribe by themselves, later broadcasts cross again, in order and
+// without duplicates.
+func TestRestart(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ctx := context.Background()
+	opts := Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, HealthInterval: time.Second}
+	a, _ := startNode(t, r, opts)
+	b, sb := startNode(t, r, opts)
+	for _, room := range []string{"r1", "r2", "r3"} {
+		must(t, b.Subscribe(ctx, room))
+	}
+
+	var (
+		seq        atomic.Int64 // next sequence number to publish
+		okCount    atomic.Int64
+		errCount   atomic.Int64
+		maxErrTime atomic.Int64
+		firstErr   atomic.Value
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; i < 200000; i++ { // bounded; stopped long before
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n := seq.Add(1)
+			t0 := time.Now()
+			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			err := a.Publish(pctx, rooms.Broadcast{Rooms: []string{"r2"}, Data: []byte(strconv.FormatInt(n, 10))})
+			cancel()
+			if err != nil {
+				if !errors.Is(err, rooms.ErrUnavailable) {
+					t.Errorf("Publish during outage: %v does not wrap ErrUnavailable", err)
+				}
+				firstErr.CompareAndSwap(nil, err.Error())
+				errCount.Add(1)
+				if d := int64(time.Since(t0)); d > maxErrTime.Load() {
+					maxErrTime.Store(d)
+				}
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			okCount.Add(1)
+			time.Sleep(200 * time.Microsecond)
+		}
+	})
+
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 200 })
+	r.Kill()
+	killed := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	if b.Stats().Connected || a.Stats().Connected {
+		t.Errorf("still connected 500ms after Redis died: a=%+v b=%+v", a.Stats(), b.Stats())
+	}
+	errsDuringOutage := errCount.Load()
+	r.Start()
+	restarted := time.Now()
+	before := seq.Load()
+	got := sb.waitFor(t, 15*time.Second, func(g []rooms.Broadcast) bool {
+		if len(g) == 0 {
+			return false
+		}
+		n, _ := strconv.ParseInt(string(g[len(g)-1].Data), 10, 64)
+		return n > before
+	})
+	recovery := time.Since(restarted)
+	// Keep going a little, then stop and check the whole stream.
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= len(got)+200 })
+	close(stop)
+	wg.Wait()
+	time.Sleep(100 * time.Millisecond)
+
+	all := sb.snapshot()
+	prev := int64(0)
+	for i, bc := range all {
+		n, err := strconv.ParseInt(string(bc.Data), 10, 64)
+		if err != nil || n <= prev {
+			t.Fatalf("broadcast %d: %q after %d: out of order or duplicated", i, bc.Data, prev)
+		}
+		prev = n
+	}
+	if errsDuringOutage == 0 {
+		t.Error("no Publish failed while Redis was down")
+	}
+	if d := time.Duration(maxErrTime.Load()); d > 2*time.Second {
+		t.Errorf("a failing Publish took %v", d)
+	}
+	sa, sbs := a.Stats(), b.Stats()
+	if sbs.Disconnects < 1 || sbs.Reconnects < 1 || sa.Reconnects < 1 || !sbs.Connected || sbs.Rooms != 3 {
+		t.Errorf("stats after recovery: a=%+v b=%+v", sa, sbs)
+	}
+	// Every room of interest was resubscribed, not just the busy one.
+	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r3"}, Data: []byte("r3 after restart")}))
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool {
+		return len(g) > 0 && string(g[len(g)-1].Data) == "r3 after restart"
+	})
+	t.Logf("outage: killed at +0, restarted at +%v; first broadcast crossed %v after restart; "+
+		"%d publishes ok, %d failed (max %v per failing call, first: %v); delivered %d; b.LastOutage=%v",
+		restarted.Sub(killed).Round(time.Millisecond), recovery.Round(time.Millisecond),
+		okCount.Load(), errCount.Load(), time.Duration(maxErrTime.Load()).Round(time.Microsecond),
+		firstErr.Load(), len(all), sbs.LastOutage.Round(time.Millisecond))
+}
+
+// TestStartWhileDown: a node starts while Redis is down, records its rooms, and subscribes
+// them when Redis appears.
+func TestStartWhileDown(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ctx := context.Background()
+	r.Stop()
+	opts := Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+	t0 := time.Now()
+	b, sb := startNode(t, r, opts)
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("Start took %v with Redis down", d)
+	}
+	if err := b.Subscribe(ctx, "r"); !errors.Is(err, rooms.ErrUnavailable) {
+		t.Fatalf("Subscribe while down: %v, want ErrUnavailable", err)
+	}
+	if err := b.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}}); !errors.Is(err, rooms.ErrUnavailable) {
+		t.Fatalf("Publish while down: %v, want ErrUnavailable", err)
+	}
+	r.Start()
+	a, _ := startNode(t, r, opts)
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; sb.len() == 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing crossed 10s after Redis came up; b=%+v", b.Stats())
+		}
+		_ = a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte(strconv.Itoa(i))})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := b.Stats(); st.Disconnects != 1 || st.Reconnects != 1 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+func TestClose(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ctx := context.Background()
+	a, _ := startNode(t, r, Options{})
+	must(t, a.Subscribe(ctx, "r"))
+	must(t, a.Close(ctx))
+	for _, err := range []error{
+		a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}}),
+		a.Subscribe(ctx, "r"),
+		a.Unsubscribe(ctx, "r"),
+		a.Close(ctx),
+		a.Start(ctx, func(rooms.Broadcast) {}),
+	} {
+		if !errors.Is(err, rooms.ErrClosed) {
+			t.Errorf("after Close: %v, want ErrClosed", err)
+		}
+	}
+	r.Stop()
+	testutil.CheckLeaks(t, 5*time.Second) // nothing of the adapter is left
+
+}
+
+func TestWire(t *testing.T) {
+	for _, b := range []rooms.Broadcast{
+		{Rooms: []string{"r"}, Data: []byte("x")},
+		{Rooms: []string{"", "a:b", string(make([]byte, 300))}, Except: []string{"s1", "s2"}, Data: nil},
+		{Rooms: []string{"r"}, Except: []string{"e"}, Data: bytes.Repeat([]byte{0, 1, 0xff, '\n'}, 1000)},
+	} {
+		enc := encode(nil, "NODEID01", b)
+		if len(enc) != encodedLen(b) {
+			t.Errorf("encodedLen %d, encode wrote %d", encodedLen(b), len(enc))
+		}
+		node, ok := decodeHeader(string(enc))
+		if !ok || node != "NODEID01" {
+			t.Fatalf("header: %q %v", node, ok)
+		}
+		got, err := decode(string(enc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Rooms, b.Rooms) || !slices.Equal(got.Except, b.Except) || !bytes.Equal(got.Data, b.Data) {
+			t.Fatalf("round trip of %+v gave %+v", b, got)
+		}
+	}
+	for _, bad := range []string{"", "\x01short", "\x02NODEID01\x00\x00", "\x01NODEID01\x05a", "\x01NODEID01\x01\x09abc", "\x01NODEID01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"} {
+		if _, err := decode(bad); err == nil {
+			t.Errorf("decode(%q) succeeded", bad)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(string(encode(nil, "NODEID01", rooms.Broadcast{Rooms: []string{"a", "b"}, Except: []string{"x"}, Data: []byte("d")})))
+	f.Add("\x01NODEID01\x00\x00")
+	f.Fuzz(func(t *testing.T, msg string) {
+		b, err := decode(msg)
+		if err != nil {
+			return
+		}
+		again, err := decode(string(encode(nil, msg[1:9], b)))
+		if err != nil || !slices.Equal(again.Rooms, b.Rooms) || !slices.Equal(again.Except, b.Except) || !bytes.Equal(again.Data, b.Data) {
+			t.Fatalf("re-encoding %q changed it", msg)
+		}
+	})
+}
