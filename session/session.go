@@ -30,6 +30,13 @@ type Config struct {
 	// MaxQueuedEvents bounds events waiting for the dispatcher; past it the reader waits.
 	// Zero means 256.
 	MaxQueuedEvents int
+	// MaxFrameBytes bounds the frames the writer coalesces: queued messages are split into
+	// frames of at most this many bytes (a single larger message goes alone). The client
+	// sets it to the server's max. Zero means 64 KiB.
+	MaxFrameBytes int
+	// Passive is for the client end: it sends no pings, answers the peer's, and ends the
+	// session with 4001 when no frame arrived for PingInterval+PongTimeout.
+	Passive bool
 	// Logger receives the session's log lines. Nil means silent.
 	Logger *slog.Logger
 }
@@ -52,6 +59,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxQueuedEvents <= 0 {
 		c.MaxQueuedEvents = 256
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 64 << 10
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -112,6 +122,8 @@ type Session struct {
 	outSeq        atomic.Uint64 // counted messages written; owned by writer
 
 	evq chan *events.Message // reader -> dispatcher
+
+	frame [][]byte // the frame being written; owned by writer
 
 	ackMu   sync.Mutex
 	nextID  uint64
@@ -397,16 +409,29 @@ func jitter(d time.Duration) time.Duration {
 func (s *Session) writeLoop(conn transport.Conn) {
 	ping := time.NewTimer(jitter(s.cfg.PingInterval))
 	defer ping.Stop()
+	idleLimit := s.cfg.PingInterval + s.cfg.PongTimeout
+	if s.cfg.Passive {
+		ping.Reset(idleLimit)
+	}
 	pong := time.NewTimer(time.Hour)
 	pong.Stop()
 	defer pong.Stop()
 	var pingSent int64
 	var batch []item
-	var msgs [][]byte
 	for {
 		select {
 		case <-s.wake:
 		case <-ping.C:
+			if s.cfg.Passive {
+				idle := time.Duration(time.Now().UnixNano() - s.lastRead.Load())
+				if idle >= idleLimit && !s.readerBlocked.Load() {
+					s.log.Info("heartbeat timeout")
+					s.Abort(&events.CloseError{Code: events.CloseHeartbeatTimeout, Reason: "heartbeat timeout"})
+				} else {
+					ping.Reset(max(idleLimit-idle, time.Millisecond))
+				}
+				continue
+			}
 			_ = s.SendControl(events.AppendPing(nil, false, s.inSeq.Load()))
 			pingSent = time.Now().UnixNano()
 			pong.Reset(s.cfg.PongTimeout)
@@ -429,25 +454,15 @@ func (s *Session) writeLoop(conn transport.Conn) {
 		closing := s.closing
 		s.mu.Unlock()
 		if len(batch) > 0 {
-			msgs = msgs[:0]
-			var counted uint64
-			for _, it := range batch {
-				msgs = append(msgs, it.b)
-				if it.counted {
-					counted++
-				}
-			}
-			if err := conn.WriteFrame(msgs); err != nil {
+			if err := s.writeBatch(conn, batch); err != nil {
 				s.log.Info("write failed", "err", err)
 				s.Abort(&events.CloseError{Code: events.CloseAbnormal, Reason: "write: " + err.Error()})
 				_ = conn.Close(events.CloseAbnormal, "write failed")
 				return
 			}
-			s.outSeq.Add(counted)
 			clear(batch) // let the GC have the messages
-			clear(msgs)
 			if cap(batch) > 4096 {
-				batch, msgs = nil, nil
+				batch, s.frame = nil, nil
 			}
 		}
 		if closing != nil {
@@ -456,4 +471,31 @@ func (s *Session) writeLoop(conn transport.Conn) {
 			return
 		}
 	}
+}
+
+// writeBatch writes the queued messages in as few frames as MaxFrameBytes allows.
+func (s *Session) writeBatch(conn transport.Conn, batch []item) error {
+	for len(batch) > 0 {
+		msgs := s.frame[:0]
+		size := 0
+		var counted uint64
+		n := 0
+		for n < len(batch) && (n == 0 || size+1+len(batch[n].b) <= s.cfg.MaxFrameBytes) {
+			size += 1 + len(batch[n].b)
+			msgs = append(msgs, batch[n].b)
+			if batch[n].counted {
+				counted++
+			}
+			n++
+		}
+		err := conn.WriteFrame(msgs)
+		clear(msgs)
+		s.frame = msgs
+		if err != nil {
+			return err
+		}
+		s.outSeq.Add(counted)
+		batch = batch[n:]
+	}
+	return nil
 }

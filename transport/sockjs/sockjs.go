@@ -125,10 +125,12 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 			h.send(w, r, rest, sid)
 			return
 		}
-		if h.draining.Load() && h.conn(sid) == nil {
+		c := h.receiver(sid, kind)
+		if c == nil {
 			http.Error(w, "sockhop: server shutting down", http.StatusServiceUnavailable)
 			return
 		}
+		defer c.detach()
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{}) // a long poll or stream is not a slow read
 		w.Header().Set("X-Accel-Buffering", "no")
@@ -163,11 +165,13 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rest string) {
 // decodes it.
 func (h *Handler) send(w http.ResponseWriter, r *http.Request, rest, sid string) {
 	c := h.conn(sid)
-	if c == nil {
+	if c == nil || !c.isStarted() {
 		http.Error(w, "sockhop: unknown session", http.StatusNotFound)
 		return
 	}
-	max := h.opts.MaxMessageSize
+	// The body is a JSON array of frames: JSON escaping may make it larger than the frames
+	// it carries, so the body gets room for that and each frame is checked below.
+	max := 2*h.opts.MaxMessageSize + 1024
 	if r.ContentLength > max {
 		http.Error(w, "sockhop: message too big", http.StatusRequestEntityTooLarge)
 		c.Close(events.CloseTooBig, "message too big")
@@ -188,6 +192,24 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, rest, sid string)
 		c.Close(events.CloseInvalidPayload, "invalid UTF-8")
 		return
 	}
+	var frames []string
+	if err := json.Unmarshal(body, &frames); err != nil {
+		http.Error(w, "sockhop: body must be a JSON array of strings", http.StatusBadRequest)
+		c.Close(events.CloseProtocolError, "bad xhr_send body")
+		return
+	}
+	for _, f := range frames {
+		if int64(len(f)) > h.opts.MaxMessageSize {
+			http.Error(w, "sockhop: message too big", http.StatusRequestEntityTooLarge)
+			c.Close(events.CloseTooBig, "message too big")
+			return
+		}
+		if !events.ValidUTF8([]byte(f)) { // an escaped invalid sequence
+			http.Error(w, "sockhop: invalid UTF-8", http.StatusBadRequest)
+			c.Close(events.CloseInvalidPayload, "invalid UTF-8")
+			return
+		}
+	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	h.forward(w, r, rest)
@@ -199,17 +221,63 @@ func (h *Handler) conn(sid string) *Conn {
 	return h.conns[sid]
 }
 
+// receiver records a receiving request (a poll or a stream) for session sid, creating
+// the Conn for a new session (nil while draining). The caller must call detach.
+func (h *Handler) receiver(sid, kind string) *Conn {
+	name := transport.XHRStreaming
+	if kind == "xhr" {
+		name = transport.XHRPolling
+	}
+	h.mu.Lock()
+	c := h.conns[sid]
+	if c == nil {
+		if h.draining.Load() {
+			h.mu.Unlock()
+			return nil
+		}
+		c = &Conn{ready: make(chan struct{}), started: make(chan struct{})}
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		h.conns[sid] = c
+		// sockjs-go starts the session on this request; if it never does (a request that
+		// failed early), forget the Conn after the session would have timed out anyway.
+		time.AfterFunc(2*h.opts.DisconnectDelay, func() {
+			select {
+			case <-c.started:
+			default:
+				h.mu.Lock()
+				if h.conns[sid] == c {
+					delete(h.conns, sid)
+				}
+				h.mu.Unlock()
+				c.cancel()
+			}
+		})
+	}
+	h.mu.Unlock()
+	c.attach(name)
+	return c
+}
+
 // handle runs on sockjs-go's goroutine for each new SockJS session.
 func (h *Handler) handle(s sj.Session) {
-	ctx, cancel := context.WithCancel(s.Context())
-	defer cancel()
-	c := &Conn{s: s, ctx: ctx, cancel: cancel}
 	h.mu.Lock()
-	h.conns[s.ID()] = c
+	c := h.conns[s.ID()]
+	if c == nil { // only when the Conn was forgotten: the session is over
+		h.mu.Unlock()
+		_ = s.Close(uint32(events.CloseGoingAway), "session expired")
+		return
+	}
 	h.mu.Unlock()
+	c.s = s
+	close(c.started)
+	stop := context.AfterFunc(s.Context(), c.cancel)
 	defer func() {
+		stop()
+		c.cancel()
 		h.mu.Lock()
-		delete(h.conns, s.ID())
+		if h.conns[s.ID()] == c {
+			delete(h.conns, s.ID())
+		}
 		h.mu.Unlock()
 	}()
 	h.accept(c, s.Request())
@@ -218,9 +286,15 @@ func (h *Handler) handle(s sj.Session) {
 // Conn is one SockJS session seen as a transport connection; it implements
 // [transport.Conn].
 type Conn struct {
-	s      sj.Session
-	ctx    context.Context
-	cancel context.CancelFunc
+	s       sj.Session         // set once before started is closed
+	started chan struct{}      // closed when sockjs-go started the session
+	ctx     context.Context    // cancelled when the session ends
+	cancel  context.CancelFunc //
+
+	mu        sync.Mutex
+	name      string        // transport of the latest receiving request; guarded by mu
+	receivers int           // receiving requests in flight; guarded by mu
+	ready     chan struct{} // closed while receivers > 0; guarded by mu
 
 	closeOnce sync.Once
 	closed    atomic.Pointer[events.CloseError] // why the guard closed it, for ReadFrame
@@ -230,10 +304,37 @@ var _ transport.Conn = (*Conn)(nil)
 
 // Name reports the receiving transport the session uses now.
 func (c *Conn) Name() string {
-	if c.s.ReceiverType() == sj.ReceiverTypeXHR {
-		return transport.XHRPolling
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
+
+func (c *Conn) isStarted() bool {
+	select {
+	case <-c.started:
+		return true
+	default:
+		return false
 	}
-	return transport.XHRStreaming
+}
+
+func (c *Conn) attach(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.name = name
+	c.receivers++
+	if c.receivers == 1 {
+		close(c.ready)
+	}
+}
+
+func (c *Conn) detach() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.receivers--
+	if c.receivers == 0 {
+		c.ready = make(chan struct{})
+	}
 }
 
 // ReadFrame returns the next frame from xhr_send.
@@ -251,9 +352,19 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 	return []byte(msg), nil
 }
 
-// WriteFrame hands msgs, joined by '\n', to the session as one SockJS message; it goes out
-// at once on an attached stream or poll, or with the next poll.
+// WriteFrame hands msgs, joined by '\n', to the session as one SockJS message. It waits
+// until a receiving request (a stream or a poll) is there to carry it: sockjs-go would
+// buffer without bound for a client that stops polling, while sockhop's own queue is
+// bounded and closes such a session as a slow consumer.
 func (c *Conn) WriteFrame(msgs [][]byte) error {
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	select {
+	case <-ready:
+	case <-c.ctx.Done():
+		return transport.ErrClosed
+	}
 	var b strings.Builder
 	n := len(msgs)
 	for _, m := range msgs {
@@ -274,7 +385,7 @@ func (c *Conn) Close(code int, reason string) error {
 	err := transport.ErrClosed
 	c.closeOnce.Do(func() {
 		switch code {
-		case events.CloseTooBig, events.CloseInvalidPayload:
+		case events.CloseTooBig, events.CloseInvalidPayload, events.CloseProtocolError:
 			c.closed.Store(&events.CloseError{Code: code, Reason: reason})
 		}
 		err = c.s.Close(uint32(code), reason)

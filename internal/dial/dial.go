@@ -1,0 +1,405 @@
+// Package dial opens client-side sockhop transport connections: WebSocket, SockJS
+// xhr-streaming and SockJS xhr-polling. The Go client runs sessions over them, and tests
+// use them to send raw frames, bad ones included, on every transport.
+//
+// # Concurrency
+//
+// A Conn has one reader and one writer; Close may be called from any goroutine.
+package dial
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/transport"
+)
+
+// Options configure Dial.
+type Options struct {
+	// Header is sent with every request (Origin, Cookie, Authorization...).
+	Header http.Header
+	// HTTPClient carries the SockJS requests. Nil means a client of the Conn's own, whose
+	// idle connections are closed with the Conn.
+	HTTPClient *http.Client
+	// WriteTimeout bounds each write. Zero means 10s.
+	WriteTimeout time.Duration
+	// MaxFrameSize bounds a received frame. Zero means 64 MiB.
+	MaxFrameSize int
+}
+
+// Conn is a client-side transport connection; it implements [transport.Conn].
+type Conn interface {
+	transport.Conn
+}
+
+// Dial opens a connection on the named transport to the server mounted at base
+// ("http://host:port/rt"). For the SockJS transports it returns once the server has
+// opened the SockJS session.
+func Dial(ctx context.Context, base, name string, opts Options) (Conn, error) {
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.MaxFrameSize <= 0 {
+		opts.MaxFrameSize = 64 << 20
+	}
+	base = strings.TrimRight(base, "/")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("sockhop: dial: base URL %q must be http:// or https://", base)
+	}
+	switch name {
+	case transport.WebSocket:
+		return dialWS(ctx, u, opts)
+	case transport.XHRStreaming, transport.XHRPolling:
+		return dialSockJS(ctx, base, name, opts)
+	}
+	return nil, fmt.Errorf("sockhop: dial: unknown transport %q", name)
+}
+
+// ---- WebSocket
+
+type wsConn struct {
+	c            *websocket.Conn
+	writeTimeout time.Duration
+	once         sync.Once
+}
+
+func dialWS(ctx context.Context, u *url.URL, opts Options) (*wsConn, error) {
+	wu := *u
+	wu.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
+	wu.Path += "/ws"
+	d := websocket.Dialer{
+		Subprotocols:     []string{"sockhop.v1"},
+		HandshakeTimeout: 10 * time.Second,
+		Proxy:            http.ProxyFromEnvironment,
+	}
+	if opts.HTTPClient != nil {
+		if t, ok := opts.HTTPClient.Transport.(*http.Transport); ok {
+			d.TLSClientConfig = t.TLSClientConfig
+		}
+	}
+	c, resp, err := d.DialContext(ctx, wu.String(), opts.Header)
+	if err != nil {
+		if resp != nil {
+			return nil, &HTTPError{Status: resp.StatusCode, Op: "websocket upgrade"}
+		}
+		return nil, fmt.Errorf("sockhop: dial websocket: %w", err)
+	}
+	c.SetReadLimit(int64(opts.MaxFrameSize))
+	return &wsConn{c: c, writeTimeout: opts.WriteTimeout}, nil
+}
+
+func (c *wsConn) Name() string { return transport.WebSocket }
+
+func (c *wsConn) ReadFrame() ([]byte, error) {
+	_, p, err := c.c.ReadMessage()
+	if err != nil {
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return nil, &events.CloseError{Code: ce.Code, Reason: ce.Text}
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func (c *wsConn) WriteFrame(msgs [][]byte) error {
+	_ = c.c.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	return c.c.WriteMessage(websocket.TextMessage, bytes.Join(msgs, []byte{'\n'}))
+}
+
+// WriteRaw writes one WebSocket message of the given type as is, for tests of bad input.
+func (c *wsConn) WriteRaw(messageType int, p []byte) error {
+	_ = c.c.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	return c.c.WriteMessage(messageType, p)
+}
+
+func (c *wsConn) Close(code int, reason string) error {
+	err := transport.ErrClosed
+	c.once.Do(func() {
+		_ = c.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		err = c.c.Close()
+	})
+	return err
+}
+
+// ---- SockJS
+
+// HTTPError is a SockJS request answered with an unexpected status.
+type HTTPError struct {
+	Op     string
+	Status int
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("sockhop: %s: HTTP %d %s", e.Op, e.Status, http.StatusText(e.Status))
+}
+
+type sockjsConn struct {
+	name    string
+	url     string // .../sockjs/<server>/<session>
+	client  *http.Client
+	ownHTTP bool
+	header  http.Header
+	opts    Options
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	frames chan []byte // receiver -> ReadFrame
+	done   chan struct{}
+
+	mu  sync.Mutex
+	err error // why the receiver stopped; guarded by mu
+
+	closeOnce sync.Once
+}
+
+const idChars = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = idChars[rand.IntN(len(idChars))]
+	}
+	return string(b)
+}
+
+func dialSockJS(ctx context.Context, base, name string, opts Options) (*sockjsConn, error) {
+	c := &sockjsConn{
+		name:   name,
+		url:    fmt.Sprintf("%s/sockjs/%03d/%s", base, rand.IntN(1000), randomString(16)),
+		client: opts.HTTPClient,
+		header: opts.Header,
+		opts:   opts,
+		frames: make(chan []byte, 64),
+		done:   make(chan struct{}),
+	}
+	if c.client == nil {
+		c.client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 4}}
+		c.ownHTTP = true
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	opened := make(chan error, 1)
+	go c.receive(opened)
+	select {
+	case err := <-opened:
+		if err != nil {
+			c.Close(events.CloseNormal, "")
+			return nil, err
+		}
+		return c, nil
+	case <-ctx.Done():
+		c.Close(events.CloseNormal, "")
+		return nil, fmt.Errorf("sockhop: dial %s: %w", name, ctx.Err())
+	}
+}
+
+func (c *sockjsConn) Name() string { return c.name }
+
+func (c *sockjsConn) post(ctx context.Context, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	}
+	return c.client.Do(req)
+}
+
+// receive runs the receiving requests: one long stream at a time (reopened when the
+// server ends it), or one poll after another. It reports the open frame on opened.
+func (c *sockjsConn) receive(opened chan<- error) {
+	defer close(c.done)
+	path := "/xhr_streaming"
+	if c.name == transport.XHRPolling {
+		path = "/xhr"
+	}
+	isOpen := false
+	fail := func(err error) {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		if !isOpen {
+			opened <- err
+		}
+	}
+	for c.ctx.Err() == nil {
+		resp, err := c.post(c.ctx, path, nil)
+		if err != nil {
+			fail(fmt.Errorf("sockhop: %s: %w", c.name, err))
+			return
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			fail(&HTTPError{Op: c.name, Status: resp.StatusCode})
+			return
+		}
+		again, err := c.readFrames(resp.Body, func() {
+			if !isOpen {
+				isOpen = true
+				opened <- nil
+			}
+		})
+		resp.Body.Close()
+		if err != nil {
+			fail(err)
+			return
+		}
+		if again {
+			select { // another request of ours is still attached: let it detach
+			case <-time.After(20 * time.Millisecond):
+			case <-c.ctx.Done():
+			}
+		}
+	}
+	fail(transport.ErrClosed)
+}
+
+// readFrames reads SockJS frames from one response. It returns again=true when the server
+// said another request is still attached (2010), and an error when the session is over.
+func (c *sockjsConn) readFrames(body io.Reader, onOpen func()) (again bool, err error) {
+	br := bufio.NewReaderSize(body, 4096)
+	for {
+		line, err := readLine(br, c.opts.MaxFrameSize)
+		if err == io.EOF {
+			return false, nil // the response ended: open the next one
+		}
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return false, transport.ErrClosed
+			}
+			return false, fmt.Errorf("sockhop: %s: %w", c.name, err)
+		}
+		if len(line) == 0 || strings.Trim(string(line[:min(len(line), 4096)]), "h") == "" && line[0] == 'h' {
+			continue // prelude or SockJS heartbeat
+		}
+		switch line[0] {
+		case 'o':
+			onOpen()
+		case 'a':
+			var msgs []string
+			if err := json.Unmarshal(line[1:], &msgs); err != nil {
+				return false, fmt.Errorf("sockhop: %s: bad frame: %w", c.name, err)
+			}
+			for _, m := range msgs {
+				select {
+				case c.frames <- []byte(m):
+				case <-c.ctx.Done():
+					return false, transport.ErrClosed
+				}
+			}
+		case 'c':
+			var cl []any
+			if err := json.Unmarshal(line[1:], &cl); err != nil || len(cl) != 2 {
+				return false, fmt.Errorf("sockhop: %s: bad close frame %q", c.name, line)
+			}
+			code, _ := cl[0].(float64)
+			reason, _ := cl[1].(string)
+			if code == 2010 {
+				return true, nil
+			}
+			onOpen() // a session closed at once was still opened
+			return false, &events.CloseError{Code: int(code), Reason: reason}
+		default:
+			return false, fmt.Errorf("sockhop: %s: unknown frame %q", c.name, line[:min(len(line), 16)])
+		}
+	}
+}
+
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > max {
+			return nil, fmt.Errorf("frame over %d bytes", max)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(buf) > 0 {
+				return bytes.TrimRight(buf, "\n"), nil
+			}
+			return nil, err
+		}
+		return buf[:len(buf)-1], nil
+	}
+}
+
+func (c *sockjsConn) ReadFrame() ([]byte, error) {
+	select {
+	case f := <-c.frames:
+		return f, nil
+	case <-c.done:
+		select { // frames that arrived before the end
+		case f := <-c.frames:
+			return f, nil
+		default:
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return nil, c.err
+	}
+}
+
+func (c *sockjsConn) WriteFrame(msgs [][]byte) error {
+	return c.WriteRaw(jsonArray(bytes.Join(msgs, []byte{'\n'})))
+}
+
+func jsonArray(frame []byte) []byte {
+	b, _ := json.Marshal([]string{string(frame)})
+	return b
+}
+
+// WriteRaw posts body to xhr_send as is, for tests of bad input.
+func (c *sockjsConn) WriteRaw(body []byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.WriteTimeout)
+	defer cancel()
+	resp, err := c.post(ctx, "/xhr_send", body)
+	if err != nil {
+		return fmt.Errorf("sockhop: xhr_send: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return &HTTPError{Op: "xhr_send", Status: resp.StatusCode}
+	}
+	return nil
+}
+
+// Close stops receiving. The session layer sends its close message before; SockJS has no
+// client close frame, the server notices the aborted request.
+func (c *sockjsConn) Close(code int, reason string) error {
+	err := transport.ErrClosed
+	c.closeOnce.Do(func() {
+		c.cancel()
+		<-c.done
+		if c.ownHTTP {
+			c.client.CloseIdleConnections()
+		}
+		err = nil
+	})
+	return err
+}
+
+// URL returns the SockJS session URL, for tests that craft their own requests.
+func (c *sockjsConn) URL() string { return c.url }
