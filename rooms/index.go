@@ -258,10 +258,11 @@ func (x *Index[M]) RoomsOf(m M) []string {
 // once. Each visits a snapshot: every member that was in one of the rooms when Each copied
 // that room; members that join or leave while fn runs may or may not be visited.
 //
-// Each holds a room's shard lock only while copying the room's member list into a pooled
-// buffer and calls fn with no lock held, so fn may call any method of the Index. For one
-// room Each allocates nothing once its pool is warm; for several rooms it also borrows a
-// pooled set to drop duplicates. fn runs on the caller's goroutine, in no particular order
+// Each holds the rooms' shard read locks only while copying member lists into a pooled
+// buffer (for up to 8 rooms it holds them together and drops a member of a later room that
+// an earlier room has, with one map lookup per earlier room) and calls fn with no lock
+// held, so fn may call any method of the Index. Each allocates nothing once its pool is
+// warm. fn runs on the caller's goroutine, in no particular order
 // of members; it should be quick (a server only enqueues), since the buffer is held until
 // Each returns.
 func (x *Index[M]) Each(names []string, fn func(M)) int {
@@ -273,15 +274,25 @@ func (x *Index[M]) Each(names []string, fn func(M)) int {
 		bp = new([]M)
 	}
 	buf := (*bp)[:0]
-	for _, name := range names {
-		rs := x.roomShard(name)
+	switch {
+	case len(names) == 1:
+		rs := x.roomShard(names[0])
 		rs.mu.RLock()
-		if r := rs.rooms[name]; r != nil {
+		if r := rs.rooms[names[0]]; r != nil {
 			buf = append(buf, r.list...)
 		}
 		rs.mu.RUnlock()
-	}
-	if len(names) > 1 {
+	case len(names) <= maxUnion:
+		buf = x.appendUnion(buf, names)
+	default:
+		for _, name := range names {
+			rs := x.roomShard(name)
+			rs.mu.RLock()
+			if r := rs.rooms[name]; r != nil {
+				buf = append(buf, r.list...)
+			}
+			rs.mu.RUnlock()
+		}
 		buf = x.dedup(buf)
 	}
 	for _, m := range buf {
@@ -294,6 +305,61 @@ func (x *Index[M]) Each(names []string, fn func(M)) int {
 		x.bufs.Put(bp)
 	}
 	return n
+}
+
+// maxUnion is the most rooms Each unites by looking members up in the earlier rooms'
+// position maps; more rooms fall back to a pooled seen-set.
+const maxUnion = 8
+
+// appendUnion appends each member of the rooms (at most maxUnion of them) to buf once: a
+// member of room i is skipped when one of rooms 0..i-1 has it. It read-locks the shards of
+// all the rooms at once, in ascending shard order; writers hold at most one room shard at a
+// time, so the order rules out deadlock.
+func (x *Index[M]) appendUnion(buf []M, names []string) []M {
+	var (
+		shards [maxUnion]int
+		rs     [maxUnion]*room[M]
+		ns     int
+	)
+	for _, name := range names {
+		s := int(maphash.String(x.seed, name) & (shardCount - 1))
+		i := 0
+		for i < ns && shards[i] < s {
+			i++
+		}
+		if i < ns && shards[i] == s {
+			continue
+		}
+		copy(shards[i+1:ns+1], shards[i:ns])
+		shards[i] = s
+		ns++
+	}
+	for _, s := range shards[:ns] {
+		x.rooms[s].mu.RLock()
+	}
+	for i, name := range names {
+		rs[i] = x.roomShard(name).rooms[name]
+	}
+	for i, r := range rs[:len(names)] {
+		if r == nil {
+			continue
+		}
+	members:
+		for _, m := range r.list {
+			for _, prev := range rs[:i] {
+				if prev != nil {
+					if _, ok := prev.pos[m]; ok {
+						continue members
+					}
+				}
+			}
+			buf = append(buf, m)
+		}
+	}
+	for _, s := range shards[:ns] {
+		x.rooms[s].mu.RUnlock()
+	}
+	return buf
 }
 
 // dedup removes repeated members from buf in place, keeping first occurrences.

@@ -86,6 +86,8 @@ func TestIndexEachVisitsOnce(t *testing.T) {
 		{[]string{"a"}, []int{0, 1, 2, 3, 4, 5}},
 		{[]string{"a", "b"}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
 		{[]string{"b", "a", "b", "none"}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
+		// more than maxUnion rooms: the seen-set path
+		{[]string{"a", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "a", "b"}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
 	} {
 		var got []int
 		n := x.Each(tc.rooms, func(m *member) { got = append(got, m.id) })

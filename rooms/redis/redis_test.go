@@ -132,10 +132,10 @@ func TestOrder10k(t *testing.T) {
 			for i := range n {
 				must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"room"}, Data: []byte(strconv.Itoa(i))}))
 			}
-			got := sb.waitFor(t, 30*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= n })
+			sb.waitFor(t, 30*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= n })
 			el := time.Since(start)
 			time.Sleep(100 * time.Millisecond) // a duplicate would show up by now
-			got = sb.snapshot()
+			got := sb.snapshot()
 			if len(got) != n {
 				t.Fatalf("B got %d broadcasts, want %d", len(got), n)
 			}
@@ -181,10 +181,10 @@ func TestExceptMultiRoom(t *testing.T) {
 			must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r3"}, Data: []byte("third")}))
 			must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"nobody"}, Data: []byte("lost")}))
 
-			gotB := sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
-			gotC := sc.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
+			sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
+			sc.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
 			time.Sleep(100 * time.Millisecond)
-			gotB, gotC = sb.snapshot(), sc.snapshot()
+			gotB, gotC := sb.snapshot(), sc.snapshot()
 			if len(gotB) != 2 || len(gotC) != 2 {
 				t.Fatalf("B got %d, C got %d, want 2 and 2", len(gotB), len(gotC))
 			}
