@@ -68,7 +68,8 @@ type Options struct {
 
 // Stats are counters of an [Adapter], for metrics. Counters only grow.
 type Stats struct {
-	// Connected reports whether the subscriber connection to Redis is up.
+	// Connected reports whether the subscriber connection to Redis is up (false before
+	// Start).
 	Connected bool
 	// Rooms is the number of rooms of local interest; Channels the number of Redis
 	// channels subscribed for them, plus one for multi-room broadcasts.
@@ -664,10 +665,10 @@ func (a *Adapter) Close(ctx context.Context) error {
 // Stats returns the adapter's counters.
 func (a *Adapter) Stats() Stats {
 	a.mu.RLock()
-	nRooms, nChans := len(a.rooms), len(a.channels)+1
+	nRooms, nChans, started := len(a.rooms), len(a.channels)+1, a.started
 	a.mu.RUnlock()
 	return Stats{
-		Connected:     a.connected.Load() && !a.closed.Load(),
+		Connected:     started && a.connected.Load() && !a.closed.Load(),
 		Rooms:         nRooms,
 		Channels:      nChans,
 		Published:     a.published.Load(),

@@ -229,9 +229,15 @@ func TestUnsubscribe(t *testing.T) {
 // reconnect and resubscribe by themselves, later broadcasts cross again, in order and
 // without duplicates.
 func TestRestart(t *testing.T) {
+	t.Run("default-backoff", func(t *testing.T) { testRestart(t, Options{}) })
+	t.Run("backoff-20ms-200ms", func(t *testing.T) {
+		testRestart(t, Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, HealthInterval: time.Second})
+	})
+}
+
+func testRestart(t *testing.T, opts Options) {
 	r := testutil.StartRedis(t)
 	ctx := context.Background()
-	opts := Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, HealthInterval: time.Second}
 	a, _ := startNode(t, r, opts)
 	b, sb := startNode(t, r, opts)
 	for _, room := range []string{"r1", "r2", "r3"} {
