@@ -6,8 +6,9 @@ import (
 )
 
 // ErrUnavailable is wrapped by the errors an [Adapter] returns when its backend cannot be
-// reached (Redis down, network cut). Local delivery is unaffected; the broadcast did not
-// reach other nodes. Test with errors.Is.
+// reached (Redis down, hung, network cut). Local delivery is unaffected; other nodes did
+// not get the broadcast, or, when the backend stopped answering after the broadcast was
+// sent, may have got it late. Test with errors.Is.
 var ErrUnavailable = errors.New("rooms: adapter backend unavailable")
 
 // ErrClosed is returned by the methods of an [Adapter] that has been closed.

@@ -127,6 +127,21 @@ func (r *Redis) Stop() {
 	}
 }
 
+// Pause freezes the server with SIGSTOP: its sockets stay open but nothing answers, like
+// a hung host or a network black hole. Resume (or Stop) undoes it.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server with SIGCONT.
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		_ = r.cmd.Process.Signal(sig)
+	}
+}
+
 // Kill kills the server at once with SIGKILL, like a crash, and waits until it is gone.
 func (r *Redis) Kill() {
 	r.mu.Lock()
@@ -155,6 +170,7 @@ func (r *Redis) Do(args ...string) (string, error) {
 }
 
 func stopProcess(cmd *exec.Cmd, done chan struct{}) {
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot act on SIGTERM
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:

@@ -80,9 +80,17 @@
 //     return an error wrapping rooms.ErrUnavailable but are kept and made on reconnection.
 //   - [Adapter.Stats] exposes the counters for metrics.
 //
-// In the tests (TestRestart), with redis-server SIGKILLed mid-stream and restarted on the
-// same port: failing Publish calls return in about a millisecond, and broadcasts cross again
-// well under a second after the restart with the default back-off.
+// A connection counts as back only when Redis confirms a subscription: against a hung
+// server the kernel still completes TCP handshakes, and an adapter that trusted them would
+// flap between "lost" and "restored".
+//
+// Measured in the tests on this machine (2 shared cores, -race): redis-server SIGKILLed
+// mid-stream and restarted on the same port 0.5 s later (TestRestart): failing Publish calls
+// return in about 1 ms; broadcasts cross again 40-410 ms after the restart with the default
+// back-off (outage as the adapter saw it: 0.6-0.95 s), and none arrives twice or out of
+// order. redis-server frozen with SIGSTOP (TestHang, 300 ms timeouts): Publish fails after
+// its 300 ms timeout, the subscriber notices after 2 health intervals (~610 ms), and
+// broadcasts cross again ~20-130 ms after the server continues.
 //
 // # Concurrency
 //

@@ -297,6 +297,17 @@ func (a *Adapter) connect(ctx context.Context) (*goredis.PubSub, error) {
 		}
 		chans = chans[n:]
 	}
+	// A TCP handshake and a write succeed even against a hung server (the kernel answers
+	// for it), so the connection counts as up only when Redis confirms the first channel.
+	msg, err := ps.ReceiveTimeout(ctx, a.opts.DialTimeout)
+	if err != nil {
+		_ = ps.Close()
+		return nil, err
+	}
+	if sub, ok := msg.(*goredis.Subscription); !ok || sub.Kind != "subscribe" || sub.Channel != a.allCh {
+		_ = ps.Close()
+		return nil, fmt.Errorf("unexpected first reply %v", msg)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.stopped {

@@ -338,6 +338,60 @@ func testRestart(t *testing.T, opts Options) {
 		firstErr.Load(), len(all), sbs.LastOutage.Round(time.Millisecond))
 }
 
+// TestHang freezes Redis (SIGSTOP: connections stay open, nothing answers): Publish fails
+// within its timeout, the health check notices the silent subscriber connection, and the
+// adapter recovers once Redis continues.
+func TestHang(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ctx := context.Background()
+	opts := Options{PublishTimeout: 300 * time.Millisecond, HealthInterval: 300 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, DialTimeout: 300 * time.Millisecond}
+	a, _ := startNode(t, r, opts)
+	b, sb := startNode(t, r, opts)
+	must(t, b.Subscribe(ctx, "r"))
+	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("before")}))
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) == 1 })
+
+	r.Pause()
+	t0 := time.Now()
+	err := a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("during")})
+	pubDur := time.Since(t0)
+	if !errors.Is(err, rooms.ErrUnavailable) || pubDur > time.Second {
+		t.Fatalf("Publish to a hung Redis: %v after %v, want ErrUnavailable within ~300ms", err, pubDur)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Stats().Connected {
+		if time.Now().After(deadline) {
+			t.Fatal("the health check did not notice the hung connection in 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	noticed := time.Since(t0)
+	// Still hung: a reconnection attempt reaches the kernel's TCP handshake but no Redis, and
+	// must not count as recovered.
+	for range 50 {
+		if st := b.Stats(); st.Connected || st.Reconnects != 0 {
+			t.Fatalf("flapped while Redis hung: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.Resume()
+	t1 := time.Now()
+	deadline = time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing crossed 10s after Redis resumed: a=%+v b=%+v", a.Stats(), b.Stats())
+		}
+		if a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("after")}) == nil &&
+			slices.ContainsFunc(sb.snapshot(), func(x rooms.Broadcast) bool { return string(x.Data) == "after" }) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("hang: Publish failed after %v, loss noticed after %v, crossing again %v after resume",
+		pubDur.Round(time.Millisecond), noticed.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
+}
+
 // TestStartWhileDown: a node starts while Redis is down, records its rooms, and subscribes
 // them when Redis appears.
 func TestStartWhileDown(t *testing.T) {
