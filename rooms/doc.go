@@ -30,6 +30,15 @@
 // and the deliver function given to [Adapter.Start] does the same Each for broadcasts that
 // arrive from other nodes.
 //
+// # Performance
+//
+// Measured with the package's benchmarks (go test -bench . ./rooms/, 2 shared cores):
+// Each over one room of 1,000 members takes about 3.5 µs (3-4 ns per member, fn
+// included) and allocates nothing; over two overlapping rooms about 17 ns per member;
+// a Join plus Leave that creates and removes a room about 1 µs. The 10,000 members ×
+// 100 rooms churn test (1M joins, then leaves, with concurrent Each) runs in ~1.3 s, ~9 s
+// under -race.
+//
 // # Adapters
 //
 // [NewMemory] is the single-process default: nothing crosses, Publish costs nothing.
