@@ -74,6 +74,7 @@ func dialClient(t *testing.T, url, tr string, opts client.Options) *client.Clien
 type rawConn struct {
 	t *testing.T
 	dial.Conn
+	buf []*events.Message // messages read but not returned yet
 }
 
 func dialRaw(t *testing.T, url, tr string, header http.Header) *rawConn {
@@ -99,6 +100,11 @@ func (c *rawConn) send(frame string) {
 // the connection instead when it ended.
 func (c *rawConn) next() (*events.Message, error) {
 	for {
+		if len(c.buf) > 0 {
+			m := c.buf[0]
+			c.buf = c.buf[1:]
+			return m, nil
+		}
 		frame, err := c.ReadFrame()
 		if err != nil {
 			return nil, err
@@ -114,12 +120,7 @@ func (c *rawConn) next() (*events.Message, error) {
 			}
 			return nil
 		})
-		if len(out) > 0 {
-			if len(out) > 1 {
-				c.t.Fatalf("next: %d messages in one frame, use nextAll", len(out))
-			}
-			return out[0], nil
-		}
+		c.buf = out
 	}
 }
 
@@ -181,4 +182,21 @@ func (col *collector) next(t *testing.T) json.RawMessage {
 		t.Fatal("no event within 10s")
 		return nil
 	}
+}
+
+// newHTTPServer serves srv at /rt of a new httptest server, closed (after a Shutdown of
+// srv) with the test.
+func newHTTPServer(t *testing.T, srv *sockhop.Server) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/rt/", srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+	return hs
 }

@@ -307,10 +307,17 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	}
 	srv.baseCancel(&CloseError{Code: CloseGoingAway, Reason: "server shutting down"})
 	srv.mu.Lock()
+	var conns []transport.Conn
 	for c := range srv.handshaking {
-		_ = c.Close(CloseGoingAway, "server shutting down")
+		conns = append(conns, c)
+	}
+	for _, s := range srv.sessions {
+		conns = append(conns, s.conn)
 	}
 	srv.mu.Unlock()
+	for _, c := range conns { // a writer stuck on a stalled peer is freed by its conn closing
+		go c.Close(CloseGoingAway, "server shutting down")
+	}
 	select {
 	case <-done:
 	case <-time.After(time.Second): // a handler that ignores its context

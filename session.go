@@ -16,6 +16,7 @@ import (
 type Session struct {
 	srv       *Server
 	core      *session.Session
+	conn      transport.Conn
 	transport string
 	remote    string
 	header    http.Header
@@ -27,6 +28,7 @@ type Session struct {
 func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
 	s := &Session{
 		srv:       srv,
+		conn:      conn,
 		transport: conn.Name(),
 		remote:    r.RemoteAddr,
 		header:    r.Header.Clone(),

@@ -417,6 +417,7 @@ func (s *Session) writeLoop(conn transport.Conn) {
 	pong.Stop()
 	defer pong.Stop()
 	var pingSent int64
+	pongArmed := false
 	var batch []item
 	for {
 		select {
@@ -433,11 +434,15 @@ func (s *Session) writeLoop(conn transport.Conn) {
 				continue
 			}
 			_ = s.SendControl(events.AppendPing(nil, false, s.inSeq.Load()))
-			pingSent = time.Now().UnixNano()
-			pong.Reset(s.cfg.PongTimeout)
+			if !pongArmed { // the oldest unanswered ping decides
+				pingSent = time.Now().UnixNano()
+				pong.Reset(s.cfg.PongTimeout)
+				pongArmed = true
+			}
 			ping.Reset(jitter(s.cfg.PingInterval))
 			continue // the wake-up follows
 		case <-pong.C:
+			pongArmed = false
 			if s.lastRead.Load() < pingSent && !s.readerBlocked.Load() {
 				s.log.Info("heartbeat timeout")
 				s.Abort(&events.CloseError{Code: events.CloseHeartbeatTimeout, Reason: "heartbeat timeout"})

@@ -61,13 +61,19 @@ func Dial(ctx context.Context, base, name string, opts Options) (Conn, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("sockhop: dial: base URL %q must be http:// or https://", base)
 	}
+	var c Conn
 	switch name {
 	case transport.WebSocket:
-		return dialWS(ctx, u, opts)
+		c, err = dialWS(ctx, u, opts)
 	case transport.XHRStreaming, transport.XHRPolling:
-		return dialSockJS(ctx, base, name, opts)
+		c, err = dialSockJS(ctx, base, name, opts)
+	default:
+		return nil, fmt.Errorf("sockhop: dial: unknown transport %q", name)
 	}
-	return nil, fmt.Errorf("sockhop: dial: unknown transport %q", name)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // ---- WebSocket

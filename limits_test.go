@@ -1,0 +1,406 @@
+package sockhop_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/client"
+	"github.com/sockhop/sockhop/internal/dial"
+)
+
+// echoServer is a server with an "echo" request handler and small limits for the tests.
+func echoServer(t *testing.T, opts sockhop.Options, setup func(*sockhop.Server)) (*sockhop.Server, string) {
+	return testServer(t, opts, func(srv *sockhop.Server) {
+		sockhop.OnRequest(srv, "echo", func(ctx context.Context, s *sockhop.Session, v any) (any, error) {
+			return v, nil
+		})
+		if setup != nil {
+			setup(srv)
+		}
+	})
+}
+
+// mustEcho checks that a well-behaved client still gets its echo.
+func mustEcho(t *testing.T, c *client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if reply, err := c.EmitWithAck(ctx, "echo", "ok"); err != nil || string(reply) != `"ok"` {
+		t.Fatalf("bystander echo: %s %v", reply, err)
+	}
+}
+
+// sendRaw writes bytes as they are: a WebSocket text message, or an xhr_send body made of
+// one JSON string holding them (sent unescaped when asBody is set).
+func sendRaw(t *testing.T, c *rawConn, tr string, p []byte, asBody bool) {
+	t.Helper()
+	var err error
+	switch conn := c.Conn.(type) {
+	case interface{ WriteRaw(int, []byte) error }:
+		err = conn.WriteRaw(websocket.TextMessage, p)
+	case interface{ WriteRaw([]byte) error }:
+		if asBody {
+			err = conn.WriteRaw(p)
+		} else {
+			err = c.WriteFrame([][]byte{p})
+		}
+	default:
+		t.Fatalf("%s: no raw writer", tr)
+	}
+	var he *dial.HTTPError
+	if err != nil && !errors.As(err, &he) { // 413/400 are expected answers here
+		t.Logf("send: %v", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	const max = 1024
+	big := `{"t":"ev","n":"echo","d":"` + strings.Repeat("x", max) + `"}`
+	cases := []struct {
+		name      string
+		hello     bool // handshake first
+		frame     string
+		body      bool // send frame as the raw xhr_send body (SockJS) / message (WebSocket)
+		wantCode  int
+		wantAlive bool
+	}{
+		{name: "truncated JSON", hello: true, frame: `{"t":"ev","n":`, wantCode: sockhop.CloseProtocolError},
+		{name: "not JSON", hello: true, frame: `hello there`, wantCode: sockhop.CloseProtocolError},
+		{name: "unknown type", hello: true, frame: `{"t":"zap"}`, wantCode: sockhop.CloseProtocolError},
+		{name: "event without name", hello: true, frame: `{"t":"ev","d":1}`, wantCode: sockhop.CloseProtocolError},
+		{name: "ack id too large", hello: true, frame: `{"t":"ack","id":9007199254740993}`, wantCode: sockhop.CloseProtocolError},
+		{name: "second hello", hello: true, frame: `{"t":"hello","v":1}`, wantCode: sockhop.CloseProtocolError},
+		{name: "oversize frame", hello: true, frame: big, wantCode: sockhop.CloseTooBig},
+		{name: "invalid UTF-8", hello: true, frame: "{\"t\":\"ev\",\"n\":\"echo\",\"d\":\"\xff\xfe\"}", body: true, wantCode: sockhop.CloseInvalidPayload},
+		{name: "first message not hello", frame: `{"t":"ev","n":"echo"}`, wantCode: sockhop.CloseProtocolError},
+		{name: "bad version", frame: `{"t":"hello","v":99}`, wantCode: sockhop.CloseUnsupportedVersion},
+		{name: "ack for unknown id", hello: true, frame: `{"t":"ack","id":12345,"d":1}`, wantAlive: true},
+	}
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := echoServer(t, sockhop.Options{MaxMessageSize: max}, nil)
+		bystander := dialClient(t, url, tr, client.Options{})
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				c := dialRaw(t, url, tr, nil)
+				if tc.hello {
+					c.handshake()
+				}
+				frame := []byte(tc.frame)
+				if tc.body && tr != client.WebSocket {
+					// invalid UTF-8 inside the JSON body itself
+					frame = append(append([]byte(`["`), frame[:len(frame)-4]...), []byte("\xff\"]")...)
+					sendRaw(t, c, tr, frame, true)
+				} else {
+					sendRaw(t, c, tr, frame, false)
+				}
+				if tc.wantAlive {
+					c.send(`{"t":"ev","n":"echo","d":"still","id":1}`)
+					m, err := c.next()
+					if err != nil || m.T != "ack" || string(m.Data) != `"still"` {
+						t.Fatalf("session did not survive: %+v %v", m, err)
+					}
+				} else if got := c.closeCode(); got != tc.wantCode {
+					t.Fatalf("close code %d, want %d", got, tc.wantCode)
+				}
+				mustEcho(t, bystander)
+			})
+		}
+	})
+}
+
+func TestHandshakeTimeout(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := echoServer(t, sockhop.Options{HandshakeTimeout: 200 * time.Millisecond}, nil)
+		c := dialRaw(t, url, tr, nil)
+		if got := c.closeCode(); got != sockhop.CloseHandshakeTimeout {
+			t.Fatalf("close code %d, want %d", got, sockhop.CloseHandshakeTimeout)
+		}
+	})
+}
+
+func TestHeartbeat(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		opts := sockhop.Options{PingInterval: 100 * time.Millisecond, PongTimeout: 150 * time.Millisecond}
+		_, url := echoServer(t, opts, nil)
+		// A client that answers pings stays up across many ping intervals.
+		good := dialClient(t, url, tr, client.Options{})
+		// A peer that never answers is closed with 4001.
+		mute := dialRaw(t, url, tr, nil)
+		mute.handshake()
+		start := time.Now()
+		if got := mute.closeCode(); got != sockhop.CloseHeartbeatTimeout {
+			t.Fatalf("mute peer: close code %d, want %d", got, sockhop.CloseHeartbeatTimeout)
+		}
+		t.Logf("%s: dead peer detected after %v (ping 100ms + pong 150ms)", tr, time.Since(start).Round(time.Millisecond))
+		time.Sleep(600 * time.Millisecond)
+		mustEcho(t, good)
+		select {
+		case <-good.Done():
+			t.Fatalf("answering client was closed: %v", good.Err())
+		default:
+		}
+	})
+}
+
+func TestSlowConsumer(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		reasons := make(chan error, 4)
+		sessions := make(chan *sockhop.Session, 4)
+		_, url := echoServer(t, sockhop.Options{MaxQueueBytes: 64 << 10}, func(srv *sockhop.Server) {
+			srv.OnConnect(func(ctx context.Context, s *sockhop.Session) error {
+				sessions <- s
+				return nil
+			})
+			srv.OnDisconnect(func(s *sockhop.Session, reason error) { reasons <- reason })
+		})
+		bystander := dialClient(t, url, tr, client.Options{})
+		<-sessions
+		slow := dialRaw(t, url, tr, nil) // never reads after the welcome
+		slow.handshake()
+		s := <-sessions
+		payload := strings.Repeat("x", 1024)
+		var err error
+		for i := 0; i < 200000 && err == nil; i++ {
+			err = s.Emit(context.Background(), "flood", payload)
+		}
+		if !errors.Is(err, sockhop.ErrSlowConsumer) && !errors.Is(err, sockhop.ErrSessionClosed) {
+			t.Fatalf("emit to a stalled client never failed: %v", err)
+		}
+		select {
+		case r := <-reasons:
+			if sockhop.CloseCode(r) != sockhop.CloseTryAgainLater {
+				t.Fatalf("slow consumer closed with %v, want code 1013", r)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("slow consumer was not closed")
+		}
+		mustEcho(t, bystander)
+	})
+}
+
+func TestHandlerPanic(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := echoServer(t, sockhop.Options{}, func(srv *sockhop.Server) {
+			sockhop.On(srv, "boom", func(ctx context.Context, s *sockhop.Session, v any) error { panic("boom") })
+		})
+		bystander := dialClient(t, url, tr, client.Options{})
+		victim := dialRaw(t, url, tr, nil)
+		victim.handshake()
+		victim.send(`{"t":"ev","n":"boom"}`)
+		if got := victim.closeCode(); got != sockhop.CloseInternalError {
+			t.Fatalf("close code %d, want %d", got, sockhop.CloseInternalError)
+		}
+		mustEcho(t, bystander)
+	})
+}
+
+func TestOnConnectReject(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := echoServer(t, sockhop.Options{}, func(srv *sockhop.Server) {
+			srv.OnConnect(func(ctx context.Context, s *sockhop.Session) error {
+				if s.Header().Get("X-Token") != "secret" {
+					return &sockhop.Error{Code: "forbidden", Message: "bad token"}
+				}
+				return s.Emit(ctx, "hi", "welcome aboard")
+			})
+		})
+		ctx := context.Background()
+		_, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}})
+		var ce *sockhop.CloseError
+		if !errors.As(err, &ce) || ce.Code != sockhop.CloseRejected || ce.Err == nil || ce.Err.Message != "bad token" {
+			t.Fatalf("rejected dial: %v", err)
+		}
+		c := client.New(url, client.Options{Transports: []string{tr}, NoReconnect: true, Header: http.Header{"X-Token": {"secret"}}})
+		hi := collect(c, "hi", 1)
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got := string(hi.next(t)); got != `"welcome aboard"` {
+			t.Fatalf("OnConnect emit: %s", got)
+		}
+	})
+}
+
+func TestOrigin(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := echoServer(t, sockhop.Options{AllowedOrigins: []string{"https://app.example", "*.trusted.example"}}, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for origin, ok := range map[string]bool{
+			"https://evil.example":       false,
+			"null":                       false,
+			"https://app.example":        true,
+			"https://x.trusted.example":  true,
+			strings.TrimSuffix(url, "/rt"): true, // same origin
+		} {
+			c, err := dial.Dial(ctx, url, tr, dial.Options{Header: http.Header{"Origin": {origin}}})
+			var he *dial.HTTPError
+			switch {
+			case ok && err != nil:
+				t.Errorf("origin %s refused: %v", origin, err)
+			case !ok && (!errors.As(err, &he) || he.Status != http.StatusForbidden):
+				t.Errorf("origin %s: %v, want HTTP 403", origin, err)
+			}
+			if c != nil {
+				c.Close(1000, "")
+			}
+		}
+		if tr == client.WebSocket {
+			return
+		}
+		// Every SockJS request is checked, xhr_send of an open session included.
+		c := dialRaw(t, url, tr, nil)
+		c.handshake()
+		req, _ := http.NewRequest(http.MethodPost, c.Conn.(interface{ URL() string }).URL()+"/xhr_send", strings.NewReader(`["{\"t\":\"ping\"}"]`))
+		req.Header.Set("Origin", "https://evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("xhr_send with a bad origin: %d, want 403", resp.StatusCode)
+		}
+	})
+}
+
+// TestSockJSRequests covers SockJS-level misuse: a second concurrent stream, xhr_send to
+// an unknown session, and the info endpoint.
+func TestSockJSRequests(t *testing.T) {
+	_, url := echoServer(t, sockhop.Options{}, nil)
+	resp, err := http.Get(url + "/sockjs/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"websocket":false`) {
+		t.Fatalf("info: %s", body)
+	}
+	resp, err = http.Post(url+"/sockjs/000/nosuchsession/xhr_send", "text/plain", strings.NewReader(`["x"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("xhr_send to an unknown session: %d, want 404", resp.StatusCode)
+	}
+	for _, tr := range []string{client.XHRStreaming, client.XHRPolling} {
+		t.Run(tr, func(t *testing.T) {
+			c := dialRaw(t, url, tr, nil)
+			c.handshake()
+			path := map[string]string{client.XHRStreaming: "/xhr_streaming", client.XHRPolling: "/xhr"}[tr]
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.Conn.(interface{ URL() string }).URL()+path, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 8192))
+				refused := strings.Contains(string(b), `c[2010,"Another connection still open"]`)
+				// A stream is refused while the first is attached. Polls take turns: a second
+				// poll either finds the first attached (2010) or is the next poll itself.
+				if !refused && (tr == client.XHRStreaming || !strings.HasPrefix(string(b), "a[")) {
+					t.Errorf("second receiver got %q", b[max(0, len(b)-80):])
+				}
+			})
+			if tr == client.XHRPolling {
+				c.send(`{"t":"ev","n":"echo","d":1,"id":1}`) // ends the second poll if it is attached
+			}
+			wg.Wait()
+			// The session goes on. (A poll that took a frame meant for the first receiver
+			// took it for the same session: that is the one case a message goes elsewhere.)
+			c.send(`{"t":"ev","n":"echo","d":2,"id":2}`)
+			for {
+				m, err := c.next()
+				if err != nil {
+					t.Fatalf("session after a second receiver: %v", err)
+				}
+				if m.T == "ack" && m.ID == 2 {
+					break
+				}
+			}
+			wg.Wait()
+		})
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		srv, err := sockhop.New(sockhop.Options{ShutdownRetry: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := newHTTPServer(t, srv)
+		url := hs.URL + "/rt"
+		c := dialRaw(t, url, tr, nil)
+		c.handshake()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- srv.Shutdown(ctx) }()
+		m, err := c.next()
+		if err != nil || m.T != "close" || m.Code != sockhop.CloseGoingAway || m.Retry < 200 || m.Retry > 2000 {
+			t.Fatalf("close message %+v %v, want 1001 with a retry hint in [200,2000] ms", m, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		_, err = dial.Dial(ctx, url, tr, dial.Options{})
+		var he *dial.HTTPError
+		if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
+			t.Fatalf("dial after Shutdown: %v, want 503", err)
+		}
+	})
+}
+
+// TestShutdownForce checks that Shutdown returns at its deadline when a session cannot
+// be closed gracefully (a stalled peer with a full queue).
+func TestShutdownForce(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		sessions := make(chan *sockhop.Session, 1)
+		srv, err := sockhop.New(sockhop.Options{MaxQueueBytes: 64 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.OnConnect(func(ctx context.Context, s *sockhop.Session) error { sessions <- s; return nil })
+		hs := newHTTPServer(t, srv)
+		c := dialRaw(t, hs.URL+"/rt", tr, nil)
+		c.handshake()
+		s := <-sessions
+		for range 20000 { // 20 MiB the peer never reads
+			if s.Emit(context.Background(), "x", strings.Repeat("y", 1000)) != nil {
+				break
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) && err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("forced Shutdown took %v", d)
+		}
+		select {
+		case <-s.Context().Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("session still open after a forced Shutdown")
+		}
+	})
+}
