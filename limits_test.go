@@ -237,10 +237,10 @@ func TestOrigin(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for origin, ok := range map[string]bool{
-			"https://evil.example":       false,
-			"null":                       false,
-			"https://app.example":        true,
-			"https://x.trusted.example":  true,
+			"https://evil.example":         false,
+			"null":                         false,
+			"https://app.example":          true,
+			"https://x.trusted.example":    true,
 			strings.TrimSuffix(url, "/rt"): true, // same origin
 		} {
 			c, err := dial.Dial(ctx, url, tr, dial.Options{Header: http.Header{"Origin": {origin}}})

@@ -114,18 +114,31 @@ type Adapter struct {
 	subMu sync.Mutex
 
 	mu       sync.RWMutex
-	ps       *goredis.PubSub          // guarded by mu: the live subscriber connection, nil while down
-	rooms    map[string]int           // guarded by mu: Subscribe counts per room
-	channels map[string]int           // guarded by mu: rooms of interest per channel
-	waiters  map[string]chan struct{} // guarded by mu: channels awaiting Redis's confirmation
-	deliver  func(rooms.Broadcast)    // set once by Start, read by run
-	started  bool                     // guarded by mu
-	stopped  bool                     // guarded by mu: Close has begun
+	ps       *goredis.PubSub       // guarded by mu: the live subscriber connection, nil while down
+	rooms    map[string]int        // guarded by mu: Subscribe counts per room
+	channels map[string]int        // guarded by mu: rooms of interest per channel
+	waiters  map[string]*waiter    // guarded by mu: channels awaiting Redis's confirmation
+	deliver  func(rooms.Broadcast) // set once by Start, read by run
+	started  bool                  // guarded by mu
+	stopped  bool                  // guarded by mu: Close has begun
 
 	published, publishErrors    atomic.Uint64
 	delivered, skipped, badMsgs atomic.Uint64
 	disconnects, reconnects     atomic.Uint64
 	lastOutage                  atomic.Int64
+}
+
+// waiter is closed when Redis confirms a channel's subscription (err nil) or when the
+// connection it was sent on is lost (err set).
+type waiter struct {
+	done chan struct{}
+	err  error // written before done is closed
+}
+
+// release wakes the Subscribe calls waiting on w. The caller holds a.mu and removes w.
+func (w *waiter) release(err error) {
+	w.err = err
+	close(w.done)
 }
 
 // pubReq is one Publish waiting for writeLoop.
@@ -206,7 +219,7 @@ func New(opts Options) (*Adapter, error) {
 		pubq:     make(chan *pubReq, maxBatch),
 		rooms:    make(map[string]int),
 		channels: make(map[string]int),
-		waiters:  make(map[string]chan struct{}),
+		waiters:  make(map[string]*waiter),
 	}
 	a.log = log.With("component", "rooms/redis", "addr", ro.Addr, "node", fmt.Sprintf("%x", id))
 	a.connected.Store(true) // until Start learns otherwise, Publish tries the network
@@ -340,6 +353,12 @@ func (a *Adapter) run(ps *goredis.PubSub, err error) {
 			if a.ps == ps {
 				a.ps = nil
 			}
+			// Subscriptions sent on the lost connection will not be confirmed there; their
+			// callers learn it now, and the next connection subscribes the channels anyway.
+			for ch, w := range a.waiters {
+				w.release(errDisconnected)
+				delete(a.waiters, ch)
+			}
 			a.mu.Unlock()
 			_ = ps.Close()
 		}
@@ -451,7 +470,7 @@ func (a *Adapter) handle(payload string) {
 func (a *Adapter) confirm(channel string) {
 	a.mu.Lock()
 	if w := a.waiters[channel]; w != nil {
-		close(w)
+		w.release(nil)
 		delete(a.waiters, channel)
 	}
 	a.mu.Unlock()
@@ -556,9 +575,9 @@ func (a *Adapter) writeLoop() {
 
 // Subscribe makes this node receive broadcasts to room. The first Subscribe of a channel
 // sends SUBSCRIBE and waits for Redis's confirmation (bounded by ctx), so broadcasts that
-// other nodes publish after Subscribe returns arrive. When the adapter is disconnected the
-// interest is recorded, the subscription is made on reconnection, and Subscribe returns an
-// error wrapping [rooms.ErrUnavailable].
+// other nodes publish after Subscribe returns arrive. When the adapter is disconnected, or
+// the connection is lost before Redis confirms, the interest is kept, the subscription is
+// made on reconnection, and Subscribe returns an error wrapping [rooms.ErrUnavailable].
 func (a *Adapter) Subscribe(ctx context.Context, room string) error {
 	ch := a.channelOf(room)
 	a.subMu.Lock()
@@ -575,7 +594,7 @@ func (a *Adapter) Subscribe(ctx context.Context, room string) error {
 	w := a.waiters[ch]
 	first := a.channels[ch] == 1 && a.rooms[room] == 1
 	if first {
-		w = make(chan struct{})
+		w = &waiter{done: make(chan struct{})}
 		a.waiters[ch] = w
 	}
 	ps := a.ps
@@ -596,7 +615,10 @@ func (a *Adapter) Subscribe(ctx context.Context, room string) error {
 		return nil
 	}
 	select {
-	case <-w:
+	case <-w.done:
+		if w.err != nil {
+			return fmt.Errorf("rooms/redis: subscribe %q: %w: %w", room, rooms.ErrUnavailable, w.err)
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -630,7 +652,7 @@ func (a *Adapter) Unsubscribe(ctx context.Context, room string) error {
 	if last {
 		delete(a.channels, ch)
 		if w := a.waiters[ch]; w != nil { // a Subscribe still waiting: let it go
-			close(w)
+			w.release(nil)
 			delete(a.waiters, ch)
 		}
 	} else {

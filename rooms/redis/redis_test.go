@@ -354,6 +354,8 @@ func TestHang(t *testing.T) {
 
 	r.Pause()
 	t0 := time.Now()
+	subErr := make(chan error, 1)
+	go func() { subErr <- b.Subscribe(ctx, "late") }() // sent, never confirmed
 	err := a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("during")})
 	pubDur := time.Since(t0)
 	if !errors.Is(err, rooms.ErrUnavailable) || pubDur > time.Second {
@@ -367,6 +369,14 @@ func TestHang(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	noticed := time.Since(t0)
+	select {
+	case err := <-subErr:
+		if !errors.Is(err, rooms.ErrUnavailable) {
+			t.Fatalf("Subscribe on the hung connection: %v, want ErrUnavailable", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Subscribe on the hung connection still waiting 2s after the loss")
+	}
 	// Still hung: a reconnection attempt reaches the kernel's TCP handshake but no Redis, and
 	// must not count as recovered.
 	for range 50 {
@@ -388,6 +398,10 @@ func TestHang(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"late"}, Data: []byte("late")}))
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool {
+		return slices.ContainsFunc(g, func(x rooms.Broadcast) bool { return string(x.Data) == "late" })
+	})
 	t.Logf("hang: Publish failed after %v, loss noticed after %v, crossing again %v after resume",
 		pubDur.Round(time.Millisecond), noticed.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 }
