@@ -281,6 +281,11 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.writeLoop(conn) })
 	wg.Go(s.dispatchLoop)
+	wg.Go(func() { // closing the transport frees a writer stuck on a stalled peer at once
+		<-s.ctx.Done()
+		ce := readCause(context.Cause(s.ctx))
+		_ = conn.Close(ce.Code, ce.Reason)
+	})
 	err := s.readLoop(conn, lines)
 	s.cancel(readCause(err))
 	wg.Wait()

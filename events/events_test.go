@@ -1,0 +1,136 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		in      string
+		wantErr bool
+		want    Message
+	}{
+		{in: `{"t":"hello","v":1}`, want: Message{T: TypeHello, V: 1}},
+		{in: `{"t":"ev","n":"chat","d":{"a":1}}`, want: Message{T: TypeEvent, Name: "chat", Data: json.RawMessage(`{"a":1}`)}},
+		{in: `{"t":"ev","n":"chat","id":9007199254740991}`, want: Message{T: TypeEvent, Name: "chat", ID: MaxID}},
+		{in: `{"t":"ack","id":3,"e":{"code":"x","message":"y"}}`, want: Message{T: TypeAck, ID: 3, Err: &ErrorBody{Code: "x", Message: "y"}}},
+		{in: `{"t":"ping","r":5,"future":true}`, want: Message{T: TypePing, R: 5}},
+		{in: `{"t":"close","code":1001,"reason":"bye","retry":300}`, want: Message{T: TypeClose, Code: 1001, Reason: "bye", Retry: 300}},
+		{in: ``, wantErr: true},
+		{in: `[]`, wantErr: true},
+		{in: `{"t":"ev","n":`, wantErr: true},
+		{in: `{"t":"zap"}`, wantErr: true},
+		{in: `{"n":"x"}`, wantErr: true},
+		{in: `{"t":"ev"}`, wantErr: true},
+		{in: `{"t":"ev","n":"` + strings.Repeat("x", 257) + `"}`, wantErr: true},
+		{in: `{"t":"ev","n":"x","id":9007199254740992}`, wantErr: true},
+		{in: `{"t":"ack"}`, wantErr: true},
+		{in: `{"t":"ack","id":-1}`, wantErr: true},
+		{in: `{"t":"ev","n":"x","d":}`, wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := Decode([]byte(tc.in))
+		if tc.wantErr {
+			if !errors.Is(err, ErrMalformed) {
+				t.Errorf("Decode(%.40q): err %v, want ErrMalformed", tc.in, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Decode(%q): %v", tc.in, err)
+			continue
+		}
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(tc.want)
+		if string(gb) != string(wb) {
+			t.Errorf("Decode(%q) = %s, want %s", tc.in, gb, wb)
+		}
+	}
+}
+
+func TestAppendRoundTrip(t *testing.T) {
+	names := []string{"chat", "with \"quotes\"", "<script>", "ünïcödé", "line\nbreak"}
+	for _, n := range names {
+		b := AppendEvent(nil, n, []byte(`{"x":[1,2]}`), 42)
+		if strings.Contains(string(b), "\n") {
+			t.Fatalf("encoded event holds a raw newline: %s", b)
+		}
+		m, err := Decode(b)
+		if err != nil || m.Name != n || m.ID != 42 || string(m.Data) != `{"x":[1,2]}` {
+			t.Fatalf("round trip of %q: %+v %v", n, m, err)
+		}
+	}
+	b := AppendAck(nil, 7, nil, &ErrorBody{Code: "c", Message: "m\"m"})
+	if m, err := Decode(b); err != nil || m.Err == nil || m.Err.Message != `m"m` || m.ID != 7 {
+		t.Fatalf("ack round trip: %s %+v %v", b, m, err)
+	}
+	b = AppendWelcome(nil, Welcome{SID: "s", Token: "t", Ping: 25000, Pong: 20000, Max: 65536})
+	if !strings.Contains(string(b), `"resumed":false`) {
+		t.Fatalf("welcome must state resumed:false: %s", b)
+	}
+	if m, err := Decode(b); err != nil || m.SID != "s" || m.Max != 65536 {
+		t.Fatalf("welcome round trip: %+v %v", m, err)
+	}
+}
+
+func TestLines(t *testing.T) {
+	var got []string
+	err := Lines([]byte("a\n\nb\r\nc\n"), func(l []byte) error { got = append(got, string(l)); return nil })
+	if err != nil || strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("Lines = %q %v", got, err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := Lines([]byte("a\nb"), func([]byte) error { n++; return stop }); err != stop || n != 1 {
+		t.Fatalf("Lines did not stop at the first error: %v %d", err, n)
+	}
+}
+
+func TestReconnectRanges(t *testing.T) {
+	for code, want := range map[int]bool{
+		1000: false, 1001: true, 1002: false, 1003: false, 1006: true, 1007: false, 1008: false,
+		1009: false, 1011: true, 1013: true, 4000: true, 4001: true, 4499: true, 4500: false,
+		4503: false, 4999: false, 4100: true, 4600: false,
+	} {
+		if got := Reconnect(code); got != want {
+			t.Errorf("Reconnect(%d) = %v, want %v", code, got, want)
+		}
+	}
+}
+
+// FuzzDecode checks that any line decodes or fails cleanly, and that what decodes
+// re-encodes to something that decodes the same way.
+func FuzzDecode(f *testing.F) {
+	seeds, _ := filepath.Glob("../testdata/protocol/*.txt")
+	for _, p := range seeds {
+		b, _ := os.ReadFile(p)
+		for _, l := range strings.Split(string(b), "\n") {
+			if len(l) > 2 && (l[0] == '>' || l[0] == '<') {
+				f.Add([]byte(strings.TrimSpace(l[1:])))
+			}
+		}
+	}
+	f.Add([]byte(`{"t":"ev","n":"x","d":{"deep":[[[[1]]]]},"id":1}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		m, err := Decode(line)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error not wrapping ErrMalformed: %v", err)
+			}
+			return
+		}
+		if m.T == TypeEvent {
+			b := AppendEvent(nil, m.Name, m.Data, m.ID)
+			m2, err := Decode(b)
+			if err != nil || m2.Name != m.Name || m2.ID != m.ID {
+				t.Fatalf("re-encoded %s: %+v %v", b, m2, err)
+			}
+		}
+		_ = Lines(line, func([]byte) error { return nil })
+	})
+}

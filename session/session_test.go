@@ -1,0 +1,318 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/internal/testutil"
+	"github.com/sockhop/sockhop/transport"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// fakeConn is an in-memory transport: frames from the peer arrive on in, frames written
+// are recorded.
+type fakeConn struct {
+	in chan []byte
+
+	mu        sync.Mutex
+	written   [][]byte // each a frame
+	closed    chan struct{}
+	closeCode int
+	once      sync.Once
+	block     chan struct{} // when not nil, WriteFrame waits on it (a stalled peer)
+}
+
+func newFakeConn() *fakeConn {
+	return &fakeConn{in: make(chan []byte, 16), closed: make(chan struct{})}
+}
+
+func (c *fakeConn) Name() string { return "fake" }
+
+func (c *fakeConn) ReadFrame() ([]byte, error) {
+	select {
+	case f := <-c.in:
+		return f, nil
+	case <-c.closed:
+		return nil, transport.ErrClosed
+	}
+}
+
+func (c *fakeConn) WriteFrame(msgs [][]byte) error {
+	if c.block != nil {
+		select {
+		case <-c.block:
+		case <-c.closed:
+			return transport.ErrClosed
+		}
+	}
+	var b strings.Builder
+	for i, m := range msgs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.Write(m)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.written = append(c.written, []byte(b.String()))
+	return nil
+}
+
+func (c *fakeConn) Close(code int, reason string) error {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closeCode = code
+		c.mu.Unlock()
+		close(c.closed)
+	})
+	return nil
+}
+
+func (c *fakeConn) frames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, len(c.written))
+	for i, f := range c.written {
+		out[i] = string(f)
+	}
+	return out
+}
+
+func nop(ctx context.Context, m *events.Message) {}
+
+// serve runs s over c in the background and returns a channel with Serve's result.
+func serve(s *Session, c *fakeConn) chan error {
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(c, nil) }()
+	return done
+}
+
+func TestServerDetectsSilentPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		s := New(context.Background(), "s1", Config{PingInterval: 25 * time.Second, PongTimeout: 20 * time.Second}, HandlerFunc(nop))
+		start := time.Now()
+		done := serve(s, c)
+		err := <-done
+		if events.CloseCode(err) != events.CloseHeartbeatTimeout {
+			t.Fatalf("ended with %v, want 4001", err)
+		}
+		// The first ping goes out within 22.5–25s (jitter), the pong timeout adds 20s.
+		if d := time.Since(start); d < 42*time.Second || d > 45*time.Second {
+			t.Fatalf("silent peer detected after %v, want 42.5–45s", d)
+		}
+		if c.closeCode != events.CloseHeartbeatTimeout {
+			t.Fatalf("transport closed with %d", c.closeCode)
+		}
+	})
+}
+
+func TestServerKeepsAnsweringPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		s := New(context.Background(), "s1", Config{PingInterval: time.Second, PongTimeout: time.Second}, HandlerFunc(nop))
+		done := serve(s, c)
+		pings := 0
+		for range 100 { // 100 s of virtual time, answering every ping
+			time.Sleep(time.Second)
+			synctest.Wait()
+			for _, f := range c.frames()[pings:] {
+				if strings.Contains(f, `"t":"ping"`) {
+					c.in <- []byte(`{"t":"pong"}`)
+				}
+				pings++
+			}
+		}
+		if s.Err() != nil {
+			t.Fatalf("answering peer closed: %v", s.Err())
+		}
+		if pings < 100 {
+			t.Fatalf("%d pings in 100s with a 1s interval", pings)
+		}
+		s.Close(&events.CloseError{Code: events.CloseNormal})
+		if err := <-done; events.CloseCode(err) != events.CloseNormal {
+			t.Fatalf("ended with %v", err)
+		}
+	})
+}
+
+func TestPassiveDetectsDeadServer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		s := New(context.Background(), "c1", Config{PingInterval: 25 * time.Second, PongTimeout: 20 * time.Second, Passive: true}, HandlerFunc(nop))
+		start := time.Now()
+		done := serve(s, c)
+		// The server pings twice, then goes silent.
+		time.Sleep(25 * time.Second)
+		c.in <- []byte(`{"t":"ping"}`)
+		time.Sleep(25 * time.Second)
+		c.in <- []byte(`{"t":"ping"}`)
+		lastHeard := time.Since(start)
+		err := <-done
+		if events.CloseCode(err) != events.CloseHeartbeatTimeout {
+			t.Fatalf("ended with %v, want 4001", err)
+		}
+		if d := time.Since(start) - lastHeard; d != 45*time.Second {
+			t.Fatalf("dead server declared %v after its last frame, want 45s", d)
+		}
+		for _, f := range c.frames() {
+			if strings.Contains(f, `"t":"ping"`) {
+				t.Fatalf("a passive session sent a ping: %s", f)
+			}
+		}
+		if n := strings.Count(strings.Join(c.frames(), "\n"), `"t":"pong"`); n != 2 {
+			t.Fatalf("%d pongs for 2 pings", n)
+		}
+	})
+}
+
+func TestCoalescing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		s := New(context.Background(), "s1", Config{}, HandlerFunc(nop))
+		for i := range 100 {
+			if err := s.Emit("n", []byte{byte('0' + i%10)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := serve(s, c)
+		synctest.Wait()
+		frames := c.frames()
+		if len(frames) != 1 || strings.Count(frames[0], "\n") != 99 {
+			t.Fatalf("100 queued messages went out as %d frames", len(frames))
+		}
+		if _, out := s.Seq(); out != 100 {
+			t.Fatalf("out seq %d, want 100", out)
+		}
+		s.Close(&events.CloseError{Code: events.CloseNormal})
+		<-done
+	})
+}
+
+func TestFrameSizeCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		s := New(context.Background(), "s1", Config{MaxFrameBytes: 1000}, HandlerFunc(nop))
+		msg := `"` + strings.Repeat("x", 300) + `"`
+		for range 10 {
+			_ = s.Emit("n", []byte(msg))
+		}
+		_ = s.Emit("big", []byte(`"`+strings.Repeat("y", 5000)+`"`))
+		done := serve(s, c)
+		synctest.Wait()
+		total := 0
+		for _, f := range c.frames() {
+			n := strings.Count(f, "\n") + 1
+			total += n
+			if len(f) > 1000 && n > 1 {
+				t.Fatalf("a frame of %d bytes holds %d messages", len(f), n)
+			}
+		}
+		if total != 11 {
+			t.Fatalf("%d messages written, want 11", total)
+		}
+		s.Close(&events.CloseError{Code: events.CloseNormal})
+		<-done
+	})
+}
+
+func TestSlowConsumerBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		c.block = make(chan struct{}) // the peer never drains
+		s := New(context.Background(), "s1", Config{MaxQueueBytes: 10000}, HandlerFunc(nop))
+		done := serve(s, c)
+		var err error
+		n := 0
+		for ; err == nil && n < 1000; n++ {
+			err = s.Emit("n", []byte(`"`+strings.Repeat("x", 100)+`"`))
+		}
+		if !errors.Is(err, ErrSlowConsumer) {
+			t.Fatalf("after %d emits: %v, want ErrSlowConsumer", n, err)
+		}
+		if n > 100 {
+			t.Fatalf("%d emits of ~150 bytes fit a 10,000-byte queue", n)
+		}
+		if got := <-done; events.CloseCode(got) != events.CloseTryAgainLater {
+			t.Fatalf("ended with %v, want 1013", got)
+		}
+		if err := s.Emit("n", nil); !errors.Is(err, ErrClosed) {
+			t.Fatalf("emit after close: %v", err)
+		}
+	})
+}
+
+func TestGracefulCloseFlushes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		s := New(context.Background(), "s1", Config{}, HandlerFunc(nop))
+		done := serve(s, c)
+		_ = s.Emit("last", []byte(`1`))
+		s.Close(&events.CloseError{Code: events.CloseGoingAway, Reason: "bye", Retry: 1500})
+		if err := <-done; events.CloseCode(err) != events.CloseGoingAway {
+			t.Fatalf("ended with %v", err)
+		}
+		all := strings.Join(c.frames(), "\n")
+		if !strings.Contains(all, `"n":"last"`) || !strings.HasSuffix(all, `{"t":"close","code":1001,"reason":"bye","retry":1500}`) {
+			t.Fatalf("written: %s", all)
+		}
+		if c.closeCode != events.CloseGoingAway {
+			t.Fatalf("transport closed with %d", c.closeCode)
+		}
+	})
+}
+
+func TestEventsInOrderAndAcks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		var got []string
+		var s *Session
+		s = New(context.Background(), "s1", Config{}, HandlerFunc(func(ctx context.Context, m *events.Message) {
+			got = append(got, string(m.Data))
+			if m.ID != 0 {
+				_ = s.Reply(m.ID, m.Data, nil)
+			}
+		}))
+		done := serve(s, c)
+		c.in <- []byte("{\"t\":\"ev\",\"n\":\"a\",\"d\":1}\n{\"t\":\"ev\",\"n\":\"a\",\"d\":2,\"id\":7}")
+		c.in <- []byte(`{"t":"ev","n":"a","d":3}`)
+		synctest.Wait()
+		if strings.Join(got, ",") != "1,2,3" {
+			t.Fatalf("handled %v", got)
+		}
+		if !strings.Contains(strings.Join(c.frames(), "\n"), `{"t":"ack","id":7,"d":2}`) {
+			t.Fatalf("no ack in %v", c.frames())
+		}
+		if in, _ := s.Seq(); in != 3 {
+			t.Fatalf("in seq %d, want 3", in)
+		}
+		// A request of ours answered by the peer.
+		var reply []byte
+		var rerr error
+		go func() { reply, rerr = s.Request(context.Background(), "q", []byte(`"x"`)) }()
+		synctest.Wait()
+		c.in <- []byte(`{"t":"ack","id":1,"d":"y"}`)
+		synctest.Wait()
+		if rerr != nil || string(reply) != `"y"` {
+			t.Fatalf("request: %s %v", reply, rerr)
+		}
+		// And one that times out.
+		go func() { _, rerr = s.Request(context.Background(), "q", nil) }()
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+		if !errors.Is(rerr, ErrAckTimeout) {
+			t.Fatalf("request without reply: %v", rerr)
+		}
+		c.in <- []byte(`{"t":"close","code":1000}`)
+		if err := <-done; events.CloseCode(err) != events.CloseNormal {
+			t.Fatalf("ended with %v", err)
+		}
+	})
+}
