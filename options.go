@@ -3,6 +3,8 @@ package sockhop
 import (
 	"log/slog"
 	"time"
+
+	"github.com/sockhop/sockhop/rooms"
 )
 
 // Options configure a [Server]. The zero value is usable: every field's comment names its
@@ -55,6 +57,11 @@ type Options struct {
 	// SockJSCookie sets the JSESSIONID cookie on SockJS requests, for load balancers that
 	// keep a client on one node by that cookie.
 	SockJSCookie bool
+
+	// Adapter carries room broadcasts between server processes; the server starts it in
+	// New and closes it in Shutdown. Nil means rooms.NewMemory(): one process.
+	// github.com/sockhop/sockhop/rooms/redis is the multi-node adapter.
+	Adapter rooms.Adapter
 
 	// Logger receives log lines. Nil means silent.
 	Logger *slog.Logger

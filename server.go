@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/rooms"
 	"github.com/sockhop/sockhop/session"
 	"github.com/sockhop/sockhop/transport"
 	"github.com/sockhop/sockhop/transport/sockjs"
@@ -30,6 +32,11 @@ type Server struct {
 	ws     *ws.Upgrader
 	sj     *sockjs.Handler
 	js     *clientJS
+
+	rooms       *rooms.Index[*Session]
+	adapter     rooms.Adapter
+	adapterOnce sync.Once
+	adapterErr  error
 
 	handlers     atomic.Pointer[map[string]HandlerFunc] // copy on write
 	handlersMu   sync.Mutex                             // serialises registrations
@@ -79,6 +86,14 @@ func New(opts Options) (*Server, error) {
 	}, func(c *sockjs.Conn, r *http.Request) { srv.accept(c, r) })
 	if !opts.DisableClientJS {
 		srv.js = newClientJS()
+	}
+	srv.rooms = rooms.NewIndex[*Session]()
+	srv.adapter = opts.Adapter
+	if srv.adapter == nil {
+		srv.adapter = rooms.NewMemory()
+	}
+	if err := srv.adapter.Start(srv.baseCtx, srv.deliver); err != nil {
+		return nil, fmt.Errorf("sockhop: starting the rooms adapter: %w", err)
 	}
 	return srv, nil
 }
@@ -158,6 +173,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		srv.refuse(conn, err)
 		if s != nil {
 			s.core.Abort(readCause(err))
+			srv.leaveAll(s) // OnConnect may have joined rooms
 		}
 		return
 	}
@@ -167,6 +183,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	srv.mu.Lock()
 	delete(srv.sessions, s.ID())
 	srv.mu.Unlock()
+	srv.leaveAll(s)
 	log.Info("session closed", "code", CloseCode(reason), "err", reason)
 	if f := srv.onDisconnect.Load(); f != nil {
 		(*f)(s, reason)
@@ -302,7 +319,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
+		return srv.closeAdapter(ctx)
 	case <-ctx.Done():
 	}
 	srv.baseCancel(&CloseError{Code: CloseGoingAway, Reason: "server shutting down"})
@@ -322,7 +339,16 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-time.After(time.Second): // a handler that ignores its context
 	}
+	_ = srv.closeAdapter(context.Background())
 	return ctx.Err()
+}
+
+func (srv *Server) closeAdapter(ctx context.Context) error {
+	srv.adapterOnce.Do(func() { srv.adapterErr = srv.adapter.Close(ctx) })
+	if errors.Is(srv.adapterErr, rooms.ErrClosed) {
+		return nil
+	}
+	return srv.adapterErr
 }
 
 // SessionCount returns the number of open sessions on this server.

@@ -1,0 +1,133 @@
+package sockhop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/rooms"
+)
+
+// Join adds the session to room. Rooms are server state: the client does not need to
+// join again after a reconnect of the same session, and the session leaves every room
+// when it ends. With a multi-node Adapter, a room's first member on this node subscribes
+// the node to the room's broadcasts.
+func (s *Session) Join(ctx context.Context, room string) error {
+	if room == "" {
+		return errors.New("sockhop: join: empty room name")
+	}
+	srv := s.srv
+	_, created := srv.rooms.Join(room, s)
+	if s.core.Err() != nil { // ended while joining: undo, the session's LeaveAll may have run
+		srv.leave(ctx, room, s)
+		return ErrSessionClosed
+	}
+	if created {
+		if err := srv.adapter.Subscribe(ctx, room); err != nil {
+			// The adapter keeps the room and subscribes it again when its backend is back.
+			srv.log.Warn("rooms: subscribe failed", "room", room, "err", err)
+		}
+	}
+	return nil
+}
+
+// Leave removes the session from room.
+func (s *Session) Leave(ctx context.Context, room string) error {
+	s.srv.leave(ctx, room, s)
+	return nil
+}
+
+// Rooms returns the rooms the session is in, sorted.
+func (s *Session) Rooms() []string { return s.srv.rooms.RoomsOf(s) }
+
+func (srv *Server) leave(ctx context.Context, room string, s *Session) {
+	if _, emptied := srv.rooms.Leave(room, s); emptied {
+		if err := srv.adapter.Unsubscribe(ctx, room); err != nil {
+			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
+		}
+	}
+}
+
+func (srv *Server) leaveAll(s *Session) {
+	for _, room := range srv.rooms.LeaveAll(s) {
+		if err := srv.adapter.Unsubscribe(context.Background(), room); err != nil {
+			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
+		}
+	}
+}
+
+// Rooms returns the rooms that have members on this server, sorted.
+func (srv *Server) Rooms() []string { return srv.rooms.Rooms() }
+
+// Members returns the ids of the sessions in room on this server.
+func (srv *Server) Members(ctx context.Context, room string) []string {
+	ms := srv.rooms.Members(room)
+	ids := make([]string, len(ms))
+	for i, s := range ms {
+		ids[i] = s.ID()
+	}
+	return ids
+}
+
+// Count returns the number of sessions in room on this server.
+func (srv *Server) Count(room string) int { return srv.rooms.Count(room) }
+
+// Broadcast addresses the members of one or more rooms. Build it with [Server.To]; each
+// method returns a new Broadcast, so one may be kept and reused.
+type Broadcast struct {
+	srv    *Server
+	rooms  []string
+	except []string
+}
+
+// To addresses the members of rooms (a session in several of them gets a message once).
+func (srv *Server) To(rooms ...string) *Broadcast {
+	return &Broadcast{srv: srv, rooms: slices.Clone(rooms)}
+}
+
+// To adds rooms to the broadcast.
+func (b *Broadcast) To(rooms ...string) *Broadcast {
+	c := *b
+	c.rooms = append(slices.Clip(b.rooms), rooms...)
+	return &c
+}
+
+// Except leaves out the sessions with the given ids (typically the sender).
+func (b *Broadcast) Except(ids ...string) *Broadcast {
+	c := *b
+	c.except = append(slices.Clip(b.except), ids...)
+	return &c
+}
+
+// Emit sends event name with v to every addressed session, on this node and, through the
+// Adapter, on the others. The message is encoded once and the same bytes are queued for
+// every member; Emit never waits for a member. Local delivery happens even when the
+// adapter fails; the error then says that other nodes may not have the message.
+func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
+	if len(b.rooms) == 0 {
+		return nil
+	}
+	data, err := marshal(v)
+	if err != nil {
+		return fmt.Errorf("sockhop: emit %s: %w", name, err)
+	}
+	msg := events.AppendEvent(nil, name, data, 0)
+	b.srv.deliver(rooms.Broadcast{Rooms: b.rooms, Except: b.except, Data: msg})
+	if err := b.srv.adapter.Publish(ctx, rooms.Broadcast{Rooms: b.rooms, Except: b.except, Data: msg}); err != nil {
+		return fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
+	}
+	return nil
+}
+
+// deliver queues a broadcast for the local members; it is also the adapter's delivery
+// function for broadcasts from other nodes, so it must not block.
+func (srv *Server) deliver(b rooms.Broadcast) {
+	srv.rooms.Each(b.Rooms, func(s *Session) {
+		if len(b.Except) > 0 && slices.Contains(b.Except, s.ID()) {
+			return
+		}
+		_ = s.core.Send(b.Data, true) // a full queue closes that session only
+	})
+}
