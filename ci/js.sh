@@ -24,7 +24,7 @@ echo "js: typecheck"
 (cd client-js && node node_modules/typescript/bin/tsc -p tsconfig.json)
 
 echo "js: unit tests"
-(cd client-js && node --test test/*.test.mjs)
+(cd client-js && node --test --test-timeout=60000 test/*.test.mjs)
 
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$ci" = true ]; then
