@@ -96,7 +96,7 @@ func (c *rawConn) send(frame string) {
 	}
 }
 
-// next returns the next message that is not a ping or pong, with the error that ended
+// next returns the next message that is not a server ping, with the error that ended
 // the connection instead when it ended.
 func (c *rawConn) next() (*events.Message, error) {
 	for {
@@ -115,12 +115,32 @@ func (c *rawConn) next() (*events.Message, error) {
 			if err != nil {
 				c.t.Fatalf("server sent a bad message %q: %v", l, err)
 			}
-			if m.T != events.TypePing && m.T != events.TypePong {
+			if m.T != events.TypePing {
 				out = append(out, &m)
 			}
 			return nil
 		})
 		c.buf = out
+	}
+}
+
+// nextTimeout is next, failing the test after d.
+func (c *rawConn) nextTimeout(d time.Duration) (*events.Message, error) {
+	type res struct {
+		m   *events.Message
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		m, err := c.next()
+		ch <- res{m, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.m, r.err
+	case <-time.After(d):
+		c.t.Fatalf("no message within %v", d)
+		return nil, nil
 	}
 }
 
