@@ -70,6 +70,28 @@ func TestTransports(t *testing.T) {
 				t.Errorf("client got %d ticks, out of order or lost: %v", len(ticks), head(ticks))
 			}
 
+			// 1,000 bigger messages (250 KB): an xhr-streaming response ends after 128 KiB and
+			// the client reopens it without losing or reordering anything.
+			var bulk struct {
+				Order   bool `json:"order"`
+				N       int  `json:"n"`
+				Streams int  `json:"streams"`
+			}
+			b.eval(nil, `s.emit('bulk', 1000)`)
+			b.eval(&bulk, `T.until(() => (T.got.note || []).length >= 1000).then(() => ({
+				n: T.got.note.length, order: T.got.note.every((d, i) => d.i === i),
+				streams: performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/xhr_streaming')).length,
+			}))`)
+			if bulk.N != 1000 || !bulk.Order {
+				t.Errorf("bulk: %d notes, in order %v", bulk.N, bulk.Order)
+			}
+			if name == "xhr-streaming" {
+				t.Logf("xhr-streaming: %d stream responses ended and were reopened", bulk.Streams)
+			}
+			if name == "xhr-streaming" && bulk.Streams < 1 {
+				t.Errorf("no xhr_streaming response ended after 250 KB: the server did not end it or the client did not reopen")
+			}
+
 			// Close from the client: the server sees the session end.
 			b.eval(nil, `s.close()`)
 			deadline := time.Now().Add(10 * time.Second)

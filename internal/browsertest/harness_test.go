@@ -310,6 +310,17 @@ func newApp(t testing.TB, opts sockhop.Options, addr string) *app {
 		}
 		return nil
 	})
+	// bulk sends n events of about 250 bytes: more than the 128 KiB after which the server
+	// ends an xhr-streaming response, so the client must reopen the stream.
+	sockhop.On(srv, "bulk", func(ctx context.Context, s *sockhop.Session, n int) error {
+		pad := strings.Repeat("x", 200)
+		for i := range n {
+			if err := s.Emit(ctx, "note", map[string]any{"i": i, "pad": pad}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	mux := http.NewServeMux()
 	mux.Handle("/rt/", srv)
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {

@@ -61,11 +61,16 @@ func (p *tcpProxy) accept() {
 	}
 }
 
-// pipe copies src to dst until either side closes; frozen, it reads and drops.
+// pipe copies src to dst until either side closes; frozen, it reads and drops, and an end
+// of src is not passed on either (the peer must find out by itself).
 func (p *tcpProxy) pipe(pr *pair, dst, src net.Conn) {
 	defer p.wg.Done()
-	defer pr.a.Close()
-	defer pr.b.Close()
+	defer func() {
+		_ = src.Close()
+		if !pr.frozen.Load() {
+			_ = dst.Close()
+		}
+	}()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
