@@ -177,6 +177,7 @@ var websocket = (base, h) => {
   const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws", "sockhop.v1");
   let max = DEFAULT_MAX;
   let done = false;
+  let held = [];
   ws.onopen = () => done || h.open();
   ws.onmessage = (e) => {
     if (done) return;
@@ -191,7 +192,8 @@ var websocket = (base, h) => {
   return {
     name: "websocket",
     send(msgs) {
-      if (done || ws.readyState != 1) return;
+      if (done) return;
+      if (ws.readyState != 1) return void held.push(...msgs);
       for (const f of pack(msgs, max)) ws.send(f.join("\n"));
     },
     setMax(n) {
@@ -204,7 +206,9 @@ var websocket = (base, h) => {
         ws.close(1e3);
       } catch (e) {
       }
-      return [];
+      const r = last ? [] : held;
+      held = [];
+      return r;
     }
   };
 };

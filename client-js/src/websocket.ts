@@ -6,6 +6,7 @@ export const websocket: Factory = (base, h) => {
   const ws = new WebSocket(base.replace(/^http/, 'ws') + '/ws', 'sockhop.v1');
   let max = DEFAULT_MAX;
   let done = false;
+  let held: string[] = []; // accepted while the socket was not open: given back by close()
   ws.onopen = () => done || h.open();
   ws.onmessage = (e) => {
     if (done) return;
@@ -20,7 +21,8 @@ export const websocket: Factory = (base, h) => {
   return {
     name: 'websocket',
     send(msgs) {
-      if (done || ws.readyState != 1) return;
+      if (done) return;
+      if (ws.readyState != 1) return void held.push(...msgs);
       for (const f of pack(msgs, max)) ws.send(f.join('\n'));
     },
     setMax(n) {
@@ -34,7 +36,9 @@ export const websocket: Factory = (base, h) => {
       } catch {
         // already closing
       }
-      return [];
+      const r = last ? [] : held;
+      held = [];
+      return r;
     },
   };
 };
