@@ -1,0 +1,337 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/rooms"
+)
+
+// Limits of the chat, checked on the server (the page checks them too, for speed, but the
+// server is what counts).
+const (
+	maxText     = 500 // characters in one message
+	defaultRoom = "lobby"
+)
+
+var (
+	nickRE = regexp.MustCompile(`^[\p{L}\p{N}_.-]{1,20}$`)
+	roomRE = regexp.MustCompile(`^[a-z0-9_-]{1,24}$`)
+)
+
+// everyone is the sockhop room every session joins, for the room list.
+const everyone = "everyone"
+
+// sockhopRoom is the sockhop room of chat room name (prefixed, so that a chat room can
+// never be called like an internal one).
+func sockhopRoom(name string) string { return "chat:" + name }
+
+//go:embed static
+var static embed.FS
+
+// message is one chat line, as the clients receive it in "msg" events and in history.
+type message struct {
+	ID   string `json:"id"`
+	Room string `json:"room"`
+	Nick string `json:"nick"`
+	Text string `json:"text"`
+	TS   int64  `json:"ts"` // unix ms
+}
+
+// notice tells a room that someone joined, left or changed nickname.
+type notice struct {
+	Room    string   `json:"room"`
+	Kind    string   `json:"kind"` // "join", "leave", "rename"
+	Nick    string   `json:"nick"`
+	Old     string   `json:"old,omitempty"` // the previous nickname of a rename
+	Members []string `json:"members"`       // the room's nicknames after the change
+	TS      int64    `json:"ts"`
+}
+
+// roomInfo is one entry of the room list.
+type roomInfo struct {
+	Name    string `json:"name"`
+	Members int    `json:"members"`
+}
+
+// joinReq is the data of "join".
+type joinReq struct {
+	Room string `json:"room"`
+	Nick string `json:"nick"`
+}
+
+// joined answers "join": where the session is now, who is there and what was said.
+type joined struct {
+	Room    string     `json:"room"`
+	Nick    string     `json:"nick"`
+	Members []string   `json:"members"`
+	History []message  `json:"history"`
+	Rooms   []roomInfo `json:"rooms"`
+}
+
+// user is the chat state of one session, kept with Session.Set. Handlers of one session
+// run one at a time, and OnDisconnect after the last, so it needs no lock.
+type user struct {
+	nick, room string
+}
+
+// chat is the chat application on top of a sockhop server.
+type chat struct {
+	srv   *sockhop.Server
+	store store
+	log   *slog.Logger
+}
+
+// appOptions configure newApp.
+type appOptions struct {
+	Adapter  rooms.Adapter // nil: one process
+	RedisURL string        // with Adapter: share nicknames and history too
+	Logger   *slog.Logger
+}
+
+// newApp returns the chat's HTTP handler (the page at /, sockhop at /rt) and its sockhop
+// server, which the caller shuts down, and a cleanup for the store.
+func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	var st store = newMemStore()
+	if opts.RedisURL != "" {
+		rs, err := newRedisStore(opts.RedisURL)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		st = rs
+	}
+	srv, err := sockhop.New(sockhop.Options{Adapter: opts.Adapter, Logger: opts.Logger})
+	if err != nil {
+		_ = st.close()
+		return nil, nil, nil, err
+	}
+	c := &chat{srv: srv, store: st, log: opts.Logger}
+	srv.OnConnect(func(ctx context.Context, s *sockhop.Session) error {
+		s.Set("user", &user{})
+		return s.Join(ctx, everyone)
+	})
+	srv.OnDisconnect(func(s *sockhop.Session, _ error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c.leave(ctx, s, userOf(s))
+	})
+	sockhop.OnRequest(srv, "join", c.join)
+	sockhop.OnRequest(srv, "nick", c.nick)
+	sockhop.OnRequest(srv, "say", c.say)
+	sockhop.OnRequest(srv, "rooms", func(ctx context.Context, _ *sockhop.Session, _ struct{}) ([]roomInfo, error) {
+		return c.roomList(ctx)
+	})
+
+	sub, _ := fs.Sub(static, "static")
+	mux := http.NewServeMux()
+	mux.Handle("/rt/", srv)
+	mux.Handle("/", http.FileServerFS(sub))
+	return mux, srv, func() { _ = st.close() }, nil
+}
+
+func userOf(s *sockhop.Session) *user {
+	if v, ok := s.Get("user"); ok {
+		return v.(*user)
+	}
+	return &user{}
+}
+
+func now() int64 { return time.Now().UnixMilli() }
+
+func errorf(code, format string, args ...any) error {
+	return &sockhop.Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func checkNick(nick string) error {
+	if !nickRE.MatchString(nick) {
+		return errorf("bad_nick", "a nickname is 1 to 20 letters, digits, '_', '-' or '.'")
+	}
+	return nil
+}
+
+// join moves the session into a room, under a nickname unique in that room.
+func (c *chat) join(ctx context.Context, s *sockhop.Session, req joinReq) (joined, error) {
+	u := userOf(s)
+	room := cmp.Or(strings.ToLower(strings.TrimSpace(req.Room)), u.room, defaultRoom)
+	nick := cmp.Or(strings.TrimSpace(req.Nick), u.nick)
+	if !roomRE.MatchString(room) {
+		return joined{}, errorf("bad_room", "a room name is 1 to 24 of a-z, 0-9, '_' or '-'")
+	}
+	if nick == "" {
+		return joined{}, errorf("bad_nick", "choose a nickname first")
+	}
+	if err := checkNick(nick); err != nil {
+		return joined{}, err
+	}
+	if room != u.room || nick != u.nick { // else: joining again after a reconnect
+		if room == u.room { // a rename through join
+			if _, err := c.rename(ctx, s, u, nick); err != nil {
+				return joined{}, err
+			}
+		} else {
+			ok, err := c.store.claim(ctx, room, nick)
+			if err != nil {
+				return joined{}, err
+			}
+			if !ok {
+				return joined{}, errorf("nick_taken", "the nickname %q is taken in #%s", nick, room)
+			}
+			c.leave(ctx, s, u)
+			u.room, u.nick = room, nick
+			if err := s.Join(ctx, sockhopRoom(room)); err != nil {
+				return joined{}, err
+			}
+			members, _ := c.store.members(ctx, room)
+			c.emit(ctx, room, "notice", notice{Room: room, Kind: "join", Nick: nick, Members: members, TS: now()}, s.ID())
+			c.emitRooms(ctx)
+		}
+	}
+	members, err := c.store.members(ctx, room)
+	if err != nil {
+		return joined{}, err
+	}
+	hist, err := c.store.history(ctx, room)
+	if err != nil {
+		return joined{}, err
+	}
+	list, err := c.roomList(ctx)
+	if err != nil {
+		return joined{}, err
+	}
+	return joined{Room: room, Nick: nick, Members: members, History: hist, Rooms: list}, nil
+}
+
+// leave takes the session out of its room, if any, and tells the room.
+func (c *chat) leave(ctx context.Context, s *sockhop.Session, u *user) {
+	if u.room == "" {
+		return
+	}
+	room, nick := u.room, u.nick
+	u.room = ""
+	_ = s.Leave(ctx, sockhopRoom(room))
+	if err := c.store.release(ctx, room, nick); err != nil {
+		c.log.Warn("chat: releasing a nickname", "room", room, "nick", nick, "err", err)
+	}
+	members, _ := c.store.members(ctx, room)
+	c.emit(ctx, room, "notice", notice{Room: room, Kind: "leave", Nick: nick, Members: members, TS: now()}, s.ID())
+	c.emitRooms(ctx)
+}
+
+// nick renames the session in its room.
+func (c *chat) nick(ctx context.Context, s *sockhop.Session, req struct {
+	Nick string `json:"nick"`
+}) (map[string]string, error) {
+	u := userOf(s)
+	nick := strings.TrimSpace(req.Nick)
+	if err := checkNick(nick); err != nil {
+		return nil, err
+	}
+	if u.room == "" { // not in a room yet: just remember it
+		u.nick = nick
+		return map[string]string{"nick": nick}, nil
+	}
+	return c.rename(ctx, s, u, nick)
+}
+
+func (c *chat) rename(ctx context.Context, s *sockhop.Session, u *user, nick string) (map[string]string, error) {
+	old := u.nick
+	if nick == old {
+		return map[string]string{"nick": nick}, nil
+	}
+	if !strings.EqualFold(nick, old) { // a change of case keeps the claim
+		ok, err := c.store.claim(ctx, u.room, nick)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errorf("nick_taken", "the nickname %q is taken in #%s", nick, u.room)
+		}
+	}
+	if err := c.store.release(ctx, u.room, old); err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(nick, old) {
+		if _, err := c.store.claim(ctx, u.room, nick); err != nil {
+			return nil, err
+		}
+	}
+	u.nick = nick
+	members, _ := c.store.members(ctx, u.room)
+	c.emit(ctx, u.room, "notice", notice{Room: u.room, Kind: "rename", Nick: nick, Old: old, Members: members, TS: now()})
+	return map[string]string{"nick": nick}, nil
+}
+
+// say sends a message to the session's room.
+func (c *chat) say(ctx context.Context, s *sockhop.Session, req struct {
+	Text string `json:"text"`
+}) (map[string]string, error) {
+	u := userOf(s)
+	if u.room == "" {
+		return nil, errorf("not_joined", "join a room first")
+	}
+	text := strings.TrimSpace(req.Text)
+	n := utf8.RuneCountInString(text)
+	switch {
+	case n == 0:
+		return nil, errorf("empty", "the message is empty")
+	case n > maxText:
+		return nil, errorf("too_long", "the message has %d characters; the limit is %d", n, maxText)
+	}
+	m := message{ID: newID(), Room: u.room, Nick: u.nick, Text: text, TS: now()}
+	if err := c.store.push(ctx, u.room, m); err != nil {
+		c.log.Warn("chat: saving history", "room", u.room, "err", err)
+	}
+	c.emit(ctx, u.room, "msg", m)
+	return map[string]string{"id": m.ID}, nil
+}
+
+func (c *chat) emit(ctx context.Context, room, name string, v any, except ...string) {
+	if err := c.srv.To(sockhopRoom(room)).Except(except...).Emit(ctx, name, v); err != nil {
+		c.log.Warn("chat: broadcast", "room", room, "event", name, "err", err)
+	}
+}
+
+func (c *chat) roomList(ctx context.Context) ([]roomInfo, error) {
+	list, err := c.store.rooms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(list, func(r roomInfo) bool { return r.Name == defaultRoom }) {
+		list = append(list, roomInfo{Name: defaultRoom})
+	}
+	slices.SortFunc(list, func(a, b roomInfo) int {
+		return cmp.Or(cmp.Compare(b.Members, a.Members), strings.Compare(a.Name, b.Name))
+	})
+	return list, nil
+}
+
+// emitRooms sends the room list to everyone (on every node, through the adapter).
+func (c *chat) emitRooms(ctx context.Context) {
+	list, err := c.roomList(ctx)
+	if err != nil {
+		c.log.Warn("chat: room list", "err", err)
+		return
+	}
+	if err := c.srv.To(everyone).Emit(ctx, "rooms", list); err != nil {
+		c.log.Warn("chat: broadcast rooms", "err", err)
+	}
+}
+
+func newID() string {
+	return rand.Text()[:12]
+}

@@ -1,0 +1,77 @@
+// Command chat is sockhop's chat example: a chat server with a web page (nicknames,
+// rooms, join/leave/rename notices, history for newcomers) and a terminal client.
+//
+//	go run ./examples/chat                                        # server at http://127.0.0.1:8080/
+//	go run ./examples/chat -connect http://127.0.0.1:8080/rt -nick ann   # terminal client
+//	go run ./examples/chat -addr 127.0.0.1:8081 -redis redis://127.0.0.1:6379/0  # one of many nodes
+//
+// See README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sockhop/sockhop/examples/internal/serve"
+	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/redis"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "chat:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: a server, or with -connect a terminal client. ready, when set,
+// is called once a server listens (tests use it).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, ready func(serve.Info)) error {
+	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	var sf serve.Flags
+	sf.Register(fs)
+	redisURL := fs.String("redis", "", "share rooms, nicknames and history with other chat processes through this Redis (redis://host:6379/0)")
+	verbose := fs.Bool("v", false, "log sessions to stderr")
+	var cf termFlags
+	fs.StringVar(&cf.url, "connect", "", "run the terminal client against this sockhop URL (http://127.0.0.1:8080/rt)")
+	fs.StringVar(&cf.nick, "nick", "", "terminal client: nickname")
+	fs.StringVar(&cf.room, "room", defaultRoom, "terminal client: room to join")
+	fs.StringVar(&cf.transport, "transport", "", "terminal client: force one transport (websocket, xhr-streaming, xhr-polling)")
+	fs.BoolVar(&cf.insecure, "insecure", false, "terminal client: accept any TLS certificate (for -tls-self-signed servers)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cf.url != "" {
+		return runTerminal(ctx, cf, stdin, stdout)
+	}
+
+	var logger *slog.Logger
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	var adapter rooms.Adapter
+	if *redisURL != "" {
+		a, err := redis.New(redis.Options{URL: *redisURL, Logger: logger})
+		if err != nil {
+			return err
+		}
+		adapter = a
+	}
+	h, srv, cleanup, err := newApp(appOptions{Adapter: adapter, RedisURL: *redisURL, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	return serve.Run(ctx, serve.Config{
+		Name: "chat", Flags: sf, Handler: h, Sockhop: srv, Stdout: stdout, Ready: ready,
+	})
+}
