@@ -26,8 +26,8 @@ type termFlags struct {
 
 // term is the terminal chat client: stdin lines in, chat lines out.
 type term struct {
-	c  *client.Client
-	mu sync.Mutex // serialises writes to out and guards nick, room
+	c    *client.Client
+	mu   sync.Mutex // serialises writes to out and guards nick, room
 	out  io.Writer
 	nick string
 	room string
