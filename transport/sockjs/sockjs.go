@@ -165,6 +165,16 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rest string) {
 // decodes it.
 func (h *Handler) send(w http.ResponseWriter, r *http.Request, rest, sid string) {
 	c := h.conn(sid)
+	if c != nil && !c.isStarted() {
+		// The client saw the open frame before sockjs-go's goroutine started the session.
+		t := time.NewTimer(h.opts.DisconnectDelay)
+		select {
+		case <-c.started:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+	}
 	if c == nil || !c.isStarted() {
 		http.Error(w, "sockhop: unknown session", http.StatusNotFound)
 		return
