@@ -1,0 +1,57 @@
+'use strict';
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.search);
+  const opts = {};
+  if (params.get('transport')) opts.transports = [params.get('transport')];
+  const socket = sockhop.connect('/rt', opts);
+
+  function log(kind, text) {
+    const li = document.createElement('li');
+    const tag = document.createElement('span');
+    tag.className = 'tag ' + kind;
+    tag.textContent = kind;
+    const body = document.createElement('span');
+    body.textContent = text;
+    li.append(tag, body);
+    $('log').prepend(li);
+    while ($('log').children.length > 50) $('log').lastChild.remove();
+  }
+  function status(state, text) {
+    $('status').dataset.state = state;
+    $('status-text').textContent = text;
+  }
+  socket.on('connect', () => status('connected', 'connected via ' + socket.transport));
+  socket.on('disconnect', () => status('down', 'disconnected'));
+  socket.on('reconnecting', (n, delay) => status('reconnecting', 'reconnecting in ' + Math.ceil(delay / 1000) + ' s'));
+
+  async function send(name) {
+    const payload = $('payload').value;
+    const t0 = performance.now();
+    try {
+      const reply = await socket.emitWithAck(name, payload, { timeout: 5000 });
+      log(name, JSON.stringify(reply) + '  (' + (performance.now() - t0).toFixed(1) + ' ms)');
+    } catch (err) {
+      log('error', name + ': ' + err.message);
+    }
+  }
+  $('form').addEventListener('submit', (e) => { e.preventDefault(); send('echo'); });
+  document.querySelectorAll('button[data-event]:not([type=submit])').forEach((b) =>
+    b.addEventListener('click', () => send(b.dataset.event)));
+  $('rtt').addEventListener('click', async () => {
+    const rtts = [];
+    try {
+      for (let i = 0; i < 100; i++) {
+        const t0 = performance.now();
+        await socket.emitWithAck('rtt', i, { timeout: 5000 });
+        rtts.push(performance.now() - t0);
+      }
+    } catch (err) {
+      return log('error', 'rtt: ' + err.message);
+    }
+    rtts.sort((a, b) => a - b);
+    const p = (q) => rtts[Math.ceil(rtts.length * q) - 1].toFixed(2);
+    log('rtt', socket.transport + ': p50 ' + p(0.5) + ' ms, p90 ' + p(0.9) + ' ms, p99 ' + p(0.99) + ' ms');
+  });
+  window.echo = { socket };
+})();
