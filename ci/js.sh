@@ -21,7 +21,9 @@ if ! git diff --exit-code --stat -- client-js/dist || [ -n "$(git status --porce
 fi
 
 echo "js: typecheck"
-(cd client-js && node node_modules/typescript/bin/tsc -p tsconfig.json)
+(cd client-js && node node_modules/typescript/bin/tsc -p tsconfig.json &&
+  node node_modules/typescript/bin/tsc --noEmit --strict --target es2017 --module esnext \
+    --moduleResolution bundler --lib es2020,dom test/types.ts)
 
 echo "js: unit tests"
 (cd client-js && node --test --test-timeout=60000 test/*.test.mjs)
