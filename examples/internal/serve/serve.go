@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -104,6 +105,7 @@ func Run(ctx context.Context, c Config) error {
 		ReadTimeout:       30 * time.Second, // request bodies (xhr_send) are small
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(c.Stdout, c.Name+": http: ", 0),
 		// No WriteTimeout: it would cut xhr-streaming responses; sockhop bounds its own writes.
 	}
 	fmt.Fprintf(c.Stdout, "%s: listening on %s/\n", c.Name, base)
