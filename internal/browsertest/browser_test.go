@@ -149,11 +149,11 @@ func TestLadder(t *testing.T) {
 		want  string
 		max   time.Duration
 	}{
-		{name: "websocket", want: "websocket", max: 3 * time.Second},
-		{name: "refused upgrade", opts: sockhop.Options{DisableWebSocket: true}, want: "xhr-streaming", max: 3 * time.Second},
-		{name: "stripped upgrade", proxy: ptr(stripUpgrade), want: "xhr-streaming", max: 3 * time.Second},
-		{name: "stalled upgrade", proxy: ptr(stallUpgrade), want: "xhr-streaming", max: 8 * time.Second},
-		{name: "buffering proxy", proxy: ptr(bufferAll), want: "xhr-polling", max: 8 * time.Second},
+		{name: "websocket", want: "websocket", max: 10 * time.Second},
+		{name: "refused upgrade", opts: sockhop.Options{DisableWebSocket: true}, want: "xhr-streaming", max: 10 * time.Second},
+		{name: "stripped upgrade", proxy: ptr(stripUpgrade), want: "xhr-streaming", max: 10 * time.Second},
+		{name: "stalled upgrade", proxy: ptr(stallUpgrade), want: "xhr-streaming", max: 15 * time.Second},
+		{name: "buffering proxy", proxy: ptr(bufferAll), want: "xhr-polling", max: 15 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,6 +173,11 @@ func TestLadder(t *testing.T) {
 			if time.Duration(c.MS)*time.Millisecond > tc.max {
 				t.Errorf("took %d ms to connect, over the generous bound %v", c.MS, tc.max)
 			}
+			var first int
+			b.eval(&first, `wsTries`)
+			if first != 1 {
+				t.Errorf("%d WebSocket attempts on the first load, want 1", first)
+			}
 			var echo string
 			b.eval(&echo, `s.emitWithAck('echo', 'through')`)
 			if echo != "through" {
@@ -187,8 +192,10 @@ func TestLadder(t *testing.T) {
 			if again.Transport != tc.want {
 				t.Errorf("after reload: connected on %s, want %s", again.Transport, tc.want)
 			}
-			if tc.want != "websocket" && again.MS >= 2500 {
-				t.Errorf("after reload: %d ms, the remembered transport should skip the open timeout", again.MS)
+			var tries int
+			b.eval(&tries, `wsTries`)
+			if want := map[bool]int{true: 1, false: 0}[tc.want == "websocket"]; tries != want {
+				t.Errorf("after reload: %d WebSocket attempts, want %d (the remembered transport goes first)", tries, want)
 			}
 			b.eval(nil, `s.close()`)
 		})

@@ -234,7 +234,13 @@ func (d *driver) eval(out any, expr string) {
 // With ?nofetch the page hides fetch(), as old browsers lack it: the client falls back to
 // XMLHttpRequest.
 const page = `<!doctype html><meta charset="utf-8"><title>sockhop browser test</title>
-<script>if (location.search.includes('nofetch')) { window.fetch = undefined; }</script>
+<script>
+if (location.search.includes('nofetch')) { window.fetch = undefined; }
+window.wsTries = 0; // WebSockets the client constructed
+const NativeWS = window.WebSocket;
+window.WebSocket = function (url, proto) { window.wsTries++; return new NativeWS(url, proto); };
+window.WebSocket.prototype = NativeWS.prototype;
+</script>
 <script src="/rt/sockhop.js"></script>
 <script>
 window.T = {
