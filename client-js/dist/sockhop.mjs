@@ -417,6 +417,8 @@ var Client = class {
     this.max = DEFAULT_MAX;
     this.ladder = [];
     this.step = 0;
+    this.recalled = null;
+    // the ladder started at this remembered transport
     this.attempt = 0;
     // heartbeat check
     this.closeMsg = null;
@@ -561,7 +563,8 @@ var Client = class {
     this.state = "connecting";
     const list = this.o.transports.filter((n) => this.f[n]);
     const r = recall(this.key);
-    this.ladder = r && list.indexOf(r) > 0 ? list.slice(list.indexOf(r)) : list;
+    this.recalled = r && list.indexOf(r) > 0 ? r : null;
+    this.ladder = this.recalled ? list.slice(list.indexOf(r)) : list;
     this.step = 0;
     this.next();
   }
@@ -651,7 +654,7 @@ var Client = class {
     this.heartbeat();
     this.attempt = 0;
     this.state = "connected";
-    remember(this.key, t.name, this.o.rememberTransport);
+    if (t.name != this.recalled) remember(this.key, t.name, this.o.rememberTransport);
     if (this.transport != t.name) {
       this.transport = t.name;
       this.fire("transport", t.name);

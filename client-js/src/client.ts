@@ -63,6 +63,7 @@ export class Client implements Socket {
   private max = DEFAULT_MAX;
   private ladder: TransportName[] = [];
   private step = 0;
+  private recalled: TransportName | null = null; // the ladder started at this remembered transport
   private attempt = 0;
   private timer: any; // open timeout or reconnect delay
   private hb: any; // heartbeat check
@@ -226,7 +227,8 @@ export class Client implements Socket {
     this.state = 'connecting';
     const list = this.o.transports.filter((n) => this.f[n]);
     const r = recall(this.key);
-    this.ladder = r && list.indexOf(r) > 0 ? list.slice(list.indexOf(r)) : list;
+    this.recalled = r && list.indexOf(r) > 0 ? r : null;
+    this.ladder = this.recalled ? list.slice(list.indexOf(r!)) : list;
     this.step = 0;
     this.next();
   }
@@ -320,7 +322,9 @@ export class Client implements Socket {
     this.heartbeat();
     this.attempt = 0;
     this.state = 'connected';
-    remember(this.key, t.name, this.o.rememberTransport);
+    // Only a ladder run from the top renews the memory: a remembered fallback expires, and
+    // the better transports get their chance again.
+    if (t.name != this.recalled) remember(this.key, t.name, this.o.rememberTransport);
     if (this.transport != t.name) {
       this.transport = t.name;
       this.fire('transport', t.name);

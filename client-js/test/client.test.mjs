@@ -277,9 +277,12 @@ test('remembered transport: recall, expiry, forget', async () => {
 
     // A client skips to the remembered transport, and remembers what worked.
     remember('http://test/rt', 'xhr-polling', 60000);
+    const stored = store.get('sockhop.transport:http://test/rt');
+    await tick(5);
     const w = world({ websocket: ['ok'], 'xhr-polling': ['ok'] }, { rememberTransport: 60000 });
     await until(() => w.c.state === 'connected');
     assert.deepEqual(w.attempts.map((a) => a.name), ['xhr-polling']);
+    assert.equal(store.get('sockhop.transport:http://test/rt'), stored, 'a remembered fallback is not renewed: it expires');
     w.c.close();
 
     // When the remembered one fails, the ladder starts from the top next time.
