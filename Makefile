@@ -22,3 +22,21 @@ js:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# bench/ is its own Go module (peer libraries stay out of go.mod) plus a Node part for
+# Socket.IO; see BENCHMARKS.md. Servers run on CPU 0, the load generator on CPU 1.
+BENCH_PIN = $(shell [ "$$(nproc)" -ge 2 ] && echo "taskset -c 1")
+
+.PHONY: bench-build bench-smoke
+
+bench-build:
+	cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error
+	cd bench && $(GO) build -o bin/peer ./cmd/peer && $(GO) build -o bin/bench ./cmd/bench
+
+# Full run (about 15 minutes): writes bench/results/<date>.md and BENCHMARKS.md.
+bench: bench-build
+	cd bench && $(BENCH_PIN) bin/bench -out results -md ../BENCHMARKS.md
+
+# Tiny counts, one run, under 2 minutes; exits non-zero if a peer or a scenario fails.
+bench-smoke: bench-build
+	cd bench && $(BENCH_PIN) bin/bench -smoke

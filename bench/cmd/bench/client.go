@@ -1,0 +1,569 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// This file is the load generator's client: a lean hand-written client for every
+// transport (WebSocket, SockJS websocket / xhr-streaming / xhr-polling, Engine.IO
+// websocket / polling) and every dialect (sockhop's wire format, Centrifuge's JSON
+// protocol, Socket.IO). Broadcast messages are only counted (a prefix test, no JSON
+// decoding), so the load generator stays cheaper than the servers it measures.
+
+// transport carries messages: send puts one message in one frame (or request); run reads
+// until the connection ends, calling open once when messages can be sent and frame for
+// every frame received.
+type transport interface {
+	send(msg []byte) error
+	run(open func(), frame func([]byte)) error
+	close()
+}
+
+// stats are shared by all clients of one measurement.
+type stats struct {
+	bcast     atomic.Int64 // broadcast messages received
+	another   atomic.Int64 // c[2010,"Another connection still open"] frames seen
+	reconnect atomic.Int64 // xhr-streaming responses that ended and were reopened
+}
+
+// Client is one benchmark connection.
+type Client struct {
+	dialect string
+	tr      transport
+	st      *stats
+
+	mu      sync.Mutex
+	nextID  int64
+	pending map[int64]chan reply
+	ready   chan struct{}
+	once    sync.Once
+	done    chan struct{}
+	err     error // set before done is closed
+}
+
+type reply struct {
+	data []byte
+	err  error
+}
+
+var errClosed = errors.New("connection closed")
+
+// dial opens a connection to target t at base ("127.0.0.1:port") and waits for the
+// protocol handshake (sockhop welcome, Centrifuge connect reply, Socket.IO connect).
+func dial(ctx context.Context, t target, base string, st *stats) (*Client, error) {
+	tr, err := newTransport(ctx, t, base, st)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{dialect: t.Dialect, tr: tr, st: st, pending: make(map[int64]chan reply),
+		ready: make(chan struct{}), done: make(chan struct{})}
+	if c.dialect == "cf" {
+		c.nextID = 1 // id 1 is the connect command
+	}
+	go func() {
+		err := tr.run(c.onOpen, c.onFrame)
+		c.fail(err)
+	}()
+	select {
+	case <-c.ready:
+		return c, nil
+	case <-c.done:
+		return nil, fmt.Errorf("%s: handshake: %w", t.Name, c.err)
+	case <-ctx.Done():
+		c.Close()
+		return nil, fmt.Errorf("%s: handshake: %w", t.Name, ctx.Err())
+	}
+}
+
+func (c *Client) fail(err error) {
+	if err == nil {
+		err = errClosed
+	}
+	c.once.Do(func() {
+		c.err = err
+		close(c.done)
+		c.tr.close()
+	})
+}
+
+// Close ends the connection.
+func (c *Client) Close() { c.fail(errClosed) }
+
+func (c *Client) onOpen() {
+	switch c.dialect {
+	case "sh":
+		c.send([]byte(`{"t":"hello","v":1}`))
+	case "cf":
+		c.pending[1] = make(chan reply, 1)
+		c.send([]byte(`{"id":1,"connect":{}}`))
+	}
+}
+
+func (c *Client) send(msg []byte) {
+	if err := c.tr.send(msg); err != nil {
+		c.fail(err)
+	}
+}
+
+func (c *Client) onFrame(f []byte) {
+	if c.dialect == "sio" {
+		c.onMessage(f)
+		return
+	}
+	for len(f) > 0 {
+		i := bytes.IndexByte(f, '\n')
+		if i < 0 {
+			c.onMessage(f)
+			return
+		}
+		if i > 0 {
+			c.onMessage(f[:i])
+		}
+		f = f[i+1:]
+	}
+}
+
+var (
+	shBcast  = []byte(`{"t":"ev","n":"b"`)
+	cfPush   = []byte(`{"push":{"channel":`)
+	sioBcast = []byte(`42["b"`)
+)
+
+func (c *Client) onMessage(m []byte) {
+	switch c.dialect {
+	case "sh":
+		if bytes.HasPrefix(m, shBcast) {
+			c.st.bcast.Add(1)
+			return
+		}
+		var in struct {
+			T    string          `json:"t"`
+			ID   int64           `json:"id"`
+			D    json.RawMessage `json:"d"`
+			E    json.RawMessage `json:"e"`
+			Code int             `json:"code"`
+		}
+		if err := json.Unmarshal(m, &in); err != nil {
+			c.fail(fmt.Errorf("bad message %q: %w", m, err))
+			return
+		}
+		switch in.T {
+		case "welcome":
+			c.setReady()
+		case "ping":
+			c.send([]byte(`{"t":"pong"}`))
+		case "ack":
+			if in.E != nil {
+				c.resolve(in.ID, nil, fmt.Errorf("error reply %s", in.E))
+			} else {
+				c.resolve(in.ID, in.D, nil)
+			}
+		case "close":
+			c.fail(fmt.Errorf("server closed: %s", m))
+		}
+	case "cf":
+		if bytes.HasPrefix(m, cfPush) {
+			c.st.bcast.Add(1)
+			return
+		}
+		if string(m) == "{}" {
+			c.send([]byte("{}"))
+			return
+		}
+		var in struct {
+			ID    int64           `json:"id"`
+			Error json.RawMessage `json:"error"`
+			RPC   *struct {
+				Data json.RawMessage `json:"data"`
+			} `json:"rpc"`
+		}
+		if err := json.Unmarshal(m, &in); err != nil {
+			c.fail(fmt.Errorf("bad message %q: %w", m, err))
+			return
+		}
+		switch {
+		case in.Error != nil:
+			c.resolve(in.ID, nil, fmt.Errorf("error reply %s", in.Error))
+		case in.RPC != nil:
+			c.resolve(in.ID, in.RPC.Data, nil)
+		case in.ID == 1:
+			c.resolve(1, nil, nil)
+			c.setReady()
+		default:
+			c.resolve(in.ID, []byte("true"), nil)
+		}
+	case "sio":
+		switch {
+		case bytes.HasPrefix(m, sioBcast):
+			c.st.bcast.Add(1)
+		case len(m) == 1 && m[0] == '2':
+			c.send([]byte("3"))
+		case len(m) > 0 && m[0] == '0':
+			c.send([]byte("40"))
+		case bytes.HasPrefix(m, []byte("40")):
+			c.setReady()
+		case bytes.HasPrefix(m, []byte("43")):
+			i := bytes.IndexByte(m, '[')
+			if i < 0 {
+				c.fail(fmt.Errorf("bad ack %q", m))
+				return
+			}
+			id, err := strconv.ParseInt(string(m[2:i]), 10, 64)
+			if err != nil {
+				c.fail(fmt.Errorf("bad ack %q", m))
+				return
+			}
+			var arr []json.RawMessage
+			if err := json.Unmarshal(m[i:], &arr); err != nil || len(arr) == 0 {
+				c.fail(fmt.Errorf("bad ack %q", m))
+				return
+			}
+			c.resolve(id, arr[0], nil)
+		case bytes.HasPrefix(m, []byte("41")), bytes.HasPrefix(m, []byte("44")), bytes.HasPrefix(m, []byte("1")):
+			c.fail(fmt.Errorf("server closed: %s", m))
+		}
+	}
+}
+
+func (c *Client) setReady() {
+	select {
+	case <-c.ready:
+	default:
+		close(c.ready)
+	}
+}
+
+func (c *Client) resolve(id int64, data []byte, err error) {
+	c.mu.Lock()
+	ch := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- reply{data: bytes.Clone(data), err: err}
+	}
+}
+
+// Call sends a request and waits for its reply: join (room), echo, bcast.
+func (c *Client) Call(ctx context.Context, name string, data []byte) ([]byte, error) {
+	ch := make(chan reply, 1)
+	c.mu.Lock()
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = ch
+	c.mu.Unlock()
+	var msg []byte
+	switch c.dialect {
+	case "sh":
+		msg = fmt.Appendf(nil, `{"t":"ev","n":%q,"d":%s,"id":%d}`, name, data, id)
+	case "cf":
+		if name == "join" {
+			var room string
+			_ = json.Unmarshal(data, &room)
+			msg = fmt.Appendf(nil, `{"id":%d,"subscribe":{"channel":%q}}`, id, room)
+		} else {
+			msg = fmt.Appendf(nil, `{"id":%d,"rpc":{"method":%q,"data":%s}}`, id, name, data)
+		}
+	case "sio":
+		msg = fmt.Appendf(nil, `42%d[%q,%s]`, id, name, data)
+	}
+	c.send(msg)
+	select {
+	case r := <-ch:
+		return r.data, r.err
+	case <-c.done:
+		return nil, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// --- transports
+
+var httpClient = &http.Client{Transport: &http.Transport{
+	MaxIdleConns:        0,
+	MaxIdleConnsPerHost: 20000,
+	DisableCompression:  true,
+	DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+}}
+
+var wsDialer = &websocket.Dialer{HandshakeTimeout: 20 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 1024}
+
+func randomSession() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newTransport(ctx context.Context, t target, base string, st *stats) (transport, error) {
+	switch t.Transport {
+	case "ws":
+		var protos []string
+		if t.Subprotocol != "" {
+			protos = []string{t.Subprotocol}
+		}
+		conn, _, err := wsDialer.DialContext(ctx, "ws://"+base+t.Path, http.Header{"Sec-WebSocket-Protocol": protos})
+		if err != nil {
+			return nil, err
+		}
+		return &wsTransport{conn: conn}, nil
+	case "sockjs-ws":
+		conn, _, err := wsDialer.DialContext(ctx, "ws://"+base+t.Path+"/000/"+randomSession()+"/websocket", nil)
+		if err != nil {
+			return nil, err
+		}
+		return &sockjsWS{wsTransport{conn: conn}}, nil
+	case "xhr-streaming", "xhr-polling":
+		ctx, cancel := context.WithCancel(context.Background())
+		return &xhrTransport{url: "http://" + base + t.Path + "/000/" + randomSession(),
+			streaming: t.Transport == "xhr-streaming", st: st, ctx: ctx, cancel: cancel}, nil
+	case "sio-polling":
+		ctx, cancel := context.WithCancel(context.Background())
+		return &sioPolling{url: "http://" + base + t.Path + "?EIO=4&transport=polling", ctx: ctx, cancel: cancel}, nil
+	}
+	return nil, fmt.Errorf("unknown transport %q", t.Transport)
+}
+
+// wsTransport: one WebSocket message per frame.
+type wsTransport struct {
+	conn *websocket.Conn
+	wmu  sync.Mutex
+}
+
+func (w *wsTransport) send(msg []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.conn.WriteMessage(websocket.TextMessage, msg)
+}
+
+func (w *wsTransport) run(open func(), frame func([]byte)) error {
+	open()
+	for {
+		_, r, err := w.conn.NextReader()
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		frame(b)
+	}
+}
+
+func (w *wsTransport) close() { w.conn.Close() }
+
+// sockjsWS: SockJS framing (o, h, a[...], c[...]) over WebSocket.
+type sockjsWS struct{ wsTransport }
+
+func (s *sockjsWS) send(msg []byte) error {
+	b, _ := json.Marshal([]string{string(msg)})
+	return s.wsTransport.send(b)
+}
+
+func (s *sockjsWS) run(open func(), frame func([]byte)) error {
+	for {
+		_, b, err := s.conn.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if err := sockjsFrame(b, open, frame, nil); err != nil {
+			return err
+		}
+	}
+}
+
+// sockjsFrame handles one SockJS frame. A c[2010,...] frame is counted in another and is
+// not an error (PROTOCOL.md §7: poll again).
+func sockjsFrame(b []byte, open func(), frame func([]byte), another *atomic.Int64) error {
+	if len(b) == 0 {
+		return nil
+	}
+	switch b[0] {
+	case 'o':
+		open()
+	case 'h':
+	case 'a':
+		var frames []string
+		if err := json.Unmarshal(b[1:], &frames); err != nil {
+			return fmt.Errorf("bad sockjs frame %q: %w", b, err)
+		}
+		for _, f := range frames {
+			frame([]byte(f))
+		}
+	case 'c':
+		if another != nil && bytes.HasPrefix(b, []byte("c[2010,")) {
+			another.Add(1)
+			return errAnother
+		}
+		return fmt.Errorf("sockjs closed: %s", b)
+	}
+	return nil
+}
+
+var errAnother = errors.New("another connection still open")
+
+// xhrTransport: SockJS xhr-streaming or xhr-polling receive requests, xhr_send for sending.
+type xhrTransport struct {
+	url       string
+	streaming bool
+	st        *stats
+	ctx       context.Context
+	cancel    context.CancelFunc
+}
+
+func (x *xhrTransport) send(msg []byte) error {
+	b, _ := json.Marshal([]string{string(msg)})
+	req, _ := http.NewRequestWithContext(x.ctx, "POST", x.url+"/xhr_send", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 204 && resp.StatusCode != 200 {
+		return fmt.Errorf("xhr_send: %s", resp.Status)
+	}
+	return nil
+}
+
+func (x *xhrTransport) run(open func(), frame func([]byte)) error {
+	opened := false
+	onOpen := func() {
+		if !opened {
+			opened = true
+			go open() // open sends, which needs the session this request created
+		}
+	}
+	path := "/xhr"
+	if x.streaming {
+		path = "/xhr_streaming"
+	}
+	for {
+		req, _ := http.NewRequestWithContext(x.ctx, "POST", x.url+path, nil)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != 200 {
+			resp.Body.Close()
+			return fmt.Errorf("%s: %s", path, resp.Status)
+		}
+		br := bufio.NewReaderSize(resp.Body, 64<<10)
+		var ferr error
+		for {
+			line, err := br.ReadSlice('\n')
+			if err == bufio.ErrBufferFull {
+				rest, err2 := br.ReadBytes('\n')
+				line, err = append(bytes.Clone(line), rest...), err2
+			}
+			if len(line) > 0 && line[0] != 'h' {
+				if ferr = sockjsFrame(bytes.TrimSuffix(line, []byte("\n")), onOpen, frame, &x.st.another); ferr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		resp.Body.Close()
+		switch {
+		case ferr == errAnother:
+			time.Sleep(5 * time.Millisecond)
+		case ferr != nil:
+			return ferr
+		case x.streaming:
+			x.st.reconnect.Add(1)
+		}
+		if x.ctx.Err() != nil {
+			return x.ctx.Err()
+		}
+	}
+}
+
+func (x *xhrTransport) close() { x.cancel() }
+
+// sioPolling: Engine.IO v4 long-polling; packets separated by 0x1e.
+type sioPolling struct {
+	url    string
+	ctx    context.Context
+	cancel context.CancelFunc
+	sid    atomic.Pointer[string]
+}
+
+func (p *sioPolling) send(msg []byte) error {
+	sid := p.sid.Load()
+	if sid == nil {
+		return errors.New("engine.io: send before open")
+	}
+	req, _ := http.NewRequestWithContext(p.ctx, "POST", p.url+"&sid="+*sid, bytes.NewReader(msg))
+	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("engine.io POST: %s", resp.Status)
+	}
+	return nil
+}
+
+func (p *sioPolling) run(open func(), frame func([]byte)) error {
+	for {
+		u := p.url
+		if sid := p.sid.Load(); sid != nil {
+			u += "&sid=" + *sid
+		}
+		req, _ := http.NewRequestWithContext(p.ctx, "GET", u, nil)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("engine.io GET: %s: %s", resp.Status, body)
+		}
+		for pkt := range strings.SplitSeq(string(body), "\x1e") {
+			if len(pkt) > 0 && pkt[0] == '0' && p.sid.Load() == nil {
+				var o struct {
+					SID string `json:"sid"`
+				}
+				if err := json.Unmarshal([]byte(pkt[1:]), &o); err != nil {
+					return fmt.Errorf("engine.io open %q: %w", pkt, err)
+				}
+				p.sid.Store(&o.SID)
+				go frame([]byte(pkt)) // answers "40" with a POST
+				continue
+			}
+			if pkt == "6" { // noop
+				continue
+			}
+			frame([]byte(pkt))
+		}
+	}
+}
+
+func (p *sioPolling) close() { p.cancel() }

@@ -1,0 +1,145 @@
+// Command bench is sockhop's benchmark harness and load generator: it starts every peer
+// server (pinned to one core), drives the scenarios from this process (pinned to another
+// core by the Makefile), reads server CPU and memory from /proc, and writes
+// bench/results/<date>.md, the SVG charts and BENCHMARKS.md.
+//
+//	taskset -c 1 bench -runs 3          # make bench
+//	taskset -c 1 bench -smoke           # make bench-smoke: tiny counts, exit 1 on any failure
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	smoke := flag.Bool("smoke", false, "tiny counts, one run, no report files unless -out is given")
+	runs := flag.Int("runs", 0, "repetitions (0: 3, or 1 with -smoke)")
+	out := flag.String("out", "", "results directory (bench/results); empty with -smoke = print only")
+	md := flag.String("md", "", "BENCHMARKS.md to write (empty = none)")
+	only := flag.String("only", "", "comma-separated scenario keys to run (idle-5000, broadcast, echo, fallbacks...)")
+	targets := flag.String("targets", "", "comma-separated substrings of target names to run")
+	flag.StringVar(&cfg.peerBin, "peer", "bin/peer", "peer server binary")
+	flag.StringVar(&cfg.socketDir, "socketio", "socketio", "Socket.IO peer directory (npm ci done)")
+	flag.StringVar(&cfg.serverCPU, "server-cpu", "auto", "taskset CPU list for servers; auto = 0 when the machine has 2+ CPUs; none = no pinning")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+
+	p := fullParams
+	if *smoke {
+		p = smokeParams
+	}
+	if *runs > 0 {
+		p.Runs = *runs
+	}
+	switch cfg.serverCPU {
+	case "auto":
+		cfg.serverCPU = ""
+		if runtime.NumCPU() >= 2 {
+			cfg.serverCPU = "0"
+		}
+	case "none":
+		cfg.serverCPU = ""
+	}
+	var err error
+	if cfg.peerBin, err = filepath.Abs(cfg.peerBin); err != nil {
+		log.Fatal(err)
+	}
+	if cfg.tmp, err = os.MkdirTemp("", "sockhop-bench"); err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(cfg.tmp)
+	// 10,000 connections need more descriptors than the usual 1,024 (or 20,000 with both
+	// ends in one machine); children inherit the limit.
+	// Raising the hard limit needs CAP_SYS_RESOURCE; without it, go up to the hard limit.
+	lim := syscall.Rlimit{Cur: 200000, Max: 200000}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max < 12000 {
+			log.Printf("RLIMIT_NOFILE is %d (%v): 10k-connection scenarios may fail", lim.Max, err)
+		}
+	}
+	cfg.redisBin, _ = exec.LookPath("redis-server")
+	if cfg.redisBin == "" {
+		log.Printf("redis-server not found: skipping the two-node Redis broadcast")
+	}
+
+	ss := scenarios(p, cfg.redisBin != "")
+	res := newResults(p)
+	failed := 0
+	start := time.Now()
+	for run := 1; run <= p.Runs; run++ {
+		for _, sc := range ss {
+			if *only != "" && !contains(strings.Split(*only, ","), sc.Key) {
+				continue
+			}
+			for _, t := range sc.Targets {
+				if *targets != "" && !matchAny(t.Name, strings.Split(*targets, ",")) {
+					continue
+				}
+				m, err := measure(sc, t, p.Timeout)
+				if err != nil {
+					failed++
+					log.Printf("run %d %s %s: FAIL: %v", run, sc.Key, t.Name, err)
+					res.fail(sc.Key, t.Name, err)
+					continue
+				}
+				log.Printf("run %d %s %s: %s", run, sc.Key, t.Name, fmtMetrics(m))
+				res.add(sc.Key, t.Name, m)
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+	}
+	res.Elapsed = time.Since(start)
+	res.Machine = machine()
+	report := res.markdown(ss)
+	fmt.Println(report)
+	if *out != "" {
+		if err := res.write(*out, *md, ss); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if failed > 0 {
+		log.Printf("%d measurements failed", failed)
+		os.Exit(1)
+	}
+}
+
+func measure(sc scenario, t target, timeout time.Duration) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	e, err := startEnv(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	defer e.stop()
+	return sc.run(ctx, t, e)
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if strings.TrimSpace(x) == s {
+			return true
+		}
+	}
+	return false
+}
+
+func matchAny(name string, subs []string) bool {
+	for _, s := range subs {
+		if s = strings.TrimSpace(s); s != "" && strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,502 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+type sample struct {
+	Run int
+	M   map[string]float64
+}
+
+type results struct {
+	Params  params
+	Date    time.Time
+	Elapsed time.Duration
+	Machine [][2]string
+	Samples map[string]map[string][]sample // scenario -> target -> runs
+	Errors  map[string]map[string][]string
+	run     int
+}
+
+func newResults(p params) *results {
+	return &results{Params: p, Date: time.Now(), Samples: map[string]map[string][]sample{}, Errors: map[string]map[string][]string{}}
+}
+
+func (r *results) add(sc, t string, m map[string]float64) {
+	if r.Samples[sc] == nil {
+		r.Samples[sc] = map[string][]sample{}
+	}
+	run := len(r.Samples[sc][t]) + len(r.Errors[sc][t]) + 1
+	r.Samples[sc][t] = append(r.Samples[sc][t], sample{run, m})
+}
+
+func (r *results) fail(sc, t string, err error) {
+	if r.Errors[sc] == nil {
+		r.Errors[sc] = map[string][]string{}
+	}
+	r.Errors[sc][t] = append(r.Errors[sc][t], err.Error())
+}
+
+// stat is a median with its range.
+type stat struct {
+	Med, Lo, Hi float64
+	N           int
+}
+
+func (s stat) ok() bool { return s.N > 0 }
+
+func summarize(vs []float64) stat {
+	if len(vs) == 0 {
+		return stat{}
+	}
+	vs = slices.Clone(vs)
+	sort.Float64s(vs)
+	n := len(vs)
+	med := vs[n/2]
+	if n%2 == 0 {
+		med = (vs[n/2-1] + vs[n/2]) / 2
+	}
+	return stat{med, vs[0], vs[n-1], n}
+}
+
+func (r *results) get(sc, t, metric string) stat {
+	var vs []float64
+	for _, s := range r.Samples[sc][t] {
+		vs = append(vs, s.M[metric])
+	}
+	return summarize(vs)
+}
+
+// ratio of a to b per run (same run only), median and range.
+func (r *results) ratio(sc, a, b, metric string) stat {
+	byRun := map[int]float64{}
+	for _, s := range r.Samples[sc][b] {
+		byRun[s.Run] = s.M[metric]
+	}
+	var vs []float64
+	for _, s := range r.Samples[sc][a] {
+		if d, ok := byRun[s.Run]; ok && d != 0 {
+			vs = append(vs, s.M[metric]/d)
+		}
+	}
+	return summarize(vs)
+}
+
+func num(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a == 0:
+		return "0"
+	case a >= 10000:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.3f", v)
+	}
+}
+
+func (s stat) String() string {
+	if !s.ok() {
+		return "—"
+	}
+	if s.N == 1 {
+		return num(s.Med)
+	}
+	return fmt.Sprintf("%s (%s–%s)", num(s.Med), num(s.Lo), num(s.Hi))
+}
+
+func (s stat) ratioString() string {
+	if !s.ok() {
+		return "—"
+	}
+	if s.N == 1 {
+		return fmt.Sprintf("%.2f×", s.Med)
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", s.Med, s.Lo, s.Hi)
+}
+
+func fmtMetrics(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s ", k, num(m[k]))
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func sameServerWS(t target) target {
+	switch t.Server {
+	case "sockjs":
+		return tSockjsWS
+	case "socketio":
+		return tSIO
+	}
+	return tSockhop
+}
+
+// markdown renders every table.
+func (r *results) markdown(ss []scenario) string {
+	var b strings.Builder
+	p := r.Params
+	ref := tGorilla.Name
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("Runs: %d; medians, with the range over runs in parentheses; ratios are taken run by run against the reference measured in the same run. Total time %s.\n\n", p.Runs, r.Elapsed.Round(time.Second))
+	w("### Targets (sockhop, issue 8)\n\n%s\n", r.targetsTable())
+	for _, sc := range ss {
+		if r.Samples[sc.Key] == nil && r.Errors[sc.Key] == nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(sc.Key, "idle-"):
+			w("### Idle connections: %s\n\nOpen %s connections (handshake complete), 50 at a time; memory = growth of the server's VmRSS, 2 s after the last open, divided by the connections.\n\n", strings.TrimPrefix(sc.Key, "idle-"), strings.TrimPrefix(sc.Key, "idle-"))
+			w("| server | KiB per connection | × gorilla | connections/s | × gorilla |\n|---|---|---|---|---|\n")
+			for _, t := range sc.Targets {
+				w("| %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "kib_per_conn"), r.ratio(sc.Key, t.Name, ref, "kib_per_conn").ratioString(),
+					r.get(sc.Key, t.Name, "conn_per_s"), r.ratio(sc.Key, t.Name, ref, "conn_per_s").ratioString())
+			}
+		case sc.Key == "broadcast":
+			w("### Broadcast: %d members, %d × %d B\n\nOne room of %d members; another client asks for %d broadcasts of a %d-byte string; measured from that request until every member has every message (%s deliveries). CPU = the server process's utime+stime (both nodes for the Redis row; Redis itself not counted).\n\n",
+				p.BcastMembers, p.BcastM, p.BcastSize, p.BcastMembers, p.BcastM, p.BcastSize, num(float64(p.BcastMembers*p.BcastM)))
+			w("| server | CPU s per 1M delivered | × gorilla | delivered msg/s | × gorilla |\n|---|---|---|---|---|\n")
+			for _, t := range sc.Targets {
+				w("| %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "cpu_s_per_M"), r.ratio(sc.Key, t.Name, ref, "cpu_s_per_M").ratioString(),
+					r.get(sc.Key, t.Name, "msg_per_s"), r.ratio(sc.Key, t.Name, ref, "msg_per_s").ratioString())
+			}
+		case sc.Key == "echo":
+			w("### Echo: %d clients × %d round trips\n\nEach client sends a 32-byte string and waits for the reply before sending the next; all clients at once.\n\n", p.EchoClients, p.EchoRounds)
+			w("| server | p50 ms | × gorilla | p99 ms | CPU ms per 1k round trips | × gorilla | round trips/s |\n|---|---|---|---|---|---|---|\n")
+			for _, t := range sc.Targets {
+				w("| %s | %s | %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "p50_ms"), r.ratio(sc.Key, t.Name, ref, "p50_ms").ratioString(),
+					r.get(sc.Key, t.Name, "p99_ms"), r.get(sc.Key, t.Name, "cpu_ms_per_1k"), r.ratio(sc.Key, t.Name, ref, "cpu_ms_per_1k").ratioString(),
+					r.get(sc.Key, t.Name, "rt_per_s"))
+			}
+		case sc.Key == "fallbacks":
+			w("### Fallbacks: %d clients × %d echo round trips per transport\n\nEach HTTP transport against the same server's WebSocket, in the same run. \"2010\" counts `c[2010,\"Another connection still open\"]` answers the clients saw and polled again after (a lost session fails the run instead).\n\n", p.FallbackClients, p.FbRounds)
+			w("| server, transport | p50 ms | p99 ms | CPU ms per 1k round trips | × same server's websocket | round trips/s | 2010 seen |\n|---|---|---|---|---|---|---|\n")
+			for _, t := range sc.Targets {
+				w("| %s | %s | %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "p50_ms"), r.get(sc.Key, t.Name, "p99_ms"),
+					r.get(sc.Key, t.Name, "cpu_ms_per_1k"), r.ratio(sc.Key, t.Name, sameServerWS(t).Name, "cpu_ms_per_1k").ratioString(),
+					r.get(sc.Key, t.Name, "rt_per_s"), r.get(sc.Key, t.Name, "another"))
+			}
+		}
+		w("\n")
+		for tn, errs := range r.Errors[sc.Key] {
+			for _, e := range errs {
+				w("* FAILED %s: %s\n", tn, strings.ReplaceAll(e, "\n", " "))
+			}
+		}
+		if len(r.Errors[sc.Key]) > 0 {
+			w("\n")
+		}
+	}
+	return b.String()
+}
+
+type goal struct {
+	figure, target string
+	got            stat
+	le             bool // target is "≤ limit" (else ≥)
+	limit          float64
+}
+
+func (r *results) goals() []goal {
+	idleKey := ""
+	for _, n := range r.Params.Idle {
+		idleKey = fmt.Sprintf("idle-%d", n)
+	}
+	sh, g, cf, sio := tSockhop.Name, tGorilla.Name, tCentrifuge.Name, tSIO.Name
+	return []goal{
+		{"broadcast CPU per delivered message", "≤ 0.2× gorilla", r.ratio("broadcast", sh, g, "cpu_s_per_M"), true, 0.2},
+		{"broadcast CPU per delivered message", "≤ 1.0× centrifuge", r.ratio("broadcast", sh, cf, "cpu_s_per_M"), true, 1.0},
+		{"broadcast CPU per delivered message", "≤ 0.15× socket.io", r.ratio("broadcast", sh, sio, "cpu_s_per_M"), true, 0.15},
+		{"broadcast delivered msg/s", "≥ 5× gorilla", r.ratio("broadcast", sh, g, "msg_per_s"), false, 5},
+		{"broadcast delivered msg/s", "≥ 1.0× centrifuge", r.ratio("broadcast", sh, cf, "msg_per_s"), false, 1},
+		{"echo CPU per round trip", "≤ 1.25× gorilla", r.ratio("echo", sh, g, "cpu_ms_per_1k"), true, 1.25},
+		{"echo CPU per round trip", "≤ 0.6× socket.io", r.ratio("echo", sh, sio, "cpu_ms_per_1k"), true, 0.6},
+		{"echo p50 latency", "≤ 1.3× gorilla", r.ratio("echo", sh, g, "p50_ms"), true, 1.3},
+		{"idle memory per connection (" + strings.TrimPrefix(idleKey, "idle-") + ")", "≤ 0.6× gorilla", r.ratio(idleKey, sh, g, "kib_per_conn"), true, 0.6},
+		{"idle memory per connection (" + strings.TrimPrefix(idleKey, "idle-") + "), KiB", "stretch ≤ 8 KiB", r.get(idleKey, sh, "kib_per_conn"), true, 8},
+		{"xhr-streaming CPU per round trip", "≤ 2.0× sockhop websocket", r.ratio("fallbacks", tSockhopStream.Name, sh, "cpu_ms_per_1k"), true, 2},
+		{"xhr-streaming CPU per round trip", "≤ 0.9× sockjs-go xhr-streaming", r.ratio("fallbacks", tSockhopStream.Name, tSockjsStream.Name, "cpu_ms_per_1k"), true, 0.9},
+		{"xhr-polling CPU per round trip", "≤ 3.0× sockhop websocket", r.ratio("fallbacks", tSockhopPoll.Name, sh, "cpu_ms_per_1k"), true, 3},
+		{"xhr-polling CPU per round trip", "≤ 0.8× sockjs-go xhr-polling", r.ratio("fallbacks", tSockhopPoll.Name, tSockjsPoll.Name, "cpu_ms_per_1k"), true, 0.8},
+		{"xhr-polling lost sessions (2010 answers seen: " + r.get("fallbacks", tSockhopPoll.Name, "another").String() + ")", "0", r.lost("fallbacks", tSockhopPoll.Name), true, 0},
+		{"connection rate (" + strings.TrimPrefix(idleKey, "idle-") + ")", "≥ 0.8× gorilla", r.ratio(idleKey, sh, g, "conn_per_s"), false, 0.8},
+	}
+}
+
+// lost counts failed measurements (a session that died fails its measurement).
+func (r *results) lost(sc, t string) stat {
+	if len(r.Samples[sc][t]) == 0 && len(r.Errors[sc][t]) == 0 {
+		return stat{}
+	}
+	v := float64(len(r.Errors[sc][t]))
+	return stat{v, v, v, 1}
+}
+
+func (g goal) met() string {
+	if !g.got.ok() {
+		return "not measured"
+	}
+	if (g.le && g.got.Med <= g.limit) || (!g.le && g.got.Med >= g.limit) {
+		return "**met**"
+	}
+	return "**missed**"
+}
+
+func (r *results) targetsTable() string {
+	var b strings.Builder
+	b.WriteString("| figure | target | sockhop (median, range) | |\n|---|---|---|---|\n")
+	for _, g := range r.goals() {
+		v := g.got.ratioString()
+		if !strings.Contains(g.target, "×") {
+			v = g.got.String()
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", g.figure, g.target, v, g.met())
+	}
+	return b.String()
+}
+
+// --- charts
+
+type bar struct {
+	label     string
+	v, lo, hi float64
+	mine      bool
+}
+
+// barChart draws horizontal bars with range whiskers as a standalone SVG.
+func barChart(title, unit string, bars []bar) string {
+	const (
+		width, labelW, rowH, top, right = 760, 250, 28, 44, 90
+	)
+	h := top + rowH*len(bars) + 16
+	maxV := 0.0
+	for _, b := range bars {
+		maxV = max(maxV, b.v, b.hi)
+	}
+	if maxV == 0 {
+		maxV = 1
+	}
+	scale := float64(width-labelW-right) / maxV
+	var s strings.Builder
+	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica,Arial,sans-serif" font-size="13">`+"\n", width, h, width, h)
+	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
+	fmt.Fprintf(&s, `<text x="10" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
+	fmt.Fprintf(&s, `<text x="%d" y="22" text-anchor="end" fill="#555">%s</text>`+"\n", width-10, html.EscapeString(unit))
+	for i, b := range bars {
+		y := top + i*rowH
+		fill := "#9aa5b1"
+		if b.mine {
+			fill = "#2b7bb9"
+		}
+		bw := b.v * scale
+		fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW-8, y+rowH/2+4, html.EscapeString(b.label))
+		fmt.Fprintf(&s, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", labelW, y+4, bw, rowH-8, fill)
+		if b.hi > b.lo {
+			x1, x2, ym := float64(labelW)+b.lo*scale, float64(labelW)+b.hi*scale, y+rowH/2
+			fmt.Fprintf(&s, `<path d="M%.1f %dH%.1fM%.1f %dV%dM%.1f %dV%d" stroke="#222" stroke-width="1.2"/>`+"\n", x1, ym, x2, x1, ym-5, ym+5, x2, ym-5, ym+5)
+		}
+		fmt.Fprintf(&s, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(labelW)+max(bw, b.hi*scale)+6, y+rowH/2+4, num(b.v))
+	}
+	s.WriteString("</svg>\n")
+	return s.String()
+}
+
+type chartSpec struct {
+	file, title, unit, scenario, metric string
+}
+
+func (r *results) charts(ss []scenario) map[string]chartSpec {
+	idleKey := fmt.Sprintf("idle-%d", r.Params.Idle[len(r.Params.Idle)-1])
+	return map[string]chartSpec{
+		"broadcast-cpu":  {"broadcast-cpu.svg", fmt.Sprintf("Broadcast to %d members: server CPU per 1M delivered (lower is better)", r.Params.BcastMembers), "CPU seconds", "broadcast", "cpu_s_per_M"},
+		"broadcast-rate": {"broadcast-rate.svg", fmt.Sprintf("Broadcast to %d members: delivered messages per second (higher is better)", r.Params.BcastMembers), "msg/s", "broadcast", "msg_per_s"},
+		"echo-cpu":       {"echo-cpu.svg", "Echo: server CPU per 1k round trips (lower is better)", "CPU ms", "echo", "cpu_ms_per_1k"},
+		"echo-p50":       {"echo-p50.svg", fmt.Sprintf("Echo: p50 round trip, %d clients (lower is better)", r.Params.EchoClients), "ms", "echo", "p50_ms"},
+		"idle-memory":    {"idle-memory.svg", fmt.Sprintf("Idle: server memory per connection at %s (lower is better)", strings.TrimPrefix(idleKey, "idle-")), "KiB", idleKey, "kib_per_conn"},
+		"conn-rate":      {"conn-rate.svg", fmt.Sprintf("Connection rate, %s connections (higher is better)", strings.TrimPrefix(idleKey, "idle-")), "connections/s", idleKey, "conn_per_s"},
+		"fallback-cpu":   {"fallback-cpu.svg", "Fallbacks: server CPU per 1k echo round trips (lower is better)", "CPU ms", "fallbacks", "cpu_ms_per_1k"},
+	}
+}
+
+func (r *results) chartSVG(ss []scenario, c chartSpec) string {
+	var bars []bar
+	for _, sc := range ss {
+		if sc.Key != c.scenario {
+			continue
+		}
+		for _, t := range sc.Targets {
+			st := r.get(sc.Key, t.Name, c.metric)
+			if st.ok() {
+				bars = append(bars, bar{t.Name, st.Med, st.Lo, st.Hi, strings.HasPrefix(t.Name, "sockhop")})
+			}
+		}
+	}
+	return barChart(c.title, c.unit, bars)
+}
+
+// write puts <date>.md, <date>.json and charts/*.svg in dir, and BENCHMARKS.md at md.
+func (r *results) write(dir, md string, ss []scenario) error {
+	if err := os.MkdirAll(filepath.Join(dir, "charts"), 0o755); err != nil {
+		return err
+	}
+	date := r.Date.Format("2006-01-02")
+	body := r.markdown(ss)
+	head := fmt.Sprintf("# sockhop benchmark results, %s\n\n%s\n", r.Date.Format("2006-01-02 15:04 MST"), r.machineTable())
+	if err := os.WriteFile(filepath.Join(dir, date+".md"), []byte(head+body), 0o644); err != nil {
+		return err
+	}
+	raw, _ := json.MarshalIndent(r, "", " ")
+	if err := os.WriteFile(filepath.Join(dir, date+".json"), raw, 0o644); err != nil {
+		return err
+	}
+	charts := r.charts(ss)
+	for _, c := range charts {
+		if err := os.WriteFile(filepath.Join(dir, "charts", c.file), []byte(r.chartSVG(ss, c)), 0o644); err != nil {
+			return err
+		}
+	}
+	if md == "" {
+		return nil
+	}
+	rel, err := filepath.Rel(filepath.Dir(md), dir)
+	if err != nil {
+		return err
+	}
+	rel = filepath.ToSlash(rel)
+	var b strings.Builder
+	fmt.Fprintf(&b, benchmarksHead, r.Date.Format("2006-01-02"), rel+"/"+date+".md")
+	for _, k := range []string{"broadcast-cpu", "broadcast-rate", "echo-cpu", "echo-p50", "idle-memory", "conn-rate", "fallback-cpu"} {
+		fmt.Fprintf(&b, "![%s](%s/charts/%s)\n\n", charts[k].title, rel, charts[k].file)
+	}
+	b.WriteString("## Tables\n\n")
+	b.WriteString(body)
+	b.WriteString("## Machine\n\n" + r.machineTable() + "\n")
+	b.WriteString(benchmarksMethod)
+	return os.WriteFile(md, []byte(b.String()), 0o644)
+}
+
+func (r *results) machineTable() string {
+	var b strings.Builder
+	b.WriteString("| | |\n|---|---|\n")
+	for _, kv := range r.Machine {
+		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
+	}
+	return b.String()
+}
+
+func machine() [][2]string {
+	var m [][2]string
+	add := func(k, v string) { m = append(m, [2]string{k, strings.TrimSpace(v)}) }
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				add("CPU", strings.TrimLeft(v, "\t :"))
+				break
+			}
+		}
+	}
+	add("CPUs", fmt.Sprintf("%d (server pinned to CPU %q, load generator to the others)", runtime.NumCPU(), cfg.serverCPU))
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		add("kernel", "Linux "+string(b))
+	}
+	add("Go", runtime.Version())
+	if out, err := exec.Command("node", "--version").Output(); err == nil {
+		add("Node.js", string(out))
+	}
+	if out, err := exec.Command(cfg.peerBin, "-versions").Output(); err == nil {
+		add("Go peers", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", ", "))
+	}
+	if b, err := os.ReadFile(filepath.Join(cfg.socketDir, "node_modules", "socket.io", "package.json")); err == nil {
+		var p struct{ Version string }
+		if json.Unmarshal(b, &p) == nil {
+			add("socket.io", p.Version)
+		}
+	}
+	if cfg.redisBin != "" {
+		if out, err := exec.Command(cfg.redisBin, "--version").Output(); err == nil {
+			add("Redis", string(out))
+		}
+	}
+	return m
+}
+
+const benchmarksHead = `# sockhop benchmarks
+
+sockhop measured side by side with a plain gorilla/websocket hub (the "no framework"
+reference), igm/sockjs-go v3, Socket.IO 4 (Node) and Centrifuge, all on one machine in one
+run. Generated by ` + "`make bench`" + ` on %s; full results: [%s](%[2]s). Ratios matter,
+not absolute numbers: the machine is shared and small.
+
+## Charts
+
+Bars are medians, whiskers the range over runs; sockhop in blue.
+
+`
+
+const benchmarksMethod = `
+## Method
+
+* **Peers** (all in ` + "`bench/`" + `, written for this benchmark, one small protocol: join a room with
+  a reply, echo with a reply, broadcast m messages of s bytes to a room):
+  * *gorilla/websocket hub*: a reader and a writer goroutine per connection, a buffered
+    channel (256) per connection, **one WebSocket frame per message**, a broadcaster that
+    blocks on a full channel instead of dropping (so every message arrives). It speaks
+    sockhop's wire format (hello/welcome, ev, ack), like the sockjs-go peer, so the
+    protocol costs the same and only the library differs.
+  * *sockjs-go*: igm/sockjs-go v3 on chi, its websocket, xhr-streaming and xhr-polling
+    transports, default options.
+  * *Socket.IO*: socket.io 4 on Node (` + "`bench/socketio`" + `), ` + "`io.to(room).emit`" + `, acks; the
+    websocket rows connect straight to the websocket transport (no polling upgrade).
+  * *Centrifuge*: JSON protocol over WebSocket; join = subscribe, echo and bcast = RPC,
+    broadcast = ` + "`node.Publish`" + `.
+  * *sockhop*: the root package, ` + "`srv.To(room).Emit`" + ` (encode once, coalesced writes), on
+    WebSocket, xhr-streaming and xhr-polling; the Redis row runs two sockhop processes on one
+    local redis-server with half the members on each node and the publisher on the first.
+* **Load generator** (` + "`bench/cmd/bench`" + `): one Go process with a lean client per transport;
+  broadcast messages are counted by prefix, not decoded.
+* **Pinning**: every server process (and Redis) runs under ` + "`taskset -c 0`" + ` with
+  GOMAXPROCS=1; the load generator under ` + "`taskset -c 1`" + `.
+* **Figures**: server CPU = utime+stime from ` + "`/proc/PID/stat`" + ` over the measured window;
+  memory = VmRSS from ` + "`/proc/PID/status`" + `; each figure is the median of the runs with the
+  range in parentheses; ratios are computed run by run against the peer measured in the
+  same run, then the median taken. Everything on 127.0.0.1; each measurement starts a fresh
+  server and stops it by PID (SIGTERM, then SIGKILL after 3 s).
+* **Scenarios**: idle (open 5,000 and 10,000 connections: KiB per connection, connections
+  per second), broadcast (1,000 members, 2,000 × 100 B), echo (100 clients × 200 round trips),
+  fallbacks (20 clients × 200 echo round trips per HTTP transport vs the same server's
+  WebSocket).
+
+## Reproduce
+
+` + "```" + `
+make bench         # full run, about 15 minutes: npm ci, builds, 3 runs, writes this file
+make bench-smoke   # under 2 minutes, tiny counts, exits non-zero if any peer or scenario fails
+` + "```" + `
+
+Needs Go, Node.js + npm, taskset (util-linux) and, for the two-node row, redis-server.
+One scenario or peer: ` + "`cd bench && go build -o bin/peer ./cmd/peer && go run ./cmd/bench -only echo -targets sockhop -runs 1`" + `.
+Profiles: ` + "`bench/bin/peer -kind sockhop -pprof 127.0.0.1:6060`" + ` serves net/http/pprof.
+`

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// target is one server + transport + dialect combination the load generator talks to.
+type target struct {
+	Name        string // as shown in tables
+	Server      string // process kind: gorilla, sockjs, socketio, centrifuge, sockhop, sockhop-redis
+	Transport   string // ws, sockjs-ws, xhr-streaming, xhr-polling, sio-polling
+	Dialect     string // sh (sockhop wire format), cf (Centrifuge JSON), sio (Socket.IO)
+	Path        string
+	Subprotocol string
+}
+
+var (
+	tGorilla       = target{"gorilla/websocket hub", "gorilla", "ws", "sh", "/ws", ""}
+	tSockjsWS      = target{"sockjs-go websocket", "sockjs", "sockjs-ws", "sh", "/sockjs", ""}
+	tSockjsStream  = target{"sockjs-go xhr-streaming", "sockjs", "xhr-streaming", "sh", "/sockjs", ""}
+	tSockjsPoll    = target{"sockjs-go xhr-polling", "sockjs", "xhr-polling", "sh", "/sockjs", ""}
+	tSIO           = target{"socket.io websocket", "socketio", "ws", "sio", "/socket.io/?EIO=4&transport=websocket", ""}
+	tSIOPoll       = target{"socket.io polling", "socketio", "sio-polling", "sio", "/socket.io/", ""}
+	tCentrifuge    = target{"centrifuge", "centrifuge", "ws", "cf", "/connection/websocket", ""}
+	tSockhop       = target{"sockhop websocket", "sockhop", "ws", "sh", "/rt/ws", "sockhop.v1"}
+	tSockhopStream = target{"sockhop xhr-streaming", "sockhop", "xhr-streaming", "sh", "/rt/sockjs", ""}
+	tSockhopPoll   = target{"sockhop xhr-polling", "sockhop", "xhr-polling", "sh", "/rt/sockjs", ""}
+	tSockhopRedis  = target{"sockhop websocket, 2 nodes + Redis", "sockhop-redis", "ws", "sh", "/rt/ws", "sockhop.v1"}
+)
+
+// params are the counts of one mode (full or smoke).
+type params struct {
+	Runs                      int
+	Idle                      []int
+	BcastMembers, BcastM      int
+	BcastSize                 int
+	EchoClients, EchoRounds   int
+	FallbackClients, FbRounds int
+	Timeout                   time.Duration // per measurement
+}
+
+var fullParams = params{Runs: 3, Idle: []int{5000, 10000}, BcastMembers: 1000, BcastM: 2000, BcastSize: 100,
+	EchoClients: 100, EchoRounds: 200, FallbackClients: 20, FbRounds: 200, Timeout: 3 * time.Minute}
+
+var smokeParams = params{Runs: 1, Idle: []int{200}, BcastMembers: 50, BcastM: 50, BcastSize: 100,
+	EchoClients: 10, EchoRounds: 20, FallbackClients: 3, FbRounds: 10, Timeout: 30 * time.Second}
+
+// scenario is one row group of the report.
+type scenario struct {
+	Key     string // idle-5000, broadcast, echo, fallbacks
+	Targets []target
+	run     func(ctx context.Context, t target, env *env) (map[string]float64, error)
+}
+
+func scenarios(p params, withRedis bool) []scenario {
+	var ss []scenario
+	wsPeers := []target{tGorilla, tSockjsWS, tSIO, tCentrifuge, tSockhop}
+	for _, n := range p.Idle {
+		ss = append(ss, scenario{fmt.Sprintf("idle-%d", n), wsPeers, func(ctx context.Context, t target, e *env) (map[string]float64, error) {
+			return idle(ctx, t, e, n)
+		}})
+	}
+	bt := slices.Clone(wsPeers)
+	if withRedis {
+		bt = append(bt, tSockhopRedis)
+	}
+	ss = append(ss, scenario{"broadcast", bt, func(ctx context.Context, t target, e *env) (map[string]float64, error) {
+		return broadcast(ctx, t, e, p.BcastMembers, p.BcastM, p.BcastSize)
+	}})
+	ss = append(ss, scenario{"echo", wsPeers, func(ctx context.Context, t target, e *env) (map[string]float64, error) {
+		return echo(ctx, t, e, p.EchoClients, p.EchoRounds)
+	}})
+	ss = append(ss, scenario{"fallbacks", []target{tSockhop, tSockhopStream, tSockhopPoll, tSockjsWS, tSockjsStream, tSockjsPoll, tSIO, tSIOPoll},
+		func(ctx context.Context, t target, e *env) (map[string]float64, error) {
+			return echo(ctx, t, e, p.FallbackClients, p.FbRounds)
+		}})
+	return ss
+}
+
+// env is the running server side of one measurement.
+type env struct {
+	addrs []string // nodes; clients are spread over them
+	procs []*server
+	redis *server
+}
+
+func (e *env) stop() {
+	for _, s := range e.procs {
+		s.stop()
+	}
+	if e.redis != nil {
+		e.redis.stop()
+	}
+}
+
+func (e *env) alive() error {
+	var errs []error
+	for _, s := range append(slices.Clone(e.procs), e.redis) {
+		if s != nil {
+			errs = append(errs, s.alive())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cpu is the summed CPU time of the server nodes (not Redis).
+func (e *env) cpu() (time.Duration, error) {
+	var sum time.Duration
+	for _, s := range e.procs {
+		d, err := cpuTime(s.pid())
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+func startEnv(ctx context.Context, t target) (*env, error) {
+	e := &env{}
+	if t.Server == "sockhop-redis" {
+		r, err := startRedis(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e.redis = r
+		for range 2 {
+			s, err := startServer(ctx, "sockhop", "-redis", r.addr)
+			if err != nil {
+				e.stop()
+				return nil, err
+			}
+			e.procs = append(e.procs, s)
+			e.addrs = append(e.addrs, s.addr)
+		}
+		return e, nil
+	}
+	s, err := startServer(ctx, t.Server)
+	if err != nil {
+		return nil, err
+	}
+	e.procs = []*server{s}
+	e.addrs = []string{s.addr}
+	return e, nil
+}
+
+// openMany opens n clients, conc at a time, client i on node i mod len(addrs); after
+// opens it with each client before counting it open.
+func openMany(ctx context.Context, t target, e *env, st *stats, n, conc int, after func(context.Context, *Client) error) ([]*Client, error) {
+	clients := make([]*Client, n)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan int)
+	for range min(conc, n) {
+		wg.Go(func() {
+			for i := range next {
+				c, err := dial(ctx, t, e.addrs[i%len(e.addrs)], st)
+				if err == nil && after != nil {
+					if err = after(ctx, c); err != nil {
+						c.Close()
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("client %d: %w", i, err)
+					}
+					mu.Unlock()
+					continue
+				}
+				clients[i] = c
+			}
+		})
+	}
+	for i := range n {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		closeAll(clients)
+		return nil, first
+	}
+	return clients, nil
+}
+
+func closeAll(cs []*Client) {
+	for _, c := range cs {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// idle: open n connections; KiB of server RSS per connection and connections per second.
+func idle(ctx context.Context, t target, e *env, n int) (map[string]float64, error) {
+	time.Sleep(500 * time.Millisecond)
+	r0, err := rss(e.procs[0].pid())
+	if err != nil {
+		return nil, err
+	}
+	st := &stats{}
+	t0 := time.Now()
+	cs, err := openMany(ctx, t, e, st, n, 50, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(cs)
+	el := time.Since(t0)
+	time.Sleep(2 * time.Second)
+	r1, err := rss(e.procs[0].pid())
+	if err != nil {
+		return nil, err
+	}
+	if err := e.alive(); err != nil {
+		return nil, err
+	}
+	return map[string]float64{
+		"kib_per_conn": float64(r1-r0) / float64(n) / 1024,
+		"conn_per_s":   float64(n) / el.Seconds(),
+	}, nil
+}
+
+// broadcast: members join one room; a separate client asks for m broadcasts of size s;
+// server CPU per 1M delivered messages and delivered messages per second, measured from
+// the request until the last member has every message.
+func broadcast(ctx context.Context, t target, e *env, members, m, s int) (map[string]float64, error) {
+	st := &stats{}
+	join := func(ctx context.Context, c *Client) error {
+		_, err := c.Call(ctx, "join", []byte(`"room"`))
+		return err
+	}
+	cs, err := openMany(ctx, t, e, st, members, 50, join)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(cs)
+	pub, err := dial(ctx, t, e.addrs[0], st)
+	if err != nil {
+		return nil, err
+	}
+	defer pub.Close()
+	time.Sleep(300 * time.Millisecond) // let Redis subscriptions settle
+	want := int64(members) * int64(m)
+	cpu0, err := e.cpu()
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	callErr := make(chan error, 1)
+	go func() {
+		_, err := pub.Call(ctx, "bcast", fmt.Appendf(nil, `{"room":"room","m":%d,"s":%d}`, m, s))
+		callErr <- err
+	}()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for st.bcast.Load() < want {
+		select {
+		case <-tick.C:
+		case err := <-callErr:
+			if err != nil {
+				return nil, fmt.Errorf("bcast: %w", err)
+			}
+			callErr = nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("broadcast: %d of %d delivered: %w", st.bcast.Load(), want, ctx.Err())
+		}
+	}
+	el := time.Since(t0)
+	cpu1, err := e.cpu()
+	if err != nil {
+		return nil, err
+	}
+	if callErr != nil {
+		if err := <-callErr; err != nil {
+			return nil, fmt.Errorf("bcast: %w", err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := st.bcast.Load(); got != want {
+		return nil, fmt.Errorf("broadcast: %d delivered, want %d", got, want)
+	}
+	if err := e.alive(); err != nil {
+		return nil, err
+	}
+	res := map[string]float64{
+		"cpu_s_per_M": (cpu1 - cpu0).Seconds() / (float64(want) / 1e6),
+		"msg_per_s":   float64(want) / el.Seconds(),
+	}
+	return res, nil
+}
+
+// echo: n clients each make rounds sequential echo round trips; latency percentiles and
+// server CPU per 1,000 round trips.
+func echo(ctx context.Context, t target, e *env, n, rounds int) (map[string]float64, error) {
+	st := &stats{}
+	cs, err := openMany(ctx, t, e, st, n, 20, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(cs)
+	data := []byte(`"0123456789abcdef0123456789abcdef"`)
+	roundTrips := func(k int, lat []time.Duration) error {
+		var wg sync.WaitGroup
+		errs := make([]error, len(cs))
+		for i, c := range cs {
+			wg.Go(func() {
+				for j := range k {
+					t0 := time.Now()
+					got, err := c.Call(ctx, "echo", data)
+					if err != nil {
+						errs[i] = fmt.Errorf("client %d round %d: %w", i, j, err)
+						return
+					}
+					if string(got) != string(data) {
+						errs[i] = fmt.Errorf("client %d: echo %s, want %s", i, got, data)
+						return
+					}
+					if lat != nil {
+						lat[i*k+j] = time.Since(t0)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	if err := roundTrips(5, nil); err != nil { // warm up
+		return nil, err
+	}
+	lat := make([]time.Duration, n*rounds)
+	cpu0, err := e.cpu()
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	if err := roundTrips(rounds, lat); err != nil {
+		return nil, err
+	}
+	el := time.Since(t0)
+	cpu1, err := e.cpu()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.alive(); err != nil {
+		return nil, err
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+	total := float64(n * rounds)
+	return map[string]float64{
+		"p50_ms":        pct(0.50),
+		"p99_ms":        pct(0.99),
+		"cpu_ms_per_1k": (cpu1 - cpu0).Seconds() * 1000 / (total / 1000),
+		"rt_per_s":      total / el.Seconds(),
+		"another":       float64(st.another.Load()),
+	}, nil
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/rooms/redis"
+)
+
+// newSockhop serves the protocol with sockhop at /rt/: WebSocket, xhr-streaming and
+// xhr-polling. A broadcast's 2,000 messages to one member take about 280 KB of queue,
+// so the queue bound is raised above the 1 MiB default only for headroom.
+func newSockhop(redisAddr string) (http.Handler, error) {
+	opts := sockhop.Options{MaxQueueBytes: 8 << 20}
+	if redisAddr != "" {
+		a, err := redis.New(redis.Options{Addr: redisAddr, KeyPrefix: "bench"})
+		if err != nil {
+			return nil, err
+		}
+		opts.Adapter = a
+	}
+	srv, err := sockhop.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	sockhop.OnRequest(srv, "join", func(ctx context.Context, s *sockhop.Session, room string) (bool, error) {
+		return true, s.Join(ctx, room)
+	})
+	sockhop.OnRequest(srv, "echo", func(ctx context.Context, s *sockhop.Session, v json.RawMessage) (json.RawMessage, error) {
+		return v, nil
+	})
+	sockhop.OnRequest(srv, "bcast", func(ctx context.Context, s *sockhop.Session, b bcastReq) (int, error) {
+		p := payload(b.S)
+		to := srv.To(b.Room)
+		for range b.M {
+			if err := to.Emit(ctx, "b", p); err != nil {
+				return 0, err
+			}
+		}
+		return b.M, nil
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/rt/", srv)
+	return mux, nil
+}
