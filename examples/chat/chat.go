@@ -213,6 +213,9 @@ func (c *chat) join(ctx context.Context, s *sockhop.Session, req joinReq) (joine
 	if err != nil {
 		return joined{}, err
 	}
+	if hist == nil {
+		hist = []message{} // the page reads a list
+	}
 	return joined{Room: room, Nick: nick, Members: members, History: hist, Rooms: list}, nil
 }
 

@@ -51,7 +51,7 @@
   }
   function setMembers(list) {
     const ul = $('members');
-    ul.replaceChildren(...list.map((n) => el('li', n === me.nick ? 'me' : '', n)));
+    ul.replaceChildren(...(list || []).map((n) => el('li', n === me.nick ? 'me' : '', n)));
     $('count').textContent = String(list.length);
   }
   function setRooms(list) {
@@ -79,10 +79,10 @@
       document.title = '#' + me.room + ' · sockhop chat';
       if (moved) {
         $('messages').replaceChildren();
-        j.history.forEach(addMessage);
+        (j.history || []).forEach(addMessage);
         addNotice('You joined #' + me.room + ' as ' + me.nick, 'self');
       }
-      setMembers(j.members);
+      setMembers(j.members || []);
       setRooms(j.rooms);
     } catch (err) {
       showError(err.message);
