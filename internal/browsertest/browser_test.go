@@ -258,7 +258,12 @@ func TestDeadServer(t *testing.T) {
 	for _, name := range transports {
 		t.Run(name, func(t *testing.T) {
 			b.t = t
-			a := newApp(t, sockhop.Options{PingInterval: 300 * time.Millisecond, PongTimeout: 300 * time.Millisecond}, "")
+			a := newApp(t, sockhop.Options{
+				PingInterval:          300 * time.Millisecond,
+				PongTimeout:           300 * time.Millisecond,
+				SockJSDisconnectDelay: time.Second,
+			}, "")
+			a.shutdownSlowOK = true
 			p := newTCPProxy(t, a.ts.Listener.Addr().String())
 			b.open("http://" + p.addr() + "/")
 			b.eval(nil, "T.start("+jsOpts(map[string]any{"transports": []string{name}, "backoffMin": 100})+")")
