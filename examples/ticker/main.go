@@ -170,7 +170,7 @@ func (m *market) run(ctx context.Context, interval time.Duration) {
 		}
 		q := m.move(symbols[i].Sym)
 		if m.srv.Count(room(q.Sym)) == 0 {
-			continue // nobody listens here (with a multi-node adapter, emit anyway)
+			continue // nobody listens here
 		}
 		if err := m.srv.To(room(q.Sym)).Emit(ctx, "quote", q); err != nil {
 			m.log.Warn("ticker: emit", "sym", q.Sym, "err", err)
@@ -199,4 +199,3 @@ func (m *market) move(sym string) quote {
 	m.last[sym] = q
 	return q
 }
-
