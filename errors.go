@@ -21,6 +21,7 @@ const (
 	CloseTryAgainLater      = events.CloseTryAgainLater      // 1013, reconnect: slow consumer
 	CloseHandshakeTimeout   = events.CloseHandshakeTimeout   // 4000, reconnect: no hello in time
 	CloseHeartbeatTimeout   = events.CloseHeartbeatTimeout   // 4001, reconnect: no pong in time
+	CloseReplaced           = events.CloseReplaced           // 4002, reconnect: a newer transport resumed the session
 	CloseUnsupportedVersion = events.CloseUnsupportedVersion // 4500, terminal: unknown protocol version
 	CloseUnauthorized       = events.CloseUnauthorized       // 4501, terminal: authentication refused
 	CloseRejected           = events.CloseRejected           // 4503, terminal: OnConnect returned an error

@@ -42,6 +42,15 @@ type Options struct {
 	// MaxPendingAcks bounds a session's unanswered EmitWithAck calls. Zero means 1024.
 	MaxPendingAcks int
 
+	// ResumeGrace is how long a session whose transport dropped is kept, with its rooms,
+	// state and unacknowledged messages, for the client to resume it on any transport.
+	// Zero means 2 minutes; negative turns resume off (a dropped transport ends the session).
+	ResumeGrace time.Duration
+	// ResumeBytes bounds, per session, the sent messages kept until the client
+	// acknowledges them; a session that overflows it while detached cannot resume. Zero
+	// means 1 MiB.
+	ResumeBytes int
+
 	// ShutdownRetry is the longest reconnect delay Shutdown hints to clients; each client
 	// gets a random delay up to it so they do not all come back at once. Zero means 5s.
 	ShutdownRetry time.Duration
@@ -79,6 +88,9 @@ func (o *Options) setDefaults() {
 	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.AckTimeout, 10*time.Second)
 	def(&o.ShutdownRetry, 5*time.Second)
+	if o.ResumeGrace == 0 {
+		o.ResumeGrace = 2 * time.Minute
+	}
 	def(&o.SockJSDisconnectDelay, 5*time.Second)
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = 64 << 10
@@ -92,4 +104,11 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+func (o *Options) resumeBytes() int {
+	if o.ResumeGrace < 0 {
+		return -1
+	}
+	return o.ResumeBytes
 }

@@ -159,7 +159,16 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	srv.mu.Unlock()
 	defer srv.wg.Done()
 
-	s, lines, err := srv.handshake(conn, r)
+	hello, lines, err := srv.readHello(conn)
+	if err == nil && hello.Resume != nil && srv.opts.ResumeGrace > 0 {
+		if srv.resume(conn, hello.Resume, lines) {
+			return
+		}
+	}
+	var s *Session
+	if err == nil {
+		s, err = srv.open(conn, r)
+	}
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
 	if err == nil && srv.draining {
@@ -177,14 +186,100 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		}
 		return
 	}
-	log := srv.log.With("session", s.ID(), "transport", conn.Name())
-	log.Info("session open")
-	reason := s.core.Serve(conn, lines)
+	srv.own(s, conn, lines)
+}
+
+// handoff passes a resuming transport to the goroutine that owns its session.
+type handoff struct {
+	conn  transport.Conn
+	lines [][]byte
+	seq   uint64        // counted messages the client has received
+	ok    chan bool     // whether the session could resume
+	done  chan struct{} // closed when the session is done with conn
+}
+
+// own serves a session on one transport after another until the session ends.
+func (srv *Server) own(s *Session, conn transport.Conn, lines [][]byte) {
+	var done chan struct{}
+	for {
+		s.setTransport(conn)
+		log := srv.log.With("session", s.ID(), "transport", conn.Name())
+		log.Info("session open")
+		reason := s.core.Serve(conn, lines)
+		if done != nil {
+			close(done)
+		}
+		if s.core.Err() != nil {
+			srv.end(s, reason)
+			return
+		}
+		log.Info("transport dropped, waiting for a resume", "code", CloseCode(reason), "err", reason)
+		grace := time.NewTimer(srv.opts.ResumeGrace)
+		select {
+		case h := <-s.handoff:
+			grace.Stop()
+			welcome := events.AppendWelcome(nil, events.Welcome{
+				SID: s.ID(), Token: s.rotateToken(), Resumed: true, R: s.core.ReceivedSeq(),
+				Ping: srv.opts.PingInterval.Milliseconds(), Pong: srv.opts.PongTimeout.Milliseconds(),
+				Max: int(srv.opts.MaxMessageSize),
+			})
+			if !s.core.Resume(h.seq, welcome) {
+				h.ok <- false
+				s.core.Abort(&CloseError{Code: CloseAbnormal, Reason: "resume impossible: messages lost"})
+				srv.end(s, s.core.Err())
+				return
+			}
+			h.ok <- true
+			conn, lines, done = h.conn, h.lines, h.done
+		case <-grace.C:
+			s.core.Abort(&CloseError{Code: CloseAbnormal, Reason: "resume grace expired"})
+			srv.end(s, s.core.Err())
+			return
+		case <-s.core.Context().Done():
+			grace.Stop()
+			srv.end(s, s.core.Err())
+			return
+		}
+	}
+}
+
+// resume hands conn to the session the hello names, if the token is right. It reports
+// false, leaving conn alone, when the session cannot resume: the caller then opens a new
+// one (and the client sees resumed:false).
+func (srv *Server) resume(conn transport.Conn, res *events.Resume, lines [][]byte) bool {
+	s := srv.Session(res.SID)
+	if s == nil || !s.checkToken(res.Token) {
+		srv.log.Info("resume refused", "session", res.SID, "known", s != nil)
+		return false
+	}
+	s.core.DropTransport(&CloseError{Code: CloseReplaced, Reason: "replaced by a newer connection"})
+	h := &handoff{conn: conn, lines: lines, seq: res.Seq, ok: make(chan bool, 1), done: make(chan struct{})}
+	t := time.NewTimer(srv.opts.HandshakeTimeout)
+	defer t.Stop()
+	select {
+	case s.handoff <- h:
+	case <-s.core.Context().Done():
+		return false
+	case <-t.C:
+		return false
+	}
+	srv.mu.Lock()
+	delete(srv.handshaking, conn)
+	srv.mu.Unlock()
+	if !<-h.ok {
+		return false
+	}
+	<-h.done
+	return true
+}
+
+// end runs once when a session has ended for good.
+func (srv *Server) end(s *Session, reason error) {
 	srv.mu.Lock()
 	delete(srv.sessions, s.ID())
 	srv.mu.Unlock()
 	srv.leaveAll(s)
-	log.Info("session closed", "code", CloseCode(reason), "err", reason)
+	srv.log.Info("session closed", "session", s.ID(), "code", CloseCode(reason), "err", reason)
 	if f := srv.onDisconnect.Load(); f != nil {
 		(*f)(s, reason)
 	}
@@ -212,9 +307,9 @@ func (srv *Server) refuse(conn transport.Conn, err error) {
 	srv.log.Info("connection refused", "transport", conn.Name(), "code", ce.Code, "err", ce.Reason)
 }
 
-// handshake reads the hello, creates the session, queues the welcome and runs OnConnect.
-// It returns the messages that came after the hello in its frame.
-func (srv *Server) handshake(conn transport.Conn, r *http.Request) (*Session, [][]byte, error) {
+// readHello reads the first frame, which must start with a hello, within the handshake
+// timeout. It returns the messages that came after the hello in that frame.
+func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, error) {
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(srv.opts.HandshakeTimeout, func() {
 		timedOut.Store(true)
@@ -242,20 +337,25 @@ func (srv *Server) handshake(conn transport.Conn, r *http.Request) (*Session, []
 	case hello.V != events.Version:
 		return nil, nil, &CloseError{Code: CloseUnsupportedVersion, Reason: "unsupported protocol version"}
 	}
+	return &hello, lines[1:], nil
+}
+
+// open creates a new session on conn, queues its welcome and runs OnConnect.
+func (srv *Server) open(conn transport.Conn, r *http.Request) (*Session, error) {
 	s := newSession(srv, conn, r)
 	_ = s.core.SendControl(events.AppendWelcome(nil, events.Welcome{
 		SID:   s.ID(),
-		Token: randomID(24),
+		Token: s.rotateToken(),
 		Ping:  srv.opts.PingInterval.Milliseconds(),
 		Pong:  srv.opts.PongTimeout.Milliseconds(),
 		Max:   int(srv.opts.MaxMessageSize),
 	}))
 	if f := srv.onConnect.Load(); f != nil {
 		if err := srv.runOnConnect(*f, s); err != nil {
-			return s, nil, err
+			return s, err
 		}
 	}
-	return s, lines[1:], nil
+	return s, nil
 }
 
 func (srv *Server) runOnConnect(f func(context.Context, *Session) error, s *Session) (err error) {
@@ -286,6 +386,7 @@ func (srv *Server) sessionConfig() session.Config {
 		MaxQueueBytes:  srv.opts.MaxQueueBytes,
 		AckTimeout:     srv.opts.AckTimeout,
 		MaxPendingAcks: srv.opts.MaxPendingAcks,
+		ResumeBytes:    srv.opts.resumeBytes(),
 	}
 }
 
@@ -329,11 +430,13 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	for _, s := range srv.sessions {
-		conns = append(conns, s.conn)
+		conns = append(conns, s.currentConn())
 	}
 	srv.mu.Unlock()
 	for _, c := range conns { // a writer stuck on a stalled peer is freed by its conn closing
-		go c.Close(CloseGoingAway, "server shutting down")
+		if c != nil {
+			go c.Close(CloseGoingAway, "server shutting down")
+		}
 	}
 	select {
 	case <-done:

@@ -2,6 +2,7 @@ package sockhop
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,15 +15,17 @@ import (
 
 // Session is one client's session. Its methods may be called from any goroutine.
 type Session struct {
-	srv       *Server
-	core      *session.Session
-	conn      transport.Conn
-	transport string
-	remote    string
-	header    http.Header
+	srv     *Server
+	core    *session.Session
+	remote  string
+	header  http.Header
+	handoff chan *handoff // resuming transports -> the owning goroutine
 
-	mu     sync.Mutex
-	values map[string]any // guarded by mu
+	mu        sync.Mutex
+	values    map[string]any // guarded by mu
+	conn      transport.Conn // the transport served now or last; guarded by mu
+	transport string         // its name; guarded by mu
+	token     string         // the resume token; guarded by mu
 }
 
 func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
@@ -32,6 +35,7 @@ func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
 		transport: conn.Name(),
 		remote:    r.RemoteAddr,
 		header:    r.Header.Clone(),
+		handoff:   make(chan *handoff),
 	}
 	s.core = session.New(srv.baseCtx, randomID(16), srv.sessionConfig(), dispatcher{s})
 	return s
@@ -46,7 +50,38 @@ func (s *Session) Context() context.Context { return s.core.Context() }
 
 // Transport names the transport the session runs on: "websocket", "xhr-streaming" or
 // "xhr-polling".
-func (s *Session) Transport() string { return s.transport }
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+func (s *Session) setTransport(c transport.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conn, s.transport = c, c.Name()
+}
+
+func (s *Session) currentConn() transport.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
+
+// rotateToken makes a new resume token, so that an old one is useless, and returns it.
+func (s *Session) rotateToken() string {
+	t := randomID(24)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = t
+	return t
+}
+
+func (s *Session) checkToken(t string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.token != "" && subtle.ConstantTimeCompare([]byte(s.token), []byte(t)) == 1
+}
 
 // RemoteAddr is the network address of the client (or of the last proxy), as in
 // http.Request.RemoteAddr.

@@ -68,7 +68,8 @@ type Options struct {
 
 // Errors of the client.
 var (
-	// ErrNotConnected is returned by emits while the client is between connections.
+	// ErrNotConnected is returned by emits while the client has no session (before the
+	// first connect, or between sessions); while a session waits to resume, emits queue.
 	ErrNotConnected = errors.New("sockhop/client: not connected")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("sockhop/client: closed")
@@ -80,17 +81,19 @@ type Client struct {
 	opts Options
 	log  *slog.Logger
 
-	mu           sync.Mutex
-	handlers     map[string]func(context.Context, json.RawMessage) (any, error)
-	onConnect    []func()
-	onDisconnect []func(error)
-	core         *session.Session // the current session, nil between connections
-	transport    string
-	closed       bool
-	stop         chan struct{} // closed by Close
-	done         chan struct{} // closed when the run loop ends
-	err          error         // why the client stopped
-	started      bool
+	mu             sync.Mutex
+	handlers       map[string]func(context.Context, json.RawMessage) (any, error)
+	onConnect      []func()
+	onDisconnect   []func(error)
+	core           *session.Session // the current session, kept while its transport is down
+	token          string           // its resume token
+	onResumeFailed []func()
+	transport      string
+	closed         bool
+	stop           chan struct{} // closed by Close
+	done           chan struct{} // closed when the run loop ends
+	err            error         // why the client stopped
+	started        bool
 }
 
 // New returns a client for the server mounted at url ("http://host:port/rt"); it does not
@@ -277,7 +280,8 @@ func marshal(v any) (json.RawMessage, error) {
 	return json.Marshal(v)
 }
 
-// run serves one session after another until the client stops.
+// run serves the session on one transport after another until the client stops. A
+// dropped transport is followed by a resume of the same session on the next one.
 func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte) {
 	defer close(c.done)
 	attempt := 0
@@ -285,14 +289,23 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 		c.fire(true, nil)
 		reason := core.Serve(conn, lines)
 		c.mu.Lock()
-		c.core, c.transport = nil, ""
+		c.transport = ""
 		closed := c.closed
 		c.mu.Unlock()
 		c.fire(false, reason)
-		code := events.CloseCode(reason)
-		if closed || c.opts.NoReconnect || !events.Reconnect(code) {
+		ended := core.Err() != nil
+		if closed || c.opts.NoReconnect || (ended && !events.Reconnect(events.CloseCode(reason))) {
+			core.Abort(&events.CloseError{Code: events.CloseNormal, Reason: "client stopped"})
+			c.mu.Lock()
+			c.core = nil
+			c.mu.Unlock()
 			c.finish(reason)
 			return
+		}
+		if ended {
+			c.mu.Lock()
+			c.core = nil
+			c.mu.Unlock()
 		}
 		var retry time.Duration
 		var ce *events.CloseError
@@ -309,6 +322,7 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 			select {
 			case <-time.After(delay):
 			case <-c.stop:
+				c.abandon()
 				c.finish(ErrClosed)
 				return
 			}
@@ -328,11 +342,23 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 				break
 			}
 			if events.CloseCode(err) != 0 && !events.Reconnect(events.CloseCode(err)) {
+				c.abandon()
 				c.finish(err)
 				return
 			}
 			c.log.Info("reconnect failed", "attempt", attempt, "err", err)
 		}
+	}
+}
+
+// abandon ends a detached session that will not resume.
+func (c *Client) abandon() {
+	c.mu.Lock()
+	core := c.core
+	c.core = nil
+	c.mu.Unlock()
+	if core != nil {
+		core.Abort(&events.CloseError{Code: events.CloseNormal, Reason: "client stopped"})
 	}
 }
 
@@ -396,6 +422,12 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close(events.CloseNormal, "open timeout") })
 	defer stop()
 	hello := &events.Message{T: events.TypeHello, V: events.Version}
+	c.mu.Lock()
+	old, token := c.core, c.token
+	c.mu.Unlock()
+	if old != nil && old.Err() == nil {
+		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: old.ReceivedSeq()}
+	}
 	if c.opts.Auth != nil {
 		if hello.Auth, err = json.Marshal(c.opts.Auth); err != nil {
 			_ = conn.Close(events.CloseNormal, "")
@@ -442,24 +474,57 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	if !stop() { // the timeout fired and closed conn
 		return nil, nil, nil, fmt.Errorf("no welcome within %v", c.opts.OpenTimeout)
 	}
-	core := session.New(context.Background(), welcome.SID, session.Config{
-		PingInterval:  time.Duration(welcome.Ping) * time.Millisecond,
-		PongTimeout:   time.Duration(welcome.Pong) * time.Millisecond,
-		MaxQueueBytes: c.opts.MaxQueueBytes,
-		MaxFrameBytes: welcome.Max,
-		AckTimeout:    c.opts.AckTimeout,
-		Passive:       true,
-		Logger:        c.log,
-	}, session.HandlerFunc(c.handle))
+	var core *session.Session
+	switch {
+	case welcome.Resumed && old != nil && welcome.SID == old.ID() && old.Resume(welcome.R, nil):
+		core = old
+	case welcome.Resumed: // the server resumed what this client can no longer replay
+		_ = conn.Close(events.CloseNormal, "resume mismatch")
+		c.abandon()
+		return nil, nil, nil, errors.New("sockhop/client: resume failed on the client side; starting a new session")
+	default:
+		if old != nil {
+			old.Abort(&events.CloseError{Code: events.CloseAbnormal, Reason: "the server could not resume the session"})
+			c.fireResumeFailed()
+		}
+		core = session.New(context.Background(), welcome.SID, session.Config{
+			PingInterval:  time.Duration(welcome.Ping) * time.Millisecond,
+			PongTimeout:   time.Duration(welcome.Pong) * time.Millisecond,
+			MaxQueueBytes: c.opts.MaxQueueBytes,
+			MaxFrameBytes: welcome.Max,
+			AckTimeout:    c.opts.AckTimeout,
+			Passive:       true,
+			Logger:        c.log,
+		}, session.HandlerFunc(c.handle))
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		_ = conn.Close(events.CloseNormal, "client closed")
 		return nil, nil, nil, ErrClosed
 	}
-	c.core, c.transport = core, conn.Name()
+	c.core, c.transport, c.token = core, conn.Name(), welcome.Token
 	c.mu.Unlock()
 	return conn, core, rest, nil
+}
+
+// OnResumeFailed adds f to the functions run when the client reconnected but the server
+// could not resume the session (grace expired, buffer overflowed, server restarted): the
+// new session starts empty, messages in flight were lost, pending EmitWithAck calls
+// failed, so the app should refetch its state.
+func (c *Client) OnResumeFailed(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onResumeFailed = append(c.onResumeFailed, f)
+}
+
+func (c *Client) fireResumeFailed() {
+	c.mu.Lock()
+	fs := c.onResumeFailed
+	c.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 func (c *Client) handle(ctx context.Context, m *events.Message) {

@@ -21,6 +21,7 @@ const (
 	CloseTryAgainLater      = 1013
 	CloseHandshakeTimeout   = 4000
 	CloseHeartbeatTimeout   = 4001
+	CloseReplaced           = 4002
 	CloseUnsupportedVersion = 4500
 	CloseUnauthorized       = 4501
 	CloseRejected           = 4503

@@ -226,6 +226,7 @@ type Welcome struct {
 	Pong    int64 // ms
 	Max     int
 	Resumed bool
+	R       uint64 // counted messages the server has received in the session (resumes)
 }
 
 // AppendWelcome appends an encoded welcome message; unlike Encode it always writes resumed.
@@ -242,5 +243,9 @@ func AppendWelcome(b []byte, w Welcome) []byte {
 	b = strconv.AppendInt(b, int64(w.Max), 10)
 	b = append(b, `,"resumed":`...)
 	b = strconv.AppendBool(b, w.Resumed)
+	if w.Resumed {
+		b = append(b, `,"r":`...)
+		b = strconv.AppendUint(b, w.R, 10)
+	}
 	return append(b, '}')
 }

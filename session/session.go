@@ -34,6 +34,10 @@ type Config struct {
 	// frames of at most this many bytes (a single larger message goes alone). The client
 	// sets it to the server's max. Zero means 64 KiB.
 	MaxFrameBytes int
+	// ResumeBytes bounds the written messages kept until the peer acknowledges them, so
+	// that a session whose transport dropped can resume with nothing lost. Zero means
+	// 1 MiB. Negative turns resume off: a dropped transport ends the session.
+	ResumeBytes int
 	// Passive is for the client end: it sends no pings, answers the peer's, and ends the
 	// session with 4001 when no frame arrived for PingInterval+PongTimeout.
 	Passive bool
@@ -59,6 +63,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxQueuedEvents <= 0 {
 		c.MaxQueuedEvents = 256
+	}
+	if c.ResumeBytes == 0 {
+		c.ResumeBytes = 1 << 20
 	}
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = 64 << 10
@@ -95,8 +102,27 @@ const overheadBytes = 32
 
 type item struct {
 	b       []byte
-	counted bool // an ev or ack: counted by sequence numbers
-	control bool // ping, pong, welcome, close: exempt from the byte bound
+	counted bool   // an ev or ack: counted by sequence numbers
+	control bool   // ping, pong, welcome, close: exempt from the byte bound
+	seq     uint64 // the sequence number, once written (0 = not yet)
+}
+
+// reportEvery is how many received counted messages make the writer acknowledge them
+// without waiting for the next ping.
+const reportEvery = 32
+
+// dropError is the cause of a transport that dropped (a network error, a heartbeat
+// timeout, a write failure, a newer transport taking over): the session may resume.
+type dropError struct{ ce *events.CloseError }
+
+func (d *dropError) Error() string { return d.ce.Error() }
+func (d *dropError) Unwrap() error { return d.ce }
+
+// Dropped reports whether err (from Serve) means the transport dropped and the session
+// lives on, waiting for a resume.
+func Dropped(err error) bool {
+	var d *dropError
+	return errors.As(err, &d)
 }
 
 // Session is one logical session. Create it with [New], serve a transport with
@@ -121,7 +147,17 @@ type Session struct {
 	inSeq         atomic.Uint64 // counted messages received; owned by reader
 	outSeq        atomic.Uint64 // counted messages written; owned by writer
 
-	evq chan *events.Message // reader -> dispatcher
+	evq          chan *events.Message // reader -> dispatcher
+	dispatchOnce sync.Once
+
+	tmu     sync.Mutex
+	tcancel context.CancelCauseFunc // ends the transport being served; nil while none is; guarded by tmu
+	dropped bool                    // the last transport dropped and none serves yet; guarded by tmu
+
+	retained      []item        // written counted messages not yet acknowledged, by seq; guarded by mu
+	retainedBytes int           // guarded by mu
+	lost          bool          // retained overflowed, so a resume from before it is impossible; guarded by mu
+	reported      atomic.Uint64 // inSeq last acknowledged to the peer; writer -> reader
 
 	frame [][]byte // the frame being written; owned by writer
 
@@ -258,6 +294,14 @@ func (s *Session) Close(ce *events.CloseError) {
 		s.mu.Unlock()
 		return
 	}
+	s.tmu.Lock()
+	detached := s.dropped
+	s.tmu.Unlock()
+	if detached { // no transport to say goodbye on
+		s.mu.Unlock()
+		s.cancel(ce)
+		return
+	}
 	s.closing = ce
 	s.queue = append(s.queue, item{b: events.Encode(ce.Message()), control: true})
 	s.mu.Unlock()
@@ -273,24 +317,161 @@ func (s *Session) Abort(ce *events.CloseError) {
 	s.cancel(ce)
 }
 
-// Serve runs the session over conn until the session or the connection ends, and returns
-// why (a *events.CloseError). lines are messages that arrived with the handshake, handled
-// before anything else is read.
+// DropTransport ends the transport being served, if any, with ce, keeping the session for
+// a resume (a newer transport is taking over).
+func (s *Session) DropTransport(ce *events.CloseError) {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if s.tcancel != nil {
+		s.tcancel(&dropError{ce})
+	}
+}
+
+// Serving reports whether a transport is being served.
+func (s *Session) Serving() bool {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	return s.tcancel != nil
+}
+
+// Resume prepares a detached session for the next transport: the peer has received
+// peerSeq counted messages, so the retained messages after it are sent again, in order,
+// after first (the welcome) and before what is queued. It reports false, changing
+// nothing, when those messages are not all retained any more (or peerSeq is impossible):
+// the peer must then start a new session.
+func (s *Session) Resume(peerSeq uint64, first []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.ResumeBytes < 0 || s.ctx.Err() != nil || peerSeq > s.outSeq.Load() {
+		return false
+	}
+	i := 0
+	for i < len(s.retained) && s.retained[i].seq <= peerSeq {
+		i++
+	}
+	rest := s.retained[i:]
+	switch {
+	case len(rest) > 0 && rest[0].seq != peerSeq+1:
+		return false
+	case len(rest) == 0 && peerSeq != s.outSeq.Load():
+		return false
+	}
+	q := make([]item, 0, 1+len(rest)+len(s.queue))
+	if first != nil {
+		q = append(q, item{b: first, control: true})
+	}
+	q = append(q, rest...)
+	s.queue = append(q, s.queue...)
+	s.retained, s.retainedBytes, s.lost = nil, 0, false
+	s.signal()
+	return true
+}
+
+// trim forgets the retained messages the peer has acknowledged.
+func (s *Session) trim(peerSeq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	for i < len(s.retained) && s.retained[i].seq <= peerSeq {
+		s.retainedBytes -= len(s.retained[i].b)
+		i++
+	}
+	if i > 0 {
+		clear(s.retained[:i])
+		s.retained = s.retained[i:]
+	}
+}
+
+// retain keeps written counted messages for a resume, dropping the oldest past the bound.
+func (s *Session) retain(batch []item) {
+	if s.cfg.ResumeBytes < 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, it := range batch {
+		if it.seq != 0 {
+			s.retained = append(s.retained, it)
+			s.retainedBytes += len(it.b)
+		}
+	}
+	for s.retainedBytes > s.cfg.ResumeBytes && len(s.retained) > 0 {
+		s.retainedBytes -= len(s.retained[0].b)
+		s.retained[0] = item{}
+		s.retained = s.retained[1:]
+		s.lost = true
+	}
+}
+
+func (s *Session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Serve runs the session over conn until the connection or the session ends, and returns
+// why (a *events.CloseError). When the transport dropped (see [Dropped]) and resume is on,
+// the session lives on, detached: its queue keeps filling within its bound, and a later
+// Serve on another transport, after [Session.Resume], carries on. Otherwise the session
+// has ended. lines are messages that arrived with the handshake, handled first.
 func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
-	s.lastRead.Store(time.Now().UnixNano())
-	var wg sync.WaitGroup
-	wg.Go(func() { s.writeLoop(conn) })
-	wg.Go(s.dispatchLoop)
-	wg.Go(func() { // closing the transport frees a writer stuck on a stalled peer at once
-		<-s.ctx.Done()
+	tctx, tcancel := context.WithCancelCause(s.ctx)
+	defer tcancel(nil)
+	s.tmu.Lock()
+	if s.tcancel != nil {
+		s.tmu.Unlock()
+		panic("session: Serve while another transport is served")
+	}
+	s.tcancel, s.dropped = tcancel, false
+	s.tmu.Unlock()
+	if s.ctx.Err() != nil {
 		ce := readCause(context.Cause(s.ctx))
 		_ = conn.Close(ce.Code, ce.Reason)
+		s.detach()
+		return ce
+	}
+	s.dispatchOnce.Do(func() { go s.dispatchLoop() }) // stops with the session
+	s.lastRead.Store(time.Now().UnixNano())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.writeLoop(tctx, conn) })
+	wg.Go(func() { // closing the transport frees a writer stuck on a stalled peer at once
+		<-tctx.Done()
+		ce := readCause(context.Cause(tctx))
+		_ = conn.Close(ce.Code, ce.Reason)
 	})
-	err := s.readLoop(conn, lines)
-	s.cancel(readCause(err))
+	err := s.readLoop(tctx, conn, lines)
+	tcancel(err)
 	wg.Wait()
-	s.failPending()
+	s.detach()
+	if s.ctx.Err() != nil {
+		return context.Cause(s.ctx)
+	}
+	cause := context.Cause(tctx)
+	if Dropped(cause) && s.cfg.ResumeBytes >= 0 {
+		s.tmu.Lock()
+		s.dropped = true
+		s.tmu.Unlock()
+		if s.closingSet() { // a Close raced the drop: nobody will flush it now
+			s.cancel(readCause(cause))
+			return context.Cause(s.ctx)
+		}
+		return cause
+	}
+	s.cancel(readCause(cause))
 	return context.Cause(s.ctx)
+}
+
+func (s *Session) closingSet() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing != nil
+}
+
+func (s *Session) detach() {
+	s.tmu.Lock()
+	s.tcancel = nil
+	s.tmu.Unlock()
 }
 
 // readCause turns the reader's error into why the session ends.
@@ -302,31 +483,37 @@ func readCause(err error) *events.CloseError {
 	return &events.CloseError{Code: events.CloseAbnormal, Reason: "transport closed"}
 }
 
-func (s *Session) failPending() {
-	s.ackMu.Lock()
-	defer s.ackMu.Unlock()
-	clear(s.pending) // waiters see s.ctx done
-}
-
-func (s *Session) readLoop(conn transport.Conn, lines [][]byte) error {
+func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]byte) error {
+	handle := func(l []byte) error { return s.handleLine(tctx, l) }
 	for _, l := range lines {
-		if err := s.handleLine(l); err != nil {
+		if err := handle(l); err != nil {
 			return err
 		}
 	}
 	for {
 		frame, err := conn.ReadFrame()
 		if err != nil {
-			return err
+			if tctx.Err() != nil {
+				return context.Cause(tctx)
+			}
+			switch ce := readCause(err); ce.Code {
+			case events.CloseTooBig, events.CloseInvalidPayload, events.CloseUnsupportedData, events.CloseProtocolError:
+				return ce // the peer broke a rule: no resume
+			default:
+				return &dropError{ce}
+			}
 		}
 		s.lastRead.Store(time.Now().UnixNano())
-		if err := events.Lines(frame, s.handleLine); err != nil {
+		if err := events.Lines(frame, handle); err != nil {
 			return err
+		}
+		if s.cfg.ResumeBytes >= 0 && s.inSeq.Load()-s.reported.Load() >= reportEvery {
+			s.signal() // the writer acknowledges what arrived
 		}
 	}
 }
 
-func (s *Session) handleLine(line []byte) error {
+func (s *Session) handleLine(tctx context.Context, line []byte) error {
 	m, err := events.Decode(line)
 	if err != nil {
 		s.log.Warn("bad message", "err", err)
@@ -334,8 +521,14 @@ func (s *Session) handleLine(line []byte) error {
 	}
 	switch m.T {
 	case events.TypePing:
+		if m.R > 0 {
+			s.trim(m.R)
+		}
 		return s.ignoreClosed(s.SendControl(events.AppendPing(nil, true, s.inSeq.Load())))
 	case events.TypePong:
+		if m.R > 0 {
+			s.trim(m.R)
+		}
 		return nil
 	case events.TypeAck:
 		s.inSeq.Add(1)
@@ -364,8 +557,8 @@ func (s *Session) handleLine(line []byte) error {
 		select {
 		case s.evq <- &m:
 			return nil
-		case <-s.ctx.Done():
-			return context.Cause(s.ctx)
+		case <-tctx.Done():
+			return context.Cause(tctx)
 		}
 	case events.TypeClose:
 		code := m.Code
@@ -411,7 +604,7 @@ func jitter(d time.Duration) time.Duration {
 	return d - time.Duration(rand.Int64N(int64(d)/10+1))
 }
 
-func (s *Session) writeLoop(conn transport.Conn) {
+func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 	ping := time.NewTimer(jitter(s.cfg.PingInterval))
 	defer ping.Stop()
 	idleLimit := s.cfg.PingInterval + s.cfg.PongTimeout
@@ -432,13 +625,15 @@ func (s *Session) writeLoop(conn transport.Conn) {
 				idle := time.Duration(time.Now().UnixNano() - s.lastRead.Load())
 				if idle >= idleLimit && !s.readerBlocked.Load() {
 					s.log.Info("heartbeat timeout")
-					s.Abort(&events.CloseError{Code: events.CloseHeartbeatTimeout, Reason: "heartbeat timeout"})
+					s.dropTransport(tctx, events.CloseHeartbeatTimeout, "heartbeat timeout")
 				} else {
 					ping.Reset(max(idleLimit-idle, time.Millisecond))
 				}
 				continue
 			}
-			_ = s.SendControl(events.AppendPing(nil, false, s.inSeq.Load()))
+			in := s.inSeq.Load()
+			s.reported.Store(in)
+			_ = s.SendControl(events.AppendPing(nil, false, in))
 			if !pongArmed { // the oldest unanswered ping decides
 				pingSent = time.Now().UnixNano()
 				pong.Reset(s.cfg.PongTimeout)
@@ -450,12 +645,10 @@ func (s *Session) writeLoop(conn transport.Conn) {
 			pongArmed = false
 			if s.lastRead.Load() < pingSent && !s.readerBlocked.Load() {
 				s.log.Info("heartbeat timeout")
-				s.Abort(&events.CloseError{Code: events.CloseHeartbeatTimeout, Reason: "heartbeat timeout"})
+				s.dropTransport(tctx, events.CloseHeartbeatTimeout, "heartbeat timeout")
 			}
 			continue
-		case <-s.ctx.Done():
-			ce := readCause(context.Cause(s.ctx))
-			_ = conn.Close(ce.Code, ce.Reason)
+		case <-tctx.Done():
 			return
 		}
 		s.mu.Lock()
@@ -463,11 +656,14 @@ func (s *Session) writeLoop(conn transport.Conn) {
 		s.queued = 0
 		closing := s.closing
 		s.mu.Unlock()
+		if in := s.inSeq.Load(); s.cfg.ResumeBytes >= 0 && in-s.reported.Load() >= reportEvery {
+			s.reported.Store(in)
+			batch = append(batch, item{b: events.AppendPing(nil, true, in), control: true})
+		}
 		if len(batch) > 0 {
 			if err := s.writeBatch(conn, batch); err != nil {
 				s.log.Info("write failed", "err", err)
-				s.Abort(&events.CloseError{Code: events.CloseAbnormal, Reason: "write: " + err.Error()})
-				_ = conn.Close(events.CloseAbnormal, "write failed")
+				s.dropTransport(tctx, events.CloseAbnormal, "write failed")
 				return
 			}
 			clear(batch) // let the GC have the messages
@@ -476,26 +672,41 @@ func (s *Session) writeLoop(conn transport.Conn) {
 			}
 		}
 		if closing != nil {
-			s.cancel(closing)
-			_ = conn.Close(closing.Code, closing.Reason)
+			s.cancel(closing) // the closer goroutine closes conn with it
 			return
 		}
 	}
 }
 
-// writeBatch writes the queued messages in as few frames as MaxFrameBytes allows.
+// dropTransport ends the transport being served (the session may resume).
+func (s *Session) dropTransport(tctx context.Context, code int, reason string) {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if s.tcancel != nil && tctx.Err() == nil {
+		s.tcancel(&dropError{&events.CloseError{Code: code, Reason: reason}})
+	}
+}
+
+// writeBatch numbers the counted messages of a batch, retains them for a resume, and
+// writes them in as few frames as MaxFrameBytes allows.
 func (s *Session) writeBatch(conn transport.Conn, batch []item) error {
+	numbered := false
+	for i := range batch {
+		if batch[i].counted && batch[i].seq == 0 {
+			batch[i].seq = s.outSeq.Add(1)
+		}
+		numbered = numbered || batch[i].seq != 0
+	}
+	if numbered {
+		s.retain(batch) // before the write: a failed write may still have delivered them
+	}
 	for len(batch) > 0 {
 		msgs := s.frame[:0]
 		size := 0
-		var counted uint64
 		n := 0
 		for n < len(batch) && (n == 0 || size+1+len(batch[n].b) <= s.cfg.MaxFrameBytes) {
 			size += 1 + len(batch[n].b)
 			msgs = append(msgs, batch[n].b)
-			if batch[n].counted {
-				counted++
-			}
 			n++
 		}
 		err := conn.WriteFrame(msgs)
@@ -504,8 +715,10 @@ func (s *Session) writeBatch(conn transport.Conn, batch []item) error {
 		if err != nil {
 			return err
 		}
-		s.outSeq.Add(counted)
 		batch = batch[n:]
 	}
 	return nil
 }
+
+// ReceivedSeq returns the count of counted messages received in the session so far.
+func (s *Session) ReceivedSeq() uint64 { return s.inSeq.Load() }

@@ -101,8 +101,12 @@ func TestServerDetectsSilentPeer(t *testing.T) {
 		start := time.Now()
 		done := serve(s, c)
 		err := <-done
-		if events.CloseCode(err) != events.CloseHeartbeatTimeout {
-			t.Fatalf("ended with %v, want 4001", err)
+		if events.CloseCode(err) != events.CloseHeartbeatTimeout || !Dropped(err) {
+			t.Fatalf("ended with %v, want a dropped transport with 4001", err)
+		}
+		defer s.Abort(&events.CloseError{Code: events.CloseNormal})
+		if s.Err() != nil {
+			t.Fatalf("the session ended with its transport: %v", s.Err())
 		}
 		// The first ping goes out within 22.5–25s (jitter), the pong timeout adds 20s.
 		if d := time.Since(start); d < 42*time.Second || d > 45*time.Second {
@@ -156,9 +160,10 @@ func TestPassiveDetectsDeadServer(t *testing.T) {
 		c.in <- []byte(`{"t":"ping"}`)
 		lastHeard := time.Since(start)
 		err := <-done
-		if events.CloseCode(err) != events.CloseHeartbeatTimeout {
-			t.Fatalf("ended with %v, want 4001", err)
+		if events.CloseCode(err) != events.CloseHeartbeatTimeout || !Dropped(err) {
+			t.Fatalf("ended with %v, want a dropped transport with 4001", err)
 		}
+		defer s.Abort(&events.CloseError{Code: events.CloseNormal})
 		if d := time.Since(start) - lastHeard; d != 45*time.Second {
 			t.Fatalf("dead server declared %v after its last frame, want 45s", d)
 		}
@@ -316,5 +321,88 @@ func TestEventsInOrderAndAcks(t *testing.T) {
 		if err := <-done; events.CloseCode(err) != events.CloseNormal {
 			t.Fatalf("ended with %v", err)
 		}
+	})
+}
+
+// TestResume drops a transport in the middle of a stream and resumes on another: the
+// peer gets every message once, in order, and what it acknowledged is not sent again.
+func TestResume(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(context.Background(), "s1", Config{}, HandlerFunc(nop))
+		defer s.Abort(&events.CloseError{Code: events.CloseNormal})
+		c1 := newFakeConn()
+		done := serve(s, c1)
+		for i := 1; i <= 5; i++ {
+			_ = s.Emit("n", []byte{byte('0' + i)})
+			synctest.Wait()
+		}
+		c1.in <- []byte(`{"t":"pong","r":3}`) // the peer saw 1..3
+		synctest.Wait()
+		c1.Close(events.CloseAbnormal, "cut")
+		if err := <-done; !Dropped(err) {
+			t.Fatalf("transport end: %v, want dropped", err)
+		}
+		_ = s.Emit("n", []byte("6")) // queued while detached
+		if s.Resume(6, nil) {
+			t.Fatal("resumed from a seq never sent")
+		}
+		if !s.Resume(4, []byte(`{"t":"welcome"}`)) { // 4 arrived after all; 5 did not
+			t.Fatal("resume refused")
+		}
+		c2 := newFakeConn()
+		done = serve(s, c2)
+		synctest.Wait()
+		got := strings.Join(c2.frames(), "\n")
+		want := `{"t":"welcome"}` + "\n" + `{"t":"ev","n":"n","d":5}` + "\n" + `{"t":"ev","n":"n","d":6}`
+		if got != want {
+			t.Fatalf("after resume:\n%s\nwant:\n%s", got, want)
+		}
+		if _, out := s.Seq(); out != 6 {
+			t.Fatalf("out seq %d, want 6", out)
+		}
+		s.Close(&events.CloseError{Code: events.CloseNormal})
+		<-done
+	})
+}
+
+// TestResumeImpossible: once the retained messages overflowed, a resume from before them
+// is refused rather than silently skipping messages.
+func TestResumeImpossible(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(context.Background(), "s1", Config{ResumeBytes: 100}, HandlerFunc(nop))
+		defer s.Abort(&events.CloseError{Code: events.CloseNormal})
+		c := newFakeConn()
+		done := serve(s, c)
+		for range 10 {
+			_ = s.Emit("n", []byte(`"0123456789"`))
+			synctest.Wait()
+		}
+		c.Close(events.CloseAbnormal, "cut")
+		<-done
+		if s.Resume(0, nil) {
+			t.Fatal("resumed although the first messages were dropped from the buffer")
+		}
+		if !s.Resume(10, nil) {
+			t.Fatal("a peer that has everything could not resume")
+		}
+	})
+}
+
+// TestAckReports checks that a session acknowledges what it receives without waiting for
+// a ping, so the peer's buffer stays small.
+func TestAckReports(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(context.Background(), "s1", Config{}, HandlerFunc(nop))
+		c := newFakeConn()
+		done := serve(s, c)
+		for range reportEvery {
+			c.in <- []byte(`{"t":"ev","n":"x"}`)
+		}
+		synctest.Wait()
+		if !strings.Contains(strings.Join(c.frames(), "\n"), `{"t":"pong","r":32}`) {
+			t.Fatalf("no acknowledgement after %d messages: %v", reportEvery, c.frames())
+		}
+		s.Close(&events.CloseError{Code: events.CloseNormal})
+		<-done
 	})
 }
