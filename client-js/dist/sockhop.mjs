@@ -297,6 +297,7 @@ function sockjs(name, path, stream, base, h, o) {
   let tx = null;
   let outbox = [];
   let again;
+  let last = false;
   const fail = (code, reason) => {
     if (closed) return;
     closed = true;
@@ -342,15 +343,15 @@ function sockjs(name, path, stream, base, h, o) {
       }
     );
   };
-  const flush = (final) => {
-    if (tx || !outbox.length || closed && !final) return;
+  const flush = () => {
+    if (tx || !outbox.length || closed && !last) return;
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
     tx = post(url + "xhr_send", JSON.stringify([batch.join("\n")]), o.withCredentials, false, () => {
     }, (s) => {
       tx = null;
-      if (s == 204 || s == 200) return flush(final);
-      if (!final) {
+      if (s == 204 || s == 200) return flush();
+      if (!last) {
         fail(...s == 404 ? [1006, "session gone"] : statusCode(s));
       }
     });
@@ -361,17 +362,18 @@ function sockjs(name, path, stream, base, h, o) {
     send(msgs) {
       if (closed) return;
       outbox.push(...msgs);
-      flush(false);
+      flush();
     },
     setMax(n) {
       max = n;
     },
-    close(last) {
+    close(final) {
       closed = true;
       stopRx();
-      if (last) {
-        outbox.push(...last);
-        flush(true);
+      if (final) {
+        last = true;
+        outbox.push(...final);
+        flush();
         return [];
       }
       const r = outbox;

@@ -37,6 +37,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
   let tx: Req | null = null; // the xhr_send in flight
   let outbox: string[] = [];
   let again: any;
+  let last = false; // close(last) was called: send what is left, report nothing
 
   const fail = (code: number, reason: string) => {
     if (closed) return;
@@ -85,15 +86,15 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     );
   };
 
-  const flush = (final: boolean) => {
-    if (tx || !outbox.length || (closed && !final)) return;
+  const flush = () => {
+    if (tx || !outbox.length || (closed && !last)) return;
     // One body of at most max bytes: ["m1\nm2…"], each message escaped as a JSON string.
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
     tx = post(url + 'xhr_send', JSON.stringify([batch.join('\n')]), o.withCredentials, false, () => {}, (s) => {
       tx = null;
-      if (s == 204 || s == 200) return flush(final);
-      if (!final) {
+      if (s == 204 || s == 200) return flush();
+      if (!last) {
         // Unsent: the messages of this body are lost with the session (no resume yet).
         fail(...(s == 404 ? ([1006, 'session gone'] as [number, string]) : statusCode(s)));
       }
@@ -106,17 +107,18 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     send(msgs) {
       if (closed) return;
       outbox.push(...msgs);
-      flush(false);
+      flush();
     },
     setMax(n) {
       max = n;
     },
-    close(last) {
+    close(final) {
       closed = true;
       stopRx();
-      if (last) {
-        outbox.push(...last);
-        flush(true);
+      if (final) {
+        last = true;
+        outbox.push(...final);
+        flush(); // now, or when the xhr_send in flight is done
         return [];
       }
       const r = outbox;
