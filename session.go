@@ -26,6 +26,7 @@ type Session struct {
 	conn      transport.Conn // the transport served now or last; guarded by mu
 	transport string         // its name; guarded by mu
 	token     string         // the resume token; guarded by mu
+	prevToken string         // the one before, until the client shows it has the new one; guarded by mu
 }
 
 func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
@@ -68,19 +69,26 @@ func (s *Session) currentConn() transport.Conn {
 	return s.conn
 }
 
-// rotateToken makes a new resume token, so that an old one is useless, and returns it.
+// rotateToken makes a new resume token and returns it. The previous one stays valid
+// until the client presents the new one, because the welcome that carried the new one
+// may have been lost with its transport; older ones are useless.
 func (s *Session) rotateToken() string {
 	t := randomID(24)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.token = t
+	s.prevToken, s.token = s.token, t
 	return t
 }
 
 func (s *Session) checkToken(t string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.token != "" && subtle.ConstantTimeCompare([]byte(s.token), []byte(t)) == 1
+	eq := func(a string) bool { return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(t)) == 1 }
+	if eq(s.token) {
+		s.prevToken = "" // the client has the newest: retire the one before
+		return true
+	}
+	return eq(s.prevToken)
 }
 
 // RemoteAddr is the network address of the client (or of the last proxy), as in

@@ -1,0 +1,5 @@
+//go:build !race
+
+package sockhop_test
+
+const raceEnabled = false
