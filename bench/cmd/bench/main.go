@@ -30,6 +30,8 @@ func main() {
 	targets := flag.String("targets", "", "comma-separated substrings of target names to run")
 	flag.StringVar(&cfg.peerBin, "peer", "bin/peer", "peer server binary")
 	flag.StringVar(&cfg.socketDir, "socketio", "socketio", "Socket.IO peer directory (npm ci done)")
+	flag.StringVar(&cfg.peerArgs, "peer-args", "", "extra arguments for the Go peers (e.g. \"-pprof 127.0.0.1:6060\")")
+	flag.DurationVar(&cfg.hold, "hold", 0, "idle: keep the connections open this long after measuring (for profiling)")
 	flag.StringVar(&cfg.serverCPU, "server-cpu", "auto", "taskset CPU list for servers; auto = 0 when the machine has 2+ CPUs; none = no pinning")
 	flag.Parse()
 	log.SetFlags(log.Ltime)

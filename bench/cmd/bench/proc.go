@@ -33,6 +33,8 @@ var cfg struct {
 	serverCPU string // taskset list for servers, "" = no pinning
 	redisBin  string
 	tmp       string
+	peerArgs  string        // extra flags for the Go peers
+	hold      time.Duration // idle: keep connections open after measuring
 }
 
 // startServer starts a server process by kind (gorilla, sockjs, centrifuge, sockhop,
@@ -44,6 +46,7 @@ func startServer(ctx context.Context, kind string, extra ...string) (*server, er
 		argv = []string{"node", filepath.Join(cfg.socketDir, "server.js"), "0"}
 	default:
 		argv = append([]string{cfg.peerBin, "-kind", kind}, extra...)
+		argv = append(argv, strings.Fields(cfg.peerArgs)...)
 	}
 	return startProc(ctx, kind, argv, "READY ")
 }

@@ -289,7 +289,7 @@ type bar struct {
 // barChart draws horizontal bars with range whiskers as a standalone SVG.
 func barChart(title, unit string, bars []bar) string {
 	const (
-		width, labelW, rowH, top, right = 760, 250, 28, 44, 90
+		width, labelW, rowH, top, right = 800, 290, 28, 56, 90
 	)
 	h := top + rowH*len(bars) + 16
 	maxV := 0.0
@@ -304,7 +304,7 @@ func barChart(title, unit string, bars []bar) string {
 	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica,Arial,sans-serif" font-size="13">`+"\n", width, h, width, h)
 	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
 	fmt.Fprintf(&s, `<text x="10" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
-	fmt.Fprintf(&s, `<text x="%d" y="22" text-anchor="end" fill="#555">%s</text>`+"\n", width-10, html.EscapeString(unit))
+	fmt.Fprintf(&s, `<text x="10" y="42" fill="#555">%s</text>`+"\n", html.EscapeString(unit))
 	for i, b := range bars {
 		y := top + i*rowH
 		fill := "#9aa5b1"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"slices"
 	"sync"
 	"time"
@@ -228,6 +229,10 @@ func idle(ctx context.Context, t target, e *env, n int) (map[string]float64, err
 	}
 	if err := e.alive(); err != nil {
 		return nil, err
+	}
+	if cfg.hold > 0 {
+		log.Printf("holding %d connections to %s (PID %d) for %s", n, t.Name, e.procs[0].pid(), cfg.hold)
+		time.Sleep(cfg.hold)
 	}
 	return map[string]float64{
 		"kib_per_conn": float64(r1-r0) / float64(n) / 1024,
