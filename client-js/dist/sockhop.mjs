@@ -350,6 +350,7 @@ function sockjs(name, path, stream, base, h, o) {
     tx = post(url + "xhr_send", JSON.stringify([batch.join("\n")]), o.withCredentials, false, () => {
     }, (s) => {
       tx = null;
+      if (last && !outbox.length) stopRx();
       if (s == 204 || s == 200) return flush();
       if (!last) {
         fail(...s == 404 ? [1006, "session gone"] : statusCode(s));
@@ -369,13 +370,14 @@ function sockjs(name, path, stream, base, h, o) {
     },
     close(final) {
       closed = true;
-      stopRx();
       if (final) {
         last = true;
         outbox.push(...final);
         flush();
+        again = setTimeout(stopRx, 3e3);
         return [];
       }
+      stopRx();
       const r = outbox;
       outbox = [];
       return r;

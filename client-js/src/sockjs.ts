@@ -93,6 +93,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     outbox = outbox.slice(batch.length);
     tx = post(url + 'xhr_send', JSON.stringify([batch.join('\n')]), o.withCredentials, false, () => {}, (s) => {
       tx = null;
+      if (last && !outbox.length) stopRx(); // the close message is through: stop receiving
       if (s == 204 || s == 200) return flush();
       if (!last) {
         // Unsent: the messages of this body are lost with the session (no resume yet).
@@ -114,13 +115,16 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     },
     close(final) {
       closed = true;
-      stopRx();
       if (final) {
+        // The receiver stays attached until the close message is through, so that the
+        // server ends the session on the message rather than on an interrupted request.
         last = true;
         outbox.push(...final);
         flush(); // now, or when the xhr_send in flight is done
+        again = setTimeout(stopRx, 3000);
         return [];
       }
+      stopRx();
       const r = outbox;
       outbox = [];
       return r;
