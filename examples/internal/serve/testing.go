@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/client"
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // StartForTest runs an example's server in the background until t ends, and returns where
@@ -30,6 +31,12 @@ func StartForTest(t testing.TB, run func(ctx context.Context, ready func(Info)) 
 			}
 		case <-time.After(15 * time.Second):
 			t.Errorf("server did not stop within 15s")
+		}
+		// A SockJS session whose client went away lives on in sockjs-go for its
+		// disconnect delay (5s by default). Let it end here, so that the leak check of
+		// TestMain sees only real leaks.
+		for deadline := time.Now().Add(10 * time.Second); serverGoroutines() && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 	select {
@@ -130,3 +137,14 @@ func (r *Recorder) String() string {
 
 // Transports are the transports every example test runs on.
 var Transports = []string{client.WebSocket, client.XHRStreaming, client.XHRPolling}
+
+// serverGoroutines reports whether goroutines of sockjs-go or of sockhop's sessions are
+// still alive (the browser driver's own goroutines do not count).
+func serverGoroutines() bool {
+	for _, g := range testutil.Leaks() {
+		if strings.Contains(g, "igm/sockjs-go") || strings.Contains(g, "sockhop/sockhop/session") {
+			return true
+		}
+	}
+	return false
+}
