@@ -76,19 +76,29 @@ func (s *Session) rotateToken() string {
 	t := randomID(24)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.prevToken, s.token = s.token, t
+	if s.token != "" {
+		s.prevToken = s.token
+	}
+	s.token = t
 	return t
 }
 
+// checkToken reports whether t may resume the session, and prepares the next rotation:
+// when the client presents the previous token, it never got the current one, which is
+// then simply replaced; when it presents the current one, the previous is retired.
 func (s *Session) checkToken(t string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	eq := func(a string) bool { return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(t)) == 1 }
-	if eq(s.token) {
-		s.prevToken = "" // the client has the newest: retire the one before
+	switch {
+	case eq(s.token):
+		s.prevToken = ""
+		return true
+	case eq(s.prevToken):
+		s.token = "" // rotateToken keeps prevToken valid until the client shows the new one
 		return true
 	}
-	return eq(s.prevToken)
+	return false
 }
 
 // RemoteAddr is the network address of the client (or of the last proxy), as in
@@ -152,6 +162,9 @@ func marshal(v any) (json.RawMessage, error) {
 	case nil:
 		return nil, nil
 	case json.RawMessage:
+		if len(v) == 0 {
+			return nil, nil // null
+		}
 		if !json.Valid(v) {
 			return nil, fmt.Errorf("invalid json.RawMessage")
 		}

@@ -105,6 +105,8 @@ type item struct {
 	counted bool   // an ev or ack: counted by sequence numbers
 	control bool   // ping, pong, welcome, close: exempt from the byte bound
 	seq     uint64 // the sequence number, once written (0 = not yet)
+
+	closeMsg bool // the close message of a graceful Close
 }
 
 // reportEvery is how many received counted messages make the writer acknowledge them
@@ -303,7 +305,7 @@ func (s *Session) Close(ce *events.CloseError) {
 		return
 	}
 	s.closing = ce
-	s.queue = append(s.queue, item{b: events.Encode(ce.Message()), control: true})
+	s.queue = append(s.queue, item{b: events.Encode(ce.Message()), control: true, closeMsg: true})
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -345,23 +347,37 @@ func (s *Session) Resume(peerSeq uint64, first []byte) bool {
 	if s.cfg.ResumeBytes < 0 || s.ctx.Err() != nil || peerSeq > s.outSeq.Load() {
 		return false
 	}
+	// What the peer may lack: the retained messages, then numbered ones still queued from
+	// an earlier resume whose transport died before they were written. Stale control
+	// messages (an earlier welcome, pings) are dropped; a close message stays.
+	var pool, fresh []item
+	pool = append(pool, s.retained...)
+	for _, it := range s.queue {
+		switch {
+		case it.seq != 0:
+			pool = append(pool, it)
+		case it.control && !it.closeMsg:
+		default:
+			fresh = append(fresh, it)
+		}
+	}
 	i := 0
-	for i < len(s.retained) && s.retained[i].seq <= peerSeq {
+	for i < len(pool) && pool[i].seq <= peerSeq {
 		i++
 	}
-	rest := s.retained[i:]
+	rest := pool[i:]
 	switch {
 	case len(rest) > 0 && rest[0].seq != peerSeq+1:
 		return false
 	case len(rest) == 0 && peerSeq != s.outSeq.Load():
 		return false
 	}
-	q := make([]item, 0, 1+len(rest)+len(s.queue))
+	q := make([]item, 0, 1+len(rest)+len(fresh))
 	if first != nil {
 		q = append(q, item{b: first, control: true})
 	}
 	q = append(q, rest...)
-	s.queue = append(q, s.queue...)
+	s.queue = append(q, fresh...)
 	s.retained, s.retainedBytes, s.lost = nil, 0, false
 	s.signal()
 	return true
