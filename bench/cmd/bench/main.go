@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -33,12 +34,17 @@ func main() {
 	flag.StringVar(&cfg.peerArgs, "peer-args", "", "extra arguments for the Go peers (e.g. \"-pprof 127.0.0.1:6060\")")
 	flag.DurationVar(&cfg.hold, "hold", 0, "idle: keep the connections open this long after measuring (for profiling)")
 	flag.StringVar(&cfg.serverCPU, "server-cpu", "auto", "taskset CPU list for servers; auto = 0 when the machine has 2+ CPUs; none = no pinning")
+	render := flag.String("render", "", "re-render the report from a results JSON file (with -out/-md) instead of measuring")
+	echoRounds := flag.Int("echo-rounds", 0, "override the round trips per client of echo and fallbacks (for profiling)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
 	p := fullParams
 	if *smoke {
 		p = smokeParams
+	}
+	if *echoRounds > 0 {
+		p.EchoRounds, p.FbRounds = *echoRounds, *echoRounds
 	}
 	if *runs > 0 {
 		p.Runs = *runs
@@ -76,6 +82,24 @@ func main() {
 		log.Printf("redis-server not found: skipping the two-node Redis broadcast")
 	}
 
+	if *render != "" {
+		b, err := os.ReadFile(*render)
+		if err != nil {
+			log.Fatal(err)
+		}
+		res := &results{}
+		if err := json.Unmarshal(b, res); err != nil {
+			log.Fatal(err)
+		}
+		ss := scenarios(res.Params, true)
+		fmt.Println(res.markdown(ss))
+		if *out != "" {
+			if err := res.write(*out, *md, ss); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return
+	}
 	ss := scenarios(p, cfg.redisBin != "")
 	res := newResults(p)
 	failed := 0
