@@ -12,6 +12,9 @@ import (
 //go:embed client-js/dist/sockhop.min.js
 var clientJSBundle []byte
 
+//go:embed client-js/dist/sockhop.min.js.map
+var clientJSMap []byte
+
 // clientJS serves the embedded browser client with a content-hash ETag. A request carrying
 // ?v=<hash> (see Server.ClientJSVersion) is cacheable for a year; others revalidate.
 type clientJS struct {
@@ -42,6 +45,12 @@ func (c *clientJS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-cache")
 	}
 	http.ServeContent(w, r, "sockhop.js", c.modTime, bytes.NewReader(clientJSBundle))
+}
+
+func (c *clientJS) serveMap(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "sockhop.min.js.map", c.modTime, bytes.NewReader(clientJSMap))
 }
 
 // ClientJSVersion returns the content hash of the bundled browser client. Pages that load

@@ -58,6 +58,8 @@ type Options struct {
 	// DisableWebSocket turns the native WebSocket endpoint off (clients fall back to the
 	// SockJS transports).
 	DisableWebSocket bool
+	// DisableDiag turns off the connectivity doctor page at <mount>/diag.
+	DisableDiag bool
 	// DisableClientJS stops serving the bundled browser client at <mount>/sockhop.js.
 	DisableClientJS bool
 	// SockJSDisconnectDelay is how long an HTTP-fallback session waits for the client's

@@ -108,6 +108,10 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.serveWS(w, r)
 	case segs[n-1] == "sockhop.js" && srv.js != nil:
 		srv.js.ServeHTTP(w, r)
+	case segs[n-1] == "sockhop.min.js.map" && srv.js != nil:
+		srv.js.serveMap(w, r)
+	case segs[n-1] == "diag" && !srv.opts.DisableDiag:
+		srv.serveDiag(w, r)
 	case segs[n-1] == "sockjs":
 		srv.sj.Serve(w, r, "")
 	case n >= 2 && segs[n-2] == "sockjs":

@@ -716,6 +716,10 @@ func (s *Session) writeBatch(conn transport.Conn, batch []item) error {
 	if numbered {
 		s.retain(batch) // before the write: a failed write may still have delivered them
 	}
+	write := conn.WriteFrame
+	if fw, ok := conn.(transport.FinalWriter); ok && batch[len(batch)-1].closeMsg {
+		write = fw.WriteFinal // the goodbye does not wait for the peer's flow control
+	}
 	for len(batch) > 0 {
 		msgs := s.frame[:0]
 		size := 0
@@ -725,7 +729,7 @@ func (s *Session) writeBatch(conn transport.Conn, batch []item) error {
 			msgs = append(msgs, batch[n].b)
 			n++
 		}
-		err := conn.WriteFrame(msgs)
+		err := write(msgs)
 		clear(msgs)
 		s.frame = msgs
 		if err != nil {

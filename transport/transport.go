@@ -33,5 +33,12 @@ type Conn interface {
 	Name() string
 }
 
+// FinalWriter is implemented by a Conn that can write a session's last frame (its close
+// message) without the flow control of ordinary writes: the SockJS transports otherwise
+// wait for the client's next poll.
+type FinalWriter interface {
+	WriteFinal(msgs [][]byte) error
+}
+
 // ErrClosed is returned by a Conn used after Close.
 var ErrClosed = errors.New("transport: closed")

@@ -258,11 +258,13 @@ func (c *sockjsConn) receive(opened chan<- error) {
 			fail(&HTTPError{Op: c.name, Status: resp.StatusCode})
 			return
 		}
-		again, err := c.readFrames(resp.Body, func() {
-			if !isOpen {
-				isOpen = true
-				opened <- nil
+		again, err := c.readFrames(resp.Body, func() error {
+			if isOpen { // a second open frame: the server lost our session and made a new one
+				return fmt.Errorf("sockhop: %s: the server's SockJS session ended", c.name)
 			}
+			isOpen = true
+			opened <- nil
+			return nil
 		})
 		resp.Body.Close()
 		if err != nil {
@@ -281,7 +283,7 @@ func (c *sockjsConn) receive(opened chan<- error) {
 
 // readFrames reads SockJS frames from one response. It returns again=true when the server
 // said another request is still attached (2010), and an error when the session is over.
-func (c *sockjsConn) readFrames(body io.Reader, onOpen func()) (again bool, err error) {
+func (c *sockjsConn) readFrames(body io.Reader, onOpen func() error) (again bool, err error) {
 	br := bufio.NewReaderSize(body, 4096)
 	for {
 		line, err := readLine(br, c.opts.MaxFrameSize)
@@ -294,12 +296,19 @@ func (c *sockjsConn) readFrames(body io.Reader, onOpen func()) (again bool, err 
 			}
 			return false, fmt.Errorf("sockhop: %s: %w", c.name, err)
 		}
+		if len(line) == 0 && c.name == transport.XHRPolling {
+			// sockjs-go answers a poll of a session it closed after an interrupted request
+			// with an empty close frame.
+			return false, fmt.Errorf("sockhop: %s: the server's SockJS session ended", c.name)
+		}
 		if len(line) == 0 || strings.Trim(string(line[:min(len(line), 4096)]), "h") == "" && line[0] == 'h' {
 			continue // prelude or SockJS heartbeat
 		}
 		switch line[0] {
 		case 'o':
-			onOpen()
+			if err := onOpen(); err != nil {
+				return false, err
+			}
 		case 'a':
 			var msgs []string
 			if err := json.Unmarshal(line[1:], &msgs); err != nil {
@@ -322,7 +331,7 @@ func (c *sockjsConn) readFrames(body io.Reader, onOpen func()) (again bool, err 
 			if code == 2010 {
 				return true, nil
 			}
-			onOpen() // a session closed at once was still opened
+			_ = onOpen() // a session closed at once was still opened
 			return false, &events.CloseError{Code: int(code), Reason: reason}
 		default:
 			return false, fmt.Errorf("sockhop: %s: unknown frame %q", c.name, line[:min(len(line), 16)])

@@ -284,11 +284,15 @@ func (h *Handler) handle(s sj.Session) {
 	defer func() {
 		stop()
 		c.cancel()
-		h.mu.Lock()
-		if h.conns[s.ID()] == c {
-			delete(h.conns, s.ID())
-		}
-		h.mu.Unlock()
+		// The client's next poll still belongs to this session: it collects the close
+		// frame, even while the server drains. Forget the session only after that.
+		time.AfterFunc(h.opts.DisconnectDelay, func() {
+			h.mu.Lock()
+			if h.conns[s.ID()] == c {
+				delete(h.conns, s.ID())
+			}
+			h.mu.Unlock()
+		})
 	}()
 	h.accept(c, s.Request())
 }
@@ -310,7 +314,10 @@ type Conn struct {
 	closed    atomic.Pointer[events.CloseError] // why the guard closed it, for ReadFrame
 }
 
-var _ transport.Conn = (*Conn)(nil)
+var (
+	_ transport.Conn        = (*Conn)(nil)
+	_ transport.FinalWriter = (*Conn)(nil)
+)
 
 // Name reports the receiving transport the session uses now.
 func (c *Conn) Name() string {
@@ -375,6 +382,31 @@ func (c *Conn) WriteFrame(msgs [][]byte) error {
 	case <-c.ctx.Done():
 		return transport.ErrClosed
 	}
+	return c.send(msgs)
+}
+
+// WriteFinal is WriteFrame for a session's last frame: it waits for a receiving request
+// at most finalWait (sockjs-go drops what it buffered when the session closes), so a
+// client that stopped polling does not hold up a Shutdown.
+func (c *Conn) WriteFinal(msgs [][]byte) error {
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	t := time.NewTimer(finalWait)
+	defer t.Stop()
+	select {
+	case <-ready:
+	case <-t.C:
+	case <-c.ctx.Done():
+		return transport.ErrClosed
+	}
+	return c.send(msgs)
+}
+
+// finalWait bounds how long a session's close message waits for the client's next poll.
+const finalWait = time.Second
+
+func (c *Conn) send(msgs [][]byte) error {
 	var b strings.Builder
 	n := len(msgs)
 	for _, m := range msgs {
