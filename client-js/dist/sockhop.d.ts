@@ -43,12 +43,24 @@ export interface AckOptions {
 }
 
 /**
- * An error reported by the client: a rejected emitWithAck (code `timeout`, `closed`, or the
- * server's code such as `bad_request`, `unknown_event`, `internal`), a refused emit
- * (`queue_full`, `too_big`, `closed`), or a terminal close (`e.code` of the server's close).
+ * An error reported by the client: a rejected emitWithAck (code `timeout`; `closed` when the
+ * socket was closed or the server ended the session before replying; `resume_failed` when
+ * the session could not be resumed after a drop; or the server's code such as `bad_request`,
+ * `unknown_event`, `internal`), a refused emit (`queue_full`, `too_big`, `closed`), or a
+ * terminal close (`e.code` of the server's close).
  */
 export interface SockhopError extends Error {
   code: string;
+}
+
+/** What a connect event tells. */
+export interface ConnectInfo {
+  /**
+   * True when the connection resumed the session after a dropped transport: nothing was
+   * lost either way. False on the first connect and whenever a new session began (after a
+   * failed resume or a server that ended the session): the app should refetch its state.
+   */
+  resumed: boolean;
 }
 
 /** Why a connection ended. */
@@ -56,7 +68,7 @@ export interface DisconnectInfo {
   /** The close code (PROTOCOL.md §5); 1006 when the transport died without one. */
   code: number;
   reason: string;
-  /** Whether the client will reconnect. */
+  /** Whether the client will reconnect (and try to resume the session). */
   reconnect: boolean;
 }
 
@@ -67,14 +79,24 @@ export interface DisconnectInfo {
  */
 export type EventHandler = (data: any) => unknown;
 
-/** A sockhop connection. Events: connect, disconnect, reconnecting, transport, error, and any server event name. */
+/**
+ * A sockhop connection. Events: connect, disconnect, reconnecting, transport, resume-failed,
+ * error, and any server event name.
+ */
 export interface Socket {
   /** The transport of the current (or last) connection, null before the first one. */
   readonly transport: TransportName | null;
   readonly state: State;
   /** The server's session id, null before the first welcome. */
   readonly id: string | null;
-  on(event: 'connect', fn: () => void): this;
+  on(event: 'connect', fn: (info: ConnectInfo) => void): this;
+  /**
+   * resume-failed: the client reconnected but the server could not resume the session (grace
+   * expired, buffer overflowed, server restarted): messages in flight either way may be
+   * lost, pending emitWithAck calls already sent failed with `resume_failed`. A connect event
+   * with resumed false follows.
+   */
+  on(event: 'resume-failed', fn: () => void): this;
   on(event: 'disconnect', fn: (info: DisconnectInfo) => void): this;
   on(event: 'reconnecting', fn: (attempt: number, delayMs: number) => void): this;
   on(event: 'transport', fn: (name: TransportName) => void): this;

@@ -127,6 +127,10 @@ var Queue = class {
     const i = this.items.findIndex((e) => e.id === id);
     if (i >= 0) this.bytes -= this.items.splice(i, 1)[0].n;
   }
+  /** ids returns the ack ids of the queued messages. */
+  ids() {
+    return new Set(this.items.map((e) => e.id).filter((x) => x));
+  }
   /** drain empties the queue and returns its messages in order. */
   drain() {
     const r = this.items.map((e) => e.s);
@@ -311,14 +315,17 @@ function sockjs(name, path, stream, base, h, o) {
   };
   const receive = () => {
     let retry = 0;
+    let frames = 0;
     const lines = new Lines();
     const line = (l) => {
       if (closed || retry < 0) return;
       const f = parseSockJS(l);
       h.alive();
       if (!f) return;
+      frames++;
       if (f[0] == "o") {
-        if (!opened) opened = true, h.open();
+        if (opened) return retry = -1, fail(1006, "sockjs session lost");
+        opened = true, h.open();
       } else if (f[0] == "a") {
         for (const s of f[1]) if (!closed) h.frame(s);
       } else if (f[0] == "c") {
@@ -338,6 +345,7 @@ function sockjs(name, path, stream, base, h, o) {
         if (status != 200) return fail(...statusCode(status));
         lines.end().forEach(line);
         if (closed || retry < 0) return;
+        if (!stream && !frames) return fail(1006, "sockjs session lost");
         if (retry) again = setTimeout(receive, retry);
         else receive();
       }
@@ -404,6 +412,8 @@ function err(code, message) {
   return e;
 }
 var offline = () => typeof navigator != "undefined" && navigator.onLine === false;
+var ACK_EVERY = 32;
+var ACK_IDLE = 1e3;
 var Client = class {
   constructor(url, opts = {}) {
     this.url = url;
@@ -430,8 +440,19 @@ var Client = class {
     this.flushing = false;
     this.acks = /* @__PURE__ */ new Map();
     this.nextId = 1;
+    // The session (PROTOCOL.md §6). token is null when there is no session to resume.
+    this.token = null;
     this.rx = 0;
-    // counted messages received (PROTOCOL.md §6)
+    // counted messages received
+    this.rxSaid = 0;
+    this.held = [];
+    // counted messages sent and not yet acknowledged, in order
+    this.heldFrom = 1;
+    // the number of held[0]
+    this.epoch = 0;
+    // counts sessions, so replies meant for an ended one are dropped
+    this.resuming = false;
+    // the current attempt's hello asked to resume
     this.ls = /* @__PURE__ */ new Map();
     this.unlisten = () => {
     };
@@ -541,8 +562,23 @@ var Client = class {
     const o = this.out;
     this.out = [];
     if (!o.length) return;
-    if (this.t && this.up) this.t.send(o);
-    else this.q.unshift(o, utf8Len);
+    if (this.t && this.up) {
+      this.held.push(...o);
+      this.t.send(o);
+    } else this.q.unshift(o, utf8Len);
+  }
+  /** trim forgets the held messages the server has received (r of its ping or pong). */
+  trim(r) {
+    const n = Math.min(+r || 0, this.heldFrom + this.held.length - 1) - this.heldFrom + 1;
+    if (n > 0) {
+      this.held.splice(0, n);
+      this.heldFrom += n;
+    }
+  }
+  /** report tells the server how many counted messages arrived, when it has not heard. */
+  report() {
+    clearTimeout(this.ackTimer);
+    if (this.up && this.rx > this.rxSaid) this.direct({ t: "pong", r: this.rxSaid = this.rx });
   }
   /** direct sends control messages (hello, pong, ack replies before welcome) at once. */
   direct(m) {
@@ -592,6 +628,8 @@ var Client = class {
           const hello = { t: "hello", v: 1 };
           const auth = typeof a == "function" ? a() : a;
           if (auth !== void 0) hello.auth = auth;
+          this.resuming = !!this.token;
+          if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };
           this.direct(hello);
         },
         frame: (f) => mine() && this.frame(f),
@@ -620,13 +658,21 @@ var Client = class {
       if (this.t !== t) return;
       this.msg(m);
     }
+    if (this.rx - this.rxSaid >= ACK_EVERY) this.report();
+    else if (this.rx > this.rxSaid && this.up) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = setTimeout(() => this.report(), ACK_IDLE);
+    }
   }
   msg(m) {
     switch (m.t) {
       case "welcome":
         return this.welcome(m);
       case "ping":
-        return this.direct({ t: "pong", r: this.rx });
+        this.trim(m.r);
+        return this.direct({ t: "pong", r: this.rxSaid = this.rx });
+      case "pong":
+        return this.trim(m.r);
       case "ev":
         this.rx++;
         return this.event(m);
@@ -646,11 +692,20 @@ var Client = class {
   }
   welcome(m) {
     if (this.up || !this.t) return;
-    clearTimeout(this.timer);
     const t = this.t;
+    const resumed = !!m.resumed;
+    const sent = this.heldFrom + this.held.length - 1;
+    if (resumed && (!this.resuming || m.sid !== this.id || !(m.r >= this.heldFrom - 1 && m.r <= sent))) {
+      this.lostSession("resume_failed");
+      this.drop([JSON.stringify({ t: "close", code: 1e3, reason: "resume mismatch" })]);
+      return this.next();
+    }
+    clearTimeout(this.timer);
+    if (!resumed && this.resuming) this.lostSession("resume_failed");
+    else if (!resumed) this.newSession();
     this.up = true;
     this.id = m.sid;
-    this.rx = 0;
+    this.token = m.token;
     this.max = m.max > 0 ? m.max : DEFAULT_MAX;
     t.setMax(this.max);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
@@ -663,11 +718,39 @@ var Client = class {
       this.transport = t.name;
       this.fire("transport", t.name);
     }
-    this.fire("connect");
+    if (resumed) this.trim(m.r);
+    const again = this.held.slice();
+    if (!resumed && this.resuming) this.fire("resume-failed");
+    this.resuming = false;
+    this.fire("connect", { resumed });
     if (this.t === t && this.up) {
+      if (again.length) t.send(again);
       this.out = this.q.drain().concat(this.out);
       this.flush();
     }
+  }
+  /** newSession forgets the counters of the previous session (none, or one that ended). */
+  newSession() {
+    this.epoch++;
+    this.token = null;
+    this.rx = this.rxSaid = 0;
+    this.held = [];
+    this.heldFrom = 1;
+  }
+  /**
+   * lostSession ends a session the server no longer has: the replies to what it was sent
+   * will not come, so those emitWithAck calls fail with code; what is still queued, never
+   * sent, goes to the next session.
+   */
+  lostSession(code) {
+    this.newSession();
+    const queued = this.q.ids();
+    this.acks.forEach((p, id) => {
+      if (queued.has(id)) return;
+      clearTimeout(p.timer);
+      this.acks.delete(id);
+      p.rej(err(code, code == "closed" ? "sockhop: the server ended the session" : "sockhop: the session could not be resumed"));
+    });
   }
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
   heartbeat() {
@@ -683,7 +766,9 @@ var Client = class {
       this.fire(m.n, m.d === void 0 ? null : m.d);
       return;
     }
+    const ep = this.epoch;
     const reply = (r2) => {
+      if (ep != this.epoch) return;
       try {
         this.push(__spreadValues({ t: "ack", id: m.id }, r2));
       } catch (e) {
@@ -708,13 +793,11 @@ var Client = class {
   drop(last) {
     clearTimeout(this.timer);
     clearTimeout(this.hb);
+    clearTimeout(this.ackTimer);
     const t = this.t;
     this.t = null;
     this.up = false;
-    if (t) {
-      const rest = t.close(last);
-      if (rest.length) this.q.unshift(rest, utf8Len);
-    }
+    if (t) t.close(last);
   }
   /**
    * lost handles the end of the current transport: before welcome it moves down the ladder
@@ -730,6 +813,7 @@ var Client = class {
     const stop = isTerminal(c.code);
     if (cm && cm.e) this.fire("error", err(String(cm.e.code), cm.e.message));
     if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
+    if (cm) this.lostSession("closed");
     this.state = "disconnected";
     if (was) this.fire("disconnect", { code: c.code, reason: c.reason, reconnect: true });
     this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : void 0);

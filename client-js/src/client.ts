@@ -1,4 +1,8 @@
-// The connection: transport ladder, handshake, heartbeats, acks, reconnect, offline queue.
+// The connection: transport ladder, handshake, heartbeats, acks, reconnect, offline queue,
+// and session resume (PROTOCOL.md §6): counted messages (ev, ack) are numbered implicitly per
+// direction; what this side sent stays in `held` until the server acknowledges it (r on its
+// ping/pong), and after a dropped transport the next one resumes the session with what each
+// side lacks.
 import type { AckOptions, DisconnectInfo, Options, Socket, SockhopError, State } from './api';
 import { backoff } from './backoff';
 import { Msg, split, utf8Len } from './codec';
@@ -41,6 +45,11 @@ interface Pending {
   timer: any;
 }
 
+/** ACK_EVERY: an unsolicited pong reports r after this many counted messages received. */
+const ACK_EVERY = 32;
+/** ACK_IDLE: ms after which a received count not yet reported is reported anyway. */
+const ACK_IDLE = 1000;
+
 interface CloseMsg {
   code: number;
   reason: string;
@@ -73,7 +82,15 @@ export class Client implements Socket {
   private q: Queue;
   private acks = new Map<number, Pending>();
   private nextId = 1;
-  private rx = 0; // counted messages received (PROTOCOL.md §6)
+  // The session (PROTOCOL.md §6). token is null when there is no session to resume.
+  private token: string | null = null;
+  private rx = 0; // counted messages received
+  private rxSaid = 0; // rx as last reported to the server
+  private ackTimer: any;
+  private held: string[] = []; // counted messages sent and not yet acknowledged, in order
+  private heldFrom = 1; // the number of held[0]
+  private epoch = 0; // counts sessions, so replies meant for an ended one are dropped
+  private resuming = false; // the current attempt's hello asked to resume
   private ls = new Map<string, Fn[]>();
   private unlisten = () => {};
 
@@ -197,8 +214,25 @@ export class Client implements Socket {
     const o = this.out;
     this.out = [];
     if (!o.length) return;
-    if (this.t && this.up) this.t.send(o);
-    else this.q.unshift(o, utf8Len);
+    if (this.t && this.up) {
+      this.held.push(...o); // numbered heldFrom+held.length-1 on: kept until acknowledged
+      this.t.send(o);
+    } else this.q.unshift(o, utf8Len);
+  }
+
+  /** trim forgets the held messages the server has received (r of its ping or pong). */
+  private trim(r: any): void {
+    const n = Math.min(+r || 0, this.heldFrom + this.held.length - 1) - this.heldFrom + 1;
+    if (n > 0) {
+      this.held.splice(0, n);
+      this.heldFrom += n;
+    }
+  }
+
+  /** report tells the server how many counted messages arrived, when it has not heard. */
+  private report(): void {
+    clearTimeout(this.ackTimer);
+    if (this.up && this.rx > this.rxSaid) this.direct({ t: 'pong', r: (this.rxSaid = this.rx) });
   }
 
   /** direct sends control messages (hello, pong, ack replies before welcome) at once. */
@@ -253,6 +287,8 @@ export class Client implements Socket {
           const hello: Msg = { t: 'hello', v: 1 };
           const auth = typeof a == 'function' ? a() : a;
           if (auth !== undefined) hello.auth = auth;
+          this.resuming = !!this.token;
+          if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };
           this.direct(hello);
         },
         frame: (f) => mine() && this.frame(f),
@@ -282,6 +318,12 @@ export class Client implements Socket {
       if (this.t !== t) return; // the transport ended while handling an earlier message
       this.msg(m);
     }
+    // Acknowledge what arrived: at once after ACK_EVERY messages, else when things calm down.
+    if (this.rx - this.rxSaid >= ACK_EVERY) this.report();
+    else if (this.rx > this.rxSaid && this.up) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = setTimeout(() => this.report(), ACK_IDLE);
+    }
   }
 
   private msg(m: Msg): void {
@@ -289,7 +331,10 @@ export class Client implements Socket {
       case 'welcome':
         return this.welcome(m);
       case 'ping':
-        return this.direct({ t: 'pong', r: this.rx });
+        this.trim(m.r);
+        return this.direct({ t: 'pong', r: (this.rxSaid = this.rx) });
+      case 'pong':
+        return this.trim(m.r);
       case 'ev':
         this.rx++;
         return this.event(m);
@@ -310,11 +355,21 @@ export class Client implements Socket {
 
   private welcome(m: Msg): void {
     if (this.up || !this.t) return;
-    clearTimeout(this.timer);
     const t = this.t;
+    const resumed = !!m.resumed;
+    const sent = this.heldFrom + this.held.length - 1; // counted messages sent in the session
+    if (resumed && (!this.resuming || m.sid !== this.id || !(m.r >= this.heldFrom - 1 && m.r <= sent))) {
+      // The server resumed what this client cannot continue: start a new session instead.
+      this.lostSession('resume_failed');
+      this.drop([JSON.stringify({ t: 'close', code: 1000, reason: 'resume mismatch' })]);
+      return this.next();
+    }
+    clearTimeout(this.timer);
+    if (!resumed && this.resuming) this.lostSession('resume_failed');
+    else if (!resumed) this.newSession();
     this.up = true;
     this.id = m.sid;
-    this.rx = 0;
+    this.token = m.token;
     this.max = m.max > 0 ? m.max : DEFAULT_MAX;
     t.setMax(this.max);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
@@ -329,12 +384,43 @@ export class Client implements Socket {
       this.transport = t.name;
       this.fire('transport', t.name);
     }
-    this.fire('connect');
-    // The offline queue goes first, then whatever the connect listeners emitted.
+    // The server has our messages up to r: the rest go again, with the same numbers.
+    if (resumed) this.trim(m.r);
+    const again = this.held.slice();
+    if (!resumed && this.resuming) this.fire('resume-failed');
+    this.resuming = false;
+    this.fire('connect', { resumed });
+    // Unacknowledged messages first, then the offline queue, then what listeners emitted.
     if (this.t === t && this.up) {
+      if (again.length) t.send(again);
       this.out = this.q.drain().concat(this.out);
       this.flush();
     }
+  }
+
+  /** newSession forgets the counters of the previous session (none, or one that ended). */
+  private newSession(): void {
+    this.epoch++;
+    this.token = null;
+    this.rx = this.rxSaid = 0;
+    this.held = [];
+    this.heldFrom = 1;
+  }
+
+  /**
+   * lostSession ends a session the server no longer has: the replies to what it was sent
+   * will not come, so those emitWithAck calls fail with code; what is still queued, never
+   * sent, goes to the next session.
+   */
+  private lostSession(code: string): void {
+    this.newSession();
+    const queued = this.q.ids();
+    this.acks.forEach((p, id) => {
+      if (queued.has(id)) return;
+      clearTimeout(p.timer);
+      this.acks.delete(id);
+      p.rej(err(code, code == 'closed' ? 'sockhop: the server ended the session' : 'sockhop: the session could not be resumed'));
+    });
   }
 
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
@@ -351,7 +437,9 @@ export class Client implements Socket {
       this.fire(m.n, m.d === undefined ? null : m.d);
       return;
     }
+    const ep = this.epoch;
     const reply = (r: object) => {
+      if (ep != this.epoch) return; // asked by a session that ended
       try {
         this.push({ t: 'ack', id: m.id, ...r });
       } catch (e) {
@@ -377,13 +465,12 @@ export class Client implements Socket {
   private drop(last?: string[]): void {
     clearTimeout(this.timer);
     clearTimeout(this.hb);
+    clearTimeout(this.ackTimer);
     const t = this.t;
     this.t = null;
     this.up = false;
-    if (t) {
-      const rest = t.close(last);
-      if (rest.length) this.q.unshift(rest, utf8Len);
-    }
+    // What the transport had not sent yet is all in held (numbered) or control messages.
+    if (t) t.close(last);
   }
 
   /**
@@ -401,6 +488,8 @@ export class Client implements Socket {
     const stop = isTerminal(c.code);
     if (cm && cm.e) this.fire('error', err(String(cm.e.code), cm.e.message));
     if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
+    // A close message means the server ended the session; a drop without one is resumed.
+    if (cm) this.lostSession('closed');
     this.state = 'disconnected';
     if (was) this.fire('disconnect', { code: c.code, reason: c.reason, reconnect: true } as DisconnectInfo);
     this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : undefined);

@@ -40,6 +40,11 @@ export class Queue {
     if (i >= 0) this.bytes -= this.items.splice(i, 1)[0].n;
   }
 
+  /** ids returns the ack ids of the queued messages. */
+  ids(): Set<number> {
+    return new Set(this.items.map((e) => e.id!).filter((x) => x));
+  }
+
   /** drain empties the queue and returns its messages in order. */
   drain(): string[] {
     const r = this.items.map((e) => e.s);

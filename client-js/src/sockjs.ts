@@ -53,14 +53,18 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
 
   const receive = () => {
     let retry = 0; // pause before the next request; -1: none (closed)
+    let frames = 0;
     const lines = new Lines();
     const line = (l: string) => {
       if (closed || retry < 0) return;
       const f = parseSockJS(l);
       h.alive();
       if (!f) return;
+      frames++;
       if (f[0] == 'o') {
-        if (!opened) (opened = true), h.open();
+        // A second open frame: the server lost this SockJS session and began a new one.
+        if (opened) return (retry = -1), fail(1006, 'sockjs session lost');
+        (opened = true), h.open();
       } else if (f[0] == 'a') {
         for (const s of f[1]) if (!closed) h.frame(s);
       } else if (f[0] == 'c') {
@@ -80,6 +84,8 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
         if (status != 200) return fail(...statusCode(status));
         lines.end().forEach(line);
         if (closed || retry < 0) return;
+        // A poll answered with no frame: sockjs-go's answer for a session it closed.
+        if (!stream && !frames) return fail(1006, 'sockjs session lost');
         if (retry) again = setTimeout(receive, retry);
         else receive();
       },
@@ -96,7 +102,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
       if (last && !outbox.length) stopRx(); // the close message is through: stop receiving
       if (s == 204 || s == 200) return flush();
       if (!last) {
-        // Unsent: the messages of this body are lost with the session (no resume yet).
+        // The messages of this body may not have arrived: the resume sends them again.
         fail(...(s == 404 ? ([1006, 'session gone'] as [number, string]) : statusCode(s)));
       }
     });

@@ -9,7 +9,7 @@ test('websocket first: connect on welcome', async () => {
   assert.equal(w.c.transport, 'websocket');
   assert.equal(w.c.id, 's1');
   assert.deepEqual(w.attempts[0].sent[0], { t: 'hello', v: 1 });
-  assert.deepEqual(w.log, [['transport', 'websocket'], ['connect']]);
+  assert.deepEqual(w.log, [['transport', 'websocket'], ['connect', { resumed: false }]]);
   w.c.close();
   assert.deepEqual(w.attempts[0].last, [{ t: 'close', code: 1000 }]);
   assert.equal(w.c.state, 'closed');

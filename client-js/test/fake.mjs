@@ -44,6 +44,7 @@ export class Fake {
     for (const m of msgs) {
       const v = JSON.parse(m);
       this.sent.push(v);
+      if (this.onMsg) this.onMsg(v);
       if (v.t === 'hello' && this.onHello) setTimeout(() => this.onHello());
     }
   }
