@@ -95,6 +95,7 @@ func New(opts Options) (*Server, error) {
 	if err := srv.adapter.Start(srv.baseCtx, srv.deliver); err != nil {
 		return nil, fmt.Errorf("sockhop: starting the rooms adapter: %w", err)
 	}
+	srv.registerDiag()
 	return srv, nil
 }
 
