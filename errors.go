@@ -25,6 +25,7 @@ const (
 	CloseUnsupportedVersion = events.CloseUnsupportedVersion // 4500, terminal: unknown protocol version
 	CloseUnauthorized       = events.CloseUnauthorized       // 4501, terminal: authentication refused
 	CloseRejected           = events.CloseRejected           // 4503, terminal: OnConnect returned an error
+	CloseKicked             = events.CloseKicked             // 4504, terminal: DisconnectUser
 )
 
 // CloseError says why a session closed: a close code, a reason, and for going-away closes

@@ -1,7 +1,9 @@
 package sockhop
 
 import (
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/sockhop/sockhop/rooms"
@@ -69,6 +71,32 @@ type Options struct {
 	// keep a client on one node by that cookie.
 	SockJSCookie bool
 
+	// Authenticate, when set, runs for every new session and every resume, on every
+	// transport, with the request that opened the transport (cookies, headers) and the
+	// hello's auth field (a token the client sends in its first message, so it never
+	// appears in a URL). A *Error is shown to the client, any other error is logged and
+	// shown as "unauthorized"; either closes with CloseUnauthorized (terminal). A resume
+	// whose identity's UserID differs from the session's starts a new session instead.
+	Authenticate func(r *http.Request, auth json.RawMessage) (Identity, error)
+
+	// MaxSessionsPerIP bounds concurrent sessions per client address (see
+	// TrustedProxies); past it new SockJS sessions get 429 and WebSocket ones close with
+	// 1013. Zero means 100; negative means no limit.
+	MaxSessionsPerIP int
+	// TrustedProxies lists the addresses or CIDR prefixes of reverse proxies whose
+	// X-Forwarded-For is believed for the per-IP limit. Zero means none: the TCP peer is
+	// the client.
+	TrustedProxies []string
+	// MessageRate is how many messages per second a client may send on average, and
+	// MessageBurst how many at once; past it events are refused with an error ack
+	// "rate_limited", and a client that keeps going is closed with 1008. Zero means 100/s
+	// and a burst of 200; a negative MessageRate means no limit.
+	MessageRate  float64
+	MessageBurst int
+	// MaxRoomsPerSession bounds the rooms one session may be in; Join fails with
+	// ErrTooManyRooms past it. Zero means 1000.
+	MaxRoomsPerSession int
+
 	// Adapter carries room broadcasts between server processes; the server starts it in
 	// New and closes it in Shutdown. Nil means rooms.NewMemory(): one process.
 	// github.com/sockhop/sockhop/rooms/redis is the multi-node adapter.
@@ -99,6 +127,20 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxQueueBytes <= 0 {
 		o.MaxQueueBytes = 1 << 20
+	}
+	if o.MaxSessionsPerIP == 0 {
+		o.MaxSessionsPerIP = 100
+	} else if o.MaxSessionsPerIP < 0 {
+		o.MaxSessionsPerIP = int(^uint(0) >> 1)
+	}
+	if o.MessageRate == 0 {
+		o.MessageRate = 100
+	}
+	if o.MessageBurst <= 0 {
+		o.MessageBurst = max(1, int(2*o.MessageRate))
+	}
+	if o.MaxRoomsPerSession <= 0 {
+		o.MaxRoomsPerSession = 1000
 	}
 	if o.MaxPendingAcks <= 0 {
 		o.MaxPendingAcks = 1024

@@ -91,7 +91,7 @@ func TestResumeUnderCuts(t *testing.T) {
 		clients, m, emits = 10, 1000, 200 // the race detector costs ~10x on 2 cores; the full size runs without it in make test
 	}
 	forEachTransport(t, func(t *testing.T, tr string) {
-		ss, hs := newStreamServer(t, sockhop.Options{MaxQueueBytes: 4 << 20})
+		ss, hs := newStreamServer(t, sockhop.Options{MaxQueueBytes: 4 << 20, MessageRate: -1})
 		proxy, err := faultproxy.New(strings.TrimPrefix(hs.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
@@ -257,7 +257,7 @@ func mustEchoInc(t *testing.T, c *client.Client) {
 // TestNoGrowthAfterExpiry: sessions dropped and expired leave the heap within 2x of
 // where a first identical round left it, and no session behind.
 func TestNoGrowthAfterExpiry(t *testing.T) {
-	ss, hs := newStreamServer(t, sockhop.Options{ResumeGrace: 200 * time.Millisecond})
+	ss, hs := newStreamServer(t, sockhop.Options{ResumeGrace: 200 * time.Millisecond, MaxSessionsPerIP: -1})
 	heap := func() uint64 {
 		runtime.GC()
 		var ms runtime.MemStats

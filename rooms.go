@@ -19,6 +19,9 @@ func (s *Session) Join(ctx context.Context, room string) error {
 		return errors.New("sockhop: join: empty room name")
 	}
 	srv := s.srv
+	if !srv.rooms.Has(room, s) && len(srv.rooms.RoomsOf(s)) >= srv.opts.MaxRoomsPerSession {
+		return ErrTooManyRooms
+	}
 	_, created := srv.rooms.Join(room, s)
 	if s.core.Err() != nil { // ended while joining: undo, the session's LeaveAll may have run
 		srv.leave(ctx, room, s)

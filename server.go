@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,10 @@ type Server struct {
 	baseCtx    context.Context // parent of every session; cancelled to force-close
 	baseCancel context.CancelCauseFunc
 
+	trustedProxies []netip.Prefix
+
 	mu          sync.Mutex
+	perIP       map[string]int // sessions and handshakes per client address; guarded by mu
 	draining    bool
 	sessions    map[string]*Session
 	handshaking map[transport.Conn]struct{}
@@ -65,7 +69,11 @@ func New(opts Options) (*Server, error) {
 		log:         opts.Logger,
 		origin:      origin,
 		sessions:    make(map[string]*Session),
+		perIP:       make(map[string]int),
 		handshaking: make(map[transport.Conn]struct{}),
+	}
+	if srv.trustedProxies, err = parsePrefixes(opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("sockhop: TrustedProxies: %w", err)
 	}
 	if opts.InsecureAllowAnyOrigin {
 		srv.log.Warn("sockhop: InsecureAllowAnyOrigin is set: any web site can open sessions with your visitors' cookies")
@@ -83,6 +91,7 @@ func New(opts Options) (*Server, error) {
 		CheckOrigin:     origin.allow,
 		DisconnectDelay: opts.SockJSDisconnectDelay,
 		JSessionID:      opts.SockJSCookie,
+		Admit:           srv.underIPLimit,
 	}, func(c *sockjs.Conn, r *http.Request) { srv.accept(c, r) })
 	if !opts.DisableClientJS {
 		srv.js = newClientJS()
@@ -164,15 +173,33 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	srv.mu.Unlock()
 	defer srv.wg.Done()
 
+	ip := srv.clientIP(r)
+	if !srv.admit(ip) {
+		srv.mu.Lock()
+		delete(srv.handshaking, conn)
+		srv.mu.Unlock()
+		srv.refuse(conn, &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address"})
+		return
+	}
+	admitted := true
+	defer func() {
+		if admitted {
+			srv.release(ip)
+		}
+	}()
 	hello, lines, err := srv.readHello(conn)
+	var id Identity
+	if err == nil {
+		id, err = srv.authenticate(r, hello.Auth)
+	}
 	if err == nil && hello.Resume != nil && srv.opts.ResumeGrace > 0 {
-		if srv.resume(conn, hello.Resume, lines) {
+		if srv.resume(conn, hello.Resume, id, lines) {
 			return
 		}
 	}
 	var s *Session
 	if err == nil {
-		s, err = srv.open(conn, r)
+		s, err = srv.open(conn, r, id, ip)
 	}
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
@@ -191,6 +218,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		}
 		return
 	}
+	admitted = false // the session holds the count now; end releases it
 	srv.own(s, conn, lines)
 }
 
@@ -251,9 +279,9 @@ func (srv *Server) own(s *Session, conn transport.Conn, lines [][]byte) {
 // resume hands conn to the session the hello names, if the token is right. It reports
 // false, leaving conn alone, when the session cannot resume: the caller then opens a new
 // one (and the client sees resumed:false).
-func (srv *Server) resume(conn transport.Conn, res *events.Resume, lines [][]byte) bool {
+func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, lines [][]byte) bool {
 	s := srv.Session(res.SID)
-	if s == nil || !s.checkToken(res.Token) {
+	if s == nil || !s.checkToken(res.Token) || s.Identity().UserID != id.UserID {
 		srv.log.Info("resume refused", "session", res.SID, "known", s != nil)
 		return false
 	}
@@ -284,6 +312,7 @@ func (srv *Server) end(s *Session, reason error) {
 	delete(srv.sessions, s.ID())
 	srv.mu.Unlock()
 	srv.leaveAll(s)
+	srv.release(s.ip)
 	srv.log.Info("session closed", "session", s.ID(), "code", CloseCode(reason), "err", reason)
 	if f := srv.onDisconnect.Load(); f != nil {
 		(*f)(s, reason)
@@ -346,8 +375,9 @@ func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, er
 }
 
 // open creates a new session on conn, queues its welcome and runs OnConnect.
-func (srv *Server) open(conn transport.Conn, r *http.Request) (*Session, error) {
+func (srv *Server) open(conn transport.Conn, r *http.Request, id Identity, ip string) (*Session, error) {
 	s := newSession(srv, conn, r)
+	s.identity, s.ip = id, ip
 	_ = s.core.SendControl(events.AppendWelcome(nil, events.Welcome{
 		SID:   s.ID(),
 		Token: s.rotateToken(),
@@ -392,6 +422,8 @@ func (srv *Server) sessionConfig() session.Config {
 		AckTimeout:     srv.opts.AckTimeout,
 		MaxPendingAcks: srv.opts.MaxPendingAcks,
 		ResumeBytes:    srv.opts.resumeBytes(),
+		RateLimit:      max(0, srv.opts.MessageRate),
+		RateBurst:      srv.opts.MessageBurst,
 	}
 }
 

@@ -178,7 +178,7 @@ func TestOrdering10k(t *testing.T) {
 			seen int
 		}
 		done := make(chan result, 1)
-		_, url := testServer(t, sockhop.Options{MaxQueueBytes: 8 << 20}, func(srv *sockhop.Server) {
+		_, url := testServer(t, sockhop.Options{MaxQueueBytes: 8 << 20, MessageRate: -1}, func(srv *sockhop.Server) {
 			next := 0
 			sockhop.On(srv, "n", func(ctx context.Context, s *sockhop.Session, i int) error {
 				if i != next {

@@ -27,6 +27,8 @@ type Session struct {
 	transport string         // its name; guarded by mu
 	token     string         // the resume token; guarded by mu
 	prevToken string         // the one before, until the client shows it has the new one; guarded by mu
+	identity  Identity       // guarded by mu
+	ip        string         // the client address counted for the per-IP limit
 }
 
 func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {

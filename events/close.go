@@ -25,6 +25,7 @@ const (
 	CloseUnsupportedVersion = 4500
 	CloseUnauthorized       = 4501
 	CloseRejected           = 4503
+	CloseKicked             = 4504
 )
 
 // Reconnect reports whether a client should reconnect after a close with code.

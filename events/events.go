@@ -27,7 +27,36 @@ const Version = 1
 const (
 	MaxNameLen = 256
 	MaxID      = 1<<53 - 1
+	MaxDepth   = 32 // nesting of objects and arrays, the envelope's own included
 )
+
+// depth returns the deepest nesting of objects and arrays in a JSON text, skipping
+// strings; it does not validate. It guards the decoder against stack-heavy input.
+func depth(b []byte) int {
+	d, max := 0, 0
+	in := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case in:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				in = false
+			}
+		case c == '"':
+			in = true
+		case c == '{' || c == '[':
+			d++
+			if d > max {
+				max = d
+			}
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return max
+}
 
 // Message is one decoded protocol message. Only the fields of its type are set.
 type Message struct {
@@ -86,6 +115,9 @@ func Decode(line []byte) (Message, error) {
 	var m Message
 	if len(line) == 0 || line[0] != '{' {
 		return m, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	if depth(line) > MaxDepth {
+		return m, fmt.Errorf("%w: nested deeper than %d", ErrMalformed, MaxDepth)
 	}
 	if err := json.Unmarshal(line, &m); err != nil {
 		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)

@@ -32,6 +32,8 @@ func TestDecode(t *testing.T) {
 		{in: `{"t":"ack"}`, wantErr: true},
 		{in: `{"t":"ack","id":-1}`, wantErr: true},
 		{in: `{"t":"ev","n":"x","d":}`, wantErr: true},
+		{in: `{"t":"ev","n":"x","d":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, wantErr: true},
+		{in: `{"t":"ev","n":"x","d":"` + strings.Repeat("[", 40) + `"}`, want: Message{T: TypeEvent, Name: "x", Data: json.RawMessage(`"` + strings.Repeat("[", 40) + `"`)}},
 	}
 	for _, tc := range tests {
 		got, err := Decode([]byte(tc.in))
@@ -101,6 +103,26 @@ func TestReconnectRanges(t *testing.T) {
 			t.Errorf("Reconnect(%d) = %v, want %v", code, got, want)
 		}
 	}
+}
+
+// FuzzLines checks that splitting any frame yields lines that, joined back, give the
+// frame's non-empty content.
+func FuzzLines(f *testing.F) {
+	f.Add([]byte("a\nb\r\n\nc"))
+	f.Add([]byte("{\"t\":\"ping\"}\n{\"t\":\"pong\"}"))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var n int
+		err := Lines(frame, func(l []byte) error {
+			if len(l) == 0 || strings.ContainsRune(string(l), '\n') {
+				t.Fatalf("bad line %q", l)
+			}
+			n += len(l)
+			return nil
+		})
+		if err != nil || n > len(frame) {
+			t.Fatalf("Lines: %v, %d bytes of %d", err, n, len(frame))
+		}
+	})
 }
 
 // FuzzDecode checks that any line decodes or fails cleanly, and that what decodes

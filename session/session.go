@@ -38,6 +38,12 @@ type Config struct {
 	// that a session whose transport dropped can resume with nothing lost. Zero means
 	// 1 MiB. Negative turns resume off: a dropped transport ends the session.
 	ResumeBytes int
+	// RateLimit is how many messages per second the peer may send on average, and
+	// RateBurst how many at once. Past it events are refused (an error ack "rate_limited"
+	// when the peer asked for one) and pings go unanswered; a peer that keeps going past
+	// twice the burst of refusals is closed with 1008. Zero RateLimit means no limit.
+	RateLimit float64
+	RateBurst int
 	// Passive is for the client end: it sends no pings, answers the peer's, and ends the
 	// session with 4001 when no frame arrived for PingInterval+PongTimeout.
 	Passive bool
@@ -60,6 +66,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPendingAcks <= 0 {
 		c.MaxPendingAcks = 1024
+	}
+	if c.RateLimit > 0 && c.RateBurst <= 0 {
+		c.RateBurst = max(1, int(2*c.RateLimit))
 	}
 	if c.MaxQueuedEvents <= 0 {
 		c.MaxQueuedEvents = 256
@@ -162,6 +171,10 @@ type Session struct {
 	reported      atomic.Uint64 // inSeq last acknowledged to the peer; writer -> reader
 
 	frame [][]byte // the frame being written; owned by writer
+
+	tokens  float64   // rate limit bucket; owned by reader
+	refill  time.Time // owned by reader
+	refused int       // messages refused since the last one allowed; owned by reader
 
 	ackMu   sync.Mutex
 	nextID  uint64
@@ -535,6 +548,19 @@ func (s *Session) handleLine(tctx context.Context, line []byte) error {
 		s.log.Warn("bad message", "err", err)
 		return &events.CloseError{Code: events.CloseProtocolError, Reason: err.Error()}
 	}
+	if s.cfg.RateLimit > 0 && m.T != events.TypePong && m.T != events.TypeAck && m.T != events.TypeClose && !s.allow() {
+		if s.refused > 2*s.cfg.RateBurst {
+			s.log.Warn("rate limit exceeded", "refused", s.refused)
+			return &events.CloseError{Code: events.ClosePolicyViolation, Reason: "rate limit exceeded"}
+		}
+		if m.T == events.TypeEvent {
+			s.inSeq.Add(1) // received and counted, though not handled
+			if m.ID != 0 {
+				return s.ignoreClosed(s.Reply(m.ID, nil, &events.ErrorBody{Code: "rate_limited", Message: "too many messages, slow down"}))
+			}
+		}
+		return nil
+	}
 	switch m.T {
 	case events.TypePing:
 		if m.R > 0 {
@@ -585,6 +611,23 @@ func (s *Session) handleLine(tctx context.Context, line []byte) error {
 	default: // hello or welcome after the handshake
 		return &events.CloseError{Code: events.CloseProtocolError, Reason: "unexpected " + m.T}
 	}
+}
+
+// allow takes a token from the rate limit bucket.
+func (s *Session) allow() bool {
+	now := time.Now()
+	if s.refill.IsZero() {
+		s.tokens, s.refill = float64(s.cfg.RateBurst), now
+	}
+	s.tokens = min(float64(s.cfg.RateBurst), s.tokens+now.Sub(s.refill).Seconds()*s.cfg.RateLimit)
+	s.refill = now
+	if s.tokens < 1 {
+		s.refused++
+		return false
+	}
+	s.tokens--
+	s.refused = 0
+	return true
 }
 
 func (s *Session) ignoreClosed(err error) error {

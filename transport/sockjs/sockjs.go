@@ -51,6 +51,9 @@ type Options struct {
 	ResponseLimit uint32
 	// JSessionID sets the JSESSIONID cookie that sticky load balancers route on.
 	JSessionID bool
+	// Admit, when set, decides whether a request may create a new session; a refusal is
+	// answered 429.
+	Admit func(r *http.Request) bool
 }
 
 // Handler serves the SockJS endpoints below a mount path. Its ServeHTTP expects the path
@@ -123,6 +126,10 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 		sid, kind := m[2], m[3]
 		if kind == "xhr_send" {
 			h.send(w, r, rest, sid)
+			return
+		}
+		if h.opts.Admit != nil && h.conn(sid) == nil && !h.opts.Admit(r) {
+			http.Error(w, "sockhop: too many sessions from your address", http.StatusTooManyRequests)
 			return
 		}
 		c := h.receiver(sid, kind)

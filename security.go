@@ -1,0 +1,149 @@
+package sockhop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Identity is who a session belongs to, as Options.Authenticate decided.
+type Identity struct {
+	// UserID groups the sessions of one user, for DisconnectUser; "" is anonymous.
+	UserID string
+	// Data is whatever the app wants to keep with the identity (claims, roles).
+	Data any
+}
+
+// ErrTooManyRooms is returned by Join past Options.MaxRoomsPerSession.
+var ErrTooManyRooms = errors.New("sockhop: too many rooms for one session")
+
+// Identity returns the identity Options.Authenticate gave the session (the zero Identity
+// without an Authenticate hook).
+func (s *Session) Identity() Identity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.identity
+}
+
+// authenticate runs Options.Authenticate for a new or resuming session. A refusal is a
+// terminal close (4501) carrying the client-visible error.
+func (srv *Server) authenticate(r *http.Request, auth json.RawMessage) (Identity, error) {
+	f := srv.opts.Authenticate
+	if f == nil {
+		return Identity{}, nil
+	}
+	id, err := f(r, auth)
+	if err == nil {
+		return id, nil
+	}
+	e, visible := clientError(err)
+	if !visible {
+		srv.log.Error("Authenticate failed", "err", err)
+		e = &Error{Code: "unauthorized", Message: "unauthorized"}
+	}
+	return Identity{}, &CloseError{Code: CloseUnauthorized, Reason: e.Message, Err: e}
+}
+
+// DisconnectUser closes every session of the user with userID on this server with
+// CloseKicked (terminal: the client does not reconnect) and returns how many there were.
+func (srv *Server) DisconnectUser(ctx context.Context, userID string) int {
+	srv.mu.Lock()
+	var victims []*Session
+	for _, s := range srv.sessions {
+		if s.Identity().UserID == userID {
+			victims = append(victims, s)
+		}
+	}
+	srv.mu.Unlock()
+	for _, s := range victims {
+		s.Close(CloseKicked, "disconnected by the server")
+	}
+	return len(victims)
+}
+
+// clientIP is the address limits apply to: the connection's peer, or, when the peer is a
+// trusted proxy, the right-most address of X-Forwarded-For that is not a trusted proxy.
+func (srv *Server) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !srv.trusted(peer) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !srv.trusted(a) {
+			return a.String()
+		}
+	}
+	return host
+}
+
+func (srv *Server) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range srv.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// admit counts a new session for its client's address; it reports false past
+// Options.MaxSessionsPerIP.
+func (srv *Server) admit(ip string) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.perIP[ip] >= srv.opts.MaxSessionsPerIP {
+		return false
+	}
+	srv.perIP[ip]++
+	return true
+}
+
+func (srv *Server) release(ip string) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.perIP[ip]--; srv.perIP[ip] <= 0 {
+		delete(srv.perIP, ip)
+	}
+}
+
+// underIPLimit reports whether a new session from r's client may start, for the HTTP
+// transports' 429 before a SockJS session is created.
+func (srv *Server) underIPLimit(r *http.Request) bool {
+	ip := srv.clientIP(r)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.perIP[ip] < srv.opts.MaxSessionsPerIP
+}

@@ -1,0 +1,204 @@
+package sockhop_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/client"
+	"github.com/sockhop/sockhop/internal/dial"
+)
+
+func TestAuthenticate(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		auth := func(r *http.Request, raw json.RawMessage) (sockhop.Identity, error) {
+			var tok struct{ Token string }
+			_ = json.Unmarshal(raw, &tok)
+			switch {
+			case tok.Token == "ann-secret":
+				return sockhop.Identity{UserID: "ann"}, nil
+			case r.Header.Get("Cookie") == "session=bob":
+				return sockhop.Identity{UserID: "bob"}, nil
+			case tok.Token == "crash":
+				return sockhop.Identity{}, errors.New("db down, details hidden")
+			}
+			return sockhop.Identity{}, &sockhop.Error{Code: "bad_token", Message: "log in again"}
+		}
+		srv, url := echoServer(t, sockhop.Options{Authenticate: auth}, func(srv *sockhop.Server) {
+			sockhop.OnRequest(srv, "whoami", func(ctx context.Context, s *sockhop.Session, v any) (string, error) {
+				return s.Identity().UserID, nil
+			})
+		})
+		ctx := context.Background()
+		// Refused: a terminal close with the client-visible reason, and no retry loop.
+		for token, want := range map[string]string{"wrong": "log in again", "crash": "unauthorized"} {
+			_, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, Auth: map[string]string{"token": token}})
+			var ce *sockhop.CloseError
+			if !errors.As(err, &ce) || ce.Code != sockhop.CloseUnauthorized || ce.Err == nil || ce.Err.Message != want {
+				t.Fatalf("token %q: %v, want 4501 %q", token, err, want)
+			}
+			if strings.Contains(err.Error(), "db down") {
+				t.Fatalf("internal error leaked: %v", err)
+			}
+		}
+		// Accepted by token in the hello, or by cookie on the request.
+		ann := dialClient(t, url, tr, client.Options{Auth: map[string]string{"token": "ann-secret"}})
+		bob := dialClient(t, url, tr, client.Options{Header: http.Header{"Cookie": {"session=bob"}}})
+		ann2 := client.New(url, client.Options{Transports: []string{tr}, Auth: map[string]string{"token": "ann-secret"}})
+		if err := ann2.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer ann2.Close()
+		for c, want := range map[*client.Client]string{ann: `"ann"`, bob: `"bob"`} {
+			if reply, err := c.EmitWithAck(ctx, "whoami", nil); err != nil || string(reply) != want {
+				t.Fatalf("whoami: %s %v, want %s", reply, err, want)
+			}
+		}
+		// DisconnectUser closes both of ann's sessions for good, and only those.
+		if n := srv.DisconnectUser(ctx, "ann"); n != 2 {
+			t.Fatalf("DisconnectUser closed %d sessions, want 2", n)
+		}
+		for _, c := range []*client.Client{ann, ann2} {
+			select {
+			case <-c.Done():
+				if sockhop.CloseCode(c.Err()) != sockhop.CloseKicked {
+					t.Fatalf("kicked client ended with %v", c.Err())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("kicked client still running (reconnecting?)")
+			}
+		}
+		mustEcho(t, bob)
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := echoServer(t, sockhop.Options{MessageRate: 50, MessageBurst: 20}, nil)
+		// Over the burst: the excess is refused with an error ack, the session goes on.
+		c := dialRaw(t, url, tr, nil)
+		c.handshake()
+		var frame []string
+		for i := 1; i <= 30; i++ {
+			frame = append(frame, fmt.Sprintf(`{"t":"ev","n":"echo","d":%d,"id":%d}`, i, i))
+		}
+		c.send(strings.Join(frame, "\n"))
+		ok, limited := 0, 0
+		for range 30 {
+			m, err := c.nextTimeout(10 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case m.Err == nil:
+				ok++
+			case m.Err.Code == "rate_limited":
+				limited++
+			}
+		}
+		if ok != 20 || limited != 10 {
+			t.Fatalf("%d answered, %d rate_limited; want 20 and 10", ok, limited)
+		}
+		time.Sleep(200 * time.Millisecond) // 10 tokens back
+		c.send(`{"t":"ev","n":"echo","d":"again","id":99}`)
+		if m, err := c.next(); err != nil || m.Err != nil {
+			t.Fatalf("after refilling: %+v %v", m, err)
+		}
+		// A flood of pings that keeps going is closed with 1008.
+		f := dialRaw(t, url, tr, nil)
+		f.handshake()
+		f.send(strings.TrimSuffix(strings.Repeat(`{"t":"ping"}`+"\n", 200), "\n"))
+		if got := f.closeCode(); got != sockhop.ClosePolicyViolation {
+			t.Fatalf("ping flood closed with %d, want 1008", got)
+		}
+	})
+}
+
+func TestPerIPLimit(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := echoServer(t, sockhop.Options{MaxSessionsPerIP: 2, TrustedProxies: []string{"127.0.0.1"}}, nil)
+		dialClient(t, url, tr, client.Options{})
+		dialClient(t, url, tr, client.Options{})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true})
+		var he *dial.HTTPError
+		switch {
+		case tr == client.WebSocket && sockhop.CloseCode(err) != sockhop.CloseTryAgainLater:
+			t.Fatalf("third WebSocket session: %v, want close 1013", err)
+		case tr != client.WebSocket && (!errors.As(err, &he) || he.Status != http.StatusTooManyRequests):
+			t.Fatalf("third SockJS session: %v, want 429", err)
+		}
+		// Behind a trusted proxy, each forwarded client has its own count.
+		for _, ip := range []string{"198.51.100.7", "198.51.100.8"} {
+			c := dialClient(t, url, tr, client.Options{Header: http.Header{"X-Forwarded-For": {"203.0.113.1, " + ip}}})
+			mustEcho(t, c)
+		}
+	})
+}
+
+func TestMaxRooms(t *testing.T) {
+	srv, url := echoServer(t, sockhop.Options{MaxRoomsPerSession: 3}, nil)
+	joined := make(chan error, 1)
+	sockhop.On(srv, "join5", func(ctx context.Context, s *sockhop.Session, v any) error {
+		var err error
+		for i := range 5 {
+			if err = s.Join(ctx, fmt.Sprint("r", i)); err != nil {
+				break
+			}
+		}
+		joined <- err
+		return nil
+	})
+	c := dialClient(t, url, client.WebSocket, client.Options{})
+	_ = c.Emit(context.Background(), "join5", nil)
+	if err := <-joined; !errors.Is(err, sockhop.ErrTooManyRooms) {
+		t.Fatalf("fourth Join: %v, want ErrTooManyRooms", err)
+	}
+	if n := len(srv.Rooms()); n != 3 {
+		t.Fatalf("%d rooms, want 3", n)
+	}
+}
+
+// TestHostileFrames covers frames the bad-input table cannot express the same way on
+// every transport.
+func TestHostileFrames(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := echoServer(t, sockhop.Options{}, nil)
+		bystander := dialClient(t, url, tr, client.Options{})
+		deep := dialRaw(t, url, tr, nil)
+		deep.handshake()
+		deep.send(`{"t":"ev","n":"echo","d":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`)
+		if got := deep.closeCode(); got != sockhop.CloseProtocolError {
+			t.Fatalf("deeply nested JSON closed with %d, want 1002", got)
+		}
+		if tr == client.WebSocket {
+			bin := dialRaw(t, url, tr, nil)
+			bin.handshake()
+			_ = bin.Conn.(interface{ WriteRaw(int, []byte) error }).WriteRaw(websocket.BinaryMessage, []byte{1, 2, 3})
+			if got := bin.closeCode(); got != sockhop.CloseUnsupportedData {
+				t.Fatalf("binary frame closed with %d, want 1003", got)
+			}
+		} else {
+			// xhr_send bodies that are not a JSON array of strings.
+			for _, body := range []string{`{"a":1}`, `[1,2]`, `["ok"`, ``} {
+				c := dialRaw(t, url, tr, nil)
+				c.handshake()
+				err := c.Conn.(interface{ WriteRaw([]byte) error }).WriteRaw([]byte(body))
+				var he *dial.HTTPError
+				if !errors.As(err, &he) || he.Status != http.StatusBadRequest {
+					t.Fatalf("xhr_send %q: %v, want 400", body, err)
+				}
+			}
+		}
+		mustEcho(t, bystander)
+	})
+}
