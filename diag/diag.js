@@ -198,8 +198,9 @@
     var l = d.ladder;
     if (!l.ok) {
       return ['bad', 'Could not connect',
-        'No way of connecting worked from this browser. Realtime features of this site will not work here. ' +
-        'Send the report below to the site\'s support.'];
+        'No way of connecting worked from this browser, so live updates on this site will not work here. ' +
+        'If another network (for example a phone hotspot) works, this network blocks it. Either way, send the ' +
+        'report below to the site\'s support.'];
     }
     var name = LABEL[l.transport][0];
     if (l.transport === 'websocket') {
@@ -209,7 +210,8 @@
     }
     return ['slow', 'Works, using a fallback: ' + name,
       'Realtime updates work, but WebSocket does not get through, so connecting took ' + (l.connect_ms / 1000).toFixed(1) +
-      ' s and messages take ' + l.rtt_median_ms + ' ms for a round trip. The table below says why.'];
+      ' s and messages take ' + l.rtt_median_ms + ' ms for a round trip. Nothing to fix in your browser; ' +
+      'the table below tells the site\'s operators which proxy setting is missing.'];
   }
 
   function headerRows(h) {
@@ -292,7 +294,9 @@
         cell(tr, '', 'num'); cell(tr, '', 'num'); cell(tr, '', 'why');
       } else {
         cell(tr, a.ok ? pill('✓ works', 'ok') : pill('✕ failed', 'bad'));
-        cell(tr, a.reached ? a.connect_ms + ' ms' : 'gave up after ' + (a.failed_ms / 1000).toFixed(1) + ' s', 'num');
+        cell(tr, a.reached ? a.connect_ms + ' ms'
+          : a.failed_ms < 1000 ? 'refused at once (' + a.failed_ms + ' ms)'
+            : 'gave up after ' + (a.failed_ms / 1000).toFixed(1) + ' s', 'num');
         cell(tr, a.rtt_median_ms !== null ? a.rtt_median_ms + ' ms' : '–', 'num');
         cell(tr, a.cause || '', 'why');
       }

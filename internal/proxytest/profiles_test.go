@@ -235,8 +235,8 @@ const heartbeatCheck = `(async (holdMs) => {
   const id = s.id, transport = s.transport;
   await new Promise((res) => setTimeout(res, holdMs));
   const echo = await s.emitWithAck('echo', 'still here', { timeout: 5000 });
-  const r = { ev, transport, same_session: s.id === id, same_transport: s.transport === transport, echo };
-  s.close();
+  const r = { ev: { ...ev }, transport, same_session: s.id === id, same_transport: s.transport === transport, echo };
+  s.close(); // fires disconnect: ev was copied above
   return r;
 })(HOLD)`
 
@@ -265,5 +265,74 @@ func TestNginxReadTimeoutBeatenByHeartbeat(t *testing.T) {
 		!r.SameSession || !r.SameTransport || r.Echo != "still here" {
 		px.dumpLogs(t)
 		t.Fatalf("the session did not stay up: %+v", r)
+	}
+}
+
+// TestNginxWithoutHost: the recipe without `proxy_set_header Host`: nginx sends the
+// upstream's address as Host, the server's same-origin check refuses every transport (403),
+// and the doctor says so.
+func TestNginxWithoutHost(t *testing.T) {
+	bin := need(t, "nginx", "browser")
+	be := startBackend(t, sockhop.Options{})
+	px := startNginx(t, bin["nginx"], be.addr, strings.Replace(nginxRecipe, "proxy_set_header Host $http_host;", "", 1), nil)
+	res := runBrowser(t, bin["chromium"], nil,
+		step{"op": "goto", "url": px.url + mount + "/diag"},
+		step{"op": "wait", "expr": "window.sockhopDiag", "timeout": 60000},
+		step{"op": "eval", "expr": "window.sockhopDiag"},
+	)
+	var d diagResult
+	if err := json.Unmarshal(res[2], &d); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("doctor report:\n%s", d.Report)
+	if d.OK || d.Transport != "" {
+		t.Fatalf("connected over %q; want every transport refused", d.Transport)
+	}
+	for _, a := range d.Attempts {
+		if a.Reached || !strings.Contains(a.Cause, "Host") {
+			t.Errorf("%s: reached=%v cause %q; want refused, blaming the Host header", a.Transport, a.Reached, a.Cause)
+		}
+	}
+}
+
+// TestApacheWithoutUpgrade: ProxyPass without upgrade=websocket drops the upgrade, and the
+// client ends on xhr-streaming at once.
+func TestApacheWithoutUpgrade(t *testing.T) {
+	bin := need(t, "apache2", "browser")
+	if _, err := os.Stat(filepath.Join(apacheModules, "mod_proxy_http.so")); err != nil {
+		t.Skipf("no mod_proxy_http in %s", apacheModules)
+	}
+	be := startBackend(t, sockhop.Options{})
+	px := startApache(t, bin["apache2"], be.addr, strings.Replace(apacheRecipe, " upgrade=websocket", "", 1))
+	checkProfile(t, bin["chromium"], px, profile{
+		want: "xhr-streaming", within: 3 * time.Second,
+		works:      []string{"xhr-streaming", "xhr-polling"},
+		fails:      []string{"websocket"},
+		causeHints: map[string]string{"websocket": "refused or stripped"},
+	})
+}
+
+// TestNginxReadTimeoutCutsWithoutHeartbeat is the control of the test above: with the
+// default 25 s ping, nginx's 5 s proxy_read_timeout cuts the idle WebSocket, and the client
+// reconnects (and resumes) on its own.
+func TestNginxReadTimeoutCutsWithoutHeartbeat(t *testing.T) {
+	bin := need(t, "nginx", "browser")
+	be := startBackend(t, sockhop.Options{})
+	px := startNginx(t, bin["nginx"], be.addr, nginxShortTimeout, nil)
+	res := runBrowser(t, bin["chromium"], nil,
+		step{"op": "goto", "url": px.url + mount + "/diag"},
+		step{"op": "wait", "expr": "window.sockhopDiag", "timeout": 60000},
+		step{"op": "eval", "expr": strings.Replace(heartbeatCheck, "HOLD", "8000", 1)},
+	)
+	var r struct {
+		Ev   map[string]int `json:"ev"`
+		Echo string         `json:"echo"`
+	}
+	if err := json.Unmarshal(res[2], &r); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("held 8s behind proxy_read_timeout 5s with 25s pings: %+v", r)
+	if r.Ev["disconnect"] < 1 || r.Ev["connect"] < 2 || r.Echo != "still here" {
+		t.Fatalf("want the idle cut to show as a disconnect and a reconnect: %+v", r)
 	}
 }
