@@ -217,12 +217,26 @@ func TestApacheRecipe(t *testing.T) {
 		t.Skipf("no mod_proxy_http in %s", apacheModules)
 	}
 	be := startBackend(t, sockhop.Options{})
-	px := startApache(t, bin["apache2"], be.addr, apacheRecipe)
+	px := startApache(t, bin["apache2"], be.addr, apacheRecipe, nil)
 	checkProfile(t, bin["chromium"], px, profile{
 		want: "websocket", within: 2 * time.Second,
 		works: []string{"websocket", "xhr-streaming", "xhr-polling"},
 		shot:  "diag-apache-recipe.png",
 	})
+}
+
+func TestApacheTLSRecipe(t *testing.T) {
+	bin := need(t, "apache2", "browser")
+	if _, err := os.Stat(filepath.Join(apacheModules, "mod_ssl.so")); err != nil {
+		t.Skipf("no mod_ssl in %s", apacheModules)
+	}
+	be := startBackend(t, sockhop.Options{})
+	cert, key, spki := selfSigned(t, workDir(t, "tls"))
+	px := startApache(t, bin["apache2"], be.addr, apacheRecipe, &tlsFiles{cert: cert, key: key})
+	checkProfile(t, bin["chromium"], px, profile{
+		want: "websocket", within: 2 * time.Second, https: true,
+		works: []string{"websocket", "xhr-streaming", "xhr-polling"},
+	}, "--ignore-certificate-errors-spki-list="+spki)
 }
 
 // heartbeatCheck holds one session for holdMs and reports every connect, disconnect and
@@ -303,7 +317,7 @@ func TestApacheWithoutUpgrade(t *testing.T) {
 		t.Skipf("no mod_proxy_http in %s", apacheModules)
 	}
 	be := startBackend(t, sockhop.Options{})
-	px := startApache(t, bin["apache2"], be.addr, strings.Replace(apacheRecipe, " upgrade=websocket", "", 1))
+	px := startApache(t, bin["apache2"], be.addr, strings.Replace(apacheRecipe, " upgrade=websocket", "", 1), nil)
 	checkProfile(t, bin["chromium"], px, profile{
 		want: "xhr-streaming", within: 3 * time.Second,
 		works:      []string{"xhr-streaming", "xhr-polling"},
