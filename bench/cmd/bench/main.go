@@ -51,8 +51,10 @@ func main() {
 	}
 	switch cfg.serverCPU {
 	case "auto":
+		// runtime.NumCPU counts only the CPUs this process may use (taskset -c 1 makes it
+		// 1), so count the machine's.
 		cfg.serverCPU = ""
-		if runtime.NumCPU() >= 2 {
+		if onlineCPUs() >= 2 {
 			cfg.serverCPU = "0"
 		}
 	case "none":
@@ -149,7 +151,36 @@ func measure(sc scenario, t target, timeout time.Duration) (map[string]float64, 
 		return nil, err
 	}
 	defer e.stop()
-	return sc.run(ctx, t, e)
+	busy0, _ := coreBusy(cfg.serverCPU)
+	cpu0, _ := e.cpu()
+	t0 := time.Now()
+	m, err := sc.run(ctx, t, e)
+	if err != nil {
+		return nil, err
+	}
+	// How much of the server core other processes (other users of a shared machine,
+	// Redis) took during the measurement: a noise indicator, not a figure.
+	busy1, err1 := coreBusy(cfg.serverCPU)
+	cpu1, err2 := e.cpu()
+	if err1 == nil && err2 == nil && busy1 > busy0 {
+		m["other_pct"] = max(0, float64((busy1-busy0)-(cpu1-cpu0))) / float64(time.Since(t0)) * 100
+	}
+	return m, nil
+}
+
+// onlineCPUs counts the machine's CPUs from /proc/cpuinfo.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.HasPrefix(line, "processor") {
+			n++
+		}
+	}
+	return n
 }
 
 func contains(xs []string, s string) bool {

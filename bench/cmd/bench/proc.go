@@ -212,3 +212,31 @@ func (t *tailBuffer) String() string {
 }
 
 var _ io.Writer = (*tailBuffer)(nil)
+
+// coreBusy is the non-idle time of CPU cpu (a single number like "0") from /proc/stat.
+func coreBusy(cpu string) (time.Duration, error) {
+	if _, err := strconv.Atoi(cpu); err != nil {
+		return 0, errors.New("no single server CPU")
+	}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || f[0] != "cpu"+cpu {
+			continue
+		}
+		var busy int64
+		for i, v := range f[1:] {
+			if i == 3 || i == 4 { // idle, iowait
+				continue
+			}
+			n, _ := strconv.ParseInt(v, 10, 64)
+			busy += n
+		}
+		const hz = 100
+		return time.Duration(busy) * time.Second / hz, nil
+	}
+	return 0, errors.New("no cpu" + cpu + " in /proc/stat")
+}

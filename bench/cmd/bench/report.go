@@ -200,6 +200,9 @@ func (r *results) markdown(ss []scenario) string {
 					r.get(sc.Key, t.Name, "rt_per_s"), r.get(sc.Key, t.Name, "another"))
 			}
 		}
+		if o := r.other(sc); o.ok() {
+			w("\nOther processes used %s%% of the server core during these measurements (median, range).\n", o)
+		}
 		w("\n")
 		for tn, errs := range r.Errors[sc.Key] {
 			for _, e := range errs {
@@ -211,6 +214,19 @@ func (r *results) markdown(ss []scenario) string {
 		}
 	}
 	return b.String()
+}
+
+// other summarises the share of the server core that other processes took.
+func (r *results) other(sc scenario) stat {
+	var vs []float64
+	for _, t := range sc.Targets {
+		for _, s := range r.Samples[sc.Key][t.Name] {
+			if v, ok := s.M["other_pct"]; ok {
+				vs = append(vs, v)
+			}
+		}
+	}
+	return summarize(vs)
 }
 
 type goal struct {
@@ -381,7 +397,15 @@ func (r *results) write(dir, md string, ss []scenario) error {
 	if md == "" {
 		return nil
 	}
-	rel, err := filepath.Rel(filepath.Dir(md), dir)
+	absMD, err := filepath.Abs(md)
+	if err != nil {
+		return err
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(filepath.Dir(absMD), absDir)
 	if err != nil {
 		return err
 	}
@@ -418,11 +442,17 @@ func machine() [][2]string {
 			}
 		}
 	}
-	add("CPUs", fmt.Sprintf("%d (server pinned to CPU %q, load generator to the others)", runtime.NumCPU(), cfg.serverCPU))
+	add("CPUs", fmt.Sprintf("%d; servers pinned to CPU %q, load generator to %d of them", onlineCPUs(), cfg.serverCPU, runtime.NumCPU()))
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		add("kernel", "Linux "+string(b))
 	}
 	add("Go", runtime.Version())
+	if out, err := exec.Command("git", "-C", "..", "describe", "--always", "--dirty").Output(); err == nil {
+		add("sockhop", "commit "+string(out)+" (the working tree is what gets built)")
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		add("load average at the end", string(b))
+	}
 	if out, err := exec.Command("node", "--version").Output(); err == nil {
 		add("Node.js", string(out))
 	}
