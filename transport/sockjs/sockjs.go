@@ -187,7 +187,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, rest, sid string)
 		return
 	}
 	// The body is a JSON array of frames: JSON escaping may make it larger than the frames
-	// it carries, so the body gets room for that and each frame is checked below.
+	// it carries, so the body gets room for that and each frame is checked on its own.
 	max := 2*h.opts.MaxMessageSize + 1024
 	if r.ContentLength > max {
 		http.Error(w, "sockhop: message too big", http.StatusRequestEntityTooLarge)
@@ -196,40 +196,78 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, rest, sid string)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		http.Error(w, "sockhop: message too big", http.StatusRequestEntityTooLarge)
-		c.Close(events.CloseTooBig, "message too big")
-		return
-	case err != nil:
+	if errors.As(err, &tooBig) {
+		body = nil // parseSend reports a missing body too big
+	} else if err != nil {
 		http.Error(w, "sockhop: reading body: "+err.Error(), http.StatusBadRequest)
 		return
-	case !events.ValidUTF8(body):
-		http.Error(w, "sockhop: invalid UTF-8", http.StatusBadRequest)
-		c.Close(events.CloseInvalidPayload, "invalid UTF-8")
+	}
+	frames, bad := parseSend(body, err != nil, h.opts.MaxMessageSize)
+	if bad != nil {
+		http.Error(w, "sockhop: "+bad.Reason, bad.status)
+		if bad.Code != 0 {
+			c.Close(bad.Code, bad.Reason)
+		}
 		return
 	}
-	var frames []string
-	if err := json.Unmarshal(body, &frames); err != nil {
-		http.Error(w, "sockhop: body must be a JSON array of strings", http.StatusBadRequest)
-		c.Close(events.CloseProtocolError, "bad xhr_send body")
-		return
-	}
+	// The frames go straight to the session's reader: sockjs-go would decode the body a
+	// second time and buffer it without bound.
 	for _, f := range frames {
-		if int64(len(f)) > h.opts.MaxMessageSize {
-			http.Error(w, "sockhop: message too big", http.StatusRequestEntityTooLarge)
-			c.Close(events.CloseTooBig, "message too big")
+		select {
+		case c.in <- f:
+		case <-c.ctx.Done():
+			http.Error(w, "sockhop: session closed", http.StatusNotFound)
 			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if origin := r.Header.Get("Origin"); origin != "" { // allowed by the check above
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sendError is why an xhr_send body was refused: an HTTP status, and the close code the
+// session gets (0: the session goes on).
+type sendError struct {
+	status int
+	events.CloseError
+}
+
+// parseSend checks an xhr_send body: a JSON array of valid UTF-8 frames of at most max
+// bytes each. tooBig says the body was over its own limit.
+func parseSend(body []byte, tooBig bool, max int64) ([][]byte, *sendError) {
+	refuse := func(status, code int, reason string) *sendError {
+		return &sendError{status: status, CloseError: events.CloseError{Code: code, Reason: reason}}
+	}
+	if tooBig {
+		return nil, refuse(http.StatusRequestEntityTooLarge, events.CloseTooBig, "message too big")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, refuse(http.StatusBadRequest, 0, "payload expected")
+	}
+	if !events.ValidUTF8(body) {
+		return nil, refuse(http.StatusBadRequest, events.CloseInvalidPayload, "invalid UTF-8")
+	}
+	var strs []string
+	if err := json.Unmarshal(body, &strs); err != nil {
+		return nil, refuse(http.StatusBadRequest, events.CloseProtocolError, "body must be a JSON array of strings")
+	}
+	frames := make([][]byte, 0, len(strs))
+	for _, f := range strs {
+		if int64(len(f)) > max {
+			return nil, refuse(http.StatusRequestEntityTooLarge, events.CloseTooBig, "message too big")
 		}
 		if !events.ValidUTF8([]byte(f)) { // an escaped invalid sequence
-			http.Error(w, "sockhop: invalid UTF-8", http.StatusBadRequest)
-			c.Close(events.CloseInvalidPayload, "invalid UTF-8")
-			return
+			return nil, refuse(http.StatusBadRequest, events.CloseInvalidPayload, "invalid UTF-8")
 		}
+		frames = append(frames, []byte(f))
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	h.forward(w, r, rest)
+	return frames, nil
 }
 
 func (h *Handler) conn(sid string) *Conn {
@@ -252,7 +290,7 @@ func (h *Handler) receiver(sid, kind string) *Conn {
 			h.mu.Unlock()
 			return nil
 		}
-		c = &Conn{ready: make(chan struct{}), started: make(chan struct{})}
+		c = &Conn{ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte)}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 		h.conns[sid] = c
 		// sockjs-go starts the session on this request; if it never does (a request that
@@ -308,6 +346,7 @@ func (h *Handler) handle(s sj.Session) {
 // [transport.Conn].
 type Conn struct {
 	s       sj.Session         // set once before started is closed
+	in      chan []byte        // frames from xhr_send -> ReadFrame
 	started chan struct{}      // closed when sockjs-go started the session
 	ctx     context.Context    // cancelled when the session ends
 	cancel  context.CancelFunc //
@@ -363,17 +402,15 @@ func (c *Conn) detach() {
 
 // ReadFrame returns the next frame from xhr_send.
 func (c *Conn) ReadFrame() ([]byte, error) {
-	msg, err := c.s.RecvCtx(c.ctx)
-	if err != nil {
+	select {
+	case f := <-c.in:
+		return f, nil
+	case <-c.ctx.Done():
 		if ce := c.closed.Load(); ce != nil {
 			return nil, ce
 		}
-		if errors.Is(err, context.Canceled) || errors.Is(err, sj.ErrSessionNotOpen) {
-			return nil, transport.ErrClosed
-		}
-		return nil, err
+		return nil, transport.ErrClosed
 	}
-	return []byte(msg), nil
 }
 
 // WriteFrame hands msgs, joined by '\n', to the session as one SockJS message. It waits
