@@ -170,6 +170,12 @@
           '). A firewall, filter or the network stops them.';
         return;
       }
+      if (a.error && a.error !== 'did not connect') {
+        // The client reports an error only when the server spoke: its close carried one.
+        a.cause = 'The server answered but turned the session away (' + a.error + '): that is the site\'s ' +
+          'sign-in or connect check, not the network.';
+        return;
+      }
       var timedOut = a.failed_ms !== null && a.failed_ms >= OPEN_TIMEOUT - 200;
       if (a.transport === 'websocket') {
         a.cause = timedOut
@@ -258,9 +264,10 @@
     return L.join('\n');
   }
 
-  function cell(tr, text, cls) {
+  function cell(tr, text, cls, label) {
     var td = document.createElement('td');
     if (cls) td.className = cls;
+    if (label) td.setAttribute('data-label', label); // shown on narrow screens, where the head is hidden
     if (text instanceof Node) td.appendChild(text); else td.textContent = text;
     tr.appendChild(td);
     return td;
@@ -296,8 +303,8 @@
         cell(tr, a.ok ? pill('✓ works', 'ok') : pill('✕ failed', 'bad'));
         cell(tr, a.reached ? a.connect_ms + ' ms'
           : a.failed_ms < 1000 ? 'refused at once (' + a.failed_ms + ' ms)'
-            : 'gave up after ' + (a.failed_ms / 1000).toFixed(1) + ' s', 'num');
-        cell(tr, a.rtt_median_ms !== null ? a.rtt_median_ms + ' ms' : '–', 'num');
+            : 'gave up after ' + (a.failed_ms / 1000).toFixed(1) + ' s', 'num', 'Time to connect');
+        cell(tr, a.rtt_median_ms !== null ? a.rtt_median_ms + ' ms' : '–', 'num', 'Round trip');
         cell(tr, a.cause || '', 'why');
       }
       tb.appendChild(tr);
@@ -315,8 +322,8 @@
     tb.textContent = '';
     headerRows(h).forEach(function (r) {
       var tr = document.createElement('tr');
-      cell(tr, r[0]);
-      cell(tr, r[1]);
+      cell(tr, r[0], 'hname');
+      cell(tr, r[1], '', 'Seen by the server');
       tb.appendChild(tr);
     });
     $('proxy-section').hidden = false;

@@ -8,6 +8,7 @@
 //     {"op": "wait", "expr": "window.x", "timeout": 30000},
 //     {"op": "eval", "expr": "..."},              (awaited; its value goes to results)
 //     {"op": "shot", "path": "/tmp/a.png"},       (full page)
+//     {"op": "viewport", "width": 390, "height": 844},
 //     {"op": "sleep", "ms": 1000}]}
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -63,6 +64,10 @@ try {
       case 'shot':
         await page.screenshot({ path: s.path, fullPage: true });
         out.results.push(s.path);
+        break;
+      case 'viewport':
+        await page.setViewportSize({ width: s.width, height: s.height });
+        out.results.push(null);
         break;
       case 'sleep':
         await new Promise((r) => setTimeout(r, s.ms));

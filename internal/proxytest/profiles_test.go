@@ -97,7 +97,9 @@ func checkProfile(t *testing.T, chromium string, px *proxyServer, p profile, arg
 	var shot string
 	if p.shot != "" {
 		shot = filepath.Join(artifactDir(t), p.shot)
-		steps = append(steps, step{"op": "shot", "path": shot})
+		phone := strings.TrimSuffix(shot, ".png") + "-phone.png"
+		steps = append(steps, step{"op": "shot", "path": shot},
+			step{"op": "viewport", "width": 390, "height": 844}, step{"op": "shot", "path": phone})
 	}
 	res, err := tryBrowser(t, chromium, args, steps...)
 	if err != nil {
@@ -116,7 +118,7 @@ func checkProfile(t *testing.T, chromium string, px *proxyServer, p profile, arg
 		d.ConnectMS, d.Transport, app.ConnectMS, app.Transport)
 	t.Logf("doctor report:\n%s", d.Report)
 	if shot != "" {
-		t.Logf("screenshot: %s", shot)
+		t.Logf("screenshots: %s and its -phone.png", shot)
 	}
 	fail := func(format string, args ...any) {
 		t.Helper()

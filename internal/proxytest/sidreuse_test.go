@@ -2,6 +2,8 @@ package proxytest
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,21 +39,19 @@ func TestSockJSSessionIDReuse(t *testing.T) {
 
 func sidReuseChild(t *testing.T) {
 	be := startBackend(t, sockhop.Options{SockJSDisconnectDelay: time.Second})
-	url := "http://" + be.addr + mount + "/sockjs/000/reused01/xhr_streaming"
-	for i := range 2 {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			buf := make([]byte, 4096)
-			for {
-				if _, err := resp.Body.Read(buf); err != nil {
-					break
-				}
+	// The window depends on timing: try a few holds, each with an id of its own.
+	for _, hold := range []time.Duration{3 * time.Second, time.Second, 300 * time.Millisecond} {
+		url := fmt.Sprintf("http://%s%s/sockjs/000/reused%d/xhr_streaming", be.addr, mount, hold.Milliseconds())
+		for i := range 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), hold)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
 			}
-			resp.Body.Close()
+			cancel()
+			t.Logf("hold %v: request %d done", hold, i+1)
 		}
-		cancel()
-		t.Logf("request %d done", i+1)
 	}
 	// Is the server still alive?
 	resp, err := http.Get("http://" + be.addr + mount + "/sockjs/info")
