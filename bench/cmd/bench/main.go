@@ -15,6 +15,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -79,6 +80,14 @@ func main() {
 			log.Printf("RLIMIT_NOFILE is %d (%v): 10k-connection scenarios may fail", lim.Max, err)
 		}
 	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		log.Printf("interrupted: stopping the servers")
+		stopAll()
+		os.Exit(2)
+	}()
 	cfg.redisBin, _ = exec.LookPath("redis-server")
 	if cfg.redisBin == "" {
 		log.Printf("redis-server not found: skipping the two-node Redis broadcast")

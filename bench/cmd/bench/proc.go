@@ -66,7 +66,8 @@ func startProc(ctx context.Context, name string, argv []string, readyPrefix stri
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	go func() { cmd.Wait(); close(s.done) }()
+	running.Store(s, struct{}{})
+	go func() { cmd.Wait(); close(s.done); running.Delete(s) }()
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -96,6 +97,17 @@ func startProc(ctx context.Context, name string, argv []string, readyPrefix stri
 		s.stop()
 		return nil, ctx.Err()
 	}
+}
+
+// running holds the started processes, for stopAll.
+var running sync.Map // *server -> struct{}
+
+// stopAll stops every process this harness started (on SIGINT/SIGTERM).
+func stopAll() {
+	running.Range(func(k, _ any) bool {
+		k.(*server).stop()
+		return true
+	})
 }
 
 // pid is the measured process: with taskset in front, taskset execs the server, so the
