@@ -1,10 +1,12 @@
 # sockhop: `make test` is what CI runs (.ci/run); `make bench` measures.
 GO ?= go
+SHELL := bash
+.SHELLFLAGS := -o pipefail -ec
 export PATH := $(shell go env GOPATH)/bin:$(PATH)
 
-.PHONY: test deps lint gotest js fmt bench
+.PHONY: test deps lint gotest gofull fuzz js fmt bench
 
-test: deps lint gotest js
+test: deps lint gotest gofull fuzz js
 
 deps:
 	bash ci/install-deps.sh
@@ -14,6 +16,19 @@ lint:
 
 gotest:
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
+
+# The resume test at its full size (50 clients x 3 transports x 2,000 messages under
+# random cuts): the race detector makes gotest run it smaller.
+gofull:
+	$(GO) test -count=1 -timeout 5m -run 'TestResumeUnderCuts' -v . | grep -E '^(---|\s+---|ok|FAIL|\s+resume_test)'
+
+# Short fuzz runs of every decoder a client reaches; the corpus is in testdata/fuzz.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run XXX -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./events
+	$(GO) test -run XXX -fuzz '^FuzzLines$$' -fuzztime $(FUZZTIME) ./events
+	$(GO) test -run XXX -fuzz '^FuzzParseSend$$' -fuzztime $(FUZZTIME) ./transport/sockjs
+	$(GO) test -run XXX -fuzz '^FuzzReadFrames$$' -fuzztime $(FUZZTIME) ./internal/dial
 
 # Rebuilds the bundled browser client, fails on a stale committed bundle, runs the node and
 # browser tests (only once client-js exists).

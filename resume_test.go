@@ -101,6 +101,8 @@ func TestResumeUnderCuts(t *testing.T) {
 		url := "http://" + proxy.Addr()
 
 		var wg sync.WaitGroup
+		var gapsMu sync.Mutex
+		var gaps []time.Duration // from a transport drop to the resumed session serving again
 		var failures atomic.Int64
 		var resumeFailed atomic.Int64
 		fail := func(format string, args ...any) {
@@ -116,6 +118,15 @@ func TestResumeUnderCuts(t *testing.T) {
 					HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
 				})
 				c.OnResumeFailed(func() { resumeFailed.Add(1) })
+				var dropped time.Time
+				c.OnDisconnect(func(error) { dropped = time.Now() })
+				c.OnConnect(func() {
+					if !dropped.IsZero() {
+						gapsMu.Lock()
+						gaps = append(gaps, time.Since(dropped))
+						gapsMu.Unlock()
+					}
+				})
 				got := make(chan error, 1)
 				next := 0
 				c.On("n", func(ctx context.Context, data json.RawMessage) {
@@ -175,8 +186,15 @@ func TestResumeUnderCuts(t *testing.T) {
 		if cuts < clients {
 			t.Errorf("only %d cuts for %d clients: the test did not test resume", cuts, clients)
 		}
-		t.Logf("%s: %d clients × %d messages + %d acked emits, %d connections cut of %d; lost 0, duplicated 0, reordered 0",
-			tr, clients, m, emits, cuts, accepted)
+		slices.Sort(gaps)
+		pct := func(p float64) time.Duration {
+			if len(gaps) == 0 {
+				return 0
+			}
+			return gaps[min(len(gaps)-1, int(p*float64(len(gaps))))].Round(time.Millisecond)
+		}
+		t.Logf("%s: %d clients × %d messages + %d acked emits, %d connections cut of %d; lost 0, duplicated 0, reordered 0; %d resumes, time to resume p50 %v p99 %v (backoff 20–300 ms included)",
+			tr, clients, m, emits, cuts, accepted, len(gaps), pct(0.5), pct(0.99))
 	})
 }
 

@@ -317,14 +317,19 @@ func (h *Handler) receiver(sid, kind string) *Conn {
 func (h *Handler) handle(s sj.Session) {
 	h.mu.Lock()
 	c := h.conns[s.ID()]
-	if c == nil { // only when the Conn was forgotten: the session is over
+	switch {
+	case c == nil: // only when the Conn was forgotten: the session is over
 		h.mu.Unlock()
 		_ = s.Close(uint32(events.CloseGoingAway), "session expired")
 		return
+	case c.isStarted(): // sockjs-go made a new session under an id that had one
+		h.mu.Unlock()
+		_ = s.Close(uint32(events.ClosePolicyViolation), "session id reused")
+		return
 	}
-	h.mu.Unlock()
 	c.s = s
 	close(c.started)
+	h.mu.Unlock()
 	stop := context.AfterFunc(s.Context(), c.cancel)
 	defer func() {
 		stop()
@@ -474,8 +479,8 @@ func (c *Conn) Close(code int, reason string) error {
 		case events.CloseTooBig, events.CloseInvalidPayload, events.CloseProtocolError:
 			c.closed.Store(&events.CloseError{Code: code, Reason: reason})
 		}
+		c.cancel() // first: frees a reader and a writer waiting on us at once
 		err = c.s.Close(uint32(code), reason)
-		c.cancel()
 	})
 	return err
 }
@@ -484,16 +489,35 @@ func (c *Conn) Close(code int, reason string) error {
 // peer costs at most the write timeout and http.Server.WriteTimeout does not end a stream.
 type deadlineWriter struct {
 	http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
+	rc          *http.ResponseController
+	timeout     time.Duration
+	wroteHeader bool
+}
+
+// noTransform is the Cache-Control of streams and polls: no-transform keeps compressing
+// or rewriting proxies from holding the stream back.
+const noTransform = "no-store, no-cache, no-transform, must-revalidate, max-age=0"
+
+func (w *deadlineWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.wroteHeader = true
+		w.Header().Set("Cache-Control", noTransform) // after sockjs-go set its own
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	return w.ResponseWriter.Write(p)
 }
 
 func (w *deadlineWriter) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	_ = w.rc.Flush()
 }
