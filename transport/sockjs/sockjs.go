@@ -324,7 +324,7 @@ func (h *Handler) handle(s sj.Session) {
 		return
 	case c.isStarted(): // sockjs-go made a new session under an id that had one
 		h.mu.Unlock()
-		_ = s.Close(uint32(events.ClosePolicyViolation), "session id reused")
+		_ = s.Close(uint32(events.CloseAbnormal), "session lost: id reused") // the client starts over
 		return
 	}
 	c.s = s
