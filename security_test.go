@@ -202,3 +202,30 @@ func TestHostileFrames(t *testing.T) {
 		mustEcho(t, bystander)
 	})
 }
+
+// TestInterleavedSends: two SockJS sessions' xhr_sends interleaved never mix.
+func TestInterleavedSends(t *testing.T) {
+	for _, tr := range []string{client.XHRStreaming, client.XHRPolling} {
+		t.Run(tr, func(t *testing.T) {
+			_, url := echoServer(t, sockhop.Options{MessageRate: -1}, nil)
+			a, b := dialRaw(t, url, tr, nil), dialRaw(t, url, tr, nil)
+			a.handshake()
+			b.handshake()
+			for i := 1; i <= 50; i++ {
+				a.send(fmt.Sprintf(`{"t":"ev","n":"echo","d":"a%d","id":%d}`, i, i))
+				b.send(fmt.Sprintf(`{"t":"ev","n":"echo","d":"b%d","id":%d}`, i, i))
+			}
+			for name, c := range map[string]*rawConn{"a": a, "b": b} {
+				for i := 1; i <= 50; i++ {
+					m, err := c.nextTimeout(10 * time.Second)
+					for err == nil && m.T == "pong" { // acknowledgements of what we sent
+						m, err = c.nextTimeout(10 * time.Second)
+					}
+					if err != nil || m.ID != uint64(i) || string(m.Data) != fmt.Sprintf(`"%s%d"`, name, i) {
+						t.Fatalf("session %s, reply %d: %+v %v", name, i, m, err)
+					}
+				}
+			}
+		})
+	}
+}
