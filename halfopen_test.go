@@ -62,6 +62,7 @@ func TestHalfOpen(t *testing.T) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			var c net.Conn
+			var err error
 			if i%2 == 0 { // TCP only: no request line, ever
 				c, err = net.DialTimeout("tcp", addr, 5*time.Second)
 			} else { // upgraded, then silent
