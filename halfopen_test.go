@@ -77,7 +77,7 @@ func TestHalfOpen(t *testing.T) {
 					c = wc.NetConn()
 				}
 			}
-			if c != nil {
+			if err == nil && c != nil {
 				mu.Lock()
 				conns = append(conns, c)
 				mu.Unlock()
