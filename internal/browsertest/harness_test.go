@@ -249,7 +249,7 @@ window.T = {
     const t0 = performance.now();
     const s = window.s = sockhop.connect('/rt', opts || {});
     const clean = (x) => x instanceof Error ? { code: x.code, message: x.message } : x;
-    for (const ev of ['connect', 'disconnect', 'reconnecting', 'transport', 'error'])
+    for (const ev of ['connect', 'disconnect', 'reconnecting', 'transport', 'error', 'resume-failed'])
       s.on(ev, (...a) => T.log.push([ev, Math.round(performance.now() - t0), ...a.map(clean)]));
     for (const ev of ['tick', 'note']) s.on(ev, (d) => (T.got[ev] = T.got[ev] || []).push(d));
     s.on('double', (d) => d * 2);
@@ -295,6 +295,9 @@ type app struct {
 // newApp starts an app; on addr when not empty (a restart on the same port).
 func newApp(t testing.TB, opts sockhop.Options, addr string) *app {
 	t.Helper()
+	if opts.MessageRate == 0 {
+		opts.MessageRate = -1 // the tests send 1,000 messages at once on purpose
+	}
 	srv, err := sockhop.New(opts)
 	if err != nil {
 		t.Fatal(err)
