@@ -150,14 +150,18 @@ func (c *Client) OnRequest(name string, h func(ctx context.Context, data json.Ra
 	c.handlers[name] = h
 }
 
-// OnConnect adds f to the functions run after every successful connect.
+// OnConnect adds f to the functions run after every successful connect, new session or
+// resume, on the client's goroutine before the session starts reading: f must not wait
+// for the server (EmitWithAck from f would wait for its timeout); start a goroutine for
+// that.
 func (c *Client) OnConnect(f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.onConnect = append(c.onConnect, f)
 }
 
-// OnDisconnect adds f to the functions run after every disconnect, with why.
+// OnDisconnect adds f to the functions run after every lost transport, with why; the
+// session itself may resume on the next connect.
 func (c *Client) OnDisconnect(f func(reason error)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
