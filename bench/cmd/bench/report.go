@@ -201,7 +201,7 @@ func (r *results) markdown(ss []scenario) string {
 			}
 		}
 		if o := r.other(sc); o.ok() {
-			w("\nOther processes used %s%% of the server core during these measurements (median, range).\n", o)
+			w("\nNoise: other work took %s%% of the server core during these measurements (median, range): other processes on this shared machine, and interrupt/softirq time the kernel does not charge to the server.\n", o)
 		}
 		w("\n")
 		for tn, errs := range r.Errors[sc.Key] {
@@ -426,7 +426,7 @@ func (r *results) machineTable() string {
 	var b strings.Builder
 	b.WriteString("| | |\n|---|---|\n")
 	for _, kv := range r.Machine {
-		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
+		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], strings.Join(strings.Fields(kv[1]), " "))
 	}
 	return b.String()
 }
@@ -448,7 +448,7 @@ func machine() [][2]string {
 	}
 	add("Go", runtime.Version())
 	if out, err := exec.Command("git", "-C", "..", "describe", "--always", "--dirty").Output(); err == nil {
-		add("sockhop", "commit "+string(out)+" (the working tree is what gets built)")
+		add("sockhop", "commit "+strings.TrimSpace(string(out))+" (the working tree is what gets built)")
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		add("load average at the end", string(b))
