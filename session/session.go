@@ -236,9 +236,9 @@ func (s *Session) enqueue(it item) error {
 	}
 	if !it.control {
 		n := len(it.b) + overheadBytes
-		if s.queued+n > s.cfg.MaxQueueBytes {
+		if queued := s.queued; queued+n > s.cfg.MaxQueueBytes {
 			s.mu.Unlock()
-			s.log.Warn("slow consumer", "queued", s.queued, "max", s.cfg.MaxQueueBytes)
+			s.log.Warn("slow consumer", "queued", queued, "max", s.cfg.MaxQueueBytes)
 			s.Abort(&events.CloseError{Code: events.CloseTryAgainLater, Reason: "slow consumer"})
 			return ErrSlowConsumer
 		}
@@ -585,9 +585,11 @@ func (s *Session) handleLine(tctx context.Context, line []byte) error {
 		ch <- &m
 		return nil
 	case events.TypeEvent:
-		s.inSeq.Add(1)
+		// Counted once handed to the dispatcher: an event lost with its transport before
+		// that is not acknowledged, so the peer sends it again after a resume.
 		select {
 		case s.evq <- &m:
+			s.inSeq.Add(1)
 			return nil
 		default:
 		}
@@ -598,6 +600,7 @@ func (s *Session) handleLine(tctx context.Context, line []byte) error {
 		}()
 		select {
 		case s.evq <- &m:
+			s.inSeq.Add(1)
 			return nil
 		case <-tctx.Done():
 			return context.Cause(tctx)

@@ -299,6 +299,8 @@ function sockjs(name, path, stream, base, h, o) {
   let opened = false;
   let rx = null;
   let tx = null;
+  let sends = 0;
+  let polls = 0;
   let outbox = [];
   let again;
   let last = false;
@@ -334,7 +336,8 @@ function sockjs(name, path, stream, base, h, o) {
       }
     };
     rx = post(
-      url + path,
+      url + path + "?p=" + ++polls,
+      // numbered: the server tells a browser's silent retry
       null,
       o.withCredentials,
       stream,
@@ -355,7 +358,7 @@ function sockjs(name, path, stream, base, h, o) {
     if (tx || !outbox.length || closed && !last) return;
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
-    tx = post(url + "xhr_send", JSON.stringify([batch.join("\n")]), o.withCredentials, false, () => {
+    tx = post(url + "xhr_send?s=" + ++sends, JSON.stringify([batch.join("\n")]), o.withCredentials, false, () => {
     }, (s) => {
       tx = null;
       if (last && !outbox.length) stopRx();

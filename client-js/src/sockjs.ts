@@ -35,6 +35,8 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
   let opened = false;
   let rx: Req | null = null; // the receiving request
   let tx: Req | null = null; // the xhr_send in flight
+  let sends = 0; // xhr_send requests made: numbered so the server drops one a browser retried
+  let polls = 0; // receiving requests made, numbered the same way
   let outbox: string[] = [];
   let again: any;
   let last = false; // close(last) was called: send what is left, report nothing
@@ -73,7 +75,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
       }
     };
     rx = post(
-      url + path,
+      url + path + '?p=' + ++polls, // numbered: the server tells a browser's silent retry
       null,
       o.withCredentials,
       stream,
@@ -97,7 +99,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     // One body of at most max bytes: ["m1\nm2…"], each message escaped as a JSON string.
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
-    tx = post(url + 'xhr_send', JSON.stringify([batch.join('\n')]), o.withCredentials, false, () => {}, (s) => {
+    tx = post(url + 'xhr_send?s=' + ++sends, JSON.stringify([batch.join('\n')]), o.withCredentials, false, () => {}, (s) => {
       tx = null;
       if (last && !outbox.length) stopRx(); // the close message is through: stop receiving
       if (s == 204 || s == 200) return flush();

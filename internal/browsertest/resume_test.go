@@ -3,7 +3,6 @@ package browsertest
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -24,15 +23,6 @@ func TestResumeUnderCuts(t *testing.T) {
 	b := startBrowser(t)
 	for _, name := range transports {
 		t.Run(name, func(t *testing.T) {
-			if name != "websocket" && os.Getenv("SOCKHOP_SERVER_BUGS") != "1" {
-				// Two server bugs break the SockJS transports under cuts (see the report and
-				// TestServerBugSockJSReopenedSession): a cut poll retried by Chromium after
-				// sockjs-go closed its session panics the server (xhr-polling); and the same
-				// counted message sometimes arrives twice on one SockJS session (xhr-streaming,
-				// mostly under -race; the wire trace below shows it), which puts the client's
-				// count one ahead, so a later resume loses a message or fails.
-				t.Skip("known server bugs on SockJS under cuts; run with SOCKHOP_SERVER_BUGS=1 once fixed")
-			}
 			b.t = t
 			a := newApp(t, sockhop.Options{}, "")
 			rec := addTicker(t, a)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +17,8 @@ import (
 // new session with that id, and transport/sockjs's handle finds the old Conn still registered
 // and closes its started channel a second time: "panic: close of closed channel", which takes
 // the whole server process down. Seen in TestResumeUnderCuts/xhr-polling. The panic cannot be
-// caught from the test, so it runs only with SOCKHOP_SERVER_BUGS=1 until the server is fixed.
+// caught from the test; transport/sockjs now closes such a session with 1006 instead.
 func TestServerBugSockJSReopenedSession(t *testing.T) {
-	if os.Getenv("SOCKHOP_SERVER_BUGS") != "1" {
-		t.Skip("crashes the test binary until transport/sockjs is fixed; run with SOCKHOP_SERVER_BUGS=1")
-	}
 	a := newApp(t, sockhop.Options{}, "")
 	base := a.ts.URL + "/rt/sockjs/000/reopenedSession1/"
 	post := func(ctx context.Context, path, body string) (string, error) {

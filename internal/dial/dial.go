@@ -18,8 +18,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -172,6 +174,8 @@ type sockjsConn struct {
 	err error // why the receiver stopped; guarded by mu
 
 	closeOnce sync.Once
+	sends     atomic.Uint64 // xhr_send requests made
+	polls     atomic.Uint64 // receiving requests made
 }
 
 const idChars = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -248,7 +252,7 @@ func (c *sockjsConn) receive(opened chan<- error) {
 		}
 	}
 	for c.ctx.Err() == nil {
-		resp, err := c.post(c.ctx, path, nil)
+		resp, err := c.post(c.ctx, path+"?p="+strconv.FormatUint(c.polls.Add(1), 10), nil)
 		if err != nil {
 			fail(fmt.Errorf("sockhop: %s: %w", c.name, err))
 			return
@@ -389,7 +393,8 @@ func jsonArray(frame []byte) []byte {
 func (c *sockjsConn) WriteRaw(body []byte) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.opts.WriteTimeout)
 	defer cancel()
-	resp, err := c.post(ctx, "/xhr_send", body)
+	// Sends are numbered so the server drops one a network layer sent twice.
+	resp, err := c.post(ctx, "/xhr_send?s="+strconv.FormatUint(c.sends.Add(1), 10), body)
 	if err != nil {
 		return fmt.Errorf("sockhop: xhr_send: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,6 +138,19 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 			http.Error(w, "sockhop: server shutting down", http.StatusServiceUnavailable)
 			return
 		}
+		if c.retried(r) {
+			// A browser sends a receiving request again, silently, when the connection of
+			// the first broke before any byte of the answer arrived; what the server wrote
+			// into that answer is lost. Drop the transport: the client resumes and gets
+			// those messages again.
+			c.detach()
+			w.Header().Set("Content-Type", "application/javascript; charset=UTF-8")
+			_, _ = io.WriteString(w, "c[1006,\"receive request retried\"]\n")
+			if c.isStarted() {
+				_ = c.Close(events.CloseAbnormal, "receive request retried")
+			}
+			return
+		}
 		defer c.detach()
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{}) // a long poll or stream is not a slow read
@@ -209,6 +223,20 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, rest, sid string)
 			c.Close(bad.Code, bad.Reason)
 		}
 		return
+	}
+	// A client numbers its sends (?s=1, 2, …): a browser may send a POST again on a new
+	// connection when the first one broke, and the frames must not be handled twice.
+	if n, err := strconv.ParseUint(r.URL.Query().Get("s"), 10, 64); err == nil && n > 0 {
+		c.mu.Lock()
+		dup := n <= c.lastSend
+		if !dup {
+			c.lastSend = n
+		}
+		c.mu.Unlock()
+		if dup {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 	}
 	// The frames go straight to the session's reader: sockjs-go would decode the body a
 	// second time and buffer it without bound.
@@ -360,6 +388,12 @@ type Conn struct {
 	name      string        // transport of the latest receiving request; guarded by mu
 	receivers int           // receiving requests in flight; guarded by mu
 	ready     chan struct{} // closed while receivers > 0; guarded by mu
+	completed uint64        // receiving requests that ended; guarded by mu
+	ended     chan struct{} // closed at the next end of a receiving request; guarded by mu
+	finalSent bool          // WriteFinal ran; guarded by mu
+	finalAt   uint64        // completed when it did; guarded by mu
+	lastSend  uint64        // highest xhr_send number seen (?s=N), to drop retried POSTs; guarded by mu
+	lastPoll  uint64        // highest receiving request number seen (?p=N); guarded by mu
 
 	closeOnce sync.Once
 	closed    atomic.Pointer[events.CloseError] // why the guard closed it, for ReadFrame
@@ -375,6 +409,21 @@ func (c *Conn) Name() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.name
+}
+
+// retried reports whether r repeats a receiving request number (?p=N) already seen.
+func (c *Conn) retried(r *http.Request) bool {
+	n, err := strconv.ParseUint(r.URL.Query().Get("p"), 10, 64)
+	if err != nil || n == 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n <= c.lastPoll {
+		return true
+	}
+	c.lastPoll = n
+	return false
 }
 
 func (c *Conn) isStarted() bool {
@@ -402,6 +451,11 @@ func (c *Conn) detach() {
 	c.receivers--
 	if c.receivers == 0 {
 		c.ready = make(chan struct{})
+	}
+	c.completed++
+	if c.ended != nil {
+		close(c.ended)
+		c.ended = nil
 	}
 }
 
@@ -449,7 +503,34 @@ func (c *Conn) WriteFinal(msgs [][]byte) error {
 	case <-c.ctx.Done():
 		return transport.ErrClosed
 	}
+	c.mu.Lock()
+	c.finalAt, c.finalSent = c.completed, true
+	c.mu.Unlock()
 	return c.send(msgs)
+}
+
+// awaitFinal waits, at most finalWait, until a poll has carried the final frame away:
+// sockjs-go drops what it still buffers when the session closes.
+func (c *Conn) awaitFinal() {
+	t := time.NewTimer(finalWait)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		if !c.finalSent || c.name != transport.XHRPolling || c.completed > c.finalAt {
+			c.mu.Unlock()
+			return
+		}
+		if c.ended == nil {
+			c.ended = make(chan struct{})
+		}
+		ended := c.ended
+		c.mu.Unlock()
+		select {
+		case <-ended:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // finalWait bounds how long a session's close message waits for the client's next poll.
@@ -480,6 +561,7 @@ func (c *Conn) Close(code int, reason string) error {
 			c.closed.Store(&events.CloseError{Code: code, Reason: reason})
 		}
 		c.cancel() // first: frees a reader and a writer waiting on us at once
+		c.awaitFinal()
 		err = c.s.Close(uint32(code), reason)
 	})
 	return err
