@@ -528,5 +528,8 @@ make bench-smoke   # under 2 minutes, tiny counts, exits non-zero if any peer or
 
 Needs Go, Node.js + npm, taskset (util-linux) and, for the two-node row, redis-server.
 One scenario or peer: ` + "`cd bench && go build -o bin/peer ./cmd/peer && go run ./cmd/bench -only echo -targets sockhop -runs 1`" + `.
-Profiles: ` + "`bench/bin/peer -kind sockhop -pprof 127.0.0.1:6060`" + ` serves net/http/pprof.
+Profiles: ` + "`bench/bin/peer -kind sockhop -pprof 127.0.0.1:6060`" + ` serves net/http/pprof; the harness's
+` + "`-peer-args \"-pprof 127.0.0.1:6060\"`" + `, ` + "`-hold 40s`" + ` (keep the idle connections open) and
+` + "`-echo-rounds N`" + ` make room to take one. Profiles behind the missed targets, with a prototype
+of the memory fix: ` + "`bench/results/*-profiles.md`" + `.
 `
