@@ -6,7 +6,7 @@ export PATH := $(shell go env GOPATH)/bin:$(PATH)
 
 .PHONY: test deps lint gotest gofull fuzz js fmt bench
 
-test: deps lint gotest gofull fuzz js
+test: deps lint gotest gofull fuzz js bench-smoke
 
 deps:
 	bash ci/install-deps.sh

@@ -232,24 +232,22 @@ func TestRedisOutage(t *testing.T) {
 			t.Fatalf("local member got %s during the outage", got)
 		}
 		r.Start()
-		deadline := time.Now().Add(20 * time.Second)
+		// Until node B has resubscribed, a broadcast that crossed can still miss it, so
+		// emit until one arrives: the adapter must recover by itself within the bound.
+		ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel2()
+		start := time.Now()
 		for {
-			if _, err := a.EmitWithAck(ctx, "say", map[string]any{"rooms": []string{"room"}, "text": "after"}); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("broadcasts did not cross again within 20s of the restart")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		for {
+			_, _ = a.EmitWithAck(ctx2, "say", map[string]any{"rooms": []string{"room"}, "text": "after"})
 			select {
 			case d := <-gb.ch:
 				if string(d) == `"after"` {
+					t.Logf("%s: broadcasts cross again %v after the restart", tr, time.Since(start).Round(time.Millisecond))
 					return
 				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("node B got nothing after the restart")
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx2.Done():
+				t.Fatal("broadcasts did not reach node B within 30s of the restart")
 			}
 		}
 	})

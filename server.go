@@ -151,7 +151,11 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		srv.log.Info("upgrade failed", "err", err)
 		return
 	}
-	srv.accept(c, r)
+	// Returning lets net/http release the connection's 8 KiB of buffers, which a hijacked
+	// connection no longer uses; the request's context ends with ServeHTTP, the session's
+	// does not.
+	r = r.WithContext(context.WithoutCancel(r.Context()))
+	go srv.accept(c, r)
 }
 
 func (srv *Server) isDraining() bool {
@@ -335,7 +339,11 @@ const CloseAbnormal = events.CloseAbnormal
 func (srv *Server) refuse(conn transport.Conn, err error) {
 	ce := readCause(err)
 	if ce.Code != CloseAbnormal && ce.Code != CloseHandshakeTimeout {
-		_ = conn.WriteFrame([][]byte{events.Encode(ce.Message())})
+		write := conn.WriteFrame
+		if fw, ok := conn.(transport.FinalWriter); ok {
+			write = fw.WriteFinal
+		}
+		_ = write([][]byte{events.Encode(ce.Message())})
 	}
 	_ = conn.Close(ce.Code, ce.Reason)
 	srv.log.Info("connection refused", "transport", conn.Name(), "code", ce.Code, "err", ce.Reason)

@@ -28,7 +28,7 @@ type Config struct {
 	// MaxPendingAcks bounds unanswered Requests. Zero means 1024.
 	MaxPendingAcks int
 	// MaxQueuedEvents bounds events waiting for the dispatcher; past it the reader waits.
-	// Zero means 256.
+	// Zero means 16.
 	MaxQueuedEvents int
 	// MaxFrameBytes bounds the frames the writer coalesces: queued messages are split into
 	// frames of at most this many bytes (a single larger message goes alone). The client
@@ -71,7 +71,7 @@ func (c *Config) setDefaults() {
 		c.RateBurst = max(1, int(2*c.RateLimit))
 	}
 	if c.MaxQueuedEvents <= 0 {
-		c.MaxQueuedEvents = 256
+		c.MaxQueuedEvents = 16
 	}
 	if c.ResumeBytes == 0 {
 		c.ResumeBytes = 1 << 20
@@ -464,14 +464,16 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 	s.lastRead.Store(time.Now().UnixNano())
 	var wg sync.WaitGroup
 	wg.Go(func() { s.writeLoop(tctx, conn) })
-	wg.Go(func() { // closing the transport frees a writer stuck on a stalled peer at once
-		<-tctx.Done()
+	closed := make(chan struct{})
+	context.AfterFunc(tctx, func() { // closing the transport frees a writer stuck on a stalled peer at once
+		defer close(closed)
 		ce := readCause(context.Cause(tctx))
 		_ = conn.Close(ce.Code, ce.Reason)
 	})
 	err := s.readLoop(tctx, conn, lines)
 	tcancel(err)
 	wg.Wait()
+	<-closed
 	s.detach()
 	if s.ctx.Err() != nil {
 		return context.Cause(s.ctx)

@@ -44,7 +44,8 @@ func TestResumeUnderCuts(t *testing.T) {
 				T.replies = {}; T.rejects = []; T.trace = []; T.wire = [];
 				const realFetch = window.fetch;
 				window.fetch = (url, init) => realFetch(url, init).then((r) => {
-					if (!String(url).endsWith('/xhr_streaming') && !String(url).endsWith('/xhr')) return r;
+					const path = String(url).split('?')[0];
+					if (!path.endsWith('/xhr_streaming') && !path.endsWith('/xhr')) return r;
 					const rd = r.clone().body.getReader(), dec = new TextDecoder(), sid = String(url).split('/').slice(-2)[0];
 					const pump = () => rd.read().then((c) => { if (c.done) return; for (const m of dec.decode(c.value).matchAll(/t\\":\\"ack\\",\\"id\\":(\d+)/g)) T.wire.push([Math.round(performance.now()), sid, +m[1]]); return pump(); }, () => {});
 					pump();
