@@ -17,10 +17,12 @@ lint:
 gotest:
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
 
-# The resume test at its full size (50 clients x 3 transports x 2,000 messages under
-# random cuts): the race detector makes gotest run it smaller.
+# What the race detector changes: the resume test at its full size (50 clients x 3
+# transports x 2,000 messages under random cuts), and the allocation count of rooms' fan-out
+# (sync.Pool drops items on purpose under -race).
 gofull:
 	$(GO) test -count=1 -timeout 5m -run 'TestResumeUnderCuts' -v . | grep -E '^(---|\s+---|ok|FAIL|\s+resume_test)'
+	$(GO) test -count=1 -run 'TestIndexEachAllocs' -v ./rooms | grep -E '^(---|ok|FAIL)'
 
 # Short fuzz runs of every decoder a client reaches; the corpus is in testdata/fuzz.
 FUZZTIME ?= 10s
