@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,7 +19,16 @@ import (
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("SOCKHOP_ATTACK"); spec != "" { // the attacker child of BenchmarkEchoUnderAttack
+		tr, url, _ := strings.Cut(spec, " ")
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		attack(ctx, tr, url)
+		return
+	}
+	testutil.Main(m)
+}
 
 var transports = []string{client.WebSocket, client.XHRStreaming, client.XHRPolling}
 
