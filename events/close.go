@@ -53,6 +53,7 @@ type CloseError struct {
 	Err    *ErrorBody // client-visible error, for 4501 and 4503
 }
 
+// Error says the code and the reason.
 func (e *CloseError) Error() string {
 	if e.Reason == "" {
 		return fmt.Sprintf("sockhop: closed with %d", e.Code)

@@ -153,6 +153,7 @@ type HTTPError struct {
 	Status int
 }
 
+// Error names the request and its status.
 func (e *HTTPError) Error() string {
 	return fmt.Sprintf("sockhop: %s: HTTP %d %s", e.Op, e.Status, http.StatusText(e.Status))
 }
