@@ -2,7 +2,6 @@ package browsertest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,46 +37,10 @@ func repoRoot(t testing.TB) string {
 
 // requireBrowser returns Chromium's path, or skips the test (fails it with CI=true) when
 // Chromium, node or client-js/node_modules is missing.
-func requireBrowser(t testing.TB) string {
-	t.Helper()
-	var missing []string
-	exe, err := exec.LookPath("chromium")
-	if err != nil {
-		missing = append(missing, "chromium (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	if _, err := os.Stat(filepath.Join(repoRoot(t), "client-js", "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "client-js/node_modules (cd client-js && npm ci)")
-	}
-	if len(missing) > 0 {
-		msg := "browser tests need " + strings.Join(missing, ", ") + "; bash ci/install-deps.sh installs them"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return exe
-}
+func requireBrowser(t testing.TB) string { return testutil.RequireChromium(t) }
 
-// syncBuffer is a bytes.Buffer safe for the process's stderr copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a child's output for the test's messages.
+type syncBuffer = testutil.SyncBuffer
 
 // driver is one node + Chromium process pair running run.mjs.
 type driver struct {

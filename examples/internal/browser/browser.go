@@ -14,11 +14,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // Browser is one node + Chromium process pair.
@@ -61,24 +62,8 @@ func Start(t testing.TB) *Browser {
 	t.Helper()
 	root := filepath.Join(dir(), "..", "..", "..")
 	clientJS := filepath.Join(root, "client-js")
-	var missing []string
-	exe, err := exec.LookPath("chromium")
-	if err != nil {
-		missing = append(missing, "chromium (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node (apt-get install nodejs)")
-	}
-	if _, err := os.Stat(filepath.Join(clientJS, "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "client-js/node_modules (cd client-js && npm ci)")
-	}
-	if len(missing) > 0 {
-		msg := "browser tests need " + strings.Join(missing, ", ")
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	exe := testutil.RequireChromium(t)
+	var err error
 	b := &Browser{t: t, lines: make(chan []byte, 16), exited: make(chan struct{})}
 	b.cmd = exec.Command("node", filepath.Join(dir(), "driver.mjs"))
 	// playwright-core makes a fresh --user-data-dir under TMPDIR and removes it at exit.
