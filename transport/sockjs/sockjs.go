@@ -126,7 +126,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 	if m != nil && r.Method == http.MethodPost {
 		sid, kind := m[2], m[3]
 		if kind == "xhr_send" {
-			h.send(w, r, rest, sid)
+			h.send(w, r, sid)
 			return
 		}
 		if h.opts.Admit != nil && h.conn(sid) == nil && !h.opts.Admit(r) {
@@ -184,7 +184,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rest string) {
 
 // send guards xhr_send: the body is read here, bounded, and checked before sockjs-go
 // decodes it.
-func (h *Handler) send(w http.ResponseWriter, r *http.Request, rest, sid string) {
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, sid string) {
 	c := h.conn(sid)
 	if c != nil && !c.isStarted() {
 		// The client saw the open frame before sockjs-go's goroutine started the session.
