@@ -217,7 +217,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	if err != nil {
 		srv.refuse(conn, err)
 		if s != nil {
-			s.core.Abort(readCause(err))
+			s.core.Abort(events.Cause(err))
 			srv.leaveAll(s) // OnConnect may have joined rooms
 		}
 		return
@@ -323,21 +323,13 @@ func (srv *Server) end(s *Session, reason error) {
 	}
 }
 
-func readCause(err error) *CloseError {
-	var ce *CloseError
-	if errors.As(err, &ce) {
-		return ce
-	}
-	return &CloseError{Code: CloseAbnormal, Reason: "transport closed"}
-}
-
 // CloseAbnormal (1006) is what a session ends with when its transport dropped without a
 // close.
 const CloseAbnormal = events.CloseAbnormal
 
 // refuse tells the client why its connection ends before the session started.
 func (srv *Server) refuse(conn transport.Conn, err error) {
-	ce := readCause(err)
+	ce := events.Cause(err)
 	if ce.Code != CloseAbnormal && ce.Code != CloseHandshakeTimeout {
 		write := conn.WriteFrame
 		if fw, ok := conn.(transport.FinalWriter); ok {

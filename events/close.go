@@ -83,3 +83,13 @@ func (e *ErrorBody) Error() string {
 	}
 	return "sockhop: " + e.Code + ": " + e.Message
 }
+
+// Cause returns the *CloseError in err's chain, or a 1006 "transport closed" when there is
+// none (a network error, EOF): why a connection or session ended.
+func Cause(err error) *CloseError {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &CloseError{Code: CloseAbnormal, Reason: "transport closed"}
+}

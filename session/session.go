@@ -455,7 +455,7 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 	s.tcancel, s.dropped = tcancel, false
 	s.tmu.Unlock()
 	if s.ctx.Err() != nil {
-		ce := readCause(context.Cause(s.ctx))
+		ce := events.Cause(context.Cause(s.ctx))
 		_ = conn.Close(ce.Code, ce.Reason)
 		s.detach()
 		return ce
@@ -467,7 +467,7 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 	closed := make(chan struct{})
 	context.AfterFunc(tctx, func() { // closing the transport frees a writer stuck on a stalled peer at once
 		defer close(closed)
-		ce := readCause(context.Cause(tctx))
+		ce := events.Cause(context.Cause(tctx))
 		_ = conn.Close(ce.Code, ce.Reason)
 	})
 	err := s.readLoop(tctx, conn, lines)
@@ -484,12 +484,12 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 		s.dropped = true
 		s.tmu.Unlock()
 		if s.closingSet() { // a Close raced the drop: nobody will flush it now
-			s.cancel(readCause(cause))
+			s.cancel(events.Cause(cause))
 			return context.Cause(s.ctx)
 		}
 		return cause
 	}
-	s.cancel(readCause(cause))
+	s.cancel(events.Cause(cause))
 	return context.Cause(s.ctx)
 }
 
@@ -505,15 +505,6 @@ func (s *Session) detach() {
 	s.tmu.Unlock()
 }
 
-// readCause turns the reader's error into why the session ends.
-func readCause(err error) *events.CloseError {
-	var ce *events.CloseError
-	if errors.As(err, &ce) {
-		return ce
-	}
-	return &events.CloseError{Code: events.CloseAbnormal, Reason: "transport closed"}
-}
-
 func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]byte) error {
 	handle := func(l []byte) error { return s.handleLine(tctx, l) }
 	for _, l := range lines {
@@ -527,7 +518,7 @@ func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]
 			if tctx.Err() != nil {
 				return context.Cause(tctx)
 			}
-			switch ce := readCause(err); ce.Code {
+			switch ce := events.Cause(err); ce.Code {
 			case events.CloseTooBig, events.CloseInvalidPayload, events.CloseUnsupportedData, events.CloseProtocolError:
 				return ce // the peer broke a rule: no resume
 			default:
