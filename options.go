@@ -83,6 +83,14 @@ type Options struct {
 	// TrustedProxies); past it new SockJS sessions get 429 and WebSocket ones close with
 	// 1013. Zero means 100; negative means no limit.
 	MaxSessionsPerIP int
+	// ConnectRate is how many connections (new sessions and resumes) per second one client
+	// address may start on average, and ConnectBurst how many at once. A connection past
+	// the burst waits its turn, up to a second; one that would wait longer is refused with
+	// a retry hint (429 on SockJS, 1013 on WebSocket). A client that reconnects in a loop
+	// is thus served at this rate, whatever it costs it. IPv6 addresses share a budget per
+	// /64. Zero means 20/s and a burst of 100; a negative ConnectRate means no limit.
+	ConnectRate  float64
+	ConnectBurst int
 	// TrustedProxies lists the addresses or CIDR prefixes of reverse proxies whose
 	// X-Forwarded-For is believed for the per-IP limit. Zero means none: the TCP peer is
 	// the client.
@@ -132,6 +140,12 @@ func (o *Options) setDefaults() {
 		o.MaxSessionsPerIP = 100
 	} else if o.MaxSessionsPerIP < 0 {
 		o.MaxSessionsPerIP = int(^uint(0) >> 1)
+	}
+	if o.ConnectRate == 0 {
+		o.ConnectRate = 20
+	}
+	if o.ConnectBurst <= 0 {
+		o.ConnectBurst = max(1, int(5*o.ConnectRate))
 	}
 	if o.MessageRate == 0 {
 		o.MessageRate = 100

@@ -7,7 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/sockhop/sockhop/events"
 )
 
 // Identity is who a session belongs to, as Options.Authenticate decided.
@@ -139,11 +143,53 @@ func (srv *Server) release(ip string) {
 	}
 }
 
-// underIPLimit reports whether a new session from r's client may start, for the HTTP
-// transports' 429 before a SockJS session is created.
-func (srv *Server) underIPLimit(r *http.Request) bool {
+// admitSockJS decides, for a SockJS request that would create a session, whether it may
+// (waiting for its turn under ConnectRate); when not, it answers 429.
+func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
 	ip := srv.clientIP(r)
 	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	return srv.perIP[ip] < srv.opts.MaxSessionsPerIP
+	under := srv.perIP[ip] < srv.opts.MaxSessionsPerIP
+	srv.mu.Unlock()
+	if !under {
+		http.Error(w, "sockhop: too many sessions from your address", http.StatusTooManyRequests)
+		return false
+	}
+	if err := srv.pace(r); err != nil {
+		ce := events.Cause(err)
+		status := http.StatusServiceUnavailable
+		if ce.Code == CloseTryAgainLater {
+			status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.FormatInt((ce.Retry+999)/1000, 10))
+		}
+		http.Error(w, "sockhop: "+ce.Reason, status)
+		return false
+	}
+	return true
+}
+
+// pace waits for r's client's turn to start a connection under ConnectRate. It returns a
+// CloseError with a retry hint when that turn is more than a second away, or when the
+// request or the server ends first.
+func (srv *Server) pace(r *http.Request) error {
+	if srv.pacer == nil {
+		return nil
+	}
+	wait, ok := srv.pacer.reserve(paceKey(srv.clientIP(r)), time.Now())
+	if !ok {
+		srv.log.Debug("connection refused: connecting too often", "addr", srv.clientIP(r))
+		return &CloseError{Code: CloseTryAgainLater, Reason: "connecting too often from your address", Retry: max(1, wait.Milliseconds())}
+	}
+	if wait == 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-r.Context().Done():
+		return &CloseError{Code: CloseAbnormal, Reason: "client gone"}
+	case <-srv.baseCtx.Done():
+		return &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()}
+	}
 }

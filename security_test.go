@@ -145,6 +145,39 @@ func TestPerIPLimit(t *testing.T) {
 	})
 }
 
+func TestConnectRate(t *testing.T) {
+	t.Run("refused", func(t *testing.T) { forEachTransport(t, connectRefused) })
+	t.Run("paced", func(t *testing.T) { forEachTransport(t, connectPaced) })
+}
+
+func connectRefused(t *testing.T, tr string) {
+	// A turn every 100 s and a second's debt at most: the second connection is refused.
+	_, url := echoServer(t, sockhop.Options{ConnectRate: 0.01, ConnectBurst: 1, TrustedProxies: []string{"127.0.0.1"}}, nil)
+	mustEcho(t, dialClient(t, url, tr, client.Options{}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true})
+	var ce *sockhop.CloseError
+	var he *dial.HTTPError
+	switch {
+	case tr == client.WebSocket && (!errors.As(err, &ce) || ce.Code != sockhop.CloseTryAgainLater || ce.Retry < 90_000):
+		t.Fatalf("second WebSocket connection: %v, want close 1013 with a retry hint of about 99 s", err)
+	case tr != client.WebSocket && (!errors.As(err, &he) || he.Status != http.StatusTooManyRequests || he.RetryAfter < 90*time.Second):
+		t.Fatalf("second SockJS connection: %v, want 429 with Retry-After about 99 s", err)
+	}
+	// Other addresses have budgets of their own.
+	c := dialClient(t, url, tr, client.Options{Header: http.Header{"X-Forwarded-For": {"198.51.100.9"}}})
+	mustEcho(t, c)
+}
+
+func connectPaced(t *testing.T, tr string) {
+	// Past the burst, connections wait their turn (50 ms apart) rather than fail.
+	_, url := echoServer(t, sockhop.Options{ConnectRate: 20, ConnectBurst: 1}, nil)
+	for range 4 {
+		mustEcho(t, dialClient(t, url, tr, client.Options{}))
+	}
+}
+
 func TestMaxRooms(t *testing.T) {
 	srv, url := echoServer(t, sockhop.Options{MaxRoomsPerSession: 3}, nil)
 	joined := make(chan error, 1)

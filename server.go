@@ -48,6 +48,7 @@ type Server struct {
 	baseCancel context.CancelCauseFunc
 
 	trustedProxies []netip.Prefix
+	pacer          *pacer // nil when ConnectRate is negative
 
 	mu          sync.Mutex
 	perIP       map[string]int // sessions and handshakes per client address; guarded by mu
@@ -75,6 +76,9 @@ func New(opts Options) (*Server, error) {
 	if srv.trustedProxies, err = parsePrefixes(opts.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("sockhop: TrustedProxies: %w", err)
 	}
+	if opts.ConnectRate > 0 {
+		srv.pacer = newPacer(opts.ConnectRate, opts.ConnectBurst, time.Second)
+	}
 	if opts.InsecureAllowAnyOrigin {
 		srv.log.Warn("sockhop: InsecureAllowAnyOrigin is set: any web site can open sessions with your visitors' cookies")
 	}
@@ -91,7 +95,7 @@ func New(opts Options) (*Server, error) {
 		CheckOrigin:     origin.allow,
 		DisconnectDelay: opts.SockJSDisconnectDelay,
 		JSessionID:      opts.SockJSCookie,
-		Admit:           srv.underIPLimit,
+		Admit:           srv.admitSockJS,
 	}, func(c *sockjs.Conn, r *http.Request) { srv.accept(c, r) })
 	if !opts.DisableClientJS {
 		srv.js = newClientJS()
@@ -146,9 +150,16 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sockhop: origin not allowed", http.StatusForbidden)
 		return
 	}
+	paced := srv.pace(r)
 	c, err := srv.ws.Upgrade(w, r)
 	if err != nil {
 		srv.log.Info("upgrade failed", "err", err)
+		return
+	}
+	if paced != nil {
+		// Refused after the upgrade, so that a browser sees the close code and its retry
+		// hint instead of a failed WebSocket, which would send it down the transport ladder.
+		srv.refuse(c, paced)
 		return
 	}
 	// Returning lets net/http release the connection's 8 KiB of buffers, which a hijacked

@@ -311,11 +311,7 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 			c.core = nil
 			c.mu.Unlock()
 		}
-		var retry time.Duration
-		var ce *events.CloseError
-		if errors.As(reason, &ce) && ce.Retry > 0 {
-			retry = time.Duration(ce.Retry) * time.Millisecond
-		}
+		retry := retryHint(reason)
 		for {
 			delay := retry
 			if delay == 0 {
@@ -350,9 +346,24 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 				c.finish(err)
 				return
 			}
+			retry = retryHint(err)
 			c.log.Info("reconnect failed", "attempt", attempt, "err", err)
 		}
 	}
+}
+
+// retryHint is how long the server asked the client to wait before its next try: a close's
+// retry field or an HTTP Retry-After; zero when it said nothing.
+func retryHint(err error) time.Duration {
+	var ce *events.CloseError
+	if errors.As(err, &ce) && ce.Retry > 0 {
+		return time.Duration(ce.Retry) * time.Millisecond
+	}
+	var he *dial.HTTPError
+	if errors.As(err, &he) {
+		return he.RetryAfter
+	}
+	return 0
 }
 
 // abandon ends a detached session that will not resume.

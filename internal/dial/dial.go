@@ -103,7 +103,7 @@ func dialWS(ctx context.Context, u *url.URL, opts Options) (*wsConn, error) {
 	c, resp, err := d.DialContext(ctx, wu.String(), opts.Header)
 	if err != nil {
 		if resp != nil {
-			return nil, &HTTPError{Status: resp.StatusCode, Op: "websocket upgrade"}
+			return nil, httpError("websocket upgrade", resp)
 		}
 		return nil, fmt.Errorf("sockhop: dial websocket: %w", err)
 	}
@@ -151,6 +151,17 @@ func (c *wsConn) Close(code int, reason string) error {
 type HTTPError struct {
 	Op     string
 	Status int
+	// RetryAfter is the server's Retry-After (in seconds) on a 429 or 503; zero if none.
+	RetryAfter time.Duration
+}
+
+// httpError describes resp's failure of op.
+func httpError(op string, resp *http.Response) *HTTPError {
+	e := &HTTPError{Op: op, Status: resp.StatusCode}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
 }
 
 // Error names the request and its status.
@@ -260,7 +271,7 @@ func (c *sockjsConn) receive(opened chan<- error) {
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			fail(&HTTPError{Op: c.name, Status: resp.StatusCode})
+			fail(httpError(c.name, resp))
 			return
 		}
 		again, err := c.readFrames(resp.Body, func() error {
@@ -402,7 +413,7 @@ func (c *sockjsConn) WriteRaw(body []byte) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
-		return &HTTPError{Op: "xhr_send", Status: resp.StatusCode}
+		return httpError("xhr_send", resp)
 	}
 	return nil
 }

@@ -52,9 +52,9 @@ type Options struct {
 	ResponseLimit uint32
 	// JSessionID sets the JSESSIONID cookie that sticky load balancers route on.
 	JSessionID bool
-	// Admit, when set, decides whether a request may create a new session; a refusal is
-	// answered 429.
-	Admit func(r *http.Request) bool
+	// Admit, when set, decides whether a request may create a new session, and may wait
+	// before it does; when it reports false it has written the refusal.
+	Admit func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // Handler serves the SockJS endpoints below a mount path. Its ServeHTTP expects the path
@@ -129,8 +129,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 			h.send(w, r, sid)
 			return
 		}
-		if h.opts.Admit != nil && h.conn(sid) == nil && !h.opts.Admit(r) {
-			http.Error(w, "sockhop: too many sessions from your address", http.StatusTooManyRequests)
+		if h.opts.Admit != nil && h.conn(sid) == nil && !h.opts.Admit(w, r) {
 			return
 		}
 		c := h.receiver(sid, kind)

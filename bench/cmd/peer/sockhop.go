@@ -16,7 +16,7 @@ func newSockhop(redisAddr string) (http.Handler, error) {
 	// The load generator is one address sending as fast as the server answers: the per-IP
 	// session limit and the per-client message rate limit are off, as an app behind a
 	// load balancer would set them for its own benchmark.
-	opts := sockhop.Options{MaxQueueBytes: 8 << 20, MaxSessionsPerIP: -1, MessageRate: -1}
+	opts := sockhop.Options{MaxQueueBytes: 8 << 20, MaxSessionsPerIP: -1, ConnectRate: -1, MessageRate: -1}
 	if redisAddr != "" {
 		a, err := redis.New(redis.Options{Addr: redisAddr, KeyPrefix: "bench"})
 		if err != nil {

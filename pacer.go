@@ -1,0 +1,82 @@
+package sockhop
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// pacer spaces out the connections one client address starts: a token bucket per address
+// whose tokens may go below zero by up to maxWait's worth, so a connection past the burst
+// waits its turn instead of failing, and only a client that keeps coming faster than the
+// rate is refused. A refused connection costs the server an HTTP answer, not a session.
+type pacer struct {
+	rate    float64 // tokens per second
+	burst   float64
+	maxWait time.Duration
+
+	mu      sync.Mutex
+	buckets map[string]bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	tokens float64 // below zero: the turns already promised to waiting connections
+	at     time.Time
+}
+
+// sweepEvery is how often full buckets, which hold nothing a new bucket would not, are
+// dropped, so the map grows with the addresses active in that time, not ever seen.
+const sweepEvery = 10 * time.Second
+
+func newPacer(rate float64, burst int, maxWait time.Duration) *pacer {
+	return &pacer{rate: rate, burst: float64(burst), maxWait: maxWait, buckets: make(map[string]bucket)}
+}
+
+// reserve takes a turn for key at now. It returns how long the caller must wait for it,
+// or, when that would be longer than maxWait, false and how long until a retry would be
+// within maxWait (no turn is taken then).
+func (p *pacer) reserve(key string, now time.Time) (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.swept) >= sweepEvery {
+		p.sweep(now)
+	}
+	b, ok := p.buckets[key]
+	if !ok {
+		b = bucket{tokens: p.burst, at: now}
+	}
+	b.tokens = min(p.burst, b.tokens+now.Sub(b.at).Seconds()*p.rate)
+	b.at = now
+	wait := time.Duration(0)
+	if b.tokens < 1 {
+		wait = time.Duration((1 - b.tokens) / p.rate * float64(time.Second))
+	}
+	if wait > p.maxWait {
+		p.buckets[key] = b
+		return wait - p.maxWait, false
+	}
+	b.tokens--
+	p.buckets[key] = b
+	return wait, true
+}
+
+func (p *pacer) sweep(now time.Time) {
+	p.swept = now
+	for k, b := range p.buckets {
+		if b.tokens+now.Sub(b.at).Seconds()*p.rate >= p.burst {
+			delete(p.buckets, k)
+		}
+	}
+}
+
+// paceKey is the bucket an address shares: IPv4 addresses each have their own, IPv6 ones
+// one per /64, the block a single host or home network usually has.
+func paceKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
