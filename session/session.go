@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -505,8 +506,19 @@ func (s *Session) detach() {
 	s.tmu.Unlock()
 }
 
+// yieldEvery is how many incoming messages the reader handles between yields.
+const yieldEvery = 16
+
 func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]byte) error {
-	handle := func(l []byte) error { return s.handleLine(tctx, l) }
+	n := 0
+	handle := func(l []byte) error {
+		// A frame may carry many messages; yielding now and then keeps one session's
+		// batch (a flood, say) from holding a processor while other sessions wait.
+		if n++; n%yieldEvery == 0 {
+			runtime.Gosched()
+		}
+		return s.handleLine(tctx, l)
+	}
 	for _, l := range lines {
 		if err := handle(l); err != nil {
 			return err
