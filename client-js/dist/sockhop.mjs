@@ -816,7 +816,7 @@ var Client = class {
     const stop = isTerminal(c.code);
     if (cm && cm.e) this.fire("error", err(String(cm.e.code), cm.e.message));
     if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
-    if (cm) this.lostSession("closed");
+    if (cm && was) this.lostSession("closed");
     this.state = "disconnected";
     if (was) this.fire("disconnect", { code: c.code, reason: c.reason, reconnect: true });
     this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : void 0);

@@ -488,8 +488,9 @@ export class Client implements Socket {
     const stop = isTerminal(c.code);
     if (cm && cm.e) this.fire('error', err(String(cm.e.code), cm.e.message));
     if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
-    // A close message means the server ended the session; a drop without one is resumed.
-    if (cm) this.lostSession('closed');
+    // A close message after the welcome means the server ended the session; one before it
+    // refused this connection only (a limit, a shutdown), and a drop without one is resumed.
+    if (cm && was) this.lostSession('closed');
     this.state = 'disconnected';
     if (was) this.fire('disconnect', { code: c.code, reason: c.reason, reconnect: true } as DisconnectInfo);
     this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : undefined);

@@ -21,6 +21,7 @@ class Srv {
     this.pongs = [];
     this.holdReplies = false; // do not answer requests
     this.black = false; // messages both ways are lost on the current transport
+    this.refuse = 0; // hellos to refuse with 1013, as the server's connect-rate limit does
   }
   plan = (f) => {
     f.onMsg = (v) => this.recv(f, v);
@@ -40,6 +41,11 @@ class Srv {
   }
   hello(f, h) {
     if (f.closed) return;
+    if (this.refuse > 0) {
+      this.refuse--;
+      f.server({ t: 'close', code: 1013, reason: 'connecting too often from your address', retry: 20 });
+      return f.drop(1013, 'connecting too often from your address');
+    }
     const r = h.resume;
     if (this.cur && this.cur !== f) this.cur.drop(4002, 'replaced by a newer connection');
     this.cur = f;
@@ -194,6 +200,23 @@ test('resumed:false: resume-failed event, sent acks fail, the offline queue goes
   await until(() => srv.hellos.length === 3 && w.c.state === 'connected');
   assert.deepEqual(srv.hellos[2].resume, { sid: 'S2', token, seq: 2 }); // the ack of 'queued', then 'new'
   assert.deepEqual(got, ['new']);
+  w.c.close();
+});
+
+test('a connection refused before its welcome (1013, retry hint) leaves the session to resume', async () => {
+  const { srv, w } = setup();
+  await until(() => w.c.state === 'connected');
+  srv.holdReplies = true;
+  const sent = w.c.emitWithAck('slow', 1);
+  await until(() => srv.got.length === 1);
+  srv.refuse = 1;
+  srv.cut();
+  await until(() => srv.hellos.length === 3 && w.c.state === 'connected');
+  assert.equal(srv.hellos[1].resume.sid, 'S1');
+  assert.equal(srv.hellos[2].resume.sid, 'S1', 'the refused resume is tried again');
+  assert.equal(srv.sessions, 1);
+  srv.emit({ t: 'ack', id: srv.got[0].id, d: 'late' });
+  assert.equal(await sent, 'late', 'the pending ack survived the refusal');
   w.c.close();
 });
 
