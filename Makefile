@@ -44,16 +44,23 @@ fmt:
 # Socket.IO; see BENCHMARKS.md. Servers run on CPU 0, the load generator on CPU 1.
 BENCH_PIN = $(shell [ "$$(nproc)" -ge 2 ] && echo "taskset -c 1")
 
-.PHONY: bench-build bench-smoke
+.PHONY: bench-build bench-smoke bench-attack
 
 bench-build:
 	cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error
 	cd bench && $(GO) build -o bin/peer ./cmd/peer && $(GO) build -o bin/bench ./cmd/bench
 
 # Full run (about 15 minutes): writes bench/results/<date>.md and BENCHMARKS.md.
-bench: bench-build
+bench: bench-build bench-attack
 	cd bench && $(BENCH_PIN) bin/bench -out results -md ../BENCHMARKS.md
+
+# A well-behaved client's echo p99 while hostile clients hammer the server (SECURITY.md):
+# server and client on CPU 0, the attackers in a child process on CPU 1. About 4 minutes.
+ATTACK_PIN = $(shell [ "$$(nproc)" -ge 2 ] && command -v taskset >/dev/null && echo "taskset -c 0")
+bench-attack:
+	$(ATTACK_PIN) $(GO) test -run '^$$' -bench EchoUnderAttack -benchtime $(or $(ATTACK_N),1000x) .
 
 # Tiny counts, one run, under 2 minutes; exits non-zero if a peer or a scenario fails.
 bench-smoke: bench-build
 	cd bench && $(BENCH_PIN) bin/bench -smoke
+	$(MAKE) --no-print-directory bench-attack ATTACK_N=1x

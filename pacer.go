@@ -17,6 +17,7 @@ type pacer struct {
 
 	mu      sync.Mutex
 	buckets map[string]bucket
+	waiting map[string]int // connections held per key
 	swept   time.Time
 }
 
@@ -30,7 +31,28 @@ type bucket struct {
 const sweepEvery = 10 * time.Second
 
 func newPacer(rate float64, burst int, maxWait time.Duration) *pacer {
-	return &pacer{rate: rate, burst: float64(burst), maxWait: maxWait, buckets: make(map[string]bucket)}
+	return &pacer{rate: rate, burst: float64(burst), maxWait: maxWait, buckets: make(map[string]bucket), waiting: make(map[string]int)}
+}
+
+// hold counts a connection of key's that is made to wait, and reports false when key has
+// as many waiting as its turns within maxWait plus its burst: a client that opens
+// connections in parallel gets no more held than that.
+func (p *pacer) hold(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if float64(p.waiting[key]) >= p.burst+p.rate*p.maxWait.Seconds() {
+		return false
+	}
+	p.waiting[key]++
+	return true
+}
+
+func (p *pacer) release(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.waiting[key]--; p.waiting[key] <= 0 {
+		delete(p.waiting, key)
+	}
 }
 
 // reserve takes a turn for key at now. It returns how long the caller must wait for it,
@@ -59,6 +81,21 @@ func (p *pacer) reserve(key string, now time.Time) (time.Duration, bool) {
 	b.tokens--
 	p.buckets[key] = b
 	return wait, true
+}
+
+// charge takes a second's worth of turns from key at now: the price of a connection the
+// server closed for abuse, so a client that breaks the rules and reconnects in a loop gets
+// in about once a second, not at the full rate.
+func (p *pacer) charge(key string, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b, ok := p.buckets[key]
+	if !ok {
+		b = bucket{tokens: p.burst, at: now}
+	}
+	b.tokens = min(p.burst, b.tokens+now.Sub(b.at).Seconds()*p.rate) - p.rate
+	b.at = now
+	p.buckets[key] = b
 }
 
 func (p *pacer) sweep(now time.Time) {

@@ -167,26 +167,52 @@ func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// pace waits for r's client's turn to start a connection under ConnectRate. It returns a
-// CloseError with a retry hint when that turn is more than a second away, or when the
-// request or the server ends first.
+// penalize charges ip's connection budget when reason says the client broke the protocol
+// or a limit (see pacer.charge).
+func (srv *Server) penalize(ip string, reason error) {
+	if srv.pacer == nil {
+		return
+	}
+	switch CloseCode(reason) {
+	case CloseProtocolError, CloseUnsupportedData, CloseInvalidPayload, ClosePolicyViolation, CloseTooBig:
+		srv.pacer.charge(paceKey(ip), time.Now())
+	}
+}
+
+// pace waits for r's client's turn to start a connection under ConnectRate. When that turn
+// is more than a second away, it holds the request a second anyway and then refuses it with
+// a retry hint (a CloseError, 1013): a client that retries at once is so slowed to one try
+// a second per connection, and one that opens many in parallel has at most its burst held
+// and the rest refused at once. It also returns a CloseError when the request or the
+// server ends first.
 func (srv *Server) pace(r *http.Request) error {
 	if srv.pacer == nil {
 		return nil
 	}
-	wait, ok := srv.pacer.reserve(paceKey(srv.clientIP(r)), time.Now())
+	ip := srv.clientIP(r)
+	key := paceKey(ip)
+	wait, ok := srv.pacer.reserve(key, time.Now())
+	var refusal error
 	if !ok {
-		srv.log.Debug("connection refused: connecting too often", "addr", srv.clientIP(r))
-		return &CloseError{Code: CloseTryAgainLater, Reason: "connecting too often from your address", Retry: max(1, wait.Milliseconds())}
+		srv.log.Debug("connection refused: connecting too often", "addr", ip)
+		retry := max(100*time.Millisecond, wait-srv.pacer.maxWait)
+		refusal = &CloseError{Code: CloseTryAgainLater, Reason: "connecting too often from your address", Retry: retry.Milliseconds()}
+		wait = srv.pacer.maxWait
 	}
 	if wait == 0 {
 		return nil
 	}
+	if !srv.pacer.hold(key) {
+		// The waiting room is full: a refusal is answered now, and a connection that has
+		// its turn goes ahead early (the turn is counted; the rate holds over time).
+		return refusal
+	}
+	defer srv.pacer.release(key)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		return refusal
 	case <-r.Context().Done():
 		return &CloseError{Code: CloseAbnormal, Reason: "client gone"}
 	case <-srv.baseCtx.Done():

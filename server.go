@@ -227,6 +227,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	srv.mu.Unlock()
 	if err != nil {
 		srv.refuse(conn, err)
+		srv.penalize(ip, err)
 		if s != nil {
 			s.core.Abort(events.Cause(err))
 			srv.leaveAll(s) // OnConnect may have joined rooms
@@ -328,6 +329,7 @@ func (srv *Server) end(s *Session, reason error) {
 	srv.mu.Unlock()
 	srv.leaveAll(s)
 	srv.release(s.ip)
+	srv.penalize(s.ip, reason)
 	srv.log.Info("session closed", "session", s.ID(), "code", CloseCode(reason), "err", reason)
 	if f := srv.onDisconnect.Load(); f != nil {
 		(*f)(s, reason)
