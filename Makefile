@@ -24,8 +24,10 @@ gofull:
 	$(GO) test -count=1 -timeout 5m -run 'TestResumeUnderCuts' -v . | grep -E '^(---|\s+---|ok|FAIL|\s+resume_test)'
 	$(GO) test -count=1 -run 'TestIndexEachAllocs' -v ./rooms | grep -E '^(---|ok|FAIL)'
 
-# Short fuzz runs of every decoder a client reaches; the corpus is in testdata/fuzz.
-FUZZTIME ?= 10s
+# Short fuzz runs of every decoder a client reaches, 30 s each. The corpus is committed in
+# each package's testdata/fuzz (plain go test replays it); to grow it after a longer run,
+# copy $(go env GOCACHE)/fuzz/github.com/sockhop/sockhop/<pkg>/<Fuzz>/* there.
+FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./events
 	$(GO) test -run XXX -fuzz '^FuzzLines$$' -fuzztime $(FUZZTIME) ./events
