@@ -27,6 +27,12 @@ func TestPacer(t *testing.T) {
 	want(5*time.Second, "a", 0, true)
 	want(5*time.Second, "a", 100*time.Millisecond, true)
 
+	// An abusive close costs a second of turns: 2 - 10 = -8, so the next turn is 900ms away.
+	p.charge("d", t0)
+	want(0, "d", 900*time.Millisecond, true)
+	want(0, "d", time.Second, true)
+	want(0, "d", 100*time.Millisecond, false)
+
 	// Full buckets are swept; ones still in debt are kept.
 	for range 5 {
 		p.reserve("c", t0.Add(sweepEvery-100*time.Millisecond))
@@ -37,6 +43,13 @@ func TestPacer(t *testing.T) {
 	}
 	if len(p.buckets) != 2 {
 		t.Errorf("%d buckets after the sweep, want c and x", len(p.buckets))
+	}
+	if !p.hold("e") || len(p.waiting) != 1 {
+		t.Fatal("hold")
+	}
+	p.release("e")
+	if len(p.waiting) != 0 {
+		t.Errorf("waiting %v after release", p.waiting)
 	}
 }
 

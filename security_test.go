@@ -148,26 +148,49 @@ func TestPerIPLimit(t *testing.T) {
 func TestConnectRate(t *testing.T) {
 	t.Run("refused", func(t *testing.T) { forEachTransport(t, connectRefused) })
 	t.Run("paced", func(t *testing.T) { forEachTransport(t, connectPaced) })
+	t.Run("abuse", func(t *testing.T) { forEachTransport(t, connectAbuse) })
 }
 
 func connectRefused(t *testing.T, tr string) {
 	// A turn every 100 s and a second's debt at most: the second connection is refused.
 	_, url := echoServer(t, sockhop.Options{ConnectRate: 0.01, ConnectBurst: 1, TrustedProxies: []string{"127.0.0.1"}}, nil)
 	mustEcho(t, dialClient(t, url, tr, client.Options{}))
+	wantRefused(t, url, tr, 90*time.Second)
+	// Other addresses have budgets of their own.
+	mustEcho(t, dialClient(t, url, tr, client.Options{Header: http.Header{"X-Forwarded-For": {"198.51.100.9"}}}))
+}
+
+func connectAbuse(t *testing.T, tr string) {
+	// A turn a second, three at once; a connection closed for abuse costs a second more.
+	_, url := echoServer(t, sockhop.Options{ConnectRate: 1, ConnectBurst: 3, TrustedProxies: []string{"127.0.0.1"}}, nil)
+	for range 2 {
+		c := dialRaw(t, url, tr, nil)
+		c.handshake()
+		c.send(`{"t":"zap"}`)
+		if got := c.closeCode(); got != sockhop.CloseProtocolError {
+			t.Fatalf("closed with %d, want 1002", got)
+		}
+	}
+	// Without the charge a third connection would be within the burst.
+	wantRefused(t, url, tr, 0)
+	mustEcho(t, dialClient(t, url, tr, client.Options{Header: http.Header{"X-Forwarded-For": {"198.51.100.9"}}}))
+}
+
+// wantRefused dials url from 127.0.0.1 and wants the connection refused for its rate:
+// 1013 on WebSocket, 429 on SockJS, with a retry hint of at least min.
+func wantRefused(t *testing.T, url, tr string, min time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true})
 	var ce *sockhop.CloseError
 	var he *dial.HTTPError
 	switch {
-	case tr == client.WebSocket && (!errors.As(err, &ce) || ce.Code != sockhop.CloseTryAgainLater || ce.Retry < 90_000):
-		t.Fatalf("second WebSocket connection: %v, want close 1013 with a retry hint of about 99 s", err)
-	case tr != client.WebSocket && (!errors.As(err, &he) || he.Status != http.StatusTooManyRequests || he.RetryAfter < 90*time.Second):
-		t.Fatalf("second SockJS connection: %v, want 429 with Retry-After about 99 s", err)
+	case tr == client.WebSocket && (!errors.As(err, &ce) || ce.Code != sockhop.CloseTryAgainLater || ce.Retry <= 0 || ce.Retry < min.Milliseconds()):
+		t.Fatalf("WebSocket connection: %v, want close 1013 with a retry hint of at least %v", err, min)
+	case tr != client.WebSocket && (!errors.As(err, &he) || he.Status != http.StatusTooManyRequests || he.RetryAfter <= 0 || he.RetryAfter < min):
+		t.Fatalf("SockJS connection: %v, want 429 with a Retry-After of at least %v", err, min)
 	}
-	// Other addresses have budgets of their own.
-	c := dialClient(t, url, tr, client.Options{Header: http.Header{"X-Forwarded-For": {"198.51.100.9"}}})
-	mustEcho(t, c)
 }
 
 func connectPaced(t *testing.T, tr string) {
