@@ -162,7 +162,10 @@ func connectRefused(t *testing.T, tr string) {
 
 func connectAbuse(t *testing.T, tr string) {
 	// A turn a second, three at once; a connection closed for abuse costs a second more.
-	_, url := echoServer(t, sockhop.Options{ConnectRate: 1, ConnectBurst: 3, TrustedProxies: []string{"127.0.0.1"}}, nil)
+	ended := make(chan struct{}, 2)
+	_, url := echoServer(t, sockhop.Options{ConnectRate: 1, ConnectBurst: 3, TrustedProxies: []string{"127.0.0.1"}}, func(srv *sockhop.Server) {
+		srv.OnDisconnect(func(*sockhop.Session, error) { ended <- struct{}{} })
+	})
 	for range 2 {
 		c := dialRaw(t, url, tr, nil)
 		c.handshake()
@@ -170,6 +173,7 @@ func connectAbuse(t *testing.T, tr string) {
 		if got := c.closeCode(); got != sockhop.CloseProtocolError {
 			t.Fatalf("closed with %d, want 1002", got)
 		}
+		<-ended // the server has charged the address when the session has ended
 	}
 	// Without the charge a third connection would be within the burst.
 	wantRefused(t, url, tr, 0)

@@ -490,6 +490,7 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 		return nil, nil, nil, fmt.Errorf("no welcome within %v", c.opts.OpenTimeout)
 	}
 	var core *session.Session
+	resumeFailed := false
 	switch {
 	case welcome.Resumed && old != nil && welcome.SID == old.ID() && old.Resume(welcome.R, nil):
 		core = old
@@ -500,7 +501,7 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	default:
 		if old != nil {
 			old.Abort(&events.CloseError{Code: events.CloseAbnormal, Reason: "the server could not resume the session"})
-			c.fireResumeFailed()
+			resumeFailed = true
 		}
 		core = session.New(context.Background(), welcome.SID, session.Config{
 			PingInterval:  time.Duration(welcome.Ping) * time.Millisecond,
@@ -520,6 +521,9 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	}
 	c.core, c.transport, c.token = core, conn.Name(), welcome.Token
 	c.mu.Unlock()
+	if resumeFailed {
+		c.fireResumeFailed() // after the new session is in place, for a callback that uses it
+	}
 	return conn, core, rest, nil
 }
 
