@@ -15,9 +15,11 @@ type pacer struct {
 	burst   float64
 	maxWait time.Duration
 
+	maxHeld int // connections held per key at most
+
 	mu      sync.Mutex
 	buckets map[string]bucket
-	waiting map[string]int // connections held per key
+	waiting counts // connections held per key
 	swept   time.Time
 }
 
@@ -31,7 +33,30 @@ type bucket struct {
 const sweepEvery = 10 * time.Second
 
 func newPacer(rate float64, burst int, maxWait time.Duration) *pacer {
-	return &pacer{rate: rate, burst: float64(burst), maxWait: maxWait, buckets: make(map[string]bucket), waiting: make(map[string]int)}
+	return &pacer{
+		rate: rate, burst: float64(burst), maxWait: maxWait,
+		maxHeld: burst + int(rate*maxWait.Seconds()),
+		buckets: make(map[string]bucket), waiting: make(counts),
+	}
+}
+
+// counts is a number per key, for limits on things in progress per client address; the
+// caller guards it.
+type counts map[string]int
+
+// add counts one more for key and reports true, or false when key is at limit already.
+func (c counts) add(key string, limit int) bool {
+	if c[key] >= limit {
+		return false
+	}
+	c[key]++
+	return true
+}
+
+func (c counts) done(key string) {
+	if c[key]--; c[key] <= 0 {
+		delete(c, key)
+	}
 }
 
 // hold counts a connection of key's that is made to wait, and reports false when key has
@@ -40,19 +65,13 @@ func newPacer(rate float64, burst int, maxWait time.Duration) *pacer {
 func (p *pacer) hold(key string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if float64(p.waiting[key]) >= p.burst+p.rate*p.maxWait.Seconds() {
-		return false
-	}
-	p.waiting[key]++
-	return true
+	return p.waiting.add(key, p.maxHeld)
 }
 
 func (p *pacer) release(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.waiting[key]--; p.waiting[key] <= 0 {
-		delete(p.waiting, key)
-	}
+	p.waiting.done(key)
 }
 
 // reserve takes a turn for key at now. It returns how long the caller must wait for it,
@@ -64,12 +83,7 @@ func (p *pacer) reserve(key string, now time.Time) (time.Duration, bool) {
 	if now.Sub(p.swept) >= sweepEvery {
 		p.sweep(now)
 	}
-	b, ok := p.buckets[key]
-	if !ok {
-		b = bucket{tokens: p.burst, at: now}
-	}
-	b.tokens = min(p.burst, b.tokens+now.Sub(b.at).Seconds()*p.rate)
-	b.at = now
+	b := p.refilled(key, now)
 	wait := time.Duration(0)
 	if b.tokens < 1 {
 		wait = time.Duration((1 - b.tokens) / p.rate * float64(time.Second))
@@ -89,13 +103,18 @@ func (p *pacer) reserve(key string, now time.Time) (time.Duration, bool) {
 func (p *pacer) charge(key string, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	b := p.refilled(key, now)
+	b.tokens -= p.rate
+	p.buckets[key] = b
+}
+
+// refilled is key's bucket as of now (a full one for a key not seen lately).
+func (p *pacer) refilled(key string, now time.Time) bucket {
 	b, ok := p.buckets[key]
 	if !ok {
-		b = bucket{tokens: p.burst, at: now}
+		return bucket{tokens: p.burst, at: now}
 	}
-	b.tokens = min(p.burst, b.tokens+now.Sub(b.at).Seconds()*p.rate) - p.rate
-	b.at = now
-	p.buckets[key] = b
+	return bucket{tokens: min(p.burst, b.tokens+now.Sub(b.at).Seconds()*p.rate), at: now}
 }
 
 func (p *pacer) sweep(now time.Time) {

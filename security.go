@@ -128,19 +128,13 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 func (srv *Server) admit(ip string) bool {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	if srv.perIP[ip] >= srv.opts.MaxSessionsPerIP {
-		return false
-	}
-	srv.perIP[ip]++
-	return true
+	return srv.perIP.add(ip, srv.opts.MaxSessionsPerIP)
 }
 
 func (srv *Server) release(ip string) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	if srv.perIP[ip]--; srv.perIP[ip] <= 0 {
-		delete(srv.perIP, ip)
-	}
+	srv.perIP.done(ip)
 }
 
 // admitSockJS decides, for a SockJS request that would create a session, whether it may

@@ -51,7 +51,7 @@ type Server struct {
 	pacer          *pacer // nil when ConnectRate is negative
 
 	mu          sync.Mutex
-	perIP       map[string]int // sessions and handshakes per client address; guarded by mu
+	perIP       counts // sessions and handshakes per client address; guarded by mu
 	draining    bool
 	sessions    map[string]*Session
 	handshaking map[transport.Conn]struct{}
@@ -70,7 +70,7 @@ func New(opts Options) (*Server, error) {
 		log:         opts.Logger,
 		origin:      origin,
 		sessions:    make(map[string]*Session),
-		perIP:       make(map[string]int),
+		perIP:       make(counts),
 		handshaking: make(map[transport.Conn]struct{}),
 	}
 	if srv.trustedProxies, err = parsePrefixes(opts.TrustedProxies); err != nil {
