@@ -150,7 +150,7 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sockhop: origin not allowed", http.StatusForbidden)
 		return
 	}
-	paced := srv.pace(r)
+	paced := srv.pace(r, srv.clientIP(r))
 	c, err := srv.ws.Upgrade(w, r)
 	if err != nil {
 		srv.log.Info("upgrade failed", "err", err)
