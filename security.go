@@ -174,11 +174,11 @@ func (srv *Server) penalize(ip string, reason error) {
 }
 
 // pace waits for the turn of r's client (at address ip) to start a connection under
-// ConnectRate. When that turn is more than a second away, it holds the request a second anyway and then refuses it with
-// a retry hint (a CloseError, 1013): a client that retries at once is so slowed to one try
-// a second per connection, and one that opens many in parallel has at most its burst held
-// and the rest refused at once. It also returns a CloseError when the request or the
-// server ends first.
+// ConnectRate. When that turn is more than a second away, it holds the request a second
+// anyway and then refuses it with a retry hint (a CloseError, 1013): a client that retries
+// at once is so slowed to one try a second per connection, and one that opens many in
+// parallel has at most its burst held and the rest refused at once. It also returns a
+// CloseError when the request or the server ends first.
 func (srv *Server) pace(r *http.Request, ip string) error {
 	if srv.pacer == nil {
 		return nil
