@@ -3,6 +3,7 @@ package proxytest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/sockhop/sockhop/internal/testutil"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -48,7 +49,7 @@ const chatCheck = `(async () => {
 func TestChatExampleBehindNginx(t *testing.T) {
 	bin := need(t, "nginx", "browser")
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command to build examples/chat")
+		testutil.MissingDep(t, "no go command to build examples/chat")
 	}
 	chat := startChat(t)
 	for _, c := range []struct{ name, location, want string }{

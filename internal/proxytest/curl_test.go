@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // The curl checks of docs/proxies.md ("Checking with curl"), run against the recipe, a bare
@@ -42,7 +43,7 @@ func streamCheck(t *testing.T, base string) (string, time.Duration) {
 func TestCurlChecks(t *testing.T) {
 	bin := need(t, "nginx")
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("no curl")
+		testutil.MissingDep(t, "no curl")
 	}
 	be := startBackend(t, sockhop.Options{})
 	recipe := startNginx(t, bin["nginx"], be.addr, nginxRecipe, nil)

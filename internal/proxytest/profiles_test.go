@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // diagAttempt is one entry of window.sockhopDiag.attempts (or its ladder).
@@ -216,7 +217,7 @@ func TestNginxScanningProxy(t *testing.T) {
 func TestApacheRecipe(t *testing.T) {
 	bin := need(t, "apache2", "browser")
 	if _, err := os.Stat(filepath.Join(apacheModules, "mod_proxy_http.so")); err != nil {
-		t.Skipf("no mod_proxy_http in %s", apacheModules)
+		testutil.MissingDep(t, "no mod_proxy_http in "+apacheModules)
 	}
 	be := startBackend(t, sockhop.Options{})
 	px := startApache(t, bin["apache2"], be.addr, apacheRecipe, nil)
@@ -230,7 +231,7 @@ func TestApacheRecipe(t *testing.T) {
 func TestApacheTLSRecipe(t *testing.T) {
 	bin := need(t, "apache2", "browser")
 	if _, err := os.Stat(filepath.Join(apacheModules, "mod_ssl.so")); err != nil {
-		t.Skipf("no mod_ssl in %s", apacheModules)
+		testutil.MissingDep(t, "no mod_ssl in "+apacheModules)
 	}
 	be := startBackend(t, sockhop.Options{})
 	cert, key, spki := selfSigned(t, workDir(t, "tls"))
@@ -316,7 +317,7 @@ func TestNginxWithoutHost(t *testing.T) {
 func TestApacheWithoutUpgrade(t *testing.T) {
 	bin := need(t, "apache2", "browser")
 	if _, err := os.Stat(filepath.Join(apacheModules, "mod_proxy_http.so")); err != nil {
-		t.Skipf("no mod_proxy_http in %s", apacheModules)
+		testutil.MissingDep(t, "no mod_proxy_http in "+apacheModules)
 	}
 	be := startBackend(t, sockhop.Options{})
 	px := startApache(t, bin["apache2"], be.addr, strings.Replace(apacheRecipe, " upgrade=websocket", "", 1), nil)

@@ -51,11 +51,7 @@ func StartRedis(t testing.TB) *Redis {
 		}
 	}
 	if err != nil {
-		msg := "redis-server is not installed; run: " + RedisInstallHint
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		MissingDep(t, "redis-server is not installed; run: "+RedisInstallHint)
 	}
 	port, err := freePort()
 	if err != nil {
