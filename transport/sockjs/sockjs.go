@@ -223,6 +223,17 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, sid string) {
 		}
 		return
 	}
+	// One body at a time, in full: a client's next xhr_send must not overtake the frames
+	// of this one, and a retry of this one must wait until they are through.
+	select {
+	case c.sendTurn <- struct{}{}:
+	case <-c.ctx.Done():
+		http.Error(w, "sockhop: session closed", http.StatusNotFound)
+		return
+	case <-r.Context().Done():
+		return // nothing of this body was taken: a retry brings it again
+	}
+	defer func() { <-c.sendTurn }()
 	// A client numbers its sends (?s=1, 2, …): a browser may send a POST again on a new
 	// connection when the first one broke, and the frames must not be handled twice.
 	if n, err := strconv.ParseUint(r.URL.Query().Get("s"), 10, 64); err == nil && n > 0 {
@@ -238,14 +249,16 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, sid string) {
 		}
 	}
 	// The frames go straight to the session's reader: sockjs-go would decode the body a
-	// second time and buffer it without bound.
+	// second time and buffer it without bound. Once the body is read the frames are the
+	// session's, even if the client gives up on this request: its retry is dropped as a
+	// duplicate, so stopping halfway would lose the rest.
 	for _, f := range frames {
 		select {
 		case c.in <- f:
 		case <-c.ctx.Done():
+			// The transport ended: what the reader did not take is not counted as
+			// received, so the client sends it again after a resume.
 			http.Error(w, "sockhop: session closed", http.StatusNotFound)
-			return
-		case <-r.Context().Done():
 			return
 		}
 	}
@@ -317,7 +330,7 @@ func (h *Handler) receiver(sid, kind string) *Conn {
 			h.mu.Unlock()
 			return nil
 		}
-		c = &Conn{ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte)}
+		c = &Conn{ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte), sendTurn: make(chan struct{}, 1)}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 		h.conns[sid] = c
 		// sockjs-go starts the session on this request; if it never does (a request that
@@ -392,6 +405,7 @@ type Conn struct {
 	finalSent bool          // WriteFinal ran; guarded by mu
 	finalAt   uint64        // completed when it did; guarded by mu
 	lastSend  uint64        // highest xhr_send number seen (?s=N), to drop retried POSTs; guarded by mu
+	sendTurn  chan struct{} // cap 1: held by the xhr_send handing its frames to the reader
 	lastPoll  uint64        // highest receiving request number seen (?p=N); guarded by mu
 
 	closeOnce sync.Once
