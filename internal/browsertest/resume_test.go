@@ -13,7 +13,7 @@ import (
 )
 
 // TestResumeUnderCuts runs a ticker page behind a TCP proxy that cuts every connection after
-// a random 0.2–1.5 s, on each transport forced in turn: the server streams 2,000 numbered
+// a random 0.2–1.5 s, and eight responses halfway, on each transport forced in turn: the server streams 2,000 numbered
 // events at 200/s while the page sends 300 acked emits; the client resumes its session after
 // every cut. The page sees each tick exactly once and in order, each emitWithAck resolves
 // once with its own value, and the server handles each emit exactly once, in order, all in
@@ -40,6 +40,25 @@ func TestResumeUnderCuts(t *testing.T) {
 
 			const ticks, emits = 2000, 300
 			p.RandomCuts(200*time.Millisecond, 1500*time.Millisecond)
+			// Most random cuts hit a connection between two requests, and the browser
+			// retries on a new one without the page noticing; on a fast machine a run may
+			// then see no resume at all. Cutting some responses halfway forces them (on
+			// connections at least 300 ms old: not the ones a reconnect opens).
+			forced := make(chan struct{})
+			stopForcing := sync.OnceFunc(func() { close(forced) })
+			defer stopForcing()
+			go func() {
+				tk := time.NewTicker(700 * time.Millisecond)
+				defer tk.Stop()
+				for range 8 {
+					select {
+					case <-tk.C:
+						p.CutMidResponse(300 * time.Millisecond)
+					case <-forced:
+						return
+					}
+				}
+			}()
 			b.eval(nil, fmt.Sprintf(`(() => {
 				T.replies = {}; T.rejects = []; T.trace = []; T.wire = [];
 				const realFetch = window.fetch;
@@ -84,6 +103,7 @@ func TestResumeUnderCuts(t *testing.T) {
 				t.Errorf("waiting for the ticks and replies: %.300s", waitErr)
 			}
 			p.RandomCuts(0, 0)
+			stopForcing()
 			b.eval(&res, `new Promise((r) => setTimeout(r, 300)).then(() => {
 				const got = T.got.tick || [];
 				const gaps = [];

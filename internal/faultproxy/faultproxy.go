@@ -16,16 +16,18 @@ type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu       sync.Mutex
-	pairs    map[*pair]struct{}
-	cutMin   time.Duration // random cuts: each connection lives a random time in [cutMin, cutMax)
-	cutMax   time.Duration
-	stalled  bool
-	refusing bool
-	closed   bool
-	cuts     int
-	accepted int
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	pairs     map[*pair]struct{}
+	cutMin    time.Duration // random cuts: each connection lives a random time in [cutMin, cutMax)
+	cutMax    time.Duration
+	stalled   bool
+	refusing  bool
+	closed    bool
+	midCut    bool          // a cut halfway through a read is armed
+	midCutAge time.Duration // the youngest connection it may hit
+	cuts      int
+	accepted  int
+	wg        sync.WaitGroup
 }
 
 type pair struct {
@@ -91,6 +93,31 @@ func (p *Proxy) CutAll() {
 	for _, pr := range prs {
 		p.drop(pr, true)
 	}
+}
+
+// CutMidResponse arms one cut: the next connection that carries data from the server after
+// being open at least age gets half of the bytes of that read, then both ends close. The
+// client has seen part of a response (or of a WebSocket frame), so it cannot retry the
+// request silently, as a browser does when a connection breaks before any byte arrived.
+// The age spares the connections a client opens to reconnect, which would otherwise take
+// the cut meant for an established session. Arming again before the cut happened changes
+// nothing: at most one cut is pending.
+func (p *Proxy) CutMidResponse(age time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.midCut, p.midCutAge = true, age
+}
+
+// takeMidCut reports whether the read at hand, on a connection opened at start, is to be
+// cut halfway.
+func (p *Proxy) takeMidCut(start time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.midCut || time.Since(start) < p.midCutAge {
+		return false
+	}
+	p.midCut = false
+	return true
 }
 
 // Stall makes the proxy accept new connections and then forward nothing on them (a proxy
@@ -181,7 +208,24 @@ func (p *Proxy) forward(c net.Conn) {
 		_, _ = io.Copy(s, c)
 		p.drop(pr, false)
 	})
-	_, _ = io.Copy(c, s)
+	start := time.Now()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 1 && p.takeMidCut(start) {
+			_, _ = c.Write(buf[:n/2])
+			p.drop(pr, true)
+			break
+		}
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	p.drop(pr, false)
 	wg.Wait()
 }
