@@ -218,9 +218,15 @@ var websocket = (base, h) => {
 };
 
 // src/http.ts
+function retryAfter(v, now = Date.now()) {
+  if (v == null || v.trim() == "") return void 0;
+  const ms = /^\s*\d+\s*$/.test(v) ? Number(v) * 1e3 : /[a-z]/i.test(v) ? Date.parse(v) - now : NaN;
+  if (!Number.isFinite(ms)) return void 0;
+  return Math.min(Math.max(0, ms), 36e5);
+}
 function post(url, body, cred, stream, text, end) {
   let stop = false;
-  const done = (s) => stop || (stop = true, end(s));
+  const done = (s, retry) => stop || (stop = true, end(s, retry));
   const g = globalThis;
   if (g.fetch && g.AbortController && g.TextDecoder && (!stream || g.ReadableStream)) {
     const ac = new AbortController();
@@ -232,7 +238,7 @@ function post(url, body, cred, stream, text, end) {
       credentials: cred ? "include" : "same-origin",
       headers: { "Content-Type": "text/plain;charset=UTF-8" }
     }).then(async (r) => {
-      if (r.status != 200) return done(r.status);
+      if (r.status != 200) return done(r.status, retryAfter(r.headers.get("Retry-After")));
       if (stream && r.body) {
         const rd = r.body.getReader();
         const dec = new TextDecoder();
@@ -268,7 +274,7 @@ function post(url, body, cred, stream, text, end) {
   if (stream) x.onprogress = feed;
   x.onload = () => {
     feed();
-    done(x.status);
+    done(x.status, x.status == 200 ? void 0 : retryAfter(x.getResponseHeader("Retry-After")));
   };
   x.onerror = x.ontimeout = () => done(0);
   x.send(body);
@@ -287,9 +293,10 @@ function randomId(n) {
   return s;
 }
 var RETRY_2010 = 100;
-function statusCode(s) {
+function statusCode(s, retry) {
   if (s == 403) return [1008, "forbidden"];
   if (s == 413) return [1009, "message too big"];
+  if (retry != null) return [s == 429 ? 1013 : 1006, "http " + s, retry];
   return [1006, s ? "http " + s : "network error"];
 }
 function sockjs(name, path, stream, base, h, o) {
@@ -304,11 +311,11 @@ function sockjs(name, path, stream, base, h, o) {
   let outbox = [];
   let again;
   let last = false;
-  const fail = (code, reason) => {
+  const fail = (code, reason, retry) => {
     if (closed) return;
     closed = true;
     stopRx();
-    h.close(code, reason);
+    h.close(code, reason, retry);
   };
   const stopRx = () => {
     clearTimeout(again);
@@ -342,10 +349,10 @@ function sockjs(name, path, stream, base, h, o) {
       o.withCredentials,
       stream,
       (c) => lines.push(c).forEach(line),
-      (status) => {
+      (status, wait) => {
         rx = null;
         if (closed) return;
-        if (status != 200) return fail(...statusCode(status));
+        if (status != 200) return fail(...statusCode(status, wait));
         lines.end().forEach(line);
         if (closed || retry < 0) return;
         if (!stream && !frames) return fail(1006, "sockjs session lost");
@@ -637,7 +644,7 @@ var Client = class {
         },
         frame: (f) => mine() && this.frame(f),
         alive: () => mine() && (this.seen = Date.now()),
-        close: (code, reason) => mine() && this.lost(code, reason)
+        close: (code, reason, retry) => mine() && this.lost(code, reason, retry)
       },
       { withCredentials: this.o.withCredentials }
     );
@@ -804,22 +811,24 @@ var Client = class {
   }
   /**
    * lost handles the end of the current transport: before welcome it moves down the ladder
-   * (unless the server spoke and closed), after it the client reconnects or stops.
+   * (unless the server spoke and closed, or refused with a retry hint), after it the client
+   * reconnects or stops.
    */
-  lost(code, reason) {
+  lost(code, reason, hint) {
     const was = this.up;
     const cm = this.closeMsg;
+    const refused = !cm && hint != null;
     this.drop();
     let c = cm || { code, reason };
     if (!cm && code == 1002 && reason == "Connection interrupted") c = { code: 1006, reason };
-    if (!was && !cm && this.state == "connecting") return this.next();
+    if (!was && !cm && !refused && this.state == "connecting") return this.next();
     const stop = isTerminal(c.code);
     if (cm && cm.e) this.fire("error", err(String(cm.e.code), cm.e.message));
     if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
     if (cm && was) this.lostSession("closed");
     this.state = "disconnected";
     if (was) this.fire("disconnect", { code: c.code, reason: c.reason, reconnect: true });
-    this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : void 0);
+    this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : refused ? hint : void 0);
   }
   /** retry schedules the next ladder run after the server's hint or a backoff delay. */
   retry(hint) {

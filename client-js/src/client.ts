@@ -293,7 +293,7 @@ export class Client implements Socket {
         },
         frame: (f) => mine() && this.frame(f),
         alive: () => mine() && (this.seen = Date.now()),
-        close: (code, reason) => mine() && this.lost(code, reason),
+        close: (code, reason, retry) => mine() && this.lost(code, reason, retry),
       },
       { withCredentials: this.o.withCredentials },
     );
@@ -475,16 +475,18 @@ export class Client implements Socket {
 
   /**
    * lost handles the end of the current transport: before welcome it moves down the ladder
-   * (unless the server spoke and closed), after it the client reconnects or stops.
+   * (unless the server spoke and closed, or refused with a retry hint), after it the client
+   * reconnects or stops.
    */
-  private lost(code: number, reason: string): void {
+  private lost(code: number, reason: string, hint?: number): void {
     const was = this.up;
     const cm = this.closeMsg;
+    const refused = !cm && hint != null; // an HTTP refusal that said when to come back
     this.drop();
     let c: CloseMsg = cm || { code, reason };
     // A SockJS "Connection interrupted" is the transport's verdict, not the server's.
     if (!cm && code == 1002 && reason == 'Connection interrupted') c = { code: 1006, reason };
-    if (!was && !cm && this.state == 'connecting') return this.next();
+    if (!was && !cm && !refused && this.state == 'connecting') return this.next();
     const stop = isTerminal(c.code);
     if (cm && cm.e) this.fire('error', err(String(cm.e.code), cm.e.message));
     if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
@@ -493,7 +495,7 @@ export class Client implements Socket {
     if (cm && was) this.lostSession('closed');
     this.state = 'disconnected';
     if (was) this.fire('disconnect', { code: c.code, reason: c.reason, reconnect: true } as DisconnectInfo);
-    this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : undefined);
+    this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : refused ? hint : undefined);
   }
 
   /** retry schedules the next ladder run after the server's hint or a backoff delay. */

@@ -7,9 +7,20 @@ export interface Req {
 }
 
 /**
+ * retryAfter reads a Retry-After header (delay-seconds or an HTTP date) as milliseconds,
+ * at most an hour; undefined when absent or unreadable.
+ */
+export function retryAfter(v: string | null, now = Date.now()): number | undefined {
+  if (v == null || v.trim() == '') return undefined;
+  const ms = /^\s*\d+\s*$/.test(v) ? Number(v) * 1000 : /[a-z]/i.test(v) ? Date.parse(v) - now : NaN;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(0, ms), 3600_000);
+}
+
+/**
  * post sends body to url and calls text with each chunk of a 200 response (all of it at once
- * unless stream), then end with the status (0 = network error). Neither is called after
- * abort().
+ * unless stream), then end with the status (0 = network error) and, on a refusal, the wait
+ * the server asked for in Retry-After (ms). Neither is called after abort().
  */
 export function post(
   url: string,
@@ -17,10 +28,10 @@ export function post(
   cred: boolean,
   stream: boolean,
   text: (chunk: string) => void,
-  end: (status: number) => void,
+  end: (status: number, retry?: number) => void,
 ): Req {
   let stop = false;
-  const done = (s: number) => stop || ((stop = true), end(s));
+  const done = (s: number, retry?: number) => stop || ((stop = true), end(s, retry));
   const g: any = globalThis;
   if (g.fetch && g.AbortController && g.TextDecoder && (!stream || g.ReadableStream)) {
     const ac = new AbortController();
@@ -33,7 +44,7 @@ export function post(
       headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
     })
       .then(async (r: Response) => {
-        if (r.status != 200) return done(r.status);
+        if (r.status != 200) return done(r.status, retryAfter(r.headers.get('Retry-After')));
         if (stream && r.body) {
           const rd = r.body.getReader();
           const dec = new TextDecoder();
@@ -70,7 +81,7 @@ export function post(
   if (stream) x.onprogress = feed;
   x.onload = () => {
     feed();
-    done(x.status);
+    done(x.status, x.status == 200 ? undefined : retryAfter(x.getResponseHeader('Retry-After')));
   };
   x.onerror = x.ontimeout = () => done(0);
   x.send(body);

@@ -5,4 +5,5 @@ export * from './queue';
 export * from './client';
 export * from './storage';
 export * from './sockjs';
+export { retryAfter } from './http';
 export { connect, version } from './index';

@@ -21,10 +21,14 @@ export function randomId(n: number): string {
 /** RETRY_2010 is the pause before receiving again after c[2010] (a request still attached). */
 const RETRY_2010 = 100;
 
-/** statusCode maps an HTTP failure to the close code the client acts on. */
-function statusCode(s: number): [number, string] {
+/**
+ * statusCode maps an HTTP failure to the close code the client acts on. A refusal with
+ * Retry-After (a 429 from a per-address limit) is the server's "try again later" (1013).
+ */
+function statusCode(s: number, retry?: number): [number, string, number?] {
   if (s == 403) return [1008, 'forbidden'];
   if (s == 413) return [1009, 'message too big'];
+  if (retry != null) return [s == 429 ? 1013 : 1006, 'http ' + s, retry];
   return [1006, s ? 'http ' + s : 'network error'];
 }
 
@@ -41,11 +45,11 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
   let again: any;
   let last = false; // close(last) was called: send what is left, report nothing
 
-  const fail = (code: number, reason: string) => {
+  const fail = (code: number, reason: string, retry?: number) => {
     if (closed) return;
     closed = true;
     stopRx();
-    h.close(code, reason);
+    h.close(code, reason, retry);
   };
   const stopRx = () => {
     clearTimeout(again);
@@ -80,10 +84,10 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
       o.withCredentials,
       stream,
       (c) => lines.push(c).forEach(line),
-      (status) => {
+      (status, wait) => {
         rx = null;
         if (closed) return;
-        if (status != 200) return fail(...statusCode(status));
+        if (status != 200) return fail(...statusCode(status, wait));
         lines.end().forEach(line);
         if (closed || retry < 0) return;
         // A poll answered with no frame: sockjs-go's answer for a session it closed.

@@ -11,8 +11,12 @@ export interface Handlers {
   frame(f: string): void;
   /** alive: bytes arrived (any frame, SockJS heartbeat or prelude). */
   alive(): void;
-  /** close: the transport ended on its own, with a close code and reason; called once. */
-  close(code: number, reason: string): void;
+  /**
+   * close: the transport ended on its own, with a close code and reason; called once.
+   * retry (ms) is set when the server refused the connection and said when to come back
+   * (an HTTP Retry-After): the client waits that long instead of trying other transports.
+   */
+  close(code: number, reason: string, retry?: number): void;
 }
 
 /** TransportOptions are the client options a transport reads. */

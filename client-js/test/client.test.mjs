@@ -78,6 +78,15 @@ test('going away honours the retry hint', async () => {
   w.c.close();
 });
 
+test('an HTTP refusal with Retry-After waits as asked, without walking the ladder', async () => {
+  const refuse = (f) => f.h.close(1013, 'http 429', 40);
+  const w = world({ websocket: [refuse, 'ok'], 'xhr-streaming': ['ok'] });
+  await until(() => w.c.state === 'connected');
+  assert.deepEqual(w.attempts.map((a) => a.name), ['websocket', 'websocket']);
+  assert.deepEqual(w.log.find((e) => e[0] === 'reconnecting'), ['reconnecting', 1, 40]);
+  w.c.close();
+});
+
 test('terminal close codes stop; others reconnect', async () => {
   for (const code of [1000, 1002, 1003, 1007, 1008, 1009, 4500, 4501, 4503, 4999]) assert.ok(isTerminal(code), code);
   for (const code of [1001, 1006, 1011, 1013, 3000, 4000, 4001, 4499]) assert.ok(!isTerminal(code), code);

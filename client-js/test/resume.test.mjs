@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { world, until, tick } from './fake.mjs';
-import { sockjs } from './.build/internal.mjs';
+import { sockjs, retryAfter } from './.build/internal.mjs';
 
 const counted = (m) => m.t === 'ev' || m.t === 'ack';
 
@@ -317,6 +317,7 @@ async function withFetch(answers, fn) {
     calls.push(url);
     const path = (u) => String(u).split('?')[0]; // requests are numbered (?p=, ?s=)
     const body = await answers(url, calls.filter((u) => path(u) === path(url)).length, init);
+    if (body instanceof Response) return body;
     return new Response(body, { status: body === null ? 204 : 200 });
   };
   try {
@@ -350,6 +351,47 @@ for (const [name, path, stream] of [
     if (hang) hang('');
   });
 }
+
+for (const [name, path, stream] of [
+  ['xhr-polling', 'xhr', false],
+  ['xhr-streaming', 'xhr_streaming', true],
+]) {
+  test(`${name}: a 429 with Retry-After closes with 1013 and the wait asked for`, async () => {
+    await withFetch(
+      () => new Response('sockhop: connecting too fast', { status: 429, headers: { 'Retry-After': '7' } }),
+      async () => {
+        const ev = [];
+        sockjs(name, path, stream, 'http://x/rt', { open: () => ev.push('open'), frame: (f) => ev.push(f), alive() {}, close: (...a) => ev.push(a) }, { withCredentials: false });
+        await until(() => ev.length === 1);
+        assert.deepEqual(ev, [[1013, 'http 429', 7000]]);
+      },
+    );
+  });
+}
+
+test('a refusal without Retry-After is a plain failure', async () => {
+  await withFetch(
+    () => new Response('busy', { status: 503 }),
+    async () => {
+      const ev = [];
+      sockjs('xhr-polling', 'xhr', false, 'http://x/rt', { open: () => ev.push('open'), frame: (f) => ev.push(f), alive() {}, close: (...a) => ev.push(a) }, { withCredentials: false });
+      await until(() => ev.length === 1);
+      assert.deepEqual(ev, [[1006, 'http 503', undefined]]);
+    },
+  );
+});
+
+test('retryAfter reads seconds and HTTP dates, bounded', () => {
+  const now = Date.parse('2026-11-23T10:00:00Z');
+  assert.equal(retryAfter('7', now), 7000);
+  assert.equal(retryAfter(' 0 ', now), 0);
+  assert.equal(retryAfter('Mon, 23 Nov 2026 10:00:30 GMT', now), 30000);
+  assert.equal(retryAfter('Mon, 23 Nov 2026 09:00:00 GMT', now), 0);
+  assert.equal(retryAfter('999999', now), 3600000);
+  assert.equal(retryAfter('soon', now), undefined);
+  assert.equal(retryAfter('-5', now), undefined);
+  assert.equal(retryAfter(null, now), undefined);
+});
 
 test('xhr-polling: a poll answered with nothing means the session is lost', async () => {
   await withFetch(

@@ -348,3 +348,53 @@ func head(v []int) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestConnectRefused: past its address's connection rate the server refuses a new session
+// with a retry hint (1013 with retry on WebSocket, 429 with Retry-After on SockJS). The
+// page's second client waits as long as asked, without trying the transports below.
+func TestConnectRefused(t *testing.T) {
+	b := startBrowser(t)
+	for i, name := range transports {
+		t.Run(name, func(t *testing.T) {
+			b.t = t
+			// A turn every 100 s: the first client takes the only one.
+			a := newApp(t, sockhop.Options{ConnectRate: 0.01, ConnectBurst: 1}, "")
+			b.open(a.ts.URL + "/")
+			b.eval(nil, "T.start("+jsOpts(map[string]any{"transports": []string{name}})+")")
+			var got struct {
+				Attempt int      `json:"attempt"`
+				Delay   int      `json:"delay"`
+				State   string   `json:"state"`
+				WS      int      `json:"ws"`
+				HTTP    []string `json:"http"`
+			}
+			ladder, _ := json.Marshal(transports[i:]) // from this transport down
+			b.eval(&got, `new Promise((res) => {
+				const ws0 = window.wsTries, t0 = performance.now();
+				const s2 = window.s2 = sockhop.connect('/rt', {transports: `+string(ladder)+`});
+				s2.on('reconnecting', (n, d) => setTimeout(() => res({
+					attempt: n, delay: d, state: s2.state, ws: window.wsTries - ws0,
+					http: performance.getEntriesByType('resource').filter((e) => e.startTime >= t0 && /\/xhr(_streaming)?\?/.test(e.name))
+						.map((e) => e.name.replace(/^.*\/(xhr(_streaming)?)\?.*$/, '$1')),
+				}), 300));
+			})`)
+			t.Logf("%s: %+v", name, got)
+			if got.Attempt != 1 || got.Delay < 90_000 || got.State != "disconnected" {
+				t.Errorf("reconnecting: attempt %d after %d ms (%s), want attempt 1 after the server's hint of about 100 s", got.Attempt, got.Delay, got.State)
+			}
+			wantWS, wantHTTP := 0, []string{}
+			switch name {
+			case "websocket":
+				wantWS = 1
+			case "xhr-streaming":
+				wantHTTP = []string{"xhr_streaming"}
+			case "xhr-polling":
+				wantHTTP = []string{"xhr"}
+			}
+			if got.WS != wantWS || !slices.Equal(got.HTTP, wantHTTP) {
+				t.Errorf("tried %d WebSockets and %v, want %d and %v: a refusal is not a broken transport", got.WS, got.HTTP, wantWS, wantHTTP)
+			}
+			b.eval(nil, `s2.close(), s.close()`)
+		})
+	}
+}
