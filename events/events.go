@@ -119,8 +119,11 @@ func Decode(line []byte) (Message, error) {
 	if depth(line) > MaxDepth {
 		return m, fmt.Errorf("%w: nested deeper than %d", ErrMalformed, MaxDepth)
 	}
-	if err := json.Unmarshal(line, &m); err != nil {
-		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	if !decodeFast(line, &m) {
+		m = Message{}
+		if err := json.Unmarshal(line, &m); err != nil {
+			return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
 	}
 	switch m.T {
 	case TypeEvent:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -105,6 +106,52 @@ func TestReconnectRanges(t *testing.T) {
 	}
 }
 
+// fastCases are lines and whether the fast path takes them; FuzzDecode checks that what
+// it takes, it decodes as encoding/json does.
+var fastCases = []struct {
+	in   string
+	fast bool
+}{
+	{`{"t":"ev","n":"echo","d":{"a":[1,-2.5e+3,true,false,null,"x\u00e9\n"]},"id":42}`, true},
+	{`{"t":"ack","id":7,"d":"ok"}`, true},
+	{`{"t":"ping","r":12}`, true},
+	{` {"t":"pong"}`, false}, // Decode wants '{' first
+	{`{ "t" : "ev" , "n" : "a b" , "d" : [ 1 , { } , [ ] ] } `, true},
+	{`{"t":"ev","n":"x","d":null}`, true},
+	{`{"t":"ev","n":"x","d":"café ☕"}`, true},
+	{`{"t":"ev","n":"café"}`, false},       // non-ASCII name
+	{`{"t":"ev","n":"a\"b"}`, false},       // escape in the name
+	{`{"t":"hello","v":1}`, false},         // other keys
+	{`{"T":"ev","n":"x"}`, false},          // encoding/json matches keys case-insensitively
+	{`{"t":"ev","t":"ack","id":1}`, false}, // repeated key
+	{`{"t":"ev","n":"x","id":01}`, false},  // leading zero
+	{`{"t":"ev","n":"x","id":1.0}`, false}, // fraction
+	{`{"t":"ev","n":"x","id":18446744073709551616}`, false},
+	{`{"t":"ev","n":"x","d":[1,]}`, false}, // bad JSON inside d
+	{`{"t":"ev","n":"x","d":"\x"}`, false}, // bad escape
+	{`{"t":"ev","n":"x","d":01}`, false},
+	{`{"t":"ev","n":"x"} {}`, false}, // trailing value
+	{`{"t":"ev","n":"x",}`, false},
+	{`{}`, false},
+}
+
+func TestDecodeFast(t *testing.T) {
+	for _, c := range fastCases {
+		var m Message
+		if got := decodeFast([]byte(c.in), &m); got != c.fast {
+			t.Errorf("decodeFast(%s) = %v, want %v", c.in, got, c.fast)
+			continue
+		}
+		if !c.fast {
+			continue
+		}
+		var want Message
+		if err := json.Unmarshal([]byte(c.in), &want); err != nil || !reflect.DeepEqual(m, want) {
+			t.Errorf("decodeFast(%s) = %+v, encoding/json %+v (%v)", c.in, m, want, err)
+		}
+	}
+}
+
 // FuzzLines checks that splitting any frame yields lines that, joined back, give the
 // frame's non-empty content.
 func FuzzLines(f *testing.F) {
@@ -138,7 +185,17 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"t":"ev","n":"x","d":{"deep":[[[[1]]]]},"id":1}`))
+	for _, c := range fastCases {
+		f.Add([]byte(c.in))
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
+		// Where the fast path decodes, it must agree with encoding/json exactly.
+		var fast, slow Message
+		if decodeFast(line, &fast) {
+			if err := json.Unmarshal(line, &slow); err != nil || !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("fast path on %q:\n%+v\nencoding/json: %+v %v", line, fast, slow, err)
+			}
+		}
 		m, err := Decode(line)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
@@ -154,5 +211,33 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		_ = Lines(line, func([]byte) error { return nil })
+	})
+}
+
+// BenchmarkDecode decodes the messages of an echo exchange: an acked event from a client,
+// a ping, and an ack carrying an object. "encoding-json" is the general path alone, for the
+// ratio.
+func BenchmarkDecode(b *testing.B) {
+	lines := [][]byte{
+		[]byte(`{"t":"ev","n":"echo","d":{"seq":1234,"text":"hello, world","at":1763891234567},"id":77}`),
+		[]byte(`{"t":"ping","r":4096}`),
+		[]byte(`{"t":"ack","id":12,"d":{"ok":true,"items":[1,2,3],"note":"caf\u00e9"}}`),
+	}
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := Decode(lines[i%len(lines)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			var m Message
+			if err := json.Unmarshal(lines[i%len(lines)], &m); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }
