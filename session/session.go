@@ -159,8 +159,9 @@ type Session struct {
 	inSeq         atomic.Uint64 // counted messages received; owned by reader
 	outSeq        atomic.Uint64 // counted messages written; owned by writer
 
-	evq          chan *events.Message // reader -> dispatcher
-	dispatchOnce sync.Once
+	evq         chan *events.Message // reader -> dispatcher
+	dispatching atomic.Bool          // a dispatcher goroutine runs; it exits when evq is empty
+	idleHook    func()               // tests: runs when a dispatcher found evq empty
 
 	tmu     sync.Mutex
 	tcancel context.CancelCauseFunc // ends the transport being served; nil while none is; guarded by tmu
@@ -461,7 +462,6 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 		s.detach()
 		return ce
 	}
-	s.dispatchOnce.Do(func() { go s.dispatchLoop() }) // stops with the session
 	s.lastRead.Store(time.Now().UnixNano())
 	var wg sync.WaitGroup
 	wg.Go(func() { s.writeLoop(tctx, conn) })
@@ -595,6 +595,7 @@ func (s *Session) handleLine(tctx context.Context, line []byte) error {
 		select {
 		case s.evq <- &m:
 			s.inSeq.Add(1)
+			s.wakeDispatcher()
 			return nil
 		default:
 		}
@@ -606,6 +607,7 @@ func (s *Session) handleLine(tctx context.Context, line []byte) error {
 		select {
 		case s.evq <- &m:
 			s.inSeq.Add(1)
+			s.wakeDispatcher()
 			return nil
 		case <-tctx.Done():
 			return context.Cause(tctx)
@@ -645,12 +647,36 @@ func (s *Session) ignoreClosed(err error) error {
 	return err
 }
 
+// wakeDispatcher starts a dispatcher unless one runs. An idle session has none: a
+// goroutine (and its stack) per session only while it has events to handle.
+func (s *Session) wakeDispatcher() {
+	if s.dispatching.CompareAndSwap(false, true) {
+		go s.dispatchLoop()
+	}
+}
+
+// dispatchLoop handles the queued events in order, one at a time, and exits when none is
+// left (or the session has ended).
 func (s *Session) dispatchLoop() {
 	for {
-		select {
-		case m := <-s.evq:
+		for {
+			var m *events.Message
+			select {
+			case m = <-s.evq:
+			default:
+			}
+			if m == nil || s.ctx.Err() != nil {
+				if s.idleHook != nil {
+					s.idleHook()
+				}
+				break
+			}
 			s.dispatch(m)
-		case <-s.ctx.Done():
+		}
+		s.dispatching.Store(false)
+		// An event queued after the last receive but before the Store saw a dispatcher
+		// running and started none: take it on, unless another dispatcher already has.
+		if len(s.evq) == 0 || s.ctx.Err() != nil || !s.dispatching.CompareAndSwap(false, true) {
 			return
 		}
 	}

@@ -2,7 +2,10 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -405,4 +408,95 @@ func TestAckReports(t *testing.T) {
 		s.Close(&events.CloseError{Code: events.CloseNormal})
 		<-done
 	})
+}
+
+// TestDispatcherOnDemand: events arriving in bursts of every size, some while the handler
+// is still busy with the previous ones, are handled once each, in order; an idle session
+// keeps no dispatcher goroutine.
+func TestDispatcherOnDemand(t *testing.T) {
+	c := newFakeConn()
+	const n = 3000
+	var mu sync.Mutex
+	var got []int
+	s := New(context.Background(), "s1", Config{MaxQueuedEvents: 4}, HandlerFunc(func(ctx context.Context, m *events.Message) {
+		var v int
+		_ = json.Unmarshal(m.Data, &v)
+		if v%7 == 0 {
+			runtime.Gosched() // a busy handler now and then
+		}
+		mu.Lock()
+		got = append(got, v)
+		mu.Unlock()
+	}))
+	done := serve(s, c)
+	for i := 0; i < n; {
+		var b strings.Builder
+		for k := 0; k < 1+i%9 && i < n; k++ {
+			fmt.Fprintf(&b, "{\"t\":\"ev\",\"n\":\"a\",\"d\":%d}\n", i)
+			i++
+		}
+		c.in <- []byte(b.String())
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond) // let the queue run dry: the dispatcher exits
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		k := len(got)
+		mu.Unlock()
+		if k == n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("event %d handled as #%d (of %d handled)", v, i, len(got))
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("handled %d events, want %d", len(got), n)
+	}
+	mu.Unlock()
+	for s.dispatching.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if s.dispatching.Load() {
+		t.Fatal("a dispatcher still runs with nothing to handle")
+	}
+	c.in <- []byte(`{"t":"close","code":1000}`)
+	<-done
+}
+
+// TestDispatcherRace: an event queued just as the dispatcher found the queue empty (the
+// reader saw a dispatcher running and started none) is still handled.
+func TestDispatcherRace(t *testing.T) {
+	c := newFakeConn()
+	handled := make(chan string, 2)
+	s := New(context.Background(), "s1", Config{}, HandlerFunc(func(ctx context.Context, m *events.Message) {
+		handled <- m.Name
+	}))
+	var once sync.Once
+	s.idleHook = func() {
+		once.Do(func() {
+			s.evq <- &events.Message{T: events.TypeEvent, Name: "late"}
+			s.wakeDispatcher() // what the reader does: a dispatcher runs, so none starts
+		})
+	}
+	done := serve(s, c)
+	c.in <- []byte(`{"t":"ev","n":"first"}`)
+	for _, want := range []string{"first", "late"} {
+		select {
+		case got := <-handled:
+			if got != want {
+				t.Fatalf("handled %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q never handled", want)
+		}
+	}
+	c.in <- []byte(`{"t":"close","code":1000}`)
+	<-done
 }
