@@ -73,18 +73,26 @@ func decodeFast(b []byte, m *Message) bool {
 			return false // a repeated key: encoding/json keeps the last, let it
 		}
 		seen[k] = true
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return false
+		var done bool
+		if i, done, ok = next(b, i, '}'); !ok || done {
+			return ok && skipWS(b, i) == len(b)
 		}
-		if b[i] == '}' {
-			return skipWS(b, i+1) == len(b)
-		}
-		if b[i] != ',' {
-			return false
-		}
-		i = skipWS(b, i+1)
 	}
+}
+
+// next reads what follows an array element or an object member: the closing bracket end
+// (done) or a comma. It returns the index after it, past any whitespace after a comma.
+func next(b []byte, i int, end byte) (j int, done, ok bool) {
+	i = skipWS(b, i)
+	switch {
+	case i >= len(b):
+		return 0, false, false
+	case b[i] == end:
+		return i + 1, true, true
+	case b[i] == ',':
+		return skipWS(b, i+1), false, true
+	}
+	return 0, false, false
 }
 
 // typeName returns the constant for a known type, sparing an allocation.
@@ -171,17 +179,10 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 			if !ok {
 				return 0, false
 			}
-			i = skipWS(b, j)
-			if i >= len(b) {
-				return 0, false
+			var done bool
+			if i, done, ok = next(b, j, ']'); !ok || done {
+				return i, ok
 			}
-			if b[i] == ']' {
-				return i + 1, true
-			}
-			if b[i] != ',' {
-				return 0, false
-			}
-			i = skipWS(b, i+1)
 		}
 	case c == '{':
 		i = skipWS(b, i+1)
@@ -204,17 +205,10 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 			if !ok {
 				return 0, false
 			}
-			i = skipWS(b, j)
-			if i >= len(b) {
-				return 0, false
+			var done bool
+			if i, done, ok = next(b, j, '}'); !ok || done {
+				return i, ok
 			}
-			if b[i] == '}' {
-				return i + 1, true
-			}
-			if b[i] != ',' {
-				return 0, false
-			}
-			i = skipWS(b, i+1)
 		}
 	}
 	return 0, false
