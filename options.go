@@ -81,7 +81,9 @@ type Options struct {
 
 	// MaxSessionsPerIP bounds concurrent sessions per client address (see
 	// TrustedProxies); past it new SockJS sessions get 429 and WebSocket ones close with
-	// 1013. Zero means 100; negative means no limit.
+	// 1013. A session waiting for its resume still counts, and its resume is not a new
+	// session. Handshakes under way (no hello yet) are bounded by the same number,
+	// separately. Zero means 100; negative means no limit.
 	MaxSessionsPerIP int
 	// ConnectRate is how many connections (new sessions and resumes) per second one client
 	// address may start on average, and ConnectBurst how many at once. A connection past

@@ -123,28 +123,31 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// admit counts a new session for its client's address; it reports false past
-// Options.MaxSessionsPerIP.
-func (srv *Server) admit(ip string) bool {
+// count adds one for ip to c (perIP or shakes); it reports false when ip is at
+// Options.MaxSessionsPerIP already.
+func (srv *Server) count(c counts, ip string) bool {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	return srv.perIP.add(ip, srv.opts.MaxSessionsPerIP)
+	return c.add(ip, srv.opts.MaxSessionsPerIP)
 }
 
-func (srv *Server) release(ip string) {
+func (srv *Server) uncount(c counts, ip string) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	srv.perIP.done(ip)
+	c.done(ip)
 }
 
 // admitSockJS decides, for a SockJS request that would create a session, whether it may
 // (waiting for its turn under ConnectRate); when not, it answers 429.
 func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
 	ip := srv.clientIP(r)
+	// A client resuming says so (?resume=1): its session is counted already. The word of a
+	// client is enough here, as a new session is counted again after its hello.
+	resuming := r.URL.Query().Get("resume") == "1"
 	srv.mu.Lock()
-	under := srv.perIP[ip] < srv.opts.MaxSessionsPerIP
+	full := srv.shakes[ip] >= srv.opts.MaxSessionsPerIP || !resuming && srv.perIP[ip] >= srv.opts.MaxSessionsPerIP
 	srv.mu.Unlock()
-	if !under {
+	if full {
 		http.Error(w, "sockhop: too many sessions from your address", http.StatusTooManyRequests)
 		return false
 	}

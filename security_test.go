@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/sockhop/sockhop"
 	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/internal/dial"
+	"github.com/sockhop/sockhop/internal/faultproxy"
 )
 
 func TestAuthenticate(t *testing.T) {
@@ -127,16 +129,7 @@ func TestPerIPLimit(t *testing.T) {
 		_, url := echoServer(t, sockhop.Options{MaxSessionsPerIP: 2, TrustedProxies: []string{"127.0.0.1"}}, nil)
 		dialClient(t, url, tr, client.Options{})
 		dialClient(t, url, tr, client.Options{})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true})
-		var he *dial.HTTPError
-		switch {
-		case tr == client.WebSocket && sockhop.CloseCode(err) != sockhop.CloseTryAgainLater:
-			t.Fatalf("third WebSocket session: %v, want close 1013", err)
-		case tr != client.WebSocket && (!errors.As(err, &he) || he.Status != http.StatusTooManyRequests):
-			t.Fatalf("third SockJS session: %v, want 429", err)
-		}
+		wantTooMany(t, url, tr)
 		// Behind a trusted proxy, each forwarded client has its own count.
 		for _, ip := range []string{"198.51.100.7", "198.51.100.8"} {
 			c := dialClient(t, url, tr, client.Options{Header: http.Header{"X-Forwarded-For": {"203.0.113.1, " + ip}}})
@@ -288,4 +281,79 @@ func TestInterleavedSends(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wantTooMany wants a new session from 127.0.0.1 refused for the address's session limit:
+// 1013 on WebSocket, 429 on SockJS.
+func wantTooMany(t *testing.T, url, tr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true})
+	var he *dial.HTTPError
+	switch {
+	case tr == client.WebSocket && sockhop.CloseCode(err) != sockhop.CloseTryAgainLater:
+		t.Fatalf("one session too many on WebSocket: %v, want close 1013", err)
+	case tr != client.WebSocket && (!errors.As(err, &he) || he.Status != http.StatusTooManyRequests):
+		t.Fatalf("one session too many on SockJS: %v, want 429", err)
+	}
+}
+
+// TestPerIPLimitResume: an address at its session limit can still resume its sessions
+// (a resume is not a new session), and still cannot open a new one.
+func TestPerIPLimitResume(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := echoServer(t, sockhop.Options{MaxSessionsPerIP: 2}, nil)
+		p, err := faultproxy.New(strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/rt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		purl := "http://" + p.Addr() + "/rt"
+		back, gone := make(chan string, 4), make(chan struct{}, 4)
+		var ids []string
+		var clients []*client.Client
+		for range 2 {
+			c := client.New(purl, client.Options{Transports: []string{tr}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+			c.OnConnect(func() { back <- c.SessionID() })
+			c.OnDisconnect(func(error) { gone <- struct{}{} })
+			c.OnResumeFailed(func() { t.Errorf("resume failed: a new session instead of %s", c.SessionID()) })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := c.Connect(ctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			<-back // the first connect
+			ids = append(ids, c.SessionID())
+			clients = append(clients, c)
+		}
+		// Every transport drops: a poll between two requests would not notice a cut, but
+		// its next request is refused.
+		p.Refuse(true)
+		p.CutAll()
+		for range clients {
+			select {
+			case <-gone:
+			case <-time.After(10 * time.Second):
+				t.Fatal("a client did not notice its transport was gone")
+			}
+		}
+		p.Refuse(false)
+		for range clients {
+			select {
+			case id := <-back:
+				if !slices.Contains(ids, id) {
+					t.Errorf("reconnected as %s, want one of %v", id, ids)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a client at the session limit did not resume within 10 s")
+			}
+		}
+		for _, c := range clients {
+			mustEcho(t, c)
+		}
+		wantTooMany(t, url, tr)
+	})
 }

@@ -51,7 +51,8 @@ type Server struct {
 	pacer          *pacer // nil when ConnectRate is negative
 
 	mu          sync.Mutex
-	perIP       counts // sessions and handshakes per client address; guarded by mu
+	perIP       counts // sessions per client address, detached ones included; guarded by mu
+	shakes      counts // handshakes under way per client address; guarded by mu
 	draining    bool
 	sessions    map[string]*Session
 	handshaking map[transport.Conn]struct{}
@@ -71,6 +72,7 @@ func New(opts Options) (*Server, error) {
 		origin:      origin,
 		sessions:    make(map[string]*Session),
 		perIP:       make(counts),
+		shakes:      make(counts),
 		handshaking: make(map[transport.Conn]struct{}),
 	}
 	if srv.trustedProxies, err = parsePrefixes(opts.TrustedProxies); err != nil {
@@ -188,28 +190,37 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	srv.mu.Unlock()
 	defer srv.wg.Done()
 
+	// A connection counts against its address while it shakes hands, and as a session once
+	// it is a new one: a resume is its session's, already counted, so a client at the
+	// limit can still resume.
 	ip := srv.clientIP(r)
-	if !srv.admit(ip) {
+	if !srv.count(srv.shakes, ip) {
 		srv.mu.Lock()
 		delete(srv.handshaking, conn)
 		srv.mu.Unlock()
-		srv.refuse(conn, &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address"})
+		srv.refuse(conn, &CloseError{Code: CloseTryAgainLater, Reason: "too many connections from your address"})
 		return
 	}
-	admitted := true
-	defer func() {
-		if admitted {
-			srv.release(ip)
-		}
-	}()
 	hello, lines, err := srv.readHello(conn)
 	var id Identity
 	if err == nil {
 		id, err = srv.authenticate(r, hello.Auth)
 	}
+	srv.uncount(srv.shakes, ip)
 	if err == nil && hello.Resume != nil && srv.opts.ResumeGrace > 0 {
 		if srv.resume(conn, hello.Resume, id, lines) {
 			return
+		}
+	}
+	admitted := false
+	defer func() {
+		if admitted {
+			srv.uncount(srv.perIP, ip)
+		}
+	}()
+	if err == nil {
+		if admitted = srv.count(srv.perIP, ip); !admitted {
+			err = &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address"}
 		}
 	}
 	var s *Session
@@ -328,7 +339,7 @@ func (srv *Server) end(s *Session, reason error) {
 	delete(srv.sessions, s.ID())
 	srv.mu.Unlock()
 	srv.leaveAll(s)
-	srv.release(s.ip)
+	srv.uncount(srv.perIP, s.ip)
 	srv.penalize(s.ip, reason)
 	srv.log.Info("session closed", "session", s.ID(), "code", CloseCode(reason), "err", reason)
 	if f := srv.onDisconnect.Load(); f != nil {

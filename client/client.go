@@ -430,17 +430,18 @@ func (c *Client) connect(ctx context.Context) (transport.Conn, *session.Session,
 func (c *Client) open(ctx context.Context, name string) (transport.Conn, *session.Session, [][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
 	defer cancel()
-	conn, err := dial.Dial(ctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient})
+	c.mu.Lock()
+	old, token := c.core, c.token
+	c.mu.Unlock()
+	resume := old != nil && old.Err() == nil
+	conn, err := dial.Dial(ctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient, Resume: resume})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close(events.CloseNormal, "open timeout") })
 	defer stop()
 	hello := &events.Message{T: events.TypeHello, V: events.Version}
-	c.mu.Lock()
-	old, token := c.core, c.token
-	c.mu.Unlock()
-	if old != nil && old.Err() == nil {
+	if resume {
 		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: old.ReceivedSeq()}
 	}
 	if c.opts.Auth != nil {

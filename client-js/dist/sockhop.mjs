@@ -343,7 +343,7 @@ function sockjs(name, path, stream, base, h, o) {
       }
     };
     rx = post(
-      url + path + "?p=" + ++polls,
+      url + path + "?p=" + ++polls + (o.resume ? "&resume=1" : ""),
       // numbered: the server tells a browser's silent retry
       null,
       o.withCredentials,
@@ -646,7 +646,7 @@ var Client = class {
         alive: () => mine() && (this.seen = Date.now()),
         close: (code, reason, retry) => mine() && this.lost(code, reason, retry)
       },
-      { withCredentials: this.o.withCredentials }
+      { withCredentials: this.o.withCredentials, resume: !!this.token }
     );
     this.timer = setTimeout(() => {
       if (!mine() || this.up) return;

@@ -295,7 +295,7 @@ export class Client implements Socket {
         alive: () => mine() && (this.seen = Date.now()),
         close: (code, reason, retry) => mine() && this.lost(code, reason, retry),
       },
-      { withCredentials: this.o.withCredentials },
+      { withCredentials: this.o.withCredentials, resume: !!this.token },
     );
     this.timer = setTimeout(() => {
       if (!mine() || this.up) return;

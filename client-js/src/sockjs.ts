@@ -79,7 +79,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
       }
     };
     rx = post(
-      url + path + '?p=' + ++polls, // numbered: the server tells a browser's silent retry
+      url + path + '?p=' + ++polls + (o.resume ? '&resume=1' : ''), // numbered: the server tells a browser's silent retry
       null,
       o.withCredentials,
       stream,

@@ -22,6 +22,8 @@ export interface Handlers {
 /** TransportOptions are the client options a transport reads. */
 export interface TransportOptions {
   withCredentials: boolean;
+  /** the hello will resume a session, which the server has counted already (PROTOCOL.md §7) */
+  resume?: boolean;
 }
 
 /** Transport is one transport connection. */

@@ -41,6 +41,9 @@ type Options struct {
 	WriteTimeout time.Duration
 	// MaxFrameSize bounds a received frame. Zero means 64 MiB.
 	MaxFrameSize int
+	// Resume tells a SockJS server that the hello will resume a session, which is counted
+	// against the address's session limit already (PROTOCOL.md §7).
+	Resume bool
 }
 
 // Conn is a client-side transport connection; it implements [transport.Conn].
@@ -254,6 +257,10 @@ func (c *sockjsConn) receive(opened chan<- error) {
 	if c.name == transport.XHRPolling {
 		path = "/xhr"
 	}
+	resume := ""
+	if c.opts.Resume {
+		resume = "&resume=1"
+	}
 	isOpen := false
 	fail := func(err error) {
 		c.mu.Lock()
@@ -264,7 +271,7 @@ func (c *sockjsConn) receive(opened chan<- error) {
 		}
 	}
 	for c.ctx.Err() == nil {
-		resp, err := c.post(c.ctx, path+"?p="+strconv.FormatUint(c.polls.Add(1), 10), nil)
+		resp, err := c.post(c.ctx, path+"?p="+strconv.FormatUint(c.polls.Add(1), 10)+resume, nil)
 		if err != nil {
 			fail(fmt.Errorf("sockhop: %s: %w", c.name, err))
 			return
