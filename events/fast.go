@@ -30,20 +30,17 @@ func decodeFast(b []byte, m *Message) bool {
 		i = skipWS(b, i+1)
 		var k int
 		switch string(key) {
-		case "t":
-			k = 0
+		case "t", "n":
 			s, j, ok := plainString(b, i)
 			if !ok {
 				return false
 			}
-			m.T, i = typeName(s), j
-		case "n":
-			k = 1
-			s, j, ok := plainString(b, i)
-			if !ok {
-				return false
+			if key[0] == 't' {
+				k, m.T = 0, typeName(s)
+			} else {
+				k, m.Name = 1, string(s)
 			}
-			m.Name, i = string(s), j
+			i = j
 		case "d":
 			k = 2
 			j, ok := skipValue(b, i, 0)
@@ -52,18 +49,14 @@ func decodeFast(b []byte, m *Message) bool {
 			}
 			m.Data, i = append(make([]byte, 0, j-i), b[i:j]...), j
 		case "id", "r":
-			k = 3
-			if key[0] == 'r' {
-				k = 4
-			}
 			n, j, ok := smallUint(b, i)
 			if !ok {
 				return false
 			}
-			if k == 3 {
-				m.ID = n
+			if key[0] == 'i' {
+				k, m.ID = 3, n
 			} else {
-				m.R = n
+				k, m.R = 4, n
 			}
 			i = j
 		default:
