@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/session"
 )
 
 // Options configure a [Server]. The zero value is usable: every field's comment names its
@@ -122,21 +123,12 @@ func (o *Options) setDefaults() {
 			*d = v
 		}
 	}
-	def(&o.PingInterval, 25*time.Second)
-	def(&o.PongTimeout, 20*time.Second)
 	def(&o.HandshakeTimeout, 10*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
-	def(&o.AckTimeout, 10*time.Second)
 	def(&o.ShutdownRetry, 5*time.Second)
-	if o.ResumeGrace == 0 {
-		o.ResumeGrace = 2 * time.Minute
-	}
 	def(&o.SockJSDisconnectDelay, 5*time.Second)
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = 64 << 10
-	}
-	if o.MaxQueueBytes <= 0 {
-		o.MaxQueueBytes = 1 << 20
 	}
 	if o.MaxSessionsPerIP == 0 {
 		o.MaxSessionsPerIP = 100
@@ -158,17 +150,27 @@ func (o *Options) setDefaults() {
 	if o.MaxRoomsPerSession <= 0 {
 		o.MaxRoomsPerSession = 1000
 	}
-	if o.MaxPendingAcks <= 0 {
-		o.MaxPendingAcks = 1024
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
-func (o *Options) resumeBytes() int {
+// sessionConfig returns the session settings of o, with the session package's defaults
+// (the one place they are written) for the fields left at zero.
+func (o *Options) sessionConfig() session.Config {
+	resumeBytes := o.ResumeBytes
 	if o.ResumeGrace < 0 {
-		return -1
+		resumeBytes = -1
 	}
-	return o.ResumeBytes
+	return session.Config{
+		PingInterval:   o.PingInterval,
+		PongTimeout:    o.PongTimeout,
+		MaxQueueBytes:  o.MaxQueueBytes,
+		AckTimeout:     o.AckTimeout,
+		MaxPendingAcks: o.MaxPendingAcks,
+		ResumeBytes:    resumeBytes,
+		ResumeGrace:    max(0, o.ResumeGrace),
+		RateLimit:      max(0, o.MessageRate),
+		RateBurst:      o.MessageBurst,
+	}.WithDefaults()
 }

@@ -28,6 +28,7 @@ import (
 // M/sockhop.js (the browser client). Create it with [New].
 type Server struct {
 	opts   Options
+	scfg   session.Config // every session's, with defaults; sessionConfig adds the hooks
 	log    *slog.Logger
 	origin *originPolicy
 	ws     *ws.Upgrader
@@ -68,6 +69,7 @@ func New(opts Options) (*Server, error) {
 	}
 	srv := &Server{
 		opts:        opts,
+		scfg:        opts.sessionConfig(),
 		log:         opts.Logger,
 		origin:      origin,
 		sessions:    make(map[string]*Session),
@@ -207,7 +209,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		id, err = srv.authenticate(r, hello.Auth)
 	}
 	srv.uncount(srv.shakes, ip)
-	if err == nil && hello.Resume != nil && srv.opts.ResumeGrace > 0 {
+	if err == nil && hello.Resume != nil && srv.scfg.ResumeBytes >= 0 {
 		if srv.resume(conn, hello.Resume, id, lines) {
 			return
 		}
@@ -249,88 +251,52 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	srv.own(s, conn, lines)
 }
 
-// handoff passes a resuming transport to the goroutine that owns its session.
-type handoff struct {
-	conn  transport.Conn
-	lines [][]byte
-	seq   uint64        // counted messages the client has received
-	ok    chan bool     // whether the session could resume
-	done  chan struct{} // closed when the session is done with conn
-}
-
-// own serves a session on one transport after another until the session ends.
+// own serves a session on one transport after another until it ends, waits for its last
+// handler, and then ends it for the server (OnDisconnect).
 func (srv *Server) own(s *Session, conn transport.Conn, lines [][]byte) {
-	var done chan struct{}
-	for {
-		s.setTransport(conn)
-		log := srv.log.With("session", s.ID(), "transport", conn.Name())
-		log.Info("session open")
-		reason := s.core.Serve(conn, lines)
-		if done != nil {
-			close(done)
-		}
-		if s.core.Err() != nil {
-			srv.end(s, reason)
-			return
-		}
-		log.Info("transport dropped, waiting for a resume", "code", CloseCode(reason), "err", reason)
-		grace := time.NewTimer(srv.opts.ResumeGrace)
-		select {
-		case h := <-s.handoff:
-			grace.Stop()
-			welcome := events.AppendWelcome(nil, events.Welcome{
-				SID: s.ID(), Token: s.rotateToken(), Resumed: true, R: s.core.ReceivedSeq(),
-				Ping: srv.opts.PingInterval.Milliseconds(), Pong: srv.opts.PongTimeout.Milliseconds(),
-				Max: int(srv.opts.MaxMessageSize),
-			})
-			if !s.core.Resume(h.seq, welcome) {
-				h.ok <- false
-				s.core.Abort(&CloseError{Code: CloseAbnormal, Reason: "resume impossible: messages lost"})
-				srv.end(s, s.core.Err())
-				return
-			}
-			h.ok <- true
-			conn, lines, done = h.conn, h.lines, h.done
-		case <-grace.C:
-			s.core.Abort(&CloseError{Code: CloseAbnormal, Reason: "resume grace expired"})
-			srv.end(s, s.core.Err())
-			return
-		case <-s.core.Context().Done():
-			grace.Stop()
-			srv.end(s, s.core.Err())
-			return
-		}
-	}
+	reason := s.core.Run(conn, lines)
+	s.core.Wait()
+	srv.end(s, reason)
 }
 
-// resume hands conn to the session the hello names, if the token is right. It reports
-// false, leaving conn alone, when the session cannot resume: the caller then opens a new
-// one (and the client sees resumed:false).
+// resume hands conn to the session the hello names, if the token is right, and returns
+// once the session is done with conn. It reports false, leaving conn alone, when the
+// session cannot resume: the caller then opens a new one (and the client sees
+// resumed:false).
 func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, lines [][]byte) bool {
 	s := srv.Session(res.SID)
 	if s == nil || !s.checkToken(res.Token) || s.Identity().UserID != id.UserID {
 		srv.log.Info("resume refused", "session", res.SID, "known", s != nil)
 		return false
 	}
-	s.core.DropTransport(&CloseError{Code: CloseReplaced, Reason: "replaced by a newer connection"})
-	h := &handoff{conn: conn, lines: lines, seq: res.Seq, ok: make(chan bool, 1), done: make(chan struct{})}
-	t := time.NewTimer(srv.opts.HandshakeTimeout)
-	defer t.Stop()
-	select {
-	case s.handoff <- h:
-	case <-s.core.Context().Done():
-		return false
-	case <-t.C:
+	ctx, cancel := context.WithTimeout(context.Background(), srv.opts.HandshakeTimeout)
+	defer cancel()
+	done, err := s.core.Attach(ctx, conn, lines, res.Seq, func(received uint64) []byte {
+		return srv.welcome(s, true, received)
+	})
+	if err != nil {
+		srv.log.Info("resume failed", "session", res.SID, "err", err)
 		return false
 	}
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
 	srv.mu.Unlock()
-	if !<-h.ok {
-		return false
-	}
-	<-h.done
+	<-done
 	return true
+}
+
+// welcome returns the welcome that opens (or, resumed, resumes) s on a transport, with a
+// new resume token; received is the count of counted messages the session has received.
+func (srv *Server) welcome(s *Session, resumed bool, received uint64) []byte {
+	return events.AppendWelcome(nil, events.Welcome{
+		SID:     s.ID(),
+		Token:   s.rotateToken(),
+		Resumed: resumed,
+		R:       received,
+		Ping:    srv.scfg.PingInterval.Milliseconds(),
+		Pong:    srv.scfg.PongTimeout.Milliseconds(),
+		Max:     int(srv.opts.MaxMessageSize),
+	})
 }
 
 // end runs once when a session has ended for good.
@@ -402,13 +368,7 @@ func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, er
 func (srv *Server) open(conn transport.Conn, r *http.Request, id Identity, ip string) (*Session, error) {
 	s := newSession(srv, conn, r)
 	s.identity, s.ip = id, ip
-	_ = s.core.SendControl(events.AppendWelcome(nil, events.Welcome{
-		SID:   s.ID(),
-		Token: s.rotateToken(),
-		Ping:  srv.opts.PingInterval.Milliseconds(),
-		Pong:  srv.opts.PongTimeout.Milliseconds(),
-		Max:   int(srv.opts.MaxMessageSize),
-	}))
+	_ = s.core.SendControl(srv.welcome(s, false, 0))
 	if f := srv.onConnect.Load(); f != nil {
 		if err := srv.runOnConnect(*f, s); err != nil {
 			return s, err
@@ -438,17 +398,18 @@ func (srv *Server) runOnConnect(f func(context.Context, *Session) error, s *Sess
 	return nil
 }
 
-func (srv *Server) sessionConfig() session.Config {
-	return session.Config{
-		PingInterval:   srv.opts.PingInterval,
-		PongTimeout:    srv.opts.PongTimeout,
-		MaxQueueBytes:  srv.opts.MaxQueueBytes,
-		AckTimeout:     srv.opts.AckTimeout,
-		MaxPendingAcks: srv.opts.MaxPendingAcks,
-		ResumeBytes:    srv.opts.resumeBytes(),
-		RateLimit:      max(0, srv.opts.MessageRate),
-		RateBurst:      srv.opts.MessageBurst,
+// sessionConfig is srv.scfg with the hooks of s.
+func (srv *Server) sessionConfig(s *Session) session.Config {
+	cfg := srv.scfg
+	cfg.OnServe = func(conn transport.Conn) {
+		s.setTransport(conn)
+		srv.log.Info("session open", "session", s.ID(), "transport", conn.Name())
 	}
+	cfg.OnDrop = func(conn transport.Conn, reason error) {
+		srv.log.Info("transport dropped, waiting for a resume", "session", s.ID(), "transport", conn.Name(),
+			"code", CloseCode(reason), "err", reason)
+	}
+	return cfg
 }
 
 // retryHint is a random reconnect delay in ms, up to ShutdownRetry, at least a tenth of it.

@@ -15,11 +15,10 @@ import (
 
 // Session is one client's session. Its methods may be called from any goroutine.
 type Session struct {
-	srv     *Server
-	core    *session.Session
-	remote  string
-	header  http.Header
-	handoff chan *handoff // resuming transports -> the owning goroutine
+	srv    *Server
+	core   *session.Session
+	remote string
+	header http.Header
 
 	mu        sync.Mutex
 	values    map[string]any // guarded by mu
@@ -38,9 +37,8 @@ func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
 		transport: conn.Name(),
 		remote:    r.RemoteAddr,
 		header:    r.Header.Clone(),
-		handoff:   make(chan *handoff),
 	}
-	s.core = session.New(srv.baseCtx, randomID(16), srv.sessionConfig(), dispatcher{s})
+	s.core = session.New(srv.baseCtx, randomID(16), srv.sessionConfig(s), dispatcher{s})
 	return s
 }
 

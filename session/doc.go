@@ -1,23 +1,43 @@
-// Package session runs one logical sockhop session over a [transport.Conn]: the send
-// queue bounded in bytes, the single writer that coalesces queued messages into one frame
-// and owns heartbeats and write deadlines, the reader, the in-order event dispatcher, acks
-// with timeouts and the implicit sequence counters. It knows nothing of HTTP.
+// Package session runs one logical sockhop session over a sequence of [transport.Conn]s:
+// the send queue bounded in bytes, the single writer that coalesces queued messages into
+// one frame and owns heartbeats and write deadlines, the reader, the in-order event
+// dispatcher, acks with timeouts, the implicit sequence counters and the resume buffer. It
+// knows nothing of HTTP.
 //
 // # Goroutines
 //
-// [Session.Serve] runs three goroutines for one transport connection and returns only
-// when all three have stopped:
+// Every goroutine of a session, who starts it, what it owns and how it stops:
 //
-//   - the reader (the caller's goroutine) reads frames, answers pings, completes acks and
-//     hands events to the dispatcher;
-//   - the dispatcher calls the [Handler] for each event, in order, so a slow handler never
-//     delays acks and pongs, and a handler may itself wait for an ack;
-//   - the writer is the only goroutine that writes to the transport.
+//	goroutine    started by                      owns                                  stops when
+//	owner        the caller of Run               the sequence of transports; waits     the session ends (Run returns)
+//	             (server: the accepting          for Attach between them (handoff)
+//	             request's goroutine)
+//	reader       Serve, on the caller's          ReadFrame; rate-limit bucket; inSeq;  the transport fails or is dropped,
+//	             goroutine                       answers pings, completes acks         or the session ends
+//	writer       Serve                           every write to the transport; ping    the transport's context ends (Serve
+//	                                             and pong timers; outSeq; coalescing   waits for it before returning)
+//	closer       Serve (context.AfterFunc)       conn.Close, so a writer stuck on a    at once, after closing (Serve waits)
+//	                                             stalled peer is freed
+//	dispatcher   the reader, on demand, while    runs the Handler, one event at a      evq is empty or the session has ended;
+//	             events wait                     time, in order                        Wait waits for it
+//	attacher     a resuming connection's         nothing: hands its conn to the owner  the owner took it or refused it; it
+//	             goroutine, in Attach                                                  then waits on the returned channel
 //
-// Everyone else enqueues: enqueueing never blocks, and overflowing the queue closes the
-// session with 1013 (slow consumer).
+// Everyone else enqueues (Send, Emit, Reply, Request, Close): enqueueing never blocks, and
+// overflowing the queue closes the session with 1013 (slow consumer). Serve returns only
+// after its reader, writer and closer have stopped. The dispatcher outlives a transport
+// (events keep their order across a resume) and is the one goroutine Serve and Run do not
+// wait for, so that a handler never delays the end of a transport: [Session.Wait] waits
+// for it, and the server calls Wait before OnDisconnect, so OnDisconnect never runs
+// beside a handler of the same session.
+//
+// Fields of [Session] are grouped by owner in its declaration: set once by New; guarded
+// by mu (queue, resume buffer), by tmu (the transport served), by dmu (the dispatcher's
+// start and Wait); atomics written by one goroutine and read by others (the arrow says
+// who writes and who reads); owned by the reader; owned by the writer.
 //
 // # Concurrency
 //
-// All methods of [Session] may be called concurrently.
+// All methods of [Session] may be called concurrently, except that Serve and Run serve
+// one transport at a time, and a handler must not call Wait.
 package session

@@ -1,0 +1,56 @@
+package sockhop_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sockhop/sockhop"
+)
+
+// TestOnDisconnectAfterLastHandler: a handler still running when the transport drops (and
+// with it the session, resume being off) finishes before OnDisconnect starts, so that
+// per-session state needs no lock between the two.
+func TestOnDisconnectAfterLastHandler(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		started := make(chan struct{})
+		disconnected := make(chan struct{})
+		var handlerDone atomic.Bool
+		overlap := make(chan bool, 1)
+		_, url := testServer(t, sockhop.Options{ResumeGrace: -1, SockJSDisconnectDelay: 100 * time.Millisecond}, func(srv *sockhop.Server) {
+			sockhop.On(srv, "slow", func(ctx context.Context, s *sockhop.Session, _ any) error {
+				close(started)
+				<-ctx.Done() // the session has ended
+				// Keep running past the end: the old server ran OnDisconnect now.
+				select {
+				case <-disconnected:
+				case <-time.After(time.Second):
+				}
+				handlerDone.Store(true)
+				return nil
+			})
+			srv.OnDisconnect(func(s *sockhop.Session, reason error) {
+				overlap <- !handlerDone.Load()
+				close(disconnected)
+			})
+		})
+		c := dialRaw(t, url, tr, nil)
+		c.handshake()
+		c.send(`{"t":"ev","n":"slow"}`)
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("handler never started")
+		}
+		_ = c.Close(1000, "") // the transport drops; without resume, the session ends
+		select {
+		case ran := <-overlap:
+			if ran {
+				t.Fatal("OnDisconnect ran while the session's handler still ran")
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("OnDisconnect never ran")
+		}
+	})
+}

@@ -1,0 +1,89 @@
+package session
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/sockhop/sockhop/transport"
+)
+
+// Config holds a session's limits and timings. Zero fields take the defaults named; these
+// are the defaults of sockhop.Options too, which passes its fields through unchanged.
+type Config struct {
+	// PingInterval is the time between pings. Zero means 25s.
+	PingInterval time.Duration
+	// PongTimeout is how long after a ping the peer has to send any frame. Zero means 20s.
+	PongTimeout time.Duration
+	// MaxQueueBytes bounds the send queue. Zero means 1 MiB.
+	MaxQueueBytes int
+	// AckTimeout bounds Request when the context has no earlier deadline. Zero means 10s.
+	AckTimeout time.Duration
+	// MaxPendingAcks bounds unanswered Requests. Zero means 1024.
+	MaxPendingAcks int
+	// MaxQueuedEvents bounds events waiting for the dispatcher; past it the reader waits.
+	// Zero means 16.
+	MaxQueuedEvents int
+	// MaxFrameBytes bounds the frames the writer coalesces: queued messages are split into
+	// frames of at most this many bytes (a single larger message goes alone). The client
+	// sets it to the server's max. Zero means 64 KiB.
+	MaxFrameBytes int
+	// ResumeBytes bounds the written messages kept until the peer acknowledges them, so
+	// that a session whose transport dropped can resume with nothing lost. Zero means
+	// 1 MiB. Negative turns resume off: a dropped transport ends the session.
+	ResumeBytes int
+	// ResumeGrace is how long [Session.Run] waits for [Session.Attach] after a transport
+	// dropped before it ends the session with 1006. Zero means 2 minutes.
+	ResumeGrace time.Duration
+	// RateLimit is how many messages per second the peer may send on average, and
+	// RateBurst how many at once. Past it events are refused (an error ack "rate_limited"
+	// when the peer asked for one) and pings go unanswered; a peer that keeps going past
+	// twice the burst of refusals is closed with 1008. Zero RateLimit means no limit; zero
+	// RateBurst means twice RateLimit.
+	RateLimit float64
+	RateBurst int
+	// Passive is for the client end: it sends no pings, answers the peer's, and ends the
+	// session with 4001 when no frame arrived for PingInterval+PongTimeout.
+	Passive bool
+	// OnServe, when set, is called by [Session.Run] before it serves each transport, and
+	// OnDrop after a transport dropped while the session lives on, with why. Both run on
+	// Run's goroutine and must not block.
+	OnServe func(conn transport.Conn)
+	OnDrop  func(conn transport.Conn, reason error)
+	// Logger receives the session's log lines. Nil means silent.
+	Logger *slog.Logger
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.PingInterval, 25*time.Second)
+	def(&c.PongTimeout, 20*time.Second)
+	def(&c.AckTimeout, 10*time.Second)
+	def(&c.ResumeGrace, 2*time.Minute)
+	if c.MaxQueueBytes <= 0 {
+		c.MaxQueueBytes = 1 << 20
+	}
+	if c.MaxPendingAcks <= 0 {
+		c.MaxPendingAcks = 1024
+	}
+	if c.RateLimit > 0 && c.RateBurst <= 0 {
+		c.RateBurst = max(1, int(2*c.RateLimit))
+	}
+	if c.MaxQueuedEvents <= 0 {
+		c.MaxQueuedEvents = 16
+	}
+	if c.ResumeBytes == 0 {
+		c.ResumeBytes = 1 << 20
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 64 << 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

@@ -1,0 +1,116 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sockhop/sockhop/events"
+)
+
+// overheadBytes is what one queued message costs beyond its bytes, for the queue bound.
+const overheadBytes = 32
+
+// item is one queued or retained message.
+type item struct {
+	b       []byte
+	counted bool   // an ev or ack: counted by sequence numbers
+	control bool   // ping, pong, welcome, close: exempt from the byte bound
+	seq     uint64 // the sequence number, once written (0 = not yet)
+
+	closeMsg bool // the close message of a graceful Close
+}
+
+// Send enqueues one encoded message. b must not be modified afterwards: broadcasts
+// enqueue the same bytes to many sessions. Send never blocks; when the queue would
+// exceed its bound it closes the session with 1013 and returns ErrSlowConsumer.
+func (s *Session) Send(b []byte, counted bool) error {
+	return s.enqueue(item{b: b, counted: counted})
+}
+
+// SendControl enqueues a control message (welcome, ping, pong) outside the byte bound.
+func (s *Session) SendControl(b []byte) error {
+	return s.enqueue(item{b: b, control: true})
+}
+
+func (s *Session) enqueue(it item) error {
+	s.mu.Lock()
+	if s.closing != nil || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if !it.control {
+		n := len(it.b) + overheadBytes
+		if queued := s.queued; queued+n > s.cfg.MaxQueueBytes {
+			s.mu.Unlock()
+			s.log.Warn("slow consumer", "queued", queued, "max", s.cfg.MaxQueueBytes)
+			s.Abort(&events.CloseError{Code: events.CloseTryAgainLater, Reason: "slow consumer"})
+			return ErrSlowConsumer
+		}
+		s.queued += n
+	}
+	s.queue = append(s.queue, it)
+	s.mu.Unlock()
+	s.signal()
+	return nil
+}
+
+// signal wakes the writer.
+func (s *Session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Request emits event name asking for an ack and waits for the reply, ctx, the ack
+// timeout or the end of the session. An error ack comes back as *events.ErrorBody.
+func (s *Session) Request(ctx context.Context, name string, data json.RawMessage) (json.RawMessage, error) {
+	ch := make(chan *events.Message, 1)
+	s.ackMu.Lock()
+	if len(s.pending) >= s.cfg.MaxPendingAcks {
+		s.ackMu.Unlock()
+		return nil, ErrTooManyAcks
+	}
+	s.nextID++
+	id := s.nextID
+	s.pending[id] = ch
+	s.ackMu.Unlock()
+	defer func() {
+		s.ackMu.Lock()
+		delete(s.pending, id)
+		s.ackMu.Unlock()
+	}()
+	if err := s.Send(events.AppendEvent(nil, name, data, id), true); err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(s.cfg.AckTimeout)
+	defer t.Stop()
+	select {
+	case m := <-ch:
+		if m.Err != nil {
+			return nil, m.Err
+		}
+		return m.Data, nil
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %s after %v", ErrAckTimeout, name, s.cfg.AckTimeout)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+// complete hands an ack to the Request waiting for it, if any.
+func (s *Session) complete(m *events.Message) {
+	s.ackMu.Lock()
+	ch := s.pending[m.ID]
+	delete(s.pending, m.ID)
+	s.ackMu.Unlock()
+	if ch == nil {
+		s.log.Debug("ack for no pending request", "id", m.ID)
+		return
+	}
+	ch <- m
+}

@@ -1,0 +1,181 @@
+package session
+
+import (
+	"context"
+	"time"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/transport"
+)
+
+// handoff passes a resuming transport from Attach to Run.
+type handoff struct {
+	conn    transport.Conn
+	lines   [][]byte
+	seq     uint64                       // counted messages the peer has received
+	welcome func(received uint64) []byte // the first message on conn; nil for none
+	result  chan error                   // cap 1: nil, or why the session could not resume
+	done    chan struct{}                // closed when the session is done with conn
+}
+
+// Run serves conn, and after each drop the next transport handed over by
+// [Session.Attach], until the session ends; it returns why. While no transport is served
+// it waits for an Attach up to Config.ResumeGrace, then ends the session with 1006.
+// Before it returns, the session has ended, but a handler may still run: see
+// [Session.Wait].
+func (s *Session) Run(conn transport.Conn, lines [][]byte) error {
+	var done chan struct{}
+	for {
+		if s.cfg.OnServe != nil {
+			s.cfg.OnServe(conn)
+		}
+		reason := s.Serve(conn, lines)
+		if done != nil {
+			close(done)
+		}
+		if s.ctx.Err() != nil {
+			return context.Cause(s.ctx)
+		}
+		if s.cfg.OnDrop != nil {
+			s.cfg.OnDrop(conn, reason)
+		}
+		h, err := s.awaitHandoff()
+		if err != nil {
+			return err
+		}
+		conn, lines, done = h.conn, h.lines, h.done
+	}
+}
+
+// awaitHandoff waits for the next transport and prepares the session for it. The error is
+// why the session ended instead.
+func (s *Session) awaitHandoff() (*handoff, error) {
+	grace := time.NewTimer(s.cfg.ResumeGrace)
+	defer grace.Stop()
+	select {
+	case h := <-s.handoff:
+		var first []byte
+		if h.welcome != nil {
+			first = h.welcome(s.ReceivedSeq())
+		}
+		if !s.Resume(h.seq, first) {
+			s.Abort(&events.CloseError{Code: events.CloseAbnormal, Reason: "resume impossible: messages lost"})
+			h.result <- ErrResumeImpossible
+			return nil, context.Cause(s.ctx)
+		}
+		h.result <- nil
+		return h, nil
+	case <-grace.C:
+		s.Abort(&events.CloseError{Code: events.CloseAbnormal, Reason: "resume grace expired"})
+		return nil, context.Cause(s.ctx)
+	case <-s.ctx.Done():
+		return nil, context.Cause(s.ctx)
+	}
+}
+
+// Attach hands conn to the session's [Session.Run] for a resume: the transport served
+// now, if any, is dropped with 4002 (replaced); once Run is free, it checks that every
+// counted message after the peer's peerSeq is still retained, queues welcome (called with
+// the count of messages received so far, and the welcome's bytes go first) and serves
+// conn, with lines handled first. Attach returns a channel closed when the session is
+// done with conn, or an error: [ErrResumeImpossible] (the session has ended), ErrClosed
+// (it ended before), or ctx's error when Run did not take conn in time.
+func (s *Session) Attach(ctx context.Context, conn transport.Conn, lines [][]byte, peerSeq uint64, welcome func(received uint64) []byte) (<-chan struct{}, error) {
+	s.DropTransport(&events.CloseError{Code: events.CloseReplaced, Reason: "replaced by a newer connection"})
+	h := &handoff{conn: conn, lines: lines, seq: peerSeq, welcome: welcome, result: make(chan error, 1), done: make(chan struct{})}
+	select {
+	case s.handoff <- h:
+	case <-s.ctx.Done():
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := <-h.result; err != nil {
+		return nil, err
+	}
+	return h.done, nil
+}
+
+// Resume prepares a detached session for the next transport: the peer has received
+// peerSeq counted messages, so the retained messages after it are sent again, in order,
+// after first (the welcome) and before what is queued. It reports false, changing
+// nothing, when those messages are not all retained any more (or peerSeq is impossible):
+// the peer must then start a new session. [Session.Attach] calls it; a client that dials
+// the next transport itself calls it before [Session.Serve].
+func (s *Session) Resume(peerSeq uint64, first []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.ResumeBytes < 0 || s.ctx.Err() != nil || peerSeq > s.outSeq.Load() {
+		return false
+	}
+	// What the peer may lack: the retained messages, then numbered ones still queued from
+	// an earlier resume whose transport died before they were written. Stale control
+	// messages (an earlier welcome, pings) are dropped; a close message stays.
+	var pool, fresh []item
+	pool = append(pool, s.retained...)
+	for _, it := range s.queue {
+		switch {
+		case it.seq != 0:
+			pool = append(pool, it)
+		case it.control && !it.closeMsg:
+		default:
+			fresh = append(fresh, it)
+		}
+	}
+	i := 0
+	for i < len(pool) && pool[i].seq <= peerSeq {
+		i++
+	}
+	rest := pool[i:]
+	switch {
+	case len(rest) > 0 && rest[0].seq != peerSeq+1:
+		return false
+	case len(rest) == 0 && peerSeq != s.outSeq.Load():
+		return false
+	}
+	q := make([]item, 0, 1+len(rest)+len(fresh))
+	if first != nil {
+		q = append(q, item{b: first, control: true})
+	}
+	q = append(q, rest...)
+	s.queue = append(q, fresh...)
+	s.retained, s.retainedBytes, s.lost = nil, 0, false
+	s.signal()
+	return true
+}
+
+// trim forgets the retained messages the peer has acknowledged.
+func (s *Session) trim(peerSeq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	for i < len(s.retained) && s.retained[i].seq <= peerSeq {
+		s.retainedBytes -= len(s.retained[i].b)
+		i++
+	}
+	if i > 0 {
+		clear(s.retained[:i])
+		s.retained = s.retained[i:]
+	}
+}
+
+// retain keeps written counted messages for a resume, dropping the oldest past the bound.
+func (s *Session) retain(batch []item) {
+	if s.cfg.ResumeBytes < 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, it := range batch {
+		if it.seq != 0 {
+			s.retained = append(s.retained, it)
+			s.retainedBytes += len(it.b)
+		}
+	}
+	for s.retainedBytes > s.cfg.ResumeBytes && len(s.retained) > 0 {
+		s.retainedBytes -= len(s.retained[0].b)
+		s.retained[0] = item{}
+		s.retained = s.retained[1:]
+		s.lost = true
+	}
+}
