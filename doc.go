@@ -26,9 +26,13 @@
 //
 // # Sessions and goroutines
 //
-// Each session has a reader, a writer and a dispatcher goroutine. Handlers of one session
-// run one at a time in the order the client sent the events; handlers of different
-// sessions run concurrently. Emits never block: they queue, and a session whose queue
+// Each session has a reader and a writer goroutine per transport, and a dispatcher that
+// runs its handlers (package session's doc has the table of who owns what). Handlers of
+// one session run one at a time in the order the client sent the events, across resumes;
+// handlers of different sessions run concurrently. OnConnect runs before the first
+// handler, and OnDisconnect once, after the last handler has returned, so state that a
+// session's handlers and its OnDisconnect share needs no lock. A handler that ignores its
+// ctx (cancelled when the session ends) delays OnDisconnect and Shutdown. Emits never block: they queue, and a session whose queue
 // overflows (a slow consumer) is closed with [CloseTryAgainLater]. A panicking handler
 // closes only its own session, with [CloseInternalError].
 //

@@ -76,8 +76,9 @@ func (srv *Server) OnConnect(f func(ctx context.Context, s *Session) error) {
 	srv.onConnect.Store(&f)
 }
 
-// OnDisconnect sets the function run after a session ended, with why it ended (read the
-// code with CloseCode). It replaces any earlier OnDisconnect.
+// OnDisconnect sets the function run once after a session ended, with why it ended (read
+// the code with CloseCode). It runs after the session's last handler has returned, never
+// beside one. It replaces any earlier OnDisconnect.
 func (srv *Server) OnDisconnect(f func(s *Session, reason error)) {
 	srv.onDisconnect.Store(&f)
 }

@@ -259,46 +259,6 @@ func (srv *Server) own(s *Session, conn transport.Conn, lines [][]byte) {
 	srv.end(s, reason)
 }
 
-// resume hands conn to the session the hello names, if the token is right, and returns
-// once the session is done with conn. It reports false, leaving conn alone, when the
-// session cannot resume: the caller then opens a new one (and the client sees
-// resumed:false).
-func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, lines [][]byte) bool {
-	s := srv.Session(res.SID)
-	if s == nil || !s.checkToken(res.Token) || s.Identity().UserID != id.UserID {
-		srv.log.Info("resume refused", "session", res.SID, "known", s != nil)
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), srv.opts.HandshakeTimeout)
-	defer cancel()
-	done, err := s.core.Attach(ctx, conn, lines, res.Seq, func(received uint64) []byte {
-		return srv.welcome(s, true, received)
-	})
-	if err != nil {
-		srv.log.Info("resume failed", "session", res.SID, "err", err)
-		return false
-	}
-	srv.mu.Lock()
-	delete(srv.handshaking, conn)
-	srv.mu.Unlock()
-	<-done
-	return true
-}
-
-// welcome returns the welcome that opens (or, resumed, resumes) s on a transport, with a
-// new resume token; received is the count of counted messages the session has received.
-func (srv *Server) welcome(s *Session, resumed bool, received uint64) []byte {
-	return events.AppendWelcome(nil, events.Welcome{
-		SID:     s.ID(),
-		Token:   s.rotateToken(),
-		Resumed: resumed,
-		R:       received,
-		Ping:    srv.scfg.PingInterval.Milliseconds(),
-		Pong:    srv.scfg.PongTimeout.Milliseconds(),
-		Max:     int(srv.opts.MaxMessageSize),
-	})
-}
-
 // end runs once when a session has ended for good.
 func (srv *Server) end(s *Session, reason error) {
 	srv.mu.Lock()

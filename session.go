@@ -2,7 +2,6 @@ package sockhop
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -67,38 +66,6 @@ func (s *Session) currentConn() transport.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conn
-}
-
-// rotateToken makes a new resume token and returns it. The previous one stays valid
-// until the client presents the new one, because the welcome that carried the new one
-// may have been lost with its transport; older ones are useless.
-func (s *Session) rotateToken() string {
-	t := randomID(24)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.token != "" {
-		s.prevToken = s.token
-	}
-	s.token = t
-	return t
-}
-
-// checkToken reports whether t may resume the session, and prepares the next rotation:
-// when the client presents the previous token, it never got the current one, which is
-// then simply replaced; when it presents the current one, the previous is retired.
-func (s *Session) checkToken(t string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	eq := func(a string) bool { return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(t)) == 1 }
-	switch {
-	case eq(s.token):
-		s.prevToken = ""
-		return true
-	case eq(s.prevToken):
-		s.token = "" // rotateToken keeps prevToken valid until the client shows the new one
-		return true
-	}
-	return false
 }
 
 // RemoteAddr is the network address of the client (or of the last proxy), as in
