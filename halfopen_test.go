@@ -113,7 +113,10 @@ func TestHalfOpen(t *testing.T) {
 		t.Fatalf("%d of %d stalled connections still open after 30 s", open, opened)
 	}
 	mustEcho(t, good)
-	time.Sleep(500 * time.Millisecond)
+	deadline = time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > baseline+50 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polls the goroutine count, not a clock
+	}
 	if g := runtime.NumGoroutine(); g > baseline+50 {
 		t.Fatalf("%d goroutines after the stalled connections closed, %d before", g, baseline)
 	}

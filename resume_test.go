@@ -205,7 +205,7 @@ func TestResumeUnderCuts(t *testing.T) {
 func TestResumeAfterGrace(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
 		// A poller between polls is noticed gone after SockJSDisconnectDelay.
-		_, hs := newStreamServer(t, sockhop.Options{ResumeGrace: 300 * time.Millisecond, SockJSDisconnectDelay: 200 * time.Millisecond})
+		ss, hs := newStreamServer(t, sockhop.Options{ResumeGrace: 300 * time.Millisecond, SockJSDisconnectDelay: 200 * time.Millisecond})
 		proxy, err := faultproxy.New(strings.TrimPrefix(hs.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
@@ -221,7 +221,13 @@ func TestResumeAfterGrace(t *testing.T) {
 		first := c.SessionID()
 		proxy.Refuse(true) // the server is unreachable past the 300 ms grace
 		proxy.CutAll()
-		time.Sleep(1500 * time.Millisecond)
+		deadline := time.Now().Add(10 * time.Second)
+		for ss.srv.Session(first) != nil && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // polls the server's state, not a clock
+		}
+		if ss.srv.Session(first) != nil {
+			t.Fatal("the session outlived its grace by 10 s")
+		}
 		proxy.Refuse(false)
 		select {
 		case <-failed:
@@ -243,8 +249,7 @@ func TestResumeTokenRotates(t *testing.T) {
 		url := hs.URL
 		c := dialRaw(t, url, tr, nil)
 		w := c.handshake()
-		c.Close(1000, "")
-		time.Sleep(50 * time.Millisecond)
+		c.Close(1000, "") // the resume replaces the transport, whether or not the server saw this yet
 		c2 := dialRaw(t, url, tr, nil)
 		c2.send(fmt.Sprintf(`{"t":"hello","v":1,"resume":{"sid":%q,"token":%q,"seq":0}}`, w.SID, w.Token))
 		w2, err := c2.next()
@@ -256,7 +261,6 @@ func TestResumeTokenRotates(t *testing.T) {
 			t.Fatalf("after resume: %+v %v", m, err)
 		}
 		c2.Close(1000, "")
-		time.Sleep(50 * time.Millisecond)
 		c3 := dialRaw(t, url, tr, nil)
 		c3.send(fmt.Sprintf(`{"t":"hello","v":1,"resume":{"sid":%q,"token":%q,"seq":0}}`, w.SID, "forged"+w.Token))
 		if w3, err := c3.next(); err != nil || w3.Resumed || w3.SID == w.SID {

@@ -106,6 +106,7 @@ func TestServerEmitWithAck(t *testing.T) {
 			})
 		})
 		c := client.New(url, client.Options{Transports: []string{tr}, NoReconnect: true})
+		release, slowDone := make(chan struct{}), make(chan struct{})
 		c.OnRequest("ask", func(ctx context.Context, data json.RawMessage) (any, error) {
 			var q string
 			_ = json.Unmarshal(data, &q)
@@ -113,7 +114,8 @@ func TestServerEmitWithAck(t *testing.T) {
 			case "fail":
 				return nil, &events.ErrorBody{Code: "client_says_no", Message: "no"}
 			case "slow":
-				time.Sleep(time.Second)
+				<-release // past the server's ack timeout
+				defer close(slowDone)
 			}
 			return "answer to " + q, nil
 		})
@@ -135,8 +137,8 @@ func TestServerEmitWithAck(t *testing.T) {
 		if _, err = s.EmitWithAck(ctx, "ask", "slow"); !errors.Is(err, sockhop.ErrAckTimeout) {
 			t.Fatalf("slow reply: %v, want ErrAckTimeout", err)
 		}
-		// A handler may wait for an ack of its own session: acks do not queue behind it.
-		time.Sleep(time.Second) // let the slow handler finish its late reply, which is ignored
+		close(release)
+		<-slowDone // the slow handler's late reply is ignored
 		reply, err = s.EmitWithAck(ctx, "ask", "again")
 		if err != nil || string(reply) != `"answer to again"` {
 			t.Fatalf("after timeout: %s %v", reply, err)

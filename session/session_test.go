@@ -414,60 +414,50 @@ func TestAckReports(t *testing.T) {
 // is still busy with the previous ones, are handled once each, in order; an idle session
 // keeps no dispatcher goroutine.
 func TestDispatcherOnDemand(t *testing.T) {
-	c := newFakeConn()
-	const n = 3000
-	var mu sync.Mutex
-	var got []int
-	s := New(context.Background(), "s1", Config{MaxQueuedEvents: 4}, HandlerFunc(func(ctx context.Context, m *events.Message) {
-		var v int
-		_ = json.Unmarshal(m.Data, &v)
-		if v%7 == 0 {
-			runtime.Gosched() // a busy handler now and then
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		const n = 3000
+		var mu sync.Mutex
+		var got []int
+		s := New(context.Background(), "s1", Config{MaxQueuedEvents: 4}, HandlerFunc(func(ctx context.Context, m *events.Message) {
+			var v int
+			_ = json.Unmarshal(m.Data, &v)
+			if v%7 == 0 {
+				runtime.Gosched() // a busy handler now and then
+			}
+			mu.Lock()
+			got = append(got, v)
+			mu.Unlock()
+		}))
+		done := serve(s, c)
+		for i := 0; i < n; {
+			var b strings.Builder
+			for k := 0; k < 1+i%9 && i < n; k++ {
+				fmt.Fprintf(&b, "{\"t\":\"ev\",\"n\":\"a\",\"d\":%d}\n", i)
+				i++
+			}
+			c.in <- []byte(b.String())
+			if i%100 == 0 {
+				synctest.Wait() // let the queue run dry: the dispatcher exits
+			}
 		}
+		synctest.Wait()
 		mu.Lock()
-		got = append(got, v)
+		for i, v := range got {
+			if v != i {
+				t.Fatalf("event %d handled as #%d (of %d handled)", v, i, len(got))
+			}
+		}
+		if len(got) != n {
+			t.Fatalf("handled %d events, want %d", len(got), n)
+		}
 		mu.Unlock()
-	}))
-	done := serve(s, c)
-	for i := 0; i < n; {
-		var b strings.Builder
-		for k := 0; k < 1+i%9 && i < n; k++ {
-			fmt.Fprintf(&b, "{\"t\":\"ev\",\"n\":\"a\",\"d\":%d}\n", i)
-			i++
+		if s.dispatching.Load() {
+			t.Fatal("a dispatcher still runs with nothing to handle")
 		}
-		c.in <- []byte(b.String())
-		if i%100 == 0 {
-			time.Sleep(time.Millisecond) // let the queue run dry: the dispatcher exits
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		k := len(got)
-		mu.Unlock()
-		if k == n || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	mu.Lock()
-	for i, v := range got {
-		if v != i {
-			t.Fatalf("event %d handled as #%d (of %d handled)", v, i, len(got))
-		}
-	}
-	if len(got) != n {
-		t.Fatalf("handled %d events, want %d", len(got), n)
-	}
-	mu.Unlock()
-	for s.dispatching.Load() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if s.dispatching.Load() {
-		t.Fatal("a dispatcher still runs with nothing to handle")
-	}
-	c.in <- []byte(`{"t":"close","code":1000}`)
-	<-done
+		c.in <- []byte(`{"t":"close","code":1000}`)
+		<-done
+	})
 }
 
 // TestDispatcherRace: an event queued just as the dispatcher found the queue empty (the
