@@ -10,6 +10,9 @@ import (
 	"github.com/sockhop/sockhop/rooms"
 )
 
+// ErrTooManyRooms is returned by Join past Options.MaxRoomsPerSession.
+var ErrTooManyRooms = errors.New("sockhop: too many rooms for one session")
+
 // Join adds the session to room. Rooms are server state: the client does not need to
 // join again after a reconnect of the same session, and the session leaves every room
 // when it ends. With a multi-node Adapter, a room's first member on this node subscribes
