@@ -112,13 +112,13 @@ type Adapter struct {
 	subMu sync.Mutex
 
 	mu       sync.RWMutex
-	ps       *goredis.PubSub       // guarded by mu: the live subscriber connection, nil while down
-	rooms    map[string]int        // guarded by mu: Subscribe counts per room
-	channels map[string]int        // guarded by mu: rooms of interest per channel
-	waiters  map[string]*waiter    // guarded by mu: channels awaiting Redis's confirmation
-	deliver  func(rooms.Broadcast) // set once by Start, read by run
-	started  bool                  // guarded by mu
-	stopped  bool                  // guarded by mu: Close has begun
+	ps       *goredis.PubSub         // guarded by mu: the live subscriber connection, nil while down
+	rooms    map[string]int          // guarded by mu: Subscribe counts per room
+	channels map[string]int          // guarded by mu: rooms of interest per channel
+	waiters  map[string]*waiter      // guarded by mu: channels awaiting Redis's confirmation
+	deliver  func(rooms.Publication) // set once by Start, read by run
+	started  bool                    // guarded by mu
+	stopped  bool                    // guarded by mu: Close has begun
 
 	published, publishErrors    atomic.Uint64
 	delivered, skipped, badMsgs atomic.Uint64

@@ -20,7 +20,7 @@ type pubReq struct {
 // maxBatch is the most PUBLISH commands writeLoop pipelines in one round trip.
 const maxBatch = 256
 
-// Publish sends b to the nodes subscribed to its rooms: a one-room broadcast on the room's
+// Publish sends p to the nodes subscribed to its rooms: a one-room broadcast on the room's
 // channel, a multi-room one on the prefix's shared channel. It returns when Redis has
 // accepted it. While the adapter is disconnected it fails at once; otherwise a round trip
 // is bounded by ctx and PublishTimeout. Errors wrap [rooms.ErrUnavailable] (or are
@@ -29,11 +29,11 @@ const maxBatch = 256
 // Concurrent Publish calls share round trips: a single goroutine pipelines whatever
 // broadcasts are waiting into one write, in the order they arrived, so broadcasts that
 // one goroutine publishes one after another reach every node in that order.
-func (a *Adapter) Publish(ctx context.Context, b rooms.Broadcast) error {
+func (a *Adapter) Publish(ctx context.Context, p rooms.Publication) error {
 	if a.closed.Load() {
 		return rooms.ErrClosed
 	}
-	if len(b.Rooms) == 0 {
+	if len(p.Rooms) == 0 {
 		return nil
 	}
 	if !a.connected.Load() {
@@ -44,8 +44,8 @@ func (a *Adapter) Publish(ctx context.Context, b rooms.Broadcast) error {
 	if r == nil {
 		r = &pubReq{done: make(chan error, 1)}
 	}
-	r.channel = a.channelFor(b.Rooms)
-	r.payload = encode(make([]byte, 0, encodedLen(b)), a.node, b)
+	r.channel = a.channelFor(p.Rooms)
+	r.payload = encode(make([]byte, 0, encodedLen(p)), a.node, p)
 	select {
 	case a.pubq <- r:
 	case <-ctx.Done():

@@ -31,7 +31,7 @@ func (w *waiter) release(err error) {
 // after losses. A failed first attempt is logged and retried in the background, so a node
 // can start while Redis is down; Start then still returns nil, and Publish returns errors
 // until the connection is up.
-func (a *Adapter) Start(ctx context.Context, deliver func(rooms.Broadcast)) error {
+func (a *Adapter) Start(ctx context.Context, deliver func(rooms.Publication)) error {
 	if deliver == nil {
 		return errors.New("rooms/redis: Start with a nil deliver function")
 	}
@@ -216,14 +216,14 @@ func (a *Adapter) handle(payload string) {
 		a.skipped.Add(1)
 		return
 	}
-	b, err := decode(payload)
+	p, err := decode(payload)
 	if err != nil {
 		a.badMsgs.Add(1)
 		return
 	}
 	a.mu.RLock()
 	interested := false
-	for _, r := range b.Rooms {
+	for _, r := range p.Rooms {
 		if a.rooms[r] > 0 {
 			interested = true
 			break
@@ -235,7 +235,7 @@ func (a *Adapter) handle(payload string) {
 		return
 	}
 	a.delivered.Add(1)
-	a.deliver(b)
+	a.deliver(p)
 }
 
 // confirm wakes the Subscribe calls waiting for channel.

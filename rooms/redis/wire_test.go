@@ -9,7 +9,7 @@ import (
 )
 
 func TestWire(t *testing.T) {
-	for _, b := range []rooms.Broadcast{
+	for _, b := range []rooms.Publication{
 		{Rooms: []string{"r"}, Data: []byte("x")},
 		{Rooms: []string{"", "a:b", string(make([]byte, 300))}, Except: []string{"s1", "s2"}, Data: nil},
 		{Rooms: []string{"r"}, Except: []string{"e"}, Data: bytes.Repeat([]byte{0, 1, 0xff, '\n'}, 1000)},
@@ -38,7 +38,7 @@ func TestWire(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(string(encode(nil, "NODEID01", rooms.Broadcast{Rooms: []string{"a", "b"}, Except: []string{"x"}, Data: []byte("d")})))
+	f.Add(string(encode(nil, "NODEID01", rooms.Publication{Rooms: []string{"a", "b"}, Except: []string{"x"}, Data: []byte("d")})))
 	f.Add("\x01NODEID01\x00\x00")
 	f.Fuzz(func(t *testing.T, msg string) {
 		b, err := decode(msg)
