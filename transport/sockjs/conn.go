@@ -36,8 +36,8 @@ type Conn struct {
 	sendTurn  chan struct{} // cap 1: held by the xhr_send handing its frames to the reader
 	lastPoll  uint64        // highest receiving request number seen (?p=N); guarded by mu
 
-	closeOnce sync.Once
-	closed    atomic.Pointer[events.CloseError] // why the guard closed it, for ReadFrame
+	closeOnce  sync.Once
+	closeCause atomic.Pointer[events.CloseError] // why the guard closed it, for ReadFrame
 }
 
 var (
@@ -106,7 +106,7 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 	case f := <-c.in:
 		return f, nil
 	case <-c.ctx.Done():
-		if ce := c.closed.Load(); ce != nil {
+		if ce := c.closeCause.Load(); ce != nil {
 			return nil, ce
 		}
 		return nil, transport.ErrClosed
@@ -126,7 +126,7 @@ func (c *Conn) WriteFrame(msgs [][]byte) error {
 	case <-c.ctx.Done():
 		return transport.ErrClosed
 	}
-	return c.send(msgs)
+	return c.write(msgs)
 }
 
 // WriteFinal is WriteFrame for a session's last frame: it waits for a receiving request
@@ -147,7 +147,7 @@ func (c *Conn) WriteFinal(msgs [][]byte) error {
 	c.mu.Lock()
 	c.finalAt, c.finalSent = c.completed, true
 	c.mu.Unlock()
-	return c.send(msgs)
+	return c.write(msgs)
 }
 
 // awaitFinal waits, at most finalWait, until a poll has carried the final frame away:
@@ -177,7 +177,8 @@ func (c *Conn) awaitFinal() {
 // finalWait bounds how long a session's close message waits for the client's next poll.
 const finalWait = time.Second
 
-func (c *Conn) send(msgs [][]byte) error {
+// write hands msgs, joined by '\n', to sockjs-go as one SockJS message.
+func (c *Conn) write(msgs [][]byte) error {
 	var b strings.Builder
 	n := len(msgs)
 	for _, m := range msgs {
@@ -199,7 +200,7 @@ func (c *Conn) Close(code int, reason string) error {
 	c.closeOnce.Do(func() {
 		switch code {
 		case events.CloseTooBig, events.CloseInvalidPayload, events.CloseProtocolError:
-			c.closed.Store(&events.CloseError{Code: code, Reason: reason})
+			c.closeCause.Store(&events.CloseError{Code: code, Reason: reason})
 		}
 		c.cancel() // first: frees a reader and a writer waiting on us at once
 		c.awaitFinal()

@@ -106,7 +106,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 	if m != nil && r.Method == http.MethodPost {
 		sid, kind := m[2], m[3]
 		if kind == "xhr_send" {
-			h.send(w, r, sid)
+			h.xhrSend(w, r, sid)
 			return
 		}
 		if h.opts.Admit != nil && h.conn(sid) == nil && !h.opts.Admit(w, r) {

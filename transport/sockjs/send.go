@@ -12,9 +12,9 @@ import (
 	"github.com/sockhop/sockhop/events"
 )
 
-// send guards xhr_send: the body is read here, bounded, and checked before sockjs-go
+// xhrSend guards xhr_send: the body is read here, bounded, and checked before sockjs-go
 // decodes it.
-func (h *Handler) send(w http.ResponseWriter, r *http.Request, sid string) {
+func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
 	c := h.conn(sid)
 	if c != nil && !c.isStarted() {
 		// The client saw the open frame before sockjs-go's goroutine started the session.
