@@ -10,6 +10,9 @@ import (
 	"github.com/sockhop/sockhop/rooms"
 )
 
+// ErrTooManyRooms is returned by Join past Options.MaxRoomsPerSession.
+var ErrTooManyRooms = errors.New("sockhop: too many rooms for one session")
+
 // Join adds the session to room. Rooms are server state: the client does not need to
 // join again after a reconnect of the same session, and the session leaves every room
 // when it ends. With a multi-node Adapter, a room's first member on this node subscribes
@@ -117,8 +120,8 @@ func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 		return fmt.Errorf("sockhop: emit %s: %w", name, err)
 	}
 	msg := events.AppendEvent(nil, name, data, 0)
-	b.srv.deliver(rooms.Broadcast{Rooms: b.rooms, Except: b.except, Data: msg})
-	if err := b.srv.adapter.Publish(ctx, rooms.Broadcast{Rooms: b.rooms, Except: b.except, Data: msg}); err != nil {
+	b.srv.deliver(rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg})
+	if err := b.srv.adapter.Publish(ctx, rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg}); err != nil {
 		return fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
 	}
 	return nil
@@ -126,11 +129,11 @@ func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 
 // deliver queues a broadcast for the local members; it is also the adapter's delivery
 // function for broadcasts from other nodes, so it must not block.
-func (srv *Server) deliver(b rooms.Broadcast) {
-	srv.rooms.Each(b.Rooms, func(s *Session) {
-		if len(b.Except) > 0 && slices.Contains(b.Except, s.ID()) {
+func (srv *Server) deliver(p rooms.Publication) {
+	srv.rooms.Each(p.Rooms, func(s *Session) {
+		if len(p.Except) > 0 && slices.Contains(p.Except, s.ID()) {
 			return
 		}
-		_ = s.core.Send(b.Data, true) // a full queue closes that session only
+		_ = s.core.Send(p.Data, true) // a full queue closes that session only
 	})
 }

@@ -14,10 +14,12 @@ var ErrUnavailable = errors.New("rooms: adapter backend unavailable")
 // ErrClosed is returned by the methods of an [Adapter] that has been closed.
 var ErrClosed = errors.New("rooms: adapter closed")
 
-// Broadcast is one message for the members of Rooms except the sessions whose IDs are in
-// Except. A server encodes the message once (Data) and hands the same bytes to every
-// member, on its own node directly and on other nodes through an [Adapter].
-type Broadcast struct {
+// Publication is a room broadcast as it crosses between nodes: one message for the members
+// of Rooms except the sessions whose IDs are in Except. A server encodes the message once
+// (Data) and hands the same bytes to every member, on its own node directly and on other
+// nodes through an [Adapter] (Publish on the sending node, deliver on the others). The
+// app-facing builder of a broadcast is sockhop.Broadcast; this is what it publishes.
+type Publication struct {
 	// Rooms are the target rooms. A member in several of them gets the message once.
 	Rooms []string
 	// Except are the session IDs that must not get the message.
@@ -52,17 +54,17 @@ type Broadcast struct {
 type Adapter interface {
 	// Start begins delivering broadcasts published by other nodes to deliver. deliver is
 	// called from one goroutine, in order per room and publisher; it must not block (a
-	// server only enqueues) and must not keep b.Rooms, b.Except or b.Data beyond the
-	// broadcast's delivery unless it treats them as read-only. Start returns once the
+	// server only enqueues) and must not keep p.Rooms, p.Except or p.Data beyond the
+	// publication's delivery unless it treats them as read-only. Start returns once the
 	// adapter is running; it does not wait for the backend to be reachable (an adapter
 	// connects and reconnects in the background). Calling Start twice is an error.
-	Start(ctx context.Context, deliver func(Broadcast)) error
+	Start(ctx context.Context, deliver func(Publication)) error
 
-	// Publish sends b to the other nodes that have members in any of b.Rooms. It returns
-	// once the backend has accepted b, or an error wrapping [ErrUnavailable] quickly
+	// Publish sends p to the other nodes that have members in any of p.Rooms. It returns
+	// once the backend has accepted p, or an error wrapping [ErrUnavailable] quickly
 	// (bounded by ctx and the adapter's own timeout) when the backend cannot be reached.
-	// The adapter does not keep b after Publish returns.
-	Publish(ctx context.Context, b Broadcast) error
+	// The adapter does not keep p after Publish returns.
+	Publish(ctx context.Context, p Publication) error
 
 	// Subscribe tells the adapter that this node has local members in room now, so
 	// broadcasts published to room by other nodes must reach it. When Subscribe returns

@@ -25,7 +25,7 @@
 //			s.enqueue(data)
 //		}
 //	})
-//	err := adapter.Publish(ctx, rooms.Broadcast{Rooms: rooms, Except: except, Data: data})
+//	err := adapter.Publish(ctx, rooms.Publication{Rooms: rooms, Except: except, Data: data})
 //
 // and the deliver function given to [Adapter.Start] does the same Each for broadcasts that
 // arrive from other nodes.

@@ -19,7 +19,7 @@ func ExampleIndex() {
 	idx.Join("games", bob)
 	idx.Join("games", carol)
 
-	// Broadcast to two rooms: bob is in both and is visited once.
+	// Publication to two rooms: bob is in both and is visited once.
 	var got []string
 	idx.Each([]string{"lobby", "games"}, func(s *session) { got = append(got, s.id) })
 	slices.Sort(got)

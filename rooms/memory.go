@@ -34,7 +34,7 @@ func (a *memAdapter) check() error {
 	return nil
 }
 
-func (a *memAdapter) Start(ctx context.Context, deliver func(Broadcast)) error {
+func (a *memAdapter) Start(ctx context.Context, deliver func(Publication)) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -47,7 +47,7 @@ func (a *memAdapter) Start(ctx context.Context, deliver func(Broadcast)) error {
 	return nil
 }
 
-func (a *memAdapter) Publish(ctx context.Context, b Broadcast) error     { return a.check() }
+func (a *memAdapter) Publish(ctx context.Context, p Publication) error   { return a.check() }
 func (a *memAdapter) Subscribe(ctx context.Context, room string) error   { return a.check() }
 func (a *memAdapter) Unsubscribe(ctx context.Context, room string) error { return a.check() }
 
@@ -113,13 +113,13 @@ type busAdapter struct {
 
 	mu      sync.Mutex
 	rooms   map[string]int // guarded by mu: subscription counts
-	queue   []Broadcast    // guarded by mu: from publishers -> run
+	queue   []Publication  // guarded by mu: from publishers -> run
 	dropped int            // guarded by mu
 	started bool           // guarded by mu
 	closed  bool           // guarded by mu
 }
 
-func (a *busAdapter) Start(ctx context.Context, deliver func(Broadcast)) error {
+func (a *busAdapter) Start(ctx context.Context, deliver func(Publication)) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -133,9 +133,9 @@ func (a *busAdapter) Start(ctx context.Context, deliver func(Broadcast)) error {
 	return nil
 }
 
-func (a *busAdapter) run(deliver func(Broadcast)) {
+func (a *busAdapter) run(deliver func(Publication)) {
 	defer close(a.done)
-	var batch []Broadcast
+	var batch []Publication
 	for {
 		select {
 		case <-a.stop:
@@ -145,19 +145,19 @@ func (a *busAdapter) run(deliver func(Broadcast)) {
 		a.mu.Lock()
 		batch, a.queue = a.queue, batch[:0]
 		a.mu.Unlock()
-		for i, b := range batch {
+		for i, p := range batch {
 			select {
 			case <-a.stop:
 				return
 			default:
 			}
-			deliver(b)
-			batch[i] = Broadcast{}
+			deliver(p)
+			batch[i] = Publication{}
 		}
 	}
 }
 
-func (a *busAdapter) Publish(ctx context.Context, b Broadcast) error {
+func (a *busAdapter) Publish(ctx context.Context, p Publication) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -173,30 +173,30 @@ func (a *busAdapter) Publish(ctx context.Context, b Broadcast) error {
 		return fmt.Errorf("rooms: memory bus publish: %w", ErrUnavailable)
 	}
 	// One private copy for all receivers: publishers may reuse their slices afterwards.
-	c := Broadcast{Rooms: slices.Clone(b.Rooms), Except: slices.Clone(b.Except), Data: slices.Clone(b.Data)}
-	for _, p := range a.bus.peers {
-		if p != a {
-			p.offer(c)
+	c := Publication{Rooms: slices.Clone(p.Rooms), Except: slices.Clone(p.Except), Data: slices.Clone(p.Data)}
+	for _, peer := range a.bus.peers {
+		if peer != a {
+			peer.offer(c)
 		}
 	}
 	return nil
 }
 
-// offer queues b when a is subscribed to one of its rooms. The caller holds bus.mu.
-func (a *busAdapter) offer(b Broadcast) {
+// offer queues p when a is subscribed to one of its rooms. The caller holds bus.mu.
+func (a *busAdapter) offer(p Publication) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed || !a.started {
 		return
 	}
-	if !slices.ContainsFunc(b.Rooms, func(r string) bool { return a.rooms[r] > 0 }) {
+	if !slices.ContainsFunc(p.Rooms, func(r string) bool { return a.rooms[r] > 0 }) {
 		return
 	}
 	if len(a.queue) >= busQueueLimit {
 		a.dropped++
 		return
 	}
-	a.queue = append(a.queue, b)
+	a.queue = append(a.queue, p)
 	select {
 	case a.notify <- struct{}{}:
 	default:

@@ -13,15 +13,15 @@ import (
 func TestMemoryAdapter(t *testing.T) {
 	ctx := context.Background()
 	a := NewMemory()
-	if err := a.Start(ctx, func(Broadcast) { t.Error("memory adapter delivered something") }); err != nil {
+	if err := a.Start(ctx, func(Publication) { t.Error("memory adapter delivered something") }); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(ctx, func(Broadcast) {}); err == nil {
+	if err := a.Start(ctx, func(Publication) {}); err == nil {
 		t.Error("second Start succeeded")
 	}
 	for _, err := range []error{
 		a.Subscribe(ctx, "r"),
-		a.Publish(ctx, Broadcast{Rooms: []string{"r"}, Data: []byte("x")}),
+		a.Publish(ctx, Publication{Rooms: []string{"r"}, Data: []byte("x")}),
 		a.Unsubscribe(ctx, "r"),
 		a.Close(ctx),
 	} {
@@ -29,7 +29,7 @@ func TestMemoryAdapter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := a.Publish(ctx, Broadcast{}); !errors.Is(err, ErrClosed) {
+	if err := a.Publish(ctx, Publication{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Publish after Close: %v, want ErrClosed", err)
 	}
 }
@@ -37,13 +37,13 @@ func TestMemoryAdapter(t *testing.T) {
 // collector records what an adapter delivers.
 type collector struct {
 	mu  sync.Mutex
-	got []Broadcast
+	got []Publication
 	ch  chan struct{}
 }
 
 func newCollector() *collector { return &collector{ch: make(chan struct{}, 1)} }
 
-func (c *collector) deliver(b Broadcast) {
+func (c *collector) deliver(b Publication) {
 	c.mu.Lock()
 	c.got = append(c.got, b)
 	c.mu.Unlock()
@@ -53,7 +53,7 @@ func (c *collector) deliver(b Broadcast) {
 	}
 }
 
-func (c *collector) waitFor(t *testing.T, n int) []Broadcast {
+func (c *collector) waitFor(t *testing.T, n int) []Publication {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -104,10 +104,10 @@ func TestMemoryBus(t *testing.T) {
 	const n = 1000
 	for i := range n {
 		data := []byte(fmt.Sprint(i))
-		must(a.Publish(ctx, Broadcast{Rooms: []string{"r"}, Except: []string{"x"}, Data: data}))
+		must(a.Publish(ctx, Publication{Rooms: []string{"r"}, Except: []string{"x"}, Data: data}))
 		data[0] = '!' // the bus keeps its own copy
 	}
-	must(a.Publish(ctx, Broadcast{Rooms: []string{"r", "s"}, Data: []byte("multi")}))
+	must(a.Publish(ctx, Publication{Rooms: []string{"r", "s"}, Data: []byte("multi")}))
 
 	got := cb.waitFor(t, n+1)
 	for i := range n {
@@ -128,11 +128,11 @@ func TestMemoryBus(t *testing.T) {
 	// Counted subscriptions: two Subscribes need two Unsubscribes.
 	must(c.Subscribe(ctx, "s"))
 	must(c.Unsubscribe(ctx, "s"))
-	must(a.Publish(ctx, Broadcast{Rooms: []string{"s"}, Data: []byte("still")}))
+	must(a.Publish(ctx, Publication{Rooms: []string{"s"}, Data: []byte("still")}))
 	cc.waitFor(t, 2)
 	must(c.Unsubscribe(ctx, "s"))
-	must(a.Publish(ctx, Broadcast{Rooms: []string{"s"}, Data: []byte("gone")}))
-	must(a.Publish(ctx, Broadcast{Rooms: []string{"r"}, Data: []byte("fence")}))
+	must(a.Publish(ctx, Publication{Rooms: []string{"s"}, Data: []byte("gone")}))
+	must(a.Publish(ctx, Publication{Rooms: []string{"r"}, Data: []byte("fence")}))
 	cb.waitFor(t, n+2)
 	if cc.count() != 2 {
 		t.Fatalf("c got %d broadcasts after unsubscribing, want 2", cc.count())
@@ -140,14 +140,14 @@ func TestMemoryBus(t *testing.T) {
 
 	// Outage.
 	bus.SetDown(true)
-	if err := a.Publish(ctx, Broadcast{Rooms: []string{"r"}}); !errors.Is(err, ErrUnavailable) {
+	if err := a.Publish(ctx, Publication{Rooms: []string{"r"}}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Publish while down: %v, want ErrUnavailable", err)
 	}
 	if err := b.Subscribe(ctx, "t"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Subscribe while down: %v, want ErrUnavailable", err)
 	}
 	bus.SetDown(false)
-	must(a.Publish(ctx, Broadcast{Rooms: []string{"t"}, Data: []byte("after")}))
+	must(a.Publish(ctx, Publication{Rooms: []string{"t"}, Data: []byte("after")}))
 	if got := cb.waitFor(t, n+3); string(got[n+2].Data) != "after" {
 		t.Fatalf("after outage b got %q", got[n+2].Data)
 	}
@@ -156,5 +156,5 @@ func TestMemoryBus(t *testing.T) {
 	if err := b.Close(ctx); !errors.Is(err, ErrClosed) {
 		t.Fatalf("second Close: %v", err)
 	}
-	must(a.Publish(ctx, Broadcast{Rooms: []string{"r"}})) // b is gone: nothing to do
+	must(a.Publish(ctx, Publication{Rooms: []string{"r"}})) // b is gone: nothing to do
 }

@@ -36,7 +36,7 @@ func BenchmarkPublishDeliver(b *testing.B) {
 				for range p {
 					wg.Go(func() {
 						for next.Add(1) <= int64(b.N) {
-							if err := na.Publish(ctx, rooms.Broadcast{Rooms: []string{"room"}, Data: data}); err != nil {
+							if err := na.Publish(ctx, rooms.Publication{Rooms: []string{"room"}, Data: data}); err != nil {
 								b.Error(err)
 								return
 							}
@@ -106,7 +106,7 @@ func BenchmarkManyRooms(b *testing.B) {
 						if i >= int64(b.N) {
 							return
 						}
-						if err := na.Publish(ctx, rooms.Broadcast{Rooms: []string{names[i%nRooms]}, Data: data}); err != nil {
+						if err := na.Publish(ctx, rooms.Publication{Rooms: []string{names[i%nRooms]}, Data: data}); err != nil {
 							b.Error(err)
 							return
 						}
@@ -142,7 +142,7 @@ func newCountingNode(b testing.TB, r *testutil.Redis, opts Options) *countingNod
 		b.Fatal(err)
 	}
 	c := &countingNode{a: a}
-	must(b, a.Start(context.Background(), func(rooms.Broadcast) { c.n.Add(1) }))
+	must(b, a.Start(context.Background(), func(rooms.Publication) { c.n.Add(1) }))
 	b.Cleanup(func() { _ = a.Close(context.Background()) })
 	return c
 }

@@ -31,7 +31,7 @@
 //	bytes 1-8   publisher's node ID
 //	uvarint     number of rooms, then per room a uvarint length and the name's bytes
 //	uvarint     number of except IDs, then per ID a uvarint length and its bytes
-//	rest        Broadcast.Data, verbatim (one encoded sockhop protocol message)
+//	rest        Publication.Data, verbatim (one encoded sockhop protocol message)
 //
 // For a one-room broadcast of a 100-byte message this is 9+1+1+len(room)+1+100 bytes; JSON
 // would add about 40 bytes and an escaping pass over Data. A node counts messages with

@@ -25,7 +25,7 @@ func ExampleNew() {
 	defer a.Close(ctx)
 
 	// Broadcasts from other nodes: fan out to local members (enqueue only).
-	err = a.Start(ctx, func(b rooms.Broadcast) { /* idx.Each(b.Rooms, ...) */ })
+	err = a.Start(ctx, func(b rooms.Publication) { /* idx.Each(b.Rooms, ...) */ })
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func ExampleNew() {
 	// A broadcast: delivered locally by the server, and to the other nodes here.
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := a.Publish(pctx, rooms.Broadcast{Rooms: []string{"lobby"}, Data: []byte(`{"t":"ev","n":"chat","d":"hi"}`)}); err != nil {
+	if err := a.Publish(pctx, rooms.Publication{Rooms: []string{"lobby"}, Data: []byte(`{"t":"ev","n":"chat","d":"hi"}`)}); err != nil {
 		log.Print(err) // errors.Is(err, rooms.ErrUnavailable): other nodes missed it
 	}
 	log.Printf("%+v", a.Stats())

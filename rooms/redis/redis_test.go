@@ -21,13 +21,13 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // sink collects what an adapter delivers; deliver never blocks.
 type sink struct {
 	mu  sync.Mutex
-	got []rooms.Broadcast
+	got []rooms.Publication
 	ch  chan struct{}
 }
 
 func newSink() *sink { return &sink{ch: make(chan struct{}, 1)} }
 
-func (s *sink) deliver(b rooms.Broadcast) {
+func (s *sink) deliver(b rooms.Publication) {
 	s.mu.Lock()
 	s.got = append(s.got, b)
 	s.mu.Unlock()
@@ -37,7 +37,7 @@ func (s *sink) deliver(b rooms.Broadcast) {
 	}
 }
 
-func (s *sink) snapshot() []rooms.Broadcast {
+func (s *sink) snapshot() []rooms.Publication {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.got)
@@ -50,7 +50,7 @@ func (s *sink) len() int {
 }
 
 // waitFor waits until cond holds for what was delivered, failing after timeout.
-func (s *sink) waitFor(t testing.TB, timeout time.Duration, cond func([]rooms.Broadcast) bool) []rooms.Broadcast {
+func (s *sink) waitFor(t testing.TB, timeout time.Duration, cond func([]rooms.Publication) bool) []rooms.Publication {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -130,9 +130,9 @@ func TestOrder10k(t *testing.T) {
 			const n = 10000
 			start := time.Now()
 			for i := range n {
-				must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"room"}, Data: []byte(strconv.Itoa(i))}))
+				must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"room"}, Data: []byte(strconv.Itoa(i))}))
 			}
-			sb.waitFor(t, 30*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= n })
+			sb.waitFor(t, 30*time.Second, func(g []rooms.Publication) bool { return len(g) >= n })
 			el := time.Since(start)
 			time.Sleep(100 * time.Millisecond) // a duplicate would show up by now
 			got := sb.snapshot()
@@ -175,14 +175,14 @@ func TestExceptMultiRoom(t *testing.T) {
 			must(t, c.Subscribe(ctx, "r3"))
 
 			data := []byte("{\"t\":\"ev\",\"n\":\"chat\"}\n\x00\xff binary ok")
-			want := rooms.Broadcast{Rooms: []string{"r1", "r2"}, Except: []string{"sess-1", "", "sess-ü"}, Data: data}
+			want := rooms.Publication{Rooms: []string{"r1", "r2"}, Except: []string{"sess-1", "", "sess-ü"}, Data: data}
 			must(t, a.Publish(ctx, want))
-			must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r2", "r3", "nobody"}, Data: []byte("second")}))
-			must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r3"}, Data: []byte("third")}))
-			must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"nobody"}, Data: []byte("lost")}))
+			must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r2", "r3", "nobody"}, Data: []byte("second")}))
+			must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r3"}, Data: []byte("third")}))
+			must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"nobody"}, Data: []byte("lost")}))
 
-			sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
-			sc.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
+			sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 2 })
+			sc.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 2 })
 			time.Sleep(100 * time.Millisecond)
 			gotB, gotC := sb.snapshot(), sc.snapshot()
 			if len(gotB) != 2 || len(gotC) != 2 {
@@ -209,16 +209,16 @@ func TestUnsubscribe(t *testing.T) {
 	must(t, b.Subscribe(ctx, "r"))
 	must(t, b.Subscribe(ctx, "fence"))
 	must(t, b.Unsubscribe(ctx, "r"))
-	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("1")}))
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) == 1 })
+	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("1")}))
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) == 1 })
 	must(t, b.Unsubscribe(ctx, "r"))
 	must(t, b.Unsubscribe(ctx, "never-subscribed"))
 	if st := b.Stats(); st.Rooms != 1 || st.Channels != 2 {
 		t.Fatalf("stats after unsubscribing: %+v", st)
 	}
-	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("2")}))
-	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"fence"}, Data: []byte("3")}))
-	got := sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 2 })
+	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("2")}))
+	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"fence"}, Data: []byte("3")}))
+	got := sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 2 })
 	if string(got[1].Data) != "3" {
 		t.Fatalf("after Unsubscribe B got %q", got[1].Data)
 	}
@@ -263,7 +263,7 @@ func testRestart(t *testing.T, opts Options) {
 			n := seq.Add(1)
 			t0 := time.Now()
 			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			err := a.Publish(pctx, rooms.Broadcast{Rooms: []string{"r2"}, Data: []byte(strconv.FormatInt(n, 10))})
+			err := a.Publish(pctx, rooms.Publication{Rooms: []string{"r2"}, Data: []byte(strconv.FormatInt(n, 10))})
 			cancel()
 			if err != nil {
 				if !errors.Is(err, rooms.ErrUnavailable) {
@@ -282,7 +282,7 @@ func testRestart(t *testing.T, opts Options) {
 		}
 	})
 
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= 200 })
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 200 })
 	r.Kill()
 	killed := time.Now()
 	time.Sleep(500 * time.Millisecond)
@@ -293,7 +293,7 @@ func testRestart(t *testing.T, opts Options) {
 	r.Start()
 	restarted := time.Now()
 	before := seq.Load()
-	got := sb.waitFor(t, 15*time.Second, func(g []rooms.Broadcast) bool {
+	got := sb.waitFor(t, 15*time.Second, func(g []rooms.Publication) bool {
 		if len(g) == 0 {
 			return false
 		}
@@ -302,7 +302,7 @@ func testRestart(t *testing.T, opts Options) {
 	})
 	recovery := time.Since(restarted)
 	// Keep going a little, then stop and check the whole stream.
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) >= len(got)+200 })
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= len(got)+200 })
 	close(stop)
 	wg.Wait()
 	time.Sleep(100 * time.Millisecond)
@@ -327,8 +327,8 @@ func testRestart(t *testing.T, opts Options) {
 		t.Errorf("stats after recovery: a=%+v b=%+v", sa, sbs)
 	}
 	// Every room of interest was resubscribed, not just the busy one.
-	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r3"}, Data: []byte("r3 after restart")}))
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool {
+	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r3"}, Data: []byte("r3 after restart")}))
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
 		return len(g) > 0 && string(g[len(g)-1].Data) == "r3 after restart"
 	})
 	t.Logf("outage: killed at +0, restarted at +%v; first broadcast crossed %v after restart; "+
@@ -349,14 +349,14 @@ func TestHang(t *testing.T) {
 	a, _ := startNode(t, r, opts)
 	b, sb := startNode(t, r, opts)
 	must(t, b.Subscribe(ctx, "r"))
-	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("before")}))
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool { return len(g) == 1 })
+	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("before")}))
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) == 1 })
 
 	r.Pause()
 	t0 := time.Now()
 	subErr := make(chan error, 1)
 	go func() { subErr <- b.Subscribe(ctx, "late") }() // sent, never confirmed
-	err := a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("during")})
+	err := a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("during")})
 	pubDur := time.Since(t0)
 	if !errors.Is(err, rooms.ErrUnavailable) || pubDur > time.Second {
 		t.Fatalf("Publish to a hung Redis: %v after %v, want ErrUnavailable within ~300ms", err, pubDur)
@@ -392,15 +392,15 @@ func TestHang(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("nothing crossed 10s after Redis resumed: a=%+v b=%+v", a.Stats(), b.Stats())
 		}
-		if a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte("after")}) == nil &&
-			slices.ContainsFunc(sb.snapshot(), func(x rooms.Broadcast) bool { return string(x.Data) == "after" }) {
+		if a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("after")}) == nil &&
+			slices.ContainsFunc(sb.snapshot(), func(x rooms.Publication) bool { return string(x.Data) == "after" }) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	must(t, a.Publish(ctx, rooms.Broadcast{Rooms: []string{"late"}, Data: []byte("late")}))
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Broadcast) bool {
-		return slices.ContainsFunc(g, func(x rooms.Broadcast) bool { return string(x.Data) == "late" })
+	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"late"}, Data: []byte("late")}))
+	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
+		return slices.ContainsFunc(g, func(x rooms.Publication) bool { return string(x.Data) == "late" })
 	})
 	t.Logf("hang: Publish failed after %v, loss noticed after %v, crossing again %v after resume",
 		pubDur.Round(time.Millisecond), noticed.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
@@ -421,7 +421,7 @@ func TestStartWhileDown(t *testing.T) {
 	if err := b.Subscribe(ctx, "r"); !errors.Is(err, rooms.ErrUnavailable) {
 		t.Fatalf("Subscribe while down: %v, want ErrUnavailable", err)
 	}
-	if err := b.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}}); !errors.Is(err, rooms.ErrUnavailable) {
+	if err := b.Publish(ctx, rooms.Publication{Rooms: []string{"r"}}); !errors.Is(err, rooms.ErrUnavailable) {
 		t.Fatalf("Publish while down: %v, want ErrUnavailable", err)
 	}
 	r.Start()
@@ -431,7 +431,7 @@ func TestStartWhileDown(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("nothing crossed 10s after Redis came up; b=%+v", b.Stats())
 		}
-		_ = a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}, Data: []byte(strconv.Itoa(i))})
+		_ = a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte(strconv.Itoa(i))})
 		time.Sleep(10 * time.Millisecond)
 	}
 	if st := b.Stats(); st.Disconnects != 1 || st.Reconnects != 1 {
@@ -446,11 +446,11 @@ func TestClose(t *testing.T) {
 	must(t, a.Subscribe(ctx, "r"))
 	must(t, a.Close(ctx))
 	for _, err := range []error{
-		a.Publish(ctx, rooms.Broadcast{Rooms: []string{"r"}}),
+		a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}}),
 		a.Subscribe(ctx, "r"),
 		a.Unsubscribe(ctx, "r"),
 		a.Close(ctx),
-		a.Start(ctx, func(rooms.Broadcast) {}),
+		a.Start(ctx, func(rooms.Publication) {}),
 	} {
 		if !errors.Is(err, rooms.ErrClosed) {
 			t.Errorf("after Close: %v, want ErrClosed", err)
@@ -458,49 +458,4 @@ func TestClose(t *testing.T) {
 	}
 	r.Stop()
 	testutil.CheckLeaks(t, 5*time.Second) // nothing of the adapter is left
-
-}
-
-func TestWire(t *testing.T) {
-	for _, b := range []rooms.Broadcast{
-		{Rooms: []string{"r"}, Data: []byte("x")},
-		{Rooms: []string{"", "a:b", string(make([]byte, 300))}, Except: []string{"s1", "s2"}, Data: nil},
-		{Rooms: []string{"r"}, Except: []string{"e"}, Data: bytes.Repeat([]byte{0, 1, 0xff, '\n'}, 1000)},
-	} {
-		enc := encode(nil, "NODEID01", b)
-		if len(enc) != encodedLen(b) {
-			t.Errorf("encodedLen %d, encode wrote %d", encodedLen(b), len(enc))
-		}
-		node, ok := decodeHeader(string(enc))
-		if !ok || node != "NODEID01" {
-			t.Fatalf("header: %q %v", node, ok)
-		}
-		got, err := decode(string(enc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got.Rooms, b.Rooms) || !slices.Equal(got.Except, b.Except) || !bytes.Equal(got.Data, b.Data) {
-			t.Fatalf("round trip of %+v gave %+v", b, got)
-		}
-	}
-	for _, bad := range []string{"", "\x01short", "\x02NODEID01\x00\x00", "\x01NODEID01\x05a", "\x01NODEID01\x01\x09abc", "\x01NODEID01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"} {
-		if _, err := decode(bad); err == nil {
-			t.Errorf("decode(%q) succeeded", bad)
-		}
-	}
-}
-
-func FuzzDecode(f *testing.F) {
-	f.Add(string(encode(nil, "NODEID01", rooms.Broadcast{Rooms: []string{"a", "b"}, Except: []string{"x"}, Data: []byte("d")})))
-	f.Add("\x01NODEID01\x00\x00")
-	f.Fuzz(func(t *testing.T, msg string) {
-		b, err := decode(msg)
-		if err != nil {
-			return
-		}
-		again, err := decode(string(encode(nil, msg[1:9], b)))
-		if err != nil || !slices.Equal(again.Rooms, b.Rooms) || !slices.Equal(again.Except, b.Except) || !bytes.Equal(again.Data, b.Data) {
-			t.Fatalf("re-encoding %q changed it", msg)
-		}
-	})
 }

@@ -17,38 +17,38 @@ const nodeIDLen = 8
 
 var errMalformed = errors.New("rooms/redis: malformed message")
 
-// encode appends the wire form of b, published by node id, to dst:
+// encode appends the wire form of p, published by node id, to dst:
 //
 //	version  1 byte, 1
 //	node     8 bytes, the publisher's random node ID
 //	rooms    uvarint count, then per room: uvarint length, bytes
 //	except   uvarint count, then per session ID: uvarint length, bytes
-//	data     every remaining byte, b.Data verbatim
+//	data     every remaining byte, p.Data verbatim
 //
 // Room names and IDs are opaque bytes; the data needs no length because it runs to the end.
-func encode(dst []byte, id string, b rooms.Broadcast) []byte {
+func encode(dst []byte, id string, p rooms.Publication) []byte {
 	dst = append(dst, wireVersion)
 	dst = append(dst, id...)
-	dst = binary.AppendUvarint(dst, uint64(len(b.Rooms)))
-	for _, r := range b.Rooms {
+	dst = binary.AppendUvarint(dst, uint64(len(p.Rooms)))
+	for _, r := range p.Rooms {
 		dst = binary.AppendUvarint(dst, uint64(len(r)))
 		dst = append(dst, r...)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(b.Except)))
-	for _, e := range b.Except {
+	dst = binary.AppendUvarint(dst, uint64(len(p.Except)))
+	for _, e := range p.Except {
 		dst = binary.AppendUvarint(dst, uint64(len(e)))
 		dst = append(dst, e...)
 	}
-	return append(dst, b.Data...)
+	return append(dst, p.Data...)
 }
 
-// encodedLen returns the exact length of encode's output for b.
-func encodedLen(b rooms.Broadcast) int {
-	n := 1 + nodeIDLen + uvarintLen(len(b.Rooms)) + uvarintLen(len(b.Except)) + len(b.Data)
-	for _, r := range b.Rooms {
+// encodedLen returns the exact length of encode's output for p.
+func encodedLen(p rooms.Publication) int {
+	n := 1 + nodeIDLen + uvarintLen(len(p.Rooms)) + uvarintLen(len(p.Except)) + len(p.Data)
+	for _, r := range p.Rooms {
 		n += uvarintLen(len(r)) + len(r)
 	}
-	for _, e := range b.Except {
+	for _, e := range p.Except {
 		n += uvarintLen(len(e)) + len(e)
 	}
 	return n
@@ -74,21 +74,21 @@ func decodeHeader(msg string) (node string, ok bool) {
 
 // decode parses a message. Room names and except IDs share memory with msg; Data is a
 // fresh copy.
-func decode(msg string) (rooms.Broadcast, error) {
-	var b rooms.Broadcast
+func decode(msg string) (rooms.Publication, error) {
+	var p rooms.Publication
 	if _, ok := decodeHeader(msg); !ok {
-		return b, errMalformed
+		return p, errMalformed
 	}
 	rest := msg[1+nodeIDLen:]
 	var err error
-	if b.Rooms, rest, err = decodeStrings(rest); err != nil {
-		return b, err
+	if p.Rooms, rest, err = decodeStrings(rest); err != nil {
+		return p, err
 	}
-	if b.Except, rest, err = decodeStrings(rest); err != nil {
-		return b, err
+	if p.Except, rest, err = decodeStrings(rest); err != nil {
+		return p, err
 	}
-	b.Data = []byte(rest)
-	return b, nil
+	p.Data = []byte(rest)
+	return p, nil
 }
 
 func decodeStrings(s string) ([]string, string, error) {

@@ -1,9 +1,6 @@
 package sockhop
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,61 +10,6 @@ import (
 
 	"github.com/sockhop/sockhop/events"
 )
-
-// Identity is who a session belongs to, as Options.Authenticate decided.
-type Identity struct {
-	// UserID groups the sessions of one user, for DisconnectUser; "" is anonymous.
-	UserID string
-	// Data is whatever the app wants to keep with the identity (claims, roles).
-	Data any
-}
-
-// ErrTooManyRooms is returned by Join past Options.MaxRoomsPerSession.
-var ErrTooManyRooms = errors.New("sockhop: too many rooms for one session")
-
-// Identity returns the identity Options.Authenticate gave the session (the zero Identity
-// without an Authenticate hook).
-func (s *Session) Identity() Identity {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.identity
-}
-
-// authenticate runs Options.Authenticate for a new or resuming session. A refusal is a
-// terminal close (4501) carrying the client-visible error.
-func (srv *Server) authenticate(r *http.Request, auth json.RawMessage) (Identity, error) {
-	f := srv.opts.Authenticate
-	if f == nil {
-		return Identity{}, nil
-	}
-	id, err := f(r, auth)
-	if err == nil {
-		return id, nil
-	}
-	e, visible := clientError(err)
-	if !visible {
-		srv.log.Error("Authenticate failed", "err", err)
-		e = &Error{Code: "unauthorized", Message: "unauthorized"}
-	}
-	return Identity{}, &CloseError{Code: CloseUnauthorized, Reason: e.Message, Err: e}
-}
-
-// DisconnectUser closes every session of the user with userID on this server with
-// CloseKicked (terminal: the client does not reconnect) and returns how many there were.
-func (srv *Server) DisconnectUser(ctx context.Context, userID string) int {
-	srv.mu.Lock()
-	var victims []*Session
-	for _, s := range srv.sessions {
-		if s.Identity().UserID == userID {
-			victims = append(victims, s)
-		}
-	}
-	srv.mu.Unlock()
-	for _, s := range victims {
-		s.Close(CloseKicked, "disconnected by the server")
-	}
-	return len(victims)
-}
 
 // clientIP is the address limits apply to: the connection's peer, or, when the peer is a
 // trusted proxy, the right-most address of X-Forwarded-For that is not a trusted proxy.

@@ -1,0 +1,210 @@
+package sockjs
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sj "github.com/igm/sockjs-go/v3/sockjs"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/transport"
+)
+
+// Conn is one SockJS session seen as a transport connection; it implements
+// [transport.Conn].
+type Conn struct {
+	s       sj.Session         // set once before started is closed
+	in      chan []byte        // frames from xhr_send -> ReadFrame
+	started chan struct{}      // closed when sockjs-go started the session
+	ctx     context.Context    // cancelled when the session ends
+	cancel  context.CancelFunc //
+
+	mu        sync.Mutex
+	name      string        // transport of the latest receiving request; guarded by mu
+	receivers int           // receiving requests in flight; guarded by mu
+	ready     chan struct{} // closed while receivers > 0; guarded by mu
+	completed uint64        // receiving requests that ended; guarded by mu
+	ended     chan struct{} // closed at the next end of a receiving request; guarded by mu
+	finalSent bool          // WriteFinal ran; guarded by mu
+	finalAt   uint64        // completed when it did; guarded by mu
+	lastSend  uint64        // highest xhr_send number seen (?s=N), to drop retried POSTs; guarded by mu
+	sendTurn  chan struct{} // cap 1: held by the xhr_send handing its frames to the reader
+	lastPoll  uint64        // highest receiving request number seen (?p=N); guarded by mu
+
+	closeOnce  sync.Once
+	closeCause atomic.Pointer[events.CloseError] // why the guard closed it, for ReadFrame
+}
+
+var (
+	_ transport.Conn        = (*Conn)(nil)
+	_ transport.FinalWriter = (*Conn)(nil)
+)
+
+// Name reports the receiving transport the session uses now.
+func (c *Conn) Name() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
+
+// retried reports whether r repeats a receiving request number (?p=N) already seen.
+func (c *Conn) retried(r *http.Request) bool {
+	n, err := strconv.ParseUint(r.URL.Query().Get("p"), 10, 64)
+	if err != nil || n == 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n <= c.lastPoll {
+		return true
+	}
+	c.lastPoll = n
+	return false
+}
+
+func (c *Conn) isStarted() bool {
+	select {
+	case <-c.started:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Conn) attach(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.name = name
+	c.receivers++
+	if c.receivers == 1 {
+		close(c.ready)
+	}
+}
+
+func (c *Conn) detach() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.receivers--
+	if c.receivers == 0 {
+		c.ready = make(chan struct{})
+	}
+	c.completed++
+	if c.ended != nil {
+		close(c.ended)
+		c.ended = nil
+	}
+}
+
+// ReadFrame returns the next frame from xhr_send.
+func (c *Conn) ReadFrame() ([]byte, error) {
+	select {
+	case f := <-c.in:
+		return f, nil
+	case <-c.ctx.Done():
+		if ce := c.closeCause.Load(); ce != nil {
+			return nil, ce
+		}
+		return nil, transport.ErrClosed
+	}
+}
+
+// WriteFrame hands msgs, joined by '\n', to the session as one SockJS message. It waits
+// until a receiving request (a stream or a poll) is there to carry it: sockjs-go would
+// buffer without bound for a client that stops polling, while sockhop's own queue is
+// bounded and closes such a session as a slow consumer.
+func (c *Conn) WriteFrame(msgs [][]byte) error {
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	select {
+	case <-ready:
+	case <-c.ctx.Done():
+		return transport.ErrClosed
+	}
+	return c.write(msgs)
+}
+
+// WriteFinal is WriteFrame for a session's last frame: it waits for a receiving request
+// at most finalWait (sockjs-go drops what it buffered when the session closes), so a
+// client that stopped polling does not hold up a Shutdown.
+func (c *Conn) WriteFinal(msgs [][]byte) error {
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	t := time.NewTimer(finalWait)
+	defer t.Stop()
+	select {
+	case <-ready:
+	case <-t.C:
+	case <-c.ctx.Done():
+		return transport.ErrClosed
+	}
+	c.mu.Lock()
+	c.finalAt, c.finalSent = c.completed, true
+	c.mu.Unlock()
+	return c.write(msgs)
+}
+
+// awaitFinal waits, at most finalWait, until a poll has carried the final frame away:
+// sockjs-go drops what it still buffers when the session closes.
+func (c *Conn) awaitFinal() {
+	t := time.NewTimer(finalWait)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		if !c.finalSent || c.name != transport.XHRPolling || c.completed > c.finalAt {
+			c.mu.Unlock()
+			return
+		}
+		if c.ended == nil {
+			c.ended = make(chan struct{})
+		}
+		ended := c.ended
+		c.mu.Unlock()
+		select {
+		case <-ended:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// finalWait bounds how long a session's close message waits for the client's next poll.
+const finalWait = time.Second
+
+// write hands msgs, joined by '\n', to sockjs-go as one SockJS message.
+func (c *Conn) write(msgs [][]byte) error {
+	var b strings.Builder
+	n := len(msgs)
+	for _, m := range msgs {
+		n += len(m)
+	}
+	b.Grow(n)
+	for i, m := range msgs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.Write(m)
+	}
+	return c.s.Send(b.String())
+}
+
+// Close closes the SockJS session with a c[code,reason] frame.
+func (c *Conn) Close(code int, reason string) error {
+	err := transport.ErrClosed
+	c.closeOnce.Do(func() {
+		switch code {
+		case events.CloseTooBig, events.CloseInvalidPayload, events.CloseProtocolError:
+			c.closeCause.Store(&events.CloseError{Code: code, Reason: reason})
+		}
+		c.cancel() // first: frees a reader and a writer waiting on us at once
+		c.awaitFinal()
+		err = c.s.Close(uint32(code), reason)
+	})
+	return err
+}

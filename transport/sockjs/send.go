@@ -1,0 +1,142 @@
+package sockjs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sockhop/sockhop/events"
+)
+
+// xhrSend guards xhr_send: the body is read here, bounded, and checked before sockjs-go
+// decodes it.
+func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
+	c := h.conn(sid)
+	if c != nil && !c.isStarted() {
+		// The client saw the open frame before sockjs-go's goroutine started the session.
+		t := time.NewTimer(h.opts.DisconnectDelay)
+		select {
+		case <-c.started:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+	}
+	if c == nil || !c.isStarted() {
+		http.Error(w, "sockhop: unknown session", http.StatusNotFound)
+		return
+	}
+	// The body is a JSON array of frames: JSON escaping may make it larger than the frames
+	// it carries, so the body gets room for that and each frame is checked on its own.
+	max := 2*h.opts.MaxMessageSize + 1024
+	if r.ContentLength > max {
+		http.Error(w, "sockhop: message too big", http.StatusRequestEntityTooLarge)
+		c.Close(events.CloseTooBig, "message too big")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		body = nil // parseSend reports a missing body too big
+	} else if err != nil {
+		http.Error(w, "sockhop: reading body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	frames, bad := parseSend(body, err != nil, h.opts.MaxMessageSize)
+	if bad != nil {
+		http.Error(w, "sockhop: "+bad.Reason, bad.status)
+		if bad.Code != 0 {
+			c.Close(bad.Code, bad.Reason)
+		}
+		return
+	}
+	// One body at a time, in full: a client's next xhr_send must not overtake the frames
+	// of this one, and a retry of this one must wait until they are through.
+	select {
+	case c.sendTurn <- struct{}{}:
+	case <-c.ctx.Done():
+		http.Error(w, "sockhop: session closed", http.StatusNotFound)
+		return
+	case <-r.Context().Done():
+		return // nothing of this body was taken: a retry brings it again
+	}
+	defer func() { <-c.sendTurn }()
+	// A client numbers its sends (?s=1, 2, …): a browser may send a POST again on a new
+	// connection when the first one broke, and the frames must not be handled twice.
+	if n, err := strconv.ParseUint(r.URL.Query().Get("s"), 10, 64); err == nil && n > 0 {
+		c.mu.Lock()
+		dup := n <= c.lastSend
+		if !dup {
+			c.lastSend = n
+		}
+		c.mu.Unlock()
+		if dup {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	// The frames go straight to the session's reader: sockjs-go would decode the body a
+	// second time and buffer it without bound. Once the body is read the frames are the
+	// session's, even if the client gives up on this request: its retry is dropped as a
+	// duplicate, so stopping halfway would lose the rest.
+	for _, f := range frames {
+		select {
+		case c.in <- f:
+		case <-c.ctx.Done():
+			// The transport ended: what the reader did not take is not counted as
+			// received, so the client sends it again after a resume.
+			http.Error(w, "sockhop: session closed", http.StatusNotFound)
+			return
+		}
+	}
+	if origin := r.Header.Get("Origin"); origin != "" { // allowed by the check above
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sendError is why an xhr_send body was refused: an HTTP status, and the close code the
+// session gets (0: the session goes on).
+type sendError struct {
+	status int
+	events.CloseError
+}
+
+// parseSend checks an xhr_send body: a JSON array of valid UTF-8 frames of at most max
+// bytes each. tooBig says the body was over its own limit.
+func parseSend(body []byte, tooBig bool, max int64) ([][]byte, *sendError) {
+	refuse := func(status, code int, reason string) *sendError {
+		return &sendError{status: status, CloseError: events.CloseError{Code: code, Reason: reason}}
+	}
+	if tooBig {
+		return nil, refuse(http.StatusRequestEntityTooLarge, events.CloseTooBig, "message too big")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, refuse(http.StatusBadRequest, 0, "payload expected")
+	}
+	if !events.ValidUTF8(body) {
+		return nil, refuse(http.StatusBadRequest, events.CloseInvalidPayload, "invalid UTF-8")
+	}
+	var strs []string
+	if err := json.Unmarshal(body, &strs); err != nil {
+		return nil, refuse(http.StatusBadRequest, events.CloseProtocolError, "body must be a JSON array of strings")
+	}
+	frames := make([][]byte, 0, len(strs))
+	for _, f := range strs {
+		if int64(len(f)) > max {
+			return nil, refuse(http.StatusRequestEntityTooLarge, events.CloseTooBig, "message too big")
+		}
+		if !events.ValidUTF8([]byte(f)) { // an escaped invalid sequence
+			return nil, refuse(http.StatusBadRequest, events.CloseInvalidPayload, "invalid UTF-8")
+		}
+		frames = append(frames, []byte(f))
+	}
+	return frames, nil
+}
