@@ -13,13 +13,6 @@ import (
 	"github.com/sockhop/sockhop/transport"
 )
 
-// run runs s.Run over c in the background and returns a channel with its result.
-func run(s *Session, c *fakeConn) chan error {
-	done := make(chan error, 1)
-	go func() { done <- s.Run(c, nil) }()
-	return done
-}
-
 // TestRunAttach: Run serves one transport after another; Attach replaces the transport
 // served now, the welcome goes first and the messages the peer lacks follow, in order.
 func TestRunAttach(t *testing.T) {

@@ -90,10 +90,15 @@ func (c *fakeConn) frames() []string {
 
 func nop(ctx context.Context, m *events.Message) {}
 
-// serve runs s over c in the background and returns a channel with Serve's result.
-func serve(s *Session, c *fakeConn) chan error {
+// serve runs s.Serve over c in the background and returns a channel with its result.
+func serve(s *Session, c *fakeConn) chan error { return background(s.Serve, c) }
+
+// run runs s.Run over c in the background and returns a channel with its result.
+func run(s *Session, c *fakeConn) chan error { return background(s.Run, c) }
+
+func background(f func(transport.Conn, [][]byte) error, c *fakeConn) chan error {
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(c, nil) }()
+	go func() { done <- f(c, nil) }()
 	return done
 }
 
