@@ -43,7 +43,15 @@ func (srv *Server) authenticate(r *http.Request, auth json.RawMessage) (Identity
 
 // DisconnectUser closes every session of the user with userID on this server with
 // CloseKicked (terminal: the client does not reconnect) and returns how many there were.
-func (srv *Server) DisconnectUser(ctx context.Context, userID string) int {
+// When ctx is done already it closes nothing and returns ctx.Err().
+//
+// Today DisconnectUser acts on this node only. It takes a ctx because it is to become
+// cluster-wide, telling the other nodes through the Adapter (I/O that ctx will bound and
+// that may fail); callers that pass a ctx and check the error now will not change then.
+func (srv *Server) DisconnectUser(ctx context.Context, userID string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	srv.mu.Lock()
 	var victims []*Session
 	for _, s := range srv.sessions {
@@ -55,5 +63,5 @@ func (srv *Server) DisconnectUser(ctx context.Context, userID string) int {
 	for _, s := range victims {
 		s.Close(CloseKicked, "disconnected by the server")
 	}
-	return len(victims)
+	return len(victims), nil
 }

@@ -58,9 +58,16 @@ func TestAuthenticate(t *testing.T) {
 				t.Fatalf("whoami: %s %v, want %s", reply, err, want)
 			}
 		}
+		// With a ctx that is done already, DisconnectUser closes nothing.
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		if n, err := srv.DisconnectUser(done, "ann"); n != 0 || !errors.Is(err, context.Canceled) {
+			t.Fatalf("DisconnectUser with a cancelled ctx = %d %v, want 0 and context.Canceled", n, err)
+		}
+		mustEcho(t, ann)
 		// DisconnectUser closes both of ann's sessions for good, and only those.
-		if n := srv.DisconnectUser(ctx, "ann"); n != 2 {
-			t.Fatalf("DisconnectUser closed %d sessions, want 2", n)
+		if n, err := srv.DisconnectUser(ctx, "ann"); n != 2 || err != nil {
+			t.Fatalf("DisconnectUser closed %d sessions (%v), want 2", n, err)
 		}
 		for _, c := range []*client.Client{ann, ann2} {
 			select {

@@ -67,17 +67,26 @@ func (srv *Server) leaveAll(s *Session) {
 // Rooms returns the rooms that have members on this server, sorted.
 func (srv *Server) Rooms() []string { return srv.rooms.Rooms() }
 
-// Members returns the ids of the sessions in room on this server.
-func (srv *Server) Members(ctx context.Context, room string) []string {
+// Members returns the ids of the sessions in room on this server. It returns ctx.Err()
+// when ctx is done already.
+//
+// Today Members answers from this node's memory. It takes a ctx because it is to become
+// cluster-wide, asking the other nodes through the Adapter (I/O that ctx will bound and
+// that may fail); callers that pass a ctx and check the error now will not change then.
+func (srv *Server) Members(ctx context.Context, room string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	ms := srv.rooms.Members(room)
 	ids := make([]string, len(ms))
 	for i, s := range ms {
 		ids[i] = s.ID()
 	}
-	return ids
+	return ids, nil
 }
 
-// Count returns the number of sessions in room on this server.
+// Count returns the number of sessions in room on this server. Like Members, it is to
+// become cluster-wide.
 func (srv *Server) Count(room string) int { return srv.rooms.Count(room) }
 
 // Broadcast addresses the members of one or more rooms. Build it with [Server.To]; each

@@ -3,7 +3,9 @@ package sockhop_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,6 +82,19 @@ func TestRooms(t *testing.T) {
 		request(t, c, "join", "other")
 		if n := srv.Count("lobby"); n != 2 {
 			t.Fatalf("lobby has %d members, want 2", n)
+		}
+		ids, err := srv.Members(context.Background(), "lobby")
+		want := []string{a.SessionID(), b.SessionID()}
+		slices.Sort(ids)
+		slices.Sort(want)
+		if err != nil || !slices.Equal(ids, want) {
+			t.Fatalf("Members(lobby) = %v %v, want %v", ids, err, want)
+		}
+		// A ctx that is done already is refused, as it will be once Members asks other nodes.
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		if ids, err := srv.Members(done, "lobby"); !errors.Is(err, context.Canceled) || ids != nil {
+			t.Fatalf("Members with a cancelled ctx = %v %v, want nil and context.Canceled", ids, err)
 		}
 		// Except the sender; one room.
 		request(t, a, "say", map[string]any{"rooms": []string{"lobby"}, "text": "hello lobby"})
