@@ -119,7 +119,9 @@ func ExampleServer_Shutdown() {
 	fmt.Println(srv.Shutdown(ctx))
 	<-c.Done()
 	fmt.Println(sockhop.CloseCode(c.Err()))
+	fmt.Println(srv.To("lobby").Emit(ctx, "news", "too late"))
 	// Output:
 	// <nil>
 	// 1001
+	// sockhop: server closed
 }

@@ -119,8 +119,12 @@ func (b *Broadcast) Except(ids ...string) *Broadcast {
 // Emit sends event name with v to every addressed session, on this node and, through the
 // Adapter, on the others. The message is encoded once and the same bytes are queued for
 // every member; Emit never waits for a member. Local delivery happens even when the
-// adapter fails; the error then says that other nodes may not have the message.
+// adapter fails; the error then says that other nodes may not have the message. Once
+// Shutdown has begun, Emit sends nothing and returns ErrServerClosed.
 func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
+	if b.srv.isDraining() {
+		return ErrServerClosed
+	}
 	if len(b.rooms) == 0 {
 		return nil
 	}
