@@ -1,0 +1,328 @@
+package sockhop_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/printer"
+	"go/token"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sockhop/sockhop"
+)
+
+// closeTable is testdata/protocol/close-codes.json: the one table of close codes and HTTP
+// refusals. The tests here hold the root package and PROTOCOL.md to it; events and the
+// client have tests of their own.
+type closeTable struct {
+	Ranges []struct {
+		From, To  int
+		Owner     string
+		Reconnect bool
+	}
+	Codes []struct {
+		Code      int
+		Name      string
+		Reconnect bool
+		Meaning   string
+	}
+	HTTP []struct {
+		Status  int
+		Close   int
+		Client  string
+		Meaning string
+	}
+	ClientActions map[string]string
+}
+
+func readCloseTable(t *testing.T) closeTable {
+	t.Helper()
+	b, err := os.ReadFile("testdata/protocol/close-codes.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tab closeTable
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	if err := dec.Decode(&tab); err != nil {
+		t.Fatalf("close-codes.json: %v", err)
+	}
+	return tab
+}
+
+// rootCloseConsts are the exported Close* constants of package sockhop, compiled;
+// TestCloseCodesRoot checks that it lists every one the package declares.
+var rootCloseConsts = map[string]int{
+	"CloseNormal":             sockhop.CloseNormal,
+	"CloseGoingAway":          sockhop.CloseGoingAway,
+	"CloseProtocolError":      sockhop.CloseProtocolError,
+	"CloseUnsupportedData":    sockhop.CloseUnsupportedData,
+	"CloseAbnormal":           sockhop.CloseAbnormal,
+	"CloseInvalidPayload":     sockhop.CloseInvalidPayload,
+	"ClosePolicyViolation":    sockhop.ClosePolicyViolation,
+	"CloseTooBig":             sockhop.CloseTooBig,
+	"CloseInternalError":      sockhop.CloseInternalError,
+	"CloseTryAgainLater":      sockhop.CloseTryAgainLater,
+	"CloseHandshakeTimeout":   sockhop.CloseHandshakeTimeout,
+	"CloseHeartbeatTimeout":   sockhop.CloseHeartbeatTimeout,
+	"CloseReplaced":           sockhop.CloseReplaced,
+	"CloseUnsupportedVersion": sockhop.CloseUnsupportedVersion,
+	"CloseUnauthorized":       sockhop.CloseUnauthorized,
+	"CloseRejected":           sockhop.CloseRejected,
+	"CloseKicked":             sockhop.CloseKicked,
+}
+
+// parseRoot parses the package's own (non-test) Go files.
+func parseRoot(t *testing.T) (*token.FileSet, map[string]*ast.File) {
+	t.Helper()
+	fset := token.NewFileSet()
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]*ast.File{}
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, n, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[n] = f
+	}
+	return fset, files
+}
+
+// TestCloseCodesRoot checks the exported Close* constants of package sockhop against
+// close-codes.json: each is a code of the table with the table's name and value, and
+// each one in errors.go has the doc comment the table makes of it (so that go doc never
+// says something else than the table).
+func TestCloseCodesRoot(t *testing.T) {
+	tab := readCloseTable(t)
+	byName := map[string]int{}
+	for i, c := range tab.Codes {
+		byName[c.Name] = i
+	}
+	_, files := parseRoot(t)
+	var declared []string
+	for name, f := range files {
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, s := range g.Specs {
+				vs := s.(*ast.ValueSpec)
+				for _, n := range vs.Names {
+					if !strings.HasPrefix(n.Name, "Close") || !n.IsExported() {
+						continue
+					}
+					declared = append(declared, n.Name)
+					i, ok := byName[n.Name]
+					if !ok {
+						t.Errorf("%s: sockhop.%s is not in close-codes.json", name, n.Name)
+						continue
+					}
+					c := tab.Codes[i]
+					if v, ok := rootCloseConsts[n.Name]; ok && v != c.Code {
+						t.Errorf("sockhop.%s = %d, the table says %d", n.Name, v, c.Code)
+					}
+					if sockhop.Reconnects(c.Code) != c.Reconnect {
+						t.Errorf("sockhop.Reconnects(%d) = %v, the table says %v", c.Code, !c.Reconnect, c.Reconnect)
+					}
+					if name != "errors.go" {
+						continue
+					}
+					verdict := "terminal"
+					if c.Reconnect {
+						verdict = "reconnect"
+					}
+					want := fmt.Sprintf("%s (%d, %s): %s.", n.Name, c.Code, verdict, c.Meaning)
+					if got := strings.TrimSpace(vs.Doc.Text()); got != want {
+						t.Errorf("errors.go: the comment of %s is\n\t%s\nthe table makes it\n\t%s", n.Name, got, want)
+					}
+				}
+			}
+		}
+	}
+	var listed []string
+	for n := range rootCloseConsts {
+		listed = append(listed, n)
+	}
+	sort.Strings(declared)
+	sort.Strings(listed)
+	if strings.Join(declared, " ") != strings.Join(listed, " ") {
+		t.Errorf("package sockhop declares %v, the test lists %v", declared, listed)
+	}
+}
+
+// TestCloseCodesAliasFields checks that the doc comments of the aliases sockhop.CloseError
+// and sockhop.Error, which go doc shows without the fields of the aliased events types,
+// list exactly those fields with their types, in order.
+func TestCloseCodesAliasFields(t *testing.T) {
+	fset := token.NewFileSet()
+	fields := map[string][]string{} // events type -> "Name Type" of each field
+	for _, file := range []string{"events/close.go", "events/events.go"} {
+		f, err := parser.ParseFile(fset, file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			ts, ok := n.(*ast.TypeSpec)
+			if !ok {
+				return true
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				return false
+			}
+			for _, fl := range st.Fields.List {
+				var typ strings.Builder
+				_ = printer.Fprint(&typ, fset, fl.Type)
+				ty := typ.String()
+				if strings.HasPrefix(ty, "*") && ast.IsExported(strings.TrimPrefix(ty, "*")) {
+					ty = "*events." + strings.TrimPrefix(ty, "*")
+				}
+				for _, nm := range fl.Names {
+					fields[ts.Name.Name] = append(fields[ts.Name.Name], nm.Name+" "+ty)
+				}
+			}
+			return false
+		})
+	}
+	_, files := parseRoot(t)
+	aliases := map[string]string{"CloseError": "CloseError", "Error": "ErrorBody"}
+	found := 0
+	for _, d := range files["errors.go"].Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.TYPE {
+			continue
+		}
+		for _, s := range g.Specs {
+			ts := s.(*ast.TypeSpec)
+			target, ok := aliases[ts.Name.Name]
+			if !ok {
+				continue
+			}
+			found++
+			if !ts.Assign.IsValid() {
+				t.Errorf("sockhop.%s is no longer an alias: update this test", ts.Name.Name)
+				continue
+			}
+			want := fields[target]
+			got := docStructFields(g.Doc.Text(), ts.Name.Name)
+			if strings.Join(got, "; ") != strings.Join(want, "; ") {
+				t.Errorf("the comment of sockhop.%s lists the fields\n\t%v\nevents.%s has\n\t%v", ts.Name.Name, got, target, want)
+			}
+		}
+	}
+	if found != len(aliases) {
+		t.Errorf("found %d of the aliases %v in errors.go", found, aliases)
+	}
+}
+
+// docStructFields returns "Name Type" of each field of the "type name struct {…}" block
+// in a doc comment.
+func docStructFields(doc, name string) []string {
+	var out []string
+	in := false
+	for _, l := range strings.Split(doc, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "type "+name+" struct {":
+			in = true
+		case in && l == "}":
+			return out
+		case in:
+			if f := strings.Fields(l); len(f) >= 2 {
+				out = append(out, f[0]+" "+f[1])
+			}
+		}
+	}
+	return out
+}
+
+// mdTable returns the rows of the one table of PROTOCOL.md whose header is header, each
+// row its cells with spaces and backticks trimmed.
+func mdTable(t *testing.T, doc, header string) [][]string {
+	t.Helper()
+	if n := strings.Count(doc, "\n"+header+"\n"); n != 1 {
+		t.Fatalf("PROTOCOL.md has %d tables with the header %q, want 1", n, header)
+	}
+	sc := bufio.NewScanner(strings.NewReader(doc[strings.Index(doc, "\n"+header+"\n")+1:]))
+	sc.Scan() // header
+	sc.Scan() // |---|
+	var rows [][]string
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, "|") {
+			break
+		}
+		cells := strings.Split(strings.Trim(l, "|"), "|")
+		for i, c := range cells {
+			cells[i] = strings.Trim(strings.TrimSpace(c), "`")
+		}
+		rows = append(rows, cells)
+	}
+	return rows
+}
+
+// TestProtocolCloseCodes checks PROTOCOL.md §5's tables (ranges, close codes, HTTP
+// refusals, client actions) row by row against close-codes.json.
+func TestProtocolCloseCodes(t *testing.T) {
+	tab := readCloseTable(t)
+	b, err := os.ReadFile("PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	check := func(what string, got [][]string, want [][]string) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Errorf("PROTOCOL.md's %s table has %d rows, close-codes.json %d", what, len(got), len(want))
+		}
+		for i := range min(len(got), len(want)) {
+			if strings.Join(got[i], " | ") != strings.Join(want[i], " | ") {
+				t.Errorf("PROTOCOL.md's %s table, row %d:\n\t%s\nclose-codes.json says\n\t%s", what, i+1, strings.Join(got[i], " | "), strings.Join(want[i], " | "))
+			}
+		}
+	}
+	var want [][]string
+	for _, r := range tab.Ranges {
+		want = append(want, []string{strconv.Itoa(r.From), strconv.Itoa(r.To), r.Owner, yes(r.Reconnect)})
+	}
+	check("ranges", mdTable(t, doc, "| from | to | owner | reconnect |"), want)
+	want = nil
+	for _, c := range tab.Codes {
+		want = append(want, []string{strconv.Itoa(c.Code), c.Name, yes(c.Reconnect), c.Meaning})
+	}
+	check("close codes", mdTable(t, doc, "| code | name | reconnect | meaning |"), want)
+	want = nil
+	for _, h := range tab.HTTP {
+		want = append(want, []string{strconv.Itoa(h.Status), strconv.Itoa(h.Close), h.Client, h.Meaning})
+	}
+	check("HTTP refusals", mdTable(t, doc, "| status | close | client | meaning |"), want)
+	want = nil
+	var actions []string
+	for a := range tab.ClientActions {
+		actions = append(actions, a)
+	}
+	sort.Strings(actions)
+	for _, a := range actions {
+		want = append(want, []string{a, tab.ClientActions[a]})
+	}
+	check("client actions", mdTable(t, doc, "| client | what it does |"), want)
+}
