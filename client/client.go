@@ -199,7 +199,11 @@ func (c *Client) Connect(ctx context.Context) error {
 			}
 			break
 		}
+		refusal := err
 		conn, core, lines, err = c.connect(ctx)
+		if err != nil && ctx.Err() != nil && !comeBack(events.CloseCode(err)) {
+			err = fmt.Errorf("%w, after the server asked to come back later: %w", err, refusal)
+		}
 	}
 	if err != nil {
 		close(c.done)
