@@ -8,13 +8,20 @@ import (
 	"go/parser"
 	"go/printer"
 	"go/token"
+	"io"
+	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/events"
 )
 
 // closeTable is testdata/protocol/close-codes.json: the one table of close codes and HTTP
@@ -325,4 +332,131 @@ func TestProtocolCloseCodes(t *testing.T) {
 		want = append(want, []string{a, tab.ClientActions[a]})
 	}
 	check("client actions", mdTable(t, doc, "| client | what it does |"), want)
+}
+
+// The tests below pin down what PROTOCOL.md says of the wire, on a real server, where
+// reading the code left room for doubt.
+
+// TestProtocolHeartbeat: the server drops a transport when no frame arrived within `pong`
+// ms of its ping (not after `ping`+`pong` ms of silence), with 4001 and no close message;
+// on SockJS, receiving requests (polls, streams) do not count as frames.
+func TestProtocolHeartbeat(t *testing.T) {
+	const ping, pong = time.Second, 250 * time.Millisecond
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := testServer(t, sockhop.Options{PingInterval: ping, PongTimeout: pong}, nil)
+		c := dialRaw(t, url, tr, nil)
+		c.handshake()
+		time.Sleep(ping * 4 / 10)
+		c.send(`{"t":"ping"}`) // a frame 400ms before the server's ping
+		var pinged time.Time
+		for {
+			frame, err := c.ReadFrame()
+			if err != nil {
+				if pinged.IsZero() {
+					t.Fatalf("closed before the server's ping: %v", err)
+				}
+				if code := events.CloseCode(err); code != sockhop.CloseHeartbeatTimeout {
+					t.Fatalf("closed with %v (code %d), want 4001", err, code)
+				}
+				// pong after the ping: ~250ms; ping+pong after the last frame: ~650ms.
+				if d := time.Since(pinged); d > 550*time.Millisecond {
+					t.Errorf("closed %v after the ping, want about the pong timeout %v", d, pong)
+				}
+				return
+			}
+			_ = events.Lines(frame, func(l []byte) error {
+				m, err := events.Decode(l)
+				switch {
+				case err != nil:
+					t.Fatalf("bad message %q", l)
+				case m.T == events.TypePing && pinged.IsZero():
+					pinged = time.Now()
+				case m.T == events.TypeClose:
+					t.Errorf("a close message %s before a heartbeat timeout", l)
+				}
+				return nil
+			})
+		}
+	})
+}
+
+// TestProtocolSubprotocol: the sockhop.v1 subprotocol is not required: an upgrade that
+// offers none, or only others, is accepted and answered without Sec-WebSocket-Protocol.
+func TestProtocolSubprotocol(t *testing.T) {
+	_, url := testServer(t, sockhop.Options{}, nil)
+	wsURL := "ws" + strings.TrimPrefix(url, "http") + "/ws"
+	for _, offer := range [][]string{nil, {"sockhop.v1"}, {"other", "sockhop.v1"}, {"other"}} {
+		d := websocket.Dialer{Subprotocols: offer}
+		c, resp, err := d.Dial(wsURL, nil)
+		if err != nil {
+			t.Fatalf("offer %v: %v", offer, err)
+		}
+		want := ""
+		if slices.Contains(offer, "sockhop.v1") {
+			want = "sockhop.v1"
+		}
+		if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != want || c.Subprotocol() != want {
+			t.Errorf("offer %v: answered %q, want %q", offer, got, want)
+		}
+		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"t":"hello","v":1}`))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, p, err := c.ReadMessage()
+		if err != nil || !strings.Contains(string(p), `"t":"welcome"`) {
+			t.Errorf("offer %v: %q %v, want a welcome", offer, p, err)
+		}
+		_ = c.Close()
+	}
+}
+
+// TestProtocolSockJSRequests: the SockJS request rules of PROTOCOL.md §7, by hand on
+// xhr-polling: xhr_send before the first receiving request is 404; ?p= and ?s= may be
+// left out; a second receiving request while one is held gets c[2010]; repeating a ?p=
+// number ends the transport with c[1006]; an xhr_send after the transport ended is 404.
+func TestProtocolSockJSRequests(t *testing.T) {
+	_, url := testServer(t, sockhop.Options{}, nil)
+	base := url + "/sockjs/123/protocoltest01"
+	post := func(path, body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(base+path, "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	hello := `["{\"t\":\"hello\",\"v\":1}"]`
+	if st, _ := post("/xhr_send", hello); st != http.StatusNotFound {
+		t.Errorf("xhr_send before any receiving request: %d, want 404", st)
+	}
+	if st, b := post("/xhr", ""); st != 200 || b != "o\n" {
+		t.Fatalf("first poll: %d %q, want o", st, b)
+	}
+	if st, _ := post("/xhr_send", hello); st != http.StatusNoContent {
+		t.Fatalf("hello without ?s=: %d", st)
+	}
+	if _, b := post("/xhr", ""); !strings.Contains(b, `welcome`) {
+		t.Fatalf("poll without ?p=: %q, want the welcome", b)
+	}
+	held := make(chan string, 1)
+	go func() {
+		_, b := post("/xhr?p=5", "")
+		held <- b
+	}()
+	time.Sleep(300 * time.Millisecond) // the held poll gets there first
+	if _, b := post("/xhr?p=6", ""); b != "c[2010,\"Another connection still open\"]\n" {
+		t.Fatalf("second poll: %q, want c[2010]", b)
+	}
+	if st, _ := post("/xhr_send?s=1", `["{\"t\":\"ping\"}"]`); st != http.StatusNoContent {
+		t.Fatalf("xhr_send: %d", st)
+	}
+	if b := <-held; !strings.Contains(b, `pong`) {
+		t.Fatalf("held poll: %q, want the pong", b)
+	}
+	if _, b := post("/xhr?p=6", ""); b != "c[1006,\"receive request retried\"]\n" {
+		t.Fatalf("a repeated ?p=: %q, want c[1006,\"receive request retried\"]", b)
+	}
+	if st, _ := post("/xhr_send?s=2", `["{\"t\":\"ping\"}"]`); st != http.StatusNotFound {
+		t.Errorf("xhr_send after the transport ended: %d, want 404", st)
+	}
 }
