@@ -23,7 +23,7 @@ const (
 	CloseUnsupportedData = events.CloseUnsupportedData
 	// CloseInvalidPayload (1007, terminal): invalid UTF-8.
 	CloseInvalidPayload = events.CloseInvalidPayload
-	// ClosePolicyViolation (1008, terminal): policy: rate limit exceeded, origin refused.
+	// ClosePolicyViolation (1008, terminal): policy: the client kept sending past its message rate; an HTTP 403 (Origin refused) reads as this code.
 	ClosePolicyViolation = events.ClosePolicyViolation
 	// CloseTooBig (1009, terminal): frame over MaxMessageSize.
 	CloseTooBig = events.CloseTooBig
