@@ -2,6 +2,7 @@ package sockhop_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"go/ast"
@@ -21,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/events"
 )
 
@@ -458,5 +460,117 @@ func TestProtocolSockJSRequests(t *testing.T) {
 	}
 	if st, _ := post("/xhr_send?s=2", `["{\"t\":\"ping\"}"]`); st != http.StatusNotFound {
 		t.Errorf("xhr_send after the transport ended: %d, want 404", st)
+	}
+}
+
+// TestProtocolUnsolicitedPong: the pong that reports r after 32 counted messages comes
+// once per frame received, with r counting the whole frame, not once per 32 messages.
+func TestProtocolUnsolicitedPong(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := testServer(t, sockhop.Options{}, nil)
+		c := dialRaw(t, url, tr, nil)
+		c.handshake()
+		frame := strings.TrimSuffix(strings.Repeat(`{"t":"ev","n":"nobody"}`+"\n", 100), "\n")
+		c.send(frame)
+		m, err := c.nextTimeout(5 * time.Second)
+		if err != nil || m.T != events.TypePong || m.R != 100 {
+			t.Fatalf("after a frame of 100 events: %+v %v, want one pong with r 100", m, err)
+		}
+		c.send(`{"t":"ping"}`) // the answer comes after any second unsolicited pong
+		if m, err := c.nextTimeout(5 * time.Second); err != nil || m.T != events.TypePong || m.R != 100 {
+			t.Fatalf("next: %+v %v, want the answer to the ping (no second unsolicited pong)", m, err)
+		}
+	})
+}
+
+// TestProtocolAckWithoutData: an ack that carries neither d nor e is a reply of null,
+// and a handler's nil reply goes out as such an ack.
+func TestProtocolAckWithoutData(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		type result struct {
+			data json.RawMessage
+			err  error
+		}
+		got := make(chan result, 1)
+		_, url := testServer(t, sockhop.Options{}, func(srv *sockhop.Server) {
+			srv.Handle("nil", func(ctx context.Context, s *sockhop.Session, _ json.RawMessage) (any, error) {
+				return nil, nil
+			})
+			srv.Handle("ask", func(ctx context.Context, s *sockhop.Session, _ json.RawMessage) (any, error) {
+				go func() {
+					d, err := s.EmitWithAck(ctx, "question", nil)
+					got <- result{d, err}
+				}()
+				return nil, nil
+			})
+		})
+		c := dialRaw(t, url, tr, nil)
+		c.handshake()
+		c.send(`{"t":"ev","n":"nil","id":1}`)
+		m, err := c.nextTimeout(5 * time.Second)
+		if err != nil || m.T != events.TypeAck || m.ID != 1 || m.Data != nil || m.Err != nil {
+			t.Fatalf("reply to a nil handler: %+v %v, want an ack with neither d nor e", m, err)
+		}
+		c.send(`{"t":"ev","n":"ask"}`)
+		q, err := c.nextTimeout(5 * time.Second)
+		if err != nil || q.T != events.TypeEvent || q.Name != "question" || q.ID == 0 {
+			t.Fatalf("%+v %v, want the server's question", q, err)
+		}
+		c.send(fmt.Sprintf(`{"t":"ack","id":%d}`, q.ID))
+		select {
+		case r := <-got:
+			if r.err != nil || (r.data != nil && string(r.data) != "null") {
+				t.Errorf("EmitWithAck answered by an ack without d: %q %v, want null", r.data, r.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("EmitWithAck did not return")
+		}
+	})
+}
+
+// TestProtocolCloseFrameIsADrop: on WebSocket, a client's close frame without a close
+// message before it is a drop (the session waits for a resume), except with the codes of
+// a broken rule; the close message ends the session.
+func TestProtocolCloseFrameIsADrop(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		message bool
+		code    int
+		ends    bool
+	}{
+		{"frame 1000", false, 1000, false},
+		{"frame 1001", false, 1001, false},
+		{"frame 1002", false, 1002, true},
+		{"frame 1009", false, 1009, true},
+		{"message and frame 1000", true, 1000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, url := testServer(t, sockhop.Options{}, nil)
+			c := dialRaw(t, url, client.WebSocket, nil)
+			sid := c.handshake().SID
+			if tc.message {
+				c.send(fmt.Sprintf(`{"t":"close","code":%d}`, tc.code))
+			}
+			_ = c.Close(tc.code, "")
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				s := srv.Session(sid)
+				ended := s == nil || s.Err() != nil
+				if ended != tc.ends && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				if ended != tc.ends {
+					t.Fatalf("session ended: %v, want %v", ended, tc.ends)
+				}
+				break
+			}
+			if !tc.ends {
+				time.Sleep(200 * time.Millisecond) // and it stays
+				if s := srv.Session(sid); s == nil || s.Err() != nil {
+					t.Fatal("the session ended after a close frame without a close message")
+				}
+			}
+		})
 	}
 }
