@@ -49,7 +49,8 @@ type Options struct {
 	// HTTPClient carries the SockJS requests and its TLS config serves WebSocket too. Nil
 	// means a client of the Client's own.
 	HTTPClient *http.Client
-	// OpenTimeout bounds each transport attempt, until the welcome. Zero means 5s.
+	// OpenTimeout bounds each transport attempt, from the request to the welcome; past it
+	// the client tries the next transport. Zero means 3s, as in the JS client.
 	OpenTimeout time.Duration
 	// Auth is sent in the hello for the server's authentication hook.
 	Auth any
@@ -94,6 +95,7 @@ type Client struct {
 	done           chan struct{} // closed when the run loop ends
 	err            error         // why the client stopped
 	started        bool
+	from           int // the transport connect tries first; owned by the goroutine that connects
 }
 
 // New returns a client for the server mounted at url ("http://host:port/rt"); it does not
@@ -103,7 +105,7 @@ func New(url string, opts Options) *Client {
 		opts.Transports = []string{WebSocket, XHRStreaming, XHRPolling}
 	}
 	if opts.OpenTimeout <= 0 {
-		opts.OpenTimeout = 5 * time.Second
+		opts.OpenTimeout = 3 * time.Second
 	}
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = 500 * time.Millisecond
@@ -169,7 +171,12 @@ func (c *Client) OnDisconnect(f func(reason error)) {
 }
 
 // Connect connects for the first time, trying the transports in order, and then keeps
-// the client connected in the background until Close or a terminal close code.
+// the client connected in the background until Close or a terminal close code. A server
+// that refuses the client (a terminal close code, or HTTP 403: the Origin is not allowed)
+// ends it at once, without trying another transport. A server that asks it to come back
+// later (HTTP 429 or 503, or a close before the welcome such as 1013) is asked again on
+// the same transport after the wait it named (Retry-After, the close's retry) or a
+// backoff, as long as ctx allows.
 func (c *Client) Connect(ctx context.Context) error {
 	c.mu.Lock()
 	if c.started {
@@ -179,6 +186,25 @@ func (c *Client) Connect(ctx context.Context) error {
 	c.started = true
 	c.mu.Unlock()
 	conn, core, lines, err := c.connect(ctx)
+	for attempt := 0; err != nil && comeBack(events.CloseCode(err)); attempt++ {
+		// The server asked to come back later (429, 503, a close before the welcome): wait
+		// as it said, or a backoff, and try the same transport again, while ctx allows.
+		delay := retryHint(err)
+		if delay <= 0 {
+			delay = c.backoff(attempt)
+		}
+		if werr := c.pause(ctx, delay); werr != nil {
+			if werr == ErrClosed {
+				err = werr
+			}
+			break
+		}
+		refusal := err
+		conn, core, lines, err = c.connect(ctx)
+		if err != nil && ctx.Err() != nil && !comeBack(events.CloseCode(err)) {
+			err = fmt.Errorf("%w, after the server asked to come back later: %w", err, refusal)
+		}
+	}
 	if err != nil {
 		close(c.done)
 		return err
@@ -352,6 +378,23 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 	}
 }
 
+// pause waits d, or returns why not: ctx would end first (its error), or Close (ErrClosed).
+func (c *Client) pause(ctx context.Context, d time.Duration) error {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return context.DeadlineExceeded
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.stop:
+		return ErrClosed
+	}
+}
+
 // retryHint is how long the server asked the client to wait before its next try: a close's
 // retry field or an HTTP Retry-After; zero when it said nothing.
 func retryHint(err error) time.Duration {
@@ -407,23 +450,46 @@ func (c *Client) fire(connected bool, reason error) {
 	}
 }
 
-// connect tries each transport in order until one delivers a welcome.
+// connect tries the transports in order until one delivers a welcome, starting with the
+// one that last asked the client to come back later. It stops at a transport on which the
+// server refused the client (a terminal close code, an HTTP 403: another transport would
+// not help) or asked it to come back later (429, 503, a close before the welcome: see
+// comeBack); the next connect then starts with that transport again. The error carries
+// the close code of such an answer (PROTOCOL.md §5, HTTP refusals).
 func (c *Client) connect(ctx context.Context) (transport.Conn, *session.Session, [][]byte, error) {
 	var errs []error
-	for _, name := range c.opts.Transports {
-		conn, core, lines, err := c.open(ctx, name)
+	names := c.opts.Transports
+	from := min(c.from, len(names)-1)
+	c.from = 0
+	for i := from; i < len(names); i++ {
+		conn, core, lines, err := c.open(ctx, names[i])
 		if err == nil {
 			return conn, core, lines, nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		if code := events.CloseCode(err); code != 0 && !events.Reconnect(code) {
-			return nil, nil, nil, err // the server refused us: another transport will not help
+		code := events.CloseCode(err)
+		switch {
+		case code != 0 && !events.Reconnect(code):
+			return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %s: refused, no other transport tried: %w", c.url, names[i], err)
+		case comeBack(code):
+			c.from = i
+			return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %s: come back later: %w", c.url, names[i], err)
 		}
+		errs = append(errs, fmt.Errorf("%s: %w", names[i], err))
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %w", c.url, errors.Join(errs...))
+}
+
+// comeBack reports whether a connection attempt that failed with close code means "the
+// server is there on this transport and asks the client to come back later": an HTTP 429
+// or 503 (1013, 1001) or a close before the welcome with a reconnect code. The client
+// keeps its session, waits as asked (the retry hint, Retry-After, or its backoff) and
+// tries the same transport again; walking down the transport ladder would not help. A
+// dropped transport (1006, 1005, or no code) is not such an answer.
+func comeBack(code int) bool {
+	return code != 0 && code != events.CloseAbnormal && code != events.CloseNoStatus && events.Reconnect(code)
 }
 
 // open dials one transport and runs the handshake.

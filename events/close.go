@@ -5,8 +5,10 @@ import (
 	"fmt"
 )
 
-// Close codes, the one table of PROTOCOL.md §5. 4000–4499 mean "reconnect", 4500–4999
-// "terminal"; 4000–4099 and 4500–4599 belong to sockhop, 4100–4499 and 4600–4999 to apps.
+// Close codes. testdata/protocol/close-codes.json is the one table of them (PROTOCOL.md
+// §5 shows it): their meanings, whether clients reconnect after each (see [Reconnect]),
+// and the ranges, 4000–4499 "reconnect" and 4500–4999 "terminal", 4000–4099 and 4500–4599
+// sockhop's, 4100–4499 and 4600–4999 the apps'. The tests hold this list to that file.
 const (
 	CloseNormal             = 1000
 	CloseGoingAway          = 1001
@@ -47,8 +49,8 @@ func Reconnect(code int) bool {
 // CloseError is why a session or transport closed: a close code and a reason, with an
 // optional retry hint (going away) and a client-visible error (rejected connects).
 type CloseError struct {
-	Code   int
-	Reason string
+	Code   int        // the close code (PROTOCOL.md §5)
+	Reason string     // why, in words, for logs; the peer sees it too
 	Retry  int64      // milliseconds the client should wait before reconnecting; 0 = none
 	Err    *ErrorBody // client-visible error, for 4501 and 4503
 }

@@ -106,7 +106,7 @@ func dialWS(ctx context.Context, u *url.URL, opts Options) (*wsConn, error) {
 	c, resp, err := d.DialContext(ctx, wu.String(), opts.Header)
 	if err != nil {
 		if resp != nil {
-			return nil, httpError("websocket upgrade", resp)
+			return nil, httpError(opUpgrade, resp)
 		}
 		return nil, fmt.Errorf("sockhop: dial websocket: %w", err)
 	}
@@ -150,26 +150,88 @@ func (c *wsConn) Close(code int, reason string) error {
 
 // ---- SockJS
 
-// HTTPError is a SockJS request answered with an unexpected status.
+// HTTPError is a request answered with an unexpected status: a refused WebSocket
+// upgrade, or a SockJS request.
 type HTTPError struct {
 	Op     string
 	Status int
-	// RetryAfter is the server's Retry-After (in seconds) on a 429 or 503; zero if none.
+	// RetryAfter is the server's Retry-After (seconds or an HTTP date, at most an hour);
+	// zero if none.
 	RetryAfter time.Duration
+	// Code is the close code the status stands for (PROTOCOL.md §5, HTTP refusals), or 0
+	// when it is not one of sockhop's refusals (a proxy's answer, a transport turned off).
+	Code int
 }
+
+// maxRetryAfter bounds a Retry-After, as the JS client does.
+const maxRetryAfter = time.Hour
 
 // httpError describes resp's failure of op.
 func httpError(op string, resp *http.Response) *HTTPError {
-	e := &HTTPError{Op: op, Status: resp.StatusCode}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-		e.RetryAfter = time.Duration(s) * time.Second
-	}
+	e := &HTTPError{Op: op, Status: resp.StatusCode, Code: refusalCode(op, resp.StatusCode)}
+	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return e
 }
 
-// Error names the request and its status.
+// retryAfter reads a Retry-After header: delay-seconds or an HTTP date; zero when absent
+// or unreadable.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	var d time.Duration
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		d = time.Duration(min(max(s, 0), int64(maxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}
+
+// refusalCode maps a status answered to op to the close code of PROTOCOL.md §5's HTTP
+// refusals (testdata/protocol/close-codes.json), or 0. A WebSocket upgrade is refused by
+// sockhop only with 403, 429 and 503; anything else there (a 400 or 404 from a proxy or a
+// server with WebSocket off) means the transport does not work, not a verdict on the
+// client.
+func refusalCode(op string, status int) int {
+	switch status {
+	case http.StatusForbidden:
+		return events.ClosePolicyViolation
+	case http.StatusTooManyRequests:
+		return events.CloseTryAgainLater
+	case http.StatusServiceUnavailable:
+		return events.CloseGoingAway
+	}
+	if op == opUpgrade {
+		return 0
+	}
+	switch status {
+	case http.StatusBadRequest:
+		return events.CloseProtocolError
+	case http.StatusNotFound:
+		return events.CloseAbnormal
+	case http.StatusRequestEntityTooLarge:
+		return events.CloseTooBig
+	}
+	return 0
+}
+
+const opUpgrade = "websocket upgrade"
+
+// Error names the request and its status, and what a 403 means.
 func (e *HTTPError) Error() string {
-	return fmt.Sprintf("sockhop: %s: HTTP %d %s", e.Op, e.Status, http.StatusText(e.Status))
+	s := fmt.Sprintf("sockhop: %s: HTTP %d %s", e.Op, e.Status, http.StatusText(e.Status))
+	if e.Status == http.StatusForbidden {
+		s += " (the server does not allow this Origin)"
+	}
+	return s
+}
+
+// Unwrap returns the refusal as a *events.CloseError with Code and RetryAfter, so that
+// events.CloseCode and errors.As read it like a close; nil when Code is 0.
+func (e *HTTPError) Unwrap() error {
+	if e.Code == 0 {
+		return nil
+	}
+	return &events.CloseError{Code: e.Code, Reason: fmt.Sprintf("HTTP %d", e.Status), Retry: e.RetryAfter.Milliseconds()}
 }
 
 type sockjsConn struct {
