@@ -21,6 +21,8 @@ const (
 	CloseProtocolError = events.CloseProtocolError
 	// CloseUnsupportedData (1003, terminal): binary WebSocket frame.
 	CloseUnsupportedData = events.CloseUnsupportedData
+	// CloseAbnormal (1006, reconnect): transport dropped without a close; resume grace expired; resume impossible.
+	CloseAbnormal = events.CloseAbnormal
 	// CloseInvalidPayload (1007, terminal): invalid UTF-8.
 	CloseInvalidPayload = events.CloseInvalidPayload
 	// ClosePolicyViolation (1008, terminal): policy: the client kept sending past its message rate; an HTTP 403 (Origin refused) reads as this code.
@@ -94,7 +96,8 @@ var (
 	ErrAckTimeout = session.ErrAckTimeout
 	// ErrTooManyAcks is returned by EmitWithAck when too many requests are unanswered.
 	ErrTooManyAcks = session.ErrTooManyAcks
-	// ErrServerClosed is returned after Shutdown.
+	// ErrServerClosed is returned by a room emit (Server.To(...).Emit) once Shutdown has
+	// begun.
 	ErrServerClosed = errors.New("sockhop: server closed")
 )
 

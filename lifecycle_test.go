@@ -2,11 +2,13 @@ package sockhop_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/client"
 )
 
 // TestOnDisconnectAfterLastHandler: a handler still running when the transport drops (and
@@ -51,6 +53,27 @@ func TestOnDisconnectAfterLastHandler(t *testing.T) {
 			}
 		case <-time.After(15 * time.Second):
 			t.Fatal("OnDisconnect never ran")
+		}
+	})
+}
+
+// TestOversizeEmitEnds: a client emit over the server's MaxMessageSize ends the client's
+// session with 1009 on every transport (on SockJS the xhr_send is refused with 413), not
+// with a drop that the client would try to resume.
+func TestOversizeEmitEnds(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		_, url := testServer(t, sockhop.Options{MaxMessageSize: 1024}, nil)
+		c := dialClient(t, url, tr, client.Options{})
+		if err := c.Emit(context.Background(), "big", strings.Repeat("x", 2048)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the client's session outlived its oversize emit")
+		}
+		if got := sockhop.CloseCode(c.Err()); got != sockhop.CloseTooBig {
+			t.Fatalf("client ended with %v (code %d), want %d", c.Err(), got, sockhop.CloseTooBig)
 		}
 	})
 }

@@ -273,10 +273,6 @@ func (srv *Server) end(s *Session, reason error) {
 	}
 }
 
-// CloseAbnormal (1006) is what a session ends with when its transport dropped without a
-// close.
-const CloseAbnormal = events.CloseAbnormal
-
 // refuse tells the client why its connection ends before the session started.
 func (srv *Server) refuse(conn transport.Conn, err error) {
 	ce := events.Cause(err)

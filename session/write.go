@@ -78,6 +78,13 @@ func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 		}
 		if len(batch) > 0 {
 			if err := s.writeBatch(conn, batch); err != nil {
+				if ce := events.CloseCode(err); ce != 0 && !events.Reconnect(ce) {
+					// The peer refused what was written (an xhr_send answered 413 or 400): as
+					// if it had closed with that code; no resume would help.
+					s.log.Info("write refused", "err", err)
+					s.cancel(events.Cause(err))
+					return
+				}
 				s.log.Info("write failed", "err", err)
 				s.dropTransport(tctx, events.CloseAbnormal, "write failed")
 				return
