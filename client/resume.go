@@ -1,0 +1,166 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/session"
+	"github.com/sockhop/sockhop/transport"
+)
+
+// Resume, the Go client's part: after a transport drops, run dials the next one (connect,
+// with backoff) and sends a hello naming the session; adopt then resumes the session on
+// it (session.Resume, then Serve) or, when the server could not resume, starts a new one.
+// The server's part is in the root package's resume.go, the session's in
+// session/resume.go.
+
+// run serves the session on one transport after another until the client stops. A
+// dropped transport is followed by a resume of the same session on the next one.
+func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte) {
+	defer close(c.done)
+	attempt := 0
+	for {
+		c.fire(true, nil)
+		reason := core.Serve(conn, lines)
+		c.mu.Lock()
+		c.transport = ""
+		closed := c.closed
+		c.mu.Unlock()
+		c.fire(false, reason)
+		ended := core.Err() != nil
+		if closed || c.opts.NoReconnect || (ended && !events.Reconnect(events.CloseCode(reason))) {
+			core.Abort(&events.CloseError{Code: events.CloseNormal, Reason: "client stopped"})
+			c.mu.Lock()
+			c.core = nil
+			c.mu.Unlock()
+			c.finish(reason)
+			return
+		}
+		if ended {
+			c.mu.Lock()
+			c.core = nil
+			c.mu.Unlock()
+		}
+		retry := retryHint(reason)
+		for {
+			delay := retry
+			if delay == 0 {
+				delay = c.backoff(attempt)
+			}
+			retry = 0
+			attempt++
+			select {
+			case <-time.After(delay):
+			case <-c.stop:
+				c.abandon()
+				c.finish(ErrClosed)
+				return
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-c.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			var err error
+			conn, core, lines, err = c.connect(ctx)
+			cancel()
+			if err == nil {
+				attempt = 0
+				break
+			}
+			if events.CloseCode(err) != 0 && !events.Reconnect(events.CloseCode(err)) {
+				c.abandon()
+				c.finish(err)
+				return
+			}
+			retry = retryHint(err)
+			c.log.Info("reconnect failed", "attempt", attempt, "err", err)
+		}
+	}
+}
+
+// abandon ends a detached session that will not resume.
+func (c *Client) abandon() {
+	c.mu.Lock()
+	core := c.core
+	c.core = nil
+	c.mu.Unlock()
+	if core != nil {
+		core.Abort(&events.CloseError{Code: events.CloseNormal, Reason: "client stopped"})
+	}
+}
+
+func (c *Client) finish(err error) {
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+}
+
+// OnResumeFailed adds f to the functions run when the client reconnected but the server
+// could not resume the session (grace expired, buffer overflowed, server restarted): the
+// new session starts empty, messages in flight were lost, pending EmitWithAck calls
+// failed, so the app should refetch its state.
+func (c *Client) OnResumeFailed(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onResumeFailed = append(c.onResumeFailed, f)
+}
+
+func (c *Client) fireResumeFailed() {
+	c.mu.Lock()
+	fs := c.onResumeFailed
+	c.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// adopt makes conn, which the server welcomed, serve the client's session: the session
+// it resumed, or a new one when the server could not resume (OnResumeFailed runs then,
+// after the new session is in place, for a callback that uses it).
+func (c *Client) adopt(conn transport.Conn, welcome *events.Message) (*session.Session, error) {
+	c.mu.Lock()
+	old := c.core
+	c.mu.Unlock()
+	var core *session.Session
+	resumeFailed := false
+	switch {
+	case welcome.Resumed && old != nil && welcome.SID == old.ID() && old.Resume(welcome.R, nil):
+		core = old
+	case welcome.Resumed: // the server resumed what this client can no longer replay
+		_ = conn.Close(events.CloseNormal, "resume mismatch")
+		c.abandon()
+		return nil, errors.New("sockhop/client: resume failed on the client side; starting a new session")
+	default:
+		if old != nil {
+			old.Abort(&events.CloseError{Code: events.CloseAbnormal, Reason: "the server could not resume the session"})
+			resumeFailed = true
+		}
+		core = session.New(context.Background(), welcome.SID, session.Config{
+			PingInterval:  time.Duration(welcome.Ping) * time.Millisecond,
+			PongTimeout:   time.Duration(welcome.Pong) * time.Millisecond,
+			MaxQueueBytes: c.opts.MaxQueueBytes,
+			MaxFrameBytes: welcome.Max,
+			AckTimeout:    c.opts.AckTimeout,
+			Passive:       true,
+			Logger:        c.log,
+		}, session.HandlerFunc(c.handle))
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = conn.Close(events.CloseNormal, "client closed")
+		return nil, ErrClosed
+	}
+	c.core, c.transport, c.token = core, conn.Name(), welcome.Token
+	c.mu.Unlock()
+	if resumeFailed {
+		c.fireResumeFailed() // after the new session is in place, for a callback that uses it
+	}
+	return core, nil
+}
