@@ -1,6 +1,6 @@
 // Type definitions for sockhop 0.1.0 (generated from src/api.ts by build.mjs)
 
-/** The name of a transport. */
+/** The name of a transport, as used in options, events and on the server. */
 export type TransportName = 'websocket' | 'xhr-streaming' | 'xhr-polling';
 
 /**

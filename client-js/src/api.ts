@@ -1,7 +1,7 @@
 // The public types of the sockhop browser client. The build emits this file as
 // dist/sockhop.d.ts; client.ts implements it.
 
-/** The name of a transport. */
+/** The name of a transport, as used in options, events and on the server. */
 export type TransportName = 'websocket' | 'xhr-streaming' | 'xhr-polling';
 
 /**

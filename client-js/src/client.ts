@@ -3,17 +3,17 @@
 // direction; what this side sent stays in `held` until the server acknowledges it (r on its
 // ping/pong), and after a dropped transport the next one resumes the session with what each
 // side lacks.
-import type { AckOptions, DisconnectInfo, Options, Socket, SockhopError, State } from './api';
+import type { AckOptions, DisconnectInfo, Options, Socket, SockhopError, State, TransportName } from './api';
 import { backoff } from './backoff';
+import { Action, isTerminal } from './close';
 import { Msg, split, utf8Len } from './codec';
+import { Emitter } from './emitter';
 import { Queue } from './queue';
 import { forget, recall, remember } from './storage';
-import { DEFAULT_MAX, Factory, Transport, TransportName } from './transport';
+import { DEFAULT_MAX, Factory, Transport } from './transport';
 import { websocket } from './websocket';
 import { xhrPolling } from './xhr_polling';
 import { xhrStreaming } from './xhr_streaming';
-
-type Fn = (...a: any[]) => unknown;
 
 /** Internal options: the public ones plus transport factories (tests swap in fakes). */
 export interface Config extends Options {
@@ -25,10 +25,6 @@ const FACTORIES: Record<TransportName, Factory> = {
   'xhr-streaming': xhrStreaming,
   'xhr-polling': xhrPolling,
 };
-
-/** isTerminal tells whether a close code means "do not reconnect" (PROTOCOL.md §5). */
-export const isTerminal = (c: number): boolean =>
-  c == 1000 || c == 1002 || c == 1003 || c == 1007 || c == 1008 || c == 1009 || (c >= 4500 && c <= 4999);
 
 /** err makes a SockhopError. */
 export function err(code: string, message?: string): SockhopError {
@@ -57,7 +53,7 @@ interface CloseMsg {
   e?: { code: string; message: string };
 }
 
-export class Client implements Socket {
+export class Client extends Emitter implements Socket {
   transport: TransportName | null = null;
   state: State = 'connecting';
   id: string | null = null;
@@ -72,7 +68,7 @@ export class Client implements Socket {
   private max = DEFAULT_MAX;
   private ladder: TransportName[] = [];
   private step = 0;
-  private recalled: TransportName | null = null; // the ladder started at this remembered transport
+  private from: TransportName | null = null; // the ladder run began here, below the top
   private attempt = 0;
   private timer: any; // open timeout or reconnect delay
   private hb: any; // heartbeat check
@@ -91,13 +87,13 @@ export class Client implements Socket {
   private heldFrom = 1; // the number of held[0]
   private epoch = 0; // counts sessions, so replies meant for an ended one are dropped
   private resuming = false; // the current attempt's hello asked to resume
-  private ls = new Map<string, Fn[]>();
   private unlisten = () => {};
 
   constructor(
     readonly url: string,
     opts: Config = {},
   ) {
+    super();
     this.o = {
       transports: ['websocket', 'xhr-streaming', 'xhr-polling'],
       openTimeout: 3000,
@@ -126,44 +122,6 @@ export class Client implements Socket {
       };
     }
     this.start();
-  }
-
-  // ---- events -------------------------------------------------------------------------
-
-  on(ev: string, fn: Fn): this {
-    const l = this.ls.get(ev);
-    if (l) l.push(fn);
-    else this.ls.set(ev, [fn]);
-    return this;
-  }
-
-  once(ev: string, fn: Fn): this {
-    const w = (...a: any[]) => (this.off(ev, w), fn(...a));
-    (w as any).fn = fn;
-    return this.on(ev, w);
-  }
-
-  off(ev: string, fn?: Fn): this {
-    const l = this.ls.get(ev);
-    if (!l || !fn) this.ls.delete(ev);
-    else this.ls.set(ev, l.filter((x) => x !== fn && (x as any).fn !== fn));
-    return this;
-  }
-
-  /** fire calls the local listeners of ev; a throwing listener is reported, not propagated. */
-  private fire(ev: string, ...a: any[]): unknown {
-    let r: unknown;
-    (this.ls.get(ev) || []).slice().forEach((fn, i) => {
-      try {
-        const v = fn(...a);
-        if (!i) r = v;
-      } catch (e) {
-        setTimeout(() => {
-          throw e;
-        });
-      }
-    });
-    return r;
   }
 
   // ---- sending ------------------------------------------------------------------------
@@ -250,8 +208,8 @@ export class Client implements Socket {
 
   // ---- connecting ---------------------------------------------------------------------
 
-  /** start runs the ladder from the remembered transport, or the first one. */
-  private start(): void {
+  /** start runs the ladder from transport from, else the remembered one, else the first. */
+  private start(from?: TransportName): void {
     clearTimeout(this.timer);
     if (this.state == 'closed') return;
     if (offline()) {
@@ -260,9 +218,9 @@ export class Client implements Socket {
     }
     this.state = 'connecting';
     const list = this.o.transports.filter((n) => this.f[n]);
-    const r = recall(this.key);
-    this.recalled = r && list.indexOf(r) > 0 ? r : null;
-    this.ladder = this.recalled ? list.slice(list.indexOf(r!)) : list;
+    const r = from || recall(this.key);
+    this.from = r && list.indexOf(r) > 0 ? r : null;
+    this.ladder = this.from ? list.slice(list.indexOf(r!)) : list;
     this.step = 0;
     this.next();
   }
@@ -293,7 +251,7 @@ export class Client implements Socket {
         },
         frame: (f) => mine() && this.frame(f),
         alive: () => mine() && (this.seen = Date.now()),
-        close: (code, reason, retry) => mine() && this.lost(code, reason, retry),
+        close: (code, reason, act, retry) => mine() && this.lost(code, reason, act, retry),
       },
       { withCredentials: this.o.withCredentials, resume: !!this.token },
     );
@@ -379,7 +337,7 @@ export class Client implements Socket {
     this.state = 'connected';
     // Only a ladder run from the top renews the memory: a remembered fallback expires, and
     // the better transports get their chance again.
-    if (t.name != this.recalled) remember(this.key, t.name, this.o.rememberTransport);
+    if (t.name != this.from) remember(this.key, t.name, this.o.rememberTransport);
     if (this.transport != t.name) {
       this.transport = t.name;
       this.fire('transport', t.name);
@@ -446,10 +404,10 @@ export class Client implements Socket {
         this.fire('error', e);
       }
     };
-    if (!this.ls.get(m.n)?.length) return reply({ e: { code: 'unknown_event', message: 'no handler for ' + m.n } });
+    const fns = this.listeners(m.n);
+    if (!fns.length) return reply({ e: { code: 'unknown_event', message: 'no handler for ' + m.n } });
     let r: unknown;
     try {
-      const fns = this.ls.get(m.n)!.slice();
       r = fns[0](m.d === undefined ? null : m.d);
       for (const fn of fns.slice(1)) fn(m.d === undefined ? null : m.d);
     } catch (e) {
@@ -474,32 +432,33 @@ export class Client implements Socket {
   }
 
   /**
-   * lost handles the end of the current transport: before welcome it moves down the ladder
-   * (unless the server spoke and closed, or refused with a retry hint), after it the client
-   * reconnects or stops.
+   * lost handles the end of the current transport. The server decides when it spoke: with a
+   * close message, or by refusing a request (act, see close.ts: a terminal refusal stops, the
+   * others retry this transport, keeping the session). Otherwise the transport failed: before
+   * the welcome the next one is tried; after it a terminal code stops, and a drop is resumed.
    */
-  private lost(code: number, reason: string, hint?: number): void {
+  private lost(code: number, reason: string, act?: Action, hint?: number): void {
     const was = this.up;
     const cm = this.closeMsg;
-    const refused = !cm && hint != null; // an HTTP refusal that said when to come back
+    const name = this.t && this.t.name;
     this.drop();
-    let c: CloseMsg = cm || { code, reason };
-    // A SockJS "Connection interrupted" is the transport's verdict, not the server's.
-    if (!cm && code == 1002 && reason == 'Connection interrupted') c = { code: 1006, reason };
-    if (!was && !cm && !refused && this.state == 'connecting') return this.next();
-    const stop = isTerminal(c.code);
+    const c: CloseMsg = cm || { code, reason };
+    if (!was && !cm && !act && this.state == 'connecting') return this.next();
     if (cm && cm.e) this.fire('error', err(String(cm.e.code), cm.e.message));
-    if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
+    if (act == 'terminal' || isTerminal(c.code) || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
     // A close message after the welcome means the server ended the session; one before it
     // refused this connection only (a limit, a shutdown), and a drop without one is resumed.
     if (cm && was) this.lostSession('closed');
     this.state = 'disconnected';
     if (was) this.fire('disconnect', { code: c.code, reason: c.reason, reconnect: true } as DisconnectInfo);
-    this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : refused ? hint : undefined);
+    // A refusal of this connection (not of the session) is no verdict on the transport: the
+    // next run begins with it, and does not walk down the ladder.
+    const again = act || (cm && !was) ? name || undefined : undefined;
+    this.retry(cm ? (cm.retry != null && cm.retry >= 0 ? cm.retry : undefined) : hint, again);
   }
 
-  /** retry schedules the next ladder run after the server's hint or a backoff delay. */
-  private retry(hint?: number): void {
+  /** retry schedules the next ladder run (from transport from) after hint or a backoff delay. */
+  private retry(hint?: number, from?: TransportName): void {
     if (this.state == 'closed') return;
     if (!this.o.reconnect) return this.end({ code: 1006, reason: 'no transport worked', reconnect: false }, false);
     this.state = 'disconnected';
@@ -507,7 +466,7 @@ export class Client implements Socket {
     if (hint != null) this.attempt++;
     this.fire('reconnecting', this.attempt, d);
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.start(), d);
+    this.timer = setTimeout(() => this.start(from), d);
   }
 
   /** end stops for good: pending acks and queued emits fail with code closed. */

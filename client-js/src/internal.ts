@@ -3,6 +3,7 @@ export * from './codec';
 export * from './backoff';
 export * from './queue';
 export * from './client';
+export * from './close';
 export * from './storage';
 export * from './sockjs';
 export { retryAfter } from './http';

@@ -363,20 +363,20 @@ for (const [name, path, stream] of [
         const ev = [];
         sockjs(name, path, stream, 'http://x/rt', { open: () => ev.push('open'), frame: (f) => ev.push(f), alive() {}, close: (...a) => ev.push(a) }, { withCredentials: false });
         await until(() => ev.length === 1);
-        assert.deepEqual(ev, [[1013, 'http 429', 7000]]);
+        assert.deepEqual(ev, [[1013, 'http 429', 'wait', 7000]]);
       },
     );
   });
 }
 
-test('a refusal without Retry-After is a plain failure', async () => {
+test('a failure without Retry-After that is no refusal of the server is a failed transport', async () => {
   await withFetch(
-    () => new Response('busy', { status: 503 }),
+    () => new Response('bad gateway', { status: 502 }),
     async () => {
       const ev = [];
       sockjs('xhr-polling', 'xhr', false, 'http://x/rt', { open: () => ev.push('open'), frame: (f) => ev.push(f), alive() {}, close: (...a) => ev.push(a) }, { withCredentials: false });
       await until(() => ev.length === 1);
-      assert.deepEqual(ev, [[1006, 'http 503', undefined]]);
+      assert.deepEqual(ev, [[1006, 'http 502', undefined, undefined]]);
     },
   );
 });
