@@ -517,6 +517,7 @@ var Client = class extends Emitter {
     this.o = __spreadValues({
       transports: ["websocket", "xhr-streaming", "xhr-polling"],
       openTimeout: 3e3,
+      // 3 s, the Go client's default too
       reconnect: true,
       backoffMin: 500,
       backoffMax: 2e4,

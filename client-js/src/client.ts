@@ -96,7 +96,7 @@ export class Client extends Emitter implements Socket {
     super();
     this.o = {
       transports: ['websocket', 'xhr-streaming', 'xhr-polling'],
-      openTimeout: 3000,
+      openTimeout: 3000, // 3 s, the Go client's default too
       reconnect: true,
       backoffMin: 500,
       backoffMax: 20000,
