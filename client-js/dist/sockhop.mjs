@@ -16,6 +16,53 @@ var __spreadValues = (a, b) => {
   return a;
 };
 
+// src/acks.ts
+function err(code, message) {
+  const e = new Error(message || code);
+  e.code = code;
+  return e;
+}
+var Calls = class {
+  constructor() {
+    this.m = /* @__PURE__ */ new Map();
+    this.last = 0;
+  }
+  /**
+   * add starts a call to event name and returns its id. Unanswered after ms, it fails with
+   * code timeout, after gone(id) has been told.
+   */
+  add(name, ms, res, rej, gone) {
+    const id = ++this.last;
+    const timer = setTimeout(() => {
+      this.m.delete(id);
+      gone(id);
+      rej(err("timeout", "sockhop: no reply to " + name));
+    }, ms);
+    this.m.set(id, { res, rej, timer });
+    return id;
+  }
+  /** settle ends call id with the server's ack message; a reply after the timeout is dropped. */
+  settle(id, d, e) {
+    const c = this.take(id);
+    if (!c) return;
+    if (e) c.rej(err(String(e.code || "internal"), e.message));
+    else c.res(d === void 0 ? null : d);
+  }
+  /** fail ends every call but those in keep with an error of code and message. */
+  fail(code, message, keep) {
+    this.m.forEach((_, id) => (keep == null ? void 0 : keep.has(id)) || this.take(id).rej(err(code, message)));
+  }
+  /** take removes call id, stopping its timer. */
+  take(id) {
+    const c = this.m.get(id);
+    if (c) {
+      clearTimeout(c.timer);
+      this.m.delete(id);
+    }
+    return c;
+  }
+};
+
 // src/backoff.ts
 function backoff(n, min, max, rand = Math.random) {
   const cap = Math.min(max, min * Math.pow(2, Math.max(0, Math.min(n - 1, 30))));
@@ -149,6 +196,43 @@ var Emitter = class {
         });
       }
     }
+  }
+};
+
+// src/held.ts
+var Held = class {
+  constructor() {
+    this.msgs = [];
+    this.from = 1;
+  }
+  // the number of msgs[0]
+  /** length is how many are held. */
+  get length() {
+    return this.msgs.length;
+  }
+  /** sent is the number of the last counted message sent in the session (0: none). */
+  get sent() {
+    return this.from + this.msgs.length - 1;
+  }
+  /** covers tells whether r can be the server's count: not below what it acknowledged, not above what was sent. */
+  covers(r) {
+    return r >= this.from - 1 && r <= this.sent;
+  }
+  /** add holds messages just handed to the transport; they are numbered sent+1 on. */
+  add(msgs) {
+    this.msgs.push(...msgs);
+  }
+  /** ack forgets the messages the server has received: r of its ping or pong. */
+  ack(r) {
+    const n = Math.min(+r || 0, this.sent) - this.from + 1;
+    if (n > 0) {
+      this.msgs.splice(0, n);
+      this.from += n;
+    }
+  }
+  /** all returns the held messages, to send again after a resume. */
+  all() {
+    return this.msgs.slice();
   }
 };
 
@@ -464,11 +548,6 @@ var FACTORIES = {
   "xhr-streaming": xhrStreaming,
   "xhr-polling": xhrPolling
 };
-function err(code, message) {
-  const e = new Error(message || code);
-  e.code = code;
-  return e;
-}
 var offline = () => typeof navigator != "undefined" && navigator.onLine === false;
 var ACK_EVERY = 32;
 var ACK_IDLE = 1e3;
@@ -497,17 +576,14 @@ var Client = class extends Emitter {
     this.closeMsg = null;
     this.out = [];
     this.flushing = false;
-    this.acks = /* @__PURE__ */ new Map();
-    this.nextId = 1;
+    this.calls = new Calls();
     // The session (PROTOCOL.md §6). token is null when there is no session to resume.
     this.token = null;
     this.rx = 0;
     // counted messages received
     this.rxSaid = 0;
-    this.held = [];
-    // counted messages sent and not yet acknowledged, in order
-    this.heldFrom = 1;
-    // the number of held[0]
+    this.held = new Held();
+    // counted messages sent and not yet acknowledged
     this.epoch = 0;
     // counts sessions, so replies meant for an ended one are dropped
     this.resuming = false;
@@ -550,18 +626,11 @@ var Client = class extends Emitter {
   emitWithAck(name, data, opts = {}) {
     return new Promise((res, rej) => {
       var _a;
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.acks.delete(id);
-        this.q.remove(id);
-        rej(err("timeout", "sockhop: no reply to " + name));
-      }, (_a = opts.timeout) != null ? _a : this.o.ackTimeout);
-      this.acks.set(id, { res, rej, timer });
+      const id = this.calls.add(name, (_a = opts.timeout) != null ? _a : this.o.ackTimeout, res, rej, (id2) => this.q.remove(id2));
       try {
         this.push({ t: "ev", n: name, d: data, id }, id);
       } catch (e) {
-        clearTimeout(timer);
-        this.acks.delete(id);
+        this.calls.take(id);
         rej(e);
       }
     });
@@ -589,17 +658,9 @@ var Client = class extends Emitter {
     this.out = [];
     if (!o.length) return;
     if (this.t && this.up) {
-      this.held.push(...o);
+      this.held.add(o);
       this.t.send(o);
     } else this.q.unshift(o, utf8Len);
-  }
-  /** trim forgets the held messages the server has received (r of its ping or pong). */
-  trim(r) {
-    const n = Math.min(+r || 0, this.heldFrom + this.held.length - 1) - this.heldFrom + 1;
-    if (n > 0) {
-      this.held.splice(0, n);
-      this.heldFrom += n;
-    }
   }
   /** report tells the server how many counted messages arrived, when it has not heard. */
   report() {
@@ -695,23 +756,16 @@ var Client = class extends Emitter {
       case "welcome":
         return this.welcome(m);
       case "ping":
-        this.trim(m.r);
+        this.held.ack(m.r);
         return this.direct({ t: "pong", r: this.rxSaid = this.rx });
       case "pong":
-        return this.trim(m.r);
+        return this.held.ack(m.r);
       case "ev":
         this.rx++;
         return this.event(m);
-      case "ack": {
+      case "ack":
         this.rx++;
-        const p = this.acks.get(m.id);
-        if (!p) return;
-        clearTimeout(p.timer);
-        this.acks.delete(m.id);
-        if (m.e) p.rej(err(String(m.e.code || "internal"), m.e.message));
-        else p.res(m.d === void 0 ? null : m.d);
-        return;
-      }
+        return this.calls.settle(m.id, m.d, m.e);
       case "close":
         this.closeMsg = m;
     }
@@ -720,8 +774,7 @@ var Client = class extends Emitter {
     if (this.up || !this.t) return;
     const t = this.t;
     const resumed = !!m.resumed;
-    const sent = this.heldFrom + this.held.length - 1;
-    if (resumed && (!this.resuming || m.sid !== this.id || !(m.r >= this.heldFrom - 1 && m.r <= sent))) {
+    if (resumed && (!this.resuming || m.sid !== this.id || !this.held.covers(m.r))) {
       this.lostSession("resume_failed");
       this.drop([JSON.stringify({ t: "close", code: 1e3, reason: "resume mismatch" })]);
       return this.next();
@@ -744,8 +797,8 @@ var Client = class extends Emitter {
       this.transport = t.name;
       this.fire("transport", t.name);
     }
-    if (resumed) this.trim(m.r);
-    const again = this.held.slice();
+    if (resumed) this.held.ack(m.r);
+    const again = this.held.all();
     if (!resumed && this.resuming) this.fire("resume-failed");
     this.resuming = false;
     this.fire("connect", { resumed });
@@ -760,8 +813,7 @@ var Client = class extends Emitter {
     this.epoch++;
     this.token = null;
     this.rx = this.rxSaid = 0;
-    this.held = [];
-    this.heldFrom = 1;
+    this.held = new Held();
   }
   /**
    * lostSession ends a session the server no longer has: the replies to what it was sent
@@ -770,13 +822,8 @@ var Client = class extends Emitter {
    */
   lostSession(code) {
     this.newSession();
-    const queued = this.q.ids();
-    this.acks.forEach((p, id) => {
-      if (queued.has(id)) return;
-      clearTimeout(p.timer);
-      this.acks.delete(id);
-      p.rej(err(code, code == "closed" ? "sockhop: the server ended the session" : "sockhop: the session could not be resumed"));
-    });
+    const why = code == "closed" ? "sockhop: the server ended the session" : "sockhop: the session could not be resumed";
+    this.calls.fail(code, why, this.q.ids());
   }
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
   heartbeat() {
@@ -862,11 +909,7 @@ var Client = class extends Emitter {
     this.state = "closed";
     this.unlisten();
     this.q.drain();
-    for (const p of Array.from(this.acks.values())) {
-      clearTimeout(p.timer);
-      p.rej(err("closed", "sockhop: connection closed"));
-    }
-    this.acks.clear();
+    this.calls.fail("closed", "sockhop: connection closed");
     if (was) this.fire("disconnect", info);
   }
   online() {

@@ -1,13 +1,16 @@
-// The connection: transport ladder, handshake, heartbeats, acks, reconnect, offline queue,
-// and session resume (PROTOCOL.md §6): counted messages (ev, ack) are numbered implicitly per
+// The connection: transport ladder, handshake, heartbeats, reconnect, offline queue, and
+// session resume (PROTOCOL.md §6): counted messages (ev, ack) are numbered implicitly per
 // direction; what this side sent stays in `held` until the server acknowledges it (r on its
 // ping/pong), and after a dropped transport the next one resumes the session with what each
-// side lacks.
-import type { AckOptions, DisconnectInfo, Options, Socket, SockhopError, State, TransportName } from './api';
+// side lacks. Listeners are emitter.ts, pending emitWithAck calls acks.ts, the close-code
+// policy close.ts.
+import { Calls, err } from './acks';
+import type { AckOptions, DisconnectInfo, Options, Socket, State, TransportName } from './api';
 import { backoff } from './backoff';
 import { Action, isTerminal } from './close';
 import { Msg, split, utf8Len } from './codec';
 import { Emitter } from './emitter';
+import { Held } from './held';
 import { Queue } from './queue';
 import { forget, recall, remember } from './storage';
 import { DEFAULT_MAX, Factory, Transport } from './transport';
@@ -26,20 +29,7 @@ const FACTORIES: Record<TransportName, Factory> = {
   'xhr-polling': xhrPolling,
 };
 
-/** err makes a SockhopError. */
-export function err(code: string, message?: string): SockhopError {
-  const e = new Error(message || code) as SockhopError;
-  e.code = code;
-  return e;
-}
-
 const offline = () => typeof navigator != 'undefined' && navigator.onLine === false;
-
-interface Pending {
-  res: (v: any) => void;
-  rej: (e: any) => void;
-  timer: any;
-}
 
 /** ACK_EVERY: an unsolicited pong reports r after this many counted messages received. */
 const ACK_EVERY = 32;
@@ -76,15 +66,13 @@ export class Client extends Emitter implements Socket {
   private out: string[] = [];
   private flushing = false;
   private q: Queue;
-  private acks = new Map<number, Pending>();
-  private nextId = 1;
+  private calls = new Calls();
   // The session (PROTOCOL.md §6). token is null when there is no session to resume.
   private token: string | null = null;
   private rx = 0; // counted messages received
   private rxSaid = 0; // rx as last reported to the server
   private ackTimer: any;
-  private held: string[] = []; // counted messages sent and not yet acknowledged, in order
-  private heldFrom = 1; // the number of held[0]
+  private held = new Held(); // counted messages sent and not yet acknowledged
   private epoch = 0; // counts sessions, so replies meant for an ended one are dropped
   private resuming = false; // the current attempt's hello asked to resume
   private unlisten = () => {};
@@ -132,18 +120,11 @@ export class Client extends Emitter implements Socket {
 
   emitWithAck<T = any>(name: string, data?: unknown, opts: AckOptions = {}): Promise<T> {
     return new Promise<T>((res, rej) => {
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.acks.delete(id);
-        this.q.remove(id);
-        rej(err('timeout', 'sockhop: no reply to ' + name));
-      }, opts.timeout ?? this.o.ackTimeout);
-      this.acks.set(id, { res, rej, timer });
+      const id = this.calls.add(name, opts.timeout ?? this.o.ackTimeout, res, rej, (id) => this.q.remove(id));
       try {
         this.push({ t: 'ev', n: name, d: data, id }, id);
       } catch (e) {
-        clearTimeout(timer);
-        this.acks.delete(id);
+        this.calls.take(id);
         rej(e);
       }
     });
@@ -173,18 +154,9 @@ export class Client extends Emitter implements Socket {
     this.out = [];
     if (!o.length) return;
     if (this.t && this.up) {
-      this.held.push(...o); // numbered heldFrom+held.length-1 on: kept until acknowledged
+      this.held.add(o);
       this.t.send(o);
     } else this.q.unshift(o, utf8Len);
-  }
-
-  /** trim forgets the held messages the server has received (r of its ping or pong). */
-  private trim(r: any): void {
-    const n = Math.min(+r || 0, this.heldFrom + this.held.length - 1) - this.heldFrom + 1;
-    if (n > 0) {
-      this.held.splice(0, n);
-      this.heldFrom += n;
-    }
   }
 
   /** report tells the server how many counted messages arrived, when it has not heard. */
@@ -289,23 +261,16 @@ export class Client extends Emitter implements Socket {
       case 'welcome':
         return this.welcome(m);
       case 'ping':
-        this.trim(m.r);
+        this.held.ack(m.r);
         return this.direct({ t: 'pong', r: (this.rxSaid = this.rx) });
       case 'pong':
-        return this.trim(m.r);
+        return this.held.ack(m.r);
       case 'ev':
         this.rx++;
         return this.event(m);
-      case 'ack': {
+      case 'ack':
         this.rx++;
-        const p = this.acks.get(m.id);
-        if (!p) return; // late reply after a timeout
-        clearTimeout(p.timer);
-        this.acks.delete(m.id);
-        if (m.e) p.rej(err(String(m.e.code || 'internal'), m.e.message));
-        else p.res(m.d === undefined ? null : m.d);
-        return;
-      }
+        return this.calls.settle(m.id, m.d, m.e);
       case 'close':
         this.closeMsg = m as any;
     }
@@ -315,8 +280,7 @@ export class Client extends Emitter implements Socket {
     if (this.up || !this.t) return;
     const t = this.t;
     const resumed = !!m.resumed;
-    const sent = this.heldFrom + this.held.length - 1; // counted messages sent in the session
-    if (resumed && (!this.resuming || m.sid !== this.id || !(m.r >= this.heldFrom - 1 && m.r <= sent))) {
+    if (resumed && (!this.resuming || m.sid !== this.id || !this.held.covers(m.r))) {
       // The server resumed what this client cannot continue: start a new session instead.
       this.lostSession('resume_failed');
       this.drop([JSON.stringify({ t: 'close', code: 1000, reason: 'resume mismatch' })]);
@@ -343,8 +307,8 @@ export class Client extends Emitter implements Socket {
       this.fire('transport', t.name);
     }
     // The server has our messages up to r: the rest go again, with the same numbers.
-    if (resumed) this.trim(m.r);
-    const again = this.held.slice();
+    if (resumed) this.held.ack(m.r);
+    const again = this.held.all();
     if (!resumed && this.resuming) this.fire('resume-failed');
     this.resuming = false;
     this.fire('connect', { resumed });
@@ -361,8 +325,7 @@ export class Client extends Emitter implements Socket {
     this.epoch++;
     this.token = null;
     this.rx = this.rxSaid = 0;
-    this.held = [];
-    this.heldFrom = 1;
+    this.held = new Held();
   }
 
   /**
@@ -372,13 +335,8 @@ export class Client extends Emitter implements Socket {
    */
   private lostSession(code: string): void {
     this.newSession();
-    const queued = this.q.ids();
-    this.acks.forEach((p, id) => {
-      if (queued.has(id)) return;
-      clearTimeout(p.timer);
-      this.acks.delete(id);
-      p.rej(err(code, code == 'closed' ? 'sockhop: the server ended the session' : 'sockhop: the session could not be resumed'));
-    });
+    const why = code == 'closed' ? 'sockhop: the server ended the session' : 'sockhop: the session could not be resumed';
+    this.calls.fail(code, why, this.q.ids());
   }
 
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
@@ -475,11 +433,7 @@ export class Client extends Emitter implements Socket {
     this.state = 'closed';
     this.unlisten();
     this.q.drain();
-    for (const p of Array.from(this.acks.values())) {
-      clearTimeout(p.timer);
-      p.rej(err('closed', 'sockhop: connection closed'));
-    }
-    this.acks.clear();
+    this.calls.fail('closed', 'sockhop: connection closed');
     if (was) this.fire('disconnect', info);
   }
 
