@@ -889,8 +889,8 @@ var Client = class extends Emitter {
     if (cm && was) this.lostSession("closed");
     this.state = "disconnected";
     if (was) this.fire("disconnect", { code: c.code, reason: c.reason, reconnect: true });
-    const again = act || cm && !was ? name || void 0 : void 0;
-    this.retry(cm ? cm.retry != null && cm.retry >= 0 ? cm.retry : void 0 : hint, again);
+    const same = (act || cm && !was) && name ? name : void 0;
+    this.retry(cm ? cm.retry != null && cm.retry >= 0 ? cm.retry : void 0 : hint, same);
   }
   /** retry schedules the next ladder run (from transport from) after hint or a backoff delay. */
   retry(hint, from) {

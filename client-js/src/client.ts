@@ -410,9 +410,9 @@ export class Client extends Emitter implements Socket {
     this.state = 'disconnected';
     if (was) this.fire('disconnect', { code: c.code, reason: c.reason, reconnect: true } as DisconnectInfo);
     // A refusal of this connection (not of the session) is no verdict on the transport: the
-    // next run begins with it, and does not walk down the ladder.
-    const again = act || (cm && !was) ? name || undefined : undefined;
-    this.retry(cm ? (cm.retry != null && cm.retry >= 0 ? cm.retry : undefined) : hint, again);
+    // next run begins with it, not at the top of the ladder, nor below it.
+    const same = (act || (cm && !was)) && name ? name : undefined;
+    this.retry(cm ? (cm.retry != null && cm.retry >= 0 ? cm.retry : undefined) : hint, same);
   }
 
   /** retry schedules the next ladder run (from transport from) after hint or a backoff delay. */
