@@ -1,6 +1,6 @@
 // Type definitions for sockhop 0.1.0 (generated from src/api.ts by build.mjs)
 
-/** The name of a transport. */
+/** The name of a transport, as used in options, events and on the server. */
 export type TransportName = 'websocket' | 'xhr-streaming' | 'xhr-polling';
 
 /**
@@ -14,7 +14,7 @@ export type State = 'connecting' | 'connected' | 'disconnected' | 'closed';
 export interface Options {
   /** Transports to try, in order. Default ['websocket', 'xhr-streaming', 'xhr-polling']. */
   transports?: TransportName[];
-  /** Ms a transport may take to deliver the server's welcome before the next one is tried. Default 3000. */
+  /** Ms a transport may take to deliver the server's welcome before the next one is tried. Default 3000 (3 s). */
   openTimeout?: number;
   /** Reconnect after a drop. Default true. */
   reconnect?: boolean;

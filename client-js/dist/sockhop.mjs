@@ -16,10 +16,71 @@ var __spreadValues = (a, b) => {
   return a;
 };
 
+// src/acks.ts
+function err(code, message) {
+  const e = new Error(message || code);
+  e.code = code;
+  return e;
+}
+var Calls = class {
+  constructor() {
+    this.m = /* @__PURE__ */ new Map();
+    this.last = 0;
+  }
+  /**
+   * add starts a call to event name and returns its id. Unanswered after ms, it fails with
+   * code timeout, after gone(id) has been told.
+   */
+  add(name, ms, res, rej, gone) {
+    const id = ++this.last;
+    const timer = setTimeout(() => {
+      this.m.delete(id);
+      gone(id);
+      rej(err("timeout", "sockhop: no reply to " + name));
+    }, ms);
+    this.m.set(id, { res, rej, timer });
+    return id;
+  }
+  /** settle ends call id with the server's ack message; a reply after the timeout is dropped. */
+  settle(id, d, e) {
+    const c = this.take(id);
+    if (!c) return;
+    if (e) c.rej(err(String(e.code || "internal"), e.message));
+    else c.res(d === void 0 ? null : d);
+  }
+  /** fail ends every call but those in keep with an error of code and message. */
+  fail(code, message, keep) {
+    this.m.forEach((_, id) => (keep == null ? void 0 : keep.has(id)) || this.take(id).rej(err(code, message)));
+  }
+  /** take removes call id, stopping its timer. */
+  take(id) {
+    const c = this.m.get(id);
+    if (c) {
+      clearTimeout(c.timer);
+      this.m.delete(id);
+    }
+    return c;
+  }
+};
+
 // src/backoff.ts
 function backoff(n, min, max, rand = Math.random) {
   const cap = Math.min(max, min * Math.pow(2, Math.max(0, Math.min(n - 1, 30))));
   return Math.floor(rand() * cap);
+}
+
+// src/close.ts
+var isTerminal = (c) => c == 1e3 || c == 1002 || c == 1003 || c == 1007 || c == 1008 || c == 1009 || c >= 4500 && c <= 4999;
+function statusCode(s, retry) {
+  const r = "http " + s;
+  if (s == 400) return [1002, r, "terminal"];
+  if (s == 403) return [1008, r, "terminal"];
+  if (s == 404) return [1006, r, "resume"];
+  if (s == 413) return [1009, r, "terminal"];
+  if (s == 429) return [1013, r, "wait", retry];
+  if (s == 503) return [1001, r, "wait", retry];
+  if (retry != null) return [1006, r, "wait", retry];
+  return [1006, s ? r : "network error"];
 }
 
 // src/codec.ts
@@ -95,6 +156,83 @@ var Lines = class {
     const r = this.buf;
     this.buf = "";
     return r ? [r] : [];
+  }
+};
+
+// src/emitter.ts
+var Emitter = class {
+  constructor() {
+    this.ls = /* @__PURE__ */ new Map();
+  }
+  on(ev, fn) {
+    const l = this.ls.get(ev);
+    if (l) l.push(fn);
+    else this.ls.set(ev, [fn]);
+    return this;
+  }
+  once(ev, fn) {
+    const w = (...a) => (this.off(ev, w), fn(...a));
+    w.fn = fn;
+    return this.on(ev, w);
+  }
+  off(ev, fn) {
+    const l = this.ls.get(ev);
+    if (!l || !fn) this.ls.delete(ev);
+    else this.ls.set(ev, l.filter((x) => x !== fn && x.fn !== fn));
+    return this;
+  }
+  /** listeners returns ev's listeners as they are now (a copy: a listener may call off). */
+  listeners(ev) {
+    return (this.ls.get(ev) || []).slice();
+  }
+  /** fire calls the listeners of ev; a throwing listener is reported, not propagated. */
+  fire(ev, ...a) {
+    for (const fn of this.listeners(ev)) {
+      try {
+        fn(...a);
+      } catch (e) {
+        setTimeout(() => {
+          throw e;
+        });
+      }
+    }
+  }
+};
+
+// src/held.ts
+var Held = class {
+  constructor() {
+    this.msgs = [];
+    this.from = 1;
+  }
+  // the number of msgs[0]
+  /** length is how many are held. */
+  get length() {
+    return this.msgs.length;
+  }
+  /** sent is the number of the last counted message sent in the session (0: none). */
+  get sent() {
+    return this.from + this.msgs.length - 1;
+  }
+  /** covers tells whether r can be the server's count: not below what it acknowledged, not above what was sent. */
+  covers(r) {
+    return r >= this.from - 1 && r <= this.sent;
+  }
+  /** add holds messages just handed to the transport; they are numbered sent+1 on. */
+  add(msgs) {
+    this.msgs.push(...msgs);
+  }
+  /** ack forgets the messages the server has received: r of its ping or pong. */
+  ack(r) {
+    const n = Math.min(+r || 0, this.sent) - this.from + 1;
+    if (n > 0) {
+      this.msgs.splice(0, n);
+      this.from += n;
+    }
+  }
+  /** all returns the held messages, to send again after a resume. */
+  all() {
+    return this.msgs.slice();
   }
 };
 
@@ -293,12 +431,6 @@ function randomId(n) {
   return s;
 }
 var RETRY_2010 = 100;
-function statusCode(s, retry) {
-  if (s == 403) return [1008, "forbidden"];
-  if (s == 413) return [1009, "message too big"];
-  if (retry != null) return [s == 429 ? 1013 : 1006, "http " + s, retry];
-  return [1006, s ? "http " + s : "network error"];
-}
 function sockjs(name, path, stream, base, h, o) {
   const url = base + "/sockjs/" + String(Math.floor(Math.random() * 900) + 100) + "/" + randomId(12) + "/";
   let max = DEFAULT_MAX;
@@ -311,11 +443,11 @@ function sockjs(name, path, stream, base, h, o) {
   let outbox = [];
   let again;
   let last = false;
-  const fail = (code, reason, retry) => {
+  const fail = (code, reason, act, retry) => {
     if (closed) return;
     closed = true;
     stopRx();
-    h.close(code, reason, retry);
+    h.close(code, reason, act, retry);
   };
   const stopRx = () => {
     clearTimeout(again);
@@ -339,7 +471,10 @@ function sockjs(name, path, stream, base, h, o) {
         for (const s of f[1]) if (!closed) h.frame(s);
       } else if (f[0] == "c") {
         if (f[1] == 2010) retry = RETRY_2010;
-        else retry = -1, fail(f[1], f[2]);
+        else {
+          retry = -1;
+          fail(f[1] == 1002 && f[2] == "Connection interrupted" ? 1006 : f[1], f[2]);
+        }
       }
     };
     rx = post(
@@ -366,13 +501,11 @@ function sockjs(name, path, stream, base, h, o) {
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
     tx = post(url + "xhr_send?s=" + ++sends, JSON.stringify([batch.join("\n")]), o.withCredentials, false, () => {
-    }, (s) => {
+    }, (s, wait) => {
       tx = null;
       if (last && !outbox.length) stopRx();
       if (s == 204 || s == 200) return flush();
-      if (!last) {
-        fail(...s == 404 ? [1006, "session gone"] : statusCode(s));
-      }
+      if (!last) fail(...statusCode(s, wait));
     });
   };
   receive();
@@ -415,17 +548,12 @@ var FACTORIES = {
   "xhr-streaming": xhrStreaming,
   "xhr-polling": xhrPolling
 };
-var isTerminal = (c) => c == 1e3 || c == 1002 || c == 1003 || c == 1007 || c == 1008 || c == 1009 || c >= 4500 && c <= 4999;
-function err(code, message) {
-  const e = new Error(message || code);
-  e.code = code;
-  return e;
-}
 var offline = () => typeof navigator != "undefined" && navigator.onLine === false;
 var ACK_EVERY = 32;
 var ACK_IDLE = 1e3;
-var Client = class {
+var Client = class extends Emitter {
   constructor(url, opts = {}) {
+    super();
     this.url = url;
     this.transport = null;
     this.state = "connecting";
@@ -441,34 +569,31 @@ var Client = class {
     this.max = DEFAULT_MAX;
     this.ladder = [];
     this.step = 0;
-    this.recalled = null;
-    // the ladder started at this remembered transport
+    this.from = null;
+    // the ladder run began here, below the top
     this.attempt = 0;
     // heartbeat check
     this.closeMsg = null;
     this.out = [];
     this.flushing = false;
-    this.acks = /* @__PURE__ */ new Map();
-    this.nextId = 1;
+    this.calls = new Calls();
     // The session (PROTOCOL.md §6). token is null when there is no session to resume.
     this.token = null;
     this.rx = 0;
     // counted messages received
     this.rxSaid = 0;
-    this.held = [];
-    // counted messages sent and not yet acknowledged, in order
-    this.heldFrom = 1;
-    // the number of held[0]
+    this.held = new Held();
+    // counted messages sent and not yet acknowledged
     this.epoch = 0;
     // counts sessions, so replies meant for an ended one are dropped
     this.resuming = false;
     // the current attempt's hello asked to resume
-    this.ls = /* @__PURE__ */ new Map();
     this.unlisten = () => {
     };
     this.o = __spreadValues({
       transports: ["websocket", "xhr-streaming", "xhr-polling"],
       openTimeout: 3e3,
+      // 3 s, the Go client's default too
       reconnect: true,
       backoffMin: 500,
       backoffMax: 2e4,
@@ -494,39 +619,6 @@ var Client = class {
     }
     this.start();
   }
-  // ---- events -------------------------------------------------------------------------
-  on(ev, fn) {
-    const l = this.ls.get(ev);
-    if (l) l.push(fn);
-    else this.ls.set(ev, [fn]);
-    return this;
-  }
-  once(ev, fn) {
-    const w = (...a) => (this.off(ev, w), fn(...a));
-    w.fn = fn;
-    return this.on(ev, w);
-  }
-  off(ev, fn) {
-    const l = this.ls.get(ev);
-    if (!l || !fn) this.ls.delete(ev);
-    else this.ls.set(ev, l.filter((x) => x !== fn && x.fn !== fn));
-    return this;
-  }
-  /** fire calls the local listeners of ev; a throwing listener is reported, not propagated. */
-  fire(ev, ...a) {
-    let r;
-    (this.ls.get(ev) || []).slice().forEach((fn, i) => {
-      try {
-        const v = fn(...a);
-        if (!i) r = v;
-      } catch (e) {
-        setTimeout(() => {
-          throw e;
-        });
-      }
-    });
-    return r;
-  }
   // ---- sending ------------------------------------------------------------------------
   emit(name, data) {
     this.push({ t: "ev", n: name, d: data });
@@ -534,18 +626,11 @@ var Client = class {
   emitWithAck(name, data, opts = {}) {
     return new Promise((res, rej) => {
       var _a;
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.acks.delete(id);
-        this.q.remove(id);
-        rej(err("timeout", "sockhop: no reply to " + name));
-      }, (_a = opts.timeout) != null ? _a : this.o.ackTimeout);
-      this.acks.set(id, { res, rej, timer });
+      const id = this.calls.add(name, (_a = opts.timeout) != null ? _a : this.o.ackTimeout, res, rej, (id2) => this.q.remove(id2));
       try {
         this.push({ t: "ev", n: name, d: data, id }, id);
       } catch (e) {
-        clearTimeout(timer);
-        this.acks.delete(id);
+        this.calls.take(id);
         rej(e);
       }
     });
@@ -573,17 +658,9 @@ var Client = class {
     this.out = [];
     if (!o.length) return;
     if (this.t && this.up) {
-      this.held.push(...o);
+      this.held.add(o);
       this.t.send(o);
     } else this.q.unshift(o, utf8Len);
-  }
-  /** trim forgets the held messages the server has received (r of its ping or pong). */
-  trim(r) {
-    const n = Math.min(+r || 0, this.heldFrom + this.held.length - 1) - this.heldFrom + 1;
-    if (n > 0) {
-      this.held.splice(0, n);
-      this.heldFrom += n;
-    }
   }
   /** report tells the server how many counted messages arrived, when it has not heard. */
   report() {
@@ -602,8 +679,8 @@ var Client = class {
     this.end({ code: 1e3, reason: "client close", reconnect: false }, was);
   }
   // ---- connecting ---------------------------------------------------------------------
-  /** start runs the ladder from the remembered transport, or the first one. */
-  start() {
+  /** start runs the ladder from transport from, else the remembered one, else the first. */
+  start(from) {
     clearTimeout(this.timer);
     if (this.state == "closed") return;
     if (offline()) {
@@ -612,9 +689,9 @@ var Client = class {
     }
     this.state = "connecting";
     const list = this.o.transports.filter((n) => this.f[n]);
-    const r = recall(this.key);
-    this.recalled = r && list.indexOf(r) > 0 ? r : null;
-    this.ladder = this.recalled ? list.slice(list.indexOf(r)) : list;
+    const r = from || recall(this.key);
+    this.from = r && list.indexOf(r) > 0 ? r : null;
+    this.ladder = this.from ? list.slice(list.indexOf(r)) : list;
     this.step = 0;
     this.next();
   }
@@ -644,7 +721,7 @@ var Client = class {
         },
         frame: (f) => mine() && this.frame(f),
         alive: () => mine() && (this.seen = Date.now()),
-        close: (code, reason, retry) => mine() && this.lost(code, reason, retry)
+        close: (code, reason, act, retry) => mine() && this.lost(code, reason, act, retry)
       },
       { withCredentials: this.o.withCredentials, resume: !!this.token }
     );
@@ -679,23 +756,16 @@ var Client = class {
       case "welcome":
         return this.welcome(m);
       case "ping":
-        this.trim(m.r);
+        this.held.ack(m.r);
         return this.direct({ t: "pong", r: this.rxSaid = this.rx });
       case "pong":
-        return this.trim(m.r);
+        return this.held.ack(m.r);
       case "ev":
         this.rx++;
         return this.event(m);
-      case "ack": {
+      case "ack":
         this.rx++;
-        const p = this.acks.get(m.id);
-        if (!p) return;
-        clearTimeout(p.timer);
-        this.acks.delete(m.id);
-        if (m.e) p.rej(err(String(m.e.code || "internal"), m.e.message));
-        else p.res(m.d === void 0 ? null : m.d);
-        return;
-      }
+        return this.calls.settle(m.id, m.d, m.e);
       case "close":
         this.closeMsg = m;
     }
@@ -704,8 +774,7 @@ var Client = class {
     if (this.up || !this.t) return;
     const t = this.t;
     const resumed = !!m.resumed;
-    const sent = this.heldFrom + this.held.length - 1;
-    if (resumed && (!this.resuming || m.sid !== this.id || !(m.r >= this.heldFrom - 1 && m.r <= sent))) {
+    if (resumed && (!this.resuming || m.sid !== this.id || !this.held.covers(m.r))) {
       this.lostSession("resume_failed");
       this.drop([JSON.stringify({ t: "close", code: 1e3, reason: "resume mismatch" })]);
       return this.next();
@@ -723,13 +792,13 @@ var Client = class {
     this.heartbeat();
     this.attempt = 0;
     this.state = "connected";
-    if (t.name != this.recalled) remember(this.key, t.name, this.o.rememberTransport);
+    if (t.name != this.from) remember(this.key, t.name, this.o.rememberTransport);
     if (this.transport != t.name) {
       this.transport = t.name;
       this.fire("transport", t.name);
     }
-    if (resumed) this.trim(m.r);
-    const again = this.held.slice();
+    if (resumed) this.held.ack(m.r);
+    const again = this.held.all();
     if (!resumed && this.resuming) this.fire("resume-failed");
     this.resuming = false;
     this.fire("connect", { resumed });
@@ -744,8 +813,7 @@ var Client = class {
     this.epoch++;
     this.token = null;
     this.rx = this.rxSaid = 0;
-    this.held = [];
-    this.heldFrom = 1;
+    this.held = new Held();
   }
   /**
    * lostSession ends a session the server no longer has: the replies to what it was sent
@@ -754,13 +822,8 @@ var Client = class {
    */
   lostSession(code) {
     this.newSession();
-    const queued = this.q.ids();
-    this.acks.forEach((p, id) => {
-      if (queued.has(id)) return;
-      clearTimeout(p.timer);
-      this.acks.delete(id);
-      p.rej(err(code, code == "closed" ? "sockhop: the server ended the session" : "sockhop: the session could not be resumed"));
-    });
+    const why = code == "closed" ? "sockhop: the server ended the session" : "sockhop: the session could not be resumed";
+    this.calls.fail(code, why, this.q.ids());
   }
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
   heartbeat() {
@@ -771,7 +834,6 @@ var Client = class {
     this.hb = setTimeout(() => this.heartbeat(), left + 10);
   }
   event(m) {
-    var _a;
     if (m.id == null) {
       this.fire(m.n, m.d === void 0 ? null : m.d);
       return;
@@ -785,10 +847,10 @@ var Client = class {
         this.fire("error", e);
       }
     };
-    if (!((_a = this.ls.get(m.n)) == null ? void 0 : _a.length)) return reply({ e: { code: "unknown_event", message: "no handler for " + m.n } });
+    const fns = this.listeners(m.n);
+    if (!fns.length) return reply({ e: { code: "unknown_event", message: "no handler for " + m.n } });
     let r;
     try {
-      const fns = this.ls.get(m.n).slice();
       r = fns[0](m.d === void 0 ? null : m.d);
       for (const fn of fns.slice(1)) fn(m.d === void 0 ? null : m.d);
     } catch (e) {
@@ -810,28 +872,28 @@ var Client = class {
     if (t) t.close(last);
   }
   /**
-   * lost handles the end of the current transport: before welcome it moves down the ladder
-   * (unless the server spoke and closed, or refused with a retry hint), after it the client
-   * reconnects or stops.
+   * lost handles the end of the current transport. The server decides when it spoke: with a
+   * close message, or by refusing a request (act, see close.ts: a terminal refusal stops, the
+   * others retry this transport, keeping the session). Otherwise the transport failed: before
+   * the welcome the next one is tried; after it a terminal code stops, and a drop is resumed.
    */
-  lost(code, reason, hint) {
+  lost(code, reason, act, hint) {
     const was = this.up;
     const cm = this.closeMsg;
-    const refused = !cm && hint != null;
+    const name = this.t && this.t.name;
     this.drop();
-    let c = cm || { code, reason };
-    if (!cm && code == 1002 && reason == "Connection interrupted") c = { code: 1006, reason };
-    if (!was && !cm && !refused && this.state == "connecting") return this.next();
-    const stop = isTerminal(c.code);
+    const c = cm || { code, reason };
+    if (!was && !cm && !act && this.state == "connecting") return this.next();
     if (cm && cm.e) this.fire("error", err(String(cm.e.code), cm.e.message));
-    if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
+    if (act == "terminal" || isTerminal(c.code) || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
     if (cm && was) this.lostSession("closed");
     this.state = "disconnected";
     if (was) this.fire("disconnect", { code: c.code, reason: c.reason, reconnect: true });
-    this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : refused ? hint : void 0);
+    const same = (act || cm && !was) && name ? name : void 0;
+    this.retry(cm ? cm.retry != null && cm.retry >= 0 ? cm.retry : void 0 : hint, same);
   }
-  /** retry schedules the next ladder run after the server's hint or a backoff delay. */
-  retry(hint) {
+  /** retry schedules the next ladder run (from transport from) after hint or a backoff delay. */
+  retry(hint, from) {
     if (this.state == "closed") return;
     if (!this.o.reconnect) return this.end({ code: 1006, reason: "no transport worked", reconnect: false }, false);
     this.state = "disconnected";
@@ -839,7 +901,7 @@ var Client = class {
     if (hint != null) this.attempt++;
     this.fire("reconnecting", this.attempt, d);
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.start(), d);
+    this.timer = setTimeout(() => this.start(from), d);
   }
   /** end stops for good: pending acks and queued emits fail with code closed. */
   end(info, was) {
@@ -847,11 +909,7 @@ var Client = class {
     this.state = "closed";
     this.unlisten();
     this.q.drain();
-    for (const p of Array.from(this.acks.values())) {
-      clearTimeout(p.timer);
-      p.rej(err("closed", "sockhop: connection closed"));
-    }
-    this.acks.clear();
+    this.calls.fail("closed", "sockhop: connection closed");
     if (was) this.fire("disconnect", info);
   }
   online() {

@@ -1,19 +1,22 @@
-// The connection: transport ladder, handshake, heartbeats, acks, reconnect, offline queue,
-// and session resume (PROTOCOL.md §6): counted messages (ev, ack) are numbered implicitly per
+// The connection: transport ladder, handshake, heartbeats, reconnect, offline queue, and
+// session resume (PROTOCOL.md §6): counted messages (ev, ack) are numbered implicitly per
 // direction; what this side sent stays in `held` until the server acknowledges it (r on its
 // ping/pong), and after a dropped transport the next one resumes the session with what each
-// side lacks.
-import type { AckOptions, DisconnectInfo, Options, Socket, SockhopError, State } from './api';
+// side lacks. Listeners are emitter.ts, pending emitWithAck calls acks.ts, the close-code
+// policy close.ts.
+import { Calls, err } from './acks';
+import type { AckOptions, DisconnectInfo, Options, Socket, State, TransportName } from './api';
 import { backoff } from './backoff';
+import { Action, isTerminal } from './close';
 import { Msg, split, utf8Len } from './codec';
+import { Emitter } from './emitter';
+import { Held } from './held';
 import { Queue } from './queue';
 import { forget, recall, remember } from './storage';
-import { DEFAULT_MAX, Factory, Transport, TransportName } from './transport';
+import { DEFAULT_MAX, Factory, Transport } from './transport';
 import { websocket } from './websocket';
 import { xhrPolling } from './xhr_polling';
 import { xhrStreaming } from './xhr_streaming';
-
-type Fn = (...a: any[]) => unknown;
 
 /** Internal options: the public ones plus transport factories (tests swap in fakes). */
 export interface Config extends Options {
@@ -26,24 +29,7 @@ const FACTORIES: Record<TransportName, Factory> = {
   'xhr-polling': xhrPolling,
 };
 
-/** isTerminal tells whether a close code means "do not reconnect" (PROTOCOL.md §5). */
-export const isTerminal = (c: number): boolean =>
-  c == 1000 || c == 1002 || c == 1003 || c == 1007 || c == 1008 || c == 1009 || (c >= 4500 && c <= 4999);
-
-/** err makes a SockhopError. */
-export function err(code: string, message?: string): SockhopError {
-  const e = new Error(message || code) as SockhopError;
-  e.code = code;
-  return e;
-}
-
 const offline = () => typeof navigator != 'undefined' && navigator.onLine === false;
-
-interface Pending {
-  res: (v: any) => void;
-  rej: (e: any) => void;
-  timer: any;
-}
 
 /** ACK_EVERY: an unsolicited pong reports r after this many counted messages received. */
 const ACK_EVERY = 32;
@@ -57,7 +43,7 @@ interface CloseMsg {
   e?: { code: string; message: string };
 }
 
-export class Client implements Socket {
+export class Client extends Emitter implements Socket {
   transport: TransportName | null = null;
   state: State = 'connecting';
   id: string | null = null;
@@ -72,7 +58,7 @@ export class Client implements Socket {
   private max = DEFAULT_MAX;
   private ladder: TransportName[] = [];
   private step = 0;
-  private recalled: TransportName | null = null; // the ladder started at this remembered transport
+  private from: TransportName | null = null; // the ladder run began here, below the top
   private attempt = 0;
   private timer: any; // open timeout or reconnect delay
   private hb: any; // heartbeat check
@@ -80,27 +66,25 @@ export class Client implements Socket {
   private out: string[] = [];
   private flushing = false;
   private q: Queue;
-  private acks = new Map<number, Pending>();
-  private nextId = 1;
+  private calls = new Calls();
   // The session (PROTOCOL.md §6). token is null when there is no session to resume.
   private token: string | null = null;
   private rx = 0; // counted messages received
   private rxSaid = 0; // rx as last reported to the server
   private ackTimer: any;
-  private held: string[] = []; // counted messages sent and not yet acknowledged, in order
-  private heldFrom = 1; // the number of held[0]
+  private held = new Held(); // counted messages sent and not yet acknowledged
   private epoch = 0; // counts sessions, so replies meant for an ended one are dropped
   private resuming = false; // the current attempt's hello asked to resume
-  private ls = new Map<string, Fn[]>();
   private unlisten = () => {};
 
   constructor(
     readonly url: string,
     opts: Config = {},
   ) {
+    super();
     this.o = {
       transports: ['websocket', 'xhr-streaming', 'xhr-polling'],
-      openTimeout: 3000,
+      openTimeout: 3000, // 3 s, the Go client's default too
       reconnect: true,
       backoffMin: 500,
       backoffMax: 20000,
@@ -128,44 +112,6 @@ export class Client implements Socket {
     this.start();
   }
 
-  // ---- events -------------------------------------------------------------------------
-
-  on(ev: string, fn: Fn): this {
-    const l = this.ls.get(ev);
-    if (l) l.push(fn);
-    else this.ls.set(ev, [fn]);
-    return this;
-  }
-
-  once(ev: string, fn: Fn): this {
-    const w = (...a: any[]) => (this.off(ev, w), fn(...a));
-    (w as any).fn = fn;
-    return this.on(ev, w);
-  }
-
-  off(ev: string, fn?: Fn): this {
-    const l = this.ls.get(ev);
-    if (!l || !fn) this.ls.delete(ev);
-    else this.ls.set(ev, l.filter((x) => x !== fn && (x as any).fn !== fn));
-    return this;
-  }
-
-  /** fire calls the local listeners of ev; a throwing listener is reported, not propagated. */
-  private fire(ev: string, ...a: any[]): unknown {
-    let r: unknown;
-    (this.ls.get(ev) || []).slice().forEach((fn, i) => {
-      try {
-        const v = fn(...a);
-        if (!i) r = v;
-      } catch (e) {
-        setTimeout(() => {
-          throw e;
-        });
-      }
-    });
-    return r;
-  }
-
   // ---- sending ------------------------------------------------------------------------
 
   emit(name: string, data?: unknown): void {
@@ -174,18 +120,11 @@ export class Client implements Socket {
 
   emitWithAck<T = any>(name: string, data?: unknown, opts: AckOptions = {}): Promise<T> {
     return new Promise<T>((res, rej) => {
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.acks.delete(id);
-        this.q.remove(id);
-        rej(err('timeout', 'sockhop: no reply to ' + name));
-      }, opts.timeout ?? this.o.ackTimeout);
-      this.acks.set(id, { res, rej, timer });
+      const id = this.calls.add(name, opts.timeout ?? this.o.ackTimeout, res, rej, (id) => this.q.remove(id));
       try {
         this.push({ t: 'ev', n: name, d: data, id }, id);
       } catch (e) {
-        clearTimeout(timer);
-        this.acks.delete(id);
+        this.calls.take(id);
         rej(e);
       }
     });
@@ -215,18 +154,9 @@ export class Client implements Socket {
     this.out = [];
     if (!o.length) return;
     if (this.t && this.up) {
-      this.held.push(...o); // numbered heldFrom+held.length-1 on: kept until acknowledged
+      this.held.add(o);
       this.t.send(o);
     } else this.q.unshift(o, utf8Len);
-  }
-
-  /** trim forgets the held messages the server has received (r of its ping or pong). */
-  private trim(r: any): void {
-    const n = Math.min(+r || 0, this.heldFrom + this.held.length - 1) - this.heldFrom + 1;
-    if (n > 0) {
-      this.held.splice(0, n);
-      this.heldFrom += n;
-    }
   }
 
   /** report tells the server how many counted messages arrived, when it has not heard. */
@@ -250,8 +180,8 @@ export class Client implements Socket {
 
   // ---- connecting ---------------------------------------------------------------------
 
-  /** start runs the ladder from the remembered transport, or the first one. */
-  private start(): void {
+  /** start runs the ladder from transport from, else the remembered one, else the first. */
+  private start(from?: TransportName): void {
     clearTimeout(this.timer);
     if (this.state == 'closed') return;
     if (offline()) {
@@ -260,9 +190,9 @@ export class Client implements Socket {
     }
     this.state = 'connecting';
     const list = this.o.transports.filter((n) => this.f[n]);
-    const r = recall(this.key);
-    this.recalled = r && list.indexOf(r) > 0 ? r : null;
-    this.ladder = this.recalled ? list.slice(list.indexOf(r!)) : list;
+    const r = from || recall(this.key);
+    this.from = r && list.indexOf(r) > 0 ? r : null;
+    this.ladder = this.from ? list.slice(list.indexOf(r!)) : list;
     this.step = 0;
     this.next();
   }
@@ -293,7 +223,7 @@ export class Client implements Socket {
         },
         frame: (f) => mine() && this.frame(f),
         alive: () => mine() && (this.seen = Date.now()),
-        close: (code, reason, retry) => mine() && this.lost(code, reason, retry),
+        close: (code, reason, act, retry) => mine() && this.lost(code, reason, act, retry),
       },
       { withCredentials: this.o.withCredentials, resume: !!this.token },
     );
@@ -331,23 +261,16 @@ export class Client implements Socket {
       case 'welcome':
         return this.welcome(m);
       case 'ping':
-        this.trim(m.r);
+        this.held.ack(m.r);
         return this.direct({ t: 'pong', r: (this.rxSaid = this.rx) });
       case 'pong':
-        return this.trim(m.r);
+        return this.held.ack(m.r);
       case 'ev':
         this.rx++;
         return this.event(m);
-      case 'ack': {
+      case 'ack':
         this.rx++;
-        const p = this.acks.get(m.id);
-        if (!p) return; // late reply after a timeout
-        clearTimeout(p.timer);
-        this.acks.delete(m.id);
-        if (m.e) p.rej(err(String(m.e.code || 'internal'), m.e.message));
-        else p.res(m.d === undefined ? null : m.d);
-        return;
-      }
+        return this.calls.settle(m.id, m.d, m.e);
       case 'close':
         this.closeMsg = m as any;
     }
@@ -357,8 +280,7 @@ export class Client implements Socket {
     if (this.up || !this.t) return;
     const t = this.t;
     const resumed = !!m.resumed;
-    const sent = this.heldFrom + this.held.length - 1; // counted messages sent in the session
-    if (resumed && (!this.resuming || m.sid !== this.id || !(m.r >= this.heldFrom - 1 && m.r <= sent))) {
+    if (resumed && (!this.resuming || m.sid !== this.id || !this.held.covers(m.r))) {
       // The server resumed what this client cannot continue: start a new session instead.
       this.lostSession('resume_failed');
       this.drop([JSON.stringify({ t: 'close', code: 1000, reason: 'resume mismatch' })]);
@@ -379,14 +301,14 @@ export class Client implements Socket {
     this.state = 'connected';
     // Only a ladder run from the top renews the memory: a remembered fallback expires, and
     // the better transports get their chance again.
-    if (t.name != this.recalled) remember(this.key, t.name, this.o.rememberTransport);
+    if (t.name != this.from) remember(this.key, t.name, this.o.rememberTransport);
     if (this.transport != t.name) {
       this.transport = t.name;
       this.fire('transport', t.name);
     }
     // The server has our messages up to r: the rest go again, with the same numbers.
-    if (resumed) this.trim(m.r);
-    const again = this.held.slice();
+    if (resumed) this.held.ack(m.r);
+    const again = this.held.all();
     if (!resumed && this.resuming) this.fire('resume-failed');
     this.resuming = false;
     this.fire('connect', { resumed });
@@ -403,8 +325,7 @@ export class Client implements Socket {
     this.epoch++;
     this.token = null;
     this.rx = this.rxSaid = 0;
-    this.held = [];
-    this.heldFrom = 1;
+    this.held = new Held();
   }
 
   /**
@@ -414,13 +335,8 @@ export class Client implements Socket {
    */
   private lostSession(code: string): void {
     this.newSession();
-    const queued = this.q.ids();
-    this.acks.forEach((p, id) => {
-      if (queued.has(id)) return;
-      clearTimeout(p.timer);
-      this.acks.delete(id);
-      p.rej(err(code, code == 'closed' ? 'sockhop: the server ended the session' : 'sockhop: the session could not be resumed'));
-    });
+    const why = code == 'closed' ? 'sockhop: the server ended the session' : 'sockhop: the session could not be resumed';
+    this.calls.fail(code, why, this.q.ids());
   }
 
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
@@ -446,10 +362,10 @@ export class Client implements Socket {
         this.fire('error', e);
       }
     };
-    if (!this.ls.get(m.n)?.length) return reply({ e: { code: 'unknown_event', message: 'no handler for ' + m.n } });
+    const fns = this.listeners(m.n);
+    if (!fns.length) return reply({ e: { code: 'unknown_event', message: 'no handler for ' + m.n } });
     let r: unknown;
     try {
-      const fns = this.ls.get(m.n)!.slice();
       r = fns[0](m.d === undefined ? null : m.d);
       for (const fn of fns.slice(1)) fn(m.d === undefined ? null : m.d);
     } catch (e) {
@@ -474,32 +390,33 @@ export class Client implements Socket {
   }
 
   /**
-   * lost handles the end of the current transport: before welcome it moves down the ladder
-   * (unless the server spoke and closed, or refused with a retry hint), after it the client
-   * reconnects or stops.
+   * lost handles the end of the current transport. The server decides when it spoke: with a
+   * close message, or by refusing a request (act, see close.ts: a terminal refusal stops, the
+   * others retry this transport, keeping the session). Otherwise the transport failed: before
+   * the welcome the next one is tried; after it a terminal code stops, and a drop is resumed.
    */
-  private lost(code: number, reason: string, hint?: number): void {
+  private lost(code: number, reason: string, act?: Action, hint?: number): void {
     const was = this.up;
     const cm = this.closeMsg;
-    const refused = !cm && hint != null; // an HTTP refusal that said when to come back
+    const name = this.t && this.t.name;
     this.drop();
-    let c: CloseMsg = cm || { code, reason };
-    // A SockJS "Connection interrupted" is the transport's verdict, not the server's.
-    if (!cm && code == 1002 && reason == 'Connection interrupted') c = { code: 1006, reason };
-    if (!was && !cm && !refused && this.state == 'connecting') return this.next();
-    const stop = isTerminal(c.code);
+    const c: CloseMsg = cm || { code, reason };
+    if (!was && !cm && !act && this.state == 'connecting') return this.next();
     if (cm && cm.e) this.fire('error', err(String(cm.e.code), cm.e.message));
-    if (stop || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
+    if (act == 'terminal' || isTerminal(c.code) || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
     // A close message after the welcome means the server ended the session; one before it
     // refused this connection only (a limit, a shutdown), and a drop without one is resumed.
     if (cm && was) this.lostSession('closed');
     this.state = 'disconnected';
     if (was) this.fire('disconnect', { code: c.code, reason: c.reason, reconnect: true } as DisconnectInfo);
-    this.retry(cm && cm.retry != null && cm.retry >= 0 ? cm.retry : refused ? hint : undefined);
+    // A refusal of this connection (not of the session) is no verdict on the transport: the
+    // next run begins with it, not at the top of the ladder, nor below it.
+    const same = (act || (cm && !was)) && name ? name : undefined;
+    this.retry(cm ? (cm.retry != null && cm.retry >= 0 ? cm.retry : undefined) : hint, same);
   }
 
-  /** retry schedules the next ladder run after the server's hint or a backoff delay. */
-  private retry(hint?: number): void {
+  /** retry schedules the next ladder run (from transport from) after hint or a backoff delay. */
+  private retry(hint?: number, from?: TransportName): void {
     if (this.state == 'closed') return;
     if (!this.o.reconnect) return this.end({ code: 1006, reason: 'no transport worked', reconnect: false }, false);
     this.state = 'disconnected';
@@ -507,7 +424,7 @@ export class Client implements Socket {
     if (hint != null) this.attempt++;
     this.fire('reconnecting', this.attempt, d);
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.start(), d);
+    this.timer = setTimeout(() => this.start(from), d);
   }
 
   /** end stops for good: pending acks and queued emits fail with code closed. */
@@ -516,11 +433,7 @@ export class Client implements Socket {
     this.state = 'closed';
     this.unlisten();
     this.q.drain();
-    for (const p of Array.from(this.acks.values())) {
-      clearTimeout(p.timer);
-      p.rej(err('closed', 'sockhop: connection closed'));
-    }
-    this.acks.clear();
+    this.calls.fail('closed', 'sockhop: connection closed');
     if (was) this.fire('disconnect', info);
   }
 

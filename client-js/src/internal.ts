@@ -2,7 +2,10 @@
 export * from './codec';
 export * from './backoff';
 export * from './queue';
+export * from './acks';
 export * from './client';
+export * from './close';
+export * from './held';
 export * from './storage';
 export * from './sockjs';
 export { retryAfter } from './http';

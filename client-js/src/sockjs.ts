@@ -1,9 +1,11 @@
 // The SockJS HTTP transports shared by xhr-streaming and xhr-polling (PROTOCOL.md §7): the
 // client picks <server>/<session>, receives on one request at a time, and sends with at most
 // one xhr_send in flight, batching whatever queued up meanwhile into the next one.
+import type { TransportName } from './api';
+import { Action, statusCode } from './close';
 import { escLen, Lines, pack, parseSockJS } from './codec';
 import { post, Req } from './http';
-import { DEFAULT_MAX, Handlers, Transport, TransportName, TransportOptions } from './transport';
+import { DEFAULT_MAX, Handlers, Transport, TransportOptions } from './transport';
 
 const ALPHA = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 
@@ -21,17 +23,6 @@ export function randomId(n: number): string {
 /** RETRY_2010 is the pause before receiving again after c[2010] (a request still attached). */
 const RETRY_2010 = 100;
 
-/**
- * statusCode maps an HTTP failure to the close code the client acts on. A refusal with
- * Retry-After (a 429 from a per-address limit) is the server's "try again later" (1013).
- */
-function statusCode(s: number, retry?: number): [number, string, number?] {
-  if (s == 403) return [1008, 'forbidden'];
-  if (s == 413) return [1009, 'message too big'];
-  if (retry != null) return [s == 429 ? 1013 : 1006, 'http ' + s, retry];
-  return [1006, s ? 'http ' + s : 'network error'];
-}
-
 export function sockjs(name: TransportName, path: string, stream: boolean, base: string, h: Handlers, o: TransportOptions): Transport {
   const url = base + '/sockjs/' + String(Math.floor(Math.random() * 900) + 100) + '/' + randomId(12) + '/';
   let max = DEFAULT_MAX;
@@ -45,11 +36,11 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
   let again: any;
   let last = false; // close(last) was called: send what is left, report nothing
 
-  const fail = (code: number, reason: string, retry?: number) => {
+  const fail = (code: number, reason: string, act?: Action, retry?: number) => {
     if (closed) return;
     closed = true;
     stopRx();
-    h.close(code, reason, retry);
+    h.close(code, reason, act, retry);
   };
   const stopRx = () => {
     clearTimeout(again);
@@ -75,7 +66,12 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
         for (const s of f[1]) if (!closed) h.frame(s);
       } else if (f[0] == 'c') {
         if (f[1] == 2010) retry = RETRY_2010;
-        else (retry = -1), fail(f[1], f[2]);
+        else {
+          retry = -1;
+          // sockjs-go's c[1002,"Connection interrupted"] is its verdict on a broken request,
+          // not the server's protocol error: a dropped transport, resumed (PROTOCOL.md §5).
+          fail(f[1] == 1002 && f[2] == 'Connection interrupted' ? 1006 : f[1], f[2]);
+        }
       }
     };
     rx = post(
@@ -103,14 +99,12 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     // One body of at most max bytes: ["m1\nm2…"], each message escaped as a JSON string.
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
-    tx = post(url + 'xhr_send?s=' + ++sends, JSON.stringify([batch.join('\n')]), o.withCredentials, false, () => {}, (s) => {
+    tx = post(url + 'xhr_send?s=' + ++sends, JSON.stringify([batch.join('\n')]), o.withCredentials, false, () => {}, (s, wait) => {
       tx = null;
       if (last && !outbox.length) stopRx(); // the close message is through: stop receiving
       if (s == 204 || s == 200) return flush();
-      if (!last) {
-        // The messages of this body may not have arrived: the resume sends them again.
-        fail(...(s == 404 ? ([1006, 'session gone'] as [number, string]) : statusCode(s)));
-      }
+      // The messages of this body may not have arrived: the resume sends them again.
+      if (!last) fail(...statusCode(s, wait));
     });
   };
 

@@ -1,5 +1,5 @@
 // Remembers which transport worked for a server, so the next page load skips the ladder.
-import { TransportName } from './transport';
+import type { TransportName } from './api';
 
 const PREFIX = 'sockhop.transport:';
 

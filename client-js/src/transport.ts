@@ -1,7 +1,6 @@
 // What the client needs from a transport; one file per transport implements it.
-
-/** The name of a transport, as used in options, events and on the server. */
-export type TransportName = 'websocket' | 'xhr-streaming' | 'xhr-polling';
+import type { TransportName } from './api';
+import type { Action } from './close';
 
 /** Handlers is how a transport reports to its client. None is called after close(). */
 export interface Handlers {
@@ -12,11 +11,12 @@ export interface Handlers {
   /** alive: bytes arrived (any frame, SockJS heartbeat or prelude). */
   alive(): void;
   /**
-   * close: the transport ended on its own, with a close code and reason; called once.
-   * retry (ms) is set when the server refused the connection and said when to come back
-   * (an HTTP Retry-After): the client waits that long instead of trying other transports.
+   * close: the transport ended on its own, with a close code and reason; called once. act
+   * is set when the server refused a request (an HTTP status, see close.ts); retry (ms) when
+   * it also said when to come back (Retry-After). Without act the transport failed or
+   * dropped: before the welcome the client tries the next transport.
    */
-  close(code: number, reason: string, retry?: number): void;
+  close(code: number, reason: string, act?: Action, retry?: number): void;
 }
 
 /** TransportOptions are the client options a transport reads. */

@@ -97,3 +97,81 @@ export function world(plans, opts = {}) {
   for (const ev of ['connect', 'disconnect', 'reconnecting', 'transport', 'error']) c.on(ev, (...a) => log.push([ev, ...a]));
   return { c, attempts, log, cur: () => attempts[attempts.length - 1] };
 }
+
+/**
+ * SockJSServer answers the real SockJS transports (src/sockjs.ts) through a fake
+ * globalThis.fetch: a new SockJS session opens ('o'), a hello is welcomed (resumed when it
+ * asks for the last session id), and a receiving request waits for frames. refuse() makes the
+ * next receiving request or xhr_send fail with an HTTP status, as the Go server refuses them.
+ */
+export class SockJSServer {
+  constructor() {
+    this.reqs = []; // the last path element of each request: xhr, xhr_streaming or xhr_send
+    this.hellos = []; // { transport: 'xhr' | 'xhr_streaming', resume }
+    this.sid = null;
+    this.sessions = new Map(); // SockJS session URL -> { path, open, q, wake }
+    this.refusal = null;
+    this.real = globalThis.fetch;
+    globalThis.fetch = (url, init) => this.fetch(String(url), init);
+  }
+  /** stop gives globalThis.fetch back. */
+  stop() {
+    globalThis.fetch = this.real;
+  }
+  /** refuse answers the next request of kind on ('receive' or 'send') with status. */
+  refuse(status, on, headers = {}) {
+    this.refusal = { status, on, headers };
+    this.wakeAll();
+  }
+  /** close ends every open receiving request with the SockJS frame c[code,reason]. */
+  close(code, reason) {
+    for (const s of this.sessions.values()) s.q.push('c' + JSON.stringify([code, reason]));
+    this.wakeAll();
+  }
+  wakeAll() {
+    for (const s of this.sessions.values()) if (s.wake) s.wake();
+  }
+  async fetch(url, init) {
+    const path = url.split('?')[0];
+    const kind = path.slice(path.lastIndexOf('/') + 1);
+    const key = path.slice(0, path.lastIndexOf('/'));
+    this.reqs.push(kind);
+    let s = this.sessions.get(key);
+    if (!s) this.sessions.set(key, (s = { path: kind, open: false, q: [], wake: null }));
+    if (kind === 'xhr_send') {
+      const r = this.take('send');
+      if (r) return r;
+      for (const m of JSON.parse(init.body)[0].split('\n')) this.recv(s, JSON.parse(m));
+      return new Response(null, { status: 204 });
+    }
+    for (;;) {
+      const r = this.take('receive');
+      if (r) return r;
+      if (!s.open) return (s.open = true), new Response('o\n');
+      if (s.q.length) {
+        const frames = s.q.splice(0);
+        const c = frames.find((f) => f[0] === 'c');
+        return new Response(c ? c + '\n' : 'a' + JSON.stringify(frames) + '\n');
+      }
+      await new Promise((res, rej) => {
+        s.wake = res;
+        init.signal?.addEventListener('abort', () => rej(new Error('aborted')));
+      });
+      s.wake = null;
+    }
+  }
+  take(on) {
+    const r = this.refusal;
+    if (!r || r.on !== on) return null;
+    this.refusal = null;
+    return new Response('refused', { status: r.status, headers: r.headers });
+  }
+  recv(s, m) {
+    if (m.t !== 'hello') return;
+    this.hellos.push({ transport: s.path, resume: m.resume });
+    const resumed = !!m.resume && m.resume.sid === this.sid;
+    if (!resumed) this.sid = 'S' + (this.hellos.length);
+    s.q.push(JSON.stringify({ t: 'welcome', sid: this.sid, token: 't', ping: 25000, pong: 20000, max: 65536, resumed, r: 0 }));
+    if (s.wake) s.wake();
+  }
+}

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { world, until, tick } from './fake.mjs';
-import { sockjs, retryAfter } from './.build/internal.mjs';
+import { sockjs, retryAfter, Held } from './.build/internal.mjs';
 
 const counted = (m) => m.t === 'ev' || m.t === 'ack';
 
@@ -75,6 +75,21 @@ class Srv {
     f.drop(1006, 'cut');
   }
 }
+
+test('Held numbers what was sent from 1 and forgets what the server acknowledged', () => {
+  const h = new Held();
+  assert.deepEqual([h.sent, h.covers(0), h.covers(1)], [0, true, false]);
+  h.add(['a', 'b']);
+  h.add(['c']);
+  assert.deepEqual([h.sent, h.length, h.covers(3), h.covers(4)], [3, 3, true, false]);
+  h.ack(2);
+  assert.deepEqual([h.all(), h.covers(1), h.covers(2), h.sent], [['c'], false, true, 3]);
+  h.ack(1); // an old count changes nothing
+  h.ack('x');
+  assert.deepEqual(h.all(), ['c']);
+  h.ack(99); // more than was sent: all of it
+  assert.deepEqual([h.all(), h.sent, h.covers(3)], [[], 3, true]);
+});
 
 function setup(opts) {
   const srv = new Srv();
@@ -363,20 +378,20 @@ for (const [name, path, stream] of [
         const ev = [];
         sockjs(name, path, stream, 'http://x/rt', { open: () => ev.push('open'), frame: (f) => ev.push(f), alive() {}, close: (...a) => ev.push(a) }, { withCredentials: false });
         await until(() => ev.length === 1);
-        assert.deepEqual(ev, [[1013, 'http 429', 7000]]);
+        assert.deepEqual(ev, [[1013, 'http 429', 'wait', 7000]]);
       },
     );
   });
 }
 
-test('a refusal without Retry-After is a plain failure', async () => {
+test('a failure without Retry-After that is no refusal of the server is a failed transport', async () => {
   await withFetch(
-    () => new Response('busy', { status: 503 }),
+    () => new Response('bad gateway', { status: 502 }),
     async () => {
       const ev = [];
       sockjs('xhr-polling', 'xhr', false, 'http://x/rt', { open: () => ev.push('open'), frame: (f) => ev.push(f), alive() {}, close: (...a) => ev.push(a) }, { withCredentials: false });
       await until(() => ev.length === 1);
-      assert.deepEqual(ev, [[1006, 'http 503', undefined]]);
+      assert.deepEqual(ev, [[1006, 'http 502', undefined, undefined]]);
     },
   );
 });
