@@ -1,11 +1,20 @@
 // A fake transport and server for the node unit tests: each transport attempt is recorded;
 // a test decides per attempt whether it opens, welcomes, stalls or closes.
+import { afterEach } from 'node:test';
 import { Client } from './.build/internal.mjs';
+
+// Every client a world made is closed after its test, passed or failed: a failed test
+// must not leave a client reconnecting, which would keep node running to the file's timeout.
+const clients = new Set();
+afterEach(() => {
+  for (const c of clients) c.close();
+  clients.clear();
+});
 
 export const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
-/** until polls cond every 2 ms, for at most ms. */
-export async function until(cond, ms = 2000) {
+/** until polls cond every 2 ms, for at most ms (generous: the machine may be loaded). */
+export async function until(cond, ms = 5000) {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('until: timed out');
@@ -94,6 +103,7 @@ export function world(plans, opts = {}) {
   }
   const log = [];
   const c = new Client('http://test/rt', { openTimeout: 60, backoffMin: 20, backoffMax: 80, rememberTransport: 0, ...opts, factories });
+  clients.add(c);
   for (const ev of ['connect', 'disconnect', 'reconnecting', 'transport', 'error']) c.on(ev, (...a) => log.push([ev, ...a]));
   return { c, attempts, log, cur: () => attempts[attempts.length - 1] };
 }
