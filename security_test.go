@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,46 +19,79 @@ import (
 	"github.com/sockhop/sockhop/internal/faultproxy"
 )
 
+// TestRateLimit runs in a synctest bubble on an in-memory network: the server's clock
+// stands still while it handles a frame and moves only when the test waits, so the
+// number of messages the token bucket lets through is exact, whatever the machine's load.
 func TestRateLimit(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
-		_, url := echoServer(t, sockhop.Options{MessageRate: 50, MessageBurst: 20}, nil)
-		// Over the burst: the excess is refused with an error ack, the session goes on.
-		c := dialRaw(t, url, tr, nil)
-		c.handshake()
-		var frame []string
-		for i := 1; i <= 30; i++ {
-			frame = append(frame, fmt.Sprintf(`{"t":"ev","n":"echo","d":%d,"id":%d}`, i, i))
-		}
-		c.send(strings.Join(frame, "\n"))
-		ok, limited := 0, 0
-		for range 30 {
-			m, err := c.nextTimeout(10 * time.Second)
-			if err != nil {
-				t.Fatal(err)
+		synctest.Test(t, func(t *testing.T) {
+			const rate, burst = 50, 20
+			_, mc := memServer(t, sockhop.Options{MessageRate: rate, MessageBurst: burst}, nil)
+			c := mc.dialRaw(t, tr)
+			c.handshake()
+			// 30 events at one instant: the burst is answered, the rest refused with an
+			// error ack, and the session goes on.
+			answered, limited := echoFlood(t, c, 1, 30)
+			if answered != burst || limited != 30-burst {
+				t.Fatalf("%d answered, %d rate_limited; want %d and %d", answered, limited, burst, 30-burst)
 			}
-			switch {
-			case m.Err == nil:
-				ok++
-			case m.Err.Code == "rate_limited":
-				limited++
+			// 210 ms later the bucket holds 10.5 tokens: of 12 events, 10 are answered.
+			time.Sleep(210 * time.Millisecond)
+			answered, limited = echoFlood(t, c, 31, 12)
+			if answered != 10 || limited != 2 {
+				t.Fatalf("after 210 ms: %d answered, %d rate_limited; want 10 and 2", answered, limited)
 			}
-		}
-		if ok != 20 || limited != 10 {
-			t.Fatalf("%d answered, %d rate_limited; want 20 and 10", ok, limited)
-		}
-		time.Sleep(200 * time.Millisecond) // 10 tokens back
-		c.send(`{"t":"ev","n":"echo","d":"again","id":99}`)
-		if m, err := c.next(); err != nil || m.Err != nil {
-			t.Fatalf("after refilling: %+v %v", m, err)
-		}
-		// A flood of pings that keeps going is closed with 1008.
-		f := dialRaw(t, url, tr, nil)
-		f.handshake()
-		f.send(strings.TrimSuffix(strings.Repeat(`{"t":"ping"}`+"\n", 200), "\n"))
-		if got := f.closeCode(); got != sockhop.ClosePolicyViolation {
-			t.Fatalf("ping flood closed with %d, want 1008", got)
-		}
+			// Pings count too, and are not answered past the burst. A peer refused twice the
+			// burst in a row is closed with 1008: 60 pings at once are not enough (and a
+			// second later the bucket is full again), 61 are.
+			f := mc.dialRaw(t, tr)
+			f.handshake()
+			f.send(pings(burst + 2*burst))
+			time.Sleep(time.Second)
+			if answered, _ := echoFlood(t, f, 1, 1); answered != 1 {
+				t.Fatal("no answer after 60 pings and a second's wait")
+			}
+			g := mc.dialRaw(t, tr)
+			g.handshake()
+			g.send(pings(burst + 2*burst + 1))
+			if code := g.closeCode(); code != sockhop.ClosePolicyViolation {
+				t.Fatalf("61 pings at once closed with %d, want 1008", code)
+			}
+		})
 	})
+}
+
+// echoFlood sends n echo requests with ids from first on in one frame and counts the
+// answers and the rate_limited refusals.
+func echoFlood(t *testing.T, c *rawConn, first, n int) (answered, limited int) {
+	t.Helper()
+	var frame []string
+	for id := first; id < first+n; id++ {
+		frame = append(frame, fmt.Sprintf(`{"t":"ev","n":"echo","d":%d,"id":%d}`, id, id))
+	}
+	c.send(strings.Join(frame, "\n"))
+	for answered+limited < n {
+		m, err := c.nextTimeout(10 * time.Second)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case m.T == "pong": // the server acknowledging what arrived
+		case m.T != "ack" || m.ID < uint64(first) || m.ID >= uint64(first+n):
+			t.Fatalf("unexpected message %+v", m)
+		case m.Err == nil:
+			answered++
+		case m.Err.Code == "rate_limited":
+			limited++
+		default:
+			t.Fatalf("unexpected answer %+v", m)
+		}
+	}
+	return answered, limited
+}
+
+// pings is a frame of n pings.
+func pings(n int) string {
+	return strings.TrimSuffix(strings.Repeat(`{"t":"ping"}`+"\n", n), "\n")
 }
 
 func TestPerIPLimit(t *testing.T) {
