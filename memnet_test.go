@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type memNet struct {
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
+	port  atomic.Int32 // of the last connection's client end
 }
 
 func newMemNet() *memNet {
@@ -49,11 +51,13 @@ func (n *memNet) Close() error {
 
 func (n *memNet) Addr() net.Addr { return memAddr{} }
 
-// DialContext connects to the listener, whatever the address.
+// DialContext connects to the listener, whatever the address. The server sees the
+// connection come from 127.0.0.1, on a port of its own.
 func (n *memNet) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
 	c, s := net.Pipe()
+	port := int(n.port.Add(1))
 	select {
-	case n.conns <- s:
+	case n.conns <- loopConn{Conn: s, remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}:
 		return c, nil
 	case <-n.done:
 		return nil, net.ErrClosed
@@ -61,6 +65,14 @@ func (n *memNet) DialContext(ctx context.Context, _, _ string) (net.Conn, error)
 		return nil, ctx.Err()
 	}
 }
+
+// loopConn is the server end of a memNet connection.
+type loopConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c loopConn) RemoteAddr() net.Addr { return c.remote }
 
 type memAddr struct{}
 
@@ -118,6 +130,15 @@ type memClient struct {
 // dialRaw is dialRaw on the memNet.
 func (mc *memClient) dialRaw(t *testing.T, tr string) *rawConn {
 	t.Helper()
+	c, err := mc.dial(t, tr, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", tr, err)
+	}
+	return c
+}
+
+// dial opens a raw connection with header on every request; it is closed with the test.
+func (mc *memClient) dial(t *testing.T, tr string, header http.Header) (*rawConn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var c dial.Conn
@@ -126,18 +147,40 @@ func (mc *memClient) dialRaw(t *testing.T, tr string) *rawConn {
 		// internal/dial cannot take a dialer for WebSocket: a small one of our own.
 		d := websocket.Dialer{NetDialContext: mc.net.DialContext, Subprotocols: []string{"sockhop.v1"}}
 		var ws *websocket.Conn
-		ws, _, err = d.DialContext(ctx, "ws://mem/rt/ws", nil)
+		var resp *http.Response
+		ws, resp, err = d.DialContext(ctx, "ws://mem/rt/ws", header)
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
 		if err == nil {
 			c = &memWS{c: ws}
 		}
 	} else {
-		c, err = dial.Dial(ctx, mc.url, tr, dial.Options{HTTPClient: mc.http})
+		c, err = dial.Dial(ctx, mc.url, tr, dial.Options{HTTPClient: mc.http, Header: header})
 	}
 	if err != nil {
-		t.Fatalf("dial %s: %v", tr, err)
+		return nil, err
 	}
 	t.Cleanup(func() { _ = c.Close(1000, "") })
-	return &rawConn{t: t, Conn: c}
+	return &rawConn{t: t, Conn: c}, nil
+}
+
+// echo checks that c, after its handshake, gets its echo.
+func (c *rawConn) echo() {
+	c.t.Helper()
+	c.send(`{"t":"ev","n":"echo","d":"ok","id":1000}`)
+	for {
+		m, err := c.nextTimeout(10 * time.Second)
+		switch {
+		case err != nil:
+			c.t.Fatalf("echo: %v", err)
+		case m.T == "pong": // the server acknowledging what arrived
+			continue
+		case m.T != "ack" || m.ID != 1000 || m.Err != nil || string(m.Data) != `"ok"`:
+			c.t.Fatalf("echo: %+v", m)
+		}
+		return
+	}
 }
 
 // memWS is a client WebSocket connection speaking sockhop frames; it implements dial.Conn.
