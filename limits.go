@@ -65,15 +65,16 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// count adds one for ip to c (perIP or shakes); it reports false when ip is at
-// Options.MaxSessionsPerIP already.
-func (srv *Server) count(c counts, ip string) bool {
+// holdSlot takes one of ip's slots in c (perIP or shakes); it reports false when ip
+// holds Options.MaxSessionsPerIP already. (Not "count": Server.Count counts members.)
+func (srv *Server) holdSlot(c counts, ip string) bool {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	return c.add(ip, srv.opts.MaxSessionsPerIP)
 }
 
-func (srv *Server) uncount(c counts, ip string) {
+// freeSlot gives back a slot holdSlot took.
+func (srv *Server) freeSlot(c counts, ip string) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	c.done(ip)

@@ -1,6 +1,7 @@
 package sockhop_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -130,27 +133,70 @@ func TestHandshakeTimeout(t *testing.T) {
 	})
 }
 
+// TestHeartbeat runs in a synctest bubble on an in-memory network, so the server's ping
+// interval and pong timeout are checked on the bubble's clock, to the millisecond.
 func TestHeartbeat(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
-		opts := sockhop.Options{PingInterval: 100 * time.Millisecond, PongTimeout: 150 * time.Millisecond}
-		_, url := echoServer(t, opts, nil)
-		// A client that answers pings stays up across many ping intervals.
-		good := dialClient(t, url, tr, client.Options{})
-		// A peer that never answers is closed with 4001.
-		mute := dialRaw(t, url, tr, nil)
-		mute.handshake()
-		start := time.Now()
-		if got := mute.closeCode(); got != sockhop.CloseHeartbeatTimeout {
-			t.Fatalf("mute peer: close code %d, want %d", got, sockhop.CloseHeartbeatTimeout)
-		}
-		t.Logf("%s: dead peer detected after %v (ping 100ms + pong 150ms)", tr, time.Since(start).Round(time.Millisecond))
-		time.Sleep(600 * time.Millisecond)
-		mustEcho(t, good)
-		select {
-		case <-good.Done():
-			t.Fatalf("answering client was closed: %v", good.Err())
-		default:
-		}
+		synctest.Test(t, func(t *testing.T) {
+			const ping, pong = 100 * time.Millisecond, 150 * time.Millisecond
+			type end struct {
+				at     time.Time
+				reason error
+			}
+			ended := make(chan end, 2)
+			opts := sockhop.Options{PingInterval: ping, PongTimeout: pong, ResumeGrace: -1} // a dead transport ends its session
+			_, mc := memServer(t, opts, func(srv *sockhop.Server) {
+				srv.OnDisconnect(func(_ *sockhop.Session, reason error) { ended <- end{time.Now(), reason} })
+			})
+			// A peer that answers every ping stays up across many ping intervals.
+			good := mc.dialRaw(t, tr)
+			good.handshake()
+			var answered atomic.Int64
+			goodErr := make(chan error, 1)
+			go func() {
+				for {
+					frame, err := good.ReadFrame()
+					if err != nil {
+						goodErr <- err
+						return
+					}
+					if bytes.Contains(frame, []byte(`"t":"ping"`)) {
+						answered.Add(1)
+						if err := good.WriteFrame([][]byte{[]byte(`{"t":"pong"}`)}); err != nil {
+							goodErr <- err
+							return
+						}
+					}
+				}
+			}()
+			// A peer that never answers is closed with 4001 after its first unanswered ping
+			// (sent 90-100 ms after its hello: the interval less up to 10% jitter) and the
+			// timeout. The server ends the session at that instant (the close may reach an
+			// xhr-polling client a retried poll later).
+			mute := mc.dialRaw(t, tr)
+			hello := time.Now() // the instant the server handles the hello it is sent
+			mute.handshake()
+			if got := mute.closeCode(); got != sockhop.CloseHeartbeatTimeout {
+				t.Fatalf("mute peer: close code %d, want %d", got, sockhop.CloseHeartbeatTimeout)
+			}
+			e := <-ended
+			if d := e.at.Sub(hello); sockhop.CloseCode(e.reason) != sockhop.CloseHeartbeatTimeout || d < ping*9/10+pong || d > ping+pong {
+				t.Fatalf("mute peer's session ended after %v (%v), want 4001 after %v to %v", d, e.reason, ping*9/10+pong, ping+pong)
+			}
+			time.Sleep(10 * ping)
+			select {
+			case err := <-goodErr:
+				t.Fatalf("answering peer was closed: %v", err)
+			case e := <-ended:
+				t.Fatalf("answering peer's session ended: %v", e.reason)
+			default:
+			}
+			// At least one ping per interval was sent since (less whatever is still on its
+			// way to an xhr-polling client).
+			if n := answered.Load(); n < 10 {
+				t.Fatalf("answering peer got %d pings in %v, want one per %v at least", n, time.Since(hello), ping)
+			}
+		})
 	})
 }
 

@@ -72,6 +72,8 @@ func expectNone(t *testing.T, col *collector, who string) {
 func TestRooms(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
 		srv, url := roomServer(t, nil)
+		ended := make(chan string, 3)
+		srv.OnDisconnect(func(s *sockhop.Session, _ error) { ended <- s.ID() })
 		a := dialClient(t, url, tr, client.Options{})
 		b := dialClient(t, url, tr, client.Options{})
 		c := dialClient(t, url, tr, client.Options{})
@@ -120,10 +122,15 @@ func TestRooms(t *testing.T) {
 		if got := string(ga.next(t)); got != `"after leave"` {
 			t.Fatalf("a got %s", got)
 		}
+		id := a.SessionID()
 		_ = a.Close()
-		deadline := time.Now().Add(10 * time.Second)
-		for srv.Count("lobby") != 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		select {
+		case gone := <-ended: // the server leaves a session's rooms before OnDisconnect
+			if gone != id {
+				t.Fatalf("session %s ended, want %s", gone, id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a's session did not end within 10s of its Close")
 		}
 		if n := srv.Count("lobby"); n != 0 {
 			t.Fatalf("lobby keeps %d members after its last member closed", n)
@@ -174,7 +181,8 @@ func testAcrossNodes(t *testing.T, tr string, mk func() rooms.Adapter) {
 			publisher = c
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // let node B's subscription settle
+	// Each join was answered after Join returned, and Join returns once the node's adapter
+	// has subscribed: node B gets what node A publishes from now on.
 	start := time.Now()
 	request(t, publisher, "bcast", map[string]any{"room": "ticker", "m": m})
 	for i, d := range dones {
@@ -231,7 +239,6 @@ func TestRedisOutage(t *testing.T) {
 		for _, c := range []*client.Client{a, a2, b} {
 			request(t, c, "join", "room")
 		}
-		time.Sleep(100 * time.Millisecond)
 		request(t, a, "say", map[string]any{"rooms": []string{"room"}, "text": "before"})
 		if string(gb.next(t)) != `"before"` || string(ga2.next(t)) != `"before"` {
 			t.Fatal("no delivery before the outage")
@@ -260,7 +267,7 @@ func TestRedisOutage(t *testing.T) {
 					t.Logf("%s: broadcasts cross again %v after the restart", tr, time.Since(start).Round(time.Millisecond))
 					return
 				}
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(100 * time.Millisecond): // a real Redis restarting: try again
 			case <-ctx2.Done():
 				t.Fatal("broadcasts did not reach node B within 30s of the restart")
 			}

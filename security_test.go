@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,46 +19,85 @@ import (
 	"github.com/sockhop/sockhop/internal/faultproxy"
 )
 
+// TestRateLimit runs in a synctest bubble on an in-memory network: the server's clock
+// stands still while it handles a frame and moves only when the test waits, so the
+// number of messages the token bucket lets through is exact, whatever the machine's load.
 func TestRateLimit(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
-		_, url := echoServer(t, sockhop.Options{MessageRate: 50, MessageBurst: 20}, nil)
-		// Over the burst: the excess is refused with an error ack, the session goes on.
-		c := dialRaw(t, url, tr, nil)
-		c.handshake()
-		var frame []string
-		for i := 1; i <= 30; i++ {
-			frame = append(frame, fmt.Sprintf(`{"t":"ev","n":"echo","d":%d,"id":%d}`, i, i))
-		}
-		c.send(strings.Join(frame, "\n"))
-		ok, limited := 0, 0
-		for range 30 {
-			m, err := c.nextTimeout(10 * time.Second)
-			if err != nil {
-				t.Fatal(err)
+		synctest.Test(t, func(t *testing.T) {
+			const rate, burst = 50, 20
+			_, mc := memServer(t, sockhop.Options{MessageRate: rate, MessageBurst: burst}, nil)
+			c := mc.dialRaw(t, tr)
+			c.handshake()
+			// 30 events at one instant: the burst is answered, the rest refused with an
+			// error ack, and the session goes on.
+			answered, limited, sent1 := echoFlood(t, c, 1, 30)
+			if answered != burst || limited != 30-burst {
+				t.Fatalf("%d answered, %d rate_limited; want %d and %d", answered, limited, burst, 30-burst)
 			}
-			switch {
-			case m.Err == nil:
-				ok++
-			case m.Err.Code == "rate_limited":
-				limited++
+			// 210 ms later the bucket holds 10.5 tokens: of 12 events, 10 are answered. (A
+			// frame is handled at the instant it is sent, but on xhr-polling its answers
+			// may come a retried poll later, 20 ms each: the bucket fills meanwhile, so the
+			// budget is counted from send to send.)
+			time.Sleep(210 * time.Millisecond)
+			answered, limited, sent2 := echoFlood(t, c, 31, 12)
+			want := min(12, int(rate*sent2.Sub(sent1).Seconds()))
+			if answered != want || limited != 12-want {
+				t.Fatalf("%v after the first: %d answered, %d rate_limited; want %d and %d", sent2.Sub(sent1), answered, limited, want, 12-want)
 			}
-		}
-		if ok != 20 || limited != 10 {
-			t.Fatalf("%d answered, %d rate_limited; want 20 and 10", ok, limited)
-		}
-		time.Sleep(200 * time.Millisecond) // 10 tokens back
-		c.send(`{"t":"ev","n":"echo","d":"again","id":99}`)
-		if m, err := c.next(); err != nil || m.Err != nil {
-			t.Fatalf("after refilling: %+v %v", m, err)
-		}
-		// A flood of pings that keeps going is closed with 1008.
-		f := dialRaw(t, url, tr, nil)
-		f.handshake()
-		f.send(strings.TrimSuffix(strings.Repeat(`{"t":"ping"}`+"\n", 200), "\n"))
-		if got := f.closeCode(); got != sockhop.ClosePolicyViolation {
-			t.Fatalf("ping flood closed with %d, want 1008", got)
-		}
+			// Pings count too, and are not answered past the burst. A peer refused twice the
+			// burst in a row is closed with 1008: 60 pings at once are not enough (and a
+			// second later the bucket is full again), 61 are.
+			f := mc.dialRaw(t, tr)
+			f.handshake()
+			f.send(pings(burst + 2*burst))
+			time.Sleep(time.Second)
+			if answered, _, _ := echoFlood(t, f, 1, 1); answered != 1 {
+				t.Fatal("no answer after 60 pings and a second's wait")
+			}
+			g := mc.dialRaw(t, tr)
+			g.handshake()
+			g.send(pings(burst + 2*burst + 1))
+			if code := g.closeCode(); code != sockhop.ClosePolicyViolation {
+				t.Fatalf("61 pings at once closed with %d, want 1008", code)
+			}
+		})
 	})
+}
+
+// echoFlood sends n echo requests with ids from first on in one frame and counts the
+// answers and the rate_limited refusals. It returns when it sent the frame, the instant
+// (on the bubble's clock) the server handled it.
+func echoFlood(t *testing.T, c *rawConn, first, n int) (answered, limited int, sent time.Time) {
+	t.Helper()
+	var frame []string
+	for id := first; id < first+n; id++ {
+		frame = append(frame, fmt.Sprintf(`{"t":"ev","n":"echo","d":%d,"id":%d}`, id, id))
+	}
+	sent = time.Now()
+	c.send(strings.Join(frame, "\n"))
+	for answered+limited < n {
+		m, err := c.nextTimeout(10 * time.Second)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case m.T == "pong": // the server acknowledging what arrived
+		case m.T != "ack" || m.ID < uint64(first) || m.ID >= uint64(first+n):
+			t.Fatalf("unexpected message %+v", m)
+		case m.Err == nil:
+			answered++
+		case m.Err.Code == "rate_limited":
+			limited++
+		default:
+			t.Fatalf("unexpected answer %+v", m)
+		}
+	}
+	return answered, limited, sent
+}
+
+// pings is a frame of n pings.
+func pings(n int) string {
+	return strings.TrimSuffix(strings.Repeat(`{"t":"ping"}`+"\n", n), "\n")
 }
 
 func TestPerIPLimit(t *testing.T) {
@@ -74,63 +114,115 @@ func TestPerIPLimit(t *testing.T) {
 	})
 }
 
+// TestConnectRate runs in a synctest bubble on an in-memory network: the pacer's turns,
+// holds and retry hints are exact on the bubble's clock.
 func TestConnectRate(t *testing.T) {
 	t.Run("refused", func(t *testing.T) { forEachTransport(t, connectRefused) })
 	t.Run("paced", func(t *testing.T) { forEachTransport(t, connectPaced) })
 	t.Run("abuse", func(t *testing.T) { forEachTransport(t, connectAbuse) })
 }
 
+// other is a client address behind the trusted proxy that memNet connections come from.
+var other = http.Header{"X-Forwarded-For": {"198.51.100.9"}}
+
 func connectRefused(t *testing.T, tr string) {
-	// A turn every 100 s and a second's debt at most: the second connection is refused.
-	_, url := echoServer(t, sockhop.Options{ConnectRate: 0.01, ConnectBurst: 1, TrustedProxies: []string{"127.0.0.1"}}, nil)
-	mustEcho(t, dialClient(t, url, tr, client.Options{}))
-	wantRefused(t, url, tr, 90*time.Second)
-	// Other addresses have budgets of their own.
-	mustEcho(t, dialClient(t, url, tr, client.Options{Header: http.Header{"X-Forwarded-For": {"198.51.100.9"}}}))
+	synctest.Test(t, func(t *testing.T) {
+		// A turn every 100 s and a second's wait at most: the second connection is held
+		// that second, then refused with a hint to retry 98 s later, when its turn is a
+		// second away.
+		_, mc := memServer(t, sockhop.Options{ConnectRate: 0.01, ConnectBurst: 1, TrustedProxies: []string{"127.0.0.1"}}, nil)
+		mustConnect(t, mc, tr, nil)
+		start := time.Now()
+		wantRefused(t, mc, tr, 98*time.Second)
+		if held := time.Since(start); held != time.Second {
+			t.Fatalf("the refused connection was held %v, want 1s", held)
+		}
+		// Other addresses have budgets of their own.
+		mustConnect(t, mc, tr, other)
+	})
 }
 
 func connectAbuse(t *testing.T, tr string) {
-	// A turn a second, three at once; a connection closed for abuse costs a second more.
-	ended := make(chan struct{}, 2)
-	_, url := echoServer(t, sockhop.Options{ConnectRate: 1, ConnectBurst: 3, TrustedProxies: []string{"127.0.0.1"}}, func(srv *sockhop.Server) {
-		srv.OnDisconnect(func(*sockhop.Session, error) { ended <- struct{}{} })
-	})
-	for range 2 {
-		c := dialRaw(t, url, tr, nil)
-		c.handshake()
-		c.send(`{"t":"zap"}`)
-		if got := c.closeCode(); got != sockhop.CloseProtocolError {
-			t.Fatalf("closed with %d, want 1002", got)
+	synctest.Test(t, func(t *testing.T) {
+		// A turn a second, three at once; a connection closed for abuse costs a second
+		// more. Two such connections leave the address a turn in debt: the next one's turn
+		// is two seconds away, so it is held a second and refused with the shortest hint.
+		ended := make(chan struct{}, 2)
+		_, mc := memServer(t, sockhop.Options{ConnectRate: 1, ConnectBurst: 3, TrustedProxies: []string{"127.0.0.1"}}, func(srv *sockhop.Server) {
+			srv.OnDisconnect(func(*sockhop.Session, error) { ended <- struct{}{} })
+		})
+		for range 2 {
+			c := mc.dialRaw(t, tr)
+			c.handshake()
+			c.send(`{"t":"zap"}`)
+			if got := c.closeCode(); got != sockhop.CloseProtocolError {
+				t.Fatalf("closed with %d, want 1002", got)
+			}
+			<-ended // the server has charged the address when the session has ended
 		}
-		<-ended // the server has charged the address when the session has ended
-	}
-	// Without the charge a third connection would be within the burst.
-	wantRefused(t, url, tr, 0)
-	mustEcho(t, dialClient(t, url, tr, client.Options{Header: http.Header{"X-Forwarded-For": {"198.51.100.9"}}}))
-}
-
-// wantRefused dials url from 127.0.0.1 and wants the connection refused for its rate:
-// 1013 on WebSocket, 429 on SockJS, with a retry hint of at least min.
-func wantRefused(t *testing.T, url, tr string, min time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true})
-	var ce *sockhop.CloseError
-	var he *dial.HTTPError
-	switch {
-	case tr == client.WebSocket && (!errors.As(err, &ce) || ce.Code != sockhop.CloseTryAgainLater || ce.Retry <= 0 || ce.Retry < min.Milliseconds()):
-		t.Fatalf("WebSocket connection: %v, want close 1013 with a retry hint of at least %v", err, min)
-	case tr != client.WebSocket && (!errors.As(err, &he) || he.Status != http.StatusTooManyRequests || he.RetryAfter <= 0 || he.RetryAfter < min):
-		t.Fatalf("SockJS connection: %v, want 429 with a Retry-After of at least %v", err, min)
-	}
+		// Without the charge a third connection would be within the burst.
+		wantRefused(t, mc, tr, 100*time.Millisecond)
+		mustConnect(t, mc, tr, other)
+	})
 }
 
 func connectPaced(t *testing.T, tr string) {
-	// Past the burst, connections wait their turn (50 ms apart) rather than fail.
-	_, url := echoServer(t, sockhop.Options{ConnectRate: 20, ConnectBurst: 1}, nil)
-	for range 4 {
-		mustEcho(t, dialClient(t, url, tr, client.Options{}))
+	synctest.Test(t, func(t *testing.T) {
+		// Past the burst, connections wait their turn, 50 ms apart, rather than fail.
+		_, mc := memServer(t, sockhop.Options{ConnectRate: 20, ConnectBurst: 1}, nil)
+		start := time.Now()
+		type dialed struct {
+			c   *rawConn
+			at  time.Duration
+			err error
+		}
+		ch := make(chan dialed, 4)
+		for range 4 {
+			go func() {
+				c, err := mc.dial(t, tr, nil)
+				ch <- dialed{c, time.Since(start), err}
+			}()
+		}
+		for i := range 4 {
+			d := <-ch // in the order they got in
+			if want := time.Duration(i) * 50 * time.Millisecond; d.err != nil || d.at < want-time.Millisecond || d.at > want+time.Millisecond {
+				t.Fatalf("connection %d in after %v (%v), want %v", i+1, d.at, d.err, want)
+			}
+			d.c.handshake()
+			d.c.echo()
+		}
+	})
+}
+
+// mustConnect opens a session on mc with header and checks it answers.
+func mustConnect(t *testing.T, mc *memClient, tr string, header http.Header) {
+	t.Helper()
+	c, err := mc.dial(t, tr, header)
+	if err != nil {
+		t.Fatalf("dial %s: %v", tr, err)
+	}
+	c.handshake()
+	c.echo()
+}
+
+// wantRefused dials mc from 127.0.0.1 and wants the connection refused for its rate, with
+// a retry hint of retry: on WebSocket, a close message (1013) after the upgrade; on SockJS,
+// 429 with Retry-After (whole seconds, rounded up).
+func wantRefused(t *testing.T, mc *memClient, tr string, retry time.Duration) {
+	t.Helper()
+	c, err := mc.dial(t, tr, nil)
+	if tr == client.WebSocket {
+		if err != nil {
+			t.Fatalf("WebSocket upgrade: %v, want a close message after it", err)
+		}
+		if m, err := c.next(); err != nil || m.T != "close" || m.Code != sockhop.CloseTryAgainLater || m.Retry != retry.Milliseconds() {
+			t.Fatalf("WebSocket connection: %+v %v, want close 1013 with a retry hint of %v", m, err, retry)
+		}
+		return
+	}
+	var he *dial.HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusTooManyRequests || he.RetryAfter != (retry+time.Second-1).Truncate(time.Second) {
+		t.Fatalf("SockJS connection: %v, want 429 with a Retry-After of %v", err, retry)
 	}
 }
 

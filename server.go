@@ -196,7 +196,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	// it is a new one: a resume is its session's, already counted, so a client at the
 	// limit can still resume.
 	ip := srv.clientIP(r)
-	if !srv.count(srv.shakes, ip) {
+	if !srv.holdSlot(srv.shakes, ip) {
 		srv.mu.Lock()
 		delete(srv.handshaking, conn)
 		srv.mu.Unlock()
@@ -208,7 +208,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	if err == nil {
 		id, err = srv.authenticate(r, hello.Auth)
 	}
-	srv.uncount(srv.shakes, ip)
+	srv.freeSlot(srv.shakes, ip)
 	if err == nil && hello.Resume != nil && srv.scfg.ResumeBytes >= 0 {
 		if srv.resume(conn, hello.Resume, id, lines) {
 			return
@@ -217,11 +217,11 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	admitted := false
 	defer func() {
 		if admitted {
-			srv.uncount(srv.perIP, ip)
+			srv.freeSlot(srv.perIP, ip)
 		}
 	}()
 	if err == nil {
-		if admitted = srv.count(srv.perIP, ip); !admitted {
+		if admitted = srv.holdSlot(srv.perIP, ip); !admitted {
 			err = &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address"}
 		}
 	}
@@ -265,7 +265,7 @@ func (srv *Server) end(s *Session, reason error) {
 	delete(srv.sessions, s.ID())
 	srv.mu.Unlock()
 	srv.leaveAll(s)
-	srv.uncount(srv.perIP, s.ip)
+	srv.freeSlot(srv.perIP, s.ip)
 	srv.penalize(s.ip, reason)
 	srv.log.Info("session closed", "session", s.ID(), "code", CloseCode(reason), "err", reason)
 	if f := srv.onDisconnect.Load(); f != nil {

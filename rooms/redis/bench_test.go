@@ -153,6 +153,6 @@ func (c *countingNode) wait(b testing.TB, n int64) {
 		if time.Now().After(deadline) {
 			b.Fatalf("delivered %d of %d", c.n.Load(), n)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // the poll interval: deliver only counts
 	}
 }

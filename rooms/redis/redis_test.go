@@ -67,6 +67,19 @@ func (s *sink) waitFor(t testing.TB, timeout time.Duration, cond func([]rooms.Pu
 	}
 }
 
+// eventually polls cond until it holds or timeout passes, for what the adapter reports
+// only in its Stats; it reports whether cond held.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond) // the poll interval
+	}
+	return true
+}
+
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
@@ -134,9 +147,10 @@ func TestOrder10k(t *testing.T) {
 			}
 			sb.waitFor(t, 30*time.Second, func(g []rooms.Publication) bool { return len(g) >= n })
 			el := time.Since(start)
-			time.Sleep(100 * time.Millisecond) // a duplicate would show up by now
-			got := sb.snapshot()
-			if len(got) != n {
+			// A fence: a duplicate of an earlier broadcast would arrive before it.
+			must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"room"}, Data: []byte("fence")}))
+			got := sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return string(g[len(g)-1].Data) == "fence" })
+			if got = got[:len(got)-1]; len(got) != n {
 				t.Fatalf("B got %d broadcasts, want %d", len(got), n)
 			}
 			for i, bc := range got {
@@ -148,11 +162,12 @@ func TestOrder10k(t *testing.T) {
 				t.Fatalf("A delivered %d of its own broadcasts", sa.len())
 			}
 			st := b.Stats()
-			if st.Delivered != n || st.Malformed != 0 || !st.Connected {
+			if st.Delivered != n+1 || st.Malformed != 0 || !st.Connected {
 				t.Fatalf("B stats %+v", st)
 			}
-			if st := a.Stats(); st.Published != n || st.Skipped != n {
-				t.Fatalf("A stats %+v", st)
+			// A gets its own broadcasts back (it has members in the room) and skips them all.
+			if !eventually(5*time.Second, func() bool { return a.Stats().Skipped == n+1 }) || a.Stats().Published != n+1 {
+				t.Fatalf("A stats %+v", a.Stats())
 			}
 			t.Logf("%d sequential publishes A->B: %v (%.0f/s)", n, el, n/el.Seconds())
 		})
@@ -173,6 +188,8 @@ func TestExceptMultiRoom(t *testing.T) {
 			must(t, b.Subscribe(ctx, "r1"))
 			must(t, b.Subscribe(ctx, "r2"))
 			must(t, c.Subscribe(ctx, "r3"))
+			must(t, b.Subscribe(ctx, "fence"))
+			must(t, c.Subscribe(ctx, "fence"))
 
 			data := []byte("{\"t\":\"ev\",\"n\":\"chat\"}\n\x00\xff binary ok")
 			want := rooms.Publication{Rooms: []string{"r1", "r2"}, Except: []string{"sess-1", "", "sess-ü"}, Data: data}
@@ -181,11 +198,12 @@ func TestExceptMultiRoom(t *testing.T) {
 			must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r3"}, Data: []byte("third")}))
 			must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"nobody"}, Data: []byte("lost")}))
 
-			sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 2 })
-			sc.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 2 })
-			time.Sleep(100 * time.Millisecond)
-			gotB, gotC := sb.snapshot(), sc.snapshot()
-			if len(gotB) != 2 || len(gotC) != 2 {
+			// A fence: what B or C should not get would arrive before it.
+			must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"fence"}, Data: []byte("fence")}))
+			fenced := func(g []rooms.Publication) bool { return len(g) > 0 && string(g[len(g)-1].Data) == "fence" }
+			gotB := sb.waitFor(t, 5*time.Second, fenced)
+			gotC := sc.waitFor(t, 5*time.Second, fenced)
+			if gotB, gotC = gotB[:len(gotB)-1], gotC[:len(gotC)-1]; len(gotB) != 2 || len(gotC) != 2 {
 				t.Fatalf("B got %d, C got %d, want 2 and 2", len(gotB), len(gotC))
 			}
 			g := gotB[0]
@@ -274,20 +292,22 @@ func testRestart(t *testing.T, opts Options) {
 				if d := int64(time.Since(t0)); d > maxErrTime.Load() {
 					maxErrTime.Store(d)
 				}
-				time.Sleep(time.Millisecond)
+				time.Sleep(time.Millisecond) // pacing the load while Publish fails at once
 				continue
 			}
 			okCount.Add(1)
-			time.Sleep(200 * time.Microsecond)
+			time.Sleep(200 * time.Microsecond) // pacing the load
 		}
 	})
 
 	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 200 })
 	r.Kill()
 	killed := time.Now()
-	time.Sleep(500 * time.Millisecond)
-	if b.Stats().Connected || a.Stats().Connected {
-		t.Errorf("still connected 500ms after Redis died: a=%+v b=%+v", a.Stats(), b.Stats())
+	// Both nodes notice the loss, and publishes fail.
+	if !eventually(500*time.Millisecond, func() bool {
+		return !b.Stats().Connected && !a.Stats().Connected && errCount.Load() > 0
+	}) {
+		t.Fatalf("500ms after Redis died: a=%+v b=%+v, %d publishes failed", a.Stats(), b.Stats(), errCount.Load())
 	}
 	errsDuringOutage := errCount.Load()
 	r.Start()
@@ -305,9 +325,12 @@ func testRestart(t *testing.T, opts Options) {
 	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= len(got)+200 })
 	close(stop)
 	wg.Wait()
-	time.Sleep(100 * time.Millisecond)
-
-	all := sb.snapshot()
+	// A fence: what is still on its way arrives before it.
+	fence := seq.Add(1)
+	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r2"}, Data: []byte(strconv.FormatInt(fence, 10))}))
+	all := sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
+		return string(g[len(g)-1].Data) == strconv.FormatInt(fence, 10)
+	})
 	prev := int64(0)
 	for i, bc := range all {
 		n, err := strconv.ParseInt(string(bc.Data), 10, 64)
@@ -361,12 +384,8 @@ func TestHang(t *testing.T) {
 	if !errors.Is(err, rooms.ErrUnavailable) || pubDur > time.Second {
 		t.Fatalf("Publish to a hung Redis: %v after %v, want ErrUnavailable within ~300ms", err, pubDur)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Stats().Connected {
-		if time.Now().After(deadline) {
-			t.Fatal("the health check did not notice the hung connection in 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !eventually(5*time.Second, func() bool { return !b.Stats().Connected }) {
+		t.Fatal("the health check did not notice the hung connection in 5s")
 	}
 	noticed := time.Since(t0)
 	select {
@@ -383,11 +402,11 @@ func TestHang(t *testing.T) {
 		if st := b.Stats(); st.Connected || st.Reconnects != 0 {
 			t.Fatalf("flapped while Redis hung: %+v", st)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // watching a real hang for a second
 	}
 	r.Resume()
 	t1 := time.Now()
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("nothing crossed 10s after Redis resumed: a=%+v b=%+v", a.Stats(), b.Stats())
@@ -396,7 +415,7 @@ func TestHang(t *testing.T) {
 			slices.ContainsFunc(sb.snapshot(), func(x rooms.Publication) bool { return string(x.Data) == "after" }) {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // until B has resubscribed, a broadcast may miss it: try again
 	}
 	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"late"}, Data: []byte("late")}))
 	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
@@ -432,7 +451,7 @@ func TestStartWhileDown(t *testing.T) {
 			t.Fatalf("nothing crossed 10s after Redis came up; b=%+v", b.Stats())
 		}
 		_ = a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte(strconv.Itoa(i))})
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // until B has subscribed, a broadcast misses it: try again
 	}
 	if st := b.Stats(); st.Disconnects != 1 || st.Reconnects != 1 {
 		t.Errorf("stats: %+v", st)
