@@ -85,8 +85,10 @@ func (srv *Server) Members(ctx context.Context, room string) ([]string, error) {
 	return ids, nil
 }
 
-// Count returns the number of sessions in room on this server. Like Members, it is to
-// become cluster-wide.
+// Count returns the number of sessions in room on this server: a lock and a map lookup,
+// for hot paths such as "does anyone here listen?" before producing a message (the ticker
+// example). It stays this node's count; cluster-wide presence will come with its own
+// call that takes a ctx and can fail, as Members does.
 func (srv *Server) Count(room string) int { return srv.rooms.Count(room) }
 
 // Broadcast addresses the members of one or more rooms. Build it with [Server.To]; each
