@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sockhop/sockhop/examples/internal/browser"
 	"github.com/sockhop/sockhop/examples/internal/serve"
+	"github.com/sockhop/sockhop/internal/browser"
 )
 
 // TestBrowserChat: two Chromium pages chat with each other on each forced transport.
@@ -17,15 +17,15 @@ func TestBrowserChat(t *testing.T) {
 	for _, tr := range serve.Transports {
 		t.Run(tr, func(t *testing.T) {
 			info := startChat(t)
-			page := func(name, nick string, w, h int) *browser.Page {
-				p := b.Open(t, name, fmt.Sprintf("%s/?transport=%s&nick=%s", info.URL, tr, nick), w, h)
+			page := func(name, nick string, vp browser.Viewport) *browser.Page {
+				p := b.Open(t, name, fmt.Sprintf("%s/?transport=%s&nick=%s", info.URL, tr, nick), vp)
 				p.WaitText("#status-text", "connected")
 				p.WaitText("#transport", "via "+tr)
 				p.WaitText("#messages", "You joined #lobby as "+nick)
 				return p
 			}
-			ann := page("ann", "ann", 1280, 800)
-			bob := page("bob", "bob", 1280, 800)
+			ann := page("ann", "ann", browser.Desktop)
+			bob := page("bob", "bob", browser.Desktop)
 			ann.WaitText("#messages", "bob joined")
 			ann.WaitText("#members", "bob")
 
@@ -59,14 +59,14 @@ func TestBrowserChat(t *testing.T) {
 				bob.WaitText("#messages", "release chat")
 				ann.Fill("#text", "")
 				ann.Eval(`document.getElementById('error').hidden = true`, nil)
-				ann.Screenshot(filepath.Join(shots, "chat-desktop.png"))
-				phone := page("phone", "carol", 390, 844)
+				ann.Screenshot(filepath.Join(shots, "chat-desktop.png"), false)
+				phone := page("phone", "carol", browser.Phone)
 				ann.WaitText("#messages", "carol joined")
 				phone.WaitText("#messages", "release chat") // history
 				phone.Fill("#text", "Hi all, on my phone")
 				phone.Press("#text", "Enter")
 				ann.WaitText("#messages", "on my phone")
-				phone.Screenshot(filepath.Join(shots, "chat-mobile.png"))
+				phone.Screenshot(filepath.Join(shots, "chat-mobile.png"), false)
 				phone.Close()
 				t.Logf("screenshots in %s", shots)
 			}

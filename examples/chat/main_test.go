@@ -22,9 +22,9 @@ const wait = 10 * time.Second
 
 // startChat runs the chat server with args (plus an ephemeral -addr) until t ends.
 func startChat(t *testing.T, args ...string) serve.Info {
-	return serve.StartForTest(t, func(ctx context.Context, ready func(serve.Info)) error {
-		return run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), strings.NewReader(""), io.Discard, ready)
-	})
+	return serve.StartExample(t, func(ctx context.Context, args []string, stdout io.Writer, ready func(serve.Info)) error {
+		return run(ctx, args, strings.NewReader(""), stdout, ready)
+	}, args...)
 }
 
 // chatter is a Go client in the chat, recording what it receives.
@@ -35,26 +35,14 @@ type chatter struct {
 
 func dialChat(t *testing.T, url, transport string, hc *http.Client) *chatter {
 	t.Helper()
-	c := client.New(url, client.Options{Transports: []string{transport}, HTTPClient: hc})
-	rec := serve.Record(c, "msg", "notice", "rooms")
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	if got := c.Transport(); got != transport {
-		t.Fatalf("transport %q, want %q", got, transport)
-	}
+	c, rec := serve.Dial(t, url, transport, hc, "msg", "notice", "rooms")
 	return &chatter{c: c, rec: rec}
 }
 
 // request sends name with an ack and decodes the reply into out; it returns the error ack.
 func (ch *chatter) request(t *testing.T, name string, v, out any) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	data, err := ch.c.EmitWithAck(ctx, name, v)
+	data, err := serve.Ask(ch.c, name, v)
 	if err != nil {
 		var e *sockhop.Error
 		if !errors.As(err, &e) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/browser"
 	"github.com/sockhop/sockhop/internal/faultproxy"
 )
 
@@ -20,10 +21,9 @@ import (
 // one session. The resume time (from the page's disconnect event to the resumed connect) is
 // logged per transport.
 func TestResumeUnderCuts(t *testing.T) {
-	b := startBrowser(t)
+	br := browser.Start(t)
 	for _, name := range transports {
 		t.Run(name, func(t *testing.T) {
-			b.t = t
 			a := newApp(t, sockhop.Options{}, "")
 			rec := addTicker(t, a)
 			p, err := faultproxy.New(a.ts.Listener.Addr().String())
@@ -31,9 +31,9 @@ func TestResumeUnderCuts(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(p.Close)
-			b.open("http://" + p.Addr() + "/")
+			tab := br.Open(t, "test", "http://"+p.Addr()+"/", browser.Viewport{})
 			var c connected
-			b.eval(&c, "T.start("+jsOpts(map[string]any{"transports": []string{name}, "ackTimeout": 60000})+")")
+			tab.Eval("T.start("+jsOpts(map[string]any{"transports": []string{name}, "ackTimeout": 60000})+")", &c)
 			if c.Transport != name {
 				t.Fatalf("connected on %q, want %q", c.Transport, name)
 			}
@@ -59,7 +59,7 @@ func TestResumeUnderCuts(t *testing.T) {
 					}
 				}
 			}()
-			b.eval(nil, fmt.Sprintf(`(() => {
+			tab.Eval(fmt.Sprintf(`(() => {
 				T.replies = {}; T.rejects = []; T.trace = []; T.wire = [];
 				const realFetch = window.fetch;
 				window.fetch = (url, init) => realFetch(url, init).then((r) => {
@@ -87,7 +87,7 @@ func TestResumeUnderCuts(t *testing.T) {
 				};
 				next();
 				return true;
-			})()`, ticks, emits))
+			})()`, ticks, emits), nil)
 
 			var res struct {
 				Ticks   int     `json:"ticks"`
@@ -98,20 +98,21 @@ func TestResumeUnderCuts(t *testing.T) {
 				Log     [][]any `json:"log"`
 				ID      string  `json:"id"`
 			}
-			_, waitErr := b.call(map[string]any{"op": "eval", "expr": fmt.Sprintf(`T.until(() => (T.got.tick || []).length >= %d && Object.keys(T.replies).length + T.rejects.length >= %d, 90000)`, ticks, emits)}, 100*time.Second)
+			_, waitErr := tab.Do(map[string]any{"op": "eval", "expr": fmt.Sprintf(`T.until(() => (T.got.tick || []).length >= %d && Object.keys(T.replies).length + T.rejects.length >= %d, 90000)`, ticks, emits)}, 100*time.Second)
 			if waitErr != nil {
 				t.Errorf("waiting for the ticks and replies: %.300s", waitErr)
 			}
 			p.RandomCuts(0, 0)
 			stopForcing()
-			b.eval(&res, `new Promise((r) => setTimeout(r, 300)).then(() => {
+			tab.Eval(`new Promise((r) => setTimeout(r, 300)).then(() => {
 				const got = T.got.tick || [];
 				const gaps = [];
 				got.forEach((v, i) => { if (v !== i && gaps.length < 20) gaps.push(i, v); });
 				const bad = Object.entries(T.replies).filter(([k, v]) => v.length !== 1 || v[0] !== +k).slice(0, 20);
 				return { ticks: got.length, gaps, replies: Object.keys(T.replies).length, bad, rejects: T.rejects.slice(0, 20),
 					log: T.log.filter((e) => ['connect', 'disconnect', 'reconnecting', 'resume-failed'].includes(e[0])), id: s.id };
-			})`)
+			})`, &res)
+
 			_, cuts := p.Stats()
 			if res.Ticks != ticks || len(res.Gaps) > 0 {
 				t.Errorf("page got %d ticks, want %d in order; first mismatches (index, value): %v", res.Ticks, ticks, res.Gaps)
@@ -151,24 +152,24 @@ func TestResumeUnderCuts(t *testing.T) {
 				}
 			}
 			if resumes == 0 {
-				t.Fatalf("no resume happened (%d cuts)\n%s", cuts, b.log())
+				t.Fatalf("no resume happened (%d cuts)\n%s", cuts, tab.LogText())
 			}
 			slices.Sort(times)
 			t.Logf("%s: %d ticks and %d acked emits over %d connection cuts, %d resumes; resume time median %d ms, p99 %d ms (default backoff: a random 0–500 ms wait before the first attempt)",
 				name, res.Ticks, res.Replies, cuts, resumes, pct(times, 50), pct(times, 99))
 			if t.Failed() {
 				var trace []any
-				b.eval(&trace, `T.trace`)
+				tab.Eval(`T.trace`, &trace)
 				for _, l := range trace {
 					t.Logf("trace %v", l)
 				}
 				var wire []any
-				b.eval(&wire, `T.wire`)
+				tab.Eval(`T.wire`, &wire)
 				for _, l := range wire {
 					t.Logf("wire %v", l)
 				}
 			}
-			b.eval(nil, `s.close()`)
+			tab.Eval(`s.close()`, nil)
 		})
 	}
 }
