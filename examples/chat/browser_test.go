@@ -6,15 +6,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sockhop/sockhop/examples/internal/serve"
 	"github.com/sockhop/sockhop/internal/browser"
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // TestBrowserChat: two Chromium pages chat with each other on each forced transport.
 func TestBrowserChat(t *testing.T) {
 	b := browser.Start(t)
 	shots := browser.ArtifactDir(t, "chat")
-	serve.ForEachTransport(t, func(t *testing.T, tr string) {
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		info := startChat(t)
 		page := func(name, nick string, vp browser.Viewport) *browser.Page {
 			p := b.Open(t, name, fmt.Sprintf("%s/?transport=%s&nick=%s", info.URL, tr, nick), vp)
@@ -52,7 +52,7 @@ func TestBrowserChat(t *testing.T) {
 		ann.Press("#text", "Enter")
 		ann.WaitText("#error", "the limit is 500")
 
-		if tr == serve.Transports[0] {
+		if tr == testutil.Transports[0] {
 			ann.Fill("#text", "shall we move the release chat to #dev?")
 			ann.Press("#text", "Enter")
 			bob.WaitText("#messages", "release chat")

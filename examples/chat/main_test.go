@@ -106,7 +106,7 @@ func errCode(err error) string {
 }
 
 func TestChat(t *testing.T) {
-	serve.ForEachTransport(t, func(t *testing.T, tr string) {
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		info := startChat(t)
 		url := serve.SockhopURL(info.URL)
 		ann := dialChat(t, url, tr, nil)
@@ -242,7 +242,7 @@ func terminal(t *testing.T, hc *http.Client, args ...string) (io.WriteCloser, *s
 }
 
 func TestTerminalClient(t *testing.T) {
-	serve.ForEachTransport(t, func(t *testing.T, tr string) {
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		info := startChat(t)
 		url := serve.SockhopURL(info.URL)
 		ann := dialChat(t, url, client.WebSocket, nil)
@@ -280,7 +280,7 @@ func TestSelfSignedTLS(t *testing.T) {
 	hc := serve.HTTPClient(info.Cert)
 	t.Cleanup(hc.CloseIdleConnections)
 	url := serve.SockhopURL(info.URL)
-	for _, tr := range serve.Transports {
+	for _, tr := range testutil.Transports {
 		ch := dialChat(t, url, tr, hc)
 		ch.join(t, "lobby", "tls-"+tr)
 		ch.say(t, "over "+tr)

@@ -24,7 +24,7 @@ func dial(t *testing.T, url, transport string) (*client.Client, *serve.Recorder)
 }
 
 func TestEndpoints(t *testing.T) {
-	serve.ForEachTransport(t, func(t *testing.T, tr string) {
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		c, _ := dial(t, startEcho(t), tr)
 		cases := []struct {
 			name string
@@ -61,7 +61,7 @@ func TestEndpoints(t *testing.T) {
 // TestBenchProtocol checks what `make bench` relies on: join (ack), echo (ack with the same
 // payload), bcast {room, m, s} -> m events "b" of s bytes to the room's members.
 func TestBenchProtocol(t *testing.T) {
-	serve.ForEachTransport(t, func(t *testing.T, tr string) {
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		url := startEcho(t)
 		a, arec := dial(t, url, tr)
 		b, brec := dial(t, url, tr)

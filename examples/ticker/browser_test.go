@@ -7,13 +7,14 @@ import (
 
 	"github.com/sockhop/sockhop/examples/internal/serve"
 	"github.com/sockhop/sockhop/internal/browser"
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // TestBrowserTicker: the table fills at once, keeps updating, and follows the chips.
 func TestBrowserTicker(t *testing.T) {
 	b := browser.Start(t)
 	shots := browser.ArtifactDir(t, "ticker")
-	serve.ForEachTransport(t, func(t *testing.T, tr string) {
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		info := serve.StartExample(t, run)
 		p := b.Open(t, "desk", info.URL+"/?transport="+tr, browser.Desktop)
 		p.WaitText("#status-text", "connected via "+tr)
@@ -30,7 +31,7 @@ func TestBrowserTicker(t *testing.T) {
 		p.Wait(`!document.querySelector('#rows tr[data-sym="ACME"]')`)
 		p.Click(`.chip[data-sym="STRK"]`)
 		p.Wait(`document.querySelector('#rows tr[data-sym="STRK"] .price')?.textContent !== ''`)
-		if tr == serve.Transports[0] {
+		if tr == testutil.Transports[0] {
 			time.Sleep(1200 * time.Millisecond) // a full second of the updates/s figure
 			p.Screenshot(filepath.Join(shots, "ticker-desktop.png"), false)
 			m := b.Open(t, "phone", info.URL+"/", browser.Phone)

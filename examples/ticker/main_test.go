@@ -26,7 +26,7 @@ func sym(s string) func(json.RawMessage) bool {
 // TestLateSubscriber: with a market that never ticks, a subscriber still gets the last
 // quote at once.
 func TestLateSubscriber(t *testing.T) {
-	serve.ForEachTransport(t, func(t *testing.T, tr string) {
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		c, rec := serve.Dial(t, startTicker(t, time.Hour), tr, nil, "quote")
 		var list []symbol
 		if err := json.Unmarshal(serve.MustAsk(t, c, "symbols", nil), &list); err != nil || len(list) != len(symbols) {
@@ -55,7 +55,7 @@ func TestLateSubscriber(t *testing.T) {
 // TestUpdatesFlowAndStop: quotes of subscribed symbols arrive several times a second, and
 // none after unsubscribe.
 func TestUpdatesFlowAndStop(t *testing.T) {
-	serve.ForEachTransport(t, func(t *testing.T, tr string) {
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		c, rec := serve.Dial(t, startTicker(t, 50*time.Millisecond), tr, nil, "quote")
 		serve.MustAsk(t, c, "subscribe", "ACME")
 		serve.MustAsk(t, c, "subscribe", "GLBX")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/browser"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
@@ -184,8 +185,15 @@ type connected struct {
 	ID        string `json:"id"`
 }
 
-// jsOpts renders client options for T.start.
-func jsOpts(o map[string]any) string {
-	b, _ := json.Marshal(o)
-	return string(b)
+// connect runs T.start(opts) in tab and fails t unless the client connects, on the one
+// transport opts forces when it forces one.
+func connect(t *testing.T, tab *browser.Page, opts map[string]any) connected {
+	t.Helper()
+	b, _ := json.Marshal(opts)
+	var c connected
+	tab.Eval("T.start("+string(b)+")", &c)
+	if trs, _ := opts["transports"].([]string); len(trs) == 1 && c.Transport != trs[0] {
+		t.Fatalf("connected on %q, want %q\n%s", c.Transport, trs[0], tab.LogText())
+	}
+	return c
 }

@@ -179,14 +179,3 @@ func (r *Recorder) String() string {
 	}
 	return b.String()
 }
-
-// Transports are the transports every example test runs on.
-var Transports = []string{client.WebSocket, client.XHRStreaming, client.XHRPolling}
-
-// ForEachTransport runs f as a subtest on every transport, as every behaviour test must.
-func ForEachTransport(t *testing.T, f func(t *testing.T, tr string)) {
-	t.Helper()
-	for _, tr := range Transports {
-		t.Run(tr, func(t *testing.T) { f(t, tr) })
-	}
-}
