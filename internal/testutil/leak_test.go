@@ -90,3 +90,34 @@ func TestRealLeakNotExcused(t *testing.T) {
 		t.Fatalf("the leaked goroutine was not reported; got:\n%s", strings.Join(leaked, "\n\n"))
 	}
 }
+
+// TestTimerCallbacks: a timer's callback caught running at the end of the grace (sockhop's
+// transport/sockjs forgets a session DisconnectDelay after it ended) is given the linger
+// bound to finish; one that blocks beyond that bound is reported.
+func TestTimerCallbacks(t *testing.T) {
+	running := make(chan struct{})
+	time.AfterFunc(time.Millisecond, func() {
+		close(running)
+		time.Sleep(500 * time.Millisecond)
+	})
+	<-running
+	start := time.Now()
+	if leaked := waitForLeaks(100*time.Millisecond, 5*time.Second); len(leaked) > 0 {
+		t.Fatalf("a timer callback that ends was reported:\n%s", strings.Join(leaked, "\n\n"))
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("the check returned after %v, before the callback ended", took)
+	}
+
+	stop := make(chan struct{})
+	defer close(stop)
+	blocked := make(chan struct{})
+	time.AfterFunc(time.Millisecond, func() {
+		close(blocked)
+		<-stop
+	})
+	<-blocked
+	if leaked := waitForLeaks(100*time.Millisecond, 300*time.Millisecond); !onlyLingering(leaked) {
+		t.Fatalf("a timer callback blocked beyond the bound must be reported; got %d", len(leaked))
+	}
+}
