@@ -246,13 +246,7 @@ func (p *Page) LogText() string {
 // minute, and decodes its value into out (nil: ignored).
 func (p *Page) Eval(expr string, out any) {
 	p.t.Helper()
-	p.EvalWithin(time.Minute, expr, out)
-}
-
-// EvalWithin is Eval bounded by timeout.
-func (p *Page) EvalWithin(timeout time.Duration, expr string, out any) {
-	p.t.Helper()
-	v := p.must(map[string]any{"op": "eval", "expr": expr}, timeout)
+	v := p.must(map[string]any{"op": "eval", "expr": expr}, time.Minute)
 	if out != nil {
 		if err := json.Unmarshal(v, out); err != nil {
 			p.t.Fatalf("page %s: eval %.300s: decoding %.300s: %v", p.name, expr, v, err)
