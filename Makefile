@@ -9,9 +9,10 @@ export PATH := $(shell go env GOPATH)/bin:$(PATH)
 
 test: deps lint gotest gofull fuzz js bench-smoke
 
-# Under 2 minutes on 2 cores: gofmt, go vet, staticcheck, and the Go tests with -race and
-# -short, which skips the tests that need a browser, nginx or Apache, or redis-server (and a
-# few long ones). Needs only Go and gcc; `make test` runs everything.
+# The inner loop, about 2 minutes on 2 cores (the root package's tests are most of it):
+# gofmt, go vet, staticcheck, and the Go tests with -race and -short, which skips the tests
+# that need a browser, nginx or Apache, or redis-server (and a few long ones). Needs only Go
+# and gcc; `make test` runs everything.
 check: lint
 	$(GO) test -race -short -shuffle=on -count=1 -timeout 5m ./...
 
