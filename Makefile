@@ -1,18 +1,26 @@
-# sockhop: `make test` is what CI runs (.ci/run); `make bench` measures.
+# sockhop: `make test` is what CI runs (.ci/run, with the scripts of .ci/); `make check` is
+# the fast inner loop; `make bench` measures.
 GO ?= go
 SHELL := bash
 .SHELLFLAGS := -o pipefail -ec
 export PATH := $(shell go env GOPATH)/bin:$(PATH)
 
-.PHONY: test deps lint gotest gofull fuzz js fmt bench
+.PHONY: test check deps lint gotest gofull fuzz js fmt bench
 
 test: deps lint gotest gofull fuzz js bench-smoke
 
+# The inner loop, about 2 minutes on 2 cores (the root package's tests are most of it):
+# gofmt, go vet, staticcheck, and the Go tests with -race and -short, which skips the tests
+# that need a browser, nginx or Apache, or redis-server (and a few long ones). Needs only Go
+# and gcc; `make test` runs everything.
+check: lint
+	$(GO) test -race -short -shuffle=on -count=1 -timeout 5m ./...
+
 deps:
-	bash ci/install-deps.sh
+	bash .ci/install-deps.sh
 
 lint:
-	bash ci/lint.sh
+	bash .ci/lint.sh
 
 gotest:
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
@@ -37,7 +45,7 @@ fuzz:
 # Rebuilds the bundled browser client, fails on a stale committed bundle, runs the node and
 # browser tests (only once client-js exists).
 js:
-	@if [ -f client-js/package.json ]; then bash ci/js.sh; fi
+	@if [ -f client-js/package.json ]; then bash .ci/js.sh; fi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -22,9 +22,9 @@ const wait = 10 * time.Second
 
 // startChat runs the chat server with args (plus an ephemeral -addr) until t ends.
 func startChat(t *testing.T, args ...string) serve.Info {
-	return serve.StartForTest(t, func(ctx context.Context, ready func(serve.Info)) error {
-		return run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), strings.NewReader(""), io.Discard, ready)
-	})
+	return serve.StartExample(t, func(ctx context.Context, args []string, stdout io.Writer, ready func(serve.Info)) error {
+		return run(ctx, args, strings.NewReader(""), stdout, ready)
+	}, args...)
 }
 
 // chatter is a Go client in the chat, recording what it receives.
@@ -35,26 +35,14 @@ type chatter struct {
 
 func dialChat(t *testing.T, url, transport string, hc *http.Client) *chatter {
 	t.Helper()
-	c := client.New(url, client.Options{Transports: []string{transport}, HTTPClient: hc})
-	rec := serve.Record(c, "msg", "notice", "rooms")
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	if got := c.Transport(); got != transport {
-		t.Fatalf("transport %q, want %q", got, transport)
-	}
+	c, rec := serve.Dial(t, url, transport, hc, "msg", "notice", "rooms")
 	return &chatter{c: c, rec: rec}
 }
 
 // request sends name with an ack and decodes the reply into out; it returns the error ack.
 func (ch *chatter) request(t *testing.T, name string, v, out any) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	data, err := ch.c.EmitWithAck(ctx, name, v)
+	data, err := serve.Ask(ch.c, name, v)
 	if err != nil {
 		var e *sockhop.Error
 		if !errors.As(err, &e) {
@@ -118,81 +106,79 @@ func errCode(err error) string {
 }
 
 func TestChat(t *testing.T) {
-	for _, tr := range serve.Transports {
-		t.Run(tr, func(t *testing.T) {
-			info := startChat(t)
-			url := serve.SockhopURL(info.URL)
-			ann := dialChat(t, url, tr, nil)
-			bob := dialChat(t, url, tr, nil)
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
+		info := startChat(t)
+		url := serve.SockhopURL(info.URL)
+		ann := dialChat(t, url, tr, nil)
+		bob := dialChat(t, url, tr, nil)
 
-			if j := ann.join(t, "lobby", "ann"); j.Nick != "ann" || len(j.History) != 0 || strings.Join(j.Members, ",") != "ann" {
-				t.Fatalf("ann joined: %+v", j)
-			}
-			err := bob.request(t, "join", joinReq{Room: "lobby", Nick: "ANN"}, nil)
-			if errCode(err) != "nick_taken" || !strings.Contains(err.Error(), "taken") {
-				t.Fatalf("duplicate nick: %v, want nick_taken", err)
-			}
-			if err := bob.request(t, "join", joinReq{Room: "lobby", Nick: "<b>"}, nil); errCode(err) != "bad_nick" {
-				t.Fatalf("bad nick: %v, want bad_nick", err)
-			}
-			j := bob.join(t, "lobby", "bob")
-			if strings.Join(j.Members, ",") != "ann,bob" {
-				t.Fatalf("members %v", j.Members)
-			}
-			if n := ann.waitNotice(t, "join", "bob"); strings.Join(n.Members, ",") != "ann,bob" {
-				t.Fatalf("join notice %+v", n)
-			}
+		if j := ann.join(t, "lobby", "ann"); j.Nick != "ann" || len(j.History) != 0 || strings.Join(j.Members, ",") != "ann" {
+			t.Fatalf("ann joined: %+v", j)
+		}
+		err := bob.request(t, "join", joinReq{Room: "lobby", Nick: "ANN"}, nil)
+		if errCode(err) != "nick_taken" || !strings.Contains(err.Error(), "taken") {
+			t.Fatalf("duplicate nick: %v, want nick_taken", err)
+		}
+		if err := bob.request(t, "join", joinReq{Room: "lobby", Nick: "<b>"}, nil); errCode(err) != "bad_nick" {
+			t.Fatalf("bad nick: %v, want bad_nick", err)
+		}
+		j := bob.join(t, "lobby", "bob")
+		if strings.Join(j.Members, ",") != "ann,bob" {
+			t.Fatalf("members %v", j.Members)
+		}
+		if n := ann.waitNotice(t, "join", "bob"); strings.Join(n.Members, ",") != "ann,bob" {
+			t.Fatalf("join notice %+v", n)
+		}
 
-			ann.say(t, "hi <b>bob</b>")
-			bob.waitMsg(t, "ann", "hi <b>bob</b>")
-			ann.waitMsg(t, "ann", "hi <b>bob</b>")
-			bob.say(t, "hello ann")
-			ann.waitMsg(t, "bob", "hello ann")
+		ann.say(t, "hi <b>bob</b>")
+		bob.waitMsg(t, "ann", "hi <b>bob</b>")
+		ann.waitMsg(t, "ann", "hi <b>bob</b>")
+		bob.say(t, "hello ann")
+		ann.waitMsg(t, "bob", "hello ann")
 
-			if err := bob.request(t, "nick", map[string]string{"nick": "Ann"}, nil); errCode(err) != "nick_taken" {
-				t.Fatalf("rename onto ann: %v, want nick_taken", err)
-			}
-			if err := bob.request(t, "nick", map[string]string{"nick": "bobby"}, nil); err != nil {
-				t.Fatal(err)
-			}
-			if n := ann.waitNotice(t, "rename", "bobby"); n.Old != "bob" {
-				t.Fatalf("rename notice %+v", n)
-			}
+		if err := bob.request(t, "nick", map[string]string{"nick": "Ann"}, nil); errCode(err) != "nick_taken" {
+			t.Fatalf("rename onto ann: %v, want nick_taken", err)
+		}
+		if err := bob.request(t, "nick", map[string]string{"nick": "bobby"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := ann.waitNotice(t, "rename", "bobby"); n.Old != "bob" {
+			t.Fatalf("rename notice %+v", n)
+		}
 
-			err = ann.request(t, "say", map[string]string{"text": strings.Repeat("é", maxText+1)}, nil)
-			if errCode(err) != "too_long" || !strings.Contains(err.Error(), "limit is 500") {
-				t.Fatalf("long message: %v, want too_long", err)
-			}
-			if err := ann.request(t, "say", map[string]string{"text": strings.Repeat("é", maxText)}, nil); err != nil {
-				t.Fatalf("message at the limit: %v", err)
-			}
+		err = ann.request(t, "say", map[string]string{"text": strings.Repeat("é", maxText+1)}, nil)
+		if errCode(err) != "too_long" || !strings.Contains(err.Error(), "limit is 500") {
+			t.Fatalf("long message: %v, want too_long", err)
+		}
+		if err := ann.request(t, "say", map[string]string{"text": strings.Repeat("é", maxText)}, nil); err != nil {
+			t.Fatalf("message at the limit: %v", err)
+		}
 
-			carol := dialChat(t, url, tr, nil)
-			j = carol.join(t, "lobby", "carol")
-			var texts []string
-			for _, m := range j.History {
-				texts = append(texts, m.Nick+":"+m.Text)
-			}
-			if len(texts) != 3 || texts[0] != "ann:hi <b>bob</b>" || texts[1] != "bob:hello ann" {
-				t.Fatalf("history for a newcomer: %q", texts)
-			}
+		carol := dialChat(t, url, tr, nil)
+		j = carol.join(t, "lobby", "carol")
+		var texts []string
+		for _, m := range j.History {
+			texts = append(texts, m.Nick+":"+m.Text)
+		}
+		if len(texts) != 3 || texts[0] != "ann:hi <b>bob</b>" || texts[1] != "bob:hello ann" {
+			t.Fatalf("history for a newcomer: %q", texts)
+		}
 
-			bob.join(t, "dev", "")
-			ann.waitNotice(t, "leave", "bobby")
-			var rooms []roomInfo
-			_ = ann.request(t, "rooms", nil, &rooms)
-			if len(rooms) != 2 || rooms[0] != (roomInfo{"lobby", 2}) || rooms[1] != (roomInfo{"dev", 1}) {
-				t.Fatalf("rooms %+v", rooms)
-			}
-			_ = carol.c.Close()
-			if n := ann.waitNotice(t, "leave", "carol"); strings.Join(n.Members, ",") != "ann" {
-				t.Fatalf("leave notice %+v", n)
-			}
-			if ann.rec.Count("rooms") == 0 {
-				t.Error("no room list update")
-			}
-		})
-	}
+		bob.join(t, "dev", "")
+		ann.waitNotice(t, "leave", "bobby")
+		var rooms []roomInfo
+		_ = ann.request(t, "rooms", nil, &rooms)
+		if len(rooms) != 2 || rooms[0] != (roomInfo{"lobby", 2}) || rooms[1] != (roomInfo{"dev", 1}) {
+			t.Fatalf("rooms %+v", rooms)
+		}
+		_ = carol.c.Close()
+		if n := ann.waitNotice(t, "leave", "carol"); strings.Join(n.Members, ",") != "ann" {
+			t.Fatalf("leave notice %+v", n)
+		}
+		if ann.rec.Count("rooms") == 0 {
+			t.Error("no room list update")
+		}
+	})
 }
 
 func TestHistoryKeepsLast50(t *testing.T) {
@@ -256,26 +242,24 @@ func terminal(t *testing.T, hc *http.Client, args ...string) (io.WriteCloser, *s
 }
 
 func TestTerminalClient(t *testing.T) {
-	for _, tr := range serve.Transports {
-		t.Run(tr, func(t *testing.T) {
-			info := startChat(t)
-			url := serve.SockhopURL(info.URL)
-			ann := dialChat(t, url, client.WebSocket, nil)
-			ann.join(t, "lobby", "ann")
-			in, out := terminal(t, nil, "-connect", url, "-nick", "zoe", "-transport", tr)
-			waitOutput(t, out, "* you are zoe in #lobby with 2 here: ann, zoe")
-			ann.say(t, "welcome zoe")
-			waitOutput(t, out, "[lobby] ann: welcome zoe")
-			_, _ = io.WriteString(in, "thanks!\n/nick ann\n/nick zed\n"+strings.Repeat("y", 501)+"\n/join dev\n")
-			ann.waitMsg(t, "zoe", "thanks!")
-			waitOutput(t, out, `! the nickname "ann" is taken in #lobby`)
-			ann.waitNotice(t, "rename", "zed")
-			waitOutput(t, out, "* zoe is now known as zed")
-			waitOutput(t, out, "! the message has 501 characters; the limit is 500")
-			ann.waitNotice(t, "leave", "zed")
-			waitOutput(t, out, "* you are zed in #dev with 1 here: zed")
-		})
-	}
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
+		info := startChat(t)
+		url := serve.SockhopURL(info.URL)
+		ann := dialChat(t, url, client.WebSocket, nil)
+		ann.join(t, "lobby", "ann")
+		in, out := terminal(t, nil, "-connect", url, "-nick", "zoe", "-transport", tr)
+		waitOutput(t, out, "* you are zoe in #lobby with 2 here: ann, zoe")
+		ann.say(t, "welcome zoe")
+		waitOutput(t, out, "[lobby] ann: welcome zoe")
+		_, _ = io.WriteString(in, "thanks!\n/nick ann\n/nick zed\n"+strings.Repeat("y", 501)+"\n/join dev\n")
+		ann.waitMsg(t, "zoe", "thanks!")
+		waitOutput(t, out, `! the nickname "ann" is taken in #lobby`)
+		ann.waitNotice(t, "rename", "zed")
+		waitOutput(t, out, "* zoe is now known as zed")
+		waitOutput(t, out, "! the message has 501 characters; the limit is 500")
+		ann.waitNotice(t, "leave", "zed")
+		waitOutput(t, out, "* you are zed in #dev with 1 here: zed")
+	})
 }
 
 // TestSelfSignedTLS runs the chat over https/wss with a certificate made at start, trusted
@@ -296,7 +280,7 @@ func TestSelfSignedTLS(t *testing.T) {
 	hc := serve.HTTPClient(info.Cert)
 	t.Cleanup(hc.CloseIdleConnections)
 	url := serve.SockhopURL(info.URL)
-	for _, tr := range serve.Transports {
+	for _, tr := range testutil.Transports {
 		ch := dialChat(t, url, tr, hc)
 		ch.join(t, "lobby", "tls-"+tr)
 		ch.say(t, "over "+tr)

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -18,109 +16,86 @@ import (
 func TestMain(m *testing.M) { testutil.Main(m) }
 
 func startEcho(t *testing.T) string {
-	info := serve.StartForTest(t, func(ctx context.Context, ready func(serve.Info)) error {
-		return run(ctx, []string{"-addr", "127.0.0.1:0"}, io.Discard, ready)
-	})
-	return serve.SockhopURL(info.URL)
+	return serve.SockhopURL(serve.StartExample(t, run).URL)
 }
 
 func dial(t *testing.T, url, transport string) (*client.Client, *serve.Recorder) {
-	t.Helper()
-	c := client.New(url, client.Options{Transports: []string{transport}})
-	rec := serve.Record(c, "b")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c, rec
-}
-
-func ask(t *testing.T, c *client.Client, name string, v any) (json.RawMessage, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return c.EmitWithAck(ctx, name, v)
+	return serve.Dial(t, url, transport, nil, "b")
 }
 
 func TestEndpoints(t *testing.T) {
-	for _, tr := range serve.Transports {
-		t.Run(tr, func(t *testing.T) {
-			c, _ := dial(t, startEcho(t), tr)
-			cases := []struct {
-				name string
-				in   any
-				want string
-			}{
-				{"echo", "hi", `"hi"`},
-				{"echo", map[string]any{"a": []int{1, 2}}, `{"a":[1,2]}`},
-				{"echo", nil, `null`},
-				{"foo", "hi", `"foo: hi"`},
-				{"bar", "hi", `"bar: hi"`},
-				{"foo", 42, `"foo: 42"`},
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
+		c, _ := dial(t, startEcho(t), tr)
+		cases := []struct {
+			name string
+			in   any
+			want string
+		}{
+			{"echo", "hi", `"hi"`},
+			{"echo", map[string]any{"a": []int{1, 2}}, `{"a":[1,2]}`},
+			{"echo", nil, `null`},
+			{"foo", "hi", `"foo: hi"`},
+			{"bar", "hi", `"bar: hi"`},
+			{"foo", 42, `"foo: 42"`},
+		}
+		for _, tc := range cases {
+			got, err := serve.Ask(c, tc.name, tc.in)
+			if err != nil || string(got) != tc.want {
+				t.Errorf("%s(%v) = %s, %v; want %s", tc.name, tc.in, got, err, tc.want)
 			}
-			for _, tc := range cases {
-				got, err := ask(t, c, tc.name, tc.in)
-				if err != nil || string(got) != tc.want {
-					t.Errorf("%s(%v) = %s, %v; want %s", tc.name, tc.in, got, err, tc.want)
-				}
-			}
-			before := time.Now().UnixNano()
-			got, err := ask(t, c, "rtt", 7)
-			var r rttReply
-			if err != nil || json.Unmarshal(got, &r) != nil || r.T < before || r.T > time.Now().UnixNano() || string(r.C) != "7" {
-				t.Errorf("rtt = %s, %v", got, err)
-			}
-			_, err = ask(t, c, "nope", 1)
-			var e *sockhop.Error
-			if !errors.As(err, &e) || e.Code != sockhop.CodeUnknownEvent {
-				t.Errorf("unknown event: %v", err)
-			}
-		})
-	}
+		}
+		before := time.Now().UnixNano()
+		got, err := serve.Ask(c, "rtt", 7)
+		var r rttReply
+		if err != nil || json.Unmarshal(got, &r) != nil || r.T < before || r.T > time.Now().UnixNano() || string(r.C) != "7" {
+			t.Errorf("rtt = %s, %v", got, err)
+		}
+		_, err = serve.Ask(c, "nope", 1)
+		var e *sockhop.Error
+		if !errors.As(err, &e) || e.Code != sockhop.CodeUnknownEvent {
+			t.Errorf("unknown event: %v", err)
+		}
+	})
 }
 
 // TestBenchProtocol checks what `make bench` relies on: join (ack), echo (ack with the same
 // payload), bcast {room, m, s} -> m events "b" of s bytes to the room's members.
 func TestBenchProtocol(t *testing.T) {
-	for _, tr := range serve.Transports {
-		t.Run(tr, func(t *testing.T) {
-			url := startEcho(t)
-			a, arec := dial(t, url, tr)
-			b, brec := dial(t, url, tr)
-			outsider, orec := dial(t, url, tr)
-			for _, c := range []*client.Client{a, b} {
-				if got, err := ask(t, c, "join", "bench"); err != nil || len(got) != 0 && string(got) != "null" {
-					t.Fatalf("join = %s, %v", got, err)
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
+		url := startEcho(t)
+		a, arec := dial(t, url, tr)
+		b, brec := dial(t, url, tr)
+		outsider, orec := dial(t, url, tr)
+		for _, c := range []*client.Client{a, b} {
+			if got, err := serve.Ask(c, "join", "bench"); err != nil || len(got) != 0 && string(got) != "null" {
+				t.Fatalf("join = %s, %v", got, err)
+			}
+		}
+		if _, err := serve.Ask(outsider, "join", ""); err == nil {
+			t.Error("join without a room succeeded")
+		}
+		big := strings.Repeat("z", 4000)
+		if got, err := serve.Ask(a, "echo", big); err != nil || string(got) != `"`+big+`"` {
+			t.Fatalf("echo of 4000 bytes: %d bytes, %v", len(got), err)
+		}
+		got, err := serve.Ask(a, "bcast", bcastReq{Room: "bench", M: 100, S: 256})
+		if err != nil || string(got) != `{"sent":100}` {
+			t.Fatalf("bcast = %s, %v", got, err)
+		}
+		for _, rec := range []*serve.Recorder{arec, brec} {
+			for i := range 100 {
+				e := rec.Wait(t, "b", 10*time.Second, nil)
+				var s string
+				if json.Unmarshal(e.Data, &s) != nil || len(s) != 256 {
+					t.Fatalf("event %d: %d bytes", i, len(e.Data))
 				}
 			}
-			if _, err := ask(t, outsider, "join", ""); err == nil {
-				t.Error("join without a room succeeded")
-			}
-			big := strings.Repeat("z", 4000)
-			if got, err := ask(t, a, "echo", big); err != nil || string(got) != `"`+big+`"` {
-				t.Fatalf("echo of 4000 bytes: %d bytes, %v", len(got), err)
-			}
-			got, err := ask(t, a, "bcast", bcastReq{Room: "bench", M: 100, S: 256})
-			if err != nil || string(got) != `{"sent":100}` {
-				t.Fatalf("bcast = %s, %v", got, err)
-			}
-			for _, rec := range []*serve.Recorder{arec, brec} {
-				for i := range 100 {
-					e := rec.Wait(t, "b", 10*time.Second, nil)
-					var s string
-					if json.Unmarshal(e.Data, &s) != nil || len(s) != 256 {
-						t.Fatalf("event %d: %d bytes", i, len(e.Data))
-					}
-				}
-			}
-			if _, err := ask(t, a, "bcast", bcastReq{Room: "bench", M: maxBcastCount + 1, S: 1}); err == nil {
-				t.Error("an oversized bcast was accepted")
-			}
-			if n := orec.Count("b"); n != 0 {
-				t.Errorf("a session outside the room got %d events", n)
-			}
-		})
-	}
+		}
+		if _, err := serve.Ask(a, "bcast", bcastReq{Room: "bench", M: maxBcastCount + 1, S: 1}); err == nil {
+			t.Error("an oversized bcast was accepted")
+		}
+		if n := orec.Count("b"); n != 0 {
+			t.Errorf("a session outside the room got %d events", n)
+		}
+	})
 }

@@ -1,8 +1,8 @@
 // Package browsertest holds sockhop's browser tests: the bundled JS client (client-js) in
-// headless Chromium, driven by playwright-core through client-js/test/browser/run.mjs,
-// against a real sockhop.Server in httptest, behind small Go proxies that refuse, strip,
-// stall or buffer what a hostile network would.
+// headless Chromium, driven through package internal/browser, against a real
+// sockhop.Server in httptest, behind small Go proxies that refuse, strip, stall or buffer
+// what a hostile network would.
 //
 // The tests skip when Chromium or client-js/node_modules is missing, unless CI=true, where
-// that is a failure. Install both with `bash ci/install-deps.sh`.
+// that is a failure. Install both with `bash .ci/install-deps.sh`.
 package browsertest

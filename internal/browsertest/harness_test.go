@@ -1,197 +1,23 @@
 package browsertest
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/browser"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
-
-// repoRoot is the module root, two levels above this package.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-// requireBrowser returns Chromium's path, or skips the test (fails it with CI=true) when
-// Chromium, node or client-js/node_modules is missing.
-func requireBrowser(t testing.TB) string { return testutil.RequireChromium(t) }
-
-// syncBuffer collects a child's output for the test's messages.
-type syncBuffer = testutil.SyncBuffer
-
-// driver is one node + Chromium process pair running run.mjs.
-type driver struct {
-	t      testing.TB // the (sub)test using the browser now; tests set it
-	owner  testing.TB // the test that started it
-	cmd    *exec.Cmd
-	in     io.WriteCloser
-	lines  chan []byte
-	exited chan struct{}
-	stderr syncBuffer
-	id     int
-}
-
-type reply struct {
-	ID    int             `json:"id"`
-	OK    bool            `json:"ok"`
-	Value json.RawMessage `json:"value"`
-	Error string          `json:"error"`
-}
-
-// startBrowser launches the driver; it is stopped (by its process group id) at cleanup.
-func startBrowser(t testing.TB) *driver {
-	t.Helper()
-	exe := requireBrowser(t)
-	tmp := t.TempDir()
-	d := &driver{t: t, owner: t, lines: make(chan []byte, 16), exited: make(chan struct{})}
-	d.cmd = exec.Command("node", filepath.Join(repoRoot(t), "client-js", "test", "browser", "run.mjs"))
-	d.cmd.Env = append(os.Environ(), "SOCKHOP_CHROMIUM="+exe, "TMPDIR="+tmp)
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Chromium dies with the group
-	d.cmd.Stderr = &d.stderr
-	var err error
-	if d.in, err = d.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(d.lines)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			d.lines <- append([]byte(nil), sc.Bytes()...)
-		}
-	}()
-	go func() {
-		_ = d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(d.stop)
-	if _, err := d.read(0, 60*time.Second); err != nil {
-		t.Fatalf("browser did not start: %v\n%s", err, d.stderr.String())
-	}
-	return d
-}
-
-func (d *driver) stop() {
-	_, _ = io.WriteString(d.in, `{"id":-1,"op":"quit"}`+"\n")
-	_ = d.in.Close()
-	select {
-	case <-d.exited:
-	case <-time.After(10 * time.Second):
-		d.owner.Logf("browser did not quit; killing process group %d", d.cmd.Process.Pid)
-	}
-	// Whatever is left of the group (a Chromium helper) goes too.
-	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-	<-d.exited
-	for range d.lines { // drain until the reader goroutine ends
-	}
-}
-
-func (d *driver) read(id int, timeout time.Duration) (json.RawMessage, error) {
-	deadline := time.After(timeout)
-	for {
-		select {
-		case line, ok := <-d.lines:
-			if !ok {
-				return nil, errors.New("browser driver exited")
-			}
-			var r reply
-			if err := json.Unmarshal(line, &r); err != nil {
-				return nil, fmt.Errorf("bad driver line %q: %v", line, err)
-			}
-			if r.ID != id {
-				continue // the answer to a command that timed out on our side
-			}
-			if !r.OK {
-				return nil, errors.New(r.Error)
-			}
-			return r.Value, nil
-		case <-deadline:
-			return nil, fmt.Errorf("no answer in %v", timeout)
-		}
-	}
-}
-
-// call runs one driver command, bounded by timeout in the driver and here.
-func (d *driver) call(cmd map[string]any, timeout time.Duration) (json.RawMessage, error) {
-	d.id++
-	cmd["id"] = d.id
-	cmd["timeout"] = timeout.Milliseconds()
-	b, _ := json.Marshal(cmd)
-	if _, err := d.in.Write(append(b, '\n')); err != nil {
-		return nil, err
-	}
-	return d.read(d.id, timeout+10*time.Second)
-}
-
-// must runs cmd and fails the test, with the browser's log, when it fails.
-func (d *driver) must(cmd map[string]any, timeout time.Duration) json.RawMessage {
-	d.t.Helper()
-	v, err := d.call(cmd, timeout)
-	if err != nil {
-		d.t.Fatalf("browser %v: %v\n%s", cmd["op"], err, d.log())
-	}
-	return v
-}
-
-// log returns the browser's console and wire log, for failure messages.
-func (d *driver) log() string {
-	v, err := d.call(map[string]any{"op": "log"}, 5*time.Second)
-	if err != nil {
-		return "(no browser log: " + err.Error() + ")\nstderr:\n" + d.stderr.String()
-	}
-	var lines []string
-	_ = json.Unmarshal(v, &lines)
-	if len(lines) > 300 {
-		lines = append([]string{fmt.Sprintf("... %d lines before", len(lines)-300)}, lines[len(lines)-300:]...)
-	}
-	return "browser log:\n  " + strings.Join(lines, "\n  ")
-}
-
-func (d *driver) open(url string) { d.must(map[string]any{"op": "page", "url": url}, 30*time.Second) }
-func (d *driver) nav(url string)  { d.must(map[string]any{"op": "goto", "url": url}, 30*time.Second) }
-func (d *driver) offline(v bool)  { d.must(map[string]any{"op": "offline", "value": v}, 10*time.Second) }
-
-// eval evaluates a JS expression in the page (awaiting a promise) and decodes its value
-// into out, when out is not nil.
-func (d *driver) eval(out any, expr string) {
-	d.t.Helper()
-	v := d.must(map[string]any{"op": "eval", "expr": expr}, 60*time.Second)
-	if out != nil {
-		if err := json.Unmarshal(v, out); err != nil {
-			d.t.Fatalf("eval %s: decoding %s: %v", expr, v, err)
-		}
-	}
-}
 
 // page is the test page: the client from <mount>/sockhop.js and a small harness T.
 // With ?nofetch the page hides fetch(), as old browsers lack it: the client falls back to
@@ -359,8 +185,15 @@ type connected struct {
 	ID        string `json:"id"`
 }
 
-// jsOpts renders client options for T.start.
-func jsOpts(o map[string]any) string {
-	b, _ := json.Marshal(o)
-	return string(b)
+// connect runs T.start(opts) in tab and fails t unless the client connects, on the one
+// transport opts forces when it forces one.
+func connect(t *testing.T, tab *browser.Page, opts map[string]any) connected {
+	t.Helper()
+	b, _ := json.Marshal(opts)
+	var c connected
+	tab.Eval("T.start("+string(b)+")", &c)
+	if trs, _ := opts["transports"].([]string); len(trs) == 1 && c.Transport != trs[0] {
+		t.Fatalf("connected on %q, want %q\n%s", c.Transport, trs[0], tab.LogText())
+	}
+	return c
 }

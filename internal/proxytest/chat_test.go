@@ -1,14 +1,15 @@
 package proxytest
 
 import (
-	"encoding/json"
 	"fmt"
-	"github.com/sockhop/sockhop/internal/testutil"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockhop/sockhop/internal/browser"
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // startChat builds and runs examples/chat (the real example, as a child process) on a free
@@ -52,6 +53,7 @@ func TestChatExampleBehindNginx(t *testing.T) {
 		testutil.MissingDep(t, "no go command to build examples/chat")
 	}
 	chat := startChat(t)
+	b := browser.Start(t)
 	for _, c := range []struct{ name, location, want string }{
 		{"recipe", nginxRecipe, "websocket"},
 		{"buffering", nginxScanning, "xhr-polling"},
@@ -59,16 +61,12 @@ func TestChatExampleBehindNginx(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			px := startNginx(t, bin["nginx"], chat, c.location, nil)
 			start := time.Now()
-			res := runBrowser(t, bin["chromium"], nil,
-				// A nickname per subtest: the previous page's session keeps its nickname
-				// for the resume grace.
-				step{"op": "goto", "url": px.url + "/?nick=ann-" + c.name},
-				step{"op": "eval", "expr": strings.ReplaceAll(chatCheck, "NICK", "ann-"+c.name)},
-			)
+			// A nickname per subtest: the previous page's session keeps its nickname for
+			// the resume grace.
+			page := b.Open(t, "chat", px.url+"/?nick=ann-"+c.name, browser.Viewport{Width: 1100, Height: 900})
+			defer page.Close()
 			var r struct{ Status, Transport string }
-			if err := json.Unmarshal(res[1], &r); err != nil {
-				t.Fatal(err)
-			}
+			page.Eval(strings.ReplaceAll(chatCheck, "NICK", "ann-"+c.name), &r)
 			t.Logf("chat page behind nginx %s: %+v (page load to message back: %v)", c.name, r, time.Since(start).Round(time.Millisecond))
 			if r.Transport != "via "+c.want {
 				t.Fatalf("chat page: %+v, want via %s", r, c.want)

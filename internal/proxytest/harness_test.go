@@ -1,7 +1,6 @@
 package proxytest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,8 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
-	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -27,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/browser"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
@@ -44,9 +42,10 @@ func pkgDir() string {
 func repoRoot() string { return filepath.Join(pkgDir(), "..", "..") }
 
 // need skips t (fails it with CI=true) unless every named program is installed, and
-// returns their paths. "browser" stands for chromium, node and client-js/node_modules.
+// returns their paths. "browser" stands for what package browser requires.
 func need(t testing.TB, names ...string) map[string]string {
 	t.Helper()
+	testutil.ExternalDep(t, strings.Join(names, " and "))
 	paths := map[string]string{}
 	var missing []string
 	look := func(name, hint string) {
@@ -66,11 +65,7 @@ func need(t testing.TB, names ...string) map[string]string {
 	for _, n := range names {
 		switch n {
 		case "browser":
-			look("chromium", "chromium (apt-get install chromium)")
-			look("node", "node (apt-get install nodejs)")
-			if _, err := os.Stat(filepath.Join(repoRoot(), "client-js", "node_modules", "playwright-core")); err != nil {
-				missing = append(missing, "client-js/node_modules (cd client-js && npm ci)")
-			}
+			browser.Require(t)
 		case "nginx":
 			look("nginx", "nginx (apt-get install nginx)")
 		case "apache2":
@@ -78,7 +73,7 @@ func need(t testing.TB, names ...string) map[string]string {
 		}
 	}
 	if len(missing) > 0 {
-		testutil.MissingDep(t, "proxy tests need "+strings.Join(missing, ", ")+"; bash ci/install-deps.sh installs them")
+		testutil.MissingDep(t, "proxy tests need "+strings.Join(missing, ", ")+"; bash .ci/install-deps.sh installs them")
 	}
 	return paths
 }
@@ -280,73 +275,11 @@ func selfSigned(t testing.TB, dir string) (certFile, keyFile, spki string) {
 	return certFile, keyFile, base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// step is one step of a browser job (see driver.mjs).
-type step map[string]any
-
-// browserResult is what driver.mjs prints.
-type browserResult struct {
-	OK      bool              `json:"ok"`
-	Results []json.RawMessage `json:"results"`
-	Error   string            `json:"error"`
-	Log     []string          `json:"log"`
-}
-
-// runBrowser runs steps in a fresh headless Chromium (its profile in a temp dir of t) and
-// returns the results of the steps. It fails t when a step fails, with what the browser
-// saw on the wire.
-func runBrowser(t testing.TB, chromium string, extraArgs []string, steps ...step) []json.RawMessage {
+// openDoctor starts Chromium (with args added to the usual flags) and loads the connectivity
+// doctor, <mount>/diag, through px, waiting until its report is there.
+func openDoctor(t testing.TB, px *proxyServer, args ...string) *browser.Page {
 	t.Helper()
-	res, err := tryBrowser(t, chromium, extraArgs, steps...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Results
-}
-
-func tryBrowser(t testing.TB, chromium string, extraArgs []string, steps ...step) (*browserResult, error) {
-	t.Helper()
-	job, err := json.Marshal(map[string]any{"chromium": chromium, "args": extraArgs, "steps": steps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(pkgDir(), "driver.mjs"), string(job))
-	// playwright-core makes a fresh --user-data-dir under TMPDIR and removes it at exit.
-	cmd.Env = append(os.Environ(), "SOCKHOP_CLIENTJS="+filepath.Join(repoRoot(), "client-js"), "TMPDIR="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	// Chromium helpers a crashed driver left behind.
-	if cmd.Process != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	if err != nil && len(out) == 0 {
-		return nil, fmt.Errorf("browser driver: %v\n%s", err, stderr.String())
-	}
-	var res browserResult
-	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
-		return nil, fmt.Errorf("browser driver output %q: %v\n%s", out, err, stderr.String())
-	}
-	if !res.OK {
-		return &res, errors.New("browser: " + res.Error + "\nwhat the browser saw:\n  " + strings.Join(res.Log, "\n  "))
-	}
-	return &res, nil
-}
-
-// artifactDir is where screenshots go: $SOCKHOP_ARTIFACTS/proxytest when set, else a temp
-// dir of t.
-func artifactDir(t testing.TB) string {
-	t.Helper()
-	d := os.Getenv("SOCKHOP_ARTIFACTS")
-	if d == "" {
-		return t.TempDir()
-	}
-	d = filepath.Join(d, "proxytest")
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	p := browser.Start(t, args...).Open(t, "doctor", px.url+mount+"/diag", browser.Viewport{Width: 1100, Height: 900})
+	p.WaitWithin(time.Minute, "window.sockhopDiag")
+	return p
 }

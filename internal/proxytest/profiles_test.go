@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/browser"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
@@ -87,33 +88,24 @@ type profile struct {
 
 // checkProfile loads <proxy>/rt/diag in Chromium, checks window.sockhopDiag against p, and
 // runs the application check on the same page.
-func checkProfile(t *testing.T, chromium string, px *proxyServer, p profile, args ...string) {
+func checkProfile(t *testing.T, px *proxyServer, p profile, args ...string) {
 	t.Helper()
-	steps := []step{
-		{"op": "goto", "url": px.url + mount + "/diag"},
-		{"op": "wait", "expr": "window.sockhopDiag", "timeout": 60000},
-		{"op": "eval", "expr": "window.sockhopDiag"},
-		{"op": "eval", "expr": appCheck},
-	}
+	defer func() {
+		if t.Failed() {
+			px.dumpLogs(t)
+		}
+	}()
+	page := openDoctor(t, px, args...)
+	var d diagResult
+	page.Eval("window.sockhopDiag", &d)
+	var app appResult
+	page.Eval(appCheck, &app)
 	var shot string
 	if p.shot != "" {
-		shot = filepath.Join(artifactDir(t), p.shot)
-		phone := strings.TrimSuffix(shot, ".png") + "-phone.png"
-		steps = append(steps, step{"op": "shot", "path": shot},
-			step{"op": "viewport", "width": 390, "height": 844}, step{"op": "shot", "path": phone})
-	}
-	res, err := tryBrowser(t, chromium, args, steps...)
-	if err != nil {
-		px.dumpLogs(t)
-		t.Fatal(err)
-	}
-	var d diagResult
-	if err := json.Unmarshal(res.Results[2], &d); err != nil {
-		t.Fatal(err)
-	}
-	var app appResult
-	if err := json.Unmarshal(res.Results[3], &app); err != nil {
-		t.Fatal(err)
+		shot = filepath.Join(browser.ArtifactDir(t, "proxytest"), p.shot)
+		page.Screenshot(shot, true)
+		page.Resize(390, 844)
+		page.Screenshot(strings.TrimSuffix(shot, ".png")+"-phone.png", true)
 	}
 	t.Logf("time to connected: %.0f ms on %s (doctor's ladder); application page: %.0f ms on %s",
 		d.ConnectMS, d.Transport, app.ConnectMS, app.Transport)
@@ -121,13 +113,13 @@ func checkProfile(t *testing.T, chromium string, px *proxyServer, p profile, arg
 	if shot != "" {
 		t.Logf("screenshots: %s and its -phone.png", shot)
 	}
+	log := page.Log()
 	fail := func(format string, args ...any) {
 		t.Helper()
-		px.dumpLogs(t)
-		t.Logf("browser log:\n  %s", strings.Join(res.Log, "\n  "))
+		t.Logf("browser log:\n  %s", strings.Join(log, "\n  "))
 		t.Fatalf(format, args...)
 	}
-	for _, l := range res.Log {
+	for _, l := range log {
 		if strings.Contains(l, "Content Security Policy") {
 			fail("the doctor page broke its own CSP: %s", l)
 		}
@@ -167,7 +159,7 @@ func TestNginxRecipe(t *testing.T) {
 	bin := need(t, "nginx", "browser")
 	be := startBackend(t, sockhop.Options{})
 	px := startNginx(t, bin["nginx"], be.addr, nginxRecipe, nil)
-	checkProfile(t, bin["chromium"], px, profile{
+	checkProfile(t, px, profile{
 		want: "websocket", within: 2 * time.Second,
 		works: []string{"websocket", "xhr-streaming", "xhr-polling"},
 		shot:  "diag-nginx-recipe.png",
@@ -183,7 +175,7 @@ func TestNginxTLSRecipe(t *testing.T) {
 	if !strings.HasPrefix(px.url, "https://") {
 		t.Fatal(px.url)
 	}
-	checkProfile(t, bin["chromium"], px, profile{
+	checkProfile(t, px, profile{
 		want: "websocket", within: 2 * time.Second, https: true,
 		works: []string{"websocket", "xhr-streaming", "xhr-polling"},
 	}, "--ignore-certificate-errors-spki-list="+spki)
@@ -193,7 +185,7 @@ func TestNginxBareProxyPass(t *testing.T) {
 	bin := need(t, "nginx", "browser")
 	be := startBackend(t, sockhop.Options{})
 	px := startNginx(t, bin["nginx"], be.addr, nginxBare, nil)
-	checkProfile(t, bin["chromium"], px, profile{
+	checkProfile(t, px, profile{
 		want: "xhr-streaming", within: 3 * time.Second,
 		works:      []string{"xhr-streaming", "xhr-polling"},
 		fails:      []string{"websocket"},
@@ -205,7 +197,7 @@ func TestNginxScanningProxy(t *testing.T) {
 	bin := need(t, "nginx", "browser")
 	be := startBackend(t, sockhop.Options{})
 	px := startNginx(t, bin["nginx"], be.addr, nginxScanning, nil)
-	checkProfile(t, bin["chromium"], px, profile{
+	checkProfile(t, px, profile{
 		want: "xhr-polling", within: 6 * time.Second,
 		works:      []string{"xhr-polling"},
 		fails:      []string{"websocket", "xhr-streaming"},
@@ -221,7 +213,7 @@ func TestApacheRecipe(t *testing.T) {
 	}
 	be := startBackend(t, sockhop.Options{})
 	px := startApache(t, bin["apache2"], be.addr, apacheRecipe, nil)
-	checkProfile(t, bin["chromium"], px, profile{
+	checkProfile(t, px, profile{
 		want: "websocket", within: 2 * time.Second,
 		works: []string{"websocket", "xhr-streaming", "xhr-polling"},
 		shot:  "diag-apache-recipe.png",
@@ -236,7 +228,7 @@ func TestApacheTLSRecipe(t *testing.T) {
 	be := startBackend(t, sockhop.Options{})
 	cert, key, spki := selfSigned(t, workDir(t, "tls"))
 	px := startApache(t, bin["apache2"], be.addr, apacheRecipe, &tlsFiles{cert: cert, key: key})
-	checkProfile(t, bin["chromium"], px, profile{
+	checkProfile(t, px, profile{
 		want: "websocket", within: 2 * time.Second, https: true,
 		works: []string{"websocket", "xhr-streaming", "xhr-polling"},
 	}, "--ignore-certificate-errors-spki-list="+spki)
@@ -262,11 +254,6 @@ func TestNginxReadTimeoutBeatenByHeartbeat(t *testing.T) {
 	be := startBackend(t, sockhop.Options{PingInterval: 2 * time.Second})
 	px := startNginx(t, bin["nginx"], be.addr, nginxShortTimeout, nil)
 	hold := 30 * time.Second
-	res := runBrowser(t, bin["chromium"], nil,
-		step{"op": "goto", "url": px.url + mount + "/diag"},
-		step{"op": "wait", "expr": "window.sockhopDiag", "timeout": 60000},
-		step{"op": "eval", "expr": strings.Replace(heartbeatCheck, "HOLD", "30000", 1)},
-	)
 	var r struct {
 		Ev            map[string]int `json:"ev"`
 		Transport     string         `json:"transport"`
@@ -274,9 +261,7 @@ func TestNginxReadTimeoutBeatenByHeartbeat(t *testing.T) {
 		SameTransport bool           `json:"same_transport"`
 		Echo          string         `json:"echo"`
 	}
-	if err := json.Unmarshal(res[2], &r); err != nil {
-		t.Fatal(err)
-	}
+	openDoctor(t, px).Eval(strings.Replace(heartbeatCheck, "HOLD", "30000", 1), &r)
 	t.Logf("held %v behind proxy_read_timeout 5s with 2s pings: %+v", hold, r)
 	if r.Transport != "websocket" || r.Ev["connect"] != 1 || r.Ev["disconnect"] != 0 || r.Ev["reconnecting"] != 0 ||
 		!r.SameSession || !r.SameTransport || r.Echo != "still here" {
@@ -292,15 +277,8 @@ func TestNginxWithoutHost(t *testing.T) {
 	bin := need(t, "nginx", "browser")
 	be := startBackend(t, sockhop.Options{})
 	px := startNginx(t, bin["nginx"], be.addr, strings.Replace(nginxRecipe, "proxy_set_header Host $http_host;", "", 1), nil)
-	res := runBrowser(t, bin["chromium"], nil,
-		step{"op": "goto", "url": px.url + mount + "/diag"},
-		step{"op": "wait", "expr": "window.sockhopDiag", "timeout": 60000},
-		step{"op": "eval", "expr": "window.sockhopDiag"},
-	)
 	var d diagResult
-	if err := json.Unmarshal(res[2], &d); err != nil {
-		t.Fatal(err)
-	}
+	openDoctor(t, px).Eval("window.sockhopDiag", &d)
 	t.Logf("doctor report:\n%s", d.Report)
 	if d.OK || d.Transport != "" {
 		t.Fatalf("connected over %q; want every transport refused", d.Transport)
@@ -321,7 +299,7 @@ func TestApacheWithoutUpgrade(t *testing.T) {
 	}
 	be := startBackend(t, sockhop.Options{})
 	px := startApache(t, bin["apache2"], be.addr, strings.Replace(apacheRecipe, " upgrade=websocket", "", 1), nil)
-	checkProfile(t, bin["chromium"], px, profile{
+	checkProfile(t, px, profile{
 		want: "xhr-streaming", within: 3 * time.Second,
 		works:      []string{"xhr-streaming", "xhr-polling"},
 		fails:      []string{"websocket"},
@@ -336,18 +314,11 @@ func TestNginxReadTimeoutCutsWithoutHeartbeat(t *testing.T) {
 	bin := need(t, "nginx", "browser")
 	be := startBackend(t, sockhop.Options{})
 	px := startNginx(t, bin["nginx"], be.addr, nginxShortTimeout, nil)
-	res := runBrowser(t, bin["chromium"], nil,
-		step{"op": "goto", "url": px.url + mount + "/diag"},
-		step{"op": "wait", "expr": "window.sockhopDiag", "timeout": 60000},
-		step{"op": "eval", "expr": strings.Replace(heartbeatCheck, "HOLD", "8000", 1)},
-	)
 	var r struct {
 		Ev   map[string]int `json:"ev"`
 		Echo string         `json:"echo"`
 	}
-	if err := json.Unmarshal(res[2], &r); err != nil {
-		t.Fatal(err)
-	}
+	openDoctor(t, px).Eval(strings.Replace(heartbeatCheck, "HOLD", "8000", 1), &r)
 	t.Logf("held 8s behind proxy_read_timeout 5s with 25s pings: %+v", r)
 	if r.Ev["disconnect"] < 1 || r.Ev["connect"] < 2 || r.Echo != "still here" {
 		t.Fatalf("want the idle cut to show as a disconnect and a reconnect: %+v", r)

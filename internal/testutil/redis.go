@@ -38,9 +38,10 @@ type Redis struct {
 
 // StartRedis starts a redis-server for t and stops it when t ends. When redis-server is not
 // installed it skips t with the apt-get line, or fails t when the CI environment variable
-// is "true".
+// is "true". Under -short it skips t.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
+	ExternalDep(t, "redis-server")
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		for _, p := range []string{"/usr/bin/redis-server", "/usr/local/bin/redis-server"} {

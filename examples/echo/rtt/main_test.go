@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sockhop/sockhop/examples/internal/serve"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
@@ -28,7 +27,7 @@ func TestOutput(t *testing.T) {
 			t.Fatalf("output:\n%s", out.String())
 		}
 		row := regexp.MustCompile(`^(websocket|xhr-streaming|xhr-polling)\s+50(\s+\d+\.\d{3}ms){4}$`)
-		for i, tr := range serve.Transports {
+		for i, tr := range testutil.Transports {
 			if !row.MatchString(lines[i+1]) || !strings.HasPrefix(lines[i+1], tr) {
 				t.Errorf("line %q", lines[i+1])
 			}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockhop/sockhop/client"
-	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // StartForTest runs an example's server in the background until t ends, and returns where
@@ -32,12 +33,8 @@ func StartForTest(t testing.TB, run func(ctx context.Context, ready func(Info)) 
 		case <-time.After(15 * time.Second):
 			t.Errorf("server did not stop within 15s")
 		}
-		// A SockJS session whose client went away lives on in sockjs-go for its
-		// disconnect delay (5s by default). Let it end here, so that the leak check of
-		// TestMain sees only real leaks.
-		for deadline := time.Now().Add(10 * time.Second); serverGoroutines() && time.Now().Before(deadline); {
-			time.Sleep(50 * time.Millisecond)
-		}
+		// sockjs-go keeps a goroutine per SockJS session for its DisconnectDelay after
+		// this; the leak check of TestMain (testutil.Main) knows and waits for those.
 	})
 	select {
 	case i := <-infos:
@@ -48,6 +45,54 @@ func StartForTest(t testing.TB, run func(ctx context.Context, ready func(Info)) 
 		t.Fatal("server did not start within 15s")
 	}
 	return Info{}
+}
+
+// Main is an example's run function: its flags in args, its output to stdout; it calls
+// ready once it listens and returns when ctx ends.
+type Main func(ctx context.Context, args []string, stdout io.Writer, ready func(Info)) error
+
+// StartExample runs an example (-addr 127.0.0.1:0 and args) until t ends, and returns where
+// it listens.
+func StartExample(t testing.TB, run Main, args ...string) Info {
+	t.Helper()
+	return StartForTest(t, func(ctx context.Context, ready func(Info)) error {
+		return run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), io.Discard, ready)
+	})
+}
+
+// Dial connects a Go client to the sockhop URL url on transport alone (through hc when not
+// nil), recording the named events, and closes it when t ends.
+func Dial(t testing.TB, url, transport string, hc *http.Client, events ...string) (*client.Client, *Recorder) {
+	t.Helper()
+	c := client.New(url, client.Options{Transports: []string{transport}, HTTPClient: hc})
+	rec := Record(c, events...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatalf("dial %s over %s: %v", url, transport, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if got := c.Transport(); got != transport {
+		t.Fatalf("transport %q, want %q", got, transport)
+	}
+	return c, rec
+}
+
+// Ask emits name with v and waits up to 10 s for the ack: its data, or the error ack.
+func Ask(c *client.Client, name string, v any) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.EmitWithAck(ctx, name, v)
+}
+
+// MustAsk is Ask, failing t on an error.
+func MustAsk(t testing.TB, c *client.Client, name string, v any) json.RawMessage {
+	t.Helper()
+	data, err := Ask(c, name, v)
+	if err != nil {
+		t.Fatalf("%s %v: %v", name, v, err)
+	}
+	return data
 }
 
 // Event is one event a Recorder saw.
@@ -133,18 +178,4 @@ func (r *Recorder) String() string {
 		fmt.Fprintf(&b, "\n  %s %s", e.Name, e.Data)
 	}
 	return b.String()
-}
-
-// Transports are the transports every example test runs on.
-var Transports = []string{client.WebSocket, client.XHRStreaming, client.XHRPolling}
-
-// serverGoroutines reports whether goroutines of sockjs-go or of sockhop's sessions are
-// still alive (the browser driver's own goroutines do not count).
-func serverGoroutines() bool {
-	for _, g := range testutil.Leaks() {
-		if strings.Contains(g, "igm/sockjs-go") || strings.Contains(g, "sockhop/sockhop/session") {
-			return true
-		}
-	}
-	return false
 }

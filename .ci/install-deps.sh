@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs on a fresh Debian machine: Debian packages (as root, only
-# those missing), staticcheck at a pinned version, and client-js's npm packages.
+# those missing) and client-js's npm packages (.ci/lint.sh installs staticcheck).
 # Without root and with something missing it prints the exact command and fails when CI=true.
+# gcc: the race detector (go test -race) needs cgo. make: .ci/run calls this script first
+# on a machine without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(redis-server nginx apache2 chromium curl)
+pkgs=(gcc make redis-server nginx apache2 chromium curl)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -24,12 +26,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "install-deps: missing Debian packages; run: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
     if [ "${CI:-}" = true ]; then exit 1; fi
   fi
-fi
-
-STATICCHECK_VERSION=v0.8.2
-if ! command -v staticcheck >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
-  echo "install-deps: go install staticcheck@$STATICCHECK_VERSION"
-  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
 
 if [ -f client-js/package-lock.json ]; then

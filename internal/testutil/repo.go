@@ -3,9 +3,7 @@ package testutil
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -28,28 +26,6 @@ func RepoRoot(t testing.TB) string {
 		}
 		dir = parent
 	}
-}
-
-// RequireChromium returns the path of Debian's chromium once it, node and
-// client-js/node_modules/playwright-core are all there. Otherwise the test is skipped
-// with what to install, or fails when CI=true: CI must run the browser tests.
-func RequireChromium(t testing.TB) string {
-	t.Helper()
-	var missing []string
-	exe, err := exec.LookPath("chromium")
-	if err != nil {
-		missing = append(missing, "chromium (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	if _, err := os.Stat(filepath.Join(RepoRoot(t), "client-js", "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "client-js/node_modules (cd client-js && npm ci)")
-	}
-	if len(missing) > 0 {
-		MissingDep(t, "browser tests need "+strings.Join(missing, ", ")+"; bash ci/install-deps.sh installs them")
-	}
-	return exe
 }
 
 // SyncBuffer is a bytes.Buffer that a child process's output copier and the test may use

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # client-js: rebuild the bundle and fail when the committed one differs, typecheck, run the
 # node unit tests. The browser tests (internal/browsertest: Debian's Chromium through
-# playwright-core) are Go tests and run once, in `make gotest` (go test ./...); run them
-# alone with `go test ./internal/browsertest/`. `npm ci` is ci/install-deps.sh's job.
+# playwright-core, driven by internal/browser) are Go tests and run once, in `make gotest`
+# (go test ./...); run them alone with `go test ./internal/browsertest/`. `npm ci` is
+# .ci/install-deps.sh's job.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -d client-js/node_modules ]; then
-  echo "js: client-js/node_modules missing; run: bash ci/install-deps.sh (or cd client-js && npm ci)" >&2
+  echo "js: client-js/node_modules missing; run: bash .ci/install-deps.sh (or cd client-js && npm ci)" >&2
   exit 1
 fi
 
