@@ -1,4 +1,4 @@
-// Compiled (not run) by ci/js.sh: the published dist/sockhop.d.ts serves a TypeScript app.
+// Compiled (not run) by npm test (test/tsconfig.json): the published dist/sockhop.d.ts serves a TypeScript app.
 import { connect, version, type Socket, type SockhopError, type DisconnectInfo } from '../dist/sockhop';
 
 const s: Socket = connect('/rt', { transports: ['xhr-polling'], openTimeout: 1000, auth: () => ({ token: 'x' }) });
