@@ -23,6 +23,9 @@ import (
 // A well-behaved client keeps working meanwhile, the server closes every stalled
 // connection, and its goroutines go back to where they were.
 func TestHalfOpen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of real time): make test and make gofull run it; make check (-short) does not")
+	}
 	n := 10000
 	if raceEnabled {
 		n = 1000

@@ -18,6 +18,9 @@ import (
 // (path stripped) and a nested chi route, with http.Server timeouts shorter than a
 // stream lives, on every transport.
 func TestMounting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of real time): make test and make gofull run it; make check (-short) does not")
+	}
 	mounts := map[string]func(srv *sockhop.Server) (http.Handler, string){
 		"chi Mount": func(srv *sockhop.Server) (http.Handler, string) {
 			r := chi.NewRouter()

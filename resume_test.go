@@ -86,6 +86,9 @@ func newStreamServer(t *testing.T, opts sockhop.Options) (*streamServer, *httpte
 // arrives exactly once and in order, every emit gets exactly one reply, and the server
 // handles no emit twice.
 func TestResumeUnderCuts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of real time): make test and make gofull run it; make check (-short) does not")
+	}
 	clients, m, emits := 50, 2000, 500
 	if raceEnabled {
 		clients, m, emits = 10, 1000, 200 // the race detector costs ~10x on 2 cores; the full size runs without it in make test
@@ -281,6 +284,9 @@ func mustEchoInc(t *testing.T, c *client.Client) {
 // TestNoGrowthAfterExpiry: sessions dropped and expired leave the heap within 2x of
 // where a first identical round left it, and no session behind.
 func TestNoGrowthAfterExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of real time): make test and make gofull run it; make check (-short) does not")
+	}
 	ss, hs := newStreamServer(t, sockhop.Options{ResumeGrace: 200 * time.Millisecond, MaxSessionsPerIP: -1})
 	heap := func() uint64 {
 		runtime.GC()
