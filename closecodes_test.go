@@ -24,45 +24,8 @@ import (
 	"github.com/sockhop/sockhop"
 	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/internal/testutil"
 )
-
-// closeTable is testdata/protocol/close-codes.json: the one table of close codes and HTTP
-// refusals. The tests here hold the root package and PROTOCOL.md to it; events and the
-// client have tests of their own.
-type closeTable struct {
-	Ranges []struct {
-		From, To  int
-		Owner     string
-		Reconnect bool
-	}
-	Codes []struct {
-		Code      int
-		Name      string
-		Reconnect bool
-		Meaning   string
-	}
-	HTTP []struct {
-		Status  int
-		Close   int
-		Client  string
-		Meaning string
-	}
-	ClientActions map[string]string
-}
-
-func readCloseTable(t *testing.T) closeTable {
-	t.Helper()
-	b, err := os.ReadFile("testdata/protocol/close-codes.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tab closeTable
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	if err := dec.Decode(&tab); err != nil {
-		t.Fatalf("close-codes.json: %v", err)
-	}
-	return tab
-}
 
 // rootCloseConsts are the exported Close* constants of package sockhop, compiled;
 // TestCloseCodesRoot checks that it lists every one the package declares.
@@ -114,7 +77,7 @@ func parseRoot(t *testing.T) (*token.FileSet, map[string]*ast.File) {
 // each one in errors.go has the doc comment the table makes of it (so that go doc never
 // says something else than the table).
 func TestCloseCodesRoot(t *testing.T) {
-	tab := readCloseTable(t)
+	tab := testutil.ReadCloseTable(t)
 	byName := map[string]int{}
 	for i, c := range tab.Codes {
 		byName[c.Name] = i
@@ -286,7 +249,7 @@ func mdTable(t *testing.T, doc, header string) [][]string {
 // TestProtocolCloseCodes checks PROTOCOL.md §5's tables (ranges, close codes, HTTP
 // refusals, client actions) row by row against close-codes.json.
 func TestProtocolCloseCodes(t *testing.T) {
-	tab := readCloseTable(t)
+	tab := testutil.ReadCloseTable(t)
 	b, err := os.ReadFile("PROTOCOL.md")
 	if err != nil {
 		t.Fatal(err)

@@ -1,52 +1,15 @@
 package events
 
 import (
-	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/sockhop/sockhop/internal/testutil"
 )
-
-// closeTable is testdata/protocol/close-codes.json, the one table of close codes and HTTP
-// refusals that PROTOCOL.md §5, this package, the root package and client-js follow.
-type closeTable struct {
-	Ranges []struct {
-		From, To  int
-		Owner     string
-		Reconnect bool
-	}
-	Codes []struct {
-		Code      int
-		Name      string
-		Reconnect bool
-		Meaning   string
-	}
-	HTTP []struct {
-		Status int
-		Close  int
-		Client string
-	}
-}
-
-func readCloseTable(t *testing.T) closeTable {
-	t.Helper()
-	b, err := os.ReadFile("../testdata/protocol/close-codes.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tab closeTable
-	if err := json.Unmarshal(b, &tab); err != nil {
-		t.Fatalf("close-codes.json: %v", err)
-	}
-	if len(tab.Codes) == 0 || len(tab.Ranges) == 0 || len(tab.HTTP) == 0 {
-		t.Fatal("close-codes.json: a list is empty")
-	}
-	return tab
-}
 
 // closeConsts lists the Close* constants of close.go with their compiled values;
 // TestCloseCodesDeclared checks that it names every one.
@@ -105,7 +68,7 @@ func TestCloseCodesDeclared(t *testing.T) {
 // code of the table is a constant of that name and value, every constant is in the table,
 // and Reconnect answers as the table says for every listed code and every code of a range.
 func TestCloseCodesTable(t *testing.T) {
-	tab := readCloseTable(t)
+	tab := testutil.ReadCloseTable(t)
 	inTable := map[string]bool{}
 	for _, c := range tab.Codes {
 		inTable[c.Name] = true
