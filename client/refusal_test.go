@@ -178,13 +178,8 @@ func TestComeBackLater(t *testing.T) {
 			_, url, a, _ := refusalServer(t, sockhop.Options{ConnectRate: 1.0 / 3, ConnectBurst: 1}, nil)
 			first := dial(t, url, client.Options{Transports: []string{tr}})
 			defer first.Close()
-			opts := fastBackoff
-			opts.Transports = ladder(tr)
-			c := dial(t, url, opts)
+			c := dialLadder(t, url, tr)
 			defer c.Close()
-			if c.Transport() != tr {
-				t.Errorf("connected on %s, want %s", c.Transport(), tr)
-			}
 			at := a.of(tr)
 			if len(at) != 3 {
 				t.Fatalf("%d attempts on %s, want 3: the first client's, the refused, the one after the wait", len(at), tr)
@@ -212,13 +207,8 @@ func TestComeBackLater(t *testing.T) {
 				http.Error(w, "busy", http.StatusServiceUnavailable)
 				return true
 			})
-			opts := fastBackoff
-			opts.Transports = ladder(tr)
-			c := dial(t, url, opts)
+			c := dialLadder(t, url, tr)
 			defer c.Close()
-			if c.Transport() != tr {
-				t.Errorf("connected on %s, want %s", c.Transport(), tr)
-			}
 			at := a.of(tr)
 			if len(at) != 2 {
 				t.Fatalf("%d attempts on %s, want 2", len(at), tr)
@@ -325,6 +315,19 @@ func dial(t *testing.T, url string, opts client.Options) *client.Client {
 	c, err := client.Dial(ctx, url, opts)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
+	}
+	return c
+}
+
+// dialLadder dials with the fast backoff and the ladder from tr down, and checks that the
+// client connected on tr itself: a refusal there must not send it down the ladder.
+func dialLadder(t *testing.T, url, tr string) *client.Client {
+	t.Helper()
+	opts := fastBackoff
+	opts.Transports = ladder(tr)
+	c := dial(t, url, opts)
+	if c.Transport() != tr {
+		t.Errorf("connected on %s, want %s", c.Transport(), tr)
 	}
 	return c
 }
