@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,67 +14,13 @@ import (
 	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/events"
 	"github.com/sockhop/sockhop/internal/dial"
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
-// memNet is an in-memory network: a net.Listener whose connections are net.Pipe pairs
-// made by its DialContext. A server and its clients on a memNet can run inside a
-// testing/synctest bubble, where the clock is fake and moves only when every goroutine
-// waits: a test then needs no sleeps and no luck with the scheduler. (A real socket is
-// not allowed in a bubble: a goroutine blocked on it would keep the clock still.)
-type memNet struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-	port  atomic.Int32 // of the last connection's client end
-}
+// memNet is the in-memory network the bubble tests run on (see testutil.MemNet).
+type memNet = testutil.MemNet
 
-func newMemNet() *memNet {
-	return &memNet{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (n *memNet) Accept() (net.Conn, error) {
-	select {
-	case c := <-n.conns:
-		return c, nil
-	case <-n.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (n *memNet) Close() error {
-	n.once.Do(func() { close(n.done) })
-	return nil
-}
-
-func (n *memNet) Addr() net.Addr { return memAddr{} }
-
-// DialContext connects to the listener, whatever the address. The server sees the
-// connection come from 127.0.0.1, on a port of its own.
-func (n *memNet) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
-	c, s := net.Pipe()
-	port := int(n.port.Add(1))
-	select {
-	case n.conns <- loopConn{Conn: s, remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}:
-		return c, nil
-	case <-n.done:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// loopConn is the server end of a memNet connection.
-type loopConn struct {
-	net.Conn
-	remote net.Addr
-}
-
-func (c loopConn) RemoteAddr() net.Addr { return c.remote }
-
-type memAddr struct{}
-
-func (memAddr) Network() string { return "mem" }
-func (memAddr) String() string  { return "mem" }
+func newMemNet() *memNet { return testutil.NewMemNet() }
 
 // memServer is echoServer on a memNet: the server is mounted at /rt of an http.Server
 // that serves the memNet, and the returned memClient dials it. Everything stops with the

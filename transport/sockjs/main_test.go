@@ -1,10 +1,7 @@
 package sockjs
 
 import (
-	"context"
-	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,14 +14,14 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // run server and client in a synctest bubble, and returns a client for it (any host name
 // reaches it). All of it stops with the test, sockjs-go's session timers included.
 func serveMem(t *testing.T, handler http.Handler) *http.Client {
-	ln := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	ln := testutil.NewMemNet()
 	hs := &http.Server{Handler: handler}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		_ = hs.Serve(ln)
 	}()
-	hc := &http.Client{Transport: &http.Transport{DialContext: ln.dial}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: ln.DialContext}}
 	t.Cleanup(func() {
 		_ = hs.Close()
 		<-served
@@ -35,43 +32,3 @@ func serveMem(t *testing.T, handler http.Handler) *http.Client {
 	})
 	return hc
 }
-
-// pipeListener is a net.Listener whose connections are made by dial, as net.Pipe pairs.
-type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	c, s := net.Pipe()
-	select {
-	case l.conns <- s:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
