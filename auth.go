@@ -29,7 +29,10 @@ func (srv *Server) authenticate(r *http.Request, auth json.RawMessage) (Identity
 	if f == nil {
 		return Identity{}, nil
 	}
-	id, err := f(r, auth)
+	id, panicked, err := srv.runAuthenticate(f, r, auth)
+	if panicked {
+		return Identity{}, err
+	}
 	if err == nil {
 		return id, nil
 	}
@@ -39,6 +42,17 @@ func (srv *Server) authenticate(r *http.Request, auth json.RawMessage) (Identity
 		e = &Error{Code: "unauthorized", Message: "unauthorized"}
 	}
 	return Identity{}, &CloseError{Code: CloseUnauthorized, Reason: e.Message, Err: e}
+}
+
+// runAuthenticate calls f, turning a panic into a 1011 close of this connection alone.
+func (srv *Server) runAuthenticate(f func(*http.Request, json.RawMessage) (Identity, error), r *http.Request, auth json.RawMessage) (id Identity, panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			id, panicked, err = Identity{}, true, srv.hookPanic("Authenticate", p)
+		}
+	}()
+	id, err = f(r, auth)
+	return id, false, err
 }
 
 // DisconnectUser closes every session of the user with userID on this server with

@@ -109,7 +109,7 @@ func New(opts Options) (*Server, error) {
 	if srv.adapter == nil {
 		srv.adapter = rooms.NewMemory()
 	}
-	if err := srv.adapter.Start(srv.baseCtx, srv.deliver); err != nil {
+	if err := srv.callAdapter("Start", func() error { return srv.adapter.Start(srv.baseCtx, srv.deliver) }); err != nil {
 		return nil, fmt.Errorf("sockhop: starting the rooms adapter: %w", err)
 	}
 	srv.registerDiag()
@@ -269,8 +269,17 @@ func (srv *Server) end(s *Session, reason error) {
 	srv.penalize(s.ip, reason)
 	srv.log.Info("session closed", "session", s.ID(), "code", CloseCode(reason), "err", reason)
 	if f := srv.onDisconnect.Load(); f != nil {
-		(*f)(s, reason)
+		srv.runOnDisconnect(*f, s, reason)
 	}
+}
+
+func (srv *Server) runOnDisconnect(f func(*Session, error), s *Session, reason error) {
+	defer func() {
+		if p := recover(); p != nil {
+			srv.hookPanic("OnDisconnect", p, "session", s.ID())
+		}
+	}()
+	f(s, reason)
 }
 
 // refuse tells the client why its connection ends before the session started.
@@ -336,8 +345,7 @@ func (srv *Server) open(conn transport.Conn, r *http.Request, id Identity, ip st
 func (srv *Server) runOnConnect(f func(context.Context, *Session) error, s *Session) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			srv.log.Error("OnConnect panic", "session", s.ID(), "panic", p)
-			err = &CloseError{Code: CloseInternalError, Reason: "internal error"}
+			err = srv.hookPanic("OnConnect", p, "session", s.ID())
 		}
 	}()
 	if err := f(s.Context(), s); err != nil {
@@ -425,7 +433,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 }
 
 func (srv *Server) closeAdapter(ctx context.Context) error {
-	srv.adapterOnce.Do(func() { srv.adapterErr = srv.adapter.Close(ctx) })
+	srv.adapterOnce.Do(func() { srv.adapterErr = srv.callAdapter("Close", func() error { return srv.adapter.Close(ctx) }) })
 	if errors.Is(srv.adapterErr, rooms.ErrClosed) {
 		return nil
 	}

@@ -153,7 +153,10 @@ func (d dispatcher) HandleEvent(ctx context.Context, m *events.Message) {
 		}
 		return
 	}
-	reply, err := h(ctx, s, m.Data)
+	reply, panicked, err := s.runHandler(ctx, h, m)
+	if panicked {
+		return
+	}
 	if err != nil {
 		e, visible := clientError(err)
 		if !visible {
@@ -174,4 +177,17 @@ func (d dispatcher) HandleEvent(ctx context.Context, m *events.Message) {
 		return
 	}
 	_ = s.core.Reply(m.ID, data, nil)
+}
+
+// runHandler calls h; a panic is logged with its stack and closes the session (1011), as
+// the handler may have left the session's state half changed.
+func (s *Session) runHandler(ctx context.Context, h HandlerFunc, m *events.Message) (reply any, panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.core.Abort(s.srv.hookPanic("handler", p, "session", s.ID(), "event", m.Name))
+			reply, panicked, err = nil, true, nil
+		}
+	}()
+	reply, err = h(ctx, s, m.Data)
+	return reply, false, err
 }
