@@ -23,6 +23,19 @@ type Options struct {
 	// visitor's cookies to open sessions (cross-site WebSocket hijacking). A warning is
 	// logged at New.
 	InsecureAllowAnyOrigin bool
+	// AllowedHosts lists the Host header values the server answers, against DNS
+	// rebinding: a page on evil.example whose name is then pointed at this server's
+	// address is "same-origin" for the Origin check (its Origin host equals the Host it
+	// sends), so only the Host tells it apart. An entry is a host name or IP ("app.example",
+	// "127.0.0.1", "::1"), which allows any port; a name with a port ("localhost:8080",
+	// "[::1]:8080"), which allows that port only; or a path.Match pattern of names
+	// ("*.app.example"). Requests with any other Host get 403 on every endpoint: WebSocket,
+	// SockJS, sockhop.js and diag. Zero means any Host, as a server that does not know its
+	// public names (behind proxies, under many names) cannot check it; set it on a server
+	// that trusts its network position instead of credentials (a development server on
+	// localhost, an internal service), which DNS rebinding would otherwise expose to any
+	// web page its users visit.
+	AllowedHosts []string
 
 	// PingInterval is the time between server pings. Zero means 25s.
 	PingInterval time.Duration

@@ -31,6 +31,7 @@ type Server struct {
 	scfg   session.Config // every session's, with defaults; sessionConfig adds the hooks
 	log    *slog.Logger
 	origin *originPolicy
+	hosts  *hostPolicy // nil: any Host
 	ws     *ws.Upgrader
 	sj     *sockjs.Handler
 	js     *clientJS
@@ -67,7 +68,12 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	hosts, err := newHostPolicy(opts.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
 	srv := &Server{
+		hosts:       hosts,
 		opts:        opts,
 		scfg:        opts.sessionConfig(),
 		log:         opts.Logger,
@@ -119,6 +125,10 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP routes a request by the end of its path, so the server works under any mount
 // path, whether or not the router strips it.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !srv.hosts.allow(r) {
+		http.Error(w, "sockhop: host not allowed", http.StatusForbidden)
+		return
+	}
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	n := len(segs)
 	switch {

@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/examples/internal/serve"
+	idial "github.com/sockhop/sockhop/internal/dial"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
@@ -124,4 +128,27 @@ func sign(f float64) int {
 		return -1
 	}
 	return 0
+}
+
+// TestAllowHost: -allow-host reaches sockhop.Options.AllowedHosts: a Host not listed gets
+// 403 on sockhop's endpoints, on every transport; a listed one is served.
+func TestAllowHost(t *testing.T) {
+	info := serve.StartForTest(t, func(ctx context.Context, ready func(serve.Info)) error {
+		return run(ctx, []string{"-addr", "127.0.0.1:0", "-allow-host", "localhost"}, io.Discard, ready)
+	})
+	byIP := serve.SockhopURL(info.URL)
+	byName := strings.Replace(byIP, "127.0.0.1", "localhost", 1)
+	for _, tr := range serve.Transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := client.Dial(ctx, byIP, client.Options{Transports: []string{tr}, NoReconnect: true})
+			var he *idial.HTTPError
+			if !errors.As(err, &he) || he.Status != http.StatusForbidden {
+				t.Fatalf("Host 127.0.0.1: %v, want 403", err)
+			}
+			c, _ := dial(t, byName, tr)
+			ask(t, c, "symbols", nil)
+		})
+	}
 }
