@@ -241,5 +241,3 @@ func (a *panicAdapter) Publish(ctx context.Context, p rooms.Publication) error {
 	}
 	return a.Adapter.Publish(ctx, p)
 }
-
-

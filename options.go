@@ -104,9 +104,17 @@ type Options struct {
 	// the burst waits its turn, up to a second; one that would wait longer is refused with
 	// a retry hint (429 on SockJS, 1013 on WebSocket). A client that reconnects in a loop
 	// is thus served at this rate, whatever it costs it. IPv6 addresses share a budget per
-	// /64. Zero means 20/s and a burst of 100; a negative ConnectRate means no limit.
+	// prefix (IPv6PrefixLen). Zero means 20/s and a burst of 100; a negative ConnectRate
+	// means no limit.
 	ConnectRate  float64
 	ConnectBurst int
+	// IPv6PrefixLen is the IPv6 prefix length by which the per-address limits
+	// (MaxSessionsPerIP, the handshakes under way, ConnectRate) count a client: all the
+	// addresses of one prefix share one count, as one host or home network usually has a
+	// whole /64 and could otherwise rotate through it. IPv4 addresses count one by one.
+	// Zero means 64; 128 counts each IPv6 address alone; values outside 1–128 are an
+	// error at New.
+	IPv6PrefixLen int
 	// TrustedProxies lists the addresses or CIDR prefixes of reverse proxies whose
 	// X-Forwarded-For is believed for the per-IP limit. Zero means none: the TCP peer is
 	// the client.
@@ -153,6 +161,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ConnectBurst <= 0 {
 		o.ConnectBurst = max(1, int(5*o.ConnectRate))
+	}
+	if o.IPv6PrefixLen == 0 {
+		o.IPv6PrefixLen = 64
 	}
 	if o.MessageRate == 0 {
 		o.MessageRate = 100

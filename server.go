@@ -68,6 +68,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.IPv6PrefixLen < 1 || opts.IPv6PrefixLen > 128 {
+		return nil, fmt.Errorf("sockhop: IPv6PrefixLen %d is not in 1–128", opts.IPv6PrefixLen)
+	}
 	hosts, err := newHostPolicy(opts.AllowedHosts)
 	if err != nil {
 		return nil, err
@@ -164,7 +167,7 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sockhop: origin not allowed", http.StatusForbidden)
 		return
 	}
-	paced := srv.pace(r, srv.clientIP(r))
+	paced := srv.pace(r, srv.clientKey(r))
 	c, err := srv.ws.Upgrade(w, r)
 	if err != nil {
 		srv.log.Info("upgrade failed", "err", err)
@@ -181,6 +184,12 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// does not.
 	r = r.WithContext(context.WithoutCancel(r.Context()))
 	go srv.accept(c, r)
+}
+
+// clientKey is what the per-address limits count r's client as: its address (see
+// clientIP), IPv6 by its prefix (see addrKey).
+func (srv *Server) clientKey(r *http.Request) string {
+	return addrKey(srv.clientIP(r), srv.opts.IPv6PrefixLen)
 }
 
 func (srv *Server) isDraining() bool {
@@ -205,7 +214,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	// A connection counts against its address while it shakes hands, and as a session once
 	// it is a new one: a resume is its session's, already counted, so a client at the
 	// limit can still resume.
-	ip := srv.clientIP(r)
+	ip := srv.clientKey(r)
 	if !srv.holdSlot(srv.shakes, ip) {
 		srv.mu.Lock()
 		delete(srv.handshaking, conn)

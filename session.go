@@ -26,7 +26,7 @@ type Session struct {
 	token     string         // the resume token; guarded by mu
 	prevToken string         // the one before, until the client shows it has the new one; guarded by mu
 	identity  Identity       // guarded by mu
-	ip        string         // the client address counted for the per-IP limit
+	ip        string         // the client's key for the per-address limits (clientKey)
 }
 
 func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
