@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // Identity is who a session belongs to, as Options.Authenticate decided.
@@ -12,6 +13,13 @@ type Identity struct {
 	UserID string
 	// Data is whatever the app wants to keep with the identity (claims, roles).
 	Data any
+	// Expires, when not zero, is when the credentials behind the identity expire (a
+	// token's exp). At it the session closes with CloseAuthExpired (4003): the clients
+	// fetch fresh credentials (client.Options.AuthFunc, the JS client's auth function)
+	// and connect again, as a new session. An identity that has expired already refuses
+	// the connection (CloseUnauthorized, "credentials expired"). A resume runs
+	// Authenticate again and replaces the session's identity, and so its expiry.
+	Expires time.Time
 }
 
 // Identity returns the identity Options.Authenticate gave the session (the zero Identity
@@ -32,6 +40,9 @@ func (srv *Server) authenticate(r *http.Request, auth json.RawMessage) (Identity
 	id, panicked, err := srv.runAuthenticate(f, r, auth)
 	if panicked {
 		return Identity{}, err
+	}
+	if err == nil && !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
+		err = &Error{Code: "credentials_expired", Message: "credentials expired"}
 	}
 	if err == nil {
 		return id, nil
@@ -78,4 +89,33 @@ func (srv *Server) DisconnectUser(ctx context.Context, userID string) (int, erro
 		s.Close(CloseKicked, "disconnected by the server")
 	}
 	return len(victims), nil
+}
+
+// setIdentity gives s its identity (at open, and again at every resume) and arms the
+// close at its expiry, replacing the one of the identity before.
+func (s *Session) setIdentity(id Identity) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.identity = id
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	if id.Expires.IsZero() {
+		return
+	}
+	s.expiry = time.AfterFunc(time.Until(id.Expires), func() {
+		s.srv.log.Info("credentials expired", "session", s.ID())
+		s.core.Close(&CloseError{Code: CloseAuthExpired, Reason: "credentials expired"})
+	})
+}
+
+// stopExpiry disarms the expiry close of an ended session.
+func (s *Session) stopExpiry() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
 }

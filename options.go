@@ -89,8 +89,12 @@ type Options struct {
 	// transport, with the request that opened the transport (cookies, headers) and the
 	// hello's auth field (a token the client sends in its first message, so it never
 	// appears in a URL). A *Error is shown to the client, any other error is logged and
-	// shown as "unauthorized"; either closes with CloseUnauthorized (terminal). A resume
-	// whose identity's UserID differs from the session's starts a new session instead.
+	// shown as "unauthorized"; either closes with CloseUnauthorized (terminal); a panic is
+	// logged with its stack and closes with CloseInternalError. A resume whose identity's
+	// UserID differs from the session's starts a new session instead; one with the same
+	// UserID replaces the session's identity (Data, Expires). An identity with Expires set
+	// closes its session at that time with CloseAuthExpired, after which the clients fetch
+	// fresh credentials and reconnect.
 	Authenticate func(r *http.Request, auth json.RawMessage) (Identity, error)
 
 	// MaxSessionsPerIP bounds concurrent sessions per client address (see

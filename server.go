@@ -261,6 +261,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		srv.refuse(conn, err)
 		srv.penalize(ip, err)
 		if s != nil {
+			s.stopExpiry()
 			s.core.Abort(events.Cause(err))
 			srv.leaveAll(s) // OnConnect may have joined rooms
 		}
@@ -283,6 +284,7 @@ func (srv *Server) end(s *Session, reason error) {
 	srv.mu.Lock()
 	delete(srv.sessions, s.ID())
 	srv.mu.Unlock()
+	s.stopExpiry()
 	srv.leaveAll(s)
 	srv.freeSlot(srv.perIP, s.ip)
 	srv.penalize(s.ip, reason)
@@ -351,7 +353,8 @@ func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, er
 // open creates a new session on conn, queues its welcome and runs OnConnect.
 func (srv *Server) open(conn transport.Conn, r *http.Request, id Identity, ip string) (*Session, error) {
 	s := newSession(srv, conn, r)
-	s.identity, s.ip = id, ip
+	s.ip = ip
+	s.setIdentity(id)
 	_ = s.core.SendControl(srv.welcome(s, false, 0))
 	if f := srv.onConnect.Load(); f != nil {
 		if err := srv.runOnConnect(*f, s); err != nil {

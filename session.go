@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/sockhop/sockhop/events"
 	"github.com/sockhop/sockhop/session"
@@ -26,6 +27,7 @@ type Session struct {
 	token     string         // the resume token; guarded by mu
 	prevToken string         // the one before, until the client shows it has the new one; guarded by mu
 	identity  Identity       // guarded by mu
+	expiry    *time.Timer    // closes the session at identity.Expires; guarded by mu
 	ip        string         // the client's key for the per-address limits (clientKey)
 }
 

@@ -58,6 +58,13 @@ func comeBack(code int) bool {
 
 // open dials one transport and runs the handshake.
 func (c *Client) open(ctx context.Context, name string) (transport.Conn, *session.Session, [][]byte, error) {
+	auth := c.opts.Auth
+	if c.opts.AuthFunc != nil {
+		var err error
+		if auth, err = c.opts.AuthFunc(ctx); err != nil {
+			return nil, nil, nil, fmt.Errorf("sockhop/client: AuthFunc: %w", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
 	defer cancel()
 	c.mu.Lock()
@@ -74,8 +81,8 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	if resume {
 		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: old.ReceivedSeq()}
 	}
-	if c.opts.Auth != nil {
-		if hello.Auth, err = json.Marshal(c.opts.Auth); err != nil {
+	if auth != nil {
+		if hello.Auth, err = json.Marshal(auth); err != nil {
 			_ = conn.Close(events.CloseNormal, "")
 			return nil, nil, nil, err
 		}
