@@ -49,12 +49,12 @@ func TestAuthExpiry(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
 		_, url := echoServer(t, sockhop.Options{Authenticate: tokenAuth}, whoami)
 		var calls atomic.Int32
-		// The first credentials last 300 ms, the next an hour.
+		// The first credentials last 1 s, the next an hour.
 		authFunc := func(ctx context.Context) (any, error) {
 			n := calls.Add(1)
 			ms := 3_600_000
 			if n == 1 {
-				ms = 300
+				ms = 1000
 			}
 			return "ann:" + strconv.Itoa(int(n)) + ":" + strconv.Itoa(ms), nil
 		}
@@ -120,7 +120,7 @@ func TestResumeReauthenticates(t *testing.T) {
 			n := calls.Add(1)
 			ms := 3_600_000
 			if n == 1 {
-				ms = 1500
+				ms = 2500
 			}
 			return "ann:" + strconv.Itoa(int(n)) + ":" + strconv.Itoa(ms), nil
 		}
@@ -146,7 +146,7 @@ func TestResumeReauthenticates(t *testing.T) {
 			t.Fatalf("whoami after the resume: %s %v, want the resume's credentials", reply, err)
 		}
 		// Past the first credentials' expiry the session goes on.
-		time.Sleep(time.Until(start.Add(2 * time.Second)))
+		time.Sleep(time.Until(start.Add(3 * time.Second)))
 		select {
 		case err := <-gone:
 			t.Fatalf("the session dropped (%v) at the replaced credentials' expiry", err)
