@@ -158,3 +158,55 @@ func TestResumeReauthenticates(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthFuncError: a failing AuthFunc fails Connect at once, on the first transport,
+// with its error; no transport is dialled without credentials. After a disconnect the
+// client calls it again until it succeeds.
+func TestAuthFuncError(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		srv, url := echoServer(t, sockhop.Options{Authenticate: tokenAuth}, whoami)
+		down := errors.New("token endpoint down")
+		var calls atomic.Int32
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := client.Dial(ctx, url, client.Options{AuthFunc: func(context.Context) (any, error) {
+			calls.Add(1)
+			return nil, down
+		}})
+		if !errors.Is(err, down) || calls.Load() != 1 {
+			t.Fatalf("Dial: %v after %d calls, want the AuthFunc error after 1", err, calls.Load())
+		}
+		// Connected, then kicked off with a reconnect code while the endpoint is down: the
+		// client keeps asking, and comes back once it answers.
+		var failing atomic.Bool
+		calls.Store(0)
+		c := client.New(url, client.Options{Transports: []string{tr}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+			AuthFunc: func(context.Context) (any, error) {
+				n := calls.Add(1)
+				if failing.Load() {
+					return nil, down
+				}
+				return "ann:" + strconv.Itoa(int(n)) + ":3600000", nil
+			}})
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		failing.Store(true)
+		srv.Session(c.SessionID()).Close(sockhop.CloseGoingAway, "bye")
+		deadline := time.Now().Add(10 * time.Second)
+		for calls.Load() < 4 {
+			if time.Now().After(deadline) {
+				t.Fatalf("AuthFunc called %d times after the disconnect, want it retried", calls.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		failing.Store(false)
+		for srv.SessionCount() != 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("the client did not come back once AuthFunc answered")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}

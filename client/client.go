@@ -57,8 +57,8 @@ type Options struct {
 	// it fetches fresh credentials, e.g. a short-lived token. After a close with
 	// CloseAuthExpired (4003: the server's Identity.Expires passed) the client reconnects
 	// with a new session, and so with what AuthFunc returns then. An error fails that
-	// connection attempt (the client goes on trying with backoff, as for a network
-	// error). ctx bounds the call.
+	// connection attempt without trying another transport: Connect returns it (wrapped);
+	// a reconnect tries again after a backoff. ctx bounds the call.
 	AuthFunc func(ctx context.Context) (any, error)
 	// NoReconnect stops the client at the first disconnect.
 	NoReconnect bool

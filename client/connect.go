@@ -30,6 +30,10 @@ func (c *Client) connect(ctx context.Context) (transport.Conn, *session.Session,
 		if err == nil {
 			return conn, core, lines, nil
 		}
+		var ae *authFuncError
+		if errors.As(err, &ae) { // no credentials: another transport would not help
+			return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %w", c.url, err)
+		}
 		code := events.CloseCode(err)
 		switch {
 		case code != 0 && !events.Reconnect(code):
@@ -62,7 +66,7 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	if c.opts.AuthFunc != nil {
 		var err error
 		if auth, err = c.opts.AuthFunc(ctx); err != nil {
-			return nil, nil, nil, fmt.Errorf("sockhop/client: AuthFunc: %w", err)
+			return nil, nil, nil, &authFuncError{err}
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
@@ -173,3 +177,9 @@ func (c *Client) backoff(attempt int) time.Duration {
 	}
 	return time.Duration(rand.Int64N(int64(d)) + 1)
 }
+
+// authFuncError is an error of Options.AuthFunc.
+type authFuncError struct{ err error }
+
+func (e *authFuncError) Error() string { return "AuthFunc: " + e.err.Error() }
+func (e *authFuncError) Unwrap() error { return e.err }
