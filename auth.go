@@ -104,10 +104,18 @@ func (s *Session) setIdentity(id Identity) {
 	if id.Expires.IsZero() {
 		return
 	}
-	s.expiry = time.AfterFunc(time.Until(id.Expires), func() {
+	var t *time.Timer
+	t = time.AfterFunc(time.Until(id.Expires), func() {
+		s.mu.Lock() // held by setIdentity until t is assigned
+		current := s.expiry == t
+		s.mu.Unlock()
+		if !current { // replaced by a resume's identity as it fired
+			return
+		}
 		s.srv.log.Info("credentials expired", "session", s.ID())
 		s.core.Close(&CloseError{Code: CloseAuthExpired, Reason: "credentials expired"})
 	})
+	s.expiry = t
 }
 
 // stopExpiry disarms the expiry close of an ended session.
