@@ -43,6 +43,7 @@ var rootCloseConsts = map[string]int{
 	"CloseHandshakeTimeout":   sockhop.CloseHandshakeTimeout,
 	"CloseHeartbeatTimeout":   sockhop.CloseHeartbeatTimeout,
 	"CloseReplaced":           sockhop.CloseReplaced,
+	"CloseAuthExpired":        sockhop.CloseAuthExpired,
 	"CloseUnsupportedVersion": sockhop.CloseUnsupportedVersion,
 	"CloseUnauthorized":       sockhop.CloseUnauthorized,
 	"CloseRejected":           sockhop.CloseRejected,

@@ -25,7 +25,7 @@ const (
 	CloseAbnormal = events.CloseAbnormal
 	// CloseInvalidPayload (1007, terminal): invalid UTF-8.
 	CloseInvalidPayload = events.CloseInvalidPayload
-	// ClosePolicyViolation (1008, terminal): policy: the client kept sending past its message rate; an HTTP 403 (Origin refused) reads as this code.
+	// ClosePolicyViolation (1008, terminal): policy: the client kept sending past its message rate; an HTTP 403 (Origin or Host refused) reads as this code.
 	ClosePolicyViolation = events.ClosePolicyViolation
 	// CloseTooBig (1009, terminal): frame over MaxMessageSize.
 	CloseTooBig = events.CloseTooBig
@@ -39,6 +39,8 @@ const (
 	CloseHeartbeatTimeout = events.CloseHeartbeatTimeout
 	// CloseReplaced (4002, reconnect): a newer transport resumed the session.
 	CloseReplaced = events.CloseReplaced
+	// CloseAuthExpired (4003, reconnect): credentials expired (Identity.Expires passed): fetch fresh credentials, then reconnect.
+	CloseAuthExpired = events.CloseAuthExpired
 	// CloseUnsupportedVersion (4500, terminal): unknown protocol version.
 	CloseUnsupportedVersion = events.CloseUnsupportedVersion
 	// CloseUnauthorized (4501, terminal): authentication refused.

@@ -4,13 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"runtime/debug"
 )
 
 // HandlerFunc handles one event from a client. data is the event's raw JSON (nil for
 // none). When the client asked for an ack, reply (encoded as JSON) or err is sent back: a
 // *Error as is, any other error as code "internal". Handlers of one session run one at a
 // time, in the order the client sent the events, on a goroutine of that session; ctx is
-// the session's context.
+// the session's context. A panic is logged with its stack and closes that session alone
+// with CloseInternalError (1011, the client reconnects with a new session).
 type HandlerFunc func(ctx context.Context, s *Session, data json.RawMessage) (reply any, err error)
 
 // Handle registers h for event name. It panics when name is empty, h is nil, or name
@@ -70,15 +72,26 @@ func decode[T any](data json.RawMessage) (T, error) {
 // OnConnect sets the function run for every new session after its hello and before the
 // welcome. Returning an error rejects the client: a *Error is shown to it (close code
 // CloseRejected), a *CloseError closes with its own code, anything else is logged and
-// shown as "internal error". Emits made here reach the client right after the welcome.
-// It replaces any earlier OnConnect.
+// shown as "internal error"; a panic is logged with its stack and closes the connection
+// with CloseInternalError. Emits made here reach the client right after the welcome. It
+// replaces any earlier OnConnect.
 func (srv *Server) OnConnect(f func(ctx context.Context, s *Session) error) {
 	srv.onConnect.Store(&f)
 }
 
 // OnDisconnect sets the function run once after a session ended, with why it ended (read
 // the code with CloseCode). It runs after the session's last handler has returned, never
-// beside one. It replaces any earlier OnDisconnect.
+// beside one. A panic in f is logged with its stack, and the server goes on. It replaces
+// any earlier OnDisconnect.
 func (srv *Server) OnDisconnect(f func(s *Session, reason error)) {
 	srv.onDisconnect.Store(&f)
+}
+
+// hookPanic logs p, the value a user-supplied function (a hook, a handler, an Adapter
+// method) panicked with, at Error level with the stack, and returns the close that ends
+// only the session (or connection) concerned: 1011, which clients reconnect after. Call
+// it from a deferred recover, so that the stack is the panicking one.
+func (srv *Server) hookPanic(hook string, p any, attrs ...any) *CloseError {
+	srv.log.Error("sockhop: "+hook+" panicked", append(attrs, "panic", p, "stack", string(debug.Stack()))...)
+	return &CloseError{Code: CloseInternalError, Reason: "internal error"}
 }

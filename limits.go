@@ -83,7 +83,7 @@ func (srv *Server) freeSlot(c counts, ip string) {
 // admitSockJS decides, for a SockJS request that would create a session, whether it may
 // (waiting for its turn under ConnectRate); when not, it answers 429.
 func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
-	ip := srv.clientIP(r)
+	ip := srv.clientKey(r)
 	// A client resuming says so (?resume=1): its session is counted already. The word of a
 	// client is enough here, as a new session is counted again after its hello.
 	resuming := r.URL.Query().Get("resume") == "1"
@@ -115,7 +115,7 @@ func (srv *Server) penalize(ip string, reason error) {
 	}
 	switch CloseCode(reason) {
 	case CloseProtocolError, CloseUnsupportedData, CloseInvalidPayload, ClosePolicyViolation, CloseTooBig:
-		srv.pacer.charge(paceKey(ip), time.Now())
+		srv.pacer.charge(ip, time.Now())
 	}
 }
 
@@ -129,7 +129,7 @@ func (srv *Server) pace(r *http.Request, ip string) error {
 	if srv.pacer == nil {
 		return nil
 	}
-	key := paceKey(ip)
+	key := ip // a clientKey
 	wait, ok := srv.pacer.reserve(key, time.Now())
 	var refusal error
 	if !ok {

@@ -23,6 +23,19 @@ type Options struct {
 	// visitor's cookies to open sessions (cross-site WebSocket hijacking). A warning is
 	// logged at New.
 	InsecureAllowAnyOrigin bool
+	// AllowedHosts lists the Host header values the server answers, against DNS
+	// rebinding: a page on evil.example whose name is then pointed at this server's
+	// address is "same-origin" for the Origin check (its Origin host equals the Host it
+	// sends), so only the Host tells it apart. An entry is a host name or IP ("app.example",
+	// "127.0.0.1", "::1"), which allows any port; a name with a port ("localhost:8080",
+	// "[::1]:8080"), which allows that port only; or a path.Match pattern of names
+	// ("*.app.example"). Requests with any other Host get 403 on every endpoint: WebSocket,
+	// SockJS, sockhop.js and diag. Zero means any Host, as a server that does not know its
+	// public names (behind proxies, under many names) cannot check it; set it on a server
+	// that trusts its network position instead of credentials (a development server on
+	// localhost, an internal service), which DNS rebinding would otherwise expose to any
+	// web page its users visit.
+	AllowedHosts []string
 
 	// PingInterval is the time between server pings. Zero means 25s.
 	PingInterval time.Duration
@@ -76,8 +89,12 @@ type Options struct {
 	// transport, with the request that opened the transport (cookies, headers) and the
 	// hello's auth field (a token the client sends in its first message, so it never
 	// appears in a URL). A *Error is shown to the client, any other error is logged and
-	// shown as "unauthorized"; either closes with CloseUnauthorized (terminal). A resume
-	// whose identity's UserID differs from the session's starts a new session instead.
+	// shown as "unauthorized"; either closes with CloseUnauthorized (terminal); a panic is
+	// logged with its stack and closes with CloseInternalError. A resume whose identity's
+	// UserID differs from the session's starts a new session instead; one with the same
+	// UserID replaces the session's identity (Data, Expires). An identity with Expires set
+	// closes its session at that time with CloseAuthExpired, after which the clients fetch
+	// fresh credentials and reconnect.
 	Authenticate func(r *http.Request, auth json.RawMessage) (Identity, error)
 
 	// MaxSessionsPerIP bounds concurrent sessions per client address (see
@@ -91,9 +108,17 @@ type Options struct {
 	// the burst waits its turn, up to a second; one that would wait longer is refused with
 	// a retry hint (429 on SockJS, 1013 on WebSocket). A client that reconnects in a loop
 	// is thus served at this rate, whatever it costs it. IPv6 addresses share a budget per
-	// /64. Zero means 20/s and a burst of 100; a negative ConnectRate means no limit.
+	// prefix (IPv6PrefixLen). Zero means 20/s and a burst of 100; a negative ConnectRate
+	// means no limit.
 	ConnectRate  float64
 	ConnectBurst int
+	// IPv6PrefixLen is the IPv6 prefix length by which the per-address limits
+	// (MaxSessionsPerIP, the handshakes under way, ConnectRate) count a client: all the
+	// addresses of one prefix share one count, as one host or home network usually has a
+	// whole /64 and could otherwise rotate through it. IPv4 addresses count one by one.
+	// Zero means 64; 128 counts each IPv6 address alone; values outside 1–128 are an
+	// error at New.
+	IPv6PrefixLen int
 	// TrustedProxies lists the addresses or CIDR prefixes of reverse proxies whose
 	// X-Forwarded-For is believed for the per-IP limit. Zero means none: the TCP peer is
 	// the client.
@@ -140,6 +165,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ConnectBurst <= 0 {
 		o.ConnectBurst = max(1, int(5*o.ConnectRate))
+	}
+	if o.IPv6PrefixLen == 0 {
+		o.IPv6PrefixLen = 64
 	}
 	if o.MessageRate == 0 {
 		o.MessageRate = 100

@@ -2,6 +2,7 @@ package sockhop
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -57,6 +58,62 @@ func (p *originPolicy) allow(r *http.Request) bool {
 			return true
 		}
 		if ok, _ := path.Match(pat, u.Hostname()); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPolicy decides which Host headers the server answers (Options.AllowedHosts); nil
+// answers any.
+type hostPolicy struct {
+	hosts    map[string]bool // names without a port, and host:port entries, lower case
+	patterns []string        // path.Match patterns, lower case
+}
+
+func newHostPolicy(list []string) (*hostPolicy, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	p := &hostPolicy{hosts: map[string]bool{}}
+	for _, h := range list {
+		h = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+		switch {
+		case h == "" || h == "*" || strings.Contains(h, "/"):
+			return nil, fmt.Errorf("sockhop: AllowedHosts entry %q is not a host name", h)
+		case strings.ContainsAny(h, "*?["):
+			if _, err := path.Match(h, ""); err != nil {
+				return nil, fmt.Errorf("sockhop: AllowedHosts pattern %q: %w", h, err)
+			}
+			p.patterns = append(p.patterns, h)
+		default:
+			p.hosts[strings.Trim(h, "[]")] = true // "[::1]" is "::1"; "[::1]:8080" keeps its brackets
+		}
+	}
+	return p, nil
+}
+
+// allow reports whether r's Host is listed: its name alone (any port), or name:port as
+// given.
+func (p *hostPolicy) allow(r *http.Request) bool {
+	if p == nil {
+		return true
+	}
+	full := strings.TrimSuffix(strings.ToLower(r.Host), ".")
+	name := full
+	if h, port, err := net.SplitHostPort(full); err == nil {
+		name = strings.TrimSuffix(h, ".")
+		full = net.JoinHostPort(name, port)
+	}
+	name = strings.Trim(name, "[]")
+	if name == "" {
+		return false
+	}
+	if p.hosts[name] || p.hosts[full] {
+		return true
+	}
+	for _, pat := range p.patterns {
+		if ok, _ := path.Match(pat, name); ok {
 			return true
 		}
 	}

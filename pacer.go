@@ -126,13 +126,19 @@ func (p *pacer) sweep(now time.Time) {
 	}
 }
 
-// paceKey is the bucket an address shares: IPv4 addresses each have their own, IPv6 ones
-// one per /64, the block a single host or home network usually has.
-func paceKey(ip string) string {
+// addrKey is what the per-address limits (sessions, handshakes, ConnectRate) count a
+// client address as: an IPv4 address (also written as IPv4-mapped IPv6) on its own, an
+// IPv6 address by its prefix of bits (Options.IPv6PrefixLen, /64 by default: the block
+// one host or home network usually has, so rotating through it gains nothing). Anything
+// that is not an address stays as it is.
+func addrKey(ip string, bits int) string {
 	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() || a.Is4In6() {
+	if err != nil {
 		return ip
 	}
-	p, _ := a.Prefix(64)
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(bits)
 	return p.String()
 }

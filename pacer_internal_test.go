@@ -53,16 +53,24 @@ func TestPacer(t *testing.T) {
 	}
 }
 
-func TestPaceKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.7":            "192.0.2.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
-		"::ffff:192.0.2.7":     "::ffff:192.0.2.7",
-		"not an address":       "not an address",
+func TestAddrKey(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		bits int
+		want string
+	}{
+		{"192.0.2.7", 64, "192.0.2.7"},
+		{"2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", 64, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", 48, "2001:db8:1::/48"},
+		{"2001:db8:1:2:ffff::1", 128, "2001:db8:1:2:ffff::1/128"},
+		{"fe80::1%eth0", 64, "fe80::/64"},
+		{"::1", 64, "::/64"},
+		{"::ffff:192.0.2.7", 64, "192.0.2.7"},
+		{"not an address", 64, "not an address"},
 	} {
-		if got := paceKey(in); got != want {
-			t.Errorf("paceKey(%q) = %q, want %q", in, got, want)
+		if got := addrKey(tc.in, tc.bits); got != tc.want {
+			t.Errorf("addrKey(%q, %d) = %q, want %q", tc.in, tc.bits, got, tc.want)
 		}
 	}
 }

@@ -13,7 +13,8 @@ import (
 // session's part (what is replayed, the grace period) is in session/resume.go, the Go
 // client's in client/resume.go.
 
-// resume hands conn to the session the hello names, if the token is right, and returns
+// resume hands conn to the session the hello names, if the token is right and the
+// identity Authenticate gave the hello has the session's UserID, and returns
 // once the session is done with conn. It reports false, leaving conn alone, when the
 // session cannot resume: the caller then opens a new one (and the client sees
 // resumed:false).
@@ -32,6 +33,7 @@ func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, 
 		srv.log.Info("resume failed", "session", res.SID, "err", err)
 		return false
 	}
+	s.setIdentity(id) // the credentials just checked, and their expiry
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
 	srv.mu.Unlock()

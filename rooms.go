@@ -31,7 +31,7 @@ func (s *Session) Join(ctx context.Context, room string) error {
 		return ErrSessionClosed
 	}
 	if created {
-		if err := srv.adapter.Subscribe(ctx, room); err != nil {
+		if err := srv.callAdapter("Subscribe", func() error { return srv.adapter.Subscribe(ctx, room) }); err != nil {
 			// The adapter keeps the room and subscribes it again when its backend is back.
 			srv.log.Warn("rooms: subscribe failed", "room", room, "err", err)
 		}
@@ -50,7 +50,7 @@ func (s *Session) Rooms() []string { return s.srv.rooms.RoomsOf(s) }
 
 func (srv *Server) leave(ctx context.Context, room string, s *Session) {
 	if _, emptied := srv.rooms.Leave(room, s); emptied {
-		if err := srv.adapter.Unsubscribe(ctx, room); err != nil {
+		if err := srv.callAdapter("Unsubscribe", func() error { return srv.adapter.Unsubscribe(ctx, room) }); err != nil {
 			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
 		}
 	}
@@ -58,7 +58,7 @@ func (srv *Server) leave(ctx context.Context, room string, s *Session) {
 
 func (srv *Server) leaveAll(s *Session) {
 	for _, room := range srv.rooms.LeaveAll(s) {
-		if err := srv.adapter.Unsubscribe(context.Background(), room); err != nil {
+		if err := srv.callAdapter("Unsubscribe", func() error { return srv.adapter.Unsubscribe(context.Background(), room) }); err != nil {
 			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
 		}
 	}
@@ -136,19 +136,38 @@ func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 	}
 	msg := events.AppendEvent(nil, name, data, 0)
 	b.srv.deliver(rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg})
-	if err := b.srv.adapter.Publish(ctx, rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg}); err != nil {
+	pub := rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg}
+	if err := b.srv.callAdapter("Publish", func() error { return b.srv.adapter.Publish(ctx, pub) }); err != nil {
 		return fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
 	}
 	return nil
 }
 
 // deliver queues a broadcast for the local members; it is also the adapter's delivery
-// function for broadcasts from other nodes, so it must not block.
+// function for broadcasts from other nodes, so it must not block. It does not panic into
+// the adapter's goroutine: a panic (a publication it cannot handle) is logged and
+// that publication dropped.
 func (srv *Server) deliver(p rooms.Publication) {
+	defer func() {
+		if r := recover(); r != nil {
+			srv.hookPanic("deliver", r, "rooms", p.Rooms)
+		}
+	}()
 	srv.rooms.Each(p.Rooms, func(s *Session) {
 		if len(p.Except) > 0 && slices.Contains(p.Except, s.ID()) {
 			return
 		}
 		_ = s.core.Send(p.Data, true) // a full queue closes that session only
 	})
+}
+
+// callAdapter calls f, a method of the app's Adapter, on a server goroutine: a panic is
+// logged with its stack and returned as an error instead of ending the process.
+func (srv *Server) callAdapter(method string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sockhop: Adapter.%s: %w", method, srv.hookPanic("Adapter."+method, p))
+		}
+	}()
+	return f()
 }

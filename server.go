@@ -31,6 +31,7 @@ type Server struct {
 	scfg   session.Config // every session's, with defaults; sessionConfig adds the hooks
 	log    *slog.Logger
 	origin *originPolicy
+	hosts  *hostPolicy // nil: any Host
 	ws     *ws.Upgrader
 	sj     *sockjs.Handler
 	js     *clientJS
@@ -67,7 +68,15 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.IPv6PrefixLen < 1 || opts.IPv6PrefixLen > 128 {
+		return nil, fmt.Errorf("sockhop: IPv6PrefixLen %d is not in 1–128", opts.IPv6PrefixLen)
+	}
+	hosts, err := newHostPolicy(opts.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
 	srv := &Server{
+		hosts:       hosts,
 		opts:        opts,
 		scfg:        opts.sessionConfig(),
 		log:         opts.Logger,
@@ -109,7 +118,7 @@ func New(opts Options) (*Server, error) {
 	if srv.adapter == nil {
 		srv.adapter = rooms.NewMemory()
 	}
-	if err := srv.adapter.Start(srv.baseCtx, srv.deliver); err != nil {
+	if err := srv.callAdapter("Start", func() error { return srv.adapter.Start(srv.baseCtx, srv.deliver) }); err != nil {
 		return nil, fmt.Errorf("sockhop: starting the rooms adapter: %w", err)
 	}
 	srv.registerDiag()
@@ -119,6 +128,10 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP routes a request by the end of its path, so the server works under any mount
 // path, whether or not the router strips it.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !srv.hosts.allow(r) {
+		http.Error(w, "sockhop: host not allowed", http.StatusForbidden)
+		return
+	}
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	n := len(segs)
 	switch {
@@ -154,7 +167,7 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sockhop: origin not allowed", http.StatusForbidden)
 		return
 	}
-	paced := srv.pace(r, srv.clientIP(r))
+	paced := srv.pace(r, srv.clientKey(r))
 	c, err := srv.ws.Upgrade(w, r)
 	if err != nil {
 		srv.log.Info("upgrade failed", "err", err)
@@ -171,6 +184,12 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// does not.
 	r = r.WithContext(context.WithoutCancel(r.Context()))
 	go srv.accept(c, r)
+}
+
+// clientKey is what the per-address limits count r's client as: its address (see
+// clientIP), IPv6 by its prefix (see addrKey).
+func (srv *Server) clientKey(r *http.Request) string {
+	return addrKey(srv.clientIP(r), srv.opts.IPv6PrefixLen)
 }
 
 func (srv *Server) isDraining() bool {
@@ -195,7 +214,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	// A connection counts against its address while it shakes hands, and as a session once
 	// it is a new one: a resume is its session's, already counted, so a client at the
 	// limit can still resume.
-	ip := srv.clientIP(r)
+	ip := srv.clientKey(r)
 	if !srv.holdSlot(srv.shakes, ip) {
 		srv.mu.Lock()
 		delete(srv.handshaking, conn)
@@ -242,6 +261,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		srv.refuse(conn, err)
 		srv.penalize(ip, err)
 		if s != nil {
+			s.stopExpiry()
 			s.core.Abort(events.Cause(err))
 			srv.leaveAll(s) // OnConnect may have joined rooms
 		}
@@ -264,13 +284,23 @@ func (srv *Server) end(s *Session, reason error) {
 	srv.mu.Lock()
 	delete(srv.sessions, s.ID())
 	srv.mu.Unlock()
+	s.stopExpiry()
 	srv.leaveAll(s)
 	srv.freeSlot(srv.perIP, s.ip)
 	srv.penalize(s.ip, reason)
 	srv.log.Info("session closed", "session", s.ID(), "code", CloseCode(reason), "err", reason)
 	if f := srv.onDisconnect.Load(); f != nil {
-		(*f)(s, reason)
+		srv.runOnDisconnect(*f, s, reason)
 	}
+}
+
+func (srv *Server) runOnDisconnect(f func(*Session, error), s *Session, reason error) {
+	defer func() {
+		if p := recover(); p != nil {
+			srv.hookPanic("OnDisconnect", p, "session", s.ID())
+		}
+	}()
+	f(s, reason)
 }
 
 // refuse tells the client why its connection ends before the session started.
@@ -323,7 +353,8 @@ func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, er
 // open creates a new session on conn, queues its welcome and runs OnConnect.
 func (srv *Server) open(conn transport.Conn, r *http.Request, id Identity, ip string) (*Session, error) {
 	s := newSession(srv, conn, r)
-	s.identity, s.ip = id, ip
+	s.ip = ip
+	s.setIdentity(id)
 	_ = s.core.SendControl(srv.welcome(s, false, 0))
 	if f := srv.onConnect.Load(); f != nil {
 		if err := srv.runOnConnect(*f, s); err != nil {
@@ -336,8 +367,7 @@ func (srv *Server) open(conn transport.Conn, r *http.Request, id Identity, ip st
 func (srv *Server) runOnConnect(f func(context.Context, *Session) error, s *Session) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			srv.log.Error("OnConnect panic", "session", s.ID(), "panic", p)
-			err = &CloseError{Code: CloseInternalError, Reason: "internal error"}
+			err = srv.hookPanic("OnConnect", p, "session", s.ID())
 		}
 	}()
 	if err := f(s.Context(), s); err != nil {
@@ -425,7 +455,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 }
 
 func (srv *Server) closeAdapter(ctx context.Context) error {
-	srv.adapterOnce.Do(func() { srv.adapterErr = srv.adapter.Close(ctx) })
+	srv.adapterOnce.Do(func() { srv.adapterErr = srv.callAdapter("Close", func() error { return srv.adapter.Close(ctx) }) })
 	if errors.Is(srv.adapterErr, rooms.ErrClosed) {
 		return nil
 	}

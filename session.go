@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/sockhop/sockhop/events"
 	"github.com/sockhop/sockhop/session"
@@ -26,7 +27,8 @@ type Session struct {
 	token     string         // the resume token; guarded by mu
 	prevToken string         // the one before, until the client shows it has the new one; guarded by mu
 	identity  Identity       // guarded by mu
-	ip        string         // the client address counted for the per-IP limit
+	expiry    *time.Timer    // closes the session at identity.Expires; guarded by mu
+	ip        string         // the client's key for the per-address limits (clientKey)
 }
 
 func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
@@ -153,7 +155,10 @@ func (d dispatcher) HandleEvent(ctx context.Context, m *events.Message) {
 		}
 		return
 	}
-	reply, err := h(ctx, s, m.Data)
+	reply, panicked, err := s.runHandler(ctx, h, m)
+	if panicked {
+		return
+	}
 	if err != nil {
 		e, visible := clientError(err)
 		if !visible {
@@ -174,4 +179,17 @@ func (d dispatcher) HandleEvent(ctx context.Context, m *events.Message) {
 		return
 	}
 	_ = s.core.Reply(m.ID, data, nil)
+}
+
+// runHandler calls h; a panic is logged with its stack and closes the session (1011), as
+// the handler may have left the session's state half changed.
+func (s *Session) runHandler(ctx context.Context, h HandlerFunc, m *events.Message) (reply any, panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.core.Abort(s.srv.hookPanic("handler", p, "session", s.ID(), "event", m.Name))
+			reply, panicked, err = nil, true, nil
+		}
+	}()
+	reply, err = h(ctx, s, m.Data)
+	return reply, false, err
 }

@@ -52,6 +52,14 @@ type Options struct {
 	OpenTimeout time.Duration
 	// Auth is sent in the hello for the server's authentication hook.
 	Auth any
+	// AuthFunc, when set, is called before every hello (the first connect, every
+	// reconnect and resume) and its result is sent as the hello's auth instead of Auth:
+	// it fetches fresh credentials, e.g. a short-lived token. After a close with
+	// CloseAuthExpired (4003: the server's Identity.Expires passed) the client reconnects
+	// with a new session, and so with what AuthFunc returns then. An error fails that
+	// connection attempt without trying another transport: Connect returns it (wrapped);
+	// a reconnect tries again after a backoff. ctx bounds the call.
+	AuthFunc func(ctx context.Context) (any, error)
 	// NoReconnect stops the client at the first disconnect.
 	NoReconnect bool
 	// MinBackoff and MaxBackoff bound the reconnect delay (exponential, full jitter).

@@ -30,6 +30,10 @@ func (c *Client) connect(ctx context.Context) (transport.Conn, *session.Session,
 		if err == nil {
 			return conn, core, lines, nil
 		}
+		var ae *authFuncError
+		if errors.As(err, &ae) { // no credentials: another transport would not help
+			return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %w", c.url, err)
+		}
 		code := events.CloseCode(err)
 		switch {
 		case code != 0 && !events.Reconnect(code):
@@ -58,6 +62,13 @@ func comeBack(code int) bool {
 
 // open dials one transport and runs the handshake.
 func (c *Client) open(ctx context.Context, name string) (transport.Conn, *session.Session, [][]byte, error) {
+	auth := c.opts.Auth
+	if c.opts.AuthFunc != nil {
+		var err error
+		if auth, err = c.opts.AuthFunc(ctx); err != nil {
+			return nil, nil, nil, &authFuncError{err}
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
 	defer cancel()
 	c.mu.Lock()
@@ -74,8 +85,8 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	if resume {
 		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: old.ReceivedSeq()}
 	}
-	if c.opts.Auth != nil {
-		if hello.Auth, err = json.Marshal(c.opts.Auth); err != nil {
+	if auth != nil {
+		if hello.Auth, err = json.Marshal(auth); err != nil {
 			_ = conn.Close(events.CloseNormal, "")
 			return nil, nil, nil, err
 		}
@@ -166,3 +177,9 @@ func (c *Client) backoff(attempt int) time.Duration {
 	}
 	return time.Duration(rand.Int64N(int64(d)) + 1)
 }
+
+// authFuncError is an error of Options.AuthFunc.
+type authFuncError struct{ err error }
+
+func (e *authFuncError) Error() string { return "AuthFunc: " + e.err.Error() }
+func (e *authFuncError) Unwrap() error { return e.err }

@@ -24,6 +24,7 @@ const (
 	CloseHandshakeTimeout   = 4000
 	CloseHeartbeatTimeout   = 4001
 	CloseReplaced           = 4002
+	CloseAuthExpired        = 4003
 	CloseUnsupportedVersion = 4500
 	CloseUnauthorized       = 4501
 	CloseRejected           = 4503

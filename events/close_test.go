@@ -28,6 +28,7 @@ var closeConsts = map[string]int{
 	"CloseHandshakeTimeout":   CloseHandshakeTimeout,
 	"CloseHeartbeatTimeout":   CloseHeartbeatTimeout,
 	"CloseReplaced":           CloseReplaced,
+	"CloseAuthExpired":        CloseAuthExpired,
 	"CloseUnsupportedVersion": CloseUnsupportedVersion,
 	"CloseUnauthorized":       CloseUnauthorized,
 	"CloseRejected":           CloseRejected,

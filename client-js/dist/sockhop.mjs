@@ -588,6 +588,8 @@ var Client = class extends Emitter {
     // counts sessions, so replies meant for an ended one are dropped
     this.resuming = false;
     // the current attempt's hello asked to resume
+    this.authGen = 0;
+    // counts auth fetches, so a late answer to an abandoned one is ignored
     this.unlisten = () => {
     };
     this.o = __spreadValues({
@@ -702,6 +704,26 @@ var Client = class extends Emitter {
       return this.retry();
     }
     const name = this.ladder[this.step++];
+    const a = this.o.auth;
+    if (typeof a != "function") return this.dial(name, a);
+    const gen = ++this.authGen;
+    const fail = (e) => {
+      var _a;
+      if (gen !== this.authGen || this.state != "connecting") return;
+      this.fire("error", err("auth", "sockhop: auth: " + String((_a = e == null ? void 0 : e.message) != null ? _a : e)));
+      this.retry();
+    };
+    let v;
+    try {
+      v = a();
+    } catch (e) {
+      return fail(e);
+    }
+    if (!v || typeof v.then != "function") return this.dial(name, v);
+    v.then((x) => gen === this.authGen && this.state == "connecting" && this.dial(name, x), fail);
+  }
+  /** dial opens transport name and says hello with auth once it is open. */
+  dial(name, auth) {
     this.up = false;
     this.closeMsg = null;
     let t = null;
@@ -711,9 +733,7 @@ var Client = class extends Emitter {
       {
         open: () => {
           if (!mine()) return;
-          const a = this.o.auth;
           const hello = { t: "hello", v: 1 };
-          const auth = typeof a == "function" ? a() : a;
           if (auth !== void 0) hello.auth = auth;
           this.resuming = !!this.token;
           if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };

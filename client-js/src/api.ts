@@ -31,8 +31,14 @@ export interface Options {
   queueMaxBytes?: number;
   /** Ms to remember the transport that worked (localStorage, per server); 0 turns it off. Default 30 min. */
   rememberTransport?: number;
-  /** Sent in hello as `auth`; a function is called before each connection attempt. */
-  auth?: unknown | (() => unknown);
+  /**
+   * Sent in hello as `auth`. A function is called before each connection attempt (new
+   * session, reconnect, resume) and may return a promise, e.g. to fetch a short-lived
+   * token: after the server closes with 4003 (credentials expired) the client reconnects
+   * as a new session with what it returns then. A rejected promise (or a throw) fires
+   * `error` (code `auth`) and is retried with backoff.
+   */
+  auth?: unknown | (() => unknown | Promise<unknown>);
   /** Send cookies on cross-origin SockJS requests. Default false. */
   withCredentials?: boolean;
 }

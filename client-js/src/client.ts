@@ -75,6 +75,7 @@ export class Client extends Emitter implements Socket {
   private held = new Held(); // counted messages sent and not yet acknowledged
   private epoch = 0; // counts sessions, so replies meant for an ended one are dropped
   private resuming = false; // the current attempt's hello asked to resume
+  private authGen = 0; // counts auth fetches, so a late answer to an abandoned one is ignored
   private unlisten = () => {};
 
   constructor(
@@ -204,6 +205,29 @@ export class Client extends Emitter implements Socket {
       return this.retry();
     }
     const name = this.ladder[this.step++];
+    const a: any = this.o.auth;
+    if (typeof a != 'function') return this.dial(name, a);
+    // A function fetches the credentials for every hello (after a 4003, fresh ones). It
+    // may return a promise: the transport opens once it settles, so the fetch does not eat
+    // into the open timeout; a failed fetch is a failed attempt, retried with backoff.
+    const gen = ++this.authGen;
+    const fail = (e: unknown) => {
+      if (gen !== this.authGen || this.state != 'connecting') return;
+      this.fire('error', err('auth', 'sockhop: auth: ' + String((e as any)?.message ?? e)));
+      this.retry();
+    };
+    let v: any;
+    try {
+      v = a();
+    } catch (e) {
+      return fail(e);
+    }
+    if (!v || typeof v.then != 'function') return this.dial(name, v);
+    v.then((x: unknown) => gen === this.authGen && this.state == 'connecting' && this.dial(name, x), fail);
+  }
+
+  /** dial opens transport name and says hello with auth once it is open. */
+  private dial(name: TransportName, auth: unknown): void {
     this.up = false;
     this.closeMsg = null;
     let t: Transport | null = null;
@@ -213,9 +237,7 @@ export class Client extends Emitter implements Socket {
       {
         open: () => {
           if (!mine()) return;
-          const a: any = this.o.auth;
           const hello: Msg = { t: 'hello', v: 1 };
-          const auth = typeof a == 'function' ? a() : a;
           if (auth !== undefined) hello.auth = auth;
           this.resuming = !!this.token;
           if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };

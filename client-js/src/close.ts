@@ -31,7 +31,7 @@ export type Refusal = [code: number, reason: string, act?: Action, retry?: numbe
 export function statusCode(s: number, retry?: number): Refusal {
   const r = 'http ' + s;
   if (s == 400) return [1002, r, 'terminal']; // a malformed xhr_send body
-  if (s == 403) return [1008, r, 'terminal']; // Origin refused
+  if (s == 403) return [1008, r, 'terminal']; // Origin or Host refused
   if (s == 404) return [1006, r, 'resume']; // the SockJS session is gone
   if (s == 413) return [1009, r, 'terminal']; // an xhr_send body over max
   if (s == 429) return [1013, r, 'wait', retry]; // a per-address limit, connection pacing

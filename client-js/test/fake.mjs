@@ -117,7 +117,7 @@ export function world(plans, opts = {}) {
 export class SockJSServer {
   constructor() {
     this.reqs = []; // the last path element of each request: xhr, xhr_streaming or xhr_send
-    this.hellos = []; // { transport: 'xhr' | 'xhr_streaming', resume }
+    this.hellos = []; // { transport: 'xhr' | 'xhr_streaming', resume, auth }
     this.sid = null;
     this.sessions = new Map(); // SockJS session URL -> { path, open, q, wake }
     this.refusal = null;
@@ -178,7 +178,7 @@ export class SockJSServer {
   }
   recv(s, m) {
     if (m.t !== 'hello') return;
-    this.hellos.push({ transport: s.path, resume: m.resume });
+    this.hellos.push({ transport: s.path, resume: m.resume, auth: m.auth });
     const resumed = !!m.resume && m.resume.sid === this.sid;
     if (!resumed) this.sid = 'S' + (this.hellos.length);
     s.q.push(JSON.stringify({ t: 'welcome', sid: this.sid, token: 't', ping: 25000, pong: 20000, max: 65536, resumed, r: 0 }));

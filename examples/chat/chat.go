@@ -99,6 +99,7 @@ type appOptions struct {
 	Adapter  rooms.Adapter // nil: one process
 	RedisURL string        // with Adapter: share nicknames and history too
 	Logger   *slog.Logger
+	Hosts    []string // sockhop.Options.AllowedHosts
 }
 
 // newApp returns the chat's HTTP handler (the page at /, sockhop at /rt) and its sockhop
@@ -115,7 +116,7 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 		}
 		st = rs
 	}
-	srv, err := sockhop.New(sockhop.Options{Adapter: opts.Adapter, Logger: opts.Logger})
+	srv, err := sockhop.New(sockhop.Options{Adapter: opts.Adapter, Logger: opts.Logger, AllowedHosts: opts.Hosts})
 	if err != nil {
 		_ = st.close()
 		return nil, nil, nil, err

@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 		}
 		adapter = a
 	}
-	h, srv, cleanup, err := newApp(appOptions{Adapter: adapter, RedisURL: *redisURL, Logger: logger})
+	h, srv, cleanup, err := newApp(appOptions{Adapter: adapter, RedisURL: *redisURL, Logger: logger, Hosts: sf.AllowedHosts()})
 	if err != nil {
 		return err
 	}

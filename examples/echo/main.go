@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	h, srv, err := newApp(logger)
+	h, srv, err := newApp(logger, sf.AllowedHosts())
 	if err != nil {
 		return err
 	}
@@ -81,8 +81,8 @@ type rttReply struct {
 }
 
 // newApp returns the echo site (page at /, sockhop at /rt) and its sockhop server.
-func newApp(logger *slog.Logger) (http.Handler, *sockhop.Server, error) {
-	srv, err := sockhop.New(sockhop.Options{Logger: logger})
+func newApp(logger *slog.Logger, hosts []string) (http.Handler, *sockhop.Server, error) {
+	srv, err := sockhop.New(sockhop.Options{Logger: logger, AllowedHosts: hosts})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	h, srv, mk, err := newApp(logger)
+	h, srv, mk, err := newApp(logger, sf.AllowedHosts())
 	if err != nil {
 		return err
 	}
@@ -112,11 +112,11 @@ type market struct {
 
 // newApp returns the ticker site (page at /, sockhop at /rt), its sockhop server and the
 // market, whose run moves the prices.
-func newApp(logger *slog.Logger) (http.Handler, *sockhop.Server, *market, error) {
+func newApp(logger *slog.Logger, hosts []string) (http.Handler, *sockhop.Server, *market, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := sockhop.New(sockhop.Options{Logger: logger})
+	srv, err := sockhop.New(sockhop.Options{Logger: logger, AllowedHosts: hosts})
 	if err != nil {
 		return nil, nil, nil, err
 	}

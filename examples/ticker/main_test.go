@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/examples/internal/serve"
+	idial "github.com/sockhop/sockhop/internal/dial"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
@@ -95,4 +100,22 @@ func sign(f float64) int {
 		return -1
 	}
 	return 0
+}
+
+// TestAllowHost: -allow-host reaches sockhop.Options.AllowedHosts: a Host not listed gets
+// 403 on sockhop's endpoints, on every transport; a listed one is served.
+func TestAllowHost(t *testing.T) {
+	byIP := serve.SockhopURL(serve.StartExample(t, run, "-allow-host", "localhost").URL)
+	byName := strings.Replace(byIP, "127.0.0.1", "localhost", 1)
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := client.Dial(ctx, byIP, client.Options{Transports: []string{tr}, NoReconnect: true})
+		var he *idial.HTTPError
+		if !errors.As(err, &he) || he.Status != http.StatusForbidden {
+			t.Fatalf("Host 127.0.0.1: %v, want 403", err)
+		}
+		c, _ := serve.Dial(t, byName, tr, nil)
+		serve.MustAsk(t, c, "symbols", nil)
+	})
 }

@@ -27,16 +27,23 @@ type Flags struct {
 	TLSKey     string
 	SelfSigned bool
 	Hosts      string
+	AllowHosts string
 }
 
-// Register defines -addr, -tls-cert, -tls-key, -tls-self-signed and -tls-hosts on fs.
+// Register defines -addr, -tls-cert, -tls-key, -tls-self-signed, -tls-hosts and
+// -allow-host on fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
 	fs.StringVar(&f.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (needs -tls-key)")
 	fs.StringVar(&f.TLSKey, "tls-key", "", "PEM private key of -tls-cert")
 	fs.BoolVar(&f.SelfSigned, "tls-self-signed", false, "serve HTTPS with a self-signed certificate made in memory (development only)")
 	fs.StringVar(&f.Hosts, "tls-hosts", "localhost,127.0.0.1", "comma-separated host names and IPs of the -tls-self-signed certificate")
+	fs.StringVar(&f.AllowHosts, "allow-host", "", "comma-separated Host names sockhop answers, 403 for any other (sockhop.Options.AllowedHosts, against DNS rebinding): a name allows any port, name:port that one; empty answers any Host")
 }
+
+// AllowedHosts returns -allow-host as a list, for sockhop.Options.AllowedHosts (nil
+// when empty: any Host).
+func (f *Flags) AllowedHosts() []string { return splitHosts(f.AllowHosts) }
 
 // TLS reports whether the flags ask for HTTPS.
 func (f *Flags) TLS() bool { return f.SelfSigned || f.TLSCert != "" }
