@@ -11,6 +11,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,6 +242,7 @@ type sockjsConn struct {
 	client  *http.Client
 	ownHTTP bool
 	header  http.Header
+	key     string // the session's key: X-Sockhop-Key on every request, never in the URL
 	opts    Options
 
 	ctx    context.Context
@@ -271,6 +274,7 @@ func dialSockJS(ctx context.Context, base, name string, opts Options) (*sockjsCo
 		url:    fmt.Sprintf("%s/sockjs/%03d/%s", base, rand.IntN(1000), randomString(16)),
 		client: opts.HTTPClient,
 		header: opts.Header,
+		key:    newKey(),
 		opts:   opts,
 		frames: make(chan []byte, 64),
 		done:   make(chan struct{}),
@@ -308,7 +312,18 @@ func (c *sockjsConn) post(ctx context.Context, path string, body []byte) (*http.
 	if body != nil {
 		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
 	}
+	req.Header.Set(KeyHeader, c.key)
 	return c.client.Do(req)
+}
+
+// KeyHeader carries a SockJS session's key (PROTOCOL.md §7); transport/sockjs checks it.
+const KeyHeader = "X-Sockhop-Key"
+
+// newKey returns a SockJS session key: 192 random bits, base64url.
+func newKey() string {
+	b := make([]byte, 24)
+	_, _ = crand.Read(b) // never fails (crypto/rand.Read panics instead)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // receive runs the receiving requests: one long stream at a time (reopened when the
@@ -504,3 +519,7 @@ func (c *sockjsConn) Close(code int, reason string) error {
 
 // URL returns the SockJS session URL, for tests that craft their own requests.
 func (c *sockjsConn) URL() string { return c.url }
+
+// Key returns the SockJS session key, for tests that craft their own requests: they send
+// it in the KeyHeader header.
+func (c *sockjsConn) Key() string { return c.key }
