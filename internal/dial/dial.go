@@ -221,7 +221,10 @@ const opUpgrade = "websocket upgrade"
 // Error names the request and its status, and what a 403 means.
 func (e *HTTPError) Error() string {
 	s := fmt.Sprintf("sockhop: %s: HTTP %d %s", e.Op, e.Status, http.StatusText(e.Status))
-	if e.Status == http.StatusForbidden {
+	switch {
+	case e.Status == http.StatusForbidden && e.Code == events.CloseAbnormal:
+		s += " (the SockJS session id has another key: the server lost the session)"
+	case e.Status == http.StatusForbidden:
 		s += " (the server does not allow this Origin)"
 	}
 	return s
@@ -355,7 +358,11 @@ func (c *sockjsConn) receive(opened chan<- error) {
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			fail(httpError(c.name, resp))
+			e := httpError(c.name, resp)
+			if isOpen {
+				lostKey(e)
+			}
+			fail(e)
 			return
 		}
 		again, err := c.readFrames(resp.Body, func() error {
@@ -497,9 +504,20 @@ func (c *sockjsConn) WriteRaw(body []byte) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
-		return httpError("xhr_send", resp)
+		return lostKey(httpError("xhr_send", resp)) // sends come after the open frame
 	}
 	return nil
+}
+
+// lostKey reads e, a refusal of a request for a SockJS session the server has opened: a
+// 403 there is not the Origin, which the session's first request passed, but a session id
+// bound to another key (the server lost the session, and another client took the id).
+// The transport is gone, the session is not: it reads as 1006, resume (PROTOCOL.md §7).
+func lostKey(e *HTTPError) *HTTPError {
+	if e.Status == http.StatusForbidden {
+		e.Code = events.CloseAbnormal
+	}
+	return e
 }
 
 // Close stops receiving. The session layer sends its close message before; SockJS has no
