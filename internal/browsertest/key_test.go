@@ -1,0 +1,42 @@
+package browsertest
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sockhop/sockhop"
+)
+
+// TestCrossOriginKey: the bundled client on a page of one origin connects to a server on
+// another (AllowedOrigins lists the page's) on both SockJS transports, with fetch() and
+// with XMLHttpRequest. Every SockJS request carries the session key in X-Sockhop-Key, a
+// header that is not CORS-safelisted: the browser asks first (a preflight), and the server
+// must allow it for that origin, or nothing connects (PROTOCOL.md §7).
+func TestCrossOriginKey(t *testing.T) {
+	b := startBrowser(t)
+	for _, name := range []string{"xhr-streaming", "xhr-polling"} {
+		for _, query := range []string{"", "?nofetch"} {
+			t.Run(name+query, func(t *testing.T) {
+				b.t = t
+				page := newApp(t, sockhop.Options{}, "")
+				api := newApp(t, sockhop.Options{AllowedOrigins: []string{page.ts.URL}}, "")
+				b.open(page.ts.URL + "/" + query)
+				var c connected
+				b.eval(&c, fmt.Sprintf(`new Promise((res, rej) => {
+  const s = window.s = sockhop.connect(%q, { transports: [%q], reconnect: false });
+  s.once('connect', () => res({ ms: 0, transport: s.transport, id: s.id }));
+  s.on('error', (e) => rej(new Error('error: ' + (e && e.message))));
+  setTimeout(() => rej(new Error('no connect within 10 s')), 10000);
+})`, api.ts.URL+"/rt", name))
+				if c.Transport != name || api.srv.Session(c.ID) == nil {
+					t.Fatalf("connected on %q as %q, want %s on the other origin's server", c.Transport, c.ID, name)
+				}
+				var echo string
+				b.eval(&echo, `(async () => { for (let i = 0; i < 20; i++) await s.emitWithAck('echo', 'x' + i); return s.emitWithAck('echo', 'done'); })()`)
+				if echo != "done" {
+					t.Errorf("echo = %q, want done", echo)
+				}
+			})
+		}
+	}
+}
