@@ -246,6 +246,11 @@ func TestSessionOwner(t *testing.T) {
 				{"send-unnumbered", "/xhr_send", `["{\"t\":\"ev\",\"n\":\"steal\",\"d\":1}"]`},
 				// 2: a close for good (1000 is terminal: the client would not reconnect).
 				{"close", "/xhr_send", `["{\"t\":\"close\",\"code\":1000}"]`},
+				// 2 again: bodies the server answers by closing the session with a terminal
+				// code (1009, 1007, 1002).
+				{"close-too-big", "/xhr_send", `["` + strings.Repeat("x", 140000) + `"]`},
+				{"close-bad-utf8", "/xhr_send", "[\"\xff\"]"},
+				{"close-bad-json", "/xhr_send", `{"not":"an array"}`},
 				// 3: receiving requests of either kind, unnumbered, that would take what the
 				// server writes while they are attached.
 				{"take-poll", "/xhr", ""},
