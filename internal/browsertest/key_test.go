@@ -2,6 +2,9 @@ package browsertest
 
 import (
 	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sockhop/sockhop"
@@ -20,6 +23,22 @@ func TestCrossOriginKey(t *testing.T) {
 				b.t = t
 				page := newApp(t, sockhop.Options{}, "")
 				api := newApp(t, sockhop.Options{AllowedOrigins: []string{page.ts.URL}}, "")
+				var methods sync.Map // method -> *atomic.Int64: what a cross-origin session costs
+				inner := api.ts.Config.Handler
+				api.ts.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					n, _ := methods.LoadOrStore(r.Method, new(atomic.Int64))
+					n.(*atomic.Int64).Add(1)
+					inner.ServeHTTP(w, r)
+				})
+				defer func() {
+					count := func(m string) int64 {
+						if n, ok := methods.Load(m); ok {
+							return n.(*atomic.Int64).Load()
+						}
+						return 0
+					}
+					t.Logf("%s cross-origin: %d POST, %d OPTIONS (preflights)", name+query, count("POST"), count("OPTIONS"))
+				}()
 				b.open(page.ts.URL + "/" + query)
 				var c connected
 				b.eval(&c, fmt.Sprintf(`new Promise((res, rej) => {
