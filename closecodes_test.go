@@ -383,7 +383,9 @@ func TestProtocolSockJSRequests(t *testing.T) {
 	base := url + "/sockjs/123/protocoltest01"
 	post := func(path, body string) (int, string) {
 		t.Helper()
-		resp, err := http.Post(base+path, "text/plain", strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		req.Header.Set("X-Sockhop-Key", someKey) // the session's key (PROTOCOL.md §7)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("POST %s: %v", path, err)
 		}

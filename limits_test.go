@@ -336,7 +336,9 @@ func TestSockJSRequests(t *testing.T) {
 	if !strings.Contains(string(body), `"websocket":false`) {
 		t.Fatalf("info: %s", body)
 	}
-	resp, err = http.Post(url+"/sockjs/000/nosuchsession/xhr_send", "text/plain", strings.NewReader(`["x"]`))
+	req, _ := http.NewRequest(http.MethodPost, url+"/sockjs/000/nosuchsession/xhr_send", strings.NewReader(`["x"]`))
+	req.Header.Set("X-Sockhop-Key", someKey)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,6 +356,7 @@ func TestSockJSRequests(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.Conn.(interface{ URL() string }).URL()+path, nil)
+				req.Header.Set("X-Sockhop-Key", c.Conn.(interface{ Key() string }).Key()) // the session's own
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Error(err)

@@ -52,12 +52,13 @@
   }
 
   // probes checks that plain requests reach the server, and that it accepts this page's
-  // origin (an xhr_send for a session that does not exist: 404 when allowed, 403 when not).
+  // origin (an xhr_send for a session that does not exist: 404 when allowed, 403 when not;
+  // with a session key, as every SockJS request has: PROTOCOL.md section 7).
   function probes() {
     var sid = 'diag' + Math.random().toString(36).slice(2, 12);
     return fetchProbe(mount + '/sockjs/info').then(function (info) {
       return fetchProbe(mount + '/sockjs/000/' + sid + '/xhr_send', {
-        method: 'POST', body: '[]', headers: { 'Content-Type': 'text/plain' },
+        method: 'POST', body: '[]', headers: { 'Content-Type': 'text/plain', 'X-Sockhop-Key': 'diagprobe-' + sid + '-0000000000' },
       }).then(function (send) {
         return { info: info, origin: send };
       });

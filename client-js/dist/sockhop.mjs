@@ -362,7 +362,7 @@ function retryAfter(v, now = Date.now()) {
   if (!Number.isFinite(ms)) return void 0;
   return Math.min(Math.max(0, ms), 36e5);
 }
-function post(url, body, cred, stream, text, end) {
+function post(url, body, cred, stream, text, end, headers = {}) {
   let stop = false;
   const done = (s, retry) => stop || (stop = true, end(s, retry));
   const g = globalThis;
@@ -374,7 +374,7 @@ function post(url, body, cred, stream, text, end) {
       signal: ac.signal,
       cache: "no-store",
       credentials: cred ? "include" : "same-origin",
-      headers: { "Content-Type": "text/plain;charset=UTF-8" }
+      headers: __spreadValues({ "Content-Type": "text/plain;charset=UTF-8" }, headers)
     }).then(async (r) => {
       if (r.status != 200) return done(r.status, retryAfter(r.headers.get("Retry-After")));
       if (stream && r.body) {
@@ -409,6 +409,7 @@ function post(url, body, cred, stream, text, end) {
   x.open("POST", url, true);
   x.withCredentials = cred;
   x.setRequestHeader("Content-Type", "text/plain;charset=UTF-8");
+  for (const k in headers) x.setRequestHeader(k, headers[k]);
   if (stream) x.onprogress = feed;
   x.onload = () => {
     feed();
@@ -430,9 +431,11 @@ function randomId(n) {
   for (let i = 0; i < n; i++) s += ALPHA[b[i] & 63];
   return s;
 }
+var KEY_HEADER = "X-Sockhop-Key";
 var RETRY_2010 = 100;
 function sockjs(name, path, stream, base, h, o) {
   const url = base + "/sockjs/" + String(Math.floor(Math.random() * 900) + 100) + "/" + randomId(12) + "/";
+  const hdr = { [KEY_HEADER]: randomId(32) };
   let max = DEFAULT_MAX;
   let closed = false;
   let opened = false;
@@ -443,6 +446,7 @@ function sockjs(name, path, stream, base, h, o) {
   let outbox = [];
   let again;
   let last = false;
+  const refused = (status, wait) => status == 403 && opened ? [1006, "http 403", "resume"] : statusCode(status, wait);
   const fail = (code, reason, act, retry) => {
     if (closed) return;
     closed = true;
@@ -487,26 +491,35 @@ function sockjs(name, path, stream, base, h, o) {
       (status, wait) => {
         rx = null;
         if (closed) return;
-        if (status != 200) return fail(...statusCode(status, wait));
+        if (status != 200) return fail(...refused(status, wait));
         lines.end().forEach(line);
         if (closed || retry < 0) return;
         if (!stream && !frames) return fail(1006, "sockjs session lost");
         if (retry) again = setTimeout(receive, retry);
         else receive();
-      }
+      },
+      hdr
     );
   };
   const flush = () => {
     if (tx || !outbox.length || closed && !last) return;
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
-    tx = post(url + "xhr_send?s=" + ++sends, JSON.stringify([batch.join("\n")]), o.withCredentials, false, () => {
-    }, (s, wait) => {
-      tx = null;
-      if (last && !outbox.length) stopRx();
-      if (s == 204 || s == 200) return flush();
-      if (!last) fail(...statusCode(s, wait));
-    });
+    tx = post(
+      url + "xhr_send?s=" + ++sends,
+      JSON.stringify([batch.join("\n")]),
+      o.withCredentials,
+      false,
+      () => {
+      },
+      (s, wait) => {
+        tx = null;
+        if (last && !outbox.length) stopRx();
+        if (s == 204 || s == 200) return flush();
+        if (!last) fail(...refused(s, wait));
+      },
+      hdr
+    );
   };
   receive();
   return {

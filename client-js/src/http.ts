@@ -18,9 +18,10 @@ export function retryAfter(v: string | null, now = Date.now()): number | undefin
 }
 
 /**
- * post sends body to url and calls text with each chunk of a 200 response (all of it at once
- * unless stream), then end with the status (0 = network error) and, on a refusal, the wait
- * the server asked for in Retry-After (ms). Neither is called after abort().
+ * post sends body to url, with headers besides Content-Type, and calls text with each chunk
+ * of a 200 response (all of it at once unless stream), then end with the status (0 = network
+ * error) and, on a refusal, the wait the server asked for in Retry-After (ms). Neither is
+ * called after abort().
  */
 export function post(
   url: string,
@@ -29,6 +30,7 @@ export function post(
   stream: boolean,
   text: (chunk: string) => void,
   end: (status: number, retry?: number) => void,
+  headers: Record<string, string> = {},
 ): Req {
   let stop = false;
   const done = (s: number, retry?: number) => stop || ((stop = true), end(s, retry));
@@ -41,7 +43,7 @@ export function post(
       signal: ac.signal,
       cache: 'no-store',
       credentials: cred ? 'include' : 'same-origin',
-      headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8', ...headers },
     })
       .then(async (r: Response) => {
         if (r.status != 200) return done(r.status, retryAfter(r.headers.get('Retry-After')));
@@ -78,6 +80,7 @@ export function post(
   x.open('POST', url, true);
   x.withCredentials = cred;
   x.setRequestHeader('Content-Type', 'text/plain;charset=UTF-8');
+  for (const k in headers) x.setRequestHeader(k, headers[k]);
   if (stream) x.onprogress = feed;
   x.onload = () => {
     feed();

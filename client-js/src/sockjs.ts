@@ -2,7 +2,7 @@
 // client picks <server>/<session>, receives on one request at a time, and sends with at most
 // one xhr_send in flight, batching whatever queued up meanwhile into the next one.
 import type { TransportName } from './api';
-import { Action, statusCode } from './close';
+import { Action, Refusal, statusCode } from './close';
 import { escLen, Lines, pack, parseSockJS } from './codec';
 import { post, Req } from './http';
 import { DEFAULT_MAX, Handlers, Transport, TransportOptions } from './transport';
@@ -20,11 +20,19 @@ export function randomId(n: number): string {
   return s;
 }
 
+/**
+ * KEY_HEADER carries the SockJS session's key on every request of the session (PROTOCOL.md
+ * §7): the session id is in every URL, so in logs; the key never is, and the server serves
+ * no request of the session without it.
+ */
+export const KEY_HEADER = 'X-Sockhop-Key';
+
 /** RETRY_2010 is the pause before receiving again after c[2010] (a request still attached). */
 const RETRY_2010 = 100;
 
 export function sockjs(name: TransportName, path: string, stream: boolean, base: string, h: Handlers, o: TransportOptions): Transport {
   const url = base + '/sockjs/' + String(Math.floor(Math.random() * 900) + 100) + '/' + randomId(12) + '/';
+  const hdr = { [KEY_HEADER]: randomId(32) }; // 192 bits: this session's key, never in a URL
   let max = DEFAULT_MAX;
   let closed = false; // no more handler calls
   let opened = false;
@@ -36,6 +44,10 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
   let again: any;
   let last = false; // close(last) was called: send what is left, report nothing
 
+  // A 403 on a session the server opened cannot be the Origin, which the first request
+  // passed: the server lost the session and the id now has another key. Resume on a new one.
+  const refused = (status: number, wait?: number): Refusal =>
+    status == 403 && opened ? [1006, 'http 403', 'resume'] : statusCode(status, wait);
   const fail = (code: number, reason: string, act?: Action, retry?: number) => {
     if (closed) return;
     closed = true;
@@ -83,7 +95,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
       (status, wait) => {
         rx = null;
         if (closed) return;
-        if (status != 200) return fail(...statusCode(status, wait));
+        if (status != 200) return fail(...refused(status, wait));
         lines.end().forEach(line);
         if (closed || retry < 0) return;
         // A poll answered with no frame: sockjs-go's answer for a session it closed.
@@ -91,6 +103,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
         if (retry) again = setTimeout(receive, retry);
         else receive();
       },
+      hdr,
     );
   };
 
@@ -99,13 +112,21 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     // One body of at most max bytes: ["m1\nm2…"], each message escaped as a JSON string.
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
-    tx = post(url + 'xhr_send?s=' + ++sends, JSON.stringify([batch.join('\n')]), o.withCredentials, false, () => {}, (s, wait) => {
-      tx = null;
-      if (last && !outbox.length) stopRx(); // the close message is through: stop receiving
-      if (s == 204 || s == 200) return flush();
-      // The messages of this body may not have arrived: the resume sends them again.
-      if (!last) fail(...statusCode(s, wait));
-    });
+    tx = post(
+      url + 'xhr_send?s=' + ++sends,
+      JSON.stringify([batch.join('\n')]),
+      o.withCredentials,
+      false,
+      () => {},
+      (s, wait) => {
+        tx = null;
+        if (last && !outbox.length) stopRx(); // the close message is through: stop receiving
+        if (s == 204 || s == 200) return flush();
+        // The messages of this body may not have arrived: the resume sends them again.
+        if (!last) fail(...refused(s, wait));
+      },
+      hdr,
+    );
   };
 
   receive();

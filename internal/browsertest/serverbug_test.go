@@ -23,6 +23,7 @@ func TestServerBugSockJSReopenedSession(t *testing.T) {
 	base := a.ts.URL + "/rt/sockjs/000/reopenedSession1/"
 	post := func(ctx context.Context, path, body string) (string, error) {
 		req, _ := http.NewRequestWithContext(ctx, "POST", base+path, strings.NewReader(body))
+		req.Header.Set("X-Sockhop-Key", "reopenedSession1-key-0123456789") // the session's key (PROTOCOL.md §7)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return "", err

@@ -11,6 +11,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -219,7 +221,10 @@ const opUpgrade = "websocket upgrade"
 // Error names the request and its status, and what a 403 means.
 func (e *HTTPError) Error() string {
 	s := fmt.Sprintf("sockhop: %s: HTTP %d %s", e.Op, e.Status, http.StatusText(e.Status))
-	if e.Status == http.StatusForbidden {
+	switch {
+	case e.Status == http.StatusForbidden && e.Code == events.CloseAbnormal:
+		s += " (the SockJS session id has another key: the server lost the session)"
+	case e.Status == http.StatusForbidden:
 		s += " (the server does not allow this Origin)"
 	}
 	return s
@@ -240,6 +245,7 @@ type sockjsConn struct {
 	client  *http.Client
 	ownHTTP bool
 	header  http.Header
+	key     string // the session's key: X-Sockhop-Key on every request, never in the URL
 	opts    Options
 
 	ctx    context.Context
@@ -271,6 +277,7 @@ func dialSockJS(ctx context.Context, base, name string, opts Options) (*sockjsCo
 		url:    fmt.Sprintf("%s/sockjs/%03d/%s", base, rand.IntN(1000), randomString(16)),
 		client: opts.HTTPClient,
 		header: opts.Header,
+		key:    newKey(),
 		opts:   opts,
 		frames: make(chan []byte, 64),
 		done:   make(chan struct{}),
@@ -308,7 +315,18 @@ func (c *sockjsConn) post(ctx context.Context, path string, body []byte) (*http.
 	if body != nil {
 		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
 	}
+	req.Header.Set(KeyHeader, c.key)
 	return c.client.Do(req)
+}
+
+// KeyHeader carries a SockJS session's key (PROTOCOL.md §7); transport/sockjs checks it.
+const KeyHeader = "X-Sockhop-Key"
+
+// newKey returns a SockJS session key: 192 random bits, base64url.
+func newKey() string {
+	b := make([]byte, 24)
+	_, _ = crand.Read(b) // never fails (crypto/rand.Read panics instead)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // receive runs the receiving requests: one long stream at a time (reopened when the
@@ -340,7 +358,11 @@ func (c *sockjsConn) receive(opened chan<- error) {
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			fail(httpError(c.name, resp))
+			e := httpError(c.name, resp)
+			if isOpen {
+				lostKey(e)
+			}
+			fail(e)
 			return
 		}
 		again, err := c.readFrames(resp.Body, func() error {
@@ -482,9 +504,20 @@ func (c *sockjsConn) WriteRaw(body []byte) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
-		return httpError("xhr_send", resp)
+		return lostKey(httpError("xhr_send", resp)) // sends come after the open frame
 	}
 	return nil
+}
+
+// lostKey reads e, a refusal of a request for a SockJS session the server has opened: a
+// 403 there is not the Origin, which the session's first request passed, but a session id
+// bound to another key (the server lost the session, and another client took the id).
+// The transport is gone, the session is not: it reads as 1006, resume (PROTOCOL.md §7).
+func lostKey(e *HTTPError) *HTTPError {
+	if e.Status == http.StatusForbidden {
+		e.Code = events.CloseAbnormal
+	}
+	return e
 }
 
 // Close stops receiving. The session layer sends its close message before; SockJS has no
@@ -504,3 +537,7 @@ func (c *sockjsConn) Close(code int, reason string) error {
 
 // URL returns the SockJS session URL, for tests that craft their own requests.
 func (c *sockjsConn) URL() string { return c.url }
+
+// Key returns the SockJS session key, for tests that craft their own requests: they send
+// it in the KeyHeader header.
+func (c *sockjsConn) Key() string { return c.key }

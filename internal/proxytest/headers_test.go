@@ -18,6 +18,7 @@ func TestStreamingHeaders(t *testing.T) {
 	be := startBackend(t, sockhop.Options{})
 	c := &http.Client{Timeout: 5 * time.Second}
 	req, _ := http.NewRequest(http.MethodPost, "http://"+be.addr+mount+"/sockjs/000/hdrtest1/xhr_streaming", nil)
+	req.Header.Set("X-Sockhop-Key", "hdrtest1-key-0123456789abcdef") // the session's key (PROTOCOL.md §7)
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

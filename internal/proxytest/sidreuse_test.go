@@ -45,6 +45,7 @@ func sidReuseChild(t *testing.T) {
 		for i := range 2 {
 			ctx, cancel := context.WithTimeout(context.Background(), hold)
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+			req.Header.Set("X-Sockhop-Key", "sidreuse-key-0123456789abcdef") // the same key: the same owner
 			if resp, err := http.DefaultClient.Do(req); err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()

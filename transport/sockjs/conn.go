@@ -19,6 +19,7 @@ import (
 // [transport.Conn].
 type Conn struct {
 	s       sj.Session         // set once before started is closed
+	key     keySum             // hash of the session's key (key.go); set before the Conn is shared
 	in      chan []byte        // frames from xhr_send -> ReadFrame
 	started chan struct{}      // closed when sockjs-go started the session
 	ctx     context.Context    // cancelled when the session ends

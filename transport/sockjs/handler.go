@@ -105,6 +105,10 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 	}
 	if m != nil && r.Method == http.MethodPost {
 		sid, kind := m[2], m[3]
+		key, ok := h.checkKey(w, r, sid)
+		if !ok {
+			return
+		}
 		if kind == "xhr_send" {
 			h.xhrSend(w, r, sid)
 			return
@@ -112,7 +116,11 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 		if h.opts.Admit != nil && h.conn(sid) == nil && !h.opts.Admit(w, r) {
 			return
 		}
-		c := h.receiver(sid, kind)
+		c, owner := h.receiver(sid, kind, key)
+		if !owner {
+			refuseKey(w, r)
+			return
+		}
 		if c == nil {
 			http.Error(w, "sockhop: server shutting down", http.StatusServiceUnavailable)
 			return
@@ -168,8 +176,9 @@ func (h *Handler) conn(sid string) *Conn {
 }
 
 // receiver records a receiving request (a poll or a stream) for session sid, creating
-// the Conn for a new session (nil while draining). The caller must call detach.
-func (h *Handler) receiver(sid, kind string) *Conn {
+// the Conn for a new session, bound to key (nil while draining). The caller must call
+// detach. It reports false, and records nothing, when the session has another key.
+func (h *Handler) receiver(sid, kind string, key *keySum) (*Conn, bool) {
 	name := transport.XHRStreaming
 	if kind == "xhr" {
 		name = transport.XHRPolling
@@ -179,9 +188,9 @@ func (h *Handler) receiver(sid, kind string) *Conn {
 	if c == nil {
 		if h.draining.Load() {
 			h.mu.Unlock()
-			return nil
+			return nil, true
 		}
-		c = &Conn{ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte), sendTurn: make(chan struct{}, 1)}
+		c = &Conn{key: *key, ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte), sendTurn: make(chan struct{}, 1)}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 		h.conns[sid] = c
 		// sockjs-go starts the session on this request; if it never does (a request that
@@ -200,8 +209,11 @@ func (h *Handler) receiver(sid, kind string) *Conn {
 		})
 	}
 	h.mu.Unlock()
+	if !c.owns(key) { // made by another request since checkKey looked
+		return nil, false
+	}
 	c.attach(name)
-	return c
+	return c, true
 }
 
 // handle runs on sockjs-go's goroutine for each new SockJS session.

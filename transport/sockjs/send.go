@@ -16,6 +16,10 @@ import (
 // decodes it.
 func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
 	c := h.conn(sid)
+	if c != nil && !c.owns(requestKey(r)) { // made by another request since checkKey looked
+		refuseKey(w, r)
+		return
+	}
 	if c != nil && !c.isStarted() {
 		// The client saw the open frame before sockjs-go's goroutine started the session.
 		t := time.NewTimer(h.opts.DisconnectDelay)

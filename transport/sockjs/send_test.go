@@ -40,6 +40,7 @@ func TestSendRetryAfterGiveUp(t *testing.T) {
 			if err != nil {
 				return 0, err
 			}
+			req.Header.Set(KeyHeader, testKey)
 			res, err := hc.Do(req)
 			if err != nil {
 				return 0, err

@@ -331,7 +331,7 @@ func newTransport(ctx context.Context, t target, base string, st *stats) (transp
 		return &sockjsWS{wsTransport{conn: conn}}, nil
 	case "xhr-streaming", "xhr-polling":
 		ctx, cancel := context.WithCancel(context.Background())
-		return &xhrTransport{url: "http://" + base + t.Path + "/000/" + randomSession(),
+		return &xhrTransport{url: "http://" + base + t.Path + "/000/" + randomSession(), key: randomSession() + randomSession(),
 			streaming: t.Transport == "xhr-streaming", st: st, ctx: ctx, cancel: cancel}, nil
 	case "sio-polling":
 		ctx, cancel := context.WithCancel(context.Background())
@@ -422,6 +422,7 @@ var errAnother = errors.New("another connection still open")
 // xhrTransport: SockJS xhr-streaming or xhr-polling receive requests, xhr_send for sending.
 type xhrTransport struct {
 	url       string
+	key       string // the session's key, sent in X-Sockhop-Key (sockhop requires it; others ignore it)
 	streaming bool
 	st        *stats
 	ctx       context.Context
@@ -432,6 +433,7 @@ func (x *xhrTransport) send(msg []byte) error {
 	b, _ := json.Marshal([]string{string(msg)})
 	req, _ := http.NewRequestWithContext(x.ctx, "POST", x.url+"/xhr_send", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("X-Sockhop-Key", x.key)
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return err
@@ -458,6 +460,7 @@ func (x *xhrTransport) run(open func(), frame func([]byte)) error {
 	}
 	for {
 		req, _ := http.NewRequestWithContext(x.ctx, "POST", x.url+path, nil)
+		req.Header.Set("X-Sockhop-Key", x.key)
 		resp, err := httpClient.Do(req)
 		if err != nil {
 			return err
