@@ -352,8 +352,10 @@ func TestSockJSRequests(t *testing.T) {
 			c.handshake()
 			path := map[string]string{client.XHRStreaming: "/xhr_streaming", client.XHRPolling: "/xhr"}[tr]
 			var wg sync.WaitGroup
+			second := make(chan struct{})
 			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer close(second)
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 				defer cancel()
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.Conn.(interface{ URL() string }).URL()+path, nil)
 				req.Header.Set("X-Sockhop-Key", c.Conn.(interface{ Key() string }).Key()) // the session's own
@@ -372,7 +374,18 @@ func TestSockJSRequests(t *testing.T) {
 				}
 			})
 			if tr == client.XHRPolling {
-				c.send(`{"t":"ev","n":"echo","d":1,"id":1}`) // ends the second poll if it is attached
+				// Whichever poll is attached takes the answer to each ping: ping until the
+				// second one has had its turn (the first client's polls may win a few).
+				tick := time.NewTicker(50 * time.Millisecond)
+				for done := false; !done; {
+					c.send(`{"t":"ping"}`)
+					select {
+					case <-second:
+						done = true
+					case <-tick.C:
+					}
+				}
+				tick.Stop()
 			}
 			wg.Wait()
 			// The session goes on. (A poll that took a frame meant for the first receiver
