@@ -170,7 +170,9 @@ func testAcrossNodes(t *testing.T, tr string, mk func() rooms.Adapter) {
 	var dones []chan error
 	var publisher *client.Client
 	for i, url := range []string{urlA, urlA, urlB, urlB} {
-		c := client.New(url, client.Options{Transports: []string{tr}, NoReconnect: true, MaxQueueBytes: 8 << 20})
+		// The publisher's ack comes after its own 10,000 messages, each a broker round trip
+		// away: allow it the same 60 s as the deliveries.
+		c := client.New(url, client.Options{Transports: []string{tr}, NoReconnect: true, MaxQueueBytes: 8 << 20, AckTimeout: time.Minute})
 		dones = append(dones, receiveNumbers(c, m))
 		if err := c.Connect(context.Background()); err != nil {
 			t.Fatal(err)
@@ -184,7 +186,11 @@ func testAcrossNodes(t *testing.T, tr string, mk func() rooms.Adapter) {
 	// Each join was answered after Join returned, and Join returns once the node's adapter
 	// has subscribed: node B gets what node A publishes from now on.
 	start := time.Now()
-	request(t, publisher, "bcast", map[string]any{"room": "ticker", "m": m})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := publisher.EmitWithAck(ctx, "bcast", map[string]any{"room": "ticker", "m": m}); err != nil {
+		t.Fatalf("bcast: %v", err)
+	}
 	for i, d := range dones {
 		select {
 		case err := <-d:
