@@ -491,3 +491,146 @@ func TestRateFlood(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLegit: a client that sends at the message rate, after a burst within the burst
+// size, and answers all the server asks of it (requests, pings, and the pong it owes for
+// every 32 counted messages it receives) is never refused or closed, however much the
+// server sends it. It runs in a synctest bubble on the in-memory network.
+func TestRateLegit(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		synctest.Test(t, func(t *testing.T) {
+			const rate, burst = 100, 200
+			var requests, failed atomic.Int64
+			ended := make(chan error, 1)
+			opts := sockhop.Options{MessageRate: rate, MessageBurst: burst, PingInterval: time.Second, PongTimeout: time.Second}
+			_, mc := memServer(t, opts, func(srv *sockhop.Server) {
+				srv.OnConnect(func(_ context.Context, s *sockhop.Session) error {
+					go func() { // the server talks a lot: 500 events and 200 requests a second
+						ctx := s.Context()
+						tick := time.NewTicker(10 * time.Millisecond)
+						defer tick.Stop()
+						for {
+							select {
+							case <-ctx.Done():
+								return
+							case <-tick.C:
+							}
+							for range 5 {
+								_ = s.Emit(ctx, "news", 1)
+							}
+							for range 2 {
+								go func() {
+									if _, err := s.EmitWithAck(ctx, "ask", 1); err != nil && ctx.Err() == nil {
+										failed.Add(1)
+									}
+									requests.Add(1)
+								}()
+							}
+						}
+					}()
+					return nil
+				})
+				srv.OnDisconnect(func(_ *sockhop.Session, reason error) { ended <- reason })
+			})
+			c := mc.dialRaw(t, tr)
+			c.handshake()
+			// One writer, so that the client's reader never waits for it (a net.Pipe write
+			// waits for the other end's read).
+			out := make(chan string, 1<<16)
+			write := func(msg string) { out <- msg }
+			written := make(chan struct{})
+			go func() {
+				defer close(written)
+				for msg := range out {
+					if c.WriteFrame([][]byte{[]byte(msg)}) != nil {
+						for range out { // the connection is gone: drop the rest
+						}
+						return
+					}
+				}
+			}()
+			var answered, limited atomic.Int64
+			done := make(chan struct{})
+			go func() { // the client's reader: answers as the Go and JS clients do
+				defer close(done)
+				var counted, said uint64
+				handle := func(m *events.Message) {
+					switch m.T {
+					case events.TypeEvent:
+						counted++
+						if m.ID != 0 {
+							write(fmt.Sprintf(`{"t":"ack","id":%d,"d":2}`, m.ID))
+						}
+					case events.TypeAck:
+						counted++
+						if m.Err == nil {
+							answered.Add(1)
+						} else {
+							limited.Add(1)
+						}
+					case events.TypePing:
+						said = counted
+						write(fmt.Sprintf(`{"t":"pong","r":%d}`, counted))
+					}
+				}
+				for _, m := range c.buf { // what arrived with the welcome
+					handle(m)
+				}
+				c.buf = nil
+				for {
+					frame, err := c.ReadFrame()
+					if err != nil {
+						return
+					}
+					_ = events.Lines(frame, func(l []byte) error {
+						m, err := events.Decode(l)
+						if err == nil {
+							handle(&m)
+						}
+						return err
+					})
+					if counted-said >= 32 {
+						said = counted
+						write(fmt.Sprintf(`{"t":"pong","r":%d}`, counted))
+					}
+				}
+			}()
+			// 10 s at the rate, with a burst of 150 at the fifth second.
+			id := 0
+		send:
+			for i := range 1000 {
+				select {
+				case reason := <-ended:
+					t.Errorf("closed after %v: %v", time.Duration(i)*10*time.Millisecond, reason)
+					break send
+				default:
+				}
+				n := 1
+				if i == 500 {
+					n = 150
+				}
+				var frame []string
+				for range n {
+					id++
+					frame = append(frame, fmt.Sprintf(`{"t":"ev","n":"echo","d":%d,"id":%d}`, id, id))
+				}
+				write(strings.Join(frame, "\n"))
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(time.Second)
+			select {
+			case reason := <-ended:
+				t.Errorf("closed: %v", reason)
+			default:
+			}
+			t.Logf("%d of %d events answered, %d rate_limited; %d requests of the server answered, %d failed", answered.Load(), id, limited.Load(), requests.Load(), failed.Load())
+			if answered.Load() != int64(id) || limited.Load() != 0 || failed.Load() != 0 || requests.Load() < 1500 {
+				t.Error("a well-behaved client was refused")
+			}
+			_ = c.Close(1000, "")
+			<-done
+			close(out)
+			<-written
+		})
+	})
+}
