@@ -14,9 +14,10 @@ import (
 // yieldEvery is how many incoming messages the reader decodes or handles between yields.
 const yieldEvery = 16
 
-// keepMessages is how many decoded messages the reader keeps room for between frames; a
-// larger frame's room is let go after it.
-const keepMessages = 1024
+// keepMessages is how many lines and decoded messages (about 250 bytes each) the reader
+// keeps room for between frames; a larger frame's room is let go after it, so that an
+// idle session does not keep the room of the largest frame it ever got.
+const keepMessages = 64
 
 // inMessage is one line of a frame being handled: a decoded message, or an empty line
 // (T == "").
@@ -58,6 +59,9 @@ func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]
 		s.lines = splitLines(s.lines[:0], frame)
 		err = s.handleFrame(tctx, s.lines, yield)
 		clear(s.lines)
+		if cap(s.lines) > keepMessages {
+			s.lines = nil
+		}
 		if err != nil {
 			return err
 		}
