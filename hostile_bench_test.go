@@ -218,7 +218,7 @@ func attack(ctx context.Context, tr, url string) {
 		}
 	}
 	pings := strings.TrimSuffix(strings.Repeat(`{"t":"ping"}`+"\n", 300), "\n")
-	loop(hostile(pings, pings, pings)) // past the burst and twice the burst refused: 1008
+	loop(hostile(pings, pings, pings)) // 200 answered and 100 refused; the second frame overdraws the tolerance: 1008
 	loop(hostile(`{"t":"ev","n":`))
 	loop(hostile(`{"t":"ev","n":"echo","d":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`))
 	loop(hostile(`{"t":"ev","n":"echo","d":"` + "\xff\xfe" + `"}`))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sockhop/sockhop"
 	"github.com/sockhop/sockhop/client"
+	"github.com/sockhop/sockhop/events"
 	"github.com/sockhop/sockhop/internal/dial"
 )
 
@@ -118,6 +119,61 @@ func TestBadInput(t *testing.T) {
 					t.Fatalf("close code %d, want %d", got, tc.wantCode)
 				}
 				mustEcho(t, bystander)
+			})
+		}
+	})
+}
+
+// TestFrameWhole: a frame is taken whole or not at all. A good event followed, in the
+// same frame, by a malformed line or an unexpected hello closes the session with 1002
+// without handling or answering the event (it is not counted as received either: the
+// session package's TestFrameWhole checks the count). The handshake frame too.
+func TestFrameWhole(t *testing.T) {
+	good := `{"t":"ev","n":"count","d":1}` + "\n" + `{"t":"ev","n":"echo","d":"ok","id":1}`
+	frames := []struct{ name, frame string }{
+		{"malformed line", good + "\n" + `{"t":"ev","n":`},
+		{"unexpected hello", good + "\n" + `{"t":"hello","v":1}`},
+		{"with the hello", `{"t":"hello","v":1}` + "\n" + good + "\n" + `{"t":"ev"}`},
+	}
+	forEachTransport(t, func(t *testing.T, tr string) {
+		for _, f := range frames {
+			t.Run(f.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					var handled atomic.Int64
+					_, mc := memServer(t, sockhop.Options{}, func(srv *sockhop.Server) {
+						sockhop.On(srv, "count", func(context.Context, *sockhop.Session, int) error {
+							handled.Add(1)
+							return nil
+						})
+					})
+					c := mc.dialRaw(t, tr)
+					if !strings.HasPrefix(f.frame, `{"t":"hello"`) {
+						c.handshake()
+					}
+					c.send(f.frame)
+					for {
+						m, err := c.next()
+						if err != nil {
+							if code := events.CloseCode(err); code != sockhop.CloseProtocolError {
+								t.Fatalf("closed with %d, want 1002", code)
+							}
+							break
+						}
+						if m.T == events.TypeClose {
+							if m.Code != sockhop.CloseProtocolError {
+								t.Fatalf("closed with %d, want 1002", m.Code)
+							}
+							break
+						}
+						if m.T != events.TypeWelcome && m.T != events.TypePing {
+							t.Fatalf("got %+v before the close", m)
+						}
+					}
+					synctest.Wait()
+					if n := handled.Load(); n != 0 {
+						t.Fatalf("%d events of the refused frame handled", n)
+					}
+				})
 			})
 		}
 	})

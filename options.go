@@ -124,9 +124,13 @@ type Options struct {
 	// the client.
 	TrustedProxies []string
 	// MessageRate is how many messages per second a client may send on average, and
-	// MessageBurst how many at once; past it events are refused with an error ack
-	// "rate_limited", and a client that keeps going is closed with 1008. Zero means 100/s
-	// and a burst of 200; a negative MessageRate means no limit.
+	// MessageBurst how many at once. Every message counts, empty lines and frames
+	// included, except acks of the server's own requests and pongs that answer its pings
+	// or acknowledge its messages. Past the burst, events are refused with an error ack
+	// "rate_limited" and pings go unanswered; a client that sends one more burst than the
+	// rate allows, refused messages included, is closed with 1008: a steady flood at
+	// twice the rate MessageBurst/MessageRate seconds after its burst ran out. Zero means
+	// 100/s and a burst of 200; a negative MessageRate means no limit.
 	MessageRate  float64
 	MessageBurst int
 	// MaxRoomsPerSession bounds the rooms one session may be in; Join fails with

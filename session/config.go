@@ -35,10 +35,11 @@ type Config struct {
 	// dropped before it ends the session with 1006. Zero means 2 minutes.
 	ResumeGrace time.Duration
 	// RateLimit is how many messages per second the peer may send on average, and
-	// RateBurst how many at once. Past it events are refused (an error ack "rate_limited"
-	// when the peer asked for one) and pings go unanswered; a peer that keeps going past
-	// twice the burst of refusals is closed with 1008. Zero RateLimit means no limit; zero
-	// RateBurst means twice RateLimit.
+	// RateBurst how many at once; every line counts, except the acks and pongs the session
+	// asked for (read.go has the rule). Past it events are refused (an error ack
+	// "rate_limited" when the peer asked for one) and pings go unanswered; a peer that
+	// sends RateBurst more than that, refused messages included, is closed with 1008.
+	// Zero RateLimit means no limit; zero RateBurst means twice RateLimit.
 	RateLimit float64
 	RateBurst int
 	// Passive is for the client end: it sends no pings, answers the peer's, and ends the

@@ -12,7 +12,7 @@
 //	owner        the caller of Run               the sequence of transports; waits     the session ends (Run returns)
 //	             (server: the accepting          for Attach between them (handoff)
 //	             request's goroutine)
-//	reader       Serve, on the caller's          ReadFrame; rate-limit bucket; inSeq;  the transport fails or is dropped,
+//	reader       Serve, on the caller's          ReadFrame; rate-limit buckets; inSeq; the transport fails or is dropped,
 //	             goroutine                       answers pings, completes acks         or the session ends
 //	writer       Serve                           every write to the transport; ping    the transport's context ends (Serve
 //	                                             and pong timers; outSeq; coalescing   waits for it before returning)

@@ -103,6 +103,14 @@ func (s *Session) Request(ctx context.Context, name string, data json.RawMessage
 }
 
 // complete hands an ack to the Request waiting for it, if any.
+// isPending reports whether a Request waits for the ack with id.
+func (s *Session) isPending(id uint64) bool {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	_, ok := s.pending[id]
+	return ok
+}
+
 func (s *Session) complete(m *events.Message) {
 	s.ackMu.Lock()
 	ch := s.pending[m.ID]

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -10,22 +11,34 @@ import (
 	"github.com/sockhop/sockhop/transport"
 )
 
-// yieldEvery is how many incoming messages the reader handles between yields.
+// yieldEvery is how many incoming messages the reader decodes or handles between yields.
 const yieldEvery = 16
 
+// keepMessages is how many lines and decoded messages (about 250 bytes each) the reader
+// keeps room for between frames; a larger frame's room is let go after it, so that an
+// idle session does not keep the room of the largest frame it ever got.
+const keepMessages = 64
+
+// inMessage is one line of a frame being handled: a decoded message, or an empty line
+// (T == "").
+type inMessage struct {
+	events.Message
+	refused bool // over the message rate: an event answered "rate_limited", a ping unanswered
+}
+
 // readLoop is the reader: it reads conn until it fails or tctx ends, and returns why.
+// lines arrived with the handshake: they are handled first, as one frame.
 func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]byte) error {
 	n := 0
-	handle := func(l []byte) error {
+	yield := func() {
 		// A frame may carry many messages; yielding now and then keeps one session's
 		// batch (a flood, say) from holding a processor while other sessions wait.
 		if n++; n%yieldEvery == 0 {
 			runtime.Gosched()
 		}
-		return s.handleLine(tctx, l)
 	}
-	for _, l := range lines {
-		if err := handle(l); err != nil {
+	if len(lines) > 0 {
+		if err := s.handleFrame(tctx, lines, yield); err != nil {
 			return err
 		}
 	}
@@ -43,7 +56,13 @@ func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]
 			}
 		}
 		s.lastRead.Store(time.Now().UnixNano())
-		if err := events.Lines(frame, handle); err != nil {
+		s.lines = splitLines(s.lines[:0], frame)
+		err = s.handleFrame(tctx, s.lines, yield)
+		clear(s.lines)
+		if cap(s.lines) > keepMessages {
+			s.lines = nil
+		}
+		if err != nil {
 			return err
 		}
 		if s.cfg.ResumeBytes >= 0 && s.inSeq.Load()-s.reported.Load() >= reportEvery {
@@ -52,50 +71,197 @@ func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]
 	}
 }
 
-func (s *Session) handleLine(tctx context.Context, line []byte) error {
-	m, err := events.Decode(line)
-	if err != nil {
-		s.log.Warn("bad message", "err", err)
-		return &events.CloseError{Code: events.CloseProtocolError, Reason: err.Error()}
+// splitLines appends the lines of frame to dst as [events.Lines] splits them, but keeps
+// the empty ones: each costs the peer one message of its rate, and an empty frame is one
+// empty line.
+func splitLines(dst [][]byte, frame []byte) [][]byte {
+	if len(frame) == 0 {
+		return append(dst, frame)
 	}
-	if s.cfg.RateLimit > 0 && m.T != events.TypePong && m.T != events.TypeAck && m.T != events.TypeClose && !s.allow() {
-		if s.refused > 2*s.cfg.RateBurst {
-			s.log.Warn("rate limit exceeded", "refused", s.refused)
+	for len(frame) > 0 {
+		line, rest, _ := bytes.Cut(frame, []byte{'\n'})
+		frame = rest
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		dst = append(dst, line)
+	}
+	return dst
+}
+
+// handleFrame handles the messages of one frame. It decodes every line and charges the
+// frame to the message rate before it acts on any, so that a frame is taken whole or not
+// at all: a malformed line (1002) or a frame past the rate's tolerance (1008) ends the
+// session with none of the frame's messages counted or handled. Otherwise every message
+// is acted on, in order; an event over the rate is counted and refused.
+func (s *Session) handleFrame(tctx context.Context, lines [][]byte, yield func()) error {
+	msgs := s.msgs[:0]
+	defer func() {
+		clear(msgs) // let the GC have the messages' data
+		if cap(msgs) > keepMessages {
+			msgs = nil
+		}
+		s.msgs = msgs[:0]
+	}()
+	for _, l := range lines {
+		yield()
+		if len(l) == 0 {
+			msgs = append(msgs, inMessage{})
+			continue
+		}
+		m, err := events.Decode(l)
+		if err == nil && (m.T == events.TypeHello || m.T == events.TypeWelcome) {
+			err = errors.New("unexpected " + m.T)
+		}
+		if err != nil {
+			s.log.Warn("bad message", "err", err)
+			return &events.CloseError{Code: events.CloseProtocolError, Reason: err.Error()}
+		}
+		msgs = append(msgs, inMessage{Message: m})
+	}
+	if s.cfg.RateLimit > 0 {
+		if err := s.charge(msgs); err != nil {
+			return err
+		}
+	}
+	for i := range msgs {
+		yield()
+		if err := s.handleMessage(tctx, &msgs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The message rate (Config.RateLimit and RateBurst, PROTOCOL.md §4, SECURITY.md).
+//
+// Every line a peer sends costs it one message, empty lines and empty frames included,
+// except the ones the server asked for: an ack that completes a request still pending, and
+// a pong that answers one of our pings or acknowledges counted messages it had not
+// acknowledged before (an r above the last one, up to what we wrote). Those are bounded by
+// what the server sends, so a peer cannot make up free ones; charging them would close a
+// client for keeping up with a server that talks a lot (the pong a client owes for every
+// 32 broadcasts, or its replies to the server's own requests, are not its choice).
+//
+// Two token buckets refill at RateLimit per second. tokens, at most RateBurst, decides
+// whether a message is served: without one an event is refused with "rate_limited" (still
+// counted) and a ping goes unanswered. credit, at most twice RateBurst, is charged for
+// every message, refused ones too, and decides when the peer is closed with 1008: when a
+// frame would overdraw it. So a burst of RateBurst is served, a burst of up to twice that
+// is partly refused but tolerated, a peer at or under the rate never loses credit, and a
+// peer that keeps sending faster than the rate, by any margin, is closed once it sent one
+// more burst than the rate allows past its own: at twice the rate, RateBurst/RateLimit
+// seconds (2 s by default) after its burst ran out; at fifty times the rate, 80 ms after
+// it began. The rule it replaces (close after twice the burst of refusals in a row) let a
+// steady flood at twice the rate go on forever: every message served reset the count. A
+// sliding window of refusals would need a threshold below what the window refuses at the
+// slowest flood it must catch, and memory for the window; the second bucket needs
+// neither and closes every flood, however slight, in a time proportional to its excess.
+//
+// charge charges the frame msgs and marks the messages refused. It returns a 1008
+// CloseError, and charges nothing, when the frame overdraws the credit.
+func (s *Session) charge(msgs []inMessage) error {
+	now := time.Now()
+	burst := float64(s.cfg.RateBurst)
+	if s.refill.IsZero() {
+		s.tokens, s.credit, s.refill = burst, 2*burst, now
+	}
+	refill := now.Sub(s.refill).Seconds() * s.cfg.RateLimit
+	s.tokens = min(burst, s.tokens+refill)
+	s.credit = min(2*burst, s.credit+refill)
+	s.refill = now
+	tokens, credit := s.tokens, s.credit
+	clear(s.freeAcks)
+	for i := range msgs {
+		m := &msgs[i]
+		if m.T == events.TypeClose {
+			break // the last message the peer sends
+		}
+		if s.free(&m.Message) {
+			continue
+		}
+		if credit < 1 {
+			s.log.Warn("rate limit exceeded", "credit", s.credit, "messages", len(msgs))
 			return &events.CloseError{Code: events.ClosePolicyViolation, Reason: "rate limit exceeded"}
 		}
-		if m.T == events.TypeEvent {
-			s.inSeq.Add(1) // received and counted, though not handled
-			if m.ID != 0 {
-				return s.ignoreClosed(s.Reply(m.ID, nil, &events.ErrorBody{Code: "rate_limited", Message: "too many messages, slow down"}))
-			}
+		credit--
+		if tokens < 1 {
+			m.refused = true
+			continue
 		}
-		return nil
+		tokens--
 	}
+	s.tokens, s.credit = tokens, credit
+	return nil
+}
+
+// free reports whether m is a message the server asked for, not charged to the rate
+// (see charge), and takes note of it.
+func (s *Session) free(m *events.Message) bool {
 	switch m.T {
+	case events.TypePong:
+		if m.R > s.peerSeq && m.R <= s.outSeq.Load() {
+			s.peerSeq = m.R // acknowledges messages not acknowledged before
+			return true
+		}
+		if s.answered < s.pings.Load() {
+			s.answered++ // answers a ping
+			return true
+		}
+	case events.TypeAck:
+		if _, seen := s.freeAcks[m.ID]; seen || !s.isPending(m.ID) {
+			return false
+		}
+		if s.freeAcks == nil {
+			s.freeAcks = make(map[uint64]struct{})
+		}
+		s.freeAcks[m.ID] = struct{}{}
+		return true
+	}
+	return false
+}
+
+// handleMessage acts on one message of a frame.
+func (s *Session) handleMessage(tctx context.Context, im *inMessage) error {
+	switch im.T {
+	case "": // an empty line
+		return nil
 	case events.TypePing:
-		if m.R > 0 {
-			s.trim(m.R)
+		if im.refused {
+			return nil
+		}
+		if im.R > 0 {
+			s.trim(im.R)
 		}
 		return s.ignoreClosed(s.SendControl(events.AppendPing(nil, true, s.inSeq.Load())))
 	case events.TypePong:
-		if m.R > 0 {
-			s.trim(m.R)
+		if im.R > 0 {
+			s.trim(im.R)
 		}
 		return nil
 	case events.TypeAck:
 		s.inSeq.Add(1)
+		m := im.Message // the requester keeps it
 		s.complete(&m)
 		return nil
 	case events.TypeEvent:
+		if im.refused {
+			s.inSeq.Add(1) // received and counted, though not handled
+			if im.ID != 0 {
+				return s.ignoreClosed(s.Reply(im.ID, nil, &events.ErrorBody{Code: "rate_limited", Message: "too many messages, slow down"}))
+			}
+			return nil
+		}
+		m := im.Message // the dispatcher keeps it
 		return s.queueEvent(tctx, &m)
 	case events.TypeClose:
-		code := m.Code
+		code := im.Code
 		if code == 0 {
 			code = events.CloseNormal
 		}
-		return &events.CloseError{Code: code, Reason: m.Reason}
-	default: // hello or welcome after the handshake
-		return &events.CloseError{Code: events.CloseProtocolError, Reason: "unexpected " + m.T}
+		return &events.CloseError{Code: code, Reason: im.Reason}
+	default: // decoding let no other type through
+		return &events.CloseError{Code: events.CloseProtocolError, Reason: "unexpected " + im.T}
 	}
 }
 
@@ -123,23 +289,6 @@ func (s *Session) queueEvent(tctx context.Context, m *events.Message) error {
 	case <-tctx.Done():
 		return context.Cause(tctx)
 	}
-}
-
-// allow takes a token from the rate limit bucket.
-func (s *Session) allow() bool {
-	now := time.Now()
-	if s.refill.IsZero() {
-		s.tokens, s.refill = float64(s.cfg.RateBurst), now
-	}
-	s.tokens = min(float64(s.cfg.RateBurst), s.tokens+now.Sub(s.refill).Seconds()*s.cfg.RateLimit)
-	s.refill = now
-	if s.tokens < 1 {
-		s.refused++
-		return false
-	}
-	s.tokens--
-	s.refused = 0
-	return true
 }
 
 func (s *Session) ignoreClosed(err error) error {

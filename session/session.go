@@ -74,10 +74,17 @@ type Session struct {
 	outSeq        atomic.Uint64 // counted messages written; writer -> everyone
 	reported      atomic.Uint64 // inSeq last acknowledged to the peer; writer -> reader
 
-	// Owned by the reader (the goroutine in Serve).
-	tokens  float64   // rate limit bucket
-	refill  time.Time // when tokens were last refilled
-	refused int       // messages refused since the last one allowed
+	pings atomic.Uint64 // pings written (enqueued); writer -> reader
+
+	// Owned by the reader (the goroutine in Serve); read.go explains the rate limit.
+	tokens   float64             // messages the peer may send now and be served; at most RateBurst
+	credit   float64             // messages, refused ones included, it may send before it is closed
+	refill   time.Time           // when tokens and credit were last refilled
+	peerSeq  uint64              // the highest r the peer reported
+	answered uint64              // pings of ours the peer answered (pongs not charged for it)
+	lines    [][]byte            // the frame being handled, split into lines
+	msgs     []inMessage         // its messages, decoded
+	freeAcks map[uint64]struct{} // acks of the frame being handled that complete a request
 
 	// Owned by the writer.
 	frame [][]byte // the frame being written

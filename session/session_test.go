@@ -495,3 +495,72 @@ func TestDispatcherRace(t *testing.T) {
 	c.in <- []byte(`{"t":"close","code":1000}`)
 	<-done
 }
+
+// TestFrameWhole: a frame with a good event before a malformed line is refused whole:
+// 1002, and the event neither counted as received nor handled.
+func TestFrameWhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		handled := 0
+		s := New(context.Background(), "s1", Config{}, HandlerFunc(func(context.Context, *events.Message) { handled++ }))
+		c := newFakeConn()
+		done := serve(s, c)
+		c.in <- []byte(`{"t":"ev","n":"a","d":1}`)
+		synctest.Wait()
+		c.in <- []byte("{\"t\":\"ev\",\"n\":\"a\",\"d\":2}\n{\"t\":\"ev\",\"n\":\"a\",\"id\":3}\n{\"t\":\"ev\",\"n\":")
+		if err := <-done; events.CloseCode(err) != events.CloseProtocolError {
+			t.Fatalf("ended with %v, want 1002", err)
+		}
+		s.Wait()
+		if in, _ := s.Seq(); in != 1 || handled != 1 {
+			t.Fatalf("%d events counted as received, %d handled; want 1 and 1", in, handled)
+		}
+	})
+}
+
+// TestRateCharges: what a peer's message costs. With a burst of 4 (and twice that before
+// it is closed), empty frames and lines, pings, pongs that acknowledge nothing new, and
+// acks of no request each cost one; pongs answering our pings or acknowledging new
+// messages, and acks of our pending requests, cost nothing.
+func TestRateCharges(t *testing.T) {
+	cases := []struct {
+		name   string
+		frames []string
+		closed bool
+	}{
+		{"empty frames", []string{"", "", "", "", "", "", "", ""}, false},
+		{"empty frames past the tolerance", []string{"", "", "", "", "", "", "", "", ""}, true},
+		{"empty lines", []string{"\n\n\n\n\n\n\n\n\n"}, true},
+		{"pongs of nothing new", []string{strings.Repeat(`{"t":"pong","r":0}`+"\n", 9)}, true},
+		{"pongs beyond what was written", []string{strings.Repeat(`{"t":"pong","r":99}`+"\n", 9)}, true},
+		{"acks of no request", []string{strings.Repeat(`{"t":"ack","id":5}`+"\n", 9)}, true},
+		{"the same ack twice", []string{`{"t":"ack","id":1}` + "\n" + strings.Repeat(`{"t":"ack","id":1}`+"\n", 9)}, true},
+		{"acks of our requests", []string{`{"t":"ack","id":1}` + "\n" + `{"t":"ack","id":2}` + "\n" + strings.Repeat("\n", 7)}, false},
+		{"pongs that acknowledge", []string{`{"t":"pong","r":1}` + "\n" + `{"t":"pong","r":2}` + "\n" + strings.Repeat("\n", 7)}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := New(context.Background(), "s1", Config{RateLimit: 1, RateBurst: 4}, HandlerFunc(nop))
+				c := newFakeConn()
+				done := serve(s, c)
+				for range 2 { // two requests of ours, pending: two counted messages written
+					go func() { _, _ = s.Request(context.Background(), "q", nil) }()
+				}
+				synctest.Wait()
+				for _, f := range tc.frames {
+					c.in <- []byte(f)
+				}
+				synctest.Wait()
+				if closed := s.Err() != nil; closed != tc.closed {
+					t.Errorf("closed: %v (%v), want %v", closed, s.Err(), tc.closed)
+				}
+				if tc.closed && events.CloseCode(s.Err()) != events.ClosePolicyViolation {
+					t.Errorf("ended with %v, want 1008", s.Err())
+				}
+				s.Close(&events.CloseError{Code: events.CloseNormal})
+				<-done
+				s.Wait()
+			})
+		})
+	}
+}

@@ -49,7 +49,9 @@ func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 			}
 			in := s.inSeq.Load()
 			s.reported.Store(in)
-			_ = s.SendControl(events.AppendPing(nil, false, in))
+			if s.SendControl(events.AppendPing(nil, false, in)) == nil {
+				s.pings.Add(1) // the peer's answer is not charged to its message rate
+			}
 			if !pongArmed { // the oldest unanswered ping decides
 				pingSent = time.Now().UnixNano()
 				pong.Reset(s.cfg.PongTimeout)

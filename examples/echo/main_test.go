@@ -99,3 +99,30 @@ func TestBenchProtocol(t *testing.T) {
 		}
 	})
 }
+
+// TestRTTLoad puts the load of README.md's rtt command (-n 1000) on the example's server,
+// on every transport: 50 warm-up round trips and 1,000 measured ones, one after the other,
+// on one session per transport, as rtt's measure does. None may be refused (with the
+// default message rate, rate_limited comes within the first few hundred).
+func TestRTTLoad(t *testing.T) {
+	url := startEcho(t)
+	for _, tr := range serve.Transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			c, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for i := range 50 + 1000 {
+				rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := c.EmitWithAck(rctx, "rtt", strings.Repeat("x", 16))
+				cancel()
+				if err != nil {
+					t.Fatalf("round trip %d: %v", i+1, err)
+				}
+			}
+		})
+	}
+}
