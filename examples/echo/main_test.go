@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -106,23 +107,21 @@ func TestBenchProtocol(t *testing.T) {
 // default message rate, rate_limited comes within the first few hundred).
 func TestRTTLoad(t *testing.T) {
 	url := startEcho(t)
-	for _, tr := range serve.Transports {
-		t.Run(tr, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			c, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true})
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for i := range 50 + 1000 {
+			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := c.EmitWithAck(rctx, "rtt", strings.Repeat("x", 16))
+			cancel()
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("round trip %d: %v", i+1, err)
 			}
-			defer c.Close()
-			for i := range 50 + 1000 {
-				rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := c.EmitWithAck(rctx, "rtt", strings.Repeat("x", 16))
-				cancel()
-				if err != nil {
-					t.Fatalf("round trip %d: %v", i+1, err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
