@@ -88,8 +88,10 @@ func New(opts Options, accept func(*Conn, *http.Request)) *Handler {
 // Drain makes the handler refuse new sessions with 503, for a server shutting down.
 func (h *Handler) Drain() { h.draining.Store(true) }
 
-// sessionPath matches the session endpoints below the prefix.
-var sessionPath = regexp.MustCompile(`^/([^/.]+)/([^/.]+)/(xhr|xhr_send|xhr_streaming)$`)
+// sessionPath matches the session endpoints below the prefix, with PROTOCOL.md §1's ids:
+// a server id of three digits and a session id of 8 to 64 characters of [A-Za-z0-9_-]
+// (sockjs-client's are 8, sockhop's clients' 12 or 16).
+var sessionPath = regexp.MustCompile(`^/([0-9]{3})/([A-Za-z0-9_-]{8,64})/(xhr|xhr_send|xhr_streaming)$`)
 
 // Serve serves a request whose path below the SockJS prefix is rest ("/info", "",
 // "/123/abcdefgh/xhr_streaming"), whatever the public mount path is.
@@ -101,6 +103,13 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 	m := sessionPath.FindStringSubmatch(rest)
 	if rest == "/info" && r.Method == http.MethodGet {
 		h.info(w)
+		return
+	}
+	if m == nil && rest != "" && rest != "/info" {
+		// Off means off: the iframe pages (which sockjs-go serves whatever transports are
+		// on, cached for a year), the transports kept off, and session paths whose ids are
+		// not PROTOCOL.md's never reach sockjs-go.
+		http.NotFound(w, r)
 		return
 	}
 	if m != nil && r.Method == http.MethodPost {
