@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,15 @@ type Options struct {
 	// Admit, when set, decides whether a request may create a new session, and may wait
 	// before it does; when it reports false it has written the refusal.
 	Admit func(w http.ResponseWriter, r *http.Request) bool
+	// HoldSend, when set, is called for an xhr_send that is its session's body in flight,
+	// before its body is read: it returns the function that releases what it took once the
+	// body's frames are handed over, or nil when it refused the request (it has written the
+	// refusal).
+	HoldSend func(w http.ResponseWriter, r *http.Request) (release func())
+	// SendTimeout is how long an xhr_send body may take to arrive, from the moment it is
+	// its session's turn; a slower one is answered 408 and its transport is closed. Zero
+	// means 10s.
+	SendTimeout time.Duration
 }
 
 // Handler serves the SockJS endpoints below a mount path. Its ServeHTTP expects the path
@@ -58,6 +69,9 @@ const prefix = "/sockjs"
 func New(opts Options, accept func(*Conn, *http.Request)) *Handler {
 	if opts.DisconnectDelay == 0 {
 		opts.DisconnectDelay = 5 * time.Second
+	}
+	if opts.SendTimeout == 0 {
+		opts.SendTimeout = 10 * time.Second
 	}
 	if opts.ResponseLimit == 0 {
 		opts.ResponseLimit = 128 * 1024
@@ -123,6 +137,9 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 		}
 		c := h.receiver(sid, kind)
 		if c == nil {
+			// Admit answers a draining server's new sessions itself, with the server's
+			// hint; this is for one that came in as the server began to drain.
+			w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
 			http.Error(w, "sockhop: server shutting down", http.StatusServiceUnavailable)
 			return
 		}
@@ -190,7 +207,7 @@ func (h *Handler) receiver(sid, kind string) *Conn {
 			h.mu.Unlock()
 			return nil
 		}
-		c = &Conn{ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte), sendTurn: make(chan struct{}, 1)}
+		c = &Conn{ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte), sendTurn: make(chan struct{}, 1), sendNext: make(chan struct{}, 1)}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 		h.conns[sid] = c
 		// sockjs-go starts the session on this request; if it never does (a request that
