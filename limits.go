@@ -134,6 +134,9 @@ func refuseHTTP(w http.ResponseWriter, err error) {
 	if ce.Retry > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt((ce.Retry+999)/1000, 10))
 	}
+	// The refused request's body is not read: without Connection: close, net/http would
+	// read what is left of it (up to 256 KiB, as slowly as the client sends it) first.
+	w.Header().Set("Connection", "close")
 	http.Error(w, "sockhop: "+ce.Reason, status)
 }
 

@@ -17,6 +17,10 @@ import (
 // xhrSend guards xhr_send: the body is read here, bounded in size and time, one at a time
 // per session, and checked before sockjs-go could decode it.
 func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
+	// Until the body is read, an answer closes the connection: net/http would otherwise
+	// read what is left of the body (up to 256 KiB, as slowly as the client sends it)
+	// before it sends the answer.
+	w.Header().Set("Connection", "close")
 	c := h.conn(sid)
 	if c == nil {
 		http.Error(w, "sockhop: unknown session", http.StatusNotFound)
@@ -64,6 +68,9 @@ func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
 	_ = rc.SetReadDeadline(time.Now().Add(h.opts.SendTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	_ = rc.SetReadDeadline(time.Time{})
+	if err == nil {
+		w.Header().Del("Connection")
+	}
 	var tooBig *http.MaxBytesError
 	var ne net.Error
 	switch {

@@ -276,11 +276,17 @@ func TestSendOneInFlight(t *testing.T) {
 		body, finish := slowBody()
 		first := postSend(hc, base, body)
 		synctest.Wait() // the server reads the first body
-		waiting := postSend(hc, base, strings.NewReader(`["waiting"]`))
+		// The others' bodies are slow too: a refusal must not wait for what is left of
+		// them (net/http reads it before answering, unless the connection is to close).
+		body2, finish2 := slowBody()
+		defer finish2("")
+		waiting := postSend(hc, base, body2)
 		synctest.Wait()
 		var refused []<-chan answer
 		for range 198 {
-			refused = append(refused, postSend(hc, base, strings.NewReader(`["refused"]`)))
+			body, finish := slowBody()
+			defer finish("")
+			refused = append(refused, postSend(hc, base, body))
 		}
 		for i, ch := range refused {
 			if a := <-ch; a.err != nil || a.status != http.StatusTooManyRequests || a.retryAfter != "1" || a.at != 0 {
