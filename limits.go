@@ -94,15 +94,15 @@ func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
 	full := srv.shakes[ip] >= srv.opts.MaxSessionsPerIP || !resuming && srv.perIP[ip] >= srv.opts.MaxSessionsPerIP
 	srv.mu.Unlock()
 	if draining {
-		refuseHTTP(w, &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()})
+		refuseHTTP(w, r, &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()})
 		return false
 	}
 	if full {
-		refuseHTTP(w, &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address", Retry: busyRetry()})
+		refuseHTTP(w, r, &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address", Retry: busyRetry()})
 		return false
 	}
 	if err := srv.pace(r, ip); err != nil {
-		refuseHTTP(w, err)
+		refuseHTTP(w, r, err)
 		return false
 	}
 	return true
@@ -117,15 +117,15 @@ func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
 func (srv *Server) holdSend(w http.ResponseWriter, r *http.Request) func() {
 	ip := srv.clientIP(r)
 	if !srv.holdSlot(srv.sends, ip) {
-		refuseHTTP(w, &CloseError{Code: CloseTryAgainLater, Reason: "too many messages under way from your address", Retry: busyRetry()})
+		refuseHTTP(w, r, &CloseError{Code: CloseTryAgainLater, Reason: "too many messages under way from your address", Retry: busyRetry()})
 		return nil
 	}
 	return func() { srv.freeSlot(srv.sends, ip) }
 }
 
-// refuseHTTP answers a SockJS request refused for err, a *CloseError: 429 for a limit
+// refuseHTTP answers r, a SockJS request refused for err, a *CloseError: 429 for a limit
 // (1013), 503 otherwise, with its retry hint as Retry-After in whole seconds, rounded up.
-func refuseHTTP(w http.ResponseWriter, err error) {
+func refuseHTTP(w http.ResponseWriter, r *http.Request, err error) {
 	ce := events.Cause(err)
 	status := http.StatusServiceUnavailable
 	if ce.Code == CloseTryAgainLater {
@@ -136,7 +136,10 @@ func refuseHTTP(w http.ResponseWriter, err error) {
 	}
 	// The refused request's body is not read: without Connection: close, net/http would
 	// read what is left of it (up to 256 KiB, as slowly as the client sends it) first.
-	w.Header().Set("Connection", "close")
+	// (Not on HTTP/2, which has no such wait and would take it as a GOAWAY.)
+	if r.ProtoMajor < 2 {
+		w.Header().Set("Connection", "close")
+	}
 	http.Error(w, "sockhop: "+ce.Reason, status)
 }
 

@@ -122,9 +122,8 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 	if m == nil && rest != "" && rest != "/info" {
 		// Off means off: the iframe pages (which sockjs-go serves whatever transports are
 		// on, cached for a year), the transports kept off, and session paths whose ids are
-		// not PROTOCOL.md's never reach sockjs-go. (Connection: close, so that net/http does
-		// not read what is left of a body first, as slowly as the client sends it.)
-		w.Header().Set("Connection", "close")
+		// not PROTOCOL.md's never reach sockjs-go.
+		closeUnread(w, r)
 		http.NotFound(w, r)
 		return
 	}
@@ -142,7 +141,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 			// Admit answers a draining server's new sessions itself, with the server's
 			// hint; this is for one that came in as the server began to drain.
 			w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
-			w.Header().Set("Connection", "close")
+			closeUnread(w, r)
 			http.Error(w, "sockhop: server shutting down", http.StatusServiceUnavailable)
 			return
 		}

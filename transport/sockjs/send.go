@@ -20,7 +20,7 @@ func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
 	// Until the body is read, an answer closes the connection: net/http would otherwise
 	// read what is left of the body (up to 256 KiB, as slowly as the client sends it)
 	// before it sends the answer.
-	w.Header().Set("Connection", "close")
+	closeUnread(w, r)
 	c := h.conn(sid)
 	if c == nil {
 		http.Error(w, "sockhop: unknown session", http.StatusNotFound)
@@ -217,4 +217,14 @@ func (c *Conn) giveTurn() { <-c.sendTurn }
 func refuseBusy(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", sendRetry)
 	http.Error(w, "sockhop: another xhr_send of this session is in flight", http.StatusTooManyRequests)
+}
+
+// closeUnread makes the answer to r, whose body may not be read in full, close an HTTP/1
+// connection: net/http would otherwise read what is left of the body (up to 256 KiB, as
+// slowly as the client sends it) before it sends the answer. (HTTP/2 has no such wait, and
+// would take it as a GOAWAY for every stream of the connection.)
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor < 2 {
+		w.Header().Set("Connection", "close")
+	}
 }
