@@ -1,6 +1,7 @@
 package sockhop
 
 import (
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -81,30 +82,72 @@ func (srv *Server) freeSlot(c counts, ip string) {
 }
 
 // admitSockJS decides, for a SockJS request that would create a session, whether it may
-// (waiting for its turn under ConnectRate); when not, it answers 429.
+// (waiting for its turn under ConnectRate); when not, it answers 429, or 503 while the
+// server shuts down, each with a Retry-After.
 func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
 	ip := srv.clientKey(r)
 	// A client resuming says so (?resume=1): its session is counted already. The word of a
 	// client is enough here, as a new session is counted again after its hello.
 	resuming := r.URL.Query().Get("resume") == "1"
 	srv.mu.Lock()
+	draining := srv.draining
 	full := srv.shakes[ip] >= srv.opts.MaxSessionsPerIP || !resuming && srv.perIP[ip] >= srv.opts.MaxSessionsPerIP
 	srv.mu.Unlock()
+	if draining {
+		refuseHTTP(w, r, &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()})
+		return false
+	}
 	if full {
-		http.Error(w, "sockhop: too many sessions from your address", http.StatusTooManyRequests)
+		refuseHTTP(w, r, &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address", Retry: busyRetry()})
 		return false
 	}
 	if err := srv.pace(r, ip); err != nil {
-		ce := events.Cause(err)
-		status := http.StatusServiceUnavailable
-		if ce.Code == CloseTryAgainLater {
-			status = http.StatusTooManyRequests
-			w.Header().Set("Retry-After", strconv.FormatInt((ce.Retry+999)/1000, 10))
-		}
-		http.Error(w, "sockhop: "+ce.Reason, status)
+		refuseHTTP(w, r, err)
 		return false
 	}
 	return true
+}
+
+// holdSend counts an xhr_send body in flight against its client's address, whose bodies
+// in flight are limited to MaxSessionsPerIP like its handshakes; it returns the release,
+// or nil when it answered 429. A body is a connection held open, not a connection made:
+// it holds a goroutine, a connection and up to twice MaxMessageSize while it arrives, so
+// it is counted like the other things under way, and not paced by ConnectRate, which
+// would make a chatty session use up its address's budget for reconnecting.
+func (srv *Server) holdSend(w http.ResponseWriter, r *http.Request) func() {
+	ip := srv.clientKey(r)
+	if !srv.holdSlot(srv.sends, ip) {
+		refuseHTTP(w, r, &CloseError{Code: CloseTryAgainLater, Reason: "too many messages under way from your address", Retry: busyRetry()})
+		return nil
+	}
+	return func() { srv.freeSlot(srv.sends, ip) }
+}
+
+// refuseHTTP answers r, a SockJS request refused for err, a *CloseError: 429 for a limit
+// (1013), 503 otherwise, with its retry hint as Retry-After in whole seconds, rounded up.
+func refuseHTTP(w http.ResponseWriter, r *http.Request, err error) {
+	ce := events.Cause(err)
+	status := http.StatusServiceUnavailable
+	if ce.Code == CloseTryAgainLater {
+		status = http.StatusTooManyRequests
+	}
+	if ce.Retry > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt((ce.Retry+999)/1000, 10))
+	}
+	// The refused request's body is not read: without Connection: close, net/http would
+	// read what is left of it (up to 256 KiB, as slowly as the client sends it) first.
+	// (Not on HTTP/2, which has no such wait and would take it as a GOAWAY.)
+	if r.ProtoMajor < 2 {
+		w.Header().Set("Connection", "close")
+	}
+	http.Error(w, "sockhop: "+ce.Reason, status)
+}
+
+// busyRetry is the retry hint, in ms, of a refusal for a per-address limit on things
+// under way (sessions, handshakes, xhr_send bodies): nobody knows when one ends, so the
+// client comes back after 1 to 3 s, jittered so that refused clients spread out.
+func busyRetry() int64 {
+	return 1000 + rand.Int64N(2001)
 }
 
 // penalize charges ip's connection budget when reason says the client broke the protocol

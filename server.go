@@ -55,6 +55,7 @@ type Server struct {
 	mu          sync.Mutex
 	perIP       counts // sessions per client address, detached ones included; guarded by mu
 	shakes      counts // handshakes under way per client address; guarded by mu
+	sends       counts // xhr_send bodies in flight per client address; guarded by mu
 	draining    bool
 	sessions    map[string]*Session
 	handshaking map[transport.Conn]struct{}
@@ -84,6 +85,7 @@ func New(opts Options) (*Server, error) {
 		sessions:    make(map[string]*Session),
 		perIP:       make(counts),
 		shakes:      make(counts),
+		sends:       make(counts),
 		handshaking: make(map[transport.Conn]struct{}),
 	}
 	if srv.trustedProxies, err = parsePrefixes(opts.TrustedProxies); err != nil {
@@ -109,6 +111,7 @@ func New(opts Options) (*Server, error) {
 		DisconnectDelay: opts.SockJSDisconnectDelay,
 		JSessionID:      opts.SockJSCookie,
 		Admit:           srv.admitSockJS,
+		HoldSend:        srv.holdSend,
 	}, func(c *sockjs.Conn, r *http.Request) { srv.accept(c, r) })
 	if !opts.DisableClientJS {
 		srv.js = newClientJS()
@@ -159,24 +162,25 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sockhop: websocket transport disabled", http.StatusNotFound)
 		return
 	}
-	if srv.isDraining() {
-		http.Error(w, "sockhop: server shutting down", http.StatusServiceUnavailable)
-		return
-	}
 	if !srv.origin.allow(r) {
 		http.Error(w, "sockhop: origin not allowed", http.StatusForbidden)
 		return
 	}
-	paced := srv.pace(r, srv.clientKey(r))
+	var refused error
+	if srv.isDraining() {
+		refused = &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()}
+	} else {
+		refused = srv.pace(r, srv.clientKey(r))
+	}
 	c, err := srv.ws.Upgrade(w, r)
 	if err != nil {
 		srv.log.Info("upgrade failed", "err", err)
 		return
 	}
-	if paced != nil {
+	if refused != nil {
 		// Refused after the upgrade, so that a browser sees the close code and its retry
 		// hint instead of a failed WebSocket, which would send it down the transport ladder.
-		srv.refuse(c, paced)
+		srv.refuse(c, refused)
 		return
 	}
 	// Returning lets net/http release the connection's 8 KiB of buffers, which a hijacked
@@ -203,7 +207,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	srv.mu.Lock()
 	if srv.draining {
 		srv.mu.Unlock()
-		_ = conn.Close(CloseGoingAway, "server shutting down")
+		srv.refuse(conn, &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()})
 		return
 	}
 	srv.wg.Add(1)
@@ -219,7 +223,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		srv.mu.Lock()
 		delete(srv.handshaking, conn)
 		srv.mu.Unlock()
-		srv.refuse(conn, &CloseError{Code: CloseTryAgainLater, Reason: "too many connections from your address"})
+		srv.refuse(conn, &CloseError{Code: CloseTryAgainLater, Reason: "too many connections from your address", Retry: busyRetry()})
 		return
 	}
 	hello, lines, err := srv.readHello(conn)
@@ -241,7 +245,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	}()
 	if err == nil {
 		if admitted = srv.holdSlot(srv.perIP, ip); !admitted {
-			err = &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address"}
+			err = &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address", Retry: busyRetry()}
 		}
 	}
 	var s *Session

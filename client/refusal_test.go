@@ -142,8 +142,8 @@ func TestRefusedOrigin(t *testing.T) {
 // after the wait it asked for; the client does not walk down the transport ladder.
 func TestComeBackLater(t *testing.T) {
 	t.Run("sessions per address", func(t *testing.T) {
-		// Past MaxSessionsPerIP: 429 without Retry-After on SockJS, a 1013 close on
-		// WebSocket. The client retries with its backoff until the first session ends.
+		// Past MaxSessionsPerIP: 429 with Retry-After on SockJS, a 1013 close with a retry
+		// hint on WebSocket (1-3 s). The client retries after it until the first session ends.
 		forEachTransport(t, func(t *testing.T, tr string) {
 			_, url, a, _ := refusalServer(t, sockhop.Options{MaxSessionsPerIP: 1, ConnectRate: -1}, nil)
 			first := dial(t, url, client.Options{Transports: []string{tr}})
@@ -220,16 +220,17 @@ func TestComeBackLater(t *testing.T) {
 		})
 	})
 	t.Run("shutting down", func(t *testing.T) {
-		// A server that shuts down answers 503 without Retry-After: the client retries
-		// the same transport with its backoff until its context ends.
+		// A server that shuts down answers 503 with Retry-After (whole seconds), or on
+		// WebSocket closes 1001 with a retry hint after the upgrade: the client retries the
+		// same transport after the hint until its context ends.
 		forEachTransport(t, func(t *testing.T, tr string) {
-			srv, url, a, _ := refusalServer(t, sockhop.Options{}, nil)
+			srv, url, a, _ := refusalServer(t, sockhop.Options{ShutdownRetry: time.Second}, nil)
 			if err := srv.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			opts := fastBackoff
 			opts.Transports = ladder(tr)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
 			defer cancel()
 			c, err := client.Dial(ctx, url, opts)
 			if err == nil {

@@ -33,7 +33,7 @@ func wsCheck(t *testing.T, base string) string {
 // streamCheck is the documented streaming check: the first 2,051 bytes and how long they took.
 func streamCheck(t *testing.T, base string) (string, time.Duration) {
 	start := time.Now()
-	out := curl(t, 10*time.Second, "-sN", "-X", "POST", "-H", "X-Sockhop-Key: curlcheck-0123456789abcdefgh", "--max-time", "3", base+mount+"/sockjs/000/curl"+strings.ReplaceAll(t.Name(), "/", "")+base[len(base)-5:]+"/xhr_streaming")
+	out := curl(t, 10*time.Second, "-sN", "-X", "POST", "-H", "X-Sockhop-Key: curlcheck-0123456789abcdefgh", "--max-time", "3", base+mount+"/sockjs/000/curl"+strings.ReplaceAll(t.Name(), "/", "")+strings.Trim(base[len(base)-5:], ":")+"/xhr_streaming")
 	if len(out) > 2051 {
 		out = out[:2051]
 	}

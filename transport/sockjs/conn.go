@@ -34,7 +34,8 @@ type Conn struct {
 	finalSent bool          // WriteFinal ran; guarded by mu
 	finalAt   uint64        // completed when it did; guarded by mu
 	lastSend  uint64        // highest xhr_send number seen (?s=N), to drop retried POSTs; guarded by mu
-	sendTurn  chan struct{} // cap 1: held by the xhr_send handing its frames to the reader
+	sendTurn  chan struct{} // cap 1: held by the xhr_send in flight, from its body's first byte to its frames' hand-over
+	sendNext  chan struct{} // cap 1: held by the xhr_send waiting for sendTurn
 	lastPoll  uint64        // highest receiving request number seen (?p=N); guarded by mu
 
 	closeOnce  sync.Once

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,15 @@ type Options struct {
 	// Admit, when set, decides whether a request may create a new session, and may wait
 	// before it does; when it reports false it has written the refusal.
 	Admit func(w http.ResponseWriter, r *http.Request) bool
+	// HoldSend, when set, is called for an xhr_send that is its session's body in flight,
+	// before its body is read: it returns the function that releases what it took once the
+	// body's frames are handed over, or nil when it refused the request (it has written the
+	// refusal).
+	HoldSend func(w http.ResponseWriter, r *http.Request) (release func())
+	// SendTimeout is how long an xhr_send body may take to arrive, from the moment it is
+	// its session's turn; a slower one is answered 408 and its transport is closed. Zero
+	// means 10s.
+	SendTimeout time.Duration
 }
 
 // Handler serves the SockJS endpoints below a mount path. Its ServeHTTP expects the path
@@ -58,6 +69,9 @@ const prefix = "/sockjs"
 func New(opts Options, accept func(*Conn, *http.Request)) *Handler {
 	if opts.DisconnectDelay == 0 {
 		opts.DisconnectDelay = 5 * time.Second
+	}
+	if opts.SendTimeout == 0 {
+		opts.SendTimeout = 10 * time.Second
 	}
 	if opts.ResponseLimit == 0 {
 		opts.ResponseLimit = 128 * 1024
@@ -88,8 +102,10 @@ func New(opts Options, accept func(*Conn, *http.Request)) *Handler {
 // Drain makes the handler refuse new sessions with 503, for a server shutting down.
 func (h *Handler) Drain() { h.draining.Store(true) }
 
-// sessionPath matches the session endpoints below the prefix.
-var sessionPath = regexp.MustCompile(`^/([^/.]+)/([^/.]+)/(xhr|xhr_send|xhr_streaming)$`)
+// sessionPath matches the session endpoints below the prefix, with PROTOCOL.md §1's ids:
+// a server id of three digits and a session id of 8 to 64 characters of [A-Za-z0-9_-]
+// (sockjs-client's are 8, sockhop's clients' 12 or 16).
+var sessionPath = regexp.MustCompile(`^/([0-9]{3})/([A-Za-z0-9_-]{8,64})/(xhr|xhr_send|xhr_streaming)$`)
 
 // Serve serves a request whose path below the SockJS prefix is rest ("/info", "",
 // "/123/abcdefgh/xhr_streaming"), whatever the public mount path is.
@@ -101,6 +117,14 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 	m := sessionPath.FindStringSubmatch(rest)
 	if rest == "/info" && r.Method == http.MethodGet {
 		h.info(w)
+		return
+	}
+	if m == nil && rest != "" && rest != "/info" {
+		// Off means off: the iframe pages (which sockjs-go serves whatever transports are
+		// on, cached for a year), the transports kept off, and session paths whose ids are
+		// not PROTOCOL.md's never reach sockjs-go.
+		closeUnread(w, r)
+		http.NotFound(w, r)
 		return
 	}
 	if m != nil && r.Method == http.MethodPost {
@@ -122,6 +146,10 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 			return
 		}
 		if c == nil {
+			// Admit answers a draining server's new sessions itself, with the server's
+			// hint; this is for one that came in as the server began to drain.
+			w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
+			closeUnread(w, r)
 			http.Error(w, "sockhop: server shutting down", http.StatusServiceUnavailable)
 			return
 		}
@@ -190,7 +218,7 @@ func (h *Handler) receiver(sid, kind string, key *keySum) (*Conn, bool) {
 			h.mu.Unlock()
 			return nil, true
 		}
-		c = &Conn{key: *key, ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte), sendTurn: make(chan struct{}, 1)}
+		c = &Conn{key: *key, ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte), sendTurn: make(chan struct{}, 1), sendNext: make(chan struct{}, 1)}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 		h.conns[sid] = c
 		// sockjs-go starts the session on this request; if it never does (a request that

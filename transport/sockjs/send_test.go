@@ -163,3 +163,151 @@ func FuzzParseSend(f *testing.F) {
 		}
 	})
 }
+
+// sendServer serves a Handler with opts (defaults for the tests where zero) on an
+// in-memory network, and returns its client and a function that opens a session by a
+// first poll and returns its Conn and its URL. Call it in a synctest bubble.
+func sendServer(t *testing.T, opts Options) (*http.Client, func(id string) (*Conn, string)) {
+	if opts.MaxMessageSize == 0 {
+		opts.MaxMessageSize = 1024
+	}
+	opts.WriteTimeout = time.Second
+	opts.CheckOrigin = func(*http.Request) bool { return true }
+	conns := make(chan *Conn, 1)
+	h := New(opts, func(c *Conn, _ *http.Request) {
+		conns <- c
+		<-c.ctx.Done()
+	})
+	hc := serveMem(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Serve(w, r, strings.TrimPrefix(r.URL.Path, "/sockjs"))
+	}))
+	return hc, func(id string) (*Conn, string) {
+		base := "http://mem/sockjs/000/" + id + "/"
+		res, err := hc.Post(base+"xhr?p=1", "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		c := <-conns
+		t.Cleanup(func() { c.Close(1000, "done") })
+		return c, base
+	}
+}
+
+// answer is how an xhr_send was answered, and when.
+type answer struct {
+	status     int
+	retryAfter string
+	at         time.Duration
+	err        error
+}
+
+// postSend posts body to base's xhr_send and reports the answer on the returned channel.
+func postSend(hc *http.Client, base string, body io.Reader) <-chan answer {
+	ch := make(chan answer, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"xhr_send", body)
+		res, err := hc.Do(req)
+		if err != nil {
+			ch <- answer{err: err, at: time.Since(start)}
+			return
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		ch <- answer{status: res.StatusCode, retryAfter: res.Header.Get("Retry-After"), at: time.Since(start)}
+	}()
+	return ch
+}
+
+// slowBody is a request body of which only its first byte arrives until finish is called.
+func slowBody() (body io.Reader, finish func(rest string)) {
+	pr, pw := io.Pipe()
+	go func() { _, _ = pw.Write([]byte("[")) }()
+	return pr, func(rest string) {
+		go func() {
+			_, _ = pw.Write([]byte(rest))
+			_ = pw.Close()
+		}()
+	}
+}
+
+// TestSendSlowBody: an xhr_send body that does not arrive within SendTimeout is answered
+// 408 at that instant, and its transport is closed (its frames were not taken: the client
+// resumes and sends them again). Before, the server waited for it as long as the client
+// liked.
+func TestSendSlowBody(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hc, open := sendServer(t, Options{SendTimeout: 3 * time.Second})
+		c, base := open("slowbody")
+		body, finish := slowBody()
+		defer finish("")
+		a := <-postSend(hc, base, body)
+		if a.err != nil || a.status != http.StatusRequestTimeout || a.at != 3*time.Second {
+			t.Fatalf("slow body: %+v, want 408 after 3s", a)
+		}
+		if _, err := c.ReadFrame(); err == nil {
+			t.Fatal("the transport of a slow body is still open")
+		}
+	})
+}
+
+// TestSendOneInFlight: a session has one xhr_send body in flight at most. The next waits
+// up to sendWait for it and is then refused with 429 and Retry-After; any more are refused
+// at once; none of them has its body read. Once the body in flight is through, the next
+// one goes. (Before, every request read its body at once: 200 unfinished bodies on one
+// session were all held.)
+func TestSendOneInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hc, open := sendServer(t, Options{})
+		c, base := open("oneinflight")
+		frames := make(chan string, 4)
+		go func() {
+			for {
+				f, err := c.ReadFrame()
+				if err != nil {
+					return
+				}
+				frames <- string(f)
+			}
+		}()
+		body, finish := slowBody()
+		first := postSend(hc, base, body)
+		synctest.Wait() // the server reads the first body
+		// The others' bodies are slow too: a refusal must not wait for what is left of
+		// them (net/http reads it before answering, unless the connection is to close).
+		body2, finish2 := slowBody()
+		defer finish2("")
+		waiting := postSend(hc, base, body2)
+		synctest.Wait()
+		var refused []<-chan answer
+		for range 198 {
+			body, finish := slowBody()
+			defer finish("")
+			refused = append(refused, postSend(hc, base, body))
+		}
+		for i, ch := range refused {
+			if a := <-ch; a.err != nil || a.status != http.StatusTooManyRequests || a.retryAfter != "1" || a.at != 0 {
+				t.Fatalf("xhr_send %d while one is in flight and one waits: %+v, want 429 at once, Retry-After 1", i+3, a)
+			}
+		}
+		if a := <-waiting; a.err != nil || a.status != http.StatusTooManyRequests || a.retryAfter != "1" || a.at != sendWait {
+			t.Fatalf("xhr_send while one is in flight: %+v, want 429 after %v, Retry-After 1", a, sendWait)
+		}
+		finish(`"first"]`)
+		if a := <-first; a.err != nil || a.status != http.StatusNoContent {
+			t.Fatalf("the body in flight: %+v, want 204", a)
+		}
+		if a := <-postSend(hc, base, strings.NewReader(`["next"]`)); a.err != nil || a.status != http.StatusNoContent {
+			t.Fatalf("the next xhr_send: %+v, want 204", a)
+		}
+		for _, want := range []string{"first", "next"} {
+			if f := <-frames; f != want {
+				t.Fatalf("frame %q, want %q", f, want)
+			}
+		}
+	})
+}

@@ -1,0 +1,67 @@
+package sockjs
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOffMeansOff: what sockhop keeps off is not served at all (the iframe pages, the
+// other SockJS transports), and a session path whose ids are outside PROTOCOL.md §1's
+// alphabet and lengths is refused before sockjs-go sees it (it would make a session of
+// any id, a 500 KiB one included).
+func TestOffMeansOff(t *testing.T) {
+	h := New(Options{MaxMessageSize: 1024, CheckOrigin: func(*http.Request) bool { return true }},
+		func(c *Conn, _ *http.Request) { t.Errorf("a session started") })
+	tests := []struct {
+		method, rest string
+		status       int
+	}{
+		{"GET", "", http.StatusOK}, // sockjs-go's greeting
+		{"GET", "/info", http.StatusOK},
+		{"GET", "/iframe.html", http.StatusNotFound},
+		{"GET", "/iframe-0123456789abcdef.html", http.StatusNotFound},
+		{"GET", "/iframe-a.b_c.html", http.StatusNotFound},
+		{"GET", "/000/abcdefgh/websocket", http.StatusNotFound},
+		{"GET", "/000/abcdefgh/eventsource", http.StatusNotFound},
+		{"GET", "/000/abcdefgh/htmlfile", http.StatusNotFound},
+		{"GET", "/000/abcdefgh/jsonp", http.StatusNotFound},
+		{"POST", "/000/abcdefgh/jsonp_send", http.StatusNotFound},
+		{"GET", "/websocket", http.StatusNotFound},
+		{"POST", "/0000/abcdefgh/xhr", http.StatusNotFound},
+		{"POST", "/00/abcdefgh/xhr", http.StatusNotFound},
+		{"POST", "/abc/abcdefgh/xhr", http.StatusNotFound},
+		{"POST", "/000/abcdefg/xhr", http.StatusNotFound},
+		{"POST", "/000/abc+defgh/xhr_streaming", http.StatusNotFound},
+		{"POST", "/000/abc%20defgh/xhr_streaming", http.StatusNotFound},
+		{"POST", "/000/" + strings.Repeat("a", 65) + "/xhr", http.StatusNotFound},
+		{"POST", "/000/" + strings.Repeat("a", 500<<10) + "/xhr", http.StatusNotFound},
+		{"POST", "/000/" + strings.Repeat("a", 500<<10) + "/xhr_send", http.StatusNotFound},
+		{"OPTIONS", "/000/" + strings.Repeat("a", 500<<10) + "/xhr_send", http.StatusNotFound},
+		{"OPTIONS", "/000/abcdefgh/xhr_send", http.StatusNoContent}, // a CORS preflight
+		{"POST", "/000/abcdefgh/xhr_send", http.StatusNotFound},     // a valid id, no such session
+	}
+	for _, tc := range tests {
+		// A request let through would open a stream: it ends with its context.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		r := httptest.NewRequestWithContext(ctx, tc.method, "/sockjs"+tc.rest, strings.NewReader(`["x"]`))
+		w := httptest.NewRecorder()
+		h.Serve(w, r, tc.rest)
+		cancel()
+		name := tc.method + " " + tc.rest[:min(len(tc.rest), 40)]
+		if w.Code != tc.status {
+			t.Errorf("%s: %d, want %d", name, w.Code, tc.status)
+		}
+		if cc := w.Header().Get("Cache-Control"); w.Code == http.StatusNotFound && strings.Contains(cc, "public") {
+			t.Errorf("%s: a refusal cached publicly (%s)", name, cc)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.conns) != 0 {
+		t.Errorf("%d sessions made", len(h.conns))
+	}
+}
