@@ -76,6 +76,7 @@ function statusCode(s, retry) {
   if (s == 400) return [1002, r, "terminal"];
   if (s == 403) return [1008, r, "terminal"];
   if (s == 404) return [1006, r, "resume"];
+  if (s == 408) return [1006, r, "resume"];
   if (s == 413) return [1009, r, "terminal"];
   if (s == 429) return [1013, r, "wait", retry];
   if (s == 503) return [1001, r, "wait", retry];

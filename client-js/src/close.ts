@@ -33,6 +33,7 @@ export function statusCode(s: number, retry?: number): Refusal {
   if (s == 400) return [1002, r, 'terminal']; // a malformed xhr_send body
   if (s == 403) return [1008, r, 'terminal']; // Origin or Host refused
   if (s == 404) return [1006, r, 'resume']; // the SockJS session is gone
+  if (s == 408) return [1006, r, 'resume']; // an xhr_send body too slow: the transport ended
   if (s == 413) return [1009, r, 'terminal']; // an xhr_send body over max
   if (s == 429) return [1013, r, 'wait', retry]; // a per-address limit, connection pacing
   if (s == 503) return [1001, r, 'wait', retry]; // shutting down

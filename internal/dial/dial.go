@@ -208,7 +208,7 @@ func refusalCode(op string, status int) int {
 	switch status {
 	case http.StatusBadRequest:
 		return events.CloseProtocolError
-	case http.StatusNotFound:
+	case http.StatusNotFound, http.StatusRequestTimeout:
 		return events.CloseAbnormal
 	case http.StatusRequestEntityTooLarge:
 		return events.CloseTooBig
