@@ -134,6 +134,13 @@ func refuseHTTP(w http.ResponseWriter, r *http.Request, err error) {
 	if ce.Retry > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt((ce.Retry+999)/1000, 10))
 	}
+	// The Origin was allowed before any limit is checked: let a page of another allowed
+	// origin read the refusal and its hint, as it reads every other answer.
+	if origin := r.Header.Get("Origin"); origin != "" {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
+	}
 	// The refused request's body is not read: without Connection: close, net/http would
 	// read what is left of it (up to 256 KiB, as slowly as the client sends it) first.
 	// (Not on HTTP/2, which has no such wait and would take it as a GOAWAY.)

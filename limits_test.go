@@ -677,3 +677,30 @@ func wantHint(t *testing.T, mc *memClient, tr string, hello bool, code int, lo, 
 		t.Fatalf("SockJS connection: %v (%+v), want %d with a Retry-After in [%v, %v]", err, he, status, lo, hi)
 	}
 }
+
+// TestRefusalCORS: a limit refusal on SockJS is readable by a page of another allowed
+// origin: it carries Access-Control-Allow-Origin and exposes Retry-After, so the browser
+// client can wait as asked instead of walking down the transport ladder.
+func TestRefusalCORS(t *testing.T) {
+	const page = "https://app.example"
+	_, url := echoServer(t, sockhop.Options{AllowedOrigins: []string{page}, MaxSessionsPerIP: 1}, nil)
+	first := dialRaw(t, url, client.XHRStreaming, http.Header{"Origin": {page}})
+	first.handshake()
+	req, _ := http.NewRequest(http.MethodPost, url+"/sockjs/000/corsrefusal1/xhr_streaming", nil)
+	req.Header.Set("Origin", page)
+	req.Header.Set("X-Sockhop-Key", someKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("second session from the address: %d, Retry-After %q; want 429 with a hint", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != page {
+		t.Errorf("Access-Control-Allow-Origin %q, want %q", got, page)
+	}
+	if got := resp.Header.Get("Access-Control-Expose-Headers"); !strings.Contains(got, "Retry-After") {
+		t.Errorf("Access-Control-Expose-Headers %q does not expose Retry-After", got)
+	}
+}

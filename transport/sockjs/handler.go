@@ -111,6 +111,7 @@ var sessionPath = regexp.MustCompile(`^/([0-9]{3})/([A-Za-z0-9_-]{8,64})/(xhr|xh
 // "/123/abcdefgh/xhr_streaming"), whatever the public mount path is.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 	if !h.opts.CheckOrigin(r) {
+		closeUnread(w, r) // a slow body is not read first
 		http.Error(w, "sockhop: origin not allowed", http.StatusForbidden)
 		return
 	}
