@@ -49,15 +49,7 @@ func TestAuthExpiry(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
 		_, url := echoServer(t, sockhop.Options{Authenticate: tokenAuth}, whoami)
 		var calls atomic.Int32
-		// The first credentials last 1 s, the next an hour.
-		authFunc := func(ctx context.Context) (any, error) {
-			n := calls.Add(1)
-			ms := 3_600_000
-			if n == 1 {
-				ms = 1000
-			}
-			return "ann:" + strconv.Itoa(int(n)) + ":" + strconv.Itoa(ms), nil
-		}
+		authFunc := expiringAuth(&calls, time.Second) // the first credentials last 1 s, the next an hour
 		c := client.New(url, client.Options{Transports: []string{tr}, AuthFunc: authFunc, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 		var mu sync.Mutex
 		var reasons []error
@@ -113,14 +105,7 @@ func TestResumeReauthenticates(t *testing.T) {
 		}
 		defer p.Close()
 		var calls atomic.Int32
-		authFunc := func(ctx context.Context) (any, error) {
-			n := calls.Add(1)
-			ms := 3_600_000
-			if n == 1 {
-				ms = 4000
-			}
-			return "ann:" + strconv.Itoa(int(n)) + ":" + strconv.Itoa(ms), nil
-		}
+		authFunc := expiringAuth(&calls, 4*time.Second)
 		c := client.New("http://"+p.Addr()+"/rt", client.Options{Transports: []string{tr}, AuthFunc: authFunc, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 		back, gone := make(chan string, 4), make(chan error, 4)
 		c.OnConnect(func() { back <- c.SessionID() })
@@ -206,4 +191,17 @@ func TestAuthFuncError(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
+}
+
+// expiringAuth is a client AuthFunc whose first credentials (for tokenAuth) last first,
+// and every later one an hour; calls counts its calls.
+func expiringAuth(calls *atomic.Int32, first time.Duration) func(context.Context) (any, error) {
+	return func(ctx context.Context) (any, error) {
+		n := calls.Add(1)
+		ms := 3_600_000
+		if n == 1 {
+			ms = int(first.Milliseconds())
+		}
+		return "ann:" + strconv.Itoa(int(n)) + ":" + strconv.Itoa(ms), nil
+	}
 }
