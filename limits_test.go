@@ -592,6 +592,7 @@ func sendsPerAddress(t *testing.T, tr string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b+path+"?p=1&resume=1", nil)
+	req.Header.Set("X-Sockhop-Key", someKey)
 	res, err := mc.http.Do(req)
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("second session: %v %v", res, err)
@@ -605,7 +606,7 @@ func sendsPerAddress(t *testing.T, tr string) {
 	go func() { _, _ = pw.Write([]byte("[")) }()
 	slow := make(chan int, 1)
 	go func() {
-		res, err := mc.http.Post(a.Conn.(interface{ URL() string }).URL()+"/xhr_send", "text/plain", pr)
+		res, err := keyedPost(mc.http, a.Conn.(interface{ URL() string }).URL()+"/xhr_send", a.Conn.(interface{ Key() string }).Key(), pr)
 		if err != nil {
 			t.Errorf("slow body: %v", err)
 			slow <- 0
@@ -615,7 +616,7 @@ func sendsPerAddress(t *testing.T, tr string) {
 		slow <- res.StatusCode
 	}()
 	synctest.Wait()
-	res2, err := mc.http.Post(b+"xhr_send", "text/plain", strings.NewReader(`["{\"t\":\"hello\",\"v\":1}"]`))
+	res2, err := keyedPost(mc.http, b+"xhr_send", someKey, strings.NewReader(`["{\"t\":\"hello\",\"v\":1}"]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +629,7 @@ func sendsPerAddress(t *testing.T, tr string) {
 		t.Fatalf("the slow body: %d, want 204", code)
 	}
 	// With a's body through, b's goes.
-	res2, err = mc.http.Post(b+"xhr_send", "text/plain", strings.NewReader(`["{\"t\":\"hello\",\"v\":1}"]`))
+	res2, err = keyedPost(mc.http, b+"xhr_send", someKey, strings.NewReader(`["{\"t\":\"hello\",\"v\":1}"]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,6 +637,17 @@ func sendsPerAddress(t *testing.T, tr string) {
 	if res2.StatusCode != http.StatusNoContent {
 		t.Fatalf("b's body once a's is through: %d, want 204", res2.StatusCode)
 	}
+}
+
+// keyedPost posts body to url with key as the SockJS session's key.
+func keyedPost(hc *http.Client, url, key string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("X-Sockhop-Key", key)
+	return hc.Do(req)
 }
 
 // readUntil reads r until what it read ends with suffix.

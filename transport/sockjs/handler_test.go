@@ -48,6 +48,7 @@ func TestOffMeansOff(t *testing.T) {
 		// A request let through would open a stream: it ends with its context.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		r := httptest.NewRequestWithContext(ctx, tc.method, "/sockjs"+tc.rest, strings.NewReader(`["x"]`))
+		r.Header.Set(KeyHeader, testKey) // past the key check: what is refused here is refused for its path
 		w := httptest.NewRecorder()
 		h.Serve(w, r, tc.rest)
 		cancel()

@@ -178,9 +178,9 @@ func sendServer(t *testing.T, opts Options) (*http.Client, func(id string) (*Con
 		conns <- c
 		<-c.ctx.Done()
 	})
-	hc := serveMem(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hc := &http.Client{Transport: keyed{serveMem(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.Serve(w, r, strings.TrimPrefix(r.URL.Path, "/sockjs"))
-	}))
+	})).Transport}}
 	return hc, func(id string) (*Conn, string) {
 		base := "http://mem/sockjs/000/" + id + "/"
 		res, err := hc.Post(base+"xhr?p=1", "text/plain", nil)
@@ -192,6 +192,23 @@ func sendServer(t *testing.T, opts Options) (*http.Client, func(id string) (*Con
 		c := <-conns
 		t.Cleanup(func() { c.Close(1000, "done") })
 		return c, base
+	}
+}
+
+// keyed sends testKey as the session key of every request that has none of its own.
+type keyed struct{ rt http.RoundTripper }
+
+func (k keyed) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get(KeyHeader) == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set(KeyHeader, testKey)
+	}
+	return k.rt.RoundTrip(r)
+}
+
+func (k keyed) CloseIdleConnections() {
+	if c, ok := k.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
 	}
 }
 
