@@ -27,13 +27,16 @@ func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, 
 	ctx, cancel := context.WithTimeout(context.Background(), srv.opts.HandshakeTimeout)
 	defer cancel()
 	done, err := s.core.Attach(ctx, conn, lines, res.Seq, func(received uint64) []byte {
+		// On the session's owner goroutine, before the new transport carries anything:
+		// the credentials just checked, and their expiry, are the session's from the
+		// welcome on (if the resume fails, the session ends anyway).
+		s.setIdentity(id)
 		return srv.welcome(s, true, received)
 	})
 	if err != nil {
 		srv.log.Info("resume failed", "session", res.SID, "err", err)
 		return false
 	}
-	s.setIdentity(id) // the credentials just checked, and their expiry
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
 	srv.mu.Unlock()
