@@ -105,7 +105,8 @@ func TestResumeReauthenticates(t *testing.T) {
 		}
 		defer p.Close()
 		var calls atomic.Int32
-		authFunc := expiringAuth(&calls, 4*time.Second)
+		const firstLife = 6 * time.Second
+		authFunc := expiringAuth(&calls, firstLife)
 		c := client.New("http://"+p.Addr()+"/rt", client.Options{Transports: []string{tr}, AuthFunc: authFunc, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 		back, gone := make(chan string, 4), make(chan error, 4)
 		c.OnConnect(func() { back <- c.SessionID() })
@@ -119,8 +120,20 @@ func TestResumeReauthenticates(t *testing.T) {
 		defer c.Close()
 		first := <-back
 		start := time.Now()
-		p.CutAll()
-		<-gone
+		// A cut between two polls of xhr-polling meets no connection: cut until the client
+		// notices one.
+	cut:
+		for i := 0; ; i++ {
+			p.CutAll()
+			select {
+			case <-gone:
+				break cut
+			case <-time.After(500 * time.Millisecond):
+				if i == 5 {
+					t.Fatal("the client noticed none of 6 cuts")
+				}
+			}
+		}
 		if id := <-back; id != first {
 			t.Fatalf("resumed as %s, want %s", id, first)
 		}
@@ -128,7 +141,7 @@ func TestResumeReauthenticates(t *testing.T) {
 			t.Fatalf("whoami after the resume: %s %v, want the resume's credentials", reply, err)
 		}
 		// Past the first credentials' expiry the session goes on.
-		time.Sleep(time.Until(start.Add(5 * time.Second)))
+		time.Sleep(time.Until(start.Add(firstLife + time.Second)))
 		select {
 		case err := <-gone:
 			t.Fatalf("the session dropped (%v) at the replaced credentials' expiry", err)
