@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/transport/sockjs"
 )
 
 // clientIP is the address limits apply to: the connection's peer, or, when the peer is a
@@ -136,11 +137,8 @@ func refuseHTTP(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	// The Origin was allowed before any limit is checked: let a page of another allowed
 	// origin read the refusal and its hint, as it reads every other answer.
-	if origin := r.Header.Get("Origin"); origin != "" {
-		w.Header().Set("Access-Control-Allow-Origin", origin)
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
-		w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
-	}
+	sockjs.AllowOrigin(w, r)
+	w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
 	// The refused request's body is not read: without Connection: close, net/http would
 	// read what is left of it (up to 256 KiB, as slowly as the client sends it) first.
 	// (Not on HTTP/2, which has no such wait and would take it as a GOAWAY.)

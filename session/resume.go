@@ -81,7 +81,7 @@ func (s *Session) awaitHandoff() (*handoff, error) {
 // done with conn, or an error: [ErrResumeImpossible] (the session has ended), ErrClosed
 // (it ended before), or ctx's error when Run did not take conn in time.
 func (s *Session) Attach(ctx context.Context, conn transport.Conn, lines [][]byte, peerSeq uint64, welcome func(received uint64) []byte) (<-chan struct{}, error) {
-	s.DropTransport(&events.CloseError{Code: events.CloseReplaced, Reason: "replaced by a newer connection"})
+	s.replaceTransport(&events.CloseError{Code: events.CloseReplaced, Reason: "replaced by a newer connection"})
 	h := &handoff{conn: conn, lines: lines, seq: peerSeq, welcome: welcome, result: make(chan error, 1), done: make(chan struct{})}
 	select {
 	case s.handoff <- h:

@@ -92,9 +92,9 @@ func (s *Session) detach() {
 	s.tmu.Unlock()
 }
 
-// DropTransport ends the transport being served, if any, with ce, keeping the session for
-// a resume (a newer transport is taking over).
-func (s *Session) DropTransport(ce *events.CloseError) {
+// replaceTransport ends the transport being served, if any, with ce, keeping the session
+// for a resume (a newer transport is taking over).
+func (s *Session) replaceTransport(ce *events.CloseError) {
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
 	if s.tcancel != nil {
@@ -110,11 +110,4 @@ func (s *Session) dropTransport(tctx context.Context, code int, reason string) {
 	if s.tcancel != nil && tctx.Err() == nil {
 		s.tcancel(&dropError{&events.CloseError{Code: code, Reason: reason}})
 	}
-}
-
-// Serving reports whether a transport is being served.
-func (s *Session) Serving() bool {
-	s.tmu.Lock()
-	defer s.tmu.Unlock()
-	return s.tcancel != nil
 }

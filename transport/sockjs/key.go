@@ -76,10 +76,17 @@ func refuseKey(w http.ResponseWriter, r *http.Request) {
 // refuse answers r with status and msg, readable by a page of an allowed origin (the
 // guard refused every other origin already).
 func refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	AllowOrigin(w, r)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, msg, status)
+}
+
+// AllowOrigin lets a page of r's Origin read the answer (CORS with credentials). Call it
+// only for requests whose Origin the guard's CheckOrigin has allowed: every answer after
+// that check, refusals included, so that a page of another allowed origin can read it.
+func AllowOrigin(w http.ResponseWriter, r *http.Request) {
 	if origin := r.Header.Get("Origin"); origin != "" {
 		w.Header().Set("Access-Control-Allow-Origin", origin)
 		w.Header().Set("Access-Control-Allow-Credentials", "true")
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, msg, status)
 }
