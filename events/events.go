@@ -74,6 +74,7 @@ type Message struct {
 	Pong    int64  `json:"pong,omitempty"`
 	Max     int    `json:"max,omitempty"`
 	Resumed bool   `json:"resumed,omitempty"`
+	Node    string `json:"node,omitempty"`
 
 	// ev and ack
 	Name string          `json:"n,omitempty"`
@@ -262,6 +263,7 @@ type Welcome struct {
 	Max     int
 	Resumed bool
 	R       uint64 // counted messages the server has received in the session (resumes)
+	Node    string // the node the session lives on (PROTOCOL.md §7); "" is left out
 }
 
 // AppendWelcome appends an encoded welcome message; unlike Encode it always writes resumed.
@@ -281,6 +283,10 @@ func AppendWelcome(b []byte, w Welcome) []byte {
 	if w.Resumed {
 		b = append(b, `,"r":`...)
 		b = strconv.AppendUint(b, w.R, 10)
+	}
+	if w.Node != "" {
+		b = append(b, `,"node":`...)
+		b = appendString(b, w.Node)
 	}
 	return append(b, '}')
 }
