@@ -1,0 +1,27 @@
+// Package clustertest runs sockhop as a cluster of real processes and checks what
+// PROTOCOL.md §7 "Many nodes" promises: three nodes (the program in ./node, built once per
+// test run) sharing rooms through a real redis-server or nats-server, behind a real nginx
+// that spreads requests round robin with no affinity at all (no ip_hash, no sticky
+// cookie), driven by Go clients (package client) and headless Chromium (package
+// internal/browser) on every transport.
+//
+// The tests:
+//
+//   - TestGoClients: 50 Go clients per transport in one room spread over the nodes, two of
+//     them sending 2,000 acked messages each; every client gets every message once, in
+//     order per sender.
+//   - TestBrowsers: two Chromium pages whose sessions live on different nodes chat, 2,000
+//     acked messages each way, per transport.
+//   - TestNodeLoss: a node is killed with SIGKILL mid-run; its clients come back on the
+//     other nodes within a bound, as new sessions, with every pending ack answered or
+//     failed with resume_failed; the survivors forget the dead node's sessions (Members,
+//     Presence, presence:leave) within a bound.
+//   - TestBrokerOutage: the broker is frozen (SIGSTOP) or killed and restarted mid-run:
+//     delivery within a node goes on, delivery across nodes comes back after it.
+//
+// Every process (nodes, broker, nginx, Chromium) is a child of the test on loopback ports,
+// stopped by its PID when the test ends. The tests skip under -short and when nginx,
+// redis-server, nats-server or the browser are missing (and fail then with CI=true, see
+// testutil.MissingDep). Node logs and nginx's error and access logs are printed when a
+// test fails.
+package clustertest
