@@ -1,7 +1,6 @@
 package sockhop
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -64,31 +63,6 @@ func (srv *Server) runAuthenticate(f func(*http.Request, json.RawMessage) (Ident
 	}()
 	id, err = f(r, auth)
 	return id, false, err
-}
-
-// DisconnectUser closes every session of the user with userID on this server with
-// CloseKicked (terminal: the client does not reconnect) and returns how many there were.
-// When ctx is done already it closes nothing and returns ctx.Err().
-//
-// Today DisconnectUser acts on this node only. It takes a ctx because it is to become
-// cluster-wide, telling the other nodes through the Adapter (I/O that ctx will bound and
-// that may fail); callers that pass a ctx and check the error now will not change then.
-func (srv *Server) DisconnectUser(ctx context.Context, userID string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	srv.mu.Lock()
-	var victims []*Session
-	for _, s := range srv.sessions {
-		if s.Identity().UserID == userID {
-			victims = append(victims, s)
-		}
-	}
-	srv.mu.Unlock()
-	for _, s := range victims {
-		s.Close(CloseKicked, "disconnected by the server")
-	}
-	return len(victims), nil
 }
 
 // setIdentity gives s its identity (at open, and again at every resume) and arms the

@@ -101,7 +101,8 @@ func ExampleServer_To() {
 	speaker, _ := client.Dial(ctx, hs.URL, client.Options{})
 	defer speaker.Close()
 	_, _ = speaker.EmitWithAck(ctx, "say", "hello, lobby")
-	fmt.Println(<-heard, srv.Count("lobby"))
+	n, _ := srv.Count(ctx, "lobby")
+	fmt.Println(<-heard, n)
 	// Output:
 	// "hello, lobby" 2
 }

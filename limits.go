@@ -138,7 +138,7 @@ func refuseHTTP(w http.ResponseWriter, r *http.Request, err error) {
 	// The Origin was allowed before any limit is checked: let a page of another allowed
 	// origin read the refusal and its hint, as it reads every other answer.
 	sockjs.AllowOrigin(w, r)
-	w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
+	w.Header().Set("Access-Control-Expose-Headers", exposedHeaders)
 	// The refused request's body is not read: without Connection: close, net/http would
 	// read what is left of it (up to 256 KiB, as slowly as the client sends it) first.
 	// (Not on HTTP/2, which has no such wait and would take it as a GOAWAY.)

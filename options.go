@@ -137,10 +137,35 @@ type Options struct {
 	// ErrTooManyRooms past it. Zero means 1000.
 	MaxRoomsPerSession int
 
-	// Adapter carries room broadcasts between server processes; the server starts it in
-	// New and closes it in Shutdown. Nil means rooms.NewMemory(): one process.
-	// github.com/sockhop/sockhop/rooms/redis is the multi-node adapter.
+	// Adapter carries room broadcasts between server processes ("nodes"); the server starts
+	// it in New and closes it in Shutdown. Nil means rooms.NewMemory(): one process.
+	// github.com/sockhop/sockhop/rooms/redis and .../rooms/nats are the multi-node
+	// adapters. With an Adapter set the server is one node of a cluster (docs/scaling.md):
+	// it tells the others through the Adapter which sessions it has in which rooms, so
+	// that Members, Count, Presence and DisconnectUser answer for the whole cluster, and it
+	// forwards the requests of sessions that live on another node there (Advertise).
 	Adapter rooms.Adapter
+	// Advertise is the base URL ("http://10.0.0.5:8080", scheme and host only) at which the
+	// other nodes of the cluster reach this one, to forward it the requests of its sessions
+	// that a load balancer without affinity sends elsewhere (PROTOCOL.md §7). Every node
+	// must mount the Server at the same path. Empty: this node forwards to the others but
+	// cannot be forwarded to, so the HTTP fallbacks need sticky load balancing to reach
+	// its sessions. Used only with an Adapter.
+	Advertise string
+	// NodeID names this node in the cluster: "n" and 3 to 31 characters of [a-z0-9].
+	// Empty means a random one, new each time the process starts, which is what the
+	// protocol expects (a restarted node has lost its sessions). Used only with an Adapter.
+	NodeID string
+	// NodeHeartbeat is how often this node tells the others it is alive, and NodeTTL how
+	// long a silent node is kept: after it, its sessions leave Members, Count and Presence
+	// (presence:leave events), and requests naming it are served where they arrive. Zero
+	// means 2s and 6s.
+	NodeHeartbeat, NodeTTL time.Duration
+	// PresenceEvents, when set, reports whether the members of room get presence events:
+	// "presence:join" when a user (Identity.UserID) gets their first session in the room
+	// anywhere in the cluster, and "presence:leave" when they lose their last, each with
+	// {"room": room, "user": id}. Anonymous sessions (UserID "") make none. Nil: none.
+	PresenceEvents func(room string) bool
 
 	// Logger receives log lines. Nil means silent.
 	Logger *slog.Logger
@@ -182,6 +207,8 @@ func (o *Options) setDefaults() {
 	if o.MaxRoomsPerSession <= 0 {
 		o.MaxRoomsPerSession = 1000
 	}
+	def(&o.NodeHeartbeat, 2*time.Second)
+	def(&o.NodeTTL, 3*o.NodeHeartbeat)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

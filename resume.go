@@ -55,7 +55,16 @@ func (srv *Server) welcome(s *Session, resumed bool, received uint64) []byte {
 		Ping:    srv.scfg.PingInterval.Milliseconds(),
 		Pong:    srv.scfg.PongTimeout.Milliseconds(),
 		Max:     int(srv.opts.MaxMessageSize),
+		Node:    srv.welcomeNode(),
 	})
+}
+
+// welcomeNode is the node a welcome names: this one, when it is one of several.
+func (srv *Server) welcomeNode() string {
+	if srv.clustered() {
+		return srv.node.ID()
+	}
+	return ""
 }
 
 // rotateToken makes a new resume token and returns it. The previous one stays valid

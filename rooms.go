@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/internal/cluster"
 	"github.com/sockhop/sockhop/rooms"
 )
 
@@ -18,14 +19,17 @@ var ErrTooManyRooms = errors.New("sockhop: too many rooms for one session")
 // when it ends. With a multi-node Adapter, a room's first member on this node subscribes
 // the node to the room's broadcasts.
 func (s *Session) Join(ctx context.Context, room string) error {
-	if room == "" {
-		return errors.New("sockhop: join: empty room name")
+	if err := validRoom(room); err != nil {
+		return err
 	}
 	srv := s.srv
 	if !srv.rooms.Has(room, s) && len(srv.rooms.RoomsOf(s)) >= srv.opts.MaxRoomsPerSession {
 		return ErrTooManyRooms
 	}
-	_, created := srv.rooms.Join(room, s)
+	added, created := srv.rooms.Join(room, s)
+	if added {
+		srv.node.Local(cluster.Op{Kind: cluster.OpJoin, SID: s.ID(), Room: room})
+	}
 	if s.core.Err() != nil { // ended while joining: undo, the session's LeaveAll may have run
 		srv.leave(ctx, room, s)
 		return ErrSessionClosed
@@ -49,15 +53,22 @@ func (s *Session) Leave(ctx context.Context, room string) error {
 func (s *Session) Rooms() []string { return s.srv.rooms.RoomsOf(s) }
 
 func (srv *Server) leave(ctx context.Context, room string, s *Session) {
-	if _, emptied := srv.rooms.Leave(room, s); emptied {
+	removed, emptied := srv.rooms.Leave(room, s)
+	if removed {
+		srv.node.Local(cluster.Op{Kind: cluster.OpLeave, SID: s.ID(), Room: room})
+	}
+	if emptied {
 		if err := srv.callAdapter("Unsubscribe", func() error { return srv.adapter.Unsubscribe(ctx, room) }); err != nil {
 			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
 		}
 	}
 }
 
+// leaveAll takes a session that ended out of its rooms, and out of the cluster.
 func (srv *Server) leaveAll(s *Session) {
-	for _, room := range srv.rooms.LeaveAll(s) {
+	emptied := srv.rooms.LeaveAll(s)
+	srv.node.Local(cluster.Op{Kind: cluster.OpEnd, SID: s.ID()})
+	for _, room := range emptied {
 		if err := srv.callAdapter("Unsubscribe", func() error { return srv.adapter.Unsubscribe(context.Background(), room) }); err != nil {
 			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
 		}
@@ -66,30 +77,6 @@ func (srv *Server) leaveAll(s *Session) {
 
 // Rooms returns the rooms that have members on this server, sorted.
 func (srv *Server) Rooms() []string { return srv.rooms.Rooms() }
-
-// Members returns the ids of the sessions in room on this server. It returns ctx.Err()
-// when ctx is done already.
-//
-// Today Members answers from this node's memory. It takes a ctx because it is to become
-// cluster-wide, asking the other nodes through the Adapter (I/O that ctx will bound and
-// that may fail); callers that pass a ctx and check the error now will not change then.
-func (srv *Server) Members(ctx context.Context, room string) ([]string, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	ms := srv.rooms.Members(room)
-	ids := make([]string, len(ms))
-	for i, s := range ms {
-		ids[i] = s.ID()
-	}
-	return ids, nil
-}
-
-// Count returns the number of sessions in room on this server: a lock and a map lookup,
-// for hot paths such as "does anyone here listen?" before producing a message (the ticker
-// example). It stays this node's count; cluster-wide presence will come with its own
-// call that takes a ctx and can fail, as Members does.
-func (srv *Server) Count(room string) int { return srv.rooms.Count(room) }
 
 // Broadcast addresses the members of one or more rooms. Build it with [Server.To]; each
 // method returns a new Broadcast, so one may be kept and reused.
@@ -130,6 +117,11 @@ func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 	if len(b.rooms) == 0 {
 		return nil
 	}
+	for _, r := range b.rooms {
+		if err := validRoom(r); err != nil {
+			return fmt.Errorf("sockhop: emit %s: %w", name, err)
+		}
+	}
 	data, err := marshal(v)
 	if err != nil {
 		return fmt.Errorf("sockhop: emit %s: %w", name, err)
@@ -148,6 +140,10 @@ func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 // the adapter's goroutine: a panic (a publication it cannot handle) is logged and
 // that publication dropped.
 func (srv *Server) deliver(p rooms.Publication) {
+	if len(p.Rooms) == 1 && p.Rooms[0] == cluster.Room {
+		srv.node.Receive(p.Data)
+		return
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			srv.hookPanic("deliver", r, "rooms", p.Rooms)

@@ -82,7 +82,7 @@ func TestRooms(t *testing.T) {
 		request(t, b, "join", "lobby")
 		request(t, b, "join", "other")
 		request(t, c, "join", "other")
-		if n := srv.Count("lobby"); n != 2 {
+		if n := srv.LocalCount("lobby"); n != 2 {
 			t.Fatalf("lobby has %d members, want 2", n)
 		}
 		ids, err := srv.Members(context.Background(), "lobby")
@@ -132,7 +132,7 @@ func TestRooms(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("a's session did not end within 10s of its Close")
 		}
-		if n := srv.Count("lobby"); n != 0 {
+		if n := srv.LocalCount("lobby"); n != 0 {
 			t.Fatalf("lobby keeps %d members after its last member closed", n)
 		}
 		if rs := srv.Rooms(); len(rs) != 1 || rs[0] != "other" {

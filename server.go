@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/internal/cluster"
 	"github.com/sockhop/sockhop/rooms"
 	"github.com/sockhop/sockhop/session"
 	"github.com/sockhop/sockhop/transport"
@@ -37,6 +38,7 @@ type Server struct {
 	js     *clientJS
 
 	rooms       *rooms.Index[*Session]
+	node        *cluster.Node // the cluster's sessions and rooms, as this node knows them
 	adapter     rooms.Adapter
 	adapterOnce sync.Once
 	adapterErr  error
@@ -124,6 +126,10 @@ func New(opts Options) (*Server, error) {
 	if err := srv.callAdapter("Start", func() error { return srv.adapter.Start(srv.baseCtx, srv.deliver) }); err != nil {
 		return nil, fmt.Errorf("sockhop: starting the rooms adapter: %w", err)
 	}
+	if err := srv.startCluster(); err != nil {
+		_ = srv.callAdapter("Close", func() error { return srv.adapter.Close(context.Background()) })
+		return nil, err
+	}
 	srv.registerDiag()
 	return srv, nil
 }
@@ -136,6 +142,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if r = srv.route(w, r, segs); r == nil {
+		return // forwarded to the session's node
+	}
 	n := len(segs)
 	switch {
 	case segs[n-1] == "ws":
@@ -359,6 +368,7 @@ func (srv *Server) open(conn transport.Conn, r *http.Request, id Identity, ip st
 	s := newSession(srv, conn, r)
 	s.ip = ip
 	s.setIdentity(id)
+	srv.node.Local(cluster.Op{Kind: cluster.OpOpen, SID: s.ID(), User: id.UserID})
 	_ = s.core.SendControl(srv.welcome(s, false, 0))
 	if f := srv.onConnect.Load(); f != nil {
 		if err := srv.runOnConnect(*f, s); err != nil {
@@ -459,7 +469,12 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 }
 
 func (srv *Server) closeAdapter(ctx context.Context) error {
-	srv.adapterOnce.Do(func() { srv.adapterErr = srv.callAdapter("Close", func() error { return srv.adapter.Close(ctx) }) })
+	srv.adapterOnce.Do(func() {
+		if srv.clustered() {
+			srv.node.Stop(ctx) // says goodbye through the adapter, so before it closes
+		}
+		srv.adapterErr = srv.callAdapter("Close", func() error { return srv.adapter.Close(ctx) })
+	})
 	if errors.Is(srv.adapterErr, rooms.ErrClosed) {
 		return nil
 	}

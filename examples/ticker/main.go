@@ -169,7 +169,7 @@ func (m *market) run(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		q := m.move(symbols[i].Sym)
-		if m.srv.Count(room(q.Sym)) == 0 {
+		if m.srv.LocalCount(room(q.Sym)) == 0 {
 			continue // nobody listens here
 		}
 		if err := m.srv.To(room(q.Sym)).Emit(ctx, "quote", q); err != nil {

@@ -103,9 +103,11 @@ func New(opts Options, accept func(*Conn, *http.Request)) *Handler {
 func (h *Handler) Drain() { h.draining.Store(true) }
 
 // sessionPath matches the session endpoints below the prefix, with PROTOCOL.md §1's ids:
-// a server id of three digits and a session id of 8 to 64 characters of [A-Za-z0-9_-]
-// (sockjs-client's are 8, sockhop's clients' 12 or 16).
-var sessionPath = regexp.MustCompile(`^/([0-9]{3})/([A-Za-z0-9_-]{8,64})/(xhr|xhr_send|xhr_streaming)$`)
+// a server id of three digits or a node id ("n" and 3 to 31 of [a-z0-9]), and a session id
+// of 8 to 64 characters of [A-Za-z0-9_-] (sockjs-client's are 8, sockhop's clients' 12 or
+// 16). The server id is not part of the session's identity: requests of one session may
+// name different ones (a client names the node once it knows it).
+var sessionPath = regexp.MustCompile(`^/([0-9]{3}|n[a-z0-9]{3,31})/([A-Za-z0-9_-]{8,64})/(xhr|xhr_send|xhr_streaming)$`)
 
 // Serve serves a request whose path below the SockJS prefix is rest ("/info", "",
 // "/123/abcdefgh/xhr_streaming"), whatever the public mount path is.
