@@ -161,7 +161,10 @@ func (c *cluster) waitFormed() {
 		for _, nd := range c.nodes {
 			v, err := c.view(nd, room)
 			seen = append(seen, fmt.Sprintf("%s: %+v %v", nd.id, v, err))
-			ok = ok && err == nil && v.Count == len(c.nodes) && len(v.Members) == len(c.nodes)
+			ok = ok && err == nil && v.Count == len(c.nodes) && len(v.Members) == len(c.nodes) && len(v.Nodes) == len(c.nodes)
+			for _, n := range v.Nodes {
+				ok = ok && n.Synced
+			}
 		}
 		return ok, strings.Join(seen, "; ")
 	})
@@ -175,7 +178,13 @@ type view struct {
 	Presence []string `json:"presence"`
 	Count    int      `json:"count"`
 	Local    int      `json:"local"`
-	Error    string   `json:"error"`
+	Nodes    []struct {
+		ID, Addr string
+		Sessions int
+		Synced   bool
+		Self     bool
+	} `json:"nodes"`
+	Error string `json:"error"`
 }
 
 // view asks node nd what it knows of room.

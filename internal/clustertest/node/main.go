@@ -17,7 +17,7 @@
 //
 // Admin (this node's view, for the tests):
 //
-//	GET  /cluster?room=R     -> {node, members, presence, count, local}
+//	GET  /cluster?room=R     -> {node, members, presence, count, local, nodes}
 //	POST /disconnect?user=U  -> {closed}
 //
 // The tests build it once per run and start three of them as separate processes, so that
@@ -212,7 +212,7 @@ func clusterView(w http.ResponseWriter, r *http.Request, srv *sockhop.Server) {
 	}
 	reply(w, map[string]any{
 		"node": srv.NodeID(), "members": members, "presence": presence,
-		"count": count, "local": srv.LocalCount(room),
+		"count": count, "local": srv.LocalCount(room), "nodes": srv.Nodes(),
 	}, nil)
 }
 
