@@ -46,9 +46,19 @@ type dialOpts struct {
 }
 
 // dial connects a Go client on transport tr through nginx (or straight to o.direct) and
-// asks the node who it is.
+// asks the node who it is; it fails t when it cannot.
 func (c *cluster) dial(t testing.TB, name, tr string, o dialOpts) *goClient {
 	t.Helper()
+	g, err := c.connect(t, name, tr, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// connect is dial without failing t: it may run on any goroutine. The client is closed
+// when t ends.
+func (c *cluster) connect(t testing.TB, name, tr string, o dialOpts) (*goClient, error) {
 	g := &goClient{name: name, said: newTally()}
 	url := c.url()
 	if o.direct != nil {
@@ -85,13 +95,13 @@ func (c *cluster) dial(t testing.TB, name, tr string, o dialOpts) *goClient {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := g.Connect(ctx); err != nil {
-		t.Fatalf("client %s on %s: connect: %v", name, tr, err)
+		return nil, fmt.Errorf("client %s on %s: connect: %w", name, tr, err)
 	}
 	t.Cleanup(func() { _ = g.Close() })
 	if err := g.whoami(ctx); err != nil {
-		t.Fatalf("client %s on %s: whoami: %v", name, tr, err)
+		return nil, fmt.Errorf("client %s on %s: whoami: %w", name, tr, err)
 	}
-	return g
+	return g, nil
 }
 
 // whoami asks the session's node for the session id and the node id.
@@ -162,24 +172,31 @@ func isResumeFailed(err error) bool {
 	return errors.Is(err, session.ErrClosed) || strings.Contains(err.Error(), "resume")
 }
 
-// dialMany connects n clients on tr through nginx, 10 at a time.
+// dialMany connects n clients on tr through nginx, 10 at a time, and fails t with the
+// first errors when some could not connect.
 func (c *cluster) dialMany(t testing.TB, prefix, tr string, n int) []*goClient {
 	t.Helper()
 	out := make([]*goClient, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 10)
 	for i := range n {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i] = c.dial(t, fmt.Sprintf("%s%d", prefix, i), tr, dialOpts{user: fmt.Sprintf("%s%d", prefix, i)})
+			name := fmt.Sprintf("%s%d", prefix, i)
+			out[i], errs[i] = c.connect(t, name, tr, dialOpts{user: name})
 		})
 	}
 	wg.Wait()
-	for _, g := range out {
-		if g == nil {
-			t.FailNow() // dial failed (and said why) on another goroutine
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
 		}
+	}
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d clients could not connect; the first: %v", len(failed), n, errors.Join(failed[:min(3, len(failed))]...))
 	}
 	return out
 }
