@@ -96,10 +96,11 @@ type chat struct {
 
 // appOptions configure newApp.
 type appOptions struct {
-	Adapter  rooms.Adapter // nil: one process
-	RedisURL string        // with Adapter: share nicknames and history too
-	Logger   *slog.Logger
-	Hosts    []string // sockhop.Options.AllowedHosts
+	Adapter   rooms.Adapter // nil: one process
+	Advertise string        // with Adapter: where the other nodes reach this one
+	RedisURL  string        // with Adapter: share nicknames and history too
+	Logger    *slog.Logger
+	Hosts     []string // sockhop.Options.AllowedHosts
 }
 
 // newApp returns the chat's HTTP handler (the page at /, sockhop at /rt) and its sockhop
@@ -116,7 +117,7 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 		}
 		st = rs
 	}
-	srv, err := sockhop.New(sockhop.Options{Adapter: opts.Adapter, Logger: opts.Logger, AllowedHosts: opts.Hosts})
+	srv, err := sockhop.New(sockhop.Options{Adapter: opts.Adapter, Advertise: opts.Advertise, Logger: opts.Logger, AllowedHosts: opts.Hosts})
 	if err != nil {
 		_ = st.close()
 		return nil, nil, nil, err
