@@ -21,7 +21,7 @@ import (
 
 // clusterNode starts a node of a cluster on adapter, mounted at /rt of an httptest server
 // that it advertises, with heartbeats fast enough for tests.
-func clusterNode(t *testing.T, adapter rooms.Adapter, opts sockhop.Options) (*sockhop.Server, string) {
+func clusterNode(t testing.TB, adapter rooms.Adapter, opts sockhop.Options) (*sockhop.Server, string) {
 	t.Helper()
 	hs := httptest.NewUnstartedServer(nil)
 	opts.Adapter = adapter
@@ -58,7 +58,7 @@ func clusterNode(t *testing.T, adapter rooms.Adapter, opts sockhop.Options) (*so
 }
 
 // waitFor retries f until it returns nil, for at most 10 s.
-func waitFor(t *testing.T, what string, f func() error) {
+func waitFor(t testing.TB, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
