@@ -16,7 +16,9 @@ import (
 
 	"github.com/sockhop/sockhop"
 	"github.com/sockhop/sockhop/client"
+	"github.com/sockhop/sockhop/internal/testutil"
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/redis"
 )
 
 // clusterNode starts a node of a cluster on adapter, mounted at /rt of an httptest server
@@ -253,4 +255,39 @@ func TestForwardSockJS(t *testing.T) {
 	if res.Header.Get("X-Sockhop-Node") == a.NodeID() || res.Header.Get("X-Sockhop-Node") == "" {
 		t.Fatalf("an unknown node id was served by %q", res.Header.Get("X-Sockhop-Node"))
 	}
+}
+
+// TestClusterPresenceAfterRedisOutage: what changed while Redis was down reaches the
+// other node when it is back (the numbers show the gap, a snapshot fills it), on a real
+// redis-server.
+func TestClusterPresenceAfterRedisOutage(t *testing.T) {
+	r := testutil.StartRedis(t)
+	mk := func() rooms.Adapter {
+		a, err := redis.New(redis.Options{URL: r.URL(), KeyPrefix: "presence", MaxBackoff: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a, _ := clusterNode(t, mk(), sockhop.Options{})
+	_, urlB := clusterNode(t, mk(), sockhop.Options{})
+	ctx := context.Background()
+	first := dialClient(t, urlB, "websocket", client.Options{Auth: map[string]string{"user": "first"}})
+	request(t, first, "join", "lobby")
+	waitFor(t, "A sees the first member", func() error {
+		if users, _ := a.Presence(ctx, "lobby"); !slices.Equal(users, []string{"first"}) {
+			return fmt.Errorf("Presence = %v", users)
+		}
+		return nil
+	})
+	r.Kill()
+	late := dialClient(t, urlB, "websocket", client.Options{Auth: map[string]string{"user": "late"}})
+	request(t, late, "join", "lobby") // B cannot tell A now
+	r.Start()
+	waitFor(t, "A sees the member that joined during the outage", func() error {
+		if users, _ := a.Presence(ctx, "lobby"); !slices.Equal(users, []string{"first", "late"}) {
+			return fmt.Errorf("Presence = %v", users)
+		}
+		return nil
+	})
 }
