@@ -36,6 +36,18 @@
 // overflows (a slow consumer) is closed with [CloseTryAgainLater]. A panicking handler
 // closes only its own session, with [CloseInternalError].
 //
+// # Many nodes
+//
+// With an [Options.Adapter] (rooms/redis, rooms/nats) the server is one node of a cluster
+// behind any load balancer, sticky or not (docs/scaling.md). Room broadcasts cross through
+// the adapter. Every node also tells the others, through the same adapter, which sessions
+// it has in which rooms (numbered changes, heartbeats, snapshots when one is lost), so
+// [Server.Members], [Server.Count], [Server.Presence] and [Server.DisconnectUser] answer
+// for the whole cluster and presence events ([Options.PresenceEvents]) count a user's tabs
+// on any node as one member; a node silent for [Options.NodeTTL] is forgotten with its
+// sessions. A session lives on one node: clients name it (PROTOCOL.md §7), and a request
+// that reaches another node is proxied to it at its [Options.Advertise] address.
+//
 // # Concurrency
 //
 // All methods of [Server] and [Session] may be called concurrently.

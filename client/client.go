@@ -9,6 +9,17 @@
 // Register handlers before the first message can arrive with [New], [Client.On] and
 // [Client.Connect]; [Dial] is New plus Connect.
 //
+// # URLs
+//
+// For the server mounted at M, WebSocket dials M/ws; SockJS posts to
+// M/sockjs/<server>/<session>/xhr_streaming, /xhr and /xhr_send, a new <session> id (and
+// key) for each transport connection. When the server is one node of several behind a
+// load balancer (PROTOCOL.md §7, "Many nodes"), the client names the session's node so
+// that every request is served there: <server> is three random digits until a SockJS
+// answer's X-Sockhop-Node names the node, and that node from then on; a resume names the
+// node of the last welcome from the start, as <server> or as M/ws?node=<id>. A new
+// session names none.
+//
 // # Concurrency
 //
 // All methods may be called concurrently. Handlers run one at a time, in the order the
@@ -94,6 +105,7 @@ type Client struct {
 	onDisconnect   []func(error)
 	core           *session.Session // the current session, kept while its transport is down
 	token          string           // its resume token
+	node           string           // the node it lives on (its last welcome's), named when resuming
 	onResumeFailed []func()
 	transport      string
 	closed         bool

@@ -72,10 +72,13 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
 	defer cancel()
 	c.mu.Lock()
-	old, token := c.core, c.token
+	old, token, node := c.core, c.token, c.node
 	c.mu.Unlock()
 	resume := old != nil && old.Err() == nil
-	conn, err := dial.Dial(ctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient, Resume: resume})
+	if !resume {
+		node = "" // a new session names no node (PROTOCOL.md §7, "Many nodes")
+	}
+	conn, err := dial.Dial(ctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient, Resume: resume, Node: node})
 	if err != nil {
 		return nil, nil, nil, err
 	}

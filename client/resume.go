@@ -11,8 +11,9 @@ import (
 )
 
 // Resume, the Go client's part: after a transport drops, run dials the next one (connect,
-// with backoff) and sends a hello naming the session; adopt then resumes the session on
-// it (session.Resume, then Serve) or, when the server could not resume, starts a new one.
+// with backoff), naming the node of the session's last welcome (PROTOCOL.md §7, "Many
+// nodes"), and sends a hello naming the session; adopt then resumes the session on it
+// (session.Resume, then Serve) or, when the server could not resume, starts a new one.
 // The server's part is in the root package's resume.go, the session's in
 // session/resume.go.
 
@@ -158,6 +159,7 @@ func (c *Client) adopt(conn transport.Conn, welcome *events.Message) (*session.S
 		return nil, ErrClosed
 	}
 	c.core, c.transport, c.token = core, conn.Name(), welcome.Token
+	c.node = welcome.Node // a welcome without a node clears it
 	c.mu.Unlock()
 	if resumeFailed {
 		c.fireResumeFailed() // after the new session is in place, for a callback that uses it

@@ -313,11 +313,14 @@ function forget(key) {
 }
 
 // src/transport.ts
+var NODE_HEADER = "X-Sockhop-Node";
+var isNode = (v) => typeof v == "string" && /^n[a-z0-9]{3,31}$/.test(v);
 var DEFAULT_MAX = 65536;
 
 // src/websocket.ts
-var websocket = (base, h) => {
-  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws", "sockhop.v1");
+var websocket = (base, h, o) => {
+  const node = o && isNode(o.node) ? "?node=" + o.node : "";
+  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws" + node, "sockhop.v1");
   let max = DEFAULT_MAX;
   let done = false;
   let held = [];
@@ -363,7 +366,8 @@ function retryAfter(v, now = Date.now()) {
   if (!Number.isFinite(ms)) return void 0;
   return Math.min(Math.max(0, ms), 36e5);
 }
-function post(url, body, cred, stream, text, end, headers = {}) {
+function post(url, body, cred, stream, text, end, headers = {}, head = () => {
+}) {
   let stop = false;
   const done = (s, retry) => stop || (stop = true, end(s, retry));
   const g = globalThis;
@@ -377,6 +381,8 @@ function post(url, body, cred, stream, text, end, headers = {}) {
       credentials: cred ? "include" : "same-origin",
       headers: __spreadValues({ "Content-Type": "text/plain;charset=UTF-8" }, headers)
     }).then(async (r) => {
+      if (stop) return;
+      head((n) => r.headers.get(n));
       if (r.status != 200) return done(r.status, retryAfter(r.headers.get("Retry-After")));
       if (stream && r.body) {
         const rd = r.body.getReader();
@@ -398,7 +404,14 @@ function post(url, body, cred, stream, text, end, headers = {}) {
   }
   const x = new XMLHttpRequest();
   let pos = 0;
+  let headed = false;
+  const heads = () => {
+    if (stop || headed || x.readyState < 2) return;
+    headed = true;
+    head((n) => x.getResponseHeader(n));
+  };
   const feed = () => {
+    heads();
     if (stop || x.status != 200) return;
     const t = x.responseText;
     if (t.length > pos) {
@@ -411,6 +424,7 @@ function post(url, body, cred, stream, text, end, headers = {}) {
   x.withCredentials = cred;
   x.setRequestHeader("Content-Type", "text/plain;charset=UTF-8");
   for (const k in headers) x.setRequestHeader(k, headers[k]);
+  x.onreadystatechange = heads;
   if (stream) x.onprogress = feed;
   x.onload = () => {
     feed();
@@ -435,7 +449,13 @@ function randomId(n) {
 var KEY_HEADER = "X-Sockhop-Key";
 var RETRY_2010 = 100;
 function sockjs(name, path, stream, base, h, o) {
-  const url = base + "/sockjs/" + String(Math.floor(Math.random() * 900) + 100) + "/" + randomId(12) + "/";
+  const sid = randomId(12);
+  let server = isNode(o.node) ? o.node : String(Math.floor(Math.random() * 900) + 100);
+  const url = () => base + "/sockjs/" + server + "/" + sid + "/";
+  const node = (get) => {
+    const v = get(NODE_HEADER);
+    if (isNode(v)) server = v;
+  };
   const hdr = { [KEY_HEADER]: randomId(32) };
   let max = DEFAULT_MAX;
   let closed = false;
@@ -483,7 +503,7 @@ function sockjs(name, path, stream, base, h, o) {
       }
     };
     rx = post(
-      url + path + "?p=" + ++polls + (o.resume ? "&resume=1" : ""),
+      url() + path + "?p=" + ++polls + (o.resume ? "&resume=1" : ""),
       // numbered: the server tells a browser's silent retry
       null,
       o.withCredentials,
@@ -499,7 +519,8 @@ function sockjs(name, path, stream, base, h, o) {
         if (retry) again = setTimeout(receive, retry);
         else receive();
       },
-      hdr
+      hdr,
+      node
     );
   };
   const flush = () => {
@@ -507,7 +528,7 @@ function sockjs(name, path, stream, base, h, o) {
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
     tx = post(
-      url + "xhr_send?s=" + ++sends,
+      url() + "xhr_send?s=" + ++sends,
       JSON.stringify([batch.join("\n")]),
       o.withCredentials,
       false,
@@ -519,7 +540,8 @@ function sockjs(name, path, stream, base, h, o) {
         if (s == 204 || s == 200) return flush();
         if (!last) fail(...refused(s, wait));
       },
-      hdr
+      hdr,
+      node
     );
   };
   receive();
@@ -593,6 +615,7 @@ var Client = class extends Emitter {
     this.calls = new Calls();
     // The session (PROTOCOL.md §6). token is null when there is no session to resume.
     this.token = null;
+    // the node the session lives on (its last welcome's), named when resuming
     this.rx = 0;
     // counted messages received
     this.rxSaid = 0;
@@ -757,7 +780,8 @@ var Client = class extends Emitter {
         alive: () => mine() && (this.seen = Date.now()),
         close: (code, reason, act, retry) => mine() && this.lost(code, reason, act, retry)
       },
-      { withCredentials: this.o.withCredentials, resume: !!this.token }
+      // A resume names the session's node (PROTOCOL.md §7, "Many nodes"); a new session none.
+      { withCredentials: this.o.withCredentials, resume: !!this.token, node: this.token ? this.node : void 0 }
     );
     this.timer = setTimeout(() => {
       if (!mine() || this.up) return;
@@ -819,6 +843,7 @@ var Client = class extends Emitter {
     this.up = true;
     this.id = m.sid;
     this.token = m.token;
+    this.node = isNode(m.node) ? m.node : void 0;
     this.max = m.max > 0 ? m.max : DEFAULT_MAX;
     t.setMax(this.max);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
@@ -846,6 +871,7 @@ var Client = class extends Emitter {
   newSession() {
     this.epoch++;
     this.token = null;
+    this.node = void 0;
     this.rx = this.rxSaid = 0;
     this.held = new Held();
   }

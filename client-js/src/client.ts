@@ -13,7 +13,7 @@ import { Emitter } from './emitter';
 import { Held } from './held';
 import { Queue } from './queue';
 import { forget, recall, remember } from './storage';
-import { DEFAULT_MAX, Factory, Transport } from './transport';
+import { DEFAULT_MAX, Factory, isNode, Transport } from './transport';
 import { websocket } from './websocket';
 import { xhrPolling } from './xhr_polling';
 import { xhrStreaming } from './xhr_streaming';
@@ -69,6 +69,7 @@ export class Client extends Emitter implements Socket {
   private calls = new Calls();
   // The session (PROTOCOL.md §6). token is null when there is no session to resume.
   private token: string | null = null;
+  private node: string | undefined; // the node the session lives on (its last welcome's), named when resuming
   private rx = 0; // counted messages received
   private rxSaid = 0; // rx as last reported to the server
   private ackTimer: any;
@@ -247,7 +248,8 @@ export class Client extends Emitter implements Socket {
         alive: () => mine() && (this.seen = Date.now()),
         close: (code, reason, act, retry) => mine() && this.lost(code, reason, act, retry),
       },
-      { withCredentials: this.o.withCredentials, resume: !!this.token },
+      // A resume names the session's node (PROTOCOL.md §7, "Many nodes"); a new session none.
+      { withCredentials: this.o.withCredentials, resume: !!this.token, node: this.token ? this.node : undefined },
     );
     this.timer = setTimeout(() => {
       if (!mine() || this.up) return;
@@ -314,6 +316,7 @@ export class Client extends Emitter implements Socket {
     this.up = true;
     this.id = m.sid;
     this.token = m.token;
+    this.node = isNode(m.node) ? m.node : undefined; // a welcome without node clears it
     this.max = m.max > 0 ? m.max : DEFAULT_MAX;
     t.setMax(this.max);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
@@ -346,6 +349,7 @@ export class Client extends Emitter implements Socket {
   private newSession(): void {
     this.epoch++;
     this.token = null;
+    this.node = undefined;
     this.rx = this.rxSaid = 0;
     this.held = new Held();
   }

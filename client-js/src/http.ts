@@ -17,11 +17,14 @@ export function retryAfter(v: string | null, now = Date.now()): number | undefin
   return Math.min(Math.max(0, ms), 3600_000);
 }
 
+/** Head reads a response header by name; null when the answer has none. */
+export type Head = (name: string) => string | null;
+
 /**
- * post sends body to url, with headers besides Content-Type, and calls text with each chunk
- * of a 200 response (all of it at once unless stream), then end with the status (0 = network
- * error) and, on a refusal, the wait the server asked for in Retry-After (ms). Neither is
- * called after abort().
+ * post sends body to url, with headers besides Content-Type. It calls head once, as soon as
+ * the response headers are in (any status), then text with each chunk of a 200 response
+ * (all of it at once unless stream), then end with the status (0 = network error) and, on a
+ * refusal, the wait the server asked for in Retry-After (ms). None is called after abort().
  */
 export function post(
   url: string,
@@ -31,6 +34,7 @@ export function post(
   text: (chunk: string) => void,
   end: (status: number, retry?: number) => void,
   headers: Record<string, string> = {},
+  head: (h: Head) => void = () => {},
 ): Req {
   let stop = false;
   const done = (s: number, retry?: number) => stop || ((stop = true), end(s, retry));
@@ -46,6 +50,8 @@ export function post(
       headers: { 'Content-Type': 'text/plain;charset=UTF-8', ...headers },
     })
       .then(async (r: Response) => {
+        if (stop) return;
+        head((n) => r.headers.get(n));
         if (r.status != 200) return done(r.status, retryAfter(r.headers.get('Retry-After')));
         if (stream && r.body) {
           const rd = r.body.getReader();
@@ -68,7 +74,15 @@ export function post(
   }
   const x = new XMLHttpRequest();
   let pos = 0;
+  let headed = false;
+  // The headers are readable from readyState 2 (HEADERS_RECEIVED), before any of the body.
+  const heads = () => {
+    if (stop || headed || x.readyState < 2) return;
+    headed = true;
+    head((n) => x.getResponseHeader(n));
+  };
   const feed = () => {
+    heads();
     if (stop || x.status != 200) return;
     const t = x.responseText;
     if (t.length > pos) {
@@ -81,6 +95,7 @@ export function post(
   x.withCredentials = cred;
   x.setRequestHeader('Content-Type', 'text/plain;charset=UTF-8');
   for (const k in headers) x.setRequestHeader(k, headers[k]);
+  x.onreadystatechange = heads;
   if (stream) x.onprogress = feed;
   x.onload = () => {
     feed();

@@ -8,5 +8,7 @@ export * from './close';
 export * from './held';
 export * from './storage';
 export * from './sockjs';
-export { retryAfter } from './http';
+export { websocket } from './websocket';
+export { isNode, NODE_HEADER } from './transport';
+export { post, retryAfter } from './http';
 export { connect, version } from './index';

@@ -1,11 +1,13 @@
 // The SockJS HTTP transports shared by xhr-streaming and xhr-polling (PROTOCOL.md §7): the
 // client picks <server>/<session>, receives on one request at a time, and sends with at most
-// one xhr_send in flight, batching whatever queued up meanwhile into the next one.
+// one xhr_send in flight, batching whatever queued up meanwhile into the next one. <server>
+// names the session's node once known (§7, "Many nodes"): from the first request when a
+// resume names the last welcome's node, and from the first answer carrying X-Sockhop-Node on.
 import type { TransportName } from './api';
 import { Action, Refusal, statusCode } from './close';
 import { escLen, Lines, pack, parseSockJS } from './codec';
-import { post, Req } from './http';
-import { DEFAULT_MAX, Handlers, Transport, TransportOptions } from './transport';
+import { Head, post, Req } from './http';
+import { DEFAULT_MAX, Handlers, isNode, NODE_HEADER, Transport, TransportOptions } from './transport';
 
 const ALPHA = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 
@@ -31,7 +33,15 @@ export const KEY_HEADER = 'X-Sockhop-Key';
 const RETRY_2010 = 100;
 
 export function sockjs(name: TransportName, path: string, stream: boolean, base: string, h: Handlers, o: TransportOptions): Transport {
-  const url = base + '/sockjs/' + String(Math.floor(Math.random() * 900) + 100) + '/' + randomId(12) + '/';
+  const sid = randomId(12);
+  // <server>: three random digits (SockJS's convention) until the session's node is known.
+  let server = isNode(o.node) ? o.node : String(Math.floor(Math.random() * 900) + 100);
+  const url = () => base + '/sockjs/' + server + '/' + sid + '/';
+  // Every answer names the node that served it: later requests of this session name it too.
+  const node = (get: Head) => {
+    const v = get(NODE_HEADER);
+    if (isNode(v)) server = v;
+  };
   const hdr = { [KEY_HEADER]: randomId(32) }; // 192 bits: this session's key, never in a URL
   let max = DEFAULT_MAX;
   let closed = false; // no more handler calls
@@ -87,7 +97,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
       }
     };
     rx = post(
-      url + path + '?p=' + ++polls + (o.resume ? '&resume=1' : ''), // numbered: the server tells a browser's silent retry
+      url() + path + '?p=' + ++polls + (o.resume ? '&resume=1' : ''), // numbered: the server tells a browser's silent retry
       null,
       o.withCredentials,
       stream,
@@ -104,6 +114,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
         else receive();
       },
       hdr,
+      node,
     );
   };
 
@@ -113,7 +124,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     const batch = pack(outbox, max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
     tx = post(
-      url + 'xhr_send?s=' + ++sends,
+      url() + 'xhr_send?s=' + ++sends,
       JSON.stringify([batch.join('\n')]),
       o.withCredentials,
       false,
@@ -126,6 +137,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
         if (!last) fail(...refused(s, wait));
       },
       hdr,
+      node,
     );
   };
 

@@ -24,7 +24,19 @@ export interface TransportOptions {
   withCredentials: boolean;
   /** the hello will resume a session, which the server has counted already (PROTOCOL.md §7) */
   resume?: boolean;
+  /**
+   * the node the session to resume lives on (the last welcome's node, PROTOCOL.md §7 "Many
+   * nodes"): SockJS names it as <server> from the first request, WebSocket as M/ws?node=.
+   * Unset for a new session; a value that is no node id (isNode) is ignored.
+   */
+  node?: string;
 }
+
+/** NODE_HEADER carries, on every answer to a SockJS request, the node that served it. */
+export const NODE_HEADER = 'X-Sockhop-Node';
+
+/** isNode reports whether v is a node id: n and 3 to 31 characters of [a-z0-9] (PROTOCOL.md §1). */
+export const isNode = (v: unknown): v is string => typeof v == 'string' && /^n[a-z0-9]{3,31}$/.test(v);
 
 /** Transport is one transport connection. */
 export interface Transport {

@@ -1,9 +1,11 @@
-// The native WebSocket transport: M/ws, subprotocol sockhop.v1, one text message per frame.
+// The native WebSocket transport: M/ws, subprotocol sockhop.v1, one text message per frame. A
+// resume names the session's node: M/ws?node=<id> (PROTOCOL.md §7, "Many nodes").
 import { pack } from './codec';
-import { DEFAULT_MAX, Factory } from './transport';
+import { DEFAULT_MAX, Factory, isNode } from './transport';
 
-export const websocket: Factory = (base, h) => {
-  const ws = new WebSocket(base.replace(/^http/, 'ws') + '/ws', 'sockhop.v1');
+export const websocket: Factory = (base, h, o) => {
+  const node = o && isNode(o.node) ? '?node=' + o.node : '';
+  const ws = new WebSocket(base.replace(/^http/, 'ws') + '/ws' + node, 'sockhop.v1');
   let max = DEFAULT_MAX;
   let done = false;
   let held: string[] = []; // accepted while the socket was not open: given back by close()

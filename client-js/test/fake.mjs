@@ -23,6 +23,27 @@ export async function until(cond, ms = 5000) {
 }
 
 /**
+ * withFetch runs fn with globalThis.fetch answering each POST from answer(url, n, init), n
+ * counting the requests to that path: a Response as is, a string as a 200 with it as body,
+ * null as a 204. fn gets the calls made so far: { url, headers }.
+ */
+export async function withFetch(answer, fn) {
+  const real = globalThis.fetch;
+  const calls = [];
+  globalThis.fetch = async (url, init) => {
+    calls.push({ url: String(url), headers: init.headers });
+    const path = (u) => String(u).split('?')[0];
+    const r = await answer(String(url), calls.filter((c) => path(c.url) === path(url)).length, init);
+    return r instanceof Response ? r : new Response(r, { status: r === null ? 204 : 200 });
+  };
+  try {
+    await fn(calls);
+  } finally {
+    globalThis.fetch = real;
+  }
+}
+
+/**
  * Fake is one transport connection. `plan` decides how it behaves:
  *   'ok'      open, and welcome the hello
  *   'refuse'  close with 1006 at once (upgrade refused)
@@ -30,9 +51,10 @@ export async function until(cond, ms = 5000) {
  *   fn(fake)  the test drives it
  */
 export class Fake {
-  constructor(name, h, plan, welcome) {
+  constructor(name, h, plan, welcome, opts) {
     this.name = name;
     this.h = h;
+    this.opts = opts; // the TransportOptions the client dialled with (resume, node)
     this.sent = []; // messages the client sent, parsed
     this.closed = false;
     this.last = null;
@@ -93,10 +115,10 @@ export function world(plans, opts = {}) {
   const count = {};
   const factories = {};
   for (const name of ['websocket', 'xhr-streaming', 'xhr-polling']) {
-    factories[name] = (base, h) => {
+    factories[name] = (base, h, o) => {
       const list = plans[name] || ['refuse'];
       const i = count[name] = (count[name] ?? -1) + 1;
-      const f = new Fake(name, h, list[Math.min(i, list.length - 1)], opts.welcome);
+      const f = new Fake(name, h, list[Math.min(i, list.length - 1)], opts.welcome, o);
       attempts.push(f);
       return f;
     };
@@ -113,13 +135,19 @@ export function world(plans, opts = {}) {
  * globalThis.fetch: a new SockJS session opens ('o'), a hello is welcomed (resumed when it
  * asks for the last session id), and a receiving request waits for frames. refuse() makes the
  * next receiving request or xhr_send fail with an HTTP status, as the Go server refuses them.
+ * With node set, it is one node of several (PROTOCOL.md §7, "Many nodes"): every answer
+ * carries X-Sockhop-Node and every welcome names the node.
  */
 export class SockJSServer {
-  constructor() {
+  constructor(node) {
+    this.node = node;
     this.reqs = []; // the last path element of each request: xhr, xhr_streaming or xhr_send
-    this.hellos = []; // { transport: 'xhr' | 'xhr_streaming', resume, auth }
+    this.urls = []; // each request's URL
+    this.hellos = []; // { transport: 'xhr' | 'xhr_streaming', resume, auth, server }
     this.sid = null;
-    this.sessions = new Map(); // SockJS session URL -> { path, open, q, wake }
+    // SockJS session id -> { path, open, q, wake }: the <server> segment does not name the
+    // session, as in sockjs-go.
+    this.sessions = new Map();
     this.refusal = null;
     this.real = globalThis.fetch;
     globalThis.fetch = (url, init) => this.fetch(String(url), init);
@@ -142,16 +170,20 @@ export class SockJSServer {
     for (const s of this.sessions.values()) if (s.wake) s.wake();
   }
   async fetch(url, init) {
-    const path = url.split('?')[0];
-    const kind = path.slice(path.lastIndexOf('/') + 1);
-    const key = path.slice(0, path.lastIndexOf('/'));
+    const [kind, key, server] = url.split('?')[0].split('/').reverse();
     this.reqs.push(kind);
+    this.urls.push(url);
     let s = this.sessions.get(key);
     if (!s) this.sessions.set(key, (s = { path: kind, open: false, q: [], wake: null }));
+    const r = await this.answer(s, kind, server, init);
+    if (this.node) r.headers.set('X-Sockhop-Node', this.node);
+    return r;
+  }
+  async answer(s, kind, server, init) {
     if (kind === 'xhr_send') {
       const r = this.take('send');
       if (r) return r;
-      for (const m of JSON.parse(init.body)[0].split('\n')) this.recv(s, JSON.parse(m));
+      for (const m of JSON.parse(init.body)[0].split('\n')) this.recv(s, JSON.parse(m), server);
       return new Response(null, { status: 204 });
     }
     for (;;) {
@@ -176,12 +208,13 @@ export class SockJSServer {
     this.refusal = null;
     return new Response('refused', { status: r.status, headers: r.headers });
   }
-  recv(s, m) {
+  recv(s, m, server) {
     if (m.t !== 'hello') return;
-    this.hellos.push({ transport: s.path, resume: m.resume, auth: m.auth });
+    this.hellos.push({ transport: s.path, resume: m.resume, auth: m.auth, server });
     const resumed = !!m.resume && m.resume.sid === this.sid;
     if (!resumed) this.sid = 'S' + (this.hellos.length);
-    s.q.push(JSON.stringify({ t: 'welcome', sid: this.sid, token: 't', ping: 25000, pong: 20000, max: 65536, resumed, r: 0 }));
+    const node = this.node ? { node: this.node } : {};
+    s.q.push(JSON.stringify({ t: 'welcome', sid: this.sid, token: 't', ping: 25000, pong: 20000, max: 65536, resumed, r: 0, ...node }));
     if (s.wake) s.wake();
   }
 }

@@ -3,25 +3,8 @@
 // xhr_send alike, and never in a URL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { until } from './fake.mjs';
+import { until, withFetch } from './fake.mjs';
 import { sockjs, KEY_HEADER } from './.build/internal.mjs';
-
-/** withFetch runs fn with globalThis.fetch answering each POST from answer(url, n, init). */
-async function withFetch(answer, fn) {
-  const real = globalThis.fetch;
-  const calls = [];
-  globalThis.fetch = async (url, init) => {
-    calls.push({ url: String(url), headers: init.headers });
-    const path = (u) => String(u).split('?')[0];
-    const r = await answer(String(url), calls.filter((c) => path(c.url) === path(url)).length, init);
-    return r instanceof Response ? r : new Response(r, { status: r === null ? 204 : 200 });
-  };
-  try {
-    await fn(calls);
-  } finally {
-    globalThis.fetch = real;
-  }
-}
 
 const handlers = (ev) => ({ open: () => ev.push('open'), frame: (f) => ev.push(f), alive() {}, close: (...a) => ev.push(a) });
 

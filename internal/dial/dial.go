@@ -2,6 +2,12 @@
 // xhr-streaming and SockJS xhr-polling. The Go client runs sessions over them, and tests
 // use them to send raw frames, bad ones included, on every transport.
 //
+// WebSocket dials M/ws, or M/ws?node=<id> when [Options] names a node. A SockJS connection
+// is one SockJS session: POST M/sockjs/<server>/<session>/xhr_streaming or /xhr to receive,
+// /xhr_send to send, each with the session's key in [KeyHeader]. <server> is three random
+// digits, or the node [Options] names, until an answer's [NodeHeader] names the node that
+// served it: every later request of the session names that node (PROTOCOL.md §7).
+//
 // # Concurrency
 //
 // A Conn has one reader and one writer; Close may be called from any goroutine.
@@ -46,6 +52,11 @@ type Options struct {
 	// Resume tells a SockJS server that the hello will resume a session, which is counted
 	// against the address's session limit already (PROTOCOL.md §7).
 	Resume bool
+	// Node names the node the session to resume lives on, the node of its last welcome
+	// (PROTOCOL.md §7, "Many nodes"): WebSocket dials M/ws?node=Node, SockJS names it as
+	// <server> from the session's first request. Empty, for a new session, or a value that
+	// is no node id names none.
+	Node string
 }
 
 // Conn is a client-side transport connection; it implements [transport.Conn].
@@ -95,6 +106,7 @@ func dialWS(ctx context.Context, u *url.URL, opts Options) (*wsConn, error) {
 	wu := *u
 	wu.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
 	wu.Path += "/ws"
+	wu = withNode(wu, opts.Node)
 	d := websocket.Dialer{
 		Subprotocols:     []string{"sockhop.v1"},
 		HandshakeTimeout: 10 * time.Second,
@@ -241,7 +253,9 @@ func (e *HTTPError) Unwrap() error {
 
 type sockjsConn struct {
 	name    string
-	url     string // .../sockjs/<server>/<session>
+	base    string // the mount URL M: requests go to M/sockjs/<server>/<session>/...
+	server  server // <server>: the session's node once known (PROTOCOL.md §7)
+	session string // <session>
 	client  *http.Client
 	ownHTTP bool
 	header  http.Header
@@ -273,14 +287,19 @@ func randomString(n int) string {
 
 func dialSockJS(ctx context.Context, base, name string, opts Options) (*sockjsConn, error) {
 	c := &sockjsConn{
-		name:   name,
-		url:    fmt.Sprintf("%s/sockjs/%03d/%s", base, rand.IntN(1000), randomString(16)),
-		client: opts.HTTPClient,
-		header: opts.Header,
-		key:    newKey(),
-		opts:   opts,
-		frames: make(chan []byte, 64),
-		done:   make(chan struct{}),
+		name:    name,
+		base:    base,
+		session: randomString(16),
+		client:  opts.HTTPClient,
+		header:  opts.Header,
+		key:     newKey(),
+		opts:    opts,
+		frames:  make(chan []byte, 64),
+		done:    make(chan struct{}),
+	}
+	c.server.set(fmt.Sprintf("%03d", rand.IntN(1000)))
+	if validNode(opts.Node) { // a resume: the session's node, from the first request on
+		c.server.set(opts.Node)
 	}
 	if c.client == nil {
 		c.client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 4}}
@@ -305,7 +324,7 @@ func dialSockJS(ctx context.Context, base, name string, opts Options) (*sockjsCo
 func (c *sockjsConn) Name() string { return c.name }
 
 func (c *sockjsConn) post(ctx context.Context, path string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL()+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +335,13 @@ func (c *sockjsConn) post(ctx context.Context, path string, body []byte) (*http.
 		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
 	}
 	req.Header.Set(KeyHeader, c.key)
-	return c.client.Do(req)
+	resp, err := c.client.Do(req)
+	if err == nil {
+		// The answer names the node that served it, as soon as its headers are in: the
+		// requests that follow go there (the hello's xhr_send follows the first answer).
+		c.server.learn(resp.Header.Get(NodeHeader))
+	}
+	return resp, err
 }
 
 // KeyHeader carries a SockJS session's key (PROTOCOL.md §7); transport/sockjs checks it.
@@ -535,8 +560,9 @@ func (c *sockjsConn) Close(code int, reason string) error {
 	return err
 }
 
-// URL returns the SockJS session URL, for tests that craft their own requests.
-func (c *sockjsConn) URL() string { return c.url }
+// URL returns the SockJS session URL, M/sockjs/<server>/<session>, with the <server> its
+// next request names; for tests that craft their own requests.
+func (c *sockjsConn) URL() string { return c.base + "/sockjs/" + c.server.get() + "/" + c.session }
 
 // Key returns the SockJS session key, for tests that craft their own requests: they send
 // it in the KeyHeader header.

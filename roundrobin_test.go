@@ -1,0 +1,171 @@
+package sockhop_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/client"
+	"github.com/sockhop/sockhop/rooms"
+)
+
+// roundRobin is a load balancer without affinity: each request (each WebSocket) goes to
+// the next backend.
+func roundRobin(t *testing.T, backends ...string) string {
+	t.Helper()
+	var next atomic.Uint64
+	targets := make([]*url.URL, len(backends))
+	for i, b := range backends {
+		u, err := url.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets[i] = &url.URL{Scheme: u.Scheme, Host: u.Host}
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(targets[next.Add(1)%uint64(len(targets))])
+			pr.Out.Host = pr.In.Host
+		},
+		FlushInterval: -1,
+	}
+	hs := httptest.NewServer(rp)
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+	return hs.URL + "/rt"
+}
+
+// TestClusterRoundRobin: three nodes behind a round-robin balancer, clients on every
+// transport; two of them send numbered messages with acks to a room whose members are on
+// all nodes, and every member gets every message once, in order.
+func TestClusterRoundRobin(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		bus := rooms.NewMemoryBus()
+		var urls []string
+		var nodes []*sockhop.Server
+		for range 3 {
+			srv, u := clusterNode(t, bus.Adapter(), sockhop.Options{MessageRate: -1, MaxQueueBytes: 8 << 20})
+			type say struct {
+				From string `json:"from"`
+				N    int    `json:"n"`
+			}
+			sockhop.OnRequest(srv, "say", func(ctx context.Context, s *sockhop.Session, m say) (bool, error) {
+				return true, srv.To("room").Emit(ctx, "said", m)
+			})
+			nodes = append(nodes, srv)
+			urls = append(urls, u)
+		}
+		waitFor(t, "nodes know each other", func() error {
+			for _, n := range nodes {
+				known := 0
+				for _, i := range n.Nodes() {
+					if i.Addr != "" {
+						known++
+					}
+				}
+				if known != 3 {
+					return fmt.Errorf("%s knows %d nodes with an address", n.NodeID(), known)
+				}
+			}
+			return nil
+		})
+		lb := roundRobin(t, urls...)
+		const clients, senders, msgs = 12, 2, 200
+		type got struct {
+			mu   sync.Mutex
+			last map[string]int
+			n    int
+			bad  []string
+		}
+		all := make([]*got, clients)
+		cs := make([]*client.Client, clients)
+		done := make(chan struct{}, clients)
+		for i := range clients {
+			g := &got{last: map[string]int{}}
+			all[i] = g
+			c := client.New(lb, client.Options{Transports: []string{tr}, NoReconnect: true})
+			c.On("said", func(_ context.Context, d json.RawMessage) {
+				var m struct {
+					From string `json:"from"`
+					N    int    `json:"n"`
+				}
+				_ = json.Unmarshal(d, &m)
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				if m.N != g.last[m.From]+1 {
+					g.bad = append(g.bad, fmt.Sprintf("%s: %d after %d", m.From, m.N, g.last[m.From]))
+				}
+				g.last[m.From] = m.N
+				if g.n++; g.n == senders*msgs {
+					done <- struct{}{}
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := c.Connect(ctx); err != nil {
+				cancel()
+				t.Fatalf("client %d: %v", i, err)
+			}
+			cancel()
+			t.Cleanup(func() { _ = c.Close() })
+			request(t, c, "join", "room")
+			cs[i] = c
+		}
+		perNode := map[string]int{}
+		for _, n := range nodes {
+			perNode[n.NodeID()] = n.SessionCount()
+		}
+		t.Logf("%s: sessions per node %v", tr, perNode)
+		var wg sync.WaitGroup
+		for s := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				from := fmt.Sprintf("s%d", s)
+				for n := 1; n <= msgs; n++ {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					_, err := cs[s].EmitWithAck(ctx, "say", map[string]any{"from": from, "n": n})
+					cancel()
+					if err != nil {
+						t.Errorf("%s message %d: %v", from, n, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for range clients {
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				for i, g := range all {
+					g.mu.Lock()
+					t.Logf("client %d got %d", i, g.n)
+					g.mu.Unlock()
+				}
+				t.Fatal("not every member got every message")
+			}
+		}
+		for i, g := range all {
+			g.mu.Lock()
+			if len(g.bad) > 0 {
+				t.Errorf("client %d: out of order or twice: %v", i, g.bad[:min(5, len(g.bad))])
+			}
+			g.mu.Unlock()
+		}
+		for _, n := range nodes {
+			if n.SessionCount() == 0 {
+				t.Errorf("node %s has no session: the balancer did not spread them", n.NodeID())
+			}
+		}
+	})
+}
