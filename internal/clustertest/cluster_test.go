@@ -223,7 +223,8 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 
 // tally counts what one receiver got from each sender: a message numbered n from a sender
 // is lost when it never arrived, duplicated when it arrived again, reordered when it
-// arrived after a higher number from the same sender.
+// arrived after a later one from the same sender: one with a higher seq (the order the
+// sender's node handled them) when the node numbered them, else a higher n.
 type tally struct {
 	mu      sync.Mutex
 	streams map[string]*stream // guarded by mu
@@ -231,7 +232,7 @@ type tally struct {
 
 type stream struct {
 	seen                []uint8
-	last                int
+	last                int // the highest order key so far
 	got, dup, reordered int
 }
 
@@ -251,7 +252,7 @@ func (c *counts) add(o counts) {
 
 func newTally() *tally { return &tally{streams: make(map[string]*stream)} }
 
-func (ta *tally) add(from string, n int) {
+func (ta *tally) add(from string, n, seq int) {
 	ta.mu.Lock()
 	defer ta.mu.Unlock()
 	s := ta.streams[from]
@@ -267,16 +268,20 @@ func (ta *tally) add(from string, n int) {
 	if n >= len(s.seen) {
 		s.seen = slices.Grow(s.seen, n+1-len(s.seen))[:n+1]
 	}
+	order := n
+	if seq > 0 {
+		order = seq
+	}
 	switch {
 	case s.seen[n] > 0:
 		s.dup++
-	case n < s.last:
+	case order < s.last:
 		s.reordered++
 	}
 	if s.seen[n] < 255 {
 		s.seen[n]++
 	}
-	s.last = max(s.last, n)
+	s.last = max(s.last, order)
 }
 
 // got returns how many messages arrived from sender from.
@@ -310,7 +315,16 @@ func (ta *tally) count(from string, sent int) counts {
 func TestTally(t *testing.T) {
 	ta := newTally()
 	for _, n := range []int{0, 1, 3, 2, 3, 5} {
-		ta.add("a", n)
+		ta.add("a", n, 0)
+	}
+	// With seq, the order is the node's: n may come in any order.
+	for i, n := range []int{2, 0, 1, 4, 3} {
+		ta.add("s", n, i+1)
+	}
+	ta.add("s", 4, 6)
+	ta.add("s", 5, 6)
+	if got, want := ta.count("s", 6), (counts{Got: 7, Dup: 1, Reordered: 0}); got != want {
+		t.Errorf("count with seq = %+v, want %+v", got, want)
 	}
 	if got, want := ta.count("a", 6), (counts{Got: 6, Lost: 1, Dup: 1, Reordered: 1}); got != want {
 		t.Errorf("count = %+v, want %+v", got, want)

@@ -21,6 +21,7 @@ type said struct {
 	N    int    `json:"n"`
 	From string `json:"from"`
 	Node string `json:"node,omitempty"`
+	Seq  int    `json:"seq,omitempty"`
 }
 
 // goClient is a Go client of the cluster, through nginx, that tallies the "said" messages
@@ -78,7 +79,7 @@ func (c *cluster) connect(t testing.TB, name, tr string, o dialOpts) (*goClient,
 		if err := json.Unmarshal(data, &m); err != nil {
 			m.N = -1
 		}
-		g.said.add(m.From, m.N)
+		g.said.add(m.From, m.N, m.Seq)
 	})
 	for _, kind := range []string{"join", "leave"} {
 		g.On("presence:"+kind, func(_ context.Context, data json.RawMessage) {
@@ -138,13 +139,41 @@ func (g *goClient) join(t testing.TB, room string) {
 }
 
 // say sends one acked "say".
-func (g *goClient) say(ctx context.Context, room, from string, n int) (map[string]string, error) {
+func (g *goClient) say(ctx context.Context, room, from string, n int) (map[string]any, error) {
 	raw, err := g.EmitWithAck(ctx, "say", said{Room: room, N: n, From: from})
 	if err != nil {
 		return nil, err
 	}
-	var out map[string]string
+	var out map[string]any
 	return out, json.Unmarshal(raw, &out)
+}
+
+// sayWindow sends the numbers 0 to n-1 from from, each an acked message, with up to
+// window unanswered at once. They may leave in any order (EmitWithAck runs on a goroutine
+// each): the node numbers them as it handles them (seq), and that is the order every
+// receiver must see. It returns how many were acked and the first error.
+func (g *goClient) sayWindow(room, from string, n, window int) (acked int, firstErr error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, window)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, err := g.say(ctx, room, from, i)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				acked++
+			} else if firstErr == nil {
+				firstErr = fmt.Errorf("message %d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	return acked, firstErr
 }
 
 // sayN sends the numbers 0 to n-1 from from, one acked message after the other (the next
@@ -202,10 +231,11 @@ func (c *cluster) dialMany(t testing.TB, prefix, tr string, n int) []*goClient {
 }
 
 // TestGoClients: 50 Go clients per transport in one room, spread over three nodes by
-// round-robin nginx; two of them, on different nodes, send 2,000 acked messages each. Every
-// client gets all 4,000, each once, in order per sender.
+// round-robin nginx; two of them, on different nodes, send 2,000 acked messages each, up to
+// 64 unanswered at once. Every client gets all 4,000, each once, in order per sender: the
+// order in which the sender's node handled them.
 func TestGoClients(t *testing.T) {
-	const clients, perSender = 50, 2000
+	const clients, perSender, window = 50, 2000, 64
 	for _, kind := range brokers {
 		t.Run(kind.name, func(t *testing.T) {
 			c := startCluster(t, kind, 3)
@@ -242,7 +272,7 @@ func TestGoClients(t *testing.T) {
 				var mu sync.Mutex
 				for _, s := range []*goClient{a, b} {
 					wg.Go(func() {
-						n, err := s.sayN(room, s.name, perSender)
+						n, err := s.sayWindow(room, s.name, perSender, window)
 						mu.Lock()
 						acked[s] = n
 						mu.Unlock()

@@ -9,9 +9,11 @@
 //	whoami               -> {sid, node, user}
 //	join   {room}        -> {node}            joins the room
 //	leave  {room}        -> {node}
-//	say    {room,n,from} -> {node, err}       emits "said" {room,n,from,node} to the room;
-//	                                          err is the broadcast's error, if any (the
-//	                                          members on this node got it anyway)
+//	say    {room,n,from} -> {node, seq, err}  emits "said" {room,n,from,node,seq} to the
+//	                                          room; seq numbers the session's says from 1
+//	                                          in the order the node handled them; err is
+//	                                          the broadcast's error, if any (the members
+//	                                          on this node got it anyway)
 //
 // The hello's auth {"user": "u1"} becomes Identity.UserID. Every room has presence events.
 //
@@ -165,6 +167,7 @@ type said struct {
 	N    int    `json:"n"`
 	From string `json:"from"`
 	Node string `json:"node,omitempty"` // the node that broadcast it
+	Seq  int    `json:"seq,omitempty"`  // the sender's says, numbered as handled
 }
 
 func handlers(srv *sockhop.Server) {
@@ -177,9 +180,14 @@ func handlers(srv *sockhop.Server) {
 	sockhop.OnRequest(srv, "leave", func(ctx context.Context, s *sockhop.Session, r roomReq) (map[string]string, error) {
 		return map[string]string{"node": srv.NodeID()}, s.Leave(ctx, r.Room)
 	})
-	sockhop.OnRequest(srv, "say", func(ctx context.Context, _ *sockhop.Session, m said) (map[string]string, error) {
-		m.Node = srv.NodeID()
-		out := map[string]string{"node": m.Node}
+	sockhop.OnRequest(srv, "say", func(ctx context.Context, s *sockhop.Session, m said) (map[string]any, error) {
+		// A session's handlers run one at a time, in order: no lock.
+		seq, _ := s.Get("seq")
+		n, _ := seq.(int)
+		n++
+		s.Set("seq", n)
+		m.Node, m.Seq = srv.NodeID(), n
+		out := map[string]any{"node": m.Node, "seq": n}
 		// A broadcast that could not reach the broker has still reached this node's
 		// members: the ack says so instead of failing, so that a test of a broker outage
 		// can tell the two apart.
