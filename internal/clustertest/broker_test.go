@@ -53,14 +53,14 @@ func TestBrokerOutage(t *testing.T) {
 			}
 			waitFor(t, 10*time.Second, from+" to arrive", func() (bool, string) {
 				for _, r := range receivers {
-					if r.said.got(from) < n {
-						return false, fmt.Sprintf("%s got %d of %d", r.name, r.said.got(from), n)
+					if r.said.Got(from) < n {
+						return false, fmt.Sprintf("%s got %d of %d", r.name, r.said.Got(from), n)
 					}
 				}
 				return true, ""
 			})
 			for _, r := range receivers {
-				if cn := r.said.count(from, n); !cn.ok() {
+				if cn := r.said.Count(from, n); !cn.OK() {
 					t.Errorf("%s, %s: %+v", from, r.name, cn)
 				}
 			}
@@ -72,7 +72,7 @@ func TestBrokerOutage(t *testing.T) {
 			defer cancel()
 			n := 0
 			waitFor(t, recoverBound, "cross-node delivery to come back "+label, func() (bool, string) {
-				if b.said.got("probe-"+label) > 0 {
+				if b.said.Got("probe-"+label) > 0 {
 					return true, ""
 				}
 				_, _ = a1.say(ctx, room, "probe-"+label, n)

@@ -74,7 +74,7 @@ func TestBrowsers(t *testing.T) {
 			}
 		}
 		elapsed := time.Since(start)
-		var total counts
+		var total Counts
 		for name, p := range pages {
 			// Every ack is in; the last broadcasts may still be on their way.
 			p.WaitWithin(30*time.Second, fmt.Sprintf("(hop.st.said.ann || []).length >= %d && (hop.st.said.bob || []).length >= %d", perSender, perSender))
@@ -85,7 +85,7 @@ func TestBrowsers(t *testing.T) {
 				if err := json.Unmarshal(raw, &cn); err != nil {
 					t.Fatal(err)
 				}
-				total.add(counts{Got: cn.Got, Lost: cn.Lost, Dup: cn.Dup, Reordered: cn.Reordered + cn.Bad})
+				total.Add(Counts{Got: cn.Got, Lost: cn.Lost, Dup: cn.Dup, Reordered: cn.Reordered + cn.Bad})
 				if cn.Lost != 0 || cn.Dup != 0 || cn.Reordered != 0 || cn.Bad != 0 {
 					t.Errorf("%s's page, from %s: %+v\n%s", name, from, cn, p.LogText())
 				}

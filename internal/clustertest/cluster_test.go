@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -66,7 +64,7 @@ var nodeLine = regexp.MustCompile(`node (\S+) listening on (\S+)`)
 // the nodes' and nginx's logs are printed first.
 func startCluster(t *testing.T, kind brokerKind, n int) *cluster {
 	t.Helper()
-	bin := nodeBinary(t)
+	bin := program(t, "node")
 	c := &cluster{t: t, kind: kind, broker: kind.start(t), http: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(c.http.CloseIdleConnections)
 	var backends []string
@@ -221,118 +219,28 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 	}
 }
 
-// tally counts what one receiver got from each sender: a message numbered n from a sender
-// is lost when it never arrived, duplicated when it arrived again, reordered when it
-// arrived after a later one from the same sender: one with a higher seq (the order the
-// sender's node handled them) when the node numbered them, else a higher n.
-type tally struct {
-	mu      sync.Mutex
-	streams map[string]*stream // guarded by mu
-}
-
-type stream struct {
-	seen                []uint8
-	last                int // the highest order key so far
-	got, dup, reordered int
-}
-
-// counts is what a tally says of one sender.
-type counts struct {
-	Got, Lost, Dup, Reordered int
-}
-
-func (c counts) ok() bool { return c.Lost == 0 && c.Dup == 0 && c.Reordered == 0 }
-
-func (c *counts) add(o counts) {
-	c.Got += o.Got
-	c.Lost += o.Lost
-	c.Dup += o.Dup
-	c.Reordered += o.Reordered
-}
-
-func newTally() *tally { return &tally{streams: make(map[string]*stream)} }
-
-func (ta *tally) add(from string, n, seq int) {
-	ta.mu.Lock()
-	defer ta.mu.Unlock()
-	s := ta.streams[from]
-	if s == nil {
-		s = &stream{last: -1}
-		ta.streams[from] = s
-	}
-	s.got++
-	if n < 0 {
-		s.reordered++ // no such number was sent: count it against the run
-		return
-	}
-	if n >= len(s.seen) {
-		s.seen = slices.Grow(s.seen, n+1-len(s.seen))[:n+1]
-	}
-	order := n
-	if seq > 0 {
-		order = seq
-	}
-	switch {
-	case s.seen[n] > 0:
-		s.dup++
-	case order < s.last:
-		s.reordered++
-	}
-	if s.seen[n] < 255 {
-		s.seen[n]++
-	}
-	s.last = max(s.last, order)
-}
-
-// got returns how many messages arrived from sender from.
-func (ta *tally) got(from string) int {
-	ta.mu.Lock()
-	defer ta.mu.Unlock()
-	if s := ta.streams[from]; s != nil {
-		return s.got
-	}
-	return 0
-}
-
-// count returns the counts of sender from, which sent the numbers 0 to sent-1.
-func (ta *tally) count(from string, sent int) counts {
-	ta.mu.Lock()
-	defer ta.mu.Unlock()
-	s := ta.streams[from]
-	if s == nil {
-		return counts{Lost: sent}
-	}
-	c := counts{Got: s.got, Dup: s.dup, Reordered: s.reordered}
-	for i := range sent {
-		if i >= len(s.seen) || s.seen[i] == 0 {
-			c.Lost++
-		}
-	}
-	return c
-}
-
 // TestTally checks the bookkeeping the other tests trust (no processes: runs under -short).
 func TestTally(t *testing.T) {
-	ta := newTally()
+	ta := NewTally()
 	for _, n := range []int{0, 1, 3, 2, 3, 5} {
-		ta.add("a", n, 0)
+		ta.Add("a", n, 0)
 	}
 	// With seq, the order is the node's: n may come in any order.
 	for i, n := range []int{2, 0, 1, 4, 3} {
-		ta.add("s", n, i+1)
+		ta.Add("s", n, i+1)
 	}
-	ta.add("s", 4, 6)
-	ta.add("s", 5, 6)
-	if got, want := ta.count("s", 6), (counts{Got: 7, Dup: 1, Reordered: 0}); got != want {
+	ta.Add("s", 4, 6)
+	ta.Add("s", 5, 6)
+	if got, want := ta.Count("s", 6), (Counts{Got: 7, Dup: 1, Reordered: 0}); got != want {
 		t.Errorf("count with seq = %+v, want %+v", got, want)
 	}
-	if got, want := ta.count("a", 6), (counts{Got: 6, Lost: 1, Dup: 1, Reordered: 1}); got != want {
+	if got, want := ta.Count("a", 6), (Counts{Got: 6, Lost: 1, Dup: 1, Reordered: 1}); got != want {
 		t.Errorf("count = %+v, want %+v", got, want)
 	}
-	if got, want := ta.count("b", 3), (counts{Lost: 3}); got != want {
+	if got, want := ta.Count("b", 3), (Counts{Lost: 3}); got != want {
 		t.Errorf("count of a silent sender = %+v, want %+v", got, want)
 	}
-	if ta.count("a", 6).ok() || !(counts{Got: 2}).ok() {
+	if ta.Count("a", 6).OK() || !(Counts{Got: 2}).OK() {
 		t.Error("ok() is wrong")
 	}
 }

@@ -29,7 +29,7 @@ type said struct {
 type goClient struct {
 	*client.Client
 	name string
-	said *tally
+	said *Tally
 
 	mu           sync.Mutex
 	sid, node    string      // of the session it had at its last whoami
@@ -60,7 +60,7 @@ func (c *cluster) dial(t testing.TB, name, tr string, o dialOpts) *goClient {
 // connect is dial without failing t: it may run on any goroutine. The client is closed
 // when t ends.
 func (c *cluster) connect(t testing.TB, name, tr string, o dialOpts) (*goClient, error) {
-	g := &goClient{name: name, said: newTally()}
+	g := &goClient{name: name, said: NewTally()}
 	url := c.url()
 	if o.direct != nil {
 		url = "http://" + o.direct.addr + "/rt"
@@ -79,7 +79,7 @@ func (c *cluster) connect(t testing.TB, name, tr string, o dialOpts) (*goClient,
 		if err := json.Unmarshal(data, &m); err != nil {
 			m.N = -1
 		}
-		g.said.add(m.From, m.N, m.Seq)
+		g.said.Add(m.From, m.N, m.Seq)
 	})
 	for _, kind := range []string{"join", "leave"} {
 		g.On("presence:"+kind, func(_ context.Context, data json.RawMessage) {
@@ -148,34 +148,6 @@ func (g *goClient) say(ctx context.Context, room, from string, n int) (map[strin
 	return out, json.Unmarshal(raw, &out)
 }
 
-// sayWindow sends the numbers 0 to n-1 from from, each an acked message, with up to
-// window unanswered at once. They may leave in any order (EmitWithAck runs on a goroutine
-// each): the node numbers them as it handles them (seq), and that is the order every
-// receiver must see. It returns how many were acked and the first error.
-func (g *goClient) sayWindow(room, from string, n, window int) (acked int, firstErr error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, window)
-	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			_, err := g.say(ctx, room, from, i)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				acked++
-			} else if firstErr == nil {
-				firstErr = fmt.Errorf("message %d: %w", i, err)
-			}
-		})
-	}
-	wg.Wait()
-	return acked, firstErr
-}
-
 // sayN sends the numbers 0 to n-1 from from, one acked message after the other (the next
 // leaves once the previous is acked, so that they leave in order), and returns how many
 // were acked and the first error.
@@ -230,87 +202,68 @@ func (c *cluster) dialMany(t testing.TB, prefix, tr string, n int) []*goClient {
 	return out
 }
 
+// swarmReport is what the swarm program prints (swarm/main.go).
+type swarmReport struct {
+	PerNode map[string]int `json:"per_node"`
+	Senders []struct {
+		Name, Node, Error string
+		Acked             int
+	} `json:"senders"`
+	SendMS   int64    `json:"send_ms"`
+	TotalMS  int64    `json:"total_ms"`
+	Totals   Counts   `json:"totals"`
+	Bad      []string `json:"bad"`
+	Waiting  []string `json:"waiting"`
+	Expected int      `json:"expected"`
+}
+
 // TestGoClients: 50 Go clients per transport in one room, spread over three nodes by
 // round-robin nginx; two of them, on different nodes, send 2,000 acked messages each, up to
 // 64 unanswered at once. Every client gets all 4,000, each once, in order per sender: the
-// order in which the sender's node handled them.
+// order in which the sender's node handled them. The clients run in the swarm program,
+// built without the race detector, which in the test process would make them the
+// bottleneck.
 func TestGoClients(t *testing.T) {
 	const clients, perSender, window = 50, 2000, 64
 	for _, kind := range brokers {
 		t.Run(kind.name, func(t *testing.T) {
 			c := startCluster(t, kind, 3)
+			swarm := program(t, "swarm")
 			testutil.ForEachTransport(t, func(t *testing.T, tr string) {
-				room := "go-" + tr
-				gs := c.dialMany(t, "g", tr, clients)
-				perNode := map[string]int{}
-				for _, g := range gs {
-					g.join(t, room)
-					_, nd := g.where()
-					perNode[nd]++
+				p := startProcess(t, "swarm", swarm, "-url", c.url(), "-transport", tr, "-room", "go-"+tr,
+					"-clients", fmt.Sprint(clients), "-per", fmt.Sprint(perSender), "-window", fmt.Sprint(window),
+					"-timeout", "100s")
+				select {
+				case <-p.exited:
+				case <-time.After(2 * time.Minute):
+					p.stop()
+					t.Fatalf("swarm did not finish within 2 minutes:\n%s", p.out.String())
 				}
-				t.Logf("%d clients per node: %v", clients, perNode)
+				out := strings.TrimSpace(p.out.String())
+				var r swarmReport
+				if err := json.Unmarshal([]byte(out[strings.LastIndexByte(out, '\n')+1:]), &r); err != nil || p.cmd.ProcessState.ExitCode() != 0 {
+					t.Fatalf("swarm: exit %d, report: %v\n%s", p.cmd.ProcessState.ExitCode(), err, out)
+				}
+				t.Logf("%s via %s: clients per node %v; senders %+v; 2 x %d acked messages in %d ms, all delivered after %d ms (%.0f deliveries/s): %d of %d delivered, %d lost, %d duplicated, %d reordered",
+					tr, kind.name, r.PerNode, r.Senders, perSender, r.SendMS, r.TotalMS,
+					float64(r.Totals.Got)/(float64(r.TotalMS)/1000), r.Totals.Got, r.Expected,
+					r.Totals.Lost, r.Totals.Dup, r.Totals.Reordered)
 				for _, nd := range c.nodes {
-					if perNode[nd.id] < clients/6 {
-						t.Errorf("%s holds %d of %d sessions: round robin should spread them (%v)", nd, perNode[nd.id], clients, perNode)
+					if r.PerNode[nd.id] < clients/6 {
+						t.Errorf("%s holds %d of %d sessions: round robin should spread them (%v)", nd, r.PerNode[nd.id], clients, r.PerNode)
 					}
 				}
-				a := gs[0]
-				_, aNode := a.where()
-				var b *goClient
-				for _, g := range gs[1:] {
-					if _, nd := g.where(); nd != aNode {
-						b = g
-						break
+				for _, s := range r.Senders {
+					if s.Acked != perSender || s.Error != "" {
+						t.Errorf("sender %s on %s: %d of %d acked; first error: %s", s.Name, s.Node, s.Acked, perSender, s.Error)
 					}
 				}
-				if b == nil {
-					t.Fatal("every client is on one node")
+				if len(r.Waiting) > 0 {
+					t.Errorf("clients still short 30 s after the last ack: %v", r.Waiting)
 				}
-				start := time.Now()
-				var wg sync.WaitGroup
-				acked := map[*goClient]int{}
-				var mu sync.Mutex
-				for _, s := range []*goClient{a, b} {
-					wg.Go(func() {
-						n, err := s.sayWindow(room, s.name, perSender, window)
-						mu.Lock()
-						acked[s] = n
-						mu.Unlock()
-						if err != nil {
-							t.Errorf("sender %s: %d of %d acked; first error: %v", s.name, n, perSender, err)
-						}
-					})
-				}
-				wg.Wait()
-				sendTime := time.Since(start)
-				// Every ack is in: the broadcasts are on their way. Wait for the last ones.
-				waitFor(t, 30*time.Second, "every client to get every message", func() (bool, string) {
-					short := 0
-					for _, g := range gs {
-						if g.said.got(a.name) < perSender || g.said.got(b.name) < perSender {
-							short++
-						}
-					}
-					return short == 0, fmt.Sprintf("%d clients short", short)
-				})
-				var total counts
-				for _, g := range gs {
-					for _, s := range []*goClient{a, b} {
-						cn := g.said.count(s.name, perSender)
-						if !cn.ok() {
-							t.Errorf("client %s from %s: %+v", g.name, s.name, cn)
-						}
-						total.add(cn)
-					}
-				}
-				t.Logf("%s via %s: 2 senders x %d acked messages (%d, %d acked) to %d clients in %v (%.0f deliveries/s): %d delivered, %d lost, %d duplicated, %d reordered",
-					tr, kind.name, perSender, acked[a], acked[b], clients, sendTime.Round(time.Millisecond),
-					float64(total.Got)/time.Since(start).Seconds(), total.Got, total.Lost, total.Dup, total.Reordered)
-				if total.Lost != 0 || total.Dup != 0 || total.Reordered != 0 {
-					t.Errorf("%d lost, %d duplicated, %d reordered: want 0/0/0", total.Lost, total.Dup, total.Reordered)
-				}
-				for _, g := range gs {
-					_ = g.Close()
+				if !r.Totals.OK() || r.Totals.Got != r.Expected {
+					t.Errorf("%d of %d delivered, %d lost, %d duplicated, %d reordered: want all, 0/0/0; receivers: %v",
+						r.Totals.Got, r.Expected, r.Totals.Lost, r.Totals.Dup, r.Totals.Reordered, r.Bad)
 				}
 			})
 		})

@@ -41,32 +41,31 @@ func TestMain(m *testing.M) {
 var (
 	buildOnce sync.Once
 	buildDir  string // removed by TestMain
-	buildBin  string
 	buildErr  error
 )
 
-// nodeBinary builds ./node once per test run (without -race: the nodes are the system
-// under test, the race detector runs in the packages' own tests) and returns its path.
-func nodeBinary(t testing.TB) string {
+// program builds ./node and ./swarm once per test run (without -race: the nodes are the
+// system under test and swarm its load, and the race detector runs in the packages' own
+// tests) and returns the path of the one named.
+func program(t testing.TB, name string) string {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
-		testutil.MissingDep(t, "no go command to build internal/clustertest/node")
+		testutil.MissingDep(t, "no go command to build internal/clustertest/node and swarm")
 	}
 	buildOnce.Do(func() {
 		if buildDir, buildErr = os.MkdirTemp("", "sockhop-clustertest-"); buildErr != nil {
 			return
 		}
-		buildBin = filepath.Join(buildDir, "node")
-		cmd := exec.Command("go", "build", "-o", buildBin, "./internal/clustertest/node")
+		cmd := exec.Command("go", "build", "-o", buildDir+"/", "./internal/clustertest/node", "./internal/clustertest/swarm")
 		cmd.Dir = testutil.RepoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./internal/clustertest/node: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./internal/clustertest/node ./internal/clustertest/swarm: %v\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	return buildBin
+	return filepath.Join(buildDir, name)
 }
 
 // process is a child of the test, in the foreground, stopped by its PID when the test
