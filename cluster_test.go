@@ -28,7 +28,7 @@ func clusterNode(t testing.TB, adapter rooms.Adapter, opts sockhop.Options) (*so
 	hs := httptest.NewUnstartedServer(nil)
 	opts.Adapter = adapter
 	opts.Advertise = "http://" + hs.Listener.Addr().String()
-	opts.NodeHeartbeat, opts.NodeTTL = 50*time.Millisecond, 300*time.Millisecond
+	opts.NodeHeartbeat, opts.NodeTTL = 50*time.Millisecond, 2*time.Second
 	if opts.Authenticate == nil {
 		opts.Authenticate = func(_ *http.Request, auth json.RawMessage) (sockhop.Identity, error) {
 			var a struct{ User string }

@@ -48,7 +48,8 @@ type Node struct {
 	partial  map[string]*snapAcc
 	kicks    map[uint64]*kickWait
 	kickID   uint64
-	dropped  int // ops not queued because the queue was full; logged once per run
+	dir      map[string]*dirEntry // where the nodes are, kept longer than their sessions
+	dropped  int                  // ops not queued because the queue was full; logged once per run
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -61,6 +62,18 @@ type out struct {
 	m    *msg          // nil: an op
 	sent chan struct{} // closed once m is published, when not nil
 }
+
+// dirEntry is where a node said it is. A node is forwarded to for dirTTLs × TTL after
+// its last heartbeat, longer than its sessions are kept: a broker that is late for a
+// moment must not send a session's requests to the wrong node, and a dead node's address
+// refuses at once (Unreachable).
+type dirEntry struct {
+	addr, secret string
+	seen         time.Time
+	unreachable  time.Time // when forwarding to it last failed
+}
+
+const dirTTLs = 10
 
 type snapAcc struct {
 	q    uint64
@@ -83,7 +96,7 @@ func New(cfg Config) *Node {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	n := &Node{cfg: cfg, wake: make(chan struct{}, 1), v: newView(), partial: make(map[string]*snapAcc), kicks: make(map[uint64]*kickWait)}
+	n := &Node{cfg: cfg, wake: make(chan struct{}, 1), v: newView(), partial: make(map[string]*snapAcc), kicks: make(map[uint64]*kickWait), dir: make(map[string]*dirEntry)}
 	n.self = n.v.peer(cfg.ID)
 	n.self.addr, n.self.secret, n.self.synced = cfg.Addr, cfg.Secret, true
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -260,8 +273,14 @@ func (n *Node) heartbeatLoop() {
 				n.cfg.Log.Warn("cluster: node silent, forgetting it and its sessions", "node", id, "sessions", len(p.sessions))
 				n.v.drop(p, ch)
 				delete(n.partial, id)
+				continue
 			case !p.synced:
 				n.askLocked(p, now)
+			}
+		}
+		for id, d := range n.dir {
+			if now.Sub(d.seen) > dirTTLs*n.cfg.TTL {
+				delete(n.dir, id)
 			}
 		}
 		n.deliverUnlock(ch)
@@ -295,6 +314,14 @@ func (n *Node) Receive(data []byte) {
 	switch m.T {
 	case tHeartbeat:
 		p.addr, p.secret = m.A, m.K
+		if m.A != "" {
+			d := n.dir[m.N]
+			if d == nil {
+				d = &dirEntry{}
+				n.dir[m.N] = d
+			}
+			d.addr, d.secret, d.seen = m.A, m.K, now
+		}
 		if !p.synced || p.seq != m.Q {
 			n.askLocked(p, now)
 		}
@@ -318,6 +345,7 @@ func (n *Node) Receive(data []byte) {
 	case tSnap:
 		n.snapLocked(p, &m, ch)
 	case tBye:
+		delete(n.dir, m.N)
 		if p := n.v.nodes[m.N]; p != nil {
 			n.v.drop(p, ch)
 			delete(n.partial, m.N)
@@ -465,23 +493,24 @@ func (n *Node) Users(room string) []string {
 	return out
 }
 
-// Lookup returns the address and forwarding secret of live node id other than this one.
+// Lookup returns the address and forwarding secret of node id, another node that has
+// said where it is within dirTTLs × TTL and has not failed a forward since.
 func (n *Node) Lookup(id string) (addr, secret string, ok bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	p := n.v.nodes[id]
-	if p == nil || p == n.self || p.addr == "" || time.Since(p.seen) > n.cfg.TTL || !p.unreachable.Before(p.seen) {
+	d := n.dir[id]
+	if d == nil || id == n.cfg.ID || time.Since(d.seen) > dirTTLs*n.cfg.TTL || !d.unreachable.Before(d.seen) {
 		return "", "", false
 	}
-	return p.addr, p.secret, true
+	return d.addr, d.secret, true
 }
 
 // Unreachable marks node id as unreachable for forwarding until its next heartbeat.
 func (n *Node) Unreachable(id string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if p := n.v.nodes[id]; p != nil {
-		p.unreachable = time.Now()
+	if d := n.dir[id]; d != nil {
+		d.unreachable = time.Now()
 	}
 }
 

@@ -215,8 +215,14 @@ func TestSilentNodeIsForgotten(t *testing.T) {
 	if d := time.Since(start); d < 50*time.Millisecond {
 		t.Fatalf("forgotten after %v, before its TTL", d)
 	}
+	// Its address is kept longer than its sessions (a late broker must not misroute), until
+	// a forward to it fails.
+	if _, _, ok := bn.Lookup("na3"); !ok {
+		t.Fatal("a node forgotten a moment ago is not forwarded to any more")
+	}
+	bn.Unreachable("na3")
 	if _, _, ok := bn.Lookup("na3"); ok {
-		t.Fatal("a dead node is still found")
+		t.Fatal("a node that failed a forward is still forwarded to")
 	}
 	if got := rb.take(); !slices.Equal(got, []Change{{Room: "r", User: "u1", Joined: false}}) {
 		t.Fatalf("changes = %v, want u1's leave", got)

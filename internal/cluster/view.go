@@ -47,7 +47,6 @@ type peer struct {
 	seq              uint64    // its last op applied
 	synced           bool      // its sessions are known: a snapshot arrived and no op was missed since
 	asked            time.Time // when a snapshot was last asked of it
-	unreachable      time.Time // when forwarding to it last failed
 	sessions         map[string]*sess
 }
 
