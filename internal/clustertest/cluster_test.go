@@ -128,7 +128,8 @@ func (c *cluster) byID(id string) *node {
 }
 
 // waitFormed waits until every node counts a member of a probe room on every node, which
-// it can only do once it has heard from all of them through the broker.
+// it can only do once it has heard from all of them through the broker, and knows the
+// address of every other node, to forward to it.
 func (c *cluster) waitFormed() {
 	t := c.t
 	t.Helper()
@@ -161,7 +162,8 @@ func (c *cluster) waitFormed() {
 			seen = append(seen, fmt.Sprintf("%s: %+v %v", nd.id, v, err))
 			ok = ok && err == nil && v.Count == len(c.nodes) && len(v.Members) == len(c.nodes) && len(v.Nodes) == len(c.nodes)
 			for _, n := range v.Nodes {
-				ok = ok && n.Synced
+				// Synced: it knows the node's sessions; Addr: it can forward to it.
+				ok = ok && n.Synced && n.Addr != ""
 			}
 		}
 		return ok, strings.Join(seen, "; ")
