@@ -114,11 +114,11 @@ func (srv *Server) forward(w http.ResponseWriter, r *http.Request, id, addr, sec
 		FlushInterval: -1, // a stream streams
 		ErrorLog:      nil,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if r.Context().Err() != nil {
+				return // the client went away: not the node's fault
+			}
 			srv.node.Unreachable(id)
 			srv.log.Warn("cluster: forwarding failed", "node", id, "addr", addr, "err", err)
-			if r.Context().Err() != nil {
-				return // the client went away
-			}
 			if !hasBody {
 				srv.ServeHTTP(w, r) // the node is unreachable now: served here
 				return

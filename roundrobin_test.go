@@ -10,12 +10,14 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockhop/sockhop"
 	"github.com/sockhop/sockhop/client"
+	"github.com/sockhop/sockhop/internal/faultproxy"
 	"github.com/sockhop/sockhop/rooms"
 )
 
@@ -23,6 +25,12 @@ import (
 // backend picked at random (strict rotation would send every client's first request to
 // the same node, as the clients here make the same number of requests each).
 func roundRobin(t *testing.T, backends ...string) string {
+	t.Helper()
+	return balancer(t, backends...).URL + "/rt"
+}
+
+// balancer is roundRobin's server, for tests that cut its connections.
+func balancer(t *testing.T, backends ...string) *httptest.Server {
 	t.Helper()
 	targets := make([]*url.URL, len(backends))
 	for i, b := range backends {
@@ -44,7 +52,7 @@ func roundRobin(t *testing.T, backends ...string) string {
 		hs.CloseClientConnections()
 		hs.Close()
 	})
-	return hs.URL + "/rt"
+	return hs
 }
 
 // TestClusterRoundRobin: three nodes behind a round-robin balancer, clients on every
@@ -67,20 +75,7 @@ func TestClusterRoundRobin(t *testing.T) {
 			nodes = append(nodes, srv)
 			urls = append(urls, u)
 		}
-		waitFor(t, "nodes know each other", func() error {
-			for _, n := range nodes {
-				known := 0
-				for _, i := range n.Nodes() {
-					if i.Addr != "" {
-						known++
-					}
-				}
-				if known != 3 {
-					return fmt.Errorf("%s knows %d nodes with an address", n.NodeID(), known)
-				}
-			}
-			return nil
-		})
+		waitCluster(t, nodes)
 		lb := roundRobin(t, urls...)
 		const clients, senders = 12, 2
 		msgs := 200
@@ -181,4 +176,92 @@ func testLogger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// TestClusterResumeAnyNode: a client whose connections are all cut resumes its session
+// through whatever node the balancer picks, and gets what was sent meanwhile, once.
+func TestClusterResumeAnyNode(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		bus := rooms.NewMemoryBus()
+		var urls []string
+		var nodes []*sockhop.Server
+		for range 3 {
+			srv, u := clusterNode(t, bus.Adapter(), sockhop.Options{Logger: testLogger()})
+			nodes = append(nodes, srv)
+			urls = append(urls, u)
+		}
+		waitCluster(t, nodes)
+		lb := balancer(t, urls...)
+		fp, err := faultproxy.New(strings.TrimPrefix(lb.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(fp.Close)
+		c := client.New("http://"+fp.Addr()+"/rt", client.Options{Transports: []string{tr}, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		got := collect(c, "n", 100)
+		failed := make(chan struct{}, 1)
+		c.OnResumeFailed(func() { failed <- struct{}{} })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		sid := c.SessionID()
+		var home *sockhop.Server
+		for _, n := range nodes {
+			if n.Session(sid) != nil {
+				home = n
+			}
+		}
+		if home == nil {
+			t.Fatal("no node has the session")
+		}
+		s := home.Session(sid)
+		for round := range 5 {
+			fp.CutAll() // every connection to the balancer
+			for i := range 3 {
+				if err := s.Emit(ctx, "n", round*3+i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 3 {
+				if d := string(got.next(t)); d != fmt.Sprint(round*3+i) {
+					t.Fatalf("round %d: got %s, want %d", round, d, round*3+i)
+				}
+			}
+		}
+		select {
+		case <-failed:
+			t.Fatal("a resume failed")
+		default:
+		}
+		if c.SessionID() != sid {
+			t.Fatalf("the session changed: %s, then %s", sid, c.SessionID())
+		}
+		accepted, cuts := fp.Stats()
+		if cuts < 5 || accepted < 6 {
+			t.Fatalf("%d connections, %d cuts: the cuts did not happen", accepted, cuts)
+		}
+		t.Logf("%s: %d connections, %d cut, the session resumed each time", tr, accepted, cuts)
+	})
+}
+
+// waitCluster waits until every node knows every other with its address.
+func waitCluster(t *testing.T, nodes []*sockhop.Server) {
+	t.Helper()
+	waitFor(t, "nodes know each other", func() error {
+		for _, n := range nodes {
+			known := 0
+			for _, i := range n.Nodes() {
+				if i.Addr != "" {
+					known++
+				}
+			}
+			if known != len(nodes) {
+				return fmt.Errorf("%s knows %d nodes with an address", n.NodeID(), known)
+			}
+		}
+		return nil
+	})
 }

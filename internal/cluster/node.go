@@ -339,6 +339,9 @@ func (n *Node) Receive(data []byte) {
 			p.seq += uint64(len(m.O))
 		}
 	case tSync:
+		if m.To == "" { // a node that just started: it learns where we are at once
+			n.enqueueLocked(&msg{T: tHeartbeat, N: n.cfg.ID, A: n.cfg.Addr, K: n.cfg.Secret, Q: n.self.seq})
+		}
 		if m.To == "" || m.To == n.cfg.ID {
 			n.enqueueSnapLocked()
 		}
