@@ -23,6 +23,7 @@ const freezeFor = 8 * time.Second
 // each outage a broadcast still reaches the members on the sender's node; after it,
 // broadcasts cross nodes again, each once and in order.
 func TestBrokerOutage(t *testing.T) {
+	t.Parallel() // with TestNodeLoss: both mostly wait
 	c := startCluster(t, redisBroker, 3)
 	n0, n1 := c.nodes[0], c.nodes[1]
 	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
@@ -86,18 +87,18 @@ func TestBrokerOutage(t *testing.T) {
 
 		c.broker.Pause()
 		frozenAt := time.Now()
-		phase("frozen", 5, a2) // local delivery goes on
-		t.Logf("frozen: 5 acked messages delivered on node 0 in %v", time.Since(frozenAt).Round(time.Millisecond))
+		phase("frozen", 3, a2) // local delivery goes on
+		t.Logf("frozen: 3 acked messages delivered on node 0 in %v (each acked when its publish failed)", time.Since(frozenAt).Round(time.Millisecond))
 		time.Sleep(time.Until(frozenAt.Add(freezeFor)))
-		phase("frozen-late", 5, a2) // and after the nodes forgot each other
+		phase("frozen-late", 3, a2) // and after the nodes forgot each other
 		c.broker.Resume()
 		recovered("thawed", time.Now())
 		phase("thawed", 100, a2, b)
 
 		c.broker.Kill()
 		killedAt := time.Now()
-		phase("killed", 5, a2)
-		t.Logf("killed: 5 acked messages delivered on node 0 in %v", time.Since(killedAt).Round(time.Millisecond))
+		phase("killed", 3, a2)
+		t.Logf("killed: 3 acked messages delivered on node 0 in %v", time.Since(killedAt).Round(time.Millisecond))
 		time.Sleep(time.Second)
 		c.broker.Start()
 		recovered("restarted", time.Now())

@@ -75,9 +75,14 @@ func (m *mover) run(ctx context.Context, room string, killed func() bool) {
 // they had in flight was acked or failed with resume_failed; the other clients carry on.
 // The survivors forget the dead node's sessions (Members, Count, Presence) and tell the
 // room (presence:leave) within forgetBound.
+//
+// It runs in parallel with TestBrokerOutage (and its brokers with each other): the three
+// mostly wait for a TTL or a frozen broker, each on a cluster of its own.
 func TestNodeLoss(t *testing.T) {
+	t.Parallel()
 	for _, kind := range brokers {
 		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
 			testutil.ForEachTransport(t, func(t *testing.T, tr string) { nodeLoss(t, kind, tr) })
 		})
 	}
