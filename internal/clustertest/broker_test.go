@@ -10,7 +10,7 @@ import (
 )
 
 // recoverBound is how long cross-node delivery may take to come back after the broker
-// does (the Redis adapter's reconnect backoff is at most 2 s, plus resubscribing, plus a
+// does (the adapters' reconnect backoff is at most 2 s, plus resubscribing, plus a
 // heartbeat or two for the nodes to find each other again after a long outage).
 const recoverBound = 15 * time.Second
 
@@ -24,7 +24,16 @@ const freezeFor = 8 * time.Second
 // broadcasts cross nodes again, each once and in order.
 func TestBrokerOutage(t *testing.T) {
 	t.Parallel() // with TestNodeLoss: both mostly wait
-	c := startCluster(t, redisBroker, 3)
+	for _, kind := range brokers {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			brokerOutage(t, kind)
+		})
+	}
+}
+
+func brokerOutage(t *testing.T, kind brokerKind) {
+	c := startCluster(t, kind, 3)
 	n0, n1 := c.nodes[0], c.nodes[1]
 	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		room := "outage-" + tr
@@ -88,7 +97,7 @@ func TestBrokerOutage(t *testing.T) {
 		c.broker.Pause()
 		frozenAt := time.Now()
 		phase("frozen", 3, a2) // local delivery goes on
-		t.Logf("frozen: 3 acked messages delivered on node 0 in %v (each acked when its publish failed)", time.Since(frozenAt).Round(time.Millisecond))
+		t.Logf("frozen: 3 acked messages delivered on node 0 in %v while the broker was frozen", time.Since(frozenAt).Round(time.Millisecond))
 		time.Sleep(time.Until(frozenAt.Add(freezeFor)))
 		phase("frozen-late", 3, a2) // and after the nodes forgot each other
 		c.broker.Resume()
