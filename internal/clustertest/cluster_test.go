@@ -64,8 +64,11 @@ var nodeLine = regexp.MustCompile(`node (\S+) listening on (\S+)`)
 // the nodes' and nginx's logs are printed first.
 func startCluster(t *testing.T, kind brokerKind, n int) *cluster {
 	t.Helper()
+	// What may skip the test comes first (-short, a missing nginx or broker), the build after.
+	nginx := needNginx(t)
+	br := kind.start(t)
 	bin := program(t, "node")
-	c := &cluster{t: t, kind: kind, broker: kind.start(t), http: &http.Client{Timeout: 10 * time.Second}}
+	c := &cluster{t: t, kind: kind, broker: br, http: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(c.http.CloseIdleConnections)
 	var backends []string
 	for i := range n {
@@ -82,7 +85,7 @@ func startCluster(t *testing.T, kind brokerKind, n int) *cluster {
 		}
 		nd.id = m[1]
 	}
-	c.lb = startNginx(t, backends)
+	c.lb = startNginx(t, nginx, backends)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log(c.logs())

@@ -18,6 +18,7 @@ import (
 // upgrades on and streams unbuffered responses below /rt/sockjs/; a child process dies by
 // its PID.
 func TestHarness(t *testing.T) {
+	nginx := needNginx(t)
 	var mu sync.Mutex
 	hits := map[int]int{}
 	up := websocket.Upgrader{}
@@ -53,7 +54,7 @@ func TestHarness(t *testing.T) {
 		t.Cleanup(func() { _ = hs.Close() })
 		backends = append(backends, l.Addr().String())
 	}
-	lb := startNginx(t, backends)
+	lb := startNginx(t, nginx, backends)
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
 	for range 30 {

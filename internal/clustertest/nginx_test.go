@@ -108,14 +108,22 @@ type lb struct {
 	proc *process
 }
 
-// startNginx runs nginx in front of backends, after nginx -t accepted the configuration.
-func startNginx(t testing.TB, backends []string) *lb {
+// needNginx returns the path of nginx, or skips t (under -short, or when nginx is not
+// installed; fails it then with CI=true).
+func needNginx(t testing.TB) string {
 	t.Helper()
 	testutil.ExternalDep(t, "nginx")
 	bin, err := lookProgram("nginx")
 	if err != nil {
 		testutil.MissingDep(t, "cluster tests need nginx (apt-get install nginx); bash .ci/install-deps.sh installs it")
 	}
+	return bin
+}
+
+// startNginx runs nginx (the binary bin) in front of backends, after nginx -t accepted
+// the configuration.
+func startNginx(t testing.TB, bin string, backends []string) *lb {
+	t.Helper()
 	dir := workDir(t, "clustertest-nginx")
 	port := freePort(t)
 	confFile := filepath.Join(dir, "nginx.conf")
