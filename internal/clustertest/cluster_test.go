@@ -109,17 +109,6 @@ func (c *cluster) logs() string {
 // url is the sockhop mount behind nginx.
 func (c *cluster) url() string { return c.lb.url + "/rt" }
 
-// live returns the nodes that have not been killed.
-func (c *cluster) live() []*node {
-	var out []*node
-	for _, nd := range c.nodes {
-		if nd.proc.alive() {
-			out = append(out, nd)
-		}
-	}
-	return out
-}
-
 // byID returns the node with id, or nil.
 func (c *cluster) byID(id string) *node {
 	for _, nd := range c.nodes {
