@@ -43,9 +43,10 @@ type Options struct {
 	// when it is back, Debug for each failed attempt. Nil means no logging.
 	Logger *slog.Logger
 
-	// PublishTimeout bounds how long a Publish waits for room in a full publish queue, a
-	// write to the connection (nats.go's flusher timeout) and the round trip that confirms
-	// a subscription. Zero means 1s.
+	// PublishTimeout bounds how long a Publish waits for room in a full publish queue and
+	// the round trip that confirms a subscription. A write to the socket may block for
+	// PublishTimeout plus two HealthIntervals before the connection counts as lost. Zero
+	// means 1s.
 	PublishTimeout time.Duration
 	// PublishQueue is how many publications may wait for the writer goroutine; a Publish
 	// that finds the queue full waits (see [Adapter.Publish]). Zero means 8192.
@@ -275,7 +276,9 @@ func (a *Adapter) Start(ctx context.Context, deliver func(rooms.Publication)) er
 		natsgo.ReconnectBufSize(-1), // while reconnecting, publishing fails: no silent buffer
 		natsgo.PingInterval(a.opts.HealthInterval),
 		natsgo.MaxPingsOutstanding(1),
-		natsgo.FlusherTimeout(a.opts.PublishTimeout),
+		// A socket write that blocks this long means a dead or hung server: reconnect.
+		// Not sooner: a busy server (or a CPU-starved node) is not a lost connection.
+		natsgo.FlusherTimeout(a.opts.PublishTimeout + 2*a.opts.HealthInterval),
 		natsgo.ReconnectOnFlusherError(),
 		natsgo.NoEcho(), // the server does not send this connection's publications back
 		natsgo.DisconnectErrHandler(a.onDisconnect),

@@ -78,7 +78,7 @@
 //   - Local delivery is the server's and keeps working.
 //   - The connection notices the loss at once when the socket closes, or after at most two
 //     HealthIntervals of silence (PING, no PONG), or when a write to the socket blocks for
-//     PublishTimeout. The adapter logs a Warn, counts a disconnect, and Publish then fails
+//     PublishTimeout plus two HealthIntervals. The adapter logs a Warn, counts a disconnect, and Publish then fails
 //     at once with an error wrapping [rooms.ErrUnavailable], without touching the network,
 //     until the connection is back.
 //   - The adapter turns off nats.go's reconnect buffer (ReconnectBufSize -1): nats.go would

@@ -52,8 +52,9 @@ type Options struct {
 	// when it is back, Debug for each failed attempt. Nil means no logging.
 	Logger *slog.Logger
 
-	// PublishTimeout bounds one pipelined round trip of PUBLISH commands, and how long a
-	// Publish waits for room in a full publish queue. Zero means 1s.
+	// PublishTimeout bounds how long a Publish waits for room in a full publish queue.
+	// The writer waits for one pipelined round trip of PUBLISH commands at most
+	// PublishTimeout plus two HealthIntervals. Zero means 1s.
 	PublishTimeout time.Duration
 	// PublishQueue is how many publications may wait for the writer goroutine; a Publish
 	// that finds the queue full waits (see [Adapter.Publish]). Zero means 8192.
@@ -179,8 +180,8 @@ func New(opts Options) (*Adapter, error) {
 	ro.DialTimeout = opts.DialTimeout
 	ro.DialerRetries = 1 // the adapter retries with its own back-off
 	ro.MaxRetries = -1   // a retried PUBLISH could be delivered twice
-	ro.ReadTimeout = opts.PublishTimeout
-	ro.WriteTimeout = opts.PublishTimeout
+	ro.ReadTimeout = writeBound(opts)
+	ro.WriteTimeout = writeBound(opts)
 	ro.ContextTimeoutEnabled = true
 	ro.Protocol = 2 // plain RESP2 Pub/Sub, as every Redis since 2.0 speaks it
 	ro.DisableIdentity = true
@@ -214,6 +215,12 @@ func New(opts Options) (*Adapter, error) {
 	go a.writeLoop()
 	return a, nil
 }
+
+// writeBound is how long the writer waits for one pipelined round trip: PublishTimeout,
+// plus the two HealthIntervals in which the subscriber notices a hung server anyway. A
+// busy or CPU-starved Redis (or node) that answers late is not a lost connection: giving
+// up sooner would drop broadcasts that Redis may well have delivered.
+func writeBound(o Options) time.Duration { return o.PublishTimeout + 2*o.HealthInterval }
 
 func setDefault(d *time.Duration, v time.Duration) {
 	if *d <= 0 {

@@ -116,7 +116,7 @@ func (a *Adapter) write(batch []pubReq, cmds []*goredis.IntCmd) []*goredis.IntCm
 		a.writeFailed(len(batch), errDisconnected)
 		return cmds
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), a.opts.PublishTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), writeBound(a.opts))
 	defer cancel()
 	if len(batch) == 1 {
 		if err := a.client.Publish(ctx, batch[0].channel, batch[0].payload).Err(); err != nil {

@@ -3,12 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/sockhop/sockhop"
 	"github.com/sockhop/sockhop/rooms/nats"
 	"github.com/sockhop/sockhop/rooms/redis"
 )
+
+// warnLog writes the adapters' warnings (a lost connection, lost broadcasts) to stderr,
+// which the harness shows when a measurement fails.
+var warnLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 // newSockhop serves the protocol with sockhop at /rt/: WebSocket, xhr-streaming and
 // xhr-polling; with redisAddr or natsAddr, as one node of several sharing rooms. A broadcast's 2,000 messages to one member take about 280 KB of queue,
@@ -19,14 +25,14 @@ func newSockhop(redisAddr, natsAddr string) (http.Handler, error) {
 	// load balancer would set them for its own benchmark.
 	opts := sockhop.Options{MaxQueueBytes: 8 << 20, MaxSessionsPerIP: -1, ConnectRate: -1, MessageRate: -1}
 	if redisAddr != "" {
-		a, err := redis.New(redis.Options{Addr: redisAddr, KeyPrefix: "bench"})
+		a, err := redis.New(redis.Options{Addr: redisAddr, KeyPrefix: "bench", Logger: warnLog})
 		if err != nil {
 			return nil, err
 		}
 		opts.Adapter = a
 	}
 	if natsAddr != "" {
-		a, err := nats.New(nats.Options{URL: "nats://" + natsAddr, SubjectPrefix: "bench"})
+		a, err := nats.New(nats.Options{URL: "nats://" + natsAddr, SubjectPrefix: "bench", Logger: warnLog})
 		if err != nil {
 			return nil, err
 		}
