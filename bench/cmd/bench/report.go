@@ -27,7 +27,6 @@ type results struct {
 	Machine [][2]string
 	Samples map[string]map[string][]sample // scenario -> target -> runs
 	Errors  map[string]map[string][]string
-	run     int
 }
 
 func newResults(p params) *results {
