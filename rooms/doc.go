@@ -50,10 +50,12 @@
 // conformance suite all of these pass.
 //
 // The interface is deliberately small (five methods) and speaks only in rooms and bytes:
-// membership stays in each node's Index (so Members and Count are local questions, as in
-// Socket.IO's default adapter), the adapter only needs to know which rooms this node has
-// any members in, and the encoded message crosses untouched, so a broadcast is encoded
-// once per cluster, not once per node. Errors that mean "the backend is down" wrap
+// delivery uses each node's Index, the adapter only needs to know which rooms this node
+// has any members in, and the encoded message crosses untouched, so a broadcast is encoded
+// once per cluster, not once per node. What the server needs to know of the other nodes
+// (which sessions they have in which rooms, for the cluster-wide Members, Count and
+// Presence; where they are, for forwarding) it publishes itself, as messages in a room
+// whose name begins with a NUL byte, through the same five methods. Errors that mean "the backend is down" wrap
 // [ErrUnavailable], so the server can tell them apart without knowing the backend.
 //
 // # Concurrency
