@@ -18,6 +18,7 @@ import (
 	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/internal/testutil"
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/nats"
 	"github.com/sockhop/sockhop/rooms/redis"
 )
 
@@ -255,6 +256,35 @@ func TestForwardSockJS(t *testing.T) {
 	if res.Header.Get("X-Sockhop-Node") == a.NodeID() || res.Header.Get("X-Sockhop-Node") == "" {
 		t.Fatalf("an unknown node id was served by %q", res.Header.Get("X-Sockhop-Node"))
 	}
+}
+
+// TestClusterNATS: the cluster's presence and forwarding on a real nats-server.
+func TestClusterNATS(t *testing.T) {
+	n := testutil.StartNATS(t)
+	mk := func() rooms.Adapter {
+		a, err := nats.New(nats.Options{URL: n.URL(), SubjectPrefix: "cluster"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	forEachTransport(t, func(t *testing.T, tr string) {
+		a, urlA := clusterNode(t, mk(), sockhop.Options{})
+		b, urlB := clusterNode(t, mk(), sockhop.Options{})
+		waitCluster(t, []*sockhop.Server{a, b})
+		ann := dialClient(t, urlA, tr, client.Options{Auth: map[string]string{"user": "ann"}})
+		request(t, ann, "join", "lobby")
+		bob := dialClient(t, roundRobin(t, urlA, urlB), tr, client.Options{Auth: map[string]string{"user": "bob"}})
+		request(t, bob, "join", "lobby")
+		for name, srv := range map[string]*sockhop.Server{"A": a, "B": b} {
+			waitFor(t, "node "+name+" presence", func() error {
+				if users, _ := srv.Presence(context.Background(), "lobby"); !slices.Equal(users, []string{"ann", "bob"}) {
+					return fmt.Errorf("Presence = %v", users)
+				}
+				return nil
+			})
+		}
+	})
 }
 
 // TestClusterPresenceAfterRedisOutage: what changed while Redis was down reaches the

@@ -206,7 +206,10 @@ const someKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 func attackSession(t *testing.T, host, session, path, body string) []int {
 	var out []int
 	for _, key := range []string{"", someKey} {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		// A refusal comes at once; a request that reached the session would hang as a poll
+		// or stream until the next heartbeat (25 s). 2 s tells them apart on a loaded
+		// machine, where eleven of these run in parallel under -race (300 ms did not).
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		var rd io.Reader
 		if body != "" {
 			rd = strings.NewReader(body)

@@ -43,14 +43,19 @@
 //
 // [NewMemory] is the single-process default: nothing crosses, Publish costs nothing.
 // [NewMemoryBus] links several in-process adapters as if they shared a Redis, so tests
-// can run two Servers in one process. The package
-// [github.com/sockhop/sockhop/rooms/redis] is the real multi-node adapter on Redis Pub/Sub.
+// can run two Servers in one process. The packages
+// [github.com/sockhop/sockhop/rooms/redis] (Redis Pub/Sub) and
+// [github.com/sockhop/sockhop/rooms/nats] (NATS core publish/subscribe) are the real
+// multi-node adapters, and [github.com/sockhop/sockhop/rooms/adaptertest] is the
+// conformance suite all of these pass.
 //
 // The interface is deliberately small (five methods) and speaks only in rooms and bytes:
-// membership stays in each node's Index (so Members and Count are local questions, as in
-// Socket.IO's default adapter), the adapter only needs to know which rooms this node has
-// any members in, and the encoded message crosses untouched, so a broadcast is encoded
-// once per cluster, not once per node. Errors that mean "the backend is down" wrap
+// delivery uses each node's Index, the adapter only needs to know which rooms this node
+// has any members in, and the encoded message crosses untouched, so a broadcast is encoded
+// once per cluster, not once per node. What the server needs to know of the other nodes
+// (which sessions they have in which rooms, for the cluster-wide Members, Count and
+// Presence; where they are, for forwarding) it publishes itself, as messages in a room
+// whose name begins with a NUL byte, through the same five methods. Errors that mean "the backend is down" wrap
 // [ErrUnavailable], so the server can tell them apart without knowing the backend.
 //
 // # Concurrency
@@ -58,5 +63,6 @@
 // All methods of [Index], [MemoryBus] and the adapters may be called concurrently.
 // [Index.Each] calls its function with no lock held, on the caller's goroutine. An
 // adapter calls the deliver function given to Start from one goroutine of its own, one
-// broadcast at a time, in publish order per publisher; Close stops that goroutine.
+// broadcast at a time, in publish order per publishing goroutine (across rooms); Close
+// stops that goroutine.
 package rooms

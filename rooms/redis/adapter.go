@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/wire"
 )
 
 var _ rooms.Adapter = (*Adapter)(nil)
@@ -51,8 +52,13 @@ type Options struct {
 	// when it is back, Debug for each failed attempt. Nil means no logging.
 	Logger *slog.Logger
 
-	// PublishTimeout bounds one Publish round trip to Redis. Zero means 1s.
+	// PublishTimeout bounds how long a Publish waits for room in a full publish queue.
+	// The writer waits for one pipelined round trip of PUBLISH commands at most
+	// PublishTimeout plus two HealthIntervals. Zero means 1s.
 	PublishTimeout time.Duration
+	// PublishQueue is how many publications may wait for the writer goroutine; a Publish
+	// that finds the queue full waits (see [Adapter.Publish]). Zero means 8192.
+	PublishQueue int
 	// DialTimeout bounds connecting to Redis. Zero means 2s.
 	DialTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the exponential back-off (with jitter) between
@@ -72,9 +78,11 @@ type Stats struct {
 	// Rooms is the number of rooms of local interest; Channels the number of Redis
 	// channels subscribed for them, plus one for multi-room broadcasts.
 	Rooms, Channels int
-	// Published counts broadcasts Redis accepted; PublishErrors those it did not (or that
-	// failed at once because the adapter was disconnected).
-	Published, PublishErrors uint64
+	// Published counts broadcasts Redis accepted. PublishErrors counts Publish calls that
+	// returned an error (disconnected, or the queue stayed full); WriteErrors counts
+	// broadcasts Publish had queued and Redis did not accept (or that the writer dropped
+	// because the connection was lost meanwhile).
+	Published, PublishErrors, WriteErrors uint64
 	// Delivered counts broadcasts from other nodes handed to the deliver function.
 	// Skipped counts messages received and not delivered: this node's own, or for rooms
 	// with no local members (sharded layout, multi-room broadcasts). Malformed counts
@@ -94,14 +102,13 @@ type Adapter struct {
 	opts   Options
 	log    *slog.Logger
 	client *goredis.Client
-	node   string // random node ID, nodeIDLen bytes
+	node   string // random node ID, wire.NodeIDLen bytes
 	allCh  string // channel for broadcasts to several rooms
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // writeLoop and run
-	pubq   chan *pubReq   // from Publish -> writeLoop
-	reqs   sync.Pool      // *pubReq
+	pubq   chan pubReq    // from Publish -> writeLoop
 
 	connected atomic.Bool
 	closed    atomic.Bool
@@ -121,6 +128,9 @@ type Adapter struct {
 	stopped  bool                    // guarded by mu: Close has begun
 
 	published, publishErrors    atomic.Uint64
+	writeErrors                 atomic.Uint64
+	lastWriteLog                atomic.Int64  // unix ns of writeFailed's last log line
+	loggedWriteErrors           atomic.Uint64 // writeErrors at that line
 	delivered, skipped, badMsgs atomic.Uint64
 	disconnects, reconnects     atomic.Uint64
 	lastOutage                  atomic.Int64
@@ -170,8 +180,8 @@ func New(opts Options) (*Adapter, error) {
 	ro.DialTimeout = opts.DialTimeout
 	ro.DialerRetries = 1 // the adapter retries with its own back-off
 	ro.MaxRetries = -1   // a retried PUBLISH could be delivered twice
-	ro.ReadTimeout = opts.PublishTimeout
-	ro.WriteTimeout = opts.PublishTimeout
+	ro.ReadTimeout = writeBound(opts)
+	ro.WriteTimeout = writeBound(opts)
 	ro.ContextTimeoutEnabled = true
 	ro.Protocol = 2 // plain RESP2 Pub/Sub, as every Redis since 2.0 speaks it
 	ro.DisableIdentity = true
@@ -181,7 +191,10 @@ func New(opts Options) (*Adapter, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var id [nodeIDLen]byte
+	if opts.PublishQueue <= 0 {
+		opts.PublishQueue = 8192
+	}
+	var id [wire.NodeIDLen]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Adapter{
@@ -191,7 +204,7 @@ func New(opts Options) (*Adapter, error) {
 		allCh:    opts.KeyPrefix + ":all",
 		ctx:      ctx,
 		cancel:   cancel,
-		pubq:     make(chan *pubReq, maxBatch),
+		pubq:     make(chan pubReq, opts.PublishQueue),
 		rooms:    make(map[string]int),
 		channels: make(map[string]int),
 		waiters:  make(map[string]*waiter),
@@ -202,6 +215,12 @@ func New(opts Options) (*Adapter, error) {
 	go a.writeLoop()
 	return a, nil
 }
+
+// writeBound is how long the writer waits for one pipelined round trip: PublishTimeout,
+// plus the two HealthIntervals in which the subscriber notices a hung server anyway. A
+// busy or CPU-starved Redis (or node) that answers late is not a lost connection: giving
+// up sooner would drop broadcasts that Redis may well have delivered.
+func writeBound(o Options) time.Duration { return o.PublishTimeout + 2*o.HealthInterval }
 
 func setDefault(d *time.Duration, v time.Duration) {
 	if *d <= 0 {
@@ -230,8 +249,9 @@ func (a *Adapter) channelFor(rs []string) string {
 }
 
 // Close stops the subscriber and the publisher goroutines, waiting for them until ctx is
-// done, and closes the connections to Redis. Publish calls in flight return
-// [rooms.ErrClosed].
+// done, and closes the connections to Redis. The writer sends what is still queued in one
+// last round trip (bounded by PublishTimeout) before it stops; Publish calls waiting for
+// room in the queue return [rooms.ErrClosed].
 func (a *Adapter) Close(ctx context.Context) error {
 	a.mu.Lock()
 	if a.stopped {
@@ -269,6 +289,7 @@ func (a *Adapter) Stats() Stats {
 		Channels:      nChans,
 		Published:     a.published.Load(),
 		PublishErrors: a.publishErrors.Load(),
+		WriteErrors:   a.writeErrors.Load(),
 		Delivered:     a.delivered.Load(),
 		Skipped:       a.skipped.Load(),
 		Malformed:     a.badMsgs.Load(),

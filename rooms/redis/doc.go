@@ -57,14 +57,29 @@
 // with huge numbers of short-lived rooms and little traffic. Every node of an application
 // must use the same KeyPrefix and Shards.
 //
+// # Publishing: queued, in order, pipelined
+//
+// Publish encodes the publication and puts it in a bounded queue (Options.PublishQueue,
+// 8192 by default); it does not wait for Redis's reply. One writer goroutine takes what is
+// waiting (up to 512) and sends it as one pipelined round trip of PUBLISH commands, in
+// queue order. So a handler that emits 2,000 broadcasts in a row costs a few round trips,
+// not 2,000 (before this design, each Publish waited for its own reply). When the queue is
+// full (Redis slower than the publishers, or hung), Publish waits for room, at most until
+// its ctx is done or PublishTimeout passes, and then fails with an error wrapping
+// [rooms.ErrUnavailable]: back-pressure, never unbounded memory. PUBLISH commands that
+// fail after Publish queued them are counted (Stats.WriteErrors) and logged at most once
+// a second, not returned; while the adapter knows it is disconnected, the writer drops
+// what is queued without trying.
+//
 // # Ordering and delivery
 //
-// One subscriber connection per node receives every channel, and one publisher goroutine
-// per node pipelines PUBLISH commands in the order Publish calls arrive, so broadcasts one
+// One subscriber connection per node receives every channel, and the one writer goroutine
+// per node sends PUBLISH commands in the order Publish calls queued them, so broadcasts one
 // goroutine publishes one after another arrive at every node in that order, even across
-// rooms. Delivery is at most once: PUBLISH is never retried (a retry after a lost reply
-// could deliver twice), and what is published while a node is disconnected is lost for
-// that node. Sessions' resume buffers cover a node's own sessions, not this gap.
+// rooms and for the server's "\x00" control rooms. Delivery is at most once: PUBLISH is
+// never retried (a retry after a lost reply could deliver twice), and what is published
+// while a node is disconnected is lost for that node. Sessions' resume buffers cover a
+// node's own sessions, not this gap.
 //
 // # When Redis goes away
 //
@@ -73,7 +88,8 @@
 //     at most two HealthIntervals of silence (PING, no answer). The adapter logs a Warn,
 //     counts a disconnect, and Publish then fails at once with an error wrapping
 //     [rooms.ErrUnavailable], without touching the network, until the connection is back.
-//     A Publish that was already on the wire fails after at most PublishTimeout.
+//     Broadcasts queued before the loss was noticed fail in the writer (after at most
+//     PublishTimeout for a hung server) and are counted, not returned.
 //   - It reconnects with exponential back-off from MinBackoff to MaxBackoff with jitter,
 //     SUBSCRIBEs every channel of current interest on the new connection, logs an Info with
 //     the outage's length and counts a reconnect. Subscribe calls made during the outage

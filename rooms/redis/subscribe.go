@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/wire"
 )
 
 // waiter is closed when Redis confirms a channel's subscription (err nil) or when the
@@ -207,7 +208,7 @@ func (a *Adapter) receive(ps *goredis.PubSub) error {
 // handle decodes one message and delivers it when it is from another node and for a
 // room of local interest.
 func (a *Adapter) handle(payload string) {
-	node, ok := decodeHeader(payload)
+	node, ok := wire.Header(payload)
 	if !ok {
 		a.badMsgs.Add(1)
 		return
@@ -216,7 +217,7 @@ func (a *Adapter) handle(payload string) {
 		a.skipped.Add(1)
 		return
 	}
-	p, err := decode(payload)
+	p, err := wire.Decode(payload)
 	if err != nil {
 		a.badMsgs.Add(1)
 		return

@@ -92,6 +92,10 @@ func main() {
 	if cfg.redisBin == "" {
 		log.Printf("redis-server not found: skipping the two-node Redis broadcast")
 	}
+	cfg.natsBin = lookNATS()
+	if cfg.natsBin == "" {
+		log.Printf("nats-server not found: skipping the two-node NATS broadcast")
+	}
 
 	if *render != "" {
 		b, err := os.ReadFile(*render)
@@ -102,7 +106,7 @@ func main() {
 		if err := json.Unmarshal(b, res); err != nil {
 			log.Fatal(err)
 		}
-		ss := scenarios(res.Params, true)
+		ss := scenarios(res.Params, true, true)
 		fmt.Println(res.markdown(ss))
 		if *out != "" {
 			if err := res.write(*out, *md, ss); err != nil {
@@ -111,7 +115,7 @@ func main() {
 		}
 		return
 	}
-	ss := scenarios(p, cfg.redisBin != "")
+	ss := scenarios(p, cfg.redisBin != "", cfg.natsBin != "")
 	res := newResults(p)
 	failed := 0
 	start := time.Now()
@@ -175,6 +179,20 @@ func measure(sc scenario, t target, timeout time.Duration) (map[string]float64, 
 		m["other_pct"] = max(0, float64((busy1-busy0)-(cpu1-cpu0))) / float64(time.Since(t0)) * 100
 	}
 	return m, nil
+}
+
+// lookNATS finds nats-server on PATH or where Debian installs it (/usr/sbin, not on
+// every user's PATH); "" when it is not installed.
+func lookNATS() string {
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/nats-server", "/usr/local/bin/nats-server"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }
 
 // onlineCPUs counts the machine's CPUs from /proc/cpuinfo.

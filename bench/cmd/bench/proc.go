@@ -32,6 +32,7 @@ var cfg struct {
 	socketDir string // bench/socketio
 	serverCPU string // taskset list for servers, "" = no pinning
 	redisBin  string
+	natsBin   string
 	tmp       string
 	peerArgs  string        // extra flags for the Go peers
 	hold      time.Duration // idle: keep connections open after measuring
@@ -51,6 +52,9 @@ func startServer(ctx context.Context, kind string, extra ...string) (*server, er
 	return startProc(ctx, kind, argv, "READY ")
 }
 
+// startProc starts argv pinned to the server core and waits until it prints a line that
+// starts with readyPrefix on stdout (the rest of the line is its address); with an empty
+// readyPrefix it returns at once.
 func startProc(ctx context.Context, name string, argv []string, readyPrefix string) (*server, error) {
 	if cfg.serverCPU != "" {
 		argv = append([]string{"taskset", "-c", cfg.serverCPU}, argv...)
@@ -82,6 +86,9 @@ func startProc(ctx context.Context, name string, argv []string, readyPrefix stri
 			s.log.Write([]byte(line + "\n"))
 		}
 	}()
+	if readyPrefix == "" { // the caller polls the process's port
+		return s, nil
+	}
 	t := time.NewTimer(30 * time.Second)
 	defer t.Stop()
 	select {
@@ -199,6 +206,34 @@ func startRedis(ctx context.Context) (*server, error) {
 	}
 	s.stop()
 	return nil, errors.New("redis-server did not accept connections")
+}
+
+// startNATS starts a private nats-server on a free loopback port.
+func startNATS(ctx context.Context) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s, err := startProc(ctx, "nats-server", []string{cfg.natsBin, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}, "")
+	if err != nil {
+		return nil, err
+	}
+	s.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	for range 100 { // ready when it greets a client
+		if c, err := net.Dial("tcp", s.addr); err == nil {
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if err == nil && strings.HasPrefix(line, "INFO ") {
+				return s, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.stop()
+	return nil, errors.New("nats-server did not accept connections")
 }
 
 // tailBuffer keeps the last 4 KiB of a process's output for error messages.

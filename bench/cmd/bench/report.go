@@ -27,7 +27,6 @@ type results struct {
 	Machine [][2]string
 	Samples map[string]map[string][]sample // scenario -> target -> runs
 	Errors  map[string]map[string][]string
-	run     int
 }
 
 func newResults(p params) *results {
@@ -155,6 +154,9 @@ func sameServerWS(t target) target {
 	return tSockhop
 }
 
+// twoNode reports whether t runs two sockhop nodes sharing rooms through a broker.
+func twoNode(t target) bool { return t == tSockhopRedis || t == tSockhopNATS }
+
 // markdown renders every table.
 func (r *results) markdown(ss []scenario) string {
 	var b strings.Builder
@@ -176,12 +178,16 @@ func (r *results) markdown(ss []scenario) string {
 					r.get(sc.Key, t.Name, "conn_per_s"), r.ratio(sc.Key, t.Name, ref, "conn_per_s").ratioString())
 			}
 		case sc.Key == "broadcast":
-			w("### Broadcast: %d members, %d × %d B\n\nOne room of %d members; another client asks for %d broadcasts of a %d-byte string; measured from that request until every member has every message (%s deliveries). CPU = the server process's utime+stime (both nodes for the Redis row; Redis itself not counted).\n\n",
+			w("### Broadcast: %d members, %d × %d B\n\nOne room of %d members; another client asks for %d broadcasts of a %d-byte string; measured from that request until every member has every message (%s deliveries). CPU = the server process's utime+stime (both nodes for the two-node rows; Redis or NATS itself not counted). × 1 node = a two-node row's delivered msg/s over the one-node sockhop row's, run by run.\n\n",
 				p.BcastMembers, p.BcastM, p.BcastSize, p.BcastMembers, p.BcastM, p.BcastSize, num(float64(p.BcastMembers*p.BcastM)))
-			w("| server | CPU s per 1M delivered | × gorilla | delivered msg/s | × gorilla |\n|---|---|---|---|---|\n")
+			w("| server | CPU s per 1M delivered | × gorilla | delivered msg/s | × gorilla | × 1 node |\n|---|---|---|---|---|---|\n")
 			for _, t := range sc.Targets {
-				w("| %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "cpu_s_per_M"), r.ratio(sc.Key, t.Name, ref, "cpu_s_per_M").ratioString(),
-					r.get(sc.Key, t.Name, "msg_per_s"), r.ratio(sc.Key, t.Name, ref, "msg_per_s").ratioString())
+				oneNode := ""
+				if twoNode(t) {
+					oneNode = r.ratio(sc.Key, t.Name, tSockhop.Name, "msg_per_s").ratioString()
+				}
+				w("| %s | %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "cpu_s_per_M"), r.ratio(sc.Key, t.Name, ref, "cpu_s_per_M").ratioString(),
+					r.get(sc.Key, t.Name, "msg_per_s"), r.ratio(sc.Key, t.Name, ref, "msg_per_s").ratioString(), oneNode)
 			}
 		case sc.Key == "echo":
 			w("### Echo: %d clients × %d round trips\n\nEach client sends a 32-byte string and waits for the reply before sending the next; all clients at once.\n\n", p.EchoClients, p.EchoRounds)
@@ -259,6 +265,8 @@ func (r *results) goals() []goal {
 		{"xhr-polling CPU per round trip", "≤ 0.8× sockjs-go xhr-polling", r.ratio("fallbacks", tSockhopPoll.Name, tSockjsPoll.Name, "cpu_ms_per_1k"), true, 0.8},
 		{"xhr-polling lost sessions (2010 answers seen: " + r.get("fallbacks", tSockhopPoll.Name, "another").String() + ")", "0", r.lost("fallbacks", tSockhopPoll.Name), true, 0},
 		{"connection rate (" + strings.TrimPrefix(idleKey, "idle-") + ")", "≥ 0.8× gorilla", r.ratio(idleKey, sh, g, "conn_per_s"), false, 0.8},
+		{"broadcast delivered msg/s, 2 nodes + Redis", "≥ 0.8× 1 node", r.ratio("broadcast", tSockhopRedis.Name, sh, "msg_per_s"), false, 0.8},
+		{"broadcast delivered msg/s, 2 nodes + NATS", "≥ 0.8× 1 node", r.ratio("broadcast", tSockhopNATS.Name, sh, "msg_per_s"), false, 0.8},
 	}
 }
 
@@ -470,6 +478,11 @@ func machine() [][2]string {
 			add("Redis", string(out))
 		}
 	}
+	if cfg.natsBin != "" {
+		if out, err := exec.Command(cfg.natsBin, "--version").Output(); err == nil {
+			add("NATS", string(out))
+		}
+	}
 	return m
 }
 
@@ -504,10 +517,11 @@ const benchmarksMethod = `
     broadcast = ` + "`node.Publish`" + `.
   * *sockhop*: the root package, ` + "`srv.To(room).Emit`" + ` (encode once, coalesced writes), on
     WebSocket, xhr-streaming and xhr-polling; the Redis row runs two sockhop processes on one
-    local redis-server with half the members on each node and the publisher on the first.
+    local redis-server (rooms/redis), the NATS row two on one local nats-server (rooms/nats),
+    with half the members on each node and the publisher on the first.
 * **Load generator** (` + "`bench/cmd/bench`" + `): one Go process with a lean client per transport;
   broadcast messages are counted by prefix, not decoded.
-* **Pinning**: every server process (and Redis) runs under ` + "`taskset -c 0`" + ` with
+* **Pinning**: every server process (and Redis, NATS) runs under ` + "`taskset -c 0`" + ` with
   GOMAXPROCS=1; the load generator under ` + "`taskset -c 1`" + `.
 * **Figures**: server CPU = utime+stime from ` + "`/proc/PID/stat`" + ` over the measured window;
   memory = VmRSS from ` + "`/proc/PID/status`" + `; each figure is the median of the runs with the
@@ -526,7 +540,9 @@ make bench         # full run, about 15 minutes: npm ci, builds, 3 runs, writes 
 make bench-smoke   # under 2 minutes, tiny counts, exits non-zero if any peer or scenario fails
 ` + "```" + `
 
-Needs Go, Node.js + npm, taskset (util-linux) and, for the two-node row, redis-server.
+Needs Go, Node.js + npm, taskset (util-linux) and, for the two-node rows, redis-server and
+nats-server. The broadcast table alone, with the two-node rows, in about a minute:
+` + "`cd bench && taskset -c 1 bin/bench -only broadcast -targets \"sockhop websocket\" -runs 5`" + `.
 One scenario or peer: ` + "`cd bench && go build -o bin/peer ./cmd/peer && go run ./cmd/bench -only echo -targets sockhop -runs 1`" + `.
 Profiles: ` + "`bench/bin/peer -kind sockhop -pprof 127.0.0.1:6060`" + ` serves net/http/pprof; the harness's
 ` + "`-peer-args \"-pprof 127.0.0.1:6060\"`" + `, ` + "`-hold 40s`" + ` (keep the idle connections open) and

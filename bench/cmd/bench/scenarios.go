@@ -13,7 +13,7 @@ import (
 // target is one server + transport + dialect combination the load generator talks to.
 type target struct {
 	Name        string // as shown in tables
-	Server      string // process kind: gorilla, sockjs, socketio, centrifuge, sockhop, sockhop-redis
+	Server      string // process kind: gorilla, sockjs, socketio, centrifuge, sockhop, sockhop-redis, sockhop-nats
 	Transport   string // ws, sockjs-ws, xhr-streaming, xhr-polling, sio-polling
 	Dialect     string // sh (sockhop wire format), cf (Centrifuge JSON), sio (Socket.IO)
 	Path        string
@@ -32,6 +32,7 @@ var (
 	tSockhopStream = target{"sockhop xhr-streaming", "sockhop", "xhr-streaming", "sh", "/rt/sockjs", ""}
 	tSockhopPoll   = target{"sockhop xhr-polling", "sockhop", "xhr-polling", "sh", "/rt/sockjs", ""}
 	tSockhopRedis  = target{"sockhop websocket, 2 nodes + Redis", "sockhop-redis", "ws", "sh", "/rt/ws", "sockhop.v1"}
+	tSockhopNATS   = target{"sockhop websocket, 2 nodes + NATS", "sockhop-nats", "ws", "sh", "/rt/ws", "sockhop.v1"}
 )
 
 // params are the counts of one mode (full or smoke).
@@ -58,7 +59,7 @@ type scenario struct {
 	run     func(ctx context.Context, t target, env *env) (map[string]float64, error)
 }
 
-func scenarios(p params, withRedis bool) []scenario {
+func scenarios(p params, withRedis, withNATS bool) []scenario {
 	var ss []scenario
 	wsPeers := []target{tGorilla, tSockjsWS, tSIO, tCentrifuge, tSockhop}
 	for _, n := range p.Idle {
@@ -69,6 +70,9 @@ func scenarios(p params, withRedis bool) []scenario {
 	bt := slices.Clone(wsPeers)
 	if withRedis {
 		bt = append(bt, tSockhopRedis)
+	}
+	if withNATS {
+		bt = append(bt, tSockhopNATS)
 	}
 	ss = append(ss, scenario{"broadcast", bt, func(ctx context.Context, t target, e *env) (map[string]float64, error) {
 		return broadcast(ctx, t, e, p.BcastMembers, p.BcastM, p.BcastSize)
@@ -85,23 +89,23 @@ func scenarios(p params, withRedis bool) []scenario {
 
 // env is the running server side of one measurement.
 type env struct {
-	addrs []string // nodes; clients are spread over them
-	procs []*server
-	redis *server
+	addrs  []string // nodes; clients are spread over them
+	procs  []*server
+	broker *server // redis-server or nats-server of a two-node target
 }
 
 func (e *env) stop() {
 	for _, s := range e.procs {
 		s.stop()
 	}
-	if e.redis != nil {
-		e.redis.stop()
+	if e.broker != nil {
+		e.broker.stop()
 	}
 }
 
 func (e *env) alive() error {
 	var errs []error
-	for _, s := range append(slices.Clone(e.procs), e.redis) {
+	for _, s := range append(slices.Clone(e.procs), e.broker) {
 		if s != nil {
 			errs = append(errs, s.alive())
 		}
@@ -109,7 +113,7 @@ func (e *env) alive() error {
 	return errors.Join(errs...)
 }
 
-// cpu is the summed CPU time of the server nodes (not Redis).
+// cpu is the summed CPU time of the server nodes (not Redis or NATS).
 func (e *env) cpu() (time.Duration, error) {
 	var sum time.Duration
 	for _, s := range e.procs {
@@ -124,14 +128,24 @@ func (e *env) cpu() (time.Duration, error) {
 
 func startEnv(ctx context.Context, t target) (*env, error) {
 	e := &env{}
-	if t.Server == "sockhop-redis" {
+	var flag string
+	switch t.Server {
+	case "sockhop-redis":
 		r, err := startRedis(ctx)
 		if err != nil {
 			return nil, err
 		}
-		e.redis = r
+		e.broker, flag = r, "-redis"
+	case "sockhop-nats":
+		n, err := startNATS(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e.broker, flag = n, "-nats"
+	}
+	if e.broker != nil {
 		for range 2 {
-			s, err := startServer(ctx, "sockhop", "-redis", r.addr)
+			s, err := startServer(ctx, "sockhop", flag, e.broker.addr)
 			if err != nil {
 				e.stop()
 				return nil, err
@@ -259,7 +273,7 @@ func broadcast(ctx context.Context, t target, e *env, members, m, s int) (map[st
 		return nil, err
 	}
 	defer pub.Close()
-	time.Sleep(300 * time.Millisecond) // let Redis subscriptions settle
+	time.Sleep(300 * time.Millisecond) // let Redis or NATS subscriptions settle
 	want := int64(members) * int64(m)
 	cpu0, err := e.cpu()
 	if err != nil {

@@ -34,6 +34,7 @@ func main() {
 	kind := flag.String("kind", "sockhop", "server: sockhop, gorilla, sockjs or centrifuge")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	redisAddr := flag.String("redis", "", "sockhop only: Redis host:port for the multi-node adapter")
+	natsAddr := flag.String("nats", "", "sockhop only: NATS host:port for the multi-node adapter")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
 	versions := flag.Bool("versions", false, "print the versions of the peer libraries and exit")
 	flag.Parse()
@@ -41,7 +42,7 @@ func main() {
 		if bi, ok := debug.ReadBuildInfo(); ok {
 			for _, d := range bi.Deps {
 				switch d.Path {
-				case "github.com/gorilla/websocket", "github.com/igm/sockjs-go/v3", "github.com/centrifugal/centrifuge", "github.com/go-chi/chi/v5", "github.com/redis/go-redis/v9":
+				case "github.com/gorilla/websocket", "github.com/igm/sockjs-go/v3", "github.com/centrifugal/centrifuge", "github.com/go-chi/chi/v5", "github.com/redis/go-redis/v9", "github.com/nats-io/nats.go":
 					fmt.Println(d.Path, d.Version)
 				}
 			}
@@ -53,7 +54,7 @@ func main() {
 	var err error
 	switch *kind {
 	case "sockhop":
-		h, err = newSockhop(*redisAddr)
+		h, err = newSockhop(*redisAddr, *natsAddr)
 	case "gorilla":
 		h = newGorilla()
 	case "sockjs":
