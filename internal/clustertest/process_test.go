@@ -44,9 +44,9 @@ var (
 	buildErr  error
 )
 
-// program builds ./node and ./swarm once per test run (without -race: the nodes are the
-// system under test and swarm its load, and the race detector runs in the packages' own
-// tests) and returns the path of the one named.
+// program builds ./node, ./swarm and examples/chat once per test run (without -race: the
+// nodes are the system under test and swarm its load, and the race detector runs in the
+// packages' own tests) and returns the path of the one named.
 func program(t testing.TB, name string) string {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
@@ -56,10 +56,10 @@ func program(t testing.TB, name string) string {
 		if buildDir, buildErr = os.MkdirTemp("", "sockhop-clustertest-"); buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", buildDir+"/", "./internal/clustertest/node", "./internal/clustertest/swarm")
+		cmd := exec.Command("go", "build", "-o", buildDir+"/", "./internal/clustertest/node", "./internal/clustertest/swarm", "./examples/chat")
 		cmd.Dir = testutil.RepoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./internal/clustertest/node ./internal/clustertest/swarm: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build %v: %v\n%s", cmd.Args[4:], err, out)
 		}
 	})
 	if buildErr != nil {
