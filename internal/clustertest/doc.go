@@ -19,14 +19,16 @@
 //   - TestBrokerOutage: the broker is frozen (SIGSTOP) past the nodes' TTL, then killed and
 //     restarted, mid-run: delivery within a node goes on, delivery across nodes comes back
 //     after it.
+//   - TestDisconnectUser: one node disconnects a user whose sessions live on several
+//     nodes: all close with CloseKicked, every node forgets the user.
 //   - TestChatExample: the real examples/chat as three nodes (-redis, the default
 //     -advertise) behind the same nginx; chatters on every transport talk across nodes.
 //   - TestHarness, TestNginxConf, TestTally: the harness itself.
 //
 // The 50 clients of TestGoClients run in ./swarm, a process of its own built without the
 // race detector (in the test process they would be the bottleneck under -race); the
-// nodes run ./node. Both are built once per run. TestNodeLoss and TestBrokerOutage run in
-// parallel with each other, as they mostly wait.
+// nodes run ./node. Both are built once per run. TestNodeLoss, TestBrokerOutage and
+// TestDisconnectUser run in parallel with each other, as they mostly wait.
 //
 // Every process (nodes, broker, nginx, Chromium) is a child of the test on loopback ports,
 // stopped by its PID when the test ends. The tests skip under -short and when nginx,
