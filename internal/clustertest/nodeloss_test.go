@@ -87,7 +87,10 @@ func TestNodeLoss(t *testing.T) {
 	for _, kind := range brokers {
 		t.Run(kind.name, func(t *testing.T) {
 			t.Parallel()
-			testutil.ForEachTransport(t, func(t *testing.T, tr string) { nodeLoss(t, kind, tr) })
+			testutil.ForEachTransport(t, func(t *testing.T, tr string) {
+				t.Parallel() // a cluster each: they wait for the TTL together
+				nodeLoss(t, kind, tr)
+			})
 		})
 	}
 }
