@@ -16,6 +16,8 @@
 //     other nodes within a bound, as new sessions, with every pending ack answered or
 //     failed with resume_failed; the survivors forget the dead node's sessions (Members,
 //     Presence, presence:leave) within a bound.
+//   - TestNodeShutdown: the same with a node stopped gracefully (SIGTERM), as in a rolling
+//     deploy: its clients move at once, the others forget it after its goodbye.
 //   - TestBrokerOutage: the broker is frozen (SIGSTOP) past the nodes' TTL, then killed and
 //     restarted, mid-run: delivery within a node goes on, delivery across nodes comes back
 //     after it.
@@ -27,8 +29,9 @@
 //
 // The 50 clients of TestGoClients run in ./swarm, a process of its own built without the
 // race detector (in the test process they would be the bottleneck under -race); the
-// nodes run ./node. Both are built once per run. TestNodeLoss, TestBrokerOutage and
-// TestDisconnectUser run in parallel with each other, as they mostly wait.
+// nodes run ./node. Both are built once per run. TestNodeLoss, TestNodeShutdown,
+// TestBrokerOutage and TestDisconnectUser run in parallel with each other, as they mostly
+// wait.
 //
 // Every process (nodes, broker, nginx, Chromium) is a child of the test on loopback ports,
 // stopped by its PID when the test ends. The tests skip under -short and when nginx,

@@ -20,6 +20,7 @@ import (
 const (
 	reconnectBound = 10 * time.Second // kill -> the client's new session on another node
 	forgetBound    = 15 * time.Second // kill -> the survivors' Members and Presence forget
+	goodbyeBound   = 5 * time.Second  // SIGTERM -> the same, after the node's goodbye
 )
 
 // mover is a client that keeps saying acked messages, one after the other, and keeps the
@@ -89,13 +90,25 @@ func TestNodeLoss(t *testing.T) {
 			t.Parallel()
 			testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 				t.Parallel() // a cluster each: they wait for the TTL together
-				nodeLoss(t, kind, tr)
+				nodeLoss(t, kind, tr, false)
 			})
 		})
 	}
 }
 
-func nodeLoss(t *testing.T, kind brokerKind, tr string) {
+// TestNodeShutdown is TestNodeLoss with a node that stops gracefully (SIGTERM: sockhop's
+// Shutdown), as in a rolling deploy: its clients are told to reconnect elsewhere (within
+// ShutdownRetry, 5 s), start new sessions there, and every pending ack is answered or
+// failed; the node says goodbye, so the others forget it at once.
+func TestNodeShutdown(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
+		t.Parallel()
+		nodeLoss(t, redisBroker, tr, true)
+	})
+}
+
+func nodeLoss(t *testing.T, kind brokerKind, tr string, graceful bool) {
 	c := startCluster(t, kind, 3)
 	room := "loss"
 	// Movers keep talking and reconnect; ghosts stop at the first disconnect, so the only
@@ -179,10 +192,16 @@ func nodeLoss(t *testing.T, kind brokerKind, tr string) {
 	time.Sleep(time.Second) // acks in flight everywhere
 
 	killMu.Lock()
-	victim.proc.kill()
 	killedAt = time.Now()
 	killMu.Unlock()
-	t.Logf("%s killed with SIGKILL; it held %d movers, %d ghosts", victim, len(vMovers), len(vGhosts))
+	how := "killed with SIGKILL"
+	if graceful {
+		victim.proc.stop() // SIGTERM: Shutdown, and the process exits
+		how = fmt.Sprintf("stopped with SIGTERM (exited after %v)", time.Since(killedAt).Round(time.Millisecond))
+	} else {
+		victim.proc.kill()
+	}
+	t.Logf("%s %s; it held %d movers, %d ghosts", victim, how, len(vMovers), len(vGhosts))
 
 	// The victim's movers come back elsewhere, as new sessions.
 	var worst time.Duration
@@ -190,7 +209,10 @@ func nodeLoss(t *testing.T, kind brokerKind, tr string) {
 		var waiting []string
 		for _, g := range vMovers {
 			g.mu.Lock()
-			back := len(g.connects) > 0 && g.connects[len(g.connects)-1].After(killedAt) && len(g.resumeFailed) > 0
+			// A killed node's sessions fail to resume (resumed:false); a stopped node
+			// ended them, so the clients start new ones without trying.
+			back := len(g.connects) > 0 && g.connects[len(g.connects)-1].After(killedAt) &&
+				(graceful || len(g.resumeFailed) > 0)
 			g.mu.Unlock()
 			if !back {
 				waiting = append(waiting, g.name)
@@ -228,7 +250,11 @@ func nodeLoss(t *testing.T, kind brokerKind, tr string) {
 	t.Logf("the victim's %d movers reconnected within %v (bound %v)", len(vMovers), worst.Round(time.Millisecond), reconnectBound)
 
 	// The survivors forget the victim's sessions and users.
-	forgot := waitFor(t, forgetBound, "the survivors to forget the victim's sessions", func() (bool, string) {
+	bound := forgetBound
+	if graceful {
+		bound = goodbyeBound
+	}
+	forgot := waitFor(t, time.Until(killedAt.Add(bound)), "the survivors to forget the victim's sessions", func() (bool, string) {
 		for _, nd := range survivors {
 			v, err := c.view(nd, room)
 			if err != nil {
@@ -251,9 +277,9 @@ func nodeLoss(t *testing.T, kind brokerKind, tr string) {
 		return true, ""
 	})
 	t.Logf("survivors forgot the victim's sessions and users %v after the kill (bound %v; %v after the reconnects)",
-		time.Since(killedAt).Round(time.Millisecond), forgetBound, forgot.Round(time.Millisecond))
+		time.Since(killedAt).Round(time.Millisecond), bound, forgot.Round(time.Millisecond))
 	for _, w := range watchers {
-		waitFor(t, max(time.Until(killedAt.Add(forgetBound)), 2*time.Second), w.name+" to get presence:leave for every ghost", func() (bool, string) {
+		waitFor(t, max(time.Until(killedAt.Add(bound)), 2*time.Second), w.name+" to get presence:leave for every ghost", func() (bool, string) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			for _, u := range ghostUsers {
