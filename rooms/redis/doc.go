@@ -100,13 +100,15 @@
 // server the kernel still completes TCP handshakes, and an adapter that trusted them would
 // flap between "lost" and "restored".
 //
-// Measured in the tests on this machine (2 shared cores, -race): redis-server SIGKILLed
-// mid-stream and restarted on the same port 0.5 s later (TestRestart): failing Publish calls
-// return in about 1 ms; broadcasts cross again 40-410 ms after the restart with the default
-// back-off (outage as the adapter saw it: 0.6-0.95 s), and none arrives twice or out of
-// order. redis-server frozen with SIGSTOP (TestHang, 300 ms timeouts): Publish fails after
-// its 300 ms timeout, the subscriber notices after 2 health intervals (~610 ms), and
-// broadcasts cross again ~20-130 ms after the server continues.
+// Measured in the tests on this machine (2 shared cores, -race, redis-server 7.0):
+// redis-server SIGKILLed mid-stream and restarted on the same port 55-70 ms later
+// (TestRestart): failing Publish calls return in at most 3 ms; broadcasts cross again
+// 25-50 ms after the restart (outage as the adapter saw it: about 100 ms), and none
+// arrives twice or out of order. redis-server frozen with SIGSTOP (TestHang and
+// TestConformance/*/BackendHung, 300 ms timeouts): Publish keeps returning at once (it
+// only queues) until the subscriber's health check notices the hang, about 600 ms (two
+// HealthIntervals) after the freeze, and then fails at once; what was queued meanwhile is
+// counted in WriteErrors; broadcasts cross again 20-170 ms after the server continues.
 //
 // # Concurrency
 //
