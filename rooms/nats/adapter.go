@@ -356,10 +356,17 @@ func (a *Adapter) onDisconnect(_ *natsgo.Conn, err error) {
 }
 
 // onReconnect runs on nats.go's callback goroutine once a new connection is up; nats.go
-// has sent every subscription on it before.
+// has sent every subscription on it before. A round trip makes sure the server has
+// processed them before the adapter counts as connected (and Publish works again), so a
+// broadcast another node publishes once this one reports Connected reaches it.
 func (a *Adapter) onReconnect(nc *natsgo.Conn) {
 	if a.stopped.Load() {
 		return
+	}
+	if err := nc.FlushTimeout(a.opts.PublishTimeout); err != nil {
+		// Lost again (a disconnect callback follows) or slow: count the connection as up
+		// anyway rather than risk never doing so.
+		a.log.Debug("rooms/nats: no answer to the round trip after reconnecting", "err", err)
 	}
 	a.maxPayload.Store(nc.MaxPayload()) // the new server's may differ
 	a.connected.Store(true)

@@ -93,8 +93,10 @@
 //     Subscribe calls made during the outage return an error wrapping
 //     rooms.ErrUnavailable, but the interest is kept and subscribed on reconnection.
 //   - A connection counts as back only when the server has answered the client's CONNECT
-//     with the INFO and PONG of a live server: against a hung server the kernel still
-//     completes TCP handshakes, and those do not count.
+//     with the INFO and PONG of a live server (against a hung server the kernel still
+//     completes TCP handshakes, and those do not count), and then a PING sent after the
+//     subscriptions, so that once a node reports Connected it receives what other nodes
+//     publish.
 //   - [Adapter.Stats] exposes the counters for metrics.
 //
 // Measured in the tests on this machine (2 shared cores, -race, nats-server 2.9, 300 ms
