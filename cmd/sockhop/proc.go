@@ -28,12 +28,14 @@ const (
 // (a child it left behind may hold the pipe open: that is cut).
 const drainTimeout = 2 * time.Second
 
+// exitAckTimeout bounds the wait for the client's answer to "exit" before the close.
+const exitAckTimeout = 5 * time.Second
+
 var errTooMany = errors.New("too many programs running")
 
 // procTable is the programs of the live sessions, by session id.
 type procTable struct {
 	max int
-	wg  sync.WaitGroup // one per program, until its pipes are closed and it is reaped
 
 	mu    sync.Mutex
 	procs map[string]*proc // guarded by mu
@@ -69,13 +71,11 @@ func (t *procTable) start(id string, argv, env []string) (*proc, error) {
 		return nil, err
 	}
 	t.procs[id] = p
-	t.wg.Add(1)
 	go func() {
 		<-p.done
 		t.mu.Lock()
 		delete(t.procs, id)
 		t.mu.Unlock()
-		t.wg.Done()
 	}()
 	return p, nil
 }
@@ -95,16 +95,15 @@ func (t *procTable) stopAll(grace time.Duration) {
 
 // wait waits until every program has been reaped, or ctx ends.
 func (t *procTable) wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		t.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		if t.count() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -291,10 +290,11 @@ func (p *proc) run(s *sockhop.Session, log *slog.Logger, c *execConfig) {
 		p.mu.Unlock()
 		waitErr <- err
 	}()
-	var outErr error
-	var err error
+	var outErr, err error
+	gotOut := false
 	select {
 	case outErr = <-outDone:
+		gotOut = true
 		if outErr != nil {
 			p.stop(c.killGrace)
 		}
@@ -302,12 +302,13 @@ func (p *proc) run(s *sockhop.Session, log *slog.Logger, c *execConfig) {
 	case err = <-waitErr:
 		select {
 		case outErr = <-outDone:
+			gotOut = true
 		case <-time.After(drainTimeout):
 			log.Warn("the program's stdout is still open after it exited (a child holds it): cut")
 		}
 	}
 	closeAll(p.stdout, p.stderr) // unblocks the readers when a left-behind child holds the pipes
-	if outErr == nil {
+	if !gotOut {
 		outErr = <-outDone
 	}
 	<-errDone
@@ -321,7 +322,12 @@ func (p *proc) run(s *sockhop.Session, log *slog.Logger, c *execConfig) {
 	}
 	log.Info("program ended", "status", reason, "code", code)
 	if s.Err() == nil { // the program ended first: tell the client why, and close
-		_ = s.Emit(ctx, "exit", exit)
+		// With an ack request: clients answer it after their handlers of the lines before
+		// it have run, and only then does the close go out. (A client that has the close
+		// may drop events it has not handled yet.)
+		actx, cancel := context.WithTimeout(ctx, exitAckTimeout)
+		_, _ = s.EmitWithAck(actx, "exit", exit)
+		cancel()
 		s.Close(code, reason)
 	}
 }
