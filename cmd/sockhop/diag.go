@@ -212,6 +212,7 @@ type attempt struct {
 	RTTMS      []float64      `json:"rtt_ms"`
 	RTTMedian  *float64       `json:"rtt_median_ms"`
 	Error      string         `json:"error,omitempty"`
+	Detail     string         `json:"detail,omitempty"` // the Go client's error, beyond the page's words
 	Cause      string         `json:"cause"`
 	server     map[string]any // what the server saw of the request (its reply's headers)
 }
@@ -318,6 +319,7 @@ func (d *diagnosis) attempt(ctx context.Context, transports []string) *attempt {
 		ms := time.Since(t0).Milliseconds()
 		a.FailedMS = &ms
 		a.Error = connectError(err)
+		a.Detail = err.Error()
 		a.finish()
 		return a
 	}

@@ -113,8 +113,8 @@ func verdict(d *diagnosis) [3]string {
 	return [3]string{"slow", "Works, using a fallback: " + transportLabel[l.Transport],
 		"Realtime updates work, but WebSocket does not get through, so connecting took " +
 			strconv.FormatFloat(float64(*l.ConnectMS)/1000, 'f', 1, 64) + " s and messages take " + rtt +
-			" ms for a round trip. Nothing to fix in your browser; the table below tells the site's operators " +
-			"which proxy setting is missing."}
+			" ms for a round trip. Nothing to fix in your browser; " +
+			"the table below tells the site's operators which proxy setting is missing."}
 }
 
 // print writes the verdict and the page's report.
@@ -159,6 +159,9 @@ func (d *diagnosis) print(w io.Writer) {
 	for _, a := range d.Attempts {
 		if !a.OK {
 			fmt.Fprintf(w, "  %s: %s -> %s\n", a.Transport, a.Error, a.Cause)
+			if a.Detail != "" {
+				fmt.Fprintf(w, "  %s  (%s)\n", strings.Repeat(" ", len(a.Transport)), a.Detail)
+			}
 		}
 	}
 	fmt.Fprintln(w)
