@@ -64,7 +64,8 @@ func freePort(t testing.TB) int {
 }
 
 // startProxy validates conf with check, runs the proxy in the foreground as a child of
-// the test, waits until it listens on port, and stops it (TERM, then KILL) when t ends.
+// the test, waits until it listens on port, and stops it (TERM, then KILL after 2 s) when
+// t ends.
 // It returns the proxy's URL.
 func startProxy(t testing.TB, name string, check, args []string, port int, logFile string) string {
 	t.Helper()
@@ -87,7 +88,7 @@ func startProxy(t testing.TB, name string, check, args []string, port int, logFi
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
-		case <-time.After(5 * time.Second):
+		case <-time.After(2 * time.Second): // Apache holds a streaming response of a closed page longer
 			_ = cmd.Process.Kill()
 			<-exited
 		}
