@@ -79,7 +79,7 @@ func TestExecThousandSessions(t *testing.T) {
 	cats := startExec(t, "-max-per-addr", "0", "--", "cat")
 	pipes0 := pipes(t)
 	t0 := time.Now()
-	const batch = 8
+	const batch = 12
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := 0; i < n; i += batch {
