@@ -65,7 +65,7 @@ func parseDiag(args []string, e *env) (*diagConfig, int) {
 		fmt.Fprint(fs.Output(), diagUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.proxy, "proxy", "", "go through this HTTP proxy (\"http://proxy:3128\"); default none (HTTP_PROXY and HTTPS_PROXY are ignored)")
+	fs.StringVar(&c.proxy, "proxy", "", "go through this HTTP proxy (\"http://proxy:3128\"); default the environment's HTTP_PROXY, HTTPS_PROXY and NO_PROXY")
 	fs.StringVar(&c.origin, "origin", "", "the Origin header to send, as a page of that origin would; default the URL's own origin, \"none\" for none")
 	fs.BoolVar(&c.insecure, "insecure", false, "do not verify the server's TLS certificate (a self-signed one)")
 	fs.BoolVar(&c.json, "json", false, "print the result as JSON (the fields of the diag page's window.sockhopDiag)")
@@ -118,7 +118,11 @@ func runDiag(ctx context.Context, args []string, e *env) int {
 	if c == nil {
 		return code
 	}
-	tr := &http.Transport{MaxIdleConnsPerHost: 4, TLSClientConfig: &tls.Config{InsecureSkipVerify: c.insecure}} //nolint:gosec // -insecure asks for it
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment, // as the Go client's WebSocket dialer does
+		MaxIdleConnsPerHost: 4,
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: c.insecure}, //nolint:gosec // -insecure asks for it
+	}
 	if c.proxy != "" {
 		p, _ := url.Parse(c.proxy)
 		tr.Proxy = http.ProxyURL(p)
