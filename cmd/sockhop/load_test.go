@@ -213,7 +213,7 @@ func TestExecSlowReader(t *testing.T) {
 			fast.waitLines(t, i+1, 5*time.Second)
 			worst = max(worst, time.Since(t0))
 		}
-		if worst > 2*time.Second {
+		if worst > 3*time.Second { // generous: a blocked session would not answer at all
 			t.Errorf("a round trip of the other session took %v while one flooded", worst)
 		}
 		waitGone(t, pid, 30*time.Second)
