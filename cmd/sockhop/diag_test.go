@@ -266,3 +266,18 @@ func TestDiagWordsMatchPage(t *testing.T) {
 		t.Fatalf("found %d sentences in explain and verdict, want them all", n)
 	}
 }
+
+// TestDiagSelfSigned: exec serves HTTPS with -tls-self-signed and prints how to trust it;
+// diag -insecure checks it, and without -insecure nothing connects.
+func TestDiagSelfSigned(t *testing.T) {
+	srv := startExec(t, "-tls-self-signed", "--", "cat")
+	if !strings.HasPrefix(srv.URL, "https://") || !strings.Contains(srv.Log.String(), "--ignore-certificate-errors-spki-list=") {
+		t.Fatalf("url %s; want https and the trust hints", srv.URL)
+	}
+	if code, d := diagJSON(t, "-insecure", srv.Mount); code != exitOK || d.Transport != "websocket" {
+		t.Fatalf("-insecure: exit %d on %q", code, d.Transport)
+	}
+	if code, _ := runDiagCmd(t, srv.Mount); code != exitFail {
+		t.Fatalf("without -insecure: exit %d, want 1 (the certificate is not trusted)", code)
+	}
+}
