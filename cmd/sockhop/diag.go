@@ -10,10 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,7 +117,7 @@ func runDiag(ctx context.Context, args []string, e *env) int {
 		return code
 	}
 	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment, // as the Go client's WebSocket dialer does
+		Proxy:               http.ProxyFromEnvironment, // the WebSocket dial follows this too
 		MaxIdleConnsPerHost: 4,
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: c.insecure}, //nolint:gosec // -insecure asks for it
 	}
@@ -129,19 +127,6 @@ func runDiag(ctx context.Context, args []string, e *env) int {
 	}
 	defer tr.CloseIdleConnections()
 	d := &diagnosis{cfg: c, hc: &http.Client{Transport: tr}, started: time.Now()}
-	if c.proxy != "" && !e.proxyEnvWS {
-		d.Notes = append(d.Notes, "the WebSocket attempt does not go through -proxy here")
-	}
-	if c.proxy != "" && e.proxyEnvWS {
-		// The Go client dials WebSocket with the environment's proxy settings: give it
-		// -proxy there (this process only). Go never proxies a loopback host that way.
-		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
-			_ = os.Setenv(k, c.proxy)
-		}
-		if h := hostOf(c.mount); h == "localhost" || isLoopback(h) {
-			d.Notes = append(d.Notes, "the WebSocket attempt does not go through -proxy for a loopback host")
-		}
-	}
 	d.run(ctx)
 	if c.json {
 		enc := json.NewEncoder(e.stdout)
@@ -157,19 +142,6 @@ func runDiag(ctx context.Context, args []string, e *env) int {
 		return exitSlow
 	}
 	return exitOK
-}
-
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Hostname()
-}
-
-func isLoopback(h string) bool {
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // diagnosis is the result, with the diag page's field names.

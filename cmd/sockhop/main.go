@@ -21,7 +21,7 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, proxyEnvWS: true})
+	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr})
 	stop()
 	os.Exit(code)
 }
@@ -32,9 +32,6 @@ type env struct {
 	stdout, stderr io.Writer
 	// ready, when set, is called by exec once it listens.
 	ready func(listening)
-	// proxyEnvWS lets diag -proxy set the process's proxy variables, which the Go client's
-	// WebSocket dialer reads (once per process: not in tests).
-	proxyEnvWS bool
 }
 
 const usage = `sockhop: realtime services that get through proxies

@@ -43,7 +43,9 @@ type Options struct {
 	// Header is sent with every request (Origin, Cookie, Authorization...).
 	Header http.Header
 	// HTTPClient carries the SockJS requests. Nil means a client of the Conn's own, whose
-	// idle connections are closed with the Conn.
+	// idle connections are closed with the Conn. When its Transport is an *http.Transport,
+	// the WebSocket dial uses its TLSClientConfig and, when set, its Proxy (else the
+	// environment's, http.ProxyFromEnvironment).
 	HTTPClient *http.Client
 	// WriteTimeout bounds each write. Zero means 10s.
 	WriteTimeout time.Duration
@@ -115,6 +117,9 @@ func dialWS(ctx context.Context, u *url.URL, opts Options) (*wsConn, error) {
 	if opts.HTTPClient != nil {
 		if t, ok := opts.HTTPClient.Transport.(*http.Transport); ok {
 			d.TLSClientConfig = t.TLSClientConfig
+			if t.Proxy != nil {
+				d.Proxy = t.Proxy // the SockJS requests' proxy, for WebSocket too
+			}
 		}
 	}
 	c, resp, err := d.DialContext(ctx, wu.String(), opts.Header)
