@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/serve"
 )
 
 // environ is the program's environment: the variables of -passenv, then CGI's (as
@@ -27,7 +28,7 @@ import (
 //	REQUEST_METHOD, SERVER_PROTOCOL, SERVER_SOFTWARE, GATEWAY_INTERFACE, SCRIPT_NAME
 func (a *execApp) environ(s *sockhop.Session, info authInfo) []string {
 	var env []string
-	for _, name := range splitList(a.cfg.passenv) {
+	for _, name := range serve.SplitList(a.cfg.passenv) {
 		if v, ok := os.LookupEnv(name); ok {
 			env = append(env, name+"="+v)
 		}
@@ -37,7 +38,7 @@ func (a *execApp) environ(s *sockhop.Session, info authInfo) []string {
 	if err != nil {
 		host = s.RemoteAddr()
 	}
-	remote := clientAddr(host, h.Get("X-Forwarded-For"), splitList(a.cfg.trusted))
+	remote := clientAddr(host, h.Get("X-Forwarded-For"), serve.SplitList(a.cfg.trusted))
 	serverName, serverPort := info.Host, ""
 	if hh, hp, err := net.SplitHostPort(info.Host); err == nil {
 		serverName, serverPort = hh, hp

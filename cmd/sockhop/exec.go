@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/internal/serve"
 )
 
 // execConfig is what the exec flags say.
 type execConfig struct {
-	listen     listenFlags
+	listen     serve.Flags
 	mount      string
 	static     string
 	origins    string
@@ -62,7 +63,7 @@ func parseExec(args []string, e *env) (*execConfig, int) {
 		fmt.Fprint(fs.Output(), execUsage)
 		fs.PrintDefaults()
 	}
-	c.listen.register(fs)
+	c.listen.Register(fs)
 	fs.StringVar(&c.mount, "mount", "/rt", "path of the sockhop endpoints (<mount>/ws, <mount>/sockjs/..., <mount>/sockhop.js, <mount>/diag)")
 	fs.StringVar(&c.static, "static", "", "serve this directory's files at / instead of the console page")
 	fs.StringVar(&c.origins, "allow-origin", "", "comma-separated browser origins allowed besides the server's own (\"https://app.example\", \"*.example.com\"); default same-origin only")
@@ -107,7 +108,7 @@ func parseExec(args []string, e *env) (*execConfig, int) {
 	if c.maxProcs < 0 || c.maxPerAddr < 0 || c.killGrace < 0 || c.resume < 0 {
 		return bad("-max-procs, -max-per-addr, -kill-grace and -resume-grace must not be negative")
 	}
-	if err := c.listen.check(); err != nil {
+	if err := c.listen.Check(); err != nil {
 		return bad("%v", err)
 	}
 	return c, exitOK
@@ -131,7 +132,11 @@ func runExec(ctx context.Context, args []string, e *env) int {
 		return exitUsage
 	}
 	logger.Info("sockhop exec", "program", strings.Join(c.program, " "), "version", version())
-	if err := serve(ctx, &c.listen, a.handler, a.shutdown, logger, e); err != nil {
+	err = serve.Run(ctx, serve.Config{
+		Name: "sockhop", Flags: c.listen, Handler: a.handler, Shutdown: a.shutdown,
+		Stdout: e.stdout, Stderr: e.stderr, Logger: logger, Ready: e.ready,
+	})
+	if err != nil {
 		fmt.Fprintln(e.stderr, "sockhop exec:", err)
 		return exitFail
 	}
@@ -162,10 +167,10 @@ func newExecApp(c *execConfig, logger *slog.Logger) (*execApp, error) {
 	a := &execApp{cfg: c, log: logger}
 	a.procs = newProcTable(c.maxProcs)
 	opts := sockhop.Options{
-		AllowedOrigins:         splitList(c.origins),
+		AllowedOrigins:         serve.SplitList(c.origins),
 		InsecureAllowAnyOrigin: c.anyOrigin,
-		AllowedHosts:           splitList(c.listen.allowHosts),
-		TrustedProxies:         splitList(c.trusted),
+		AllowedHosts:           c.listen.AllowedHosts(),
+		TrustedProxies:         serve.SplitList(c.trusted),
 		MaxSessionsPerIP:       c.maxPerAddr,
 		ResumeGrace:            c.resume,
 		Logger:                 logger,
@@ -280,14 +285,4 @@ func (a *execApp) shutdown(ctx context.Context) error {
 		err = werr
 	}
 	return err
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

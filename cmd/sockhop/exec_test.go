@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/client"
+	"github.com/sockhop/sockhop/internal/serve"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
@@ -273,10 +274,10 @@ func TestExecBinary(t *testing.T) {
 func TestExecShutdownEndsPrograms(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuf{}
-	ready := make(chan listening, 1)
+	ready := make(chan serve.Info, 1)
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"exec", "-addr", "127.0.0.1:0", "--", "sh", "-c", "echo $$; exec sleep 300"}, &env{stdout: out, stderr: out, ready: func(l listening) { ready <- l }})
+		done <- run(ctx, []string{"exec", "-addr", "127.0.0.1:0", "--", "sh", "-c", "echo $$; exec sleep 300"}, &env{stdout: out, stderr: out, ready: func(l serve.Info) { ready <- l }})
 	}()
 	l := <-ready
 	var pids []int

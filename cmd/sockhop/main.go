@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/sockhop/sockhop/internal/serve"
 )
 
 // Exit statuses of the command.
@@ -31,7 +33,7 @@ func main() {
 type env struct {
 	stdout, stderr io.Writer
 	// ready, when set, is called by exec once it listens.
-	ready func(listening)
+	ready func(serve.Info)
 }
 
 const usage = `sockhop: realtime services that get through proxies

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/internal/serve"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
@@ -47,9 +48,9 @@ func startExec(t *testing.T, args ...string) *execServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuf{}
-	ready := make(chan listening, 1)
+	ready := make(chan serve.Info, 1)
 	done := make(chan int, 1)
-	e := &env{stdout: out, stderr: out, ready: func(l listening) { ready <- l }}
+	e := &env{stdout: out, stderr: out, ready: func(l serve.Info) { ready <- l }}
 	go func() { done <- run(ctx, append([]string{"exec", "-addr", "127.0.0.1:0"}, args...), e) }()
 	t.Cleanup(func() {
 		cancel()

@@ -19,7 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/sockhop/sockhop/examples/internal/serve"
+	"github.com/sockhop/sockhop/internal/serve"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/sockhop/sockhop"
 	"github.com/sockhop/sockhop/client"
-	"github.com/sockhop/sockhop/examples/internal/serve"
+	"github.com/sockhop/sockhop/internal/serve"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop"
-	"github.com/sockhop/sockhop/examples/internal/serve"
+	"github.com/sockhop/sockhop/internal/serve"
 )
 
 //go:embed static

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sockhop/sockhop"
 	"github.com/sockhop/sockhop/client"
-	"github.com/sockhop/sockhop/examples/internal/serve"
+	"github.com/sockhop/sockhop/internal/serve"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockhop/sockhop/examples/internal/serve"
 	"github.com/sockhop/sockhop/internal/browser"
+	"github.com/sockhop/sockhop/internal/serve"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/client"
-	"github.com/sockhop/sockhop/examples/internal/serve"
 	idial "github.com/sockhop/sockhop/internal/dial"
+	"github.com/sockhop/sockhop/internal/serve"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 

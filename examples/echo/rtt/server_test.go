@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop"
-	"github.com/sockhop/sockhop/examples/internal/serve"
+	"github.com/sockhop/sockhop/internal/serve"
 )
 
 // startServer serves the "rtt" event as the echo example does, through serve.Run.

@@ -35,7 +35,7 @@ func SelfSigned(hosts []string) (tls.Certificate, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{"sockhop example (self-signed)"}},
+		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{"sockhop (self-signed, development)"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(30 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
@@ -77,20 +77,21 @@ func SPKIHash(cert *x509.Certificate) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// PrintTrust tells the user how to trust a self-signed certificate.
-func PrintTrust(w io.Writer, cert *x509.Certificate, addr string) {
+// PrintTrust tells the user how to trust a self-signed certificate served at addr, in
+// lines prefixed with name.
+func PrintTrust(w io.Writer, name string, cert *x509.Certificate, addr string) {
 	spki := SPKIHash(cert)
 	host := addr
 	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
 		host = net.JoinHostPort("127.0.0.1", p)
 	}
-	fmt.Fprintf(w, `self-signed certificate for %s (in memory, new on every start)
+	fmt.Fprintf(w, `%s: self-signed certificate for %s (in memory, new on every start)
   SHA-256 fingerprint: %s
   SPKI sha256 (base64): %s
   trust it in Chromium: chromium --ignore-certificate-errors-spki-list=%s https://%s/
   trust it in curl:     curl --insecure --pinnedpubkey 'sha256//%s' https://%s/
   or accept the browser warning after comparing the fingerprint above.
-`, strings.Join(append(cert.DNSNames, ipStrings(cert.IPAddresses)...), ", "), Fingerprint(cert), spki, spki, host, spki, host)
+`, name, strings.Join(append(append([]string(nil), cert.DNSNames...), ipStrings(cert.IPAddresses)...), ", "), Fingerprint(cert), spki, spki, host, spki, host)
 }
 
 func ipStrings(ips []net.IP) []string {

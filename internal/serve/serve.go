@@ -1,6 +1,7 @@
-// Package serve is the HTTP plumbing the sockhop examples share: the -addr and TLS flags,
-// an in-memory self-signed certificate for development, an http.Server with slowloris
-// timeouts, and graceful shutdown (sockhop first, then HTTP).
+// Package serve is the HTTP plumbing the sockhop examples and cmd/sockhop share: the -addr
+// and TLS flags, an in-memory self-signed certificate for development, an http.Server with
+// slowloris timeouts, and graceful shutdown (sockhop first, then HTTP). The examples also
+// take its cluster flags and test helpers.
 package serve
 
 import (
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -33,17 +35,28 @@ type Flags struct {
 // Register defines -addr, -tls-cert, -tls-key, -tls-self-signed, -tls-hosts and
 // -allow-host on fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.Addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
+	fs.StringVar(&f.Addr, "addr", "127.0.0.1:8080", "listen address (host:port); \":8080\" for every interface")
 	fs.StringVar(&f.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (needs -tls-key)")
 	fs.StringVar(&f.TLSKey, "tls-key", "", "PEM private key of -tls-cert")
 	fs.BoolVar(&f.SelfSigned, "tls-self-signed", false, "serve HTTPS with a self-signed certificate made in memory (development only)")
 	fs.StringVar(&f.Hosts, "tls-hosts", "localhost,127.0.0.1", "comma-separated host names and IPs of the -tls-self-signed certificate")
-	fs.StringVar(&f.AllowHosts, "allow-host", "", "comma-separated Host names sockhop answers, 403 for any other (sockhop.Options.AllowedHosts, against DNS rebinding): a name allows any port, name:port that one; empty answers any Host")
+	fs.StringVar(&f.AllowHosts, "allow-host", "", "comma-separated Host names answered, 403 for any other (against DNS rebinding): a name allows any port, name:port that one; empty answers any Host")
 }
 
 // AllowedHosts returns -allow-host as a list, for sockhop.Options.AllowedHosts (nil
 // when empty: any Host).
-func (f *Flags) AllowedHosts() []string { return splitHosts(f.AllowHosts) }
+func (f *Flags) AllowedHosts() []string { return SplitList(f.AllowHosts) }
+
+// Check reports flags that contradict each other; Run checks them too.
+func (f *Flags) Check() error {
+	if (f.TLSCert == "") != (f.TLSKey == "") {
+		return errors.New("-tls-cert and -tls-key go together")
+	}
+	if f.SelfSigned && f.TLSCert != "" {
+		return errors.New("-tls-self-signed and -tls-cert exclude each other")
+	}
+	return nil
+}
 
 // TLS reports whether the flags ask for HTTPS.
 func (f *Flags) TLS() bool { return f.SelfSigned || f.TLSCert != "" }
@@ -58,11 +71,19 @@ type Info struct {
 
 // Config is what Run serves.
 type Config struct {
-	Name    string          // the example's name, prefixes log lines ("chat")
+	Name    string          // prefixes the output lines ("chat: listening on ...")
 	Flags   Flags           // where and how to listen
 	Handler http.Handler    // the whole site
-	Sockhop *sockhop.Server // shut down before the HTTP server
+	Sockhop *sockhop.Server // shut down before the HTTP server (unless Shutdown is set)
 	Stdout  io.Writer       // where the startup lines go
+	// Stderr, when set, is where the HTTP server's error log goes; nil means Stdout.
+	Stderr io.Writer
+	// Shutdown, when set, is called instead of Sockhop.Shutdown, before the HTTP server
+	// shuts down: for a server that has more to stop than its sessions.
+	Shutdown func(context.Context) error
+	// Logger, when set, gets the shutdown messages (a Warn when Shutdown overran its 5
+	// seconds, an Info when stopped) instead of lines on Stdout.
+	Logger *slog.Logger
 	// Ready, when set, is called once the listener is open.
 	Ready func(Info)
 	// Listener, when set, is where to serve (open already: a cluster node opens it
@@ -81,23 +102,27 @@ func Run(ctx context.Context, c Config) (err error) {
 			}
 		}()
 	}
-	if (c.Flags.TLSCert == "") != (c.Flags.TLSKey == "") {
-		return errors.New("-tls-cert and -tls-key go together")
+	if err := c.Flags.Check(); err != nil {
+		return err
 	}
-	if c.Flags.SelfSigned && c.Flags.TLSCert != "" {
-		return errors.New("-tls-self-signed and -tls-cert exclude each other")
+	shutdown := c.Shutdown
+	if shutdown == nil {
+		shutdown = c.Sockhop.Shutdown
+	}
+	stderr := c.Stderr
+	if stderr == nil {
+		stderr = c.Stdout
 	}
 	var tlsConf *tls.Config
 	var leaf *x509.Certificate
 	switch {
 	case c.Flags.SelfSigned:
-		cert, err := SelfSigned(splitHosts(c.Flags.Hosts))
+		cert, err := SelfSigned(SplitList(c.Flags.Hosts))
 		if err != nil {
 			return err
 		}
 		leaf = cert.Leaf
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		PrintTrust(c.Stdout, leaf, c.Flags.Addr)
 	case c.Flags.TLSCert != "":
 		cert, err := tls.LoadX509KeyPair(c.Flags.TLSCert, c.Flags.TLSKey)
 		if err != nil {
@@ -126,8 +151,11 @@ func Run(ctx context.Context, c Config) (err error) {
 		ReadTimeout:       30 * time.Second, // request bodies (xhr_send) are small
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(c.Stdout, c.Name+": http: ", 0),
+		ErrorLog:          log.New(stderr, c.Name+": http: ", 0),
 		// No WriteTimeout: it would cut xhr-streaming responses; sockhop bounds its own writes.
+	}
+	if c.Flags.SelfSigned {
+		PrintTrust(c.Stdout, c.Name, leaf, ln.Addr().String())
 	}
 	fmt.Fprintf(c.Stdout, "%s: listening on %s/\n", c.Name, base)
 	if c.Ready != nil {
@@ -137,7 +165,7 @@ func Run(ctx context.Context, c Config) (err error) {
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
-		_ = c.Sockhop.Shutdown(context.Background())
+		_ = shutdown(context.Background())
 		return err
 	case <-ctx.Done():
 	}
@@ -145,22 +173,30 @@ func Run(ctx context.Context, c Config) (err error) {
 	defer cancel()
 	// Hijacked WebSockets are not http.Server's to close: sockhop first. At the deadline
 	// both close what is left, which is the point of a deadline, not an error.
-	if err := c.Sockhop.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
-		fmt.Fprintf(c.Stdout, "%s: closed the sessions left after 5s\n", c.Name)
+	if err := shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+		if c.Logger != nil {
+			c.Logger.Warn("shutdown: not done after 5s, closed what was left")
+		} else {
+			fmt.Fprintf(c.Stdout, "%s: closed the sessions left after 5s\n", c.Name)
+		}
 	} else if err != nil {
 		return err
 	}
-	if err := hs.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+	if err := hs.Shutdown(sctx); err != nil {
 		_ = hs.Close()
-	} else if err != nil {
-		return err
 	}
 	<-errc
-	fmt.Fprintf(c.Stdout, "%s: stopped\n", c.Name)
+	if c.Logger != nil {
+		c.Logger.Info("stopped")
+	} else {
+		fmt.Fprintf(c.Stdout, "%s: stopped\n", c.Name)
+	}
 	return nil
 }
 
-func splitHosts(s string) []string {
+// SplitList splits a comma-separated flag value, dropping spaces and empty items (nil when
+// there are none).
+func SplitList(s string) []string {
 	var hosts []string
 	for _, h := range strings.Split(s, ",") {
 		if h = strings.TrimSpace(h); h != "" {
