@@ -56,8 +56,10 @@ func TestCurlChecks(t *testing.T) {
 	if got := wsCheck(t, bare.url); got != "400" {
 		t.Errorf("bare proxy_pass: handshake answered %q, want 400", got)
 	}
+	// The prelude and the open frame arrive while the stream is still open (curl stops it
+	// at 3 s); how long curl took is not checked: a loaded machine starts it late.
 	out, took := streamCheck(t, recipe.url)
-	if !strings.HasSuffix(out, "h\no\n") || took > 3500*time.Millisecond {
+	if !strings.HasSuffix(out, "h\no\n") {
 		t.Errorf("recipe: stream gave %d bytes ending %q in %v", len(out), out[max(0, len(out)-5):], took)
 	}
 	// Through the buffering proxy the bytes arrive only when the response ends: not
