@@ -8,6 +8,7 @@ import (
 
 	"github.com/sockhop/sockhop/internal/testutil"
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/pubq"
 )
 
 // TestQueueFull: with NATS hung and the health check not yet due, large publications fill
@@ -31,7 +32,7 @@ func TestQueueFull(t *testing.T) {
 		err = a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: data})
 		took = time.Since(t0)
 	}
-	if !errors.Is(err, rooms.ErrUnavailable) || !errors.Is(err, errQueueFull) || took < 250*time.Millisecond || took > 2*time.Second {
+	if !errors.Is(err, rooms.ErrUnavailable) || !errors.Is(err, pubq.ErrFull) || took < 250*time.Millisecond || took > 2*time.Second {
 		t.Fatalf("after %d queued: %v after %v, want ErrUnavailable (queue full) after ~300ms", queued-1, err, took)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/pubq"
 	"github.com/sockhop/sockhop/rooms/internal/wire"
 )
 
@@ -161,17 +161,10 @@ func (a *Adapter) run(ps *goredis.PubSub, err error) {
 	}
 }
 
-// backoff returns the wait before reconnection attempt n: exponential from MinBackoff up
-// to MaxBackoff, with "equal jitter" (half fixed, half random) so nodes do not reconnect
-// in lockstep after Redis restarts.
+// backoff returns the wait before reconnection attempt n (0, 1, ...): exponential from
+// MinBackoff up to MaxBackoff, with jitter (see [pubq.Backoff]).
 func (a *Adapter) backoff(n int) time.Duration {
-	d := a.opts.MaxBackoff
-	if n < 30 {
-		if e := a.opts.MinBackoff << n; e > 0 && e < d {
-			d = e
-		}
-	}
-	return d/2 + mrand.N(d/2+1)
+	return pubq.Backoff(n, a.opts.MinBackoff, a.opts.MaxBackoff)
 }
 
 // receive reads the subscriber connection until it fails.
