@@ -1,8 +1,8 @@
 package nats
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -155,16 +155,12 @@ func New(opts Options) (*Adapter, error) {
 	if opts.ReceiveQueue <= 0 {
 		opts.ReceiveQueue = 65536
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	var id [wire.NodeIDLen]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+	log := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	node := wire.NewNodeID()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Adapter{
 		opts:   opts,
-		node:   string(id[:]),
+		node:   node,
 		allSub: opts.SubjectPrefix + ".all",
 		ctx:    ctx,
 		cancel: cancel,
@@ -173,7 +169,7 @@ func New(opts Options) (*Adapter, error) {
 		closed: make(chan struct{}),
 		rooms:  make(map[string]*roomSub),
 	}
-	a.log = log.With("component", "rooms/nats", "url", redactURL(opts.URL), "node", fmt.Sprintf("%x", id))
+	a.log = log.With("component", "rooms/nats", "url", redactURL(opts.URL), "node", fmt.Sprintf("%x", node))
 	a.writeErrors.Log, a.writeErrors.Msg = a.log, "rooms/nats: queued broadcasts not sent"
 	return a, nil
 }

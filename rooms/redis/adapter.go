@@ -1,8 +1,8 @@
 package redis
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -180,17 +180,13 @@ func New(opts Options) (*Adapter, error) {
 	ro.DisableIdentity = true
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	var id [wire.NodeIDLen]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+	log := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	node := wire.NewNodeID()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Adapter{
 		opts:     opts,
 		client:   goredis.NewClient(ro),
-		node:     string(id[:]),
+		node:     node,
 		allCh:    opts.KeyPrefix + ":all",
 		ctx:      ctx,
 		cancel:   cancel,
@@ -199,7 +195,7 @@ func New(opts Options) (*Adapter, error) {
 		channels: make(map[string]int),
 		waiters:  make(map[string]*waiter),
 	}
-	a.log = log.With("component", "rooms/redis", "addr", ro.Addr, "node", fmt.Sprintf("%x", id))
+	a.log = log.With("component", "rooms/redis", "addr", ro.Addr, "node", fmt.Sprintf("%x", node))
 	a.writeErrors.Log, a.writeErrors.Msg = a.log, "rooms/redis: queued broadcasts not sent"
 	a.connected.Store(true) // until Start learns otherwise, Publish tries the network
 	a.wg.Add(1)

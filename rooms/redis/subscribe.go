@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -204,28 +205,16 @@ func (a *Adapter) receive(ps *goredis.PubSub) error {
 // handle decodes one message and delivers it when it is from another node and for a
 // room of local interest.
 func (a *Adapter) handle(payload string) {
-	node, ok := wire.Header(payload)
-	if !ok {
-		a.badMsgs.Add(1)
-		return
-	}
-	if node == a.node {
+	p, err := wire.DecodeFrom(payload, a.node)
+	if errors.Is(err, wire.ErrOwn) {
 		a.skipped.Add(1)
 		return
-	}
-	p, err := wire.Decode(payload)
-	if err != nil {
+	} else if err != nil {
 		a.badMsgs.Add(1)
 		return
 	}
 	a.mu.RLock()
-	interested := false
-	for _, r := range p.Rooms {
-		if a.rooms[r] > 0 {
-			interested = true
-			break
-		}
-	}
+	interested := slices.ContainsFunc(p.Rooms, func(r string) bool { return a.rooms[r] > 0 })
 	a.mu.RUnlock()
 	if !interested {
 		a.skipped.Add(1)
