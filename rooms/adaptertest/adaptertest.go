@@ -28,11 +28,11 @@
 package adaptertest
 
 import (
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sockhop/sockhop/internal/testutil"
 	"github.com/sockhop/sockhop/rooms"
 	"github.com/sockhop/sockhop/rooms/internal/nodetest"
 )
@@ -146,17 +146,8 @@ func one(room string) []string { return []string{room} }
 
 // goroutineIDs returns the IDs of the running goroutines.
 func goroutineIDs() map[string]bool {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	ids := make(map[string]bool)
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
+	for _, g := range testutil.Stacks() {
 		if id, _, ok := strings.Cut(strings.TrimPrefix(g, "goroutine "), " "); ok {
 			ids[id] = true
 		}
@@ -166,10 +157,8 @@ func goroutineIDs() map[string]bool {
 
 // newGoroutines returns the stacks of goroutines whose IDs are not in before.
 func newGoroutines(before map[string]bool) []string {
-	buf := make([]byte, 1<<20)
-	n := runtime.Stack(buf, true)
 	var out []string
-	for g := range strings.SplitSeq(string(buf[:n]), "\n\n") {
+	for _, g := range testutil.Stacks() {
 		id, _, ok := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
 		if ok && !before[id] && !strings.Contains(g, "adaptertest.newGoroutines") {
 			out = append(out, g)
