@@ -46,12 +46,7 @@ func TestConformance(t *testing.T) {
 func startNode(t testing.TB, opts Options) (*Adapter, *nodetest.Sink) {
 	t.Helper()
 	a, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := nodetest.NewSink()
-	nodetest.Start(t, a, s.Deliver)
-	return a, s
+	return nodetest.StartNode(t, a, err)
 }
 
 func TestSubjects(t *testing.T) {

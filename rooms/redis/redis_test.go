@@ -25,12 +25,7 @@ func startNode(t testing.TB, r *testutil.Redis, opts Options) (*Adapter, *nodete
 		opts.Logger = nodetest.Logger(t)
 	}
 	a, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := nodetest.NewSink()
-	nodetest.Start(t, a, s.Deliver)
-	return a, s
+	return nodetest.StartNode(t, a, err)
 }
 
 var layouts = []struct {

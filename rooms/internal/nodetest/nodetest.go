@@ -110,6 +110,18 @@ func Start(t testing.TB, a rooms.Adapter, deliver func(rooms.Publication)) {
 	})
 }
 
+// StartNode fails t when err (from making a) is not nil, else starts a with a new Sink as
+// [Start] does and returns both.
+func StartNode[A rooms.Adapter](t testing.TB, a A, err error) (A, *Sink) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSink()
+	Start(t, a, s.Deliver)
+	return a, s
+}
+
 // Must fails t at once when err is not nil.
 func Must(t testing.TB, err error) {
 	t.Helper()
