@@ -66,18 +66,8 @@ func Main(m *testing.M) {
 // Leaks returns the stacks of goroutines that are not the caller's and not in the ignore
 // list. Tests that want a check at a finer grain can poll it.
 func Leaks() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	var out []string
-	stacks := strings.Split(string(buf), "\n\n")
-	for i, g := range stacks {
+	for i, g := range Stacks() {
 		if i == 0 { // the calling goroutine
 			continue
 		}
@@ -87,6 +77,19 @@ func Leaks() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Stacks returns the stack of every goroutine, the caller's first, as [runtime.Stack]
+// writes them (each starts "goroutine <id> [").
+func Stacks() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Split(string(buf[:n]), "\n\n")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 func interesting(stack string) bool {

@@ -28,17 +28,13 @@
 package adaptertest
 
 import (
-	"context"
-	"errors"
-	"runtime"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sockhop/sockhop/internal/testutil"
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/nodetest"
 )
 
 // Harness is what [Run] needs to know of an adapter and its backend.
@@ -96,69 +92,27 @@ func Run(t *testing.T, h Harness) {
 
 type suite struct{ h Harness }
 
-// Sink collects what an adapter delivers and checks that deliver is called from one
-// goroutine at a time.
+// sink collects what an adapter delivers, failing its test on timeouts.
 type sink struct {
-	t       *testing.T
-	mu      sync.Mutex
-	got     []rooms.Publication
-	ch      chan struct{}
-	inside  atomic.Int32
-	overlap atomic.Bool
+	t *testing.T
+	*nodetest.Sink
 }
 
-func (s *sink) deliver(p rooms.Publication) {
-	if s.inside.Add(1) != 1 {
-		s.overlap.Store(true)
-	}
-	// Keep copies: the contract lets the adapter reuse what it passes after deliver.
-	c := rooms.Publication{Rooms: slices.Clone(p.Rooms), Except: slices.Clone(p.Except), Data: slices.Clone(p.Data)}
-	s.mu.Lock()
-	s.got = append(s.got, c)
-	s.mu.Unlock()
-	s.inside.Add(-1)
-	select {
-	case s.ch <- struct{}{}:
-	default:
-	}
-}
+func (s *sink) snapshot() []rooms.Publication { return s.Snapshot() }
 
-func (s *sink) snapshot() []rooms.Publication {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.got)
-}
-
-func (s *sink) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.got)
-}
+func (s *sink) len() int { return s.Len() }
 
 // waitFor waits until cond holds for what was delivered, failing after timeout.
 func (s *sink) waitFor(timeout time.Duration, cond func([]rooms.Publication) bool) []rooms.Publication {
 	s.t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		got := s.snapshot()
-		if cond(got) {
-			return got
-		}
-		select {
-		case <-s.ch:
-		case <-deadline.C:
-			s.t.Fatalf("timed out after %v with %d broadcasts delivered", timeout, len(got))
-		}
-	}
+	return s.WaitFor(s.t, timeout, cond)
 }
 
 // waitData waits until the last delivered broadcast's Data is data (a fence: what the
 // publisher sent before it has arrived, or never will) and returns what came before it.
 func (s *sink) waitData(timeout time.Duration, data string) []rooms.Publication {
 	s.t.Helper()
-	got := s.waitFor(timeout, func(g []rooms.Publication) bool { return len(g) > 0 && string(g[len(g)-1].Data) == data })
-	return got[:len(got)-1]
+	return s.WaitData(s.t, timeout, data)
 }
 
 // node is one started adapter and what it delivered.
@@ -172,29 +126,17 @@ type node struct {
 func (s *suite) newNode(t *testing.T) node {
 	t.Helper()
 	a := s.h.NewAdapter(t)
-	k := &sink{t: t, ch: make(chan struct{}, 1)}
-	if err := a.Start(context.Background(), k.deliver); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Close(ctx); err != nil && !errors.Is(err, rooms.ErrClosed) {
-			t.Errorf("Close: %v", err)
-		}
-		if k.overlap.Load() {
+	k := &sink{t: t, Sink: nodetest.NewSink()}
+	t.Cleanup(func() { // runs after the Close that Start registers
+		if k.Overlapped() {
 			t.Error("deliver was called concurrently")
 		}
 	})
+	nodetest.Start(t, a, k.Deliver)
 	return node{a, k}
 }
 
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+var must = nodetest.Must
 
 func pub(rs []string, data string, except ...string) rooms.Publication {
 	return rooms.Publication{Rooms: rs, Except: except, Data: []byte(data)}
@@ -204,17 +146,8 @@ func one(room string) []string { return []string{room} }
 
 // goroutineIDs returns the IDs of the running goroutines.
 func goroutineIDs() map[string]bool {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	ids := make(map[string]bool)
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
+	for _, g := range testutil.Stacks() {
 		if id, _, ok := strings.Cut(strings.TrimPrefix(g, "goroutine "), " "); ok {
 			ids[id] = true
 		}
@@ -224,10 +157,8 @@ func goroutineIDs() map[string]bool {
 
 // newGoroutines returns the stacks of goroutines whose IDs are not in before.
 func newGoroutines(before map[string]bool) []string {
-	buf := make([]byte, 1<<20)
-	n := runtime.Stack(buf, true)
 	var out []string
-	for g := range strings.SplitSeq(string(buf[:n]), "\n\n") {
+	for _, g := range testutil.Stacks() {
 		id, _, ok := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
 		if ok && !before[id] && !strings.Contains(g, "adaptertest.newGoroutines") {
 			out = append(out, g)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/nodetest"
 )
 
 const wait = 10 * time.Second // for what must arrive while the backend is up
@@ -229,8 +230,7 @@ func (s *suite) testClose(t *testing.T) {
 	must(t, peer.Subscribe(ctx, "r"))
 	before := goroutineIDs()
 	a := s.h.NewAdapter(t)
-	k := &sink{t: t, ch: make(chan struct{}, 1)}
-	must(t, a.Start(ctx, k.deliver))
+	must(t, a.Start(ctx, nodetest.NewSink().Deliver))
 	must(t, a.Subscribe(ctx, "r"))
 	must(t, a.Publish(ctx, pub(one("r"), "sent before Close")))
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -1,14 +1,13 @@
 package nats
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	mrand "math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/pubq"
 	"github.com/sockhop/sockhop/rooms/internal/wire"
 )
 
@@ -102,7 +102,7 @@ type Adapter struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup              // writeLoop and run
-	pubq   chan pubReq                 // from Publish -> writeLoop
+	pubq   *pubq.Queue[pubReq]         // from Publish -> writeLoop
 	msgs   chan *natsgo.Msg            // from nats.go's reader -> run (every subscription)
 	closed chan struct{}               // closed by nats.go's ClosedHandler
 	nc     atomic.Pointer[natsgo.Conn] // set once by Start
@@ -119,12 +119,12 @@ type Adapter struct {
 	started bool                    // guarded by mu
 	dropped uint64                  // guarded by mu: Dropped of ended subscriptions
 
-	published, publishErrors, writeErrors atomic.Uint64
-	delivered, skipped, badMsgs           atomic.Uint64
-	disconnects, reconnects               atomic.Uint64
-	lastOutage                            atomic.Int64
-	lastWriteLog                          atomic.Int64  // unix ns of writeFailed's last log line
-	loggedWriteErrors                     atomic.Uint64 // writeErrors at that line
+	published, publishErrors atomic.Uint64
+	writeErrors              pubq.WriteErrors
+	delivered, skipped       atomic.Uint64
+	badMsgs                  atomic.Uint64
+	disconnects, reconnects  atomic.Uint64
+	lastOutage               atomic.Int64
 }
 
 // roomSub is one room of local interest.
@@ -150,46 +150,28 @@ func New(opts Options) (*Adapter, error) {
 			return nil, fmt.Errorf("rooms/nats: SubjectPrefix %q is not a dot-separated list of plain tokens", opts.SubjectPrefix)
 		}
 	}
-	setDefault(&opts.PublishTimeout, time.Second)
-	setDefault(&opts.DialTimeout, 2*time.Second)
-	setDefault(&opts.MinBackoff, 50*time.Millisecond)
-	setDefault(&opts.MaxBackoff, 2*time.Second)
-	setDefault(&opts.HealthInterval, 3*time.Second)
-	if opts.MaxBackoff < opts.MinBackoff {
-		opts.MaxBackoff = opts.MinBackoff
-	}
-	if opts.PublishQueue <= 0 {
-		opts.PublishQueue = 8192
-	}
+	pubq.Defaults(&opts.PublishTimeout, &opts.DialTimeout, &opts.MinBackoff, &opts.MaxBackoff,
+		&opts.HealthInterval, &opts.PublishQueue)
 	if opts.ReceiveQueue <= 0 {
 		opts.ReceiveQueue = 65536
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	var id [wire.NodeIDLen]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+	log := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	node := wire.NewNodeID()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Adapter{
 		opts:   opts,
-		node:   string(id[:]),
+		node:   node,
 		allSub: opts.SubjectPrefix + ".all",
 		ctx:    ctx,
 		cancel: cancel,
-		pubq:   make(chan pubReq, opts.PublishQueue),
+		pubq:   pubq.NewQueue[pubReq](opts.PublishQueue, opts.PublishTimeout, ctx.Done()),
 		msgs:   make(chan *natsgo.Msg, opts.ReceiveQueue),
 		closed: make(chan struct{}),
 		rooms:  make(map[string]*roomSub),
 	}
-	a.log = log.With("component", "rooms/nats", "url", redactURL(opts.URL), "node", fmt.Sprintf("%x", id))
+	a.log = log.With("component", "rooms/nats", "url", redactURL(opts.URL), "node", fmt.Sprintf("%x", node))
+	a.writeErrors.Log, a.writeErrors.Msg = a.log, "rooms/nats: queued broadcasts not sent"
 	return a, nil
-}
-
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
-	}
 }
 
 // redactURL hides the password of URLs for the log.
@@ -331,16 +313,9 @@ func (a *Adapter) Start(ctx context.Context, deliver func(rooms.Publication)) er
 }
 
 // backoff returns the wait before reconnection attempt n (1, 2, ...): exponential from
-// MinBackoff up to MaxBackoff, with "equal jitter" (half fixed, half random) so nodes do
-// not reconnect in lockstep after NATS restarts.
+// MinBackoff up to MaxBackoff, with jitter (see [pubq.Backoff]).
 func (a *Adapter) backoff(n int) time.Duration {
-	d := a.opts.MaxBackoff
-	if n--; n < 30 {
-		if e := a.opts.MinBackoff << max(n, 0); e > 0 && e < d {
-			d = e
-		}
-	}
-	return d/2 + mrand.N(d/2+1)
+	return pubq.Backoff(n-1, a.opts.MinBackoff, a.opts.MaxBackoff)
 }
 
 // onDisconnect runs on nats.go's callback goroutine when the connection is lost.

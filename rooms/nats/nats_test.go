@@ -1,12 +1,9 @@
 package nats
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +12,14 @@ import (
 	"github.com/sockhop/sockhop/internal/testutil"
 	"github.com/sockhop/sockhop/rooms"
 	"github.com/sockhop/sockhop/rooms/adaptertest"
+	"github.com/sockhop/sockhop/rooms/internal/nodetest"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
-
 // fastOptions are short timeouts, so outages show within a second.
 func fastOptions(n *testutil.NATS, t testing.TB) Options {
-	return Options{URL: n.URL(), Logger: testLogger(t),
+	return Options{URL: n.URL(), Logger: nodetest.Logger(t),
 		PublishTimeout: 300 * time.Millisecond, HealthInterval: 300 * time.Millisecond,
 		DialTimeout: 300 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 }
@@ -56,79 +43,10 @@ func TestConformance(t *testing.T) {
 }
 
 // startNode makes and starts an adapter; it is closed when t ends.
-func startNode(t testing.TB, opts Options) (*Adapter, *sink) {
+func startNode(t testing.TB, opts Options) (*Adapter, *nodetest.Sink) {
 	t.Helper()
 	a, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sink{ch: make(chan struct{}, 1)}
-	if err := a.Start(context.Background(), s.deliver); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Close(ctx); err != nil && !errors.Is(err, rooms.ErrClosed) {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return a, s
-}
-
-type sink struct {
-	mu  sync.Mutex
-	got []rooms.Publication
-	ch  chan struct{}
-}
-
-func (s *sink) deliver(p rooms.Publication) {
-	s.mu.Lock()
-	s.got = append(s.got, p)
-	s.mu.Unlock()
-	select {
-	case s.ch <- struct{}{}:
-	default:
-	}
-}
-
-func (s *sink) waitData(t testing.TB, data string) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		s.mu.Lock()
-		n := len(s.got)
-		ok := n > 0 && string(s.got[n-1].Data) == data
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-s.ch:
-		case <-deadline:
-			t.Fatalf("%q not delivered in 10s", data)
-		}
-	}
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// eventually polls cond until it holds or timeout passes, for what the adapter reports
-// only in its Stats; it reports whether cond held.
-func eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond) // the poll interval
-	}
-	return true
+	return nodetest.StartNode(t, a, err)
 }
 
 func TestSubjects(t *testing.T) {
@@ -164,23 +82,23 @@ func TestStats(t *testing.T) {
 	ctx := context.Background()
 	a, sa := startNode(t, fastOptions(n, t))
 	b, sb := startNode(t, fastOptions(n, t))
-	must(t, a.Subscribe(ctx, "r"))
-	must(t, b.Subscribe(ctx, "r"))
-	must(t, b.Subscribe(ctx, "r"))
-	must(t, b.Subscribe(ctx, "s"))
+	nodetest.Must(t, a.Subscribe(ctx, "r"))
+	nodetest.Must(t, b.Subscribe(ctx, "r"))
+	nodetest.Must(t, b.Subscribe(ctx, "r"))
+	nodetest.Must(t, b.Subscribe(ctx, "s"))
 	for range 99 {
-		must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("x")}))
+		nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("x")}))
 	}
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r", "s"}, Data: []byte("last")}))
-	sb.waitData(t, "last")
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r", "s"}, Data: []byte("last")}))
+	sb.WaitData(t, 10*time.Second, "last")
 	if st := b.Stats(); st.Delivered != 100 || st.Rooms != 2 || st.Subjects != 3 || !st.Connected || st.Malformed != 0 || st.Dropped != 0 {
 		t.Errorf("B stats %+v", st)
 	}
-	if !eventually(5*time.Second, func() bool { return a.Stats().Published == 100 }) {
+	if !nodetest.Eventually(5*time.Second, func() bool { return a.Stats().Published == 100 }) {
 		t.Errorf("A stats %+v", a.Stats())
 	}
-	if len(sa.got) != 0 || a.Stats().Skipped != 0 {
-		t.Errorf("A got its own broadcasts back: %d, stats %+v", len(sa.got), a.Stats())
+	if sa.Len() != 0 || a.Stats().Skipped != 0 {
+		t.Errorf("A got its own broadcasts back: %d, stats %+v", sa.Len(), a.Stats())
 	}
 	big := rooms.Publication{Rooms: []string{"r"}, Data: make([]byte, 2<<20)} // nats-server's limit is 1 MiB
 	if err := a.Publish(ctx, big); !errors.Is(err, natsgo.ErrMaxPayload) {
@@ -188,11 +106,11 @@ func TestStats(t *testing.T) {
 	}
 	// A message that is not ours, on our subject, is counted and dropped.
 	nc, err := natsgo.Connect(n.URL())
-	must(t, err)
+	nodetest.Must(t, err)
 	defer nc.Close()
-	must(t, nc.Publish(b.subjectOf("r"), []byte("not sockhop")))
-	must(t, nc.Flush())
-	if !eventually(5*time.Second, func() bool { return b.Stats().Malformed == 1 }) {
+	nodetest.Must(t, nc.Publish(b.subjectOf("r"), []byte("not sockhop")))
+	nodetest.Must(t, nc.Flush())
+	if !nodetest.Eventually(5*time.Second, func() bool { return b.Stats().Malformed == 1 }) {
 		t.Errorf("B stats after a foreign message: %+v", b.Stats())
 	}
 }
@@ -211,22 +129,22 @@ func TestOutageStats(t *testing.T) {
 		t.Errorf("stats while down: %+v", st)
 	}
 	n.Start()
-	if !eventually(5*time.Second, func() bool { return b.Stats().Connected }) {
+	if !nodetest.Eventually(5*time.Second, func() bool { return b.Stats().Connected }) {
 		t.Fatalf("not connected 5s after NATS came up: %+v", b.Stats())
 	}
 	a, _ := startNode(t, fastOptions(n, t))
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("1")}))
-	sb.waitData(t, "1")
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("1")}))
+	sb.WaitData(t, 10*time.Second, "1")
 	n.Kill()
-	if !eventually(5*time.Second, func() bool { return !b.Stats().Connected && !a.Stats().Connected }) {
+	if !nodetest.Eventually(5*time.Second, func() bool { return !b.Stats().Connected && !a.Stats().Connected }) {
 		t.Fatalf("loss not noticed: a=%+v b=%+v", a.Stats(), b.Stats())
 	}
 	n.Start()
-	if !eventually(10*time.Second, func() bool { return b.Stats().Connected && a.Stats().Connected }) {
+	if !nodetest.Eventually(10*time.Second, func() bool { return b.Stats().Connected && a.Stats().Connected }) {
 		t.Fatalf("not reconnected: a=%+v b=%+v", a.Stats(), b.Stats())
 	}
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("2")}))
-	sb.waitData(t, "2")
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("2")}))
+	sb.WaitData(t, 10*time.Second, "2")
 	if st := b.Stats(); st.Disconnects != 2 || st.Reconnects != 2 || st.LastOutage <= 0 {
 		t.Errorf("stats: %+v", st)
 	}

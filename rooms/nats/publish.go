@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/pubq"
 	"github.com/sockhop/sockhop/rooms/internal/wire"
 )
 
@@ -18,10 +18,7 @@ type pubReq struct {
 	payload []byte
 }
 
-var (
-	errQueueFull  = errors.New("publish queue full")
-	errNotStarted = errors.New("adapter not started")
-)
+var errNotStarted = errors.New("adapter not started")
 
 // Publish queues p for the nodes subscribed to its rooms: a one-room broadcast goes on the
 // room's subject, a multi-room one on the prefix's shared subject. It returns once p is in
@@ -62,27 +59,12 @@ func (a *Adapter) Publish(ctx context.Context, p rooms.Publication) error {
 		return fmt.Errorf("rooms/nats: publish %d bytes (server limit %d): %w", n, max, natsgo.ErrMaxPayload)
 	}
 	r := pubReq{subject: a.subjectFor(p.Rooms), payload: wire.Encode(make([]byte, 0, n), a.node, p)}
-	select {
-	case a.pubq <- r:
-		return nil
-	default:
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t := time.NewTimer(a.opts.PublishTimeout)
-	defer t.Stop()
-	select {
-	case a.pubq <- r:
-		return nil
-	case <-t.C:
+	err := a.pubq.Put(ctx, r)
+	if errors.Is(err, pubq.ErrFull) {
 		a.publishErrors.Add(1)
-		return fmt.Errorf("rooms/nats: publish: %w: %w", rooms.ErrUnavailable, errQueueFull)
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-a.ctx.Done():
-		return rooms.ErrClosed
+		return fmt.Errorf("rooms/nats: publish: %w: %w", rooms.ErrUnavailable, err)
 	}
+	return err
 }
 
 // writeLoop hands what Publish queues to the connection, in order. nats.go's own flusher
@@ -95,12 +77,12 @@ func (a *Adapter) writeLoop() {
 	nc := a.nc.Load()
 	for {
 		select {
-		case r := <-a.pubq:
+		case r := <-a.pubq.C:
 			a.write(nc, r)
 		case <-a.ctx.Done():
 			for {
 				select {
-				case r := <-a.pubq:
+				case r := <-a.pubq.C:
 					a.write(nc, r)
 					continue
 				default:
@@ -132,14 +114,4 @@ func (a *Adapter) write(nc *natsgo.Conn, r pubReq) {
 
 // writeFailed counts a queued publication the connection did not take and logs it, at
 // most once a second (with the number of failures since the last line).
-func (a *Adapter) writeFailed(err error) {
-	a.writeErrors.Add(1)
-	now := time.Now().UnixNano()
-	last := a.lastWriteLog.Load()
-	if now-last < int64(time.Second) || !a.lastWriteLog.CompareAndSwap(last, now) {
-		return
-	}
-	total := a.writeErrors.Load()
-	a.log.Warn("rooms/nats: queued broadcasts not sent", "err", err,
-		"since_last_log", total-a.loggedWriteErrors.Swap(total))
-}
+func (a *Adapter) writeFailed(err error) { a.writeErrors.Add(1, err) }

@@ -2,7 +2,9 @@ package nats
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/sockhop/sockhop/rooms"
 	"github.com/sockhop/sockhop/rooms/internal/wire"
@@ -27,28 +29,16 @@ func (a *Adapter) run() {
 // of local interest. data is the message's own buffer (nats.go allocates one per
 // message), so the publication's Data shares it.
 func (a *Adapter) handle(data []byte) {
-	node, ok := wire.Header(data)
-	if !ok {
-		a.badMsgs.Add(1)
-		return
-	}
-	if node == a.node {
+	p, err := wire.DecodeFrom(data, a.node)
+	if errors.Is(err, wire.ErrOwn) {
 		a.skipped.Add(1)
 		return
-	}
-	p, err := wire.Decode(data)
-	if err != nil {
+	} else if err != nil {
 		a.badMsgs.Add(1)
 		return
 	}
 	a.mu.RLock()
-	interested := false
-	for _, r := range p.Rooms {
-		if a.rooms[r] != nil {
-			interested = true
-			break
-		}
-	}
+	interested := slices.ContainsFunc(p.Rooms, func(r string) bool { return a.rooms[r] != nil })
 	a.mu.RUnlock()
 	if !interested {
 		a.skipped.Add(1)

@@ -1,8 +1,8 @@
 package redis
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/pubq"
 	"github.com/sockhop/sockhop/rooms/internal/wire"
 )
 
@@ -107,8 +108,8 @@ type Adapter struct {
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // writeLoop and run
-	pubq   chan pubReq    // from Publish -> writeLoop
+	wg     sync.WaitGroup      // writeLoop and run
+	pubq   *pubq.Queue[pubReq] // from Publish -> writeLoop
 
 	connected atomic.Bool
 	closed    atomic.Bool
@@ -128,9 +129,7 @@ type Adapter struct {
 	stopped  bool                    // guarded by mu: Close has begun
 
 	published, publishErrors    atomic.Uint64
-	writeErrors                 atomic.Uint64
-	lastWriteLog                atomic.Int64  // unix ns of writeFailed's last log line
-	loggedWriteErrors           atomic.Uint64 // writeErrors at that line
+	writeErrors                 pubq.WriteErrors
 	delivered, skipped, badMsgs atomic.Uint64
 	disconnects, reconnects     atomic.Uint64
 	lastOutage                  atomic.Int64
@@ -168,14 +167,8 @@ func New(opts Options) (*Adapter, error) {
 	if opts.Shards < 0 {
 		return nil, fmt.Errorf("rooms/redis: negative Shards %d", opts.Shards)
 	}
-	setDefault(&opts.PublishTimeout, time.Second)
-	setDefault(&opts.DialTimeout, 2*time.Second)
-	setDefault(&opts.MinBackoff, 50*time.Millisecond)
-	setDefault(&opts.MaxBackoff, 2*time.Second)
-	setDefault(&opts.HealthInterval, 3*time.Second)
-	if opts.MaxBackoff < opts.MinBackoff {
-		opts.MaxBackoff = opts.MinBackoff
-	}
+	pubq.Defaults(&opts.PublishTimeout, &opts.DialTimeout, &opts.MinBackoff, &opts.MaxBackoff,
+		&opts.HealthInterval, &opts.PublishQueue)
 
 	ro.DialTimeout = opts.DialTimeout
 	ro.DialerRetries = 1 // the adapter retries with its own back-off
@@ -187,29 +180,23 @@ func New(opts Options) (*Adapter, error) {
 	ro.DisableIdentity = true
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if opts.PublishQueue <= 0 {
-		opts.PublishQueue = 8192
-	}
-	var id [wire.NodeIDLen]byte
-	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+	log := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	node := wire.NewNodeID()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Adapter{
 		opts:     opts,
 		client:   goredis.NewClient(ro),
-		node:     string(id[:]),
+		node:     node,
 		allCh:    opts.KeyPrefix + ":all",
 		ctx:      ctx,
 		cancel:   cancel,
-		pubq:     make(chan pubReq, opts.PublishQueue),
+		pubq:     pubq.NewQueue[pubReq](opts.PublishQueue, opts.PublishTimeout, ctx.Done()),
 		rooms:    make(map[string]int),
 		channels: make(map[string]int),
 		waiters:  make(map[string]*waiter),
 	}
-	a.log = log.With("component", "rooms/redis", "addr", ro.Addr, "node", fmt.Sprintf("%x", id))
+	a.log = log.With("component", "rooms/redis", "addr", ro.Addr, "node", fmt.Sprintf("%x", node))
+	a.writeErrors.Log, a.writeErrors.Msg = a.log, "rooms/redis: queued broadcasts not sent"
 	a.connected.Store(true) // until Start learns otherwise, Publish tries the network
 	a.wg.Add(1)
 	go a.writeLoop()
@@ -221,12 +208,6 @@ func New(opts Options) (*Adapter, error) {
 // busy or CPU-starved Redis (or node) that answers late is not a lost connection: giving
 // up sooner would drop broadcasts that Redis may well have delivered.
 func writeBound(o Options) time.Duration { return o.PublishTimeout + 2*o.HealthInterval }
-
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
-	}
-}
 
 // channelOf returns the channel that carries broadcasts to room alone.
 func (a *Adapter) channelOf(room string) string {

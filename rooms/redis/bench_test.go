@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/sockhop/sockhop/internal/testutil"
-	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/nodetest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -24,29 +21,10 @@ func BenchmarkPublishDeliver(b *testing.B) {
 	for _, l := range layouts {
 		for _, p := range []int{1, 16} {
 			b.Run(fmt.Sprintf("%s/publishers=%d", l.name, p), func(b *testing.B) {
-				ctx := context.Background()
 				opts := Options{KeyPrefix: "bench", Shards: l.shards, Logger: quiet}
 				na, _ := startNode(b, r, opts)
-				nb := newCountingNode(b, r, opts)
-				must(b, nb.a.Subscribe(ctx, "room"))
-				data := make([]byte, 64)
-				b.ResetTimer()
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				for range p {
-					wg.Go(func() {
-						for next.Add(1) <= int64(b.N) {
-							if err := na.Publish(ctx, rooms.Publication{Rooms: []string{"room"}, Data: data}); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					})
-				}
-				wg.Wait()
-				nb.wait(b, int64(b.N))
-				b.StopTimer()
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+				nb, count := newCountingNode(b, r, opts)
+				nodetest.BenchPublishDeliver(b, na, nb, count, p)
 			})
 		}
 	}
@@ -61,16 +39,16 @@ func BenchmarkSubscribe(b *testing.B) {
 	for _, l := range layouts {
 		b.Run(l.name, func(b *testing.B) {
 			ctx := context.Background()
-			a := newCountingNode(b, r, Options{KeyPrefix: "sub", Shards: l.shards, Logger: quiet}).a
+			a, _ := newCountingNode(b, r, Options{KeyPrefix: "sub", Shards: l.shards, Logger: quiet})
 			// A node with 100 busy rooms keeps most shards subscribed.
 			for i := range 100 {
-				must(b, a.Subscribe(ctx, "busy-"+strconv.Itoa(i)))
+				nodetest.Must(b, a.Subscribe(ctx, "busy-"+strconv.Itoa(i)))
 			}
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				room := "room-" + strconv.Itoa(i)
-				must(b, a.Subscribe(ctx, room))
-				must(b, a.Unsubscribe(ctx, room))
+				nodetest.Must(b, a.Subscribe(ctx, room))
+				nodetest.Must(b, a.Unsubscribe(ctx, room))
 			}
 		})
 	}
@@ -87,72 +65,40 @@ func BenchmarkManyRooms(b *testing.B) {
 			ctx := context.Background()
 			opts := Options{KeyPrefix: "many", Shards: l.shards, Logger: quiet}
 			na, _ := startNode(b, r, opts)
-			nb := newCountingNode(b, r, opts)
+			nb, count := newCountingNode(b, r, opts)
 			names := make([]string, nRooms)
 			for i := range names {
 				names[i] = "room-" + strconv.Itoa(i)
 				if i%(nRooms/mine) == 0 {
-					must(b, nb.a.Subscribe(ctx, names[i]))
+					nodetest.Must(b, nb.Subscribe(ctx, names[i]))
 				}
 			}
-			data := make([]byte, 64)
 			b.ResetTimer()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for range 16 {
-				wg.Go(func() {
-					for {
-						i := next.Add(1) - 1
-						if i >= int64(b.N) {
-							return
-						}
-						if err := na.Publish(ctx, rooms.Publication{Rooms: []string{names[i%nRooms]}, Data: data}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			nodetest.PublishN(b, na, 16, func(i int64) string { return names[i%nRooms] })
 			want := int64(0)
 			for i := range int64(b.N) {
 				if (i%nRooms)%(nRooms/mine) == 0 {
 					want++
 				}
 			}
-			nb.wait(b, want)
+			count.Wait(b, want)
 			b.StopTimer()
-			st := nb.a.Stats()
+			st := nb.Stats()
 			b.ReportMetric(float64(st.Delivered+st.Skipped)/float64(b.N), "recv/published")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
 }
 
-// countingNode is a started adapter whose deliver only counts.
-type countingNode struct {
-	a *Adapter
-	n atomic.Int64
-}
-
-func newCountingNode(b testing.TB, r *testutil.Redis, opts Options) *countingNode {
+// newCountingNode makes and starts an adapter on r whose deliver only counts; it is
+// closed when b ends.
+func newCountingNode(b testing.TB, r *testutil.Redis, opts Options) (*Adapter, *nodetest.Counter) {
 	opts.Addr = r.Addr
 	a, err := New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := &countingNode{a: a}
-	must(b, a.Start(context.Background(), func(rooms.Publication) { c.n.Add(1) }))
-	b.Cleanup(func() { _ = a.Close(context.Background()) })
-	return c
-}
-
-func (c *countingNode) wait(b testing.TB, n int64) {
-	deadline := time.Now().Add(60 * time.Second)
-	for c.n.Load() < n {
-		if time.Now().After(deadline) {
-			b.Fatalf("delivered %d of %d", c.n.Load(), n)
-		}
-		time.Sleep(time.Millisecond) // the poll interval: deliver only counts
-	}
+	c := new(nodetest.Counter)
+	nodetest.Start(b, a, c.Deliver)
+	return a, c
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/sockhop/sockhop/internal/testutil"
 	"github.com/sockhop/sockhop/rooms"
 	"github.com/sockhop/sockhop/rooms/adaptertest"
+	"github.com/sockhop/sockhop/rooms/internal/nodetest"
 )
 
 // TestConformance runs the adapter suite on a real redis-server, for both channel layouts.
@@ -16,7 +17,7 @@ func TestConformance(t *testing.T) {
 			r := testutil.StartRedis(t)
 			adaptertest.Run(t, adaptertest.Harness{
 				NewAdapter: func(t *testing.T) rooms.Adapter {
-					a, err := New(Options{Addr: r.Addr, Shards: l.shards, Logger: testLogger(t),
+					a, err := New(Options{Addr: r.Addr, Shards: l.shards, Logger: nodetest.Logger(t),
 						PublishTimeout: 300 * time.Millisecond, HealthInterval: 300 * time.Millisecond,
 						DialTimeout: 300 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 					if err != nil {

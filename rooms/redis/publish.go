@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/pubq"
 	"github.com/sockhop/sockhop/rooms/internal/wire"
 )
 
@@ -20,9 +20,6 @@ type pubReq struct {
 
 // maxBatch is the most PUBLISH commands writeLoop pipelines in one round trip.
 const maxBatch = 512
-
-// errQueueFull is wrapped by Publish when the publish queue stayed full for PublishTimeout.
-var errQueueFull = errors.New("publish queue full")
 
 // Publish queues p for the nodes subscribed to its rooms: a one-room broadcast goes on the
 // room's channel, a multi-room one on the prefix's shared channel. It returns once p is in
@@ -51,27 +48,12 @@ func (a *Adapter) Publish(ctx context.Context, p rooms.Publication) error {
 		channel: a.channelFor(p.Rooms),
 		payload: wire.Encode(make([]byte, 0, wire.EncodedLen(p)), a.node, p),
 	}
-	select {
-	case a.pubq <- r:
-		return nil
-	default:
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t := time.NewTimer(a.opts.PublishTimeout)
-	defer t.Stop()
-	select {
-	case a.pubq <- r:
-		return nil
-	case <-t.C:
+	err := a.pubq.Put(ctx, r)
+	if errors.Is(err, pubq.ErrFull) {
 		a.publishErrors.Add(1)
-		return fmt.Errorf("rooms/redis: publish: %w: %w", rooms.ErrUnavailable, errQueueFull)
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-a.ctx.Done():
-		return rooms.ErrClosed
+		return fmt.Errorf("rooms/redis: publish: %w: %w", rooms.ErrUnavailable, err)
 	}
+	return err
 }
 
 // writeLoop sends what Publish queues, pipelining up to maxBatch commands per round trip.
@@ -86,13 +68,13 @@ func (a *Adapter) writeLoop() {
 		select {
 		case <-a.ctx.Done():
 			closing = true
-		case r := <-a.pubq:
+		case r := <-a.pubq.C:
 			batch = append(batch, r)
 		}
 	fill:
 		for len(batch) < maxBatch {
 			select {
-			case r := <-a.pubq:
+			case r := <-a.pubq.C:
 				batch = append(batch, r)
 			default:
 				break fill
@@ -157,14 +139,4 @@ func (a *Adapter) write(batch []pubReq, cmds []*goredis.IntCmd) []*goredis.IntCm
 
 // writeFailed counts n queued publications Redis did not accept and logs it, at most once
 // a second (with the number of failures since the last line).
-func (a *Adapter) writeFailed(n int, err error) {
-	a.writeErrors.Add(uint64(n))
-	now := time.Now().UnixNano()
-	last := a.lastWriteLog.Load()
-	if now-last < int64(time.Second) || !a.lastWriteLog.CompareAndSwap(last, now) {
-		return
-	}
-	total := a.writeErrors.Load()
-	a.log.Warn("rooms/redis: queued broadcasts not sent", "err", err,
-		"since_last_log", total-a.loggedWriteErrors.Swap(total))
-}
+func (a *Adapter) writeFailed(n int, err error) { a.writeErrors.Add(n, err) }

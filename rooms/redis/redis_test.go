@@ -1,10 +1,8 @@
 package redis
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -14,113 +12,20 @@ import (
 
 	"github.com/sockhop/sockhop/internal/testutil"
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/nodetest"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// sink collects what an adapter delivers; deliver never blocks.
-type sink struct {
-	mu  sync.Mutex
-	got []rooms.Publication
-	ch  chan struct{}
-}
-
-func newSink() *sink { return &sink{ch: make(chan struct{}, 1)} }
-
-func (s *sink) deliver(b rooms.Publication) {
-	s.mu.Lock()
-	s.got = append(s.got, b)
-	s.mu.Unlock()
-	select {
-	case s.ch <- struct{}{}:
-	default:
-	}
-}
-
-func (s *sink) snapshot() []rooms.Publication {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.got)
-}
-
-func (s *sink) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.got)
-}
-
-// waitFor waits until cond holds for what was delivered, failing after timeout.
-func (s *sink) waitFor(t testing.TB, timeout time.Duration, cond func([]rooms.Publication) bool) []rooms.Publication {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		got := s.snapshot()
-		if cond(got) {
-			return got
-		}
-		select {
-		case <-s.ch:
-		case <-deadline.C:
-			t.Fatalf("timed out after %v with %d broadcasts delivered", timeout, len(got))
-		}
-	}
-}
-
-// eventually polls cond until it holds or timeout passes, for what the adapter reports
-// only in its Stats; it reports whether cond held.
-func eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond) // the poll interval
-	}
-	return true
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
-
 // startNode makes and starts an adapter on r; it is closed when t ends.
-func startNode(t testing.TB, r *testutil.Redis, opts Options) (*Adapter, *sink) {
+func startNode(t testing.TB, r *testutil.Redis, opts Options) (*Adapter, *nodetest.Sink) {
 	t.Helper()
 	opts.Addr = r.Addr
 	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
+		opts.Logger = nodetest.Logger(t)
 	}
 	a, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newSink()
-	if err := a.Start(context.Background(), s.deliver); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Close(ctx); err != nil && !errors.Is(err, rooms.ErrClosed) {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return a, s
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
+	return nodetest.StartNode(t, a, err)
 }
 
 var layouts = []struct {
@@ -138,18 +43,18 @@ func TestOrder10k(t *testing.T) {
 			prefix := "order-" + l.name
 			a, sa := startNode(t, r, Options{KeyPrefix: prefix, Shards: l.shards})
 			b, sb := startNode(t, r, Options{KeyPrefix: prefix, Shards: l.shards})
-			must(t, a.Subscribe(ctx, "room")) // A has local members too: its own publishes come back
-			must(t, b.Subscribe(ctx, "room"))
+			nodetest.Must(t, a.Subscribe(ctx, "room")) // A has local members too: its own publishes come back
+			nodetest.Must(t, b.Subscribe(ctx, "room"))
 			const n = 10000
 			start := time.Now()
 			for i := range n {
-				must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"room"}, Data: []byte(strconv.Itoa(i))}))
+				nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"room"}, Data: []byte(strconv.Itoa(i))}))
 			}
-			sb.waitFor(t, 30*time.Second, func(g []rooms.Publication) bool { return len(g) >= n })
+			sb.WaitFor(t, 30*time.Second, func(g []rooms.Publication) bool { return len(g) >= n })
 			el := time.Since(start)
 			// A fence: a duplicate of an earlier broadcast would arrive before it.
-			must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"room"}, Data: []byte("fence")}))
-			got := sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return string(g[len(g)-1].Data) == "fence" })
+			nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"room"}, Data: []byte("fence")}))
+			got := sb.WaitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return string(g[len(g)-1].Data) == "fence" })
 			if got = got[:len(got)-1]; len(got) != n {
 				t.Fatalf("B got %d broadcasts, want %d", len(got), n)
 			}
@@ -158,8 +63,8 @@ func TestOrder10k(t *testing.T) {
 					t.Fatalf("broadcast %d: rooms %q data %q", i, bc.Rooms, bc.Data)
 				}
 			}
-			if sa.len() != 0 {
-				t.Fatalf("A delivered %d of its own broadcasts", sa.len())
+			if sa.Len() != 0 {
+				t.Fatalf("A delivered %d of its own broadcasts", sa.Len())
 			}
 			st := b.Stats()
 			if st.Delivered != n+1 || st.Malformed != 0 || !st.Connected {
@@ -167,7 +72,7 @@ func TestOrder10k(t *testing.T) {
 			}
 			// A gets its own broadcasts back (it has members in the room) and skips them all.
 			// Published counts Redis's replies, which may come after the echo did.
-			if !eventually(5*time.Second, func() bool { st := a.Stats(); return st.Skipped == n+1 && st.Published == n+1 }) {
+			if !nodetest.Eventually(5*time.Second, func() bool { st := a.Stats(); return st.Skipped == n+1 && st.Published == n+1 }) {
 				t.Fatalf("A stats %+v", a.Stats())
 			}
 			t.Logf("%d sequential publishes A->B: %v (%.0f/s)", n, el, n/el.Seconds())
@@ -181,20 +86,20 @@ func TestUnsubscribe(t *testing.T) {
 	ctx := context.Background()
 	a, _ := startNode(t, r, Options{})
 	b, sb := startNode(t, r, Options{})
-	must(t, b.Subscribe(ctx, "r"))
-	must(t, b.Subscribe(ctx, "r"))
-	must(t, b.Subscribe(ctx, "fence"))
-	must(t, b.Unsubscribe(ctx, "r"))
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("1")}))
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) == 1 })
-	must(t, b.Unsubscribe(ctx, "r"))
-	must(t, b.Unsubscribe(ctx, "never-subscribed"))
+	nodetest.Must(t, b.Subscribe(ctx, "r"))
+	nodetest.Must(t, b.Subscribe(ctx, "r"))
+	nodetest.Must(t, b.Subscribe(ctx, "fence"))
+	nodetest.Must(t, b.Unsubscribe(ctx, "r"))
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("1")}))
+	sb.WaitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) == 1 })
+	nodetest.Must(t, b.Unsubscribe(ctx, "r"))
+	nodetest.Must(t, b.Unsubscribe(ctx, "never-subscribed"))
 	if st := b.Stats(); st.Rooms != 1 || st.Channels != 2 {
 		t.Fatalf("stats after unsubscribing: %+v", st)
 	}
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("2")}))
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"fence"}, Data: []byte("3")}))
-	got := sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 2 })
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("2")}))
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"fence"}, Data: []byte("3")}))
+	got := sb.WaitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 2 })
 	if string(got[1].Data) != "3" {
 		t.Fatalf("after Unsubscribe B got %q", got[1].Data)
 	}
@@ -217,7 +122,7 @@ func testRestart(t *testing.T, opts Options) {
 	a, _ := startNode(t, r, opts)
 	b, sb := startNode(t, r, opts)
 	for _, room := range []string{"r1", "r2", "r3"} {
-		must(t, b.Subscribe(ctx, room))
+		nodetest.Must(t, b.Subscribe(ctx, room))
 	}
 
 	var (
@@ -258,11 +163,11 @@ func testRestart(t *testing.T, opts Options) {
 		}
 	})
 
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 200 })
+	sb.WaitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= 200 })
 	r.Kill()
 	killed := time.Now()
 	// Both nodes notice the loss, and publishes fail.
-	if !eventually(500*time.Millisecond, func() bool {
+	if !nodetest.Eventually(500*time.Millisecond, func() bool {
 		return !b.Stats().Connected && !a.Stats().Connected && errCount.Load() > 0
 	}) {
 		t.Fatalf("500ms after Redis died: a=%+v b=%+v, %d publishes failed", a.Stats(), b.Stats(), errCount.Load())
@@ -271,7 +176,7 @@ func testRestart(t *testing.T, opts Options) {
 	r.Start()
 	restarted := time.Now()
 	before := seq.Load()
-	got := sb.waitFor(t, 15*time.Second, func(g []rooms.Publication) bool {
+	got := sb.WaitFor(t, 15*time.Second, func(g []rooms.Publication) bool {
 		if len(g) == 0 {
 			return false
 		}
@@ -280,13 +185,13 @@ func testRestart(t *testing.T, opts Options) {
 	})
 	recovery := time.Since(restarted)
 	// Keep going a little, then stop and check the whole stream.
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= len(got)+200 })
+	sb.WaitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) >= len(got)+200 })
 	close(stop)
 	wg.Wait()
 	// A fence: what is still on its way arrives before it.
 	fence := seq.Add(1)
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r2"}, Data: []byte(strconv.FormatInt(fence, 10))}))
-	all := sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r2"}, Data: []byte(strconv.FormatInt(fence, 10))}))
+	all := sb.WaitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
 		return string(g[len(g)-1].Data) == strconv.FormatInt(fence, 10)
 	})
 	prev := int64(0)
@@ -308,8 +213,8 @@ func testRestart(t *testing.T, opts Options) {
 		t.Errorf("stats after recovery: a=%+v b=%+v", sa, sbs)
 	}
 	// Every room of interest was resubscribed, not just the busy one.
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r3"}, Data: []byte("r3 after restart")}))
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r3"}, Data: []byte("r3 after restart")}))
+	sb.WaitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
 		return len(g) > 0 && string(g[len(g)-1].Data) == "r3 after restart"
 	})
 	t.Logf("outage: killed at +0, restarted at +%v; first broadcast crossed %v after restart; "+
@@ -329,9 +234,9 @@ func TestHang(t *testing.T) {
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, DialTimeout: 300 * time.Millisecond}
 	a, _ := startNode(t, r, opts)
 	b, sb := startNode(t, r, opts)
-	must(t, b.Subscribe(ctx, "r"))
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("before")}))
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) == 1 })
+	nodetest.Must(t, b.Subscribe(ctx, "r"))
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("before")}))
+	sb.WaitFor(t, 5*time.Second, func(g []rooms.Publication) bool { return len(g) == 1 })
 
 	r.Pause()
 	t0 := time.Now()
@@ -352,7 +257,7 @@ func TestHang(t *testing.T) {
 	if !errors.Is(err, rooms.ErrUnavailable) {
 		t.Fatalf("Publish to a hung Redis: %v after %v, want ErrUnavailable", err, failedAfter)
 	}
-	if !eventually(5*time.Second, func() bool { return !b.Stats().Connected }) {
+	if !nodetest.Eventually(5*time.Second, func() bool { return !b.Stats().Connected }) {
 		t.Fatal("the health check did not notice the hung connection in 5s")
 	}
 	noticed := time.Since(t0)
@@ -380,13 +285,13 @@ func TestHang(t *testing.T) {
 			t.Fatalf("nothing crossed 10s after Redis resumed: a=%+v b=%+v", a.Stats(), b.Stats())
 		}
 		if a.Publish(ctx, rooms.Publication{Rooms: []string{"r"}, Data: []byte("after")}) == nil &&
-			slices.ContainsFunc(sb.snapshot(), func(x rooms.Publication) bool { return string(x.Data) == "after" }) {
+			slices.ContainsFunc(sb.Snapshot(), func(x rooms.Publication) bool { return string(x.Data) == "after" }) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond) // until B has resubscribed, a broadcast may miss it: try again
 	}
-	must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"late"}, Data: []byte("late")}))
-	sb.waitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
+	nodetest.Must(t, a.Publish(ctx, rooms.Publication{Rooms: []string{"late"}, Data: []byte("late")}))
+	sb.WaitFor(t, 5*time.Second, func(g []rooms.Publication) bool {
 		return slices.ContainsFunc(g, func(x rooms.Publication) bool { return string(x.Data) == "late" })
 	})
 	if st := a.Stats(); st.WriteErrors == 0 {
@@ -417,7 +322,7 @@ func TestStartWhileDown(t *testing.T) {
 	r.Start()
 	a, _ := startNode(t, r, opts)
 	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; sb.len() == 0; i++ {
+	for i := 0; sb.Len() == 0; i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("nothing crossed 10s after Redis came up; b=%+v", b.Stats())
 		}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
+	"slices"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sockhop/sockhop/rooms"
+	"github.com/sockhop/sockhop/rooms/internal/pubq"
 	"github.com/sockhop/sockhop/rooms/internal/wire"
 )
 
@@ -161,17 +162,10 @@ func (a *Adapter) run(ps *goredis.PubSub, err error) {
 	}
 }
 
-// backoff returns the wait before reconnection attempt n: exponential from MinBackoff up
-// to MaxBackoff, with "equal jitter" (half fixed, half random) so nodes do not reconnect
-// in lockstep after Redis restarts.
+// backoff returns the wait before reconnection attempt n (0, 1, ...): exponential from
+// MinBackoff up to MaxBackoff, with jitter (see [pubq.Backoff]).
 func (a *Adapter) backoff(n int) time.Duration {
-	d := a.opts.MaxBackoff
-	if n < 30 {
-		if e := a.opts.MinBackoff << n; e > 0 && e < d {
-			d = e
-		}
-	}
-	return d/2 + mrand.N(d/2+1)
+	return pubq.Backoff(n, a.opts.MinBackoff, a.opts.MaxBackoff)
 }
 
 // receive reads the subscriber connection until it fails.
@@ -211,28 +205,16 @@ func (a *Adapter) receive(ps *goredis.PubSub) error {
 // handle decodes one message and delivers it when it is from another node and for a
 // room of local interest.
 func (a *Adapter) handle(payload string) {
-	node, ok := wire.Header(payload)
-	if !ok {
-		a.badMsgs.Add(1)
-		return
-	}
-	if node == a.node {
+	p, err := wire.DecodeFrom(payload, a.node)
+	if errors.Is(err, wire.ErrOwn) {
 		a.skipped.Add(1)
 		return
-	}
-	p, err := wire.Decode(payload)
-	if err != nil {
+	} else if err != nil {
 		a.badMsgs.Add(1)
 		return
 	}
 	a.mu.RLock()
-	interested := false
-	for _, r := range p.Rooms {
-		if a.rooms[r] > 0 {
-			interested = true
-			break
-		}
-	}
+	interested := slices.ContainsFunc(p.Rooms, func(r string) bool { return a.rooms[r] > 0 })
 	a.mu.RUnlock()
 	if !interested {
 		a.skipped.Add(1)

@@ -12,6 +12,7 @@
 package wire
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 
@@ -28,6 +29,16 @@ const NodeIDLen = 8
 
 // ErrMalformed is returned by [Decode] for bytes that are not a message of this format.
 var ErrMalformed = errors.New("rooms: malformed message")
+
+// ErrOwn is returned by [DecodeFrom] for a message the receiving node published itself.
+var ErrOwn = errors.New("rooms: own message")
+
+// NewNodeID returns a random node ID of NodeIDLen bytes.
+func NewNodeID() string {
+	var id [NodeIDLen]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+	return string(id[:])
+}
 
 // Encode appends the wire form of p, published by node id (NodeIDLen bytes), to dst.
 func Encode(dst []byte, id string, p rooms.Publication) []byte {
@@ -74,6 +85,20 @@ func Header[T ~string | ~[]byte](msg T) (node string, ok bool) {
 		return "", false
 	}
 	return string(msg[1 : 1+NodeIDLen]), true
+}
+
+// DecodeFrom parses a message that node self received: it returns [ErrOwn], without
+// decoding further, for one that self published, and [ErrMalformed] for one that is not
+// of this format.
+func DecodeFrom[T ~string | ~[]byte](msg T, self string) (rooms.Publication, error) {
+	node, ok := Header(msg)
+	if !ok {
+		return rooms.Publication{}, ErrMalformed
+	}
+	if node == self {
+		return rooms.Publication{}, ErrOwn
+	}
+	return Decode(msg)
 }
 
 // Decode parses a message. Room names and except IDs share memory with msg when msg is a

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"testing"
 
@@ -59,4 +60,22 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding %q changed it", msg)
 		}
 	})
+}
+
+func TestDecodeFrom(t *testing.T) {
+	self, other := NewNodeID(), NewNodeID()
+	if len(self) != NodeIDLen || self == other {
+		t.Fatalf("node IDs %x and %x", self, other)
+	}
+	p := rooms.Publication{Rooms: []string{"r"}, Data: []byte("x")}
+	if _, err := DecodeFrom(Encode(nil, self, p), self); !errors.Is(err, ErrOwn) {
+		t.Errorf("own message: %v, want ErrOwn", err)
+	}
+	if _, err := DecodeFrom("not sockhop", self); !errors.Is(err, ErrMalformed) {
+		t.Errorf("foreign message: %v, want ErrMalformed", err)
+	}
+	got, err := DecodeFrom(string(Encode(nil, other, p)), self)
+	if err != nil || !slices.Equal(got.Rooms, p.Rooms) || string(got.Data) != "x" {
+		t.Errorf("other node's message: %+v, %v", got, err)
+	}
 }
