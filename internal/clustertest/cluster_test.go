@@ -72,7 +72,7 @@ func startCluster(t *testing.T, kind brokerKind, n int) *cluster {
 	t.Cleanup(c.http.CloseIdleConnections)
 	var backends []string
 	for i := range n {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		backends = append(backends, addr)
 		p := startProcess(t, fmt.Sprintf("node%d", i), bin, "-addr", addr, "-advertise", "http://"+addr,
 			kind.flag, c.broker.URL(), "-v")

@@ -25,7 +25,7 @@ func TestChatExample(t *testing.T) {
 	var backends []string
 	var procs []*process
 	for i := range 3 {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		p := startProcess(t, fmt.Sprintf("chat%d", i), bin, "-addr", addr, "-redis", r.URL())
 		p.waitOutput(t, "listening on", 15*time.Second)
 		if out := p.out.String(); !strings.Contains(out, "advertising http://"+addr) {

@@ -124,8 +124,8 @@ func needNginx(t testing.TB) string {
 // the configuration.
 func startNginx(t testing.TB, bin string, backends []string) *lb {
 	t.Helper()
-	dir := workDir(t, "clustertest-nginx")
-	port := freePort(t)
+	dir := testutil.WorkDir(t, "clustertest-nginx")
+	port := testutil.FreePort(t)
 	confFile := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confFile, []byte(renderNginx(dir, port, backends)), 0o644); err != nil {
 		t.Fatal(err)

@@ -177,32 +177,6 @@ func (p *process) waitListening(t testing.TB, addr, logFile string) {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// workDir returns a fresh directory that nginx's unprivileged workers may enter, removed
-// when t ends (t.TempDir is 0700).
-func workDir(t testing.TB, prefix string) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "sockhop-"+prefix+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
-	return d
-}
-
 // lookProgram finds an installed program, in /usr/sbin too (not on every PATH).
 func lookProgram(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {

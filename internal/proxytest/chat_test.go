@@ -22,7 +22,7 @@ func startChat(t *testing.T) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building examples/chat: %v\n%s", err, out)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	p := start(t, "chat", bin, "-addr", addr)
 	p.waitListening(t, addr, "")
 	return addr

@@ -78,32 +78,6 @@ func need(t testing.TB, names ...string) map[string]string {
 	return paths
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// workDir returns a fresh directory that unprivileged worker processes (nginx's nobody,
-// Apache's www-data) may enter, removed when t ends.
-func workDir(t testing.TB, prefix string) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "sockhop-"+prefix+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
-	return d
-}
-
 // syncBuffer collects a child's output for the test's messages.
 type syncBuffer = testutil.SyncBuffer
 

@@ -169,7 +169,7 @@ func TestNginxRecipe(t *testing.T) {
 func TestNginxTLSRecipe(t *testing.T) {
 	bin := need(t, "nginx", "browser")
 	be := startBackend(t, sockhop.Options{})
-	dir := workDir(t, "tls")
+	dir := testutil.WorkDir(t, "tls")
 	cert, key, spki := selfSigned(t, dir)
 	px := startNginx(t, bin["nginx"], be.addr, nginxRecipe, &tlsFiles{cert: cert, key: key})
 	if !strings.HasPrefix(px.url, "https://") {
@@ -226,7 +226,7 @@ func TestApacheTLSRecipe(t *testing.T) {
 		testutil.MissingDep(t, "no mod_ssl in "+apacheModules)
 	}
 	be := startBackend(t, sockhop.Options{})
-	cert, key, spki := selfSigned(t, workDir(t, "tls"))
+	cert, key, spki := selfSigned(t, testutil.WorkDir(t, "tls"))
 	px := startApache(t, bin["apache2"], be.addr, apacheRecipe, &tlsFiles{cert: cert, key: key})
 	checkProfile(t, px, profile{
 		want: "websocket", within: 2 * time.Second, https: true,

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // The location blocks below are the recipes of docs/proxies.md (with the test's ports);
@@ -74,8 +76,8 @@ type tlsFiles struct{ cert, key string }
 // startNginx runs nginx in front of backend with location as the body of `location / {}`.
 func startNginx(t testing.TB, nginx, backend, location string, tls *tlsFiles) *proxyServer {
 	t.Helper()
-	dir := workDir(t, "nginx")
-	port := freePort(t)
+	dir := testutil.WorkDir(t, "nginx")
+	port := testutil.FreePort(t)
 	listen := fmt.Sprintf("listen 127.0.0.1:%d;", port)
 	scheme := "http"
 	if tls != nil {
@@ -141,8 +143,8 @@ RequestHeader set X-Forwarded-Proto https
 // terminating TLS when tls is set.
 func startApache(t testing.TB, apache2, backend, body string, tls *tlsFiles) *proxyServer {
 	t.Helper()
-	dir := workDir(t, "apache")
-	port := freePort(t)
+	dir := testutil.WorkDir(t, "apache")
+	port := testutil.FreePort(t)
 	modules := []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel"}
 	scheme := "http"
 	if tls != nil {
