@@ -167,7 +167,13 @@ type Options struct {
 	// {"room": room, "user": id}. Anonymous sessions (UserID "") make none. Nil: none.
 	PresenceEvents func(room string) bool
 
-	// Logger receives log lines. Nil means silent.
+	// Observer receives the server's events for metrics: sessions opened, resumed and
+	// closed, refusals, traffic per transport, broadcasts, adapter publishes.
+	// github.com/sockhop/sockhop/metrics turns them into Prometheus metrics. Nil means
+	// none, at the cost of a nil check per event.
+	Observer Observer
+
+	// Logger receives log lines (README, "Logs", lists them). Nil means silent.
 	Logger *slog.Logger
 }
 
