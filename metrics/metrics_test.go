@@ -464,4 +464,3 @@ func TestRegistryOwn(t *testing.T) {
 	}()
 	metrics.New(reg)
 }
-

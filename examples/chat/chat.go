@@ -100,6 +100,7 @@ type appOptions struct {
 	RedisURL string        // with Adapter: share nicknames and history too
 	Logger   *slog.Logger
 	Hosts    []string // sockhop.Options.AllowedHosts
+	Observer sockhop.Observer
 }
 
 // newApp returns the chat's HTTP handler (the page at /, sockhop at /rt) and its sockhop
@@ -116,7 +117,7 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 		}
 		st = rs
 	}
-	srv, err := sockhop.New(sockhop.Options{Adapter: opts.Adapter, Logger: opts.Logger, AllowedHosts: opts.Hosts})
+	srv, err := sockhop.New(sockhop.Options{Adapter: opts.Adapter, Logger: opts.Logger, AllowedHosts: opts.Hosts, Observer: opts.Observer})
 	if err != nil {
 		_ = st.close()
 		return nil, nil, nil, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +126,29 @@ func TestRTTLoad(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMetricsFlag: -metrics serves sockhop's metrics at /metrics, counting a session.
+func TestMetricsFlag(t *testing.T) {
+	info := serve.StartExample(t, run, "-metrics")
+	dial(t, serve.SockhopURL(info.URL), client.WebSocket)
+	res, err := http.Get(info.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{`sockhop_sessions_open{transport="websocket"} 1`, "go_goroutines", "process_cpu_seconds_total"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	res, err = http.Get(serve.StartExample(t, run).URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics without -metrics: %s, want 404", res.Status)
+	}
 }
