@@ -267,6 +267,8 @@ func (r *results) goals() []goal {
 		{"connection rate (" + strings.TrimPrefix(idleKey, "idle-") + ")", "≥ 0.8× gorilla", r.ratio(idleKey, sh, g, "conn_per_s"), false, 0.8},
 		{"broadcast delivered msg/s, 2 nodes + Redis", "≥ 0.8× 1 node", r.ratio("broadcast", tSockhopRedis.Name, sh, "msg_per_s"), false, 0.8},
 		{"broadcast delivered msg/s, 2 nodes + NATS", "≥ 0.8× 1 node", r.ratio("broadcast", tSockhopNATS.Name, sh, "msg_per_s"), false, 0.8},
+		{"broadcast CPU per delivered message, metrics on", "≤ 1.03× metrics off", r.ratio("broadcast", tSockhopMetrics.Name, sh, "cpu_s_per_M"), true, 1.03},
+		{"echo CPU per round trip, metrics on", "≤ 1.03× metrics off", r.ratio("echo", tSockhopMetrics.Name, sh, "cpu_ms_per_1k"), true, 1.03},
 	}
 }
 
