@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -55,7 +56,12 @@ func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
 		remote:    r.RemoteAddr,
 		header:    r.Header.Clone(),
 	}
-	s.core = session.New(srv.baseCtx, randomID(16), srv.sessionConfig(s), dispatcher{s})
+	id := randomID(16)
+	cfg := srv.sessionConfig(s)
+	if srv.log.Enabled(context.Background(), slog.LevelError) { // not the silent default: no logger per session
+		cfg.Logger = srv.log.With("session", id)
+	}
+	s.core = session.New(srv.baseCtx, id, cfg, dispatcher{s})
 	return s
 }
 
