@@ -32,6 +32,7 @@ type Server struct {
 	scfg   session.Config // every session's, with defaults; sessionConfig adds the hooks
 	log    *slog.Logger
 	obs    Observer // nil: none
+	admin  *admin   // nil: no admin page
 	broker string   // the adapter's name for obs
 	origin *originPolicy
 	hosts  *hostPolicy // nil: any Host
@@ -135,6 +136,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	srv.registerDiag()
+	srv.setupAdmin()
 	return srv, nil
 }
 
@@ -159,6 +161,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.js.serveMap(w, r)
 	case segs[n-1] == "diag" && !srv.opts.DisableDiag:
 		srv.serveDiag(w, r)
+	case segs[n-1] == "admin" && srv.admin != nil:
+		srv.serveAdmin(w, r)
 	case segs[n-1] == "sockjs":
 		srv.sj.Serve(w, r, "")
 	case n >= 2 && segs[n-2] == "sockjs":
@@ -315,6 +319,10 @@ func (srv *Server) end(s *Session, reason error) {
 		"reason", events.Cause(reason).Reason, "remote", s.remote, "user", s.Identity().UserID)
 	if srv.obs != nil {
 		srv.obs.SessionClosed(s.observedTransport(), code)
+	}
+	if srv.admin != nil {
+		srv.admin.closed(adminClose{At: time.Now().UnixMilli(), Transport: s.Transport(), Code: code,
+			Reason: events.Cause(reason).Reason, User: s.Identity().UserID})
 	}
 	if f := srv.onDisconnect.Load(); f != nil {
 		srv.runOnDisconnect(*f, s, reason)
