@@ -100,7 +100,7 @@ type appOptions struct {
 	RedisURL string        // with Adapter: share nicknames and history too
 	Logger   *slog.Logger
 	Hosts    []string // sockhop.Options.AllowedHosts
-	Observer sockhop.Observer
+	Ops      func(*sockhop.Options) // -metrics, -admin; nil: none
 }
 
 // newApp returns the chat's HTTP handler (the page at /, sockhop at /rt) and its sockhop
@@ -117,7 +117,11 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 		}
 		st = rs
 	}
-	srv, err := sockhop.New(sockhop.Options{Adapter: opts.Adapter, Logger: opts.Logger, AllowedHosts: opts.Hosts, Observer: opts.Observer})
+	so := sockhop.Options{Adapter: opts.Adapter, Logger: opts.Logger, AllowedHosts: opts.Hosts}
+	if opts.Ops != nil {
+		opts.Ops(&so)
+	}
+	srv, err := sockhop.New(so)
 	if err != nil {
 		_ = st.close()
 		return nil, nil, nil, err

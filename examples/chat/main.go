@@ -40,8 +40,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	var sf serve.Flags
 	sf.Register(fs)
 	redisURL := fs.String("redis", "", "share rooms, nicknames and history with other chat processes through this Redis (redis://host:6379/0)")
-	var mf serve.Metrics
-	mf.Register(fs)
+	var ops serve.Ops
+	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")
 	var cf termFlags
 	fs.StringVar(&cf.url, "connect", "", "run the terminal client against this sockhop URL (http://127.0.0.1:8080/rt)")
@@ -50,6 +50,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	fs.StringVar(&cf.transport, "transport", "", "terminal client: force one transport (websocket, xhr-streaming, xhr-polling)")
 	fs.BoolVar(&cf.insecure, "insecure", false, "terminal client: accept any TLS certificate (for -tls-self-signed servers)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := ops.Check(); err != nil {
 		return err
 	}
 	if cf.url != "" {
@@ -68,12 +71,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 		}
 		adapter = a
 	}
-	h, srv, cleanup, err := newApp(appOptions{Adapter: adapter, RedisURL: *redisURL, Logger: logger, Hosts: sf.AllowedHosts(), Observer: mf.Observer()})
+	h, srv, cleanup, err := newApp(appOptions{Adapter: adapter, RedisURL: *redisURL, Logger: logger, Hosts: sf.AllowedHosts(), Ops: ops.Apply})
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	return serve.Run(ctx, serve.Config{
-		Name: "chat", Flags: sf, Handler: mf.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready,
+		Name: "chat", Flags: sf, Handler: ops.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready,
 	})
 }

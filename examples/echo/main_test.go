@@ -152,3 +152,28 @@ func TestMetricsFlag(t *testing.T) {
 		t.Errorf("/metrics without -metrics: %s, want 404", res.Status)
 	}
 }
+
+// TestAdminFlag: -admin serves the admin page to the -admin-password only, and needs one.
+func TestAdminFlag(t *testing.T) {
+	if err := run(context.Background(), []string{"-admin"}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "-admin-password") {
+		t.Fatalf("-admin without a password: %v", err)
+	}
+	info := serve.StartExample(t, run, "-admin", "-admin-password", "s3cret")
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", http.StatusUnauthorized}, {"admin", "wrong", http.StatusUnauthorized}, {"admin", "s3cret", http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, serve.SockhopURL(info.URL)+"/admin", nil)
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("%s:%s: %s, want %d", tc.user, tc.pass, res.Status, tc.want)
+		}
+	}
+}

@@ -47,10 +47,13 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	var sf serve.Flags
 	sf.Register(fs)
 	interval := fs.Duration("interval", 100*time.Millisecond, "time between two quotes of a symbol")
-	var mf serve.Metrics
-	mf.Register(fs)
+	var ops serve.Ops
+	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := ops.Check(); err != nil {
 		return err
 	}
 	if *interval < time.Millisecond {
@@ -60,7 +63,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	h, srv, mk, err := newApp(logger, sf.AllowedHosts(), mf.Observer())
+	h, srv, mk, err := newApp(logger, sf.AllowedHosts(), ops.Apply)
 	if err != nil {
 		return err
 	}
@@ -69,7 +72,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	wg.Go(func() { mk.run(gctx, *interval) })
 	defer wg.Wait()
 	defer cancel() // the generator stops before run returns
-	return serve.Run(ctx, serve.Config{Name: "ticker", Flags: sf, Handler: mf.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready})
+	return serve.Run(ctx, serve.Config{Name: "ticker", Flags: sf, Handler: ops.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready})
 }
 
 // quote is one price update, the data of "quote" events.
@@ -114,11 +117,13 @@ type market struct {
 
 // newApp returns the ticker site (page at /, sockhop at /rt), its sockhop server and the
 // market, whose run moves the prices.
-func newApp(logger *slog.Logger, hosts []string, obs sockhop.Observer) (http.Handler, *sockhop.Server, *market, error) {
+func newApp(logger *slog.Logger, hosts []string, ops func(*sockhop.Options)) (http.Handler, *sockhop.Server, *market, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := sockhop.New(sockhop.Options{Logger: logger, AllowedHosts: hosts, Observer: obs})
+	opts := sockhop.Options{Logger: logger, AllowedHosts: hosts}
+	ops(&opts) // -metrics, -admin
+	srv, err := sockhop.New(opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}
