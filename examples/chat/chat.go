@@ -99,7 +99,7 @@ type appOptions struct {
 	Adapter  rooms.Adapter // nil: one process
 	RedisURL string        // with Adapter: share nicknames and history too
 	Logger   *slog.Logger
-	Hosts    []string // sockhop.Options.AllowedHosts
+	Hosts    []string               // sockhop.Options.AllowedHosts
 	Ops      func(*sockhop.Options) // -metrics, -admin; nil: none
 }
 
