@@ -31,7 +31,8 @@ type Observer interface {
 	// SessionResumed reports a resume: the session ran on from (empty when it had not been
 	// served yet) and goes on on to; d is the time from the hello to the resumed welcome.
 	// A resume onto a lower transport ([TransportRank]) is how a fallback shows on the
-	// server (see [Observer] in README, "Metrics").
+	// server: a hello does not say which transports failed before it (package metrics,
+	// "Fallbacks", has the limits).
 	SessionResumed(from, to string, d time.Duration)
 	// ResumeFailed reports a hello that asked for a resume the server could not grant
 	// (unknown or expired session, wrong token or user, messages lost); the client gets a

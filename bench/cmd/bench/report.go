@@ -520,7 +520,9 @@ const benchmarksMethod = `
   * *sockhop*: the root package, ` + "`srv.To(room).Emit`" + ` (encode once, coalesced writes), on
     WebSocket, xhr-streaming and xhr-polling; the Redis row runs two sockhop processes on one
     local redis-server (rooms/redis), the NATS row two on one local nats-server (rooms/nats),
-    with half the members on each node and the publisher on the first.
+    with half the members on each node and the publisher on the first. The "+ metrics" row
+    is the same server with its Prometheus metrics on (` + "`Options.Observer: metrics.New(reg)`" + `),
+    against which the Targets table holds the metrics overhead (≤ 1.03× off).
 * **Load generator** (` + "`bench/cmd/bench`" + `): one Go process with a lean client per transport;
   broadcast messages are counted by prefix, not decoded.
 * **Pinning**: every server process (and Redis, NATS) runs under ` + "`taskset -c 0`" + ` with
