@@ -44,20 +44,7 @@ func clusterNode(t testing.TB, adapter rooms.Adapter, opts sockhop.Options) (*so
 	sockhop.OnRequest(srv, "join", func(ctx context.Context, s *sockhop.Session, room string) (bool, error) {
 		return true, s.Join(ctx, room)
 	})
-	mux := http.NewServeMux()
-	mux.Handle("/rt/", srv)
-	hs.Config.Handler = mux
-	hs.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		hs.CloseClientConnections()
-		hs.Close()
-	})
-	return srv, hs.URL + "/rt"
+	return srv, serveAt(t, srv, hs)
 }
 
 // waitFor retries f until it returns nil, for at most 10 s.

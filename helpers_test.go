@@ -51,9 +51,17 @@ func testServer(t *testing.T, opts sockhop.Options, setup func(srv *sockhop.Serv
 	if setup != nil {
 		setup(srv)
 	}
+	return srv, serveAt(t, srv, httptest.NewUnstartedServer(nil))
+}
+
+// serveAt mounts srv at /rt of hs, starts hs, and returns the client base URL; srv shuts
+// down and hs closes with the test.
+func serveAt(t testing.TB, srv *sockhop.Server, hs *httptest.Server) string {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/rt/", srv)
-	hs := httptest.NewServer(mux)
+	hs.Config.Handler = mux
+	hs.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -63,7 +71,7 @@ func testServer(t *testing.T, opts sockhop.Options, setup func(srv *sockhop.Serv
 		hs.CloseClientConnections()
 		hs.Close()
 	})
-	return srv, hs.URL + "/rt"
+	return hs.URL + "/rt"
 }
 
 // dialClient connects a Go client on one transport, without reconnecting, closed with

@@ -96,11 +96,12 @@ type chat struct {
 
 // appOptions configure newApp.
 type appOptions struct {
-	Adapter  rooms.Adapter // nil: one process
-	RedisURL string        // with Adapter: share nicknames and history too
-	Logger   *slog.Logger
-	Hosts    []string               // sockhop.Options.AllowedHosts
-	Ops      func(*sockhop.Options) // -metrics, -admin; nil: none
+	Adapter   rooms.Adapter // nil: one process
+	Advertise string        // with Adapter: where the other nodes reach this one
+	RedisURL  string        // with Adapter: share nicknames and history too
+	Logger    *slog.Logger
+	Hosts     []string               // sockhop.Options.AllowedHosts
+	Ops       func(*sockhop.Options) // -metrics, -admin; nil: none
 }
 
 // newApp returns the chat's HTTP handler (the page at /, sockhop at /rt) and its sockhop
@@ -117,7 +118,7 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 		}
 		st = rs
 	}
-	so := sockhop.Options{Adapter: opts.Adapter, Logger: opts.Logger, AllowedHosts: opts.Hosts}
+	so := sockhop.Options{Adapter: opts.Adapter, Advertise: opts.Advertise, Logger: opts.Logger, AllowedHosts: opts.Hosts}
 	if opts.Ops != nil {
 		opts.Ops(&so)
 	}

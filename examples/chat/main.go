@@ -4,6 +4,7 @@
 //	go run ./examples/chat                                        # server at http://127.0.0.1:8080/
 //	go run ./examples/chat -connect http://127.0.0.1:8080/rt -nick ann   # terminal client
 //	go run ./examples/chat -addr 127.0.0.1:8081 -redis redis://127.0.0.1:6379/0  # one of many nodes
+//	go run ./examples/chat -addr 127.0.0.1:8082 -nats nats://127.0.0.1:4222      # the same over NATS
 //
 // See README.md.
 package main
@@ -19,8 +20,6 @@ import (
 	"syscall"
 
 	"github.com/sockhop/sockhop/examples/internal/serve"
-	"github.com/sockhop/sockhop/rooms"
-	"github.com/sockhop/sockhop/rooms/redis"
 )
 
 func main() {
@@ -39,7 +38,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	fs.SetOutput(stdout)
 	var sf serve.Flags
 	sf.Register(fs)
-	redisURL := fs.String("redis", "", "share rooms, nicknames and history with other chat processes through this Redis (redis://host:6379/0)")
+	var cl serve.ClusterFlags
+	cl.Register(fs) // -redis also keeps nicknames and history in that Redis
 	var ops serve.Ops
 	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")
@@ -63,20 +63,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	var adapter rooms.Adapter
-	if *redisURL != "" {
-		a, err := redis.New(redis.Options{URL: *redisURL, Logger: logger})
-		if err != nil {
-			return err
-		}
-		adapter = a
-	}
-	h, srv, cleanup, err := newApp(appOptions{Adapter: adapter, RedisURL: *redisURL, Logger: logger, Hosts: sf.AllowedHosts(), Ops: ops.Apply})
+	node, err := cl.Node(sf, logger, stdout)
 	if err != nil {
+		return err
+	}
+	h, srv, cleanup, err := newApp(appOptions{
+		Adapter: node.Adapter, Advertise: node.Advertise, RedisURL: cl.Redis,
+		Logger: logger, Hosts: sf.AllowedHosts(), Ops: ops.Apply,
+	})
+	if err != nil {
+		if node.Listener != nil {
+			_ = node.Listener.Close()
+		}
 		return err
 	}
 	defer cleanup()
 	return serve.Run(ctx, serve.Config{
-		Name: "chat", Flags: sf, Handler: ops.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready,
+		Name: "chat", Flags: sf, Handler: ops.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready, Listener: node.Listener,
 	})
 }

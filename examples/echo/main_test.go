@@ -128,6 +128,33 @@ func TestRTTLoad(t *testing.T) {
 	})
 }
 
+// TestNATSTwoNodes runs two echo servers as nodes of one cluster over a real nats-server:
+// bcast on one node reaches a member of the room on the other.
+func TestNATSTwoNodes(t *testing.T) {
+	n := testutil.StartNATS(t)
+	a := serve.SockhopURL(serve.StartExample(t, run, "-nats", n.URL()).URL)
+	b := serve.SockhopURL(serve.StartExample(t, run, "-nats", n.URL()).URL)
+	ann, rec := dial(t, a, client.WebSocket)
+	bob, _ := dial(t, b, client.XHRPolling)
+	serve.MustAsk(t, ann, "join", "r")
+	// The join reaches node b through the broker; a bcast before it arrives goes nowhere.
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.Count("b") == 0 && time.Now().Before(deadline) {
+		serve.MustAsk(t, bob, "bcast", bcastReq{Room: "r", M: 1, S: 3})
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rec.Count("b") == 0 {
+		t.Fatal("a bcast on node b never reached the member on node a")
+	}
+	before := rec.Count("b")
+	serve.MustAsk(t, bob, "bcast", bcastReq{Room: "r", M: 5, S: 3})
+	for deadline := time.Now().Add(5 * time.Second); rec.Count("b") < before+5; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 5 broadcasts from node b arrived on node a; saw %s", rec.Count("b")-before, rec)
+		}
+	}
+}
+
 // TestMetricsFlag: -metrics serves sockhop's metrics at /metrics, counting a session.
 func TestMetricsFlag(t *testing.T) {
 	info := serve.StartExample(t, run, "-metrics")

@@ -4,6 +4,7 @@
 // quote at once.
 //
 //	go run ./examples/ticker            # http://127.0.0.1:8080/
+//	go run ./examples/ticker -addr 127.0.0.1:8081 -redis redis://127.0.0.1:6379/0  # one of many nodes
 //
 // See README.md.
 package main
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	var ops serve.Ops
 	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")
+	var cl serve.ClusterFlags
+	cl.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,8 +66,15 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	h, srv, mk, err := newApp(logger, sf.AllowedHosts(), ops.Apply)
+	node, err := cl.Node(sf, logger, stdout)
 	if err != nil {
+		return err
+	}
+	h, srv, mk, err := newApp(logger, sf.AllowedHosts(), node, ops.Apply)
+	if err != nil {
+		if node.Listener != nil {
+			_ = node.Listener.Close()
+		}
 		return err
 	}
 	gctx, cancel := context.WithCancel(ctx)
@@ -72,7 +82,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	wg.Go(func() { mk.run(gctx, *interval) })
 	defer wg.Wait()
 	defer cancel() // the generator stops before run returns
-	return serve.Run(ctx, serve.Config{Name: "ticker", Flags: sf, Handler: ops.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready})
+	return serve.Run(ctx, serve.Config{Name: "ticker", Flags: sf, Handler: ops.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready, Listener: node.Listener})
 }
 
 // quote is one price update, the data of "quote" events.
@@ -104,12 +114,16 @@ var symbols = []symbol{
 	{"CYBD", "Cyberdyne", 64.30},
 }
 
-func room(sym string) string { return "quote:" + sym }
-
 // market holds the last quote of every symbol and moves the prices.
+//
+// In a cluster every node runs a market of its own for its own subscribers, so the rooms
+// are the node's ("quote:ACME@n3x..."): a quote never crosses to another node, and
+// LocalCount is the whole answer to "does anyone listen?". A real app with one feed would
+// publish it from one process into rooms shared by all nodes instead, and ask Count.
 type market struct {
-	srv *sockhop.Server
-	log *slog.Logger
+	srv    *sockhop.Server
+	log    *slog.Logger
+	suffix string // "" or "@<node id>": see room
 
 	mu   sync.Mutex
 	last map[string]quote // guarded by mu
@@ -117,17 +131,20 @@ type market struct {
 
 // newApp returns the ticker site (page at /, sockhop at /rt), its sockhop server and the
 // market, whose run moves the prices.
-func newApp(logger *slog.Logger, hosts []string, ops func(*sockhop.Options)) (http.Handler, *sockhop.Server, *market, error) {
+func newApp(logger *slog.Logger, hosts []string, node serve.Node, ops func(*sockhop.Options)) (http.Handler, *sockhop.Server, *market, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts := sockhop.Options{Logger: logger, AllowedHosts: hosts}
+	opts := sockhop.Options{Logger: logger, AllowedHosts: hosts, Adapter: node.Adapter, Advertise: node.Advertise}
 	ops(&opts) // -metrics, -admin
 	srv, err := sockhop.New(opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	mk := &market{srv: srv, log: logger, last: make(map[string]quote)}
+	if node.Adapter != nil {
+		mk.suffix = "@" + srv.NodeID()
+	}
 	now := time.Now().UnixMilli()
 	for _, s := range symbols {
 		mk.last[s.Sym] = quote{Sym: s.Sym, Price: s.open, Open: s.open, TS: now}
@@ -140,14 +157,14 @@ func newApp(logger *slog.Logger, hosts []string, ops func(*sockhop.Options)) (ht
 		if !ok {
 			return quote{}, &sockhop.Error{Code: "unknown_symbol", Message: "no symbol " + sym}
 		}
-		if err := s.Join(ctx, room(sym)); err != nil {
+		if err := s.Join(ctx, mk.room(sym)); err != nil {
 			return quote{}, err
 		}
 		// The late subscriber gets the last quote at once, before the next tick.
 		return q, s.Emit(ctx, "quote", q)
 	})
 	sockhop.OnRequest(srv, "unsubscribe", func(ctx context.Context, s *sockhop.Session, sym string) (any, error) {
-		return nil, s.Leave(ctx, room(sym))
+		return nil, s.Leave(ctx, mk.room(sym))
 	})
 	sub, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()
@@ -155,6 +172,9 @@ func newApp(logger *slog.Logger, hosts []string, ops func(*sockhop.Options)) (ht
 	mux.Handle("/", http.FileServerFS(sub))
 	return mux, srv, mk, nil
 }
+
+// room is the room of sym's quotes.
+func (m *market) room(sym string) string { return "quote:" + sym + m.suffix }
 
 func (m *market) quote(sym string) (quote, bool) {
 	m.mu.Lock()
@@ -176,10 +196,11 @@ func (m *market) run(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		q := m.move(symbols[i].Sym)
-		if m.srv.LocalCount(room(q.Sym)) == 0 {
+		// The hot path asks this node only: a lock and a map lookup, no broker.
+		if m.srv.LocalCount(m.room(q.Sym)) == 0 {
 			continue // nobody listens here
 		}
-		if err := m.srv.To(room(q.Sym)).Emit(ctx, "quote", q); err != nil {
+		if err := m.srv.To(m.room(q.Sym)).Emit(ctx, "quote", q); err != nil {
 			m.log.Warn("ticker: emit", "sym", q.Sym, "err", err)
 		}
 	}

@@ -50,8 +50,8 @@ type Harness struct {
 	NewAdapter func(t *testing.T) rooms.Adapter
 
 	// Stop stops the backend, closing its connections, and Start starts it again at the
-	// same address. Both nil (MemoryBus's SetDown is closest) skips nothing; either nil
-	// skips the outage tests.
+	// same address (a MemoryBus harness passes SetDown(true) and SetDown(false)). When
+	// either is nil the outage tests are skipped.
 	Stop, Start func()
 	// Freeze makes the backend hang (connections stay open, nothing answers: SIGSTOP), and
 	// Thaw undoes it. Nil skips the hang test.

@@ -107,9 +107,10 @@ type Adapter struct {
 	closed chan struct{}               // closed by nats.go's ClosedHandler
 	nc     atomic.Pointer[natsgo.Conn] // set once by Start
 
-	connected atomic.Bool
-	stopped   atomic.Bool
-	downSince atomic.Int64 // unix ns when the current outage was noticed, 0 when up
+	connected  atomic.Bool
+	stopped    atomic.Bool
+	downSince  atomic.Int64 // unix ns when the current outage was noticed, 0 when up
+	maxPayload atomic.Int64 // the server's max_payload, from its INFO; 0 before the first
 
 	mu      sync.RWMutex
 	rooms   map[string]*roomSub     // guarded by mu: interest per room
@@ -302,6 +303,7 @@ func (a *Adapter) Start(ctx context.Context, deliver func(rooms.Publication)) er
 		a.disconnects.Add(1)
 		a.log.Warn("rooms/nats: cannot connect; cross-node broadcasts fail until it can")
 	} else {
+		a.maxPayload.Store(nc.MaxPayload())
 		a.downSince.Store(0)
 		a.connected.Store(true)
 	}
@@ -354,11 +356,19 @@ func (a *Adapter) onDisconnect(_ *natsgo.Conn, err error) {
 }
 
 // onReconnect runs on nats.go's callback goroutine once a new connection is up; nats.go
-// has sent every subscription on it before.
+// has sent every subscription on it before. A round trip makes sure the server has
+// processed them before the adapter counts as connected (and Publish works again), so a
+// broadcast another node publishes once this one reports Connected reaches it.
 func (a *Adapter) onReconnect(nc *natsgo.Conn) {
 	if a.stopped.Load() {
 		return
 	}
+	if err := nc.FlushTimeout(a.opts.PublishTimeout); err != nil {
+		// Lost again (a disconnect callback follows) or slow: count the connection as up
+		// anyway rather than risk never doing so.
+		a.log.Debug("rooms/nats: no answer to the round trip after reconnecting", "err", err)
+	}
+	a.maxPayload.Store(nc.MaxPayload()) // the new server's may differ
 	a.connected.Store(true)
 	if since := a.downSince.Swap(0); since != 0 {
 		d := time.Since(time.Unix(0, since))
@@ -371,6 +381,7 @@ func (a *Adapter) onReconnect(nc *natsgo.Conn) {
 // onConnect runs on nats.go's callback goroutine when the first connection is up, at once
 // or after failed first attempts.
 func (a *Adapter) onConnect(nc *natsgo.Conn) {
+	a.maxPayload.Store(nc.MaxPayload())
 	if a.disconnects.Load() == 0 { // up at the first attempt: Start has seen it
 		a.connected.Store(true)
 		a.downSince.Store(0)
@@ -392,7 +403,9 @@ func (a *Adapter) onAsyncError(_ *natsgo.Conn, _ *natsgo.Subscription, err error
 // Close stops the delivery and writer goroutines and closes the connection, waiting for
 // them until ctx is done. The writer hands what is still queued to the connection and
 // flushes it (bounded by PublishTimeout) before the connection closes; Publish calls
-// waiting for room in the queue return [rooms.ErrClosed].
+// waiting for room in the queue return [rooms.ErrClosed]. Against a hung server, a write
+// already blocked on the socket holds the connection until it times out (PublishTimeout
+// plus two HealthIntervals), and closing the connection waits for it.
 func (a *Adapter) Close(ctx context.Context) error {
 	a.mu.Lock()
 	if a.stopped.Swap(true) {

@@ -50,12 +50,14 @@ func (a *Adapter) Publish(ctx context.Context, p rooms.Publication) error {
 		a.publishErrors.Add(1)
 		return fmt.Errorf("rooms/nats: publish: %w: %w", rooms.ErrUnavailable, errNotStarted)
 	}
-	if !a.connected.Load() || !nc.IsConnected() {
+	// Nothing here may take nats.go's connection lock: the writer holds it while a write
+	// to a hung server blocks, and Publish must still fail fast or wait only for ctx.
+	if !a.connected.Load() {
 		a.publishErrors.Add(1)
 		return fmt.Errorf("rooms/nats: publish: %w: %w", rooms.ErrUnavailable, errDisconnected)
 	}
 	n := wire.EncodedLen(p)
-	if max := nc.MaxPayload(); max > 0 && int64(n) > max {
+	if max := a.maxPayload.Load(); max > 0 && int64(n) > max {
 		a.publishErrors.Add(1)
 		return fmt.Errorf("rooms/nats: publish %d bytes (server limit %d): %w", n, max, natsgo.ErrMaxPayload)
 	}

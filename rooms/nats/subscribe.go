@@ -91,7 +91,7 @@ func (a *Adapter) Subscribe(ctx context.Context, room string) error {
 	if nc == nil || confirmed {
 		return nil
 	}
-	if !a.connected.Load() || !nc.IsConnected() {
+	if !a.connected.Load() {
 		return fmt.Errorf("rooms/nats: subscribe %q: %w: %w", room, rooms.ErrUnavailable, errDisconnected)
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.opts.PublishTimeout)

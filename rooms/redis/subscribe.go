@@ -122,6 +122,9 @@ func (a *Adapter) run(ps *goredis.PubSub, err error) {
 			attempt = 0
 			a.connected.Store(true)
 			err = a.receive(ps)
+			if a.ctx.Err() == nil {
+				a.connected.Store(false) // first: Publish fails fast from now on
+			}
 			a.mu.Lock()
 			if a.ps == ps {
 				a.ps = nil

@@ -65,11 +65,22 @@ type Config struct {
 	Stdout  io.Writer       // where the startup lines go
 	// Ready, when set, is called once the listener is open.
 	Ready func(Info)
+	// Listener, when set, is where to serve (open already: a cluster node opens it
+	// before it makes its server, to advertise its port; see ClusterFlags.Node) instead
+	// of listening at Flags.Addr.
+	Listener net.Listener
 }
 
 // Run listens and serves c.Handler until ctx ends, then shuts sockhop down (clients are
 // told to reconnect elsewhere) and the HTTP server after it, each within 5 seconds.
-func Run(ctx context.Context, c Config) error {
+func Run(ctx context.Context, c Config) (err error) {
+	if c.Listener != nil {
+		defer func() {
+			if err != nil {
+				_ = c.Listener.Close() // a no-op once the server has closed it
+			}
+		}()
+	}
 	if (c.Flags.TLSCert == "") != (c.Flags.TLSKey == "") {
 		return errors.New("-tls-cert and -tls-key go together")
 	}
@@ -96,9 +107,12 @@ func Run(ctx context.Context, c Config) error {
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
-	ln, err := net.Listen("tcp", c.Flags.Addr)
-	if err != nil {
-		return err
+	ln := c.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", c.Flags.Addr); err != nil {
+			return err
+		}
 	}
 	scheme := "http"
 	if tlsConf != nil {
