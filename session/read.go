@@ -173,11 +173,6 @@ func (s *Session) charge(msgs []inMessage) error {
 	s.refill = now
 	tokens, credit := s.tokens, s.credit
 	refused := 0
-	defer func() {
-		if refused > 0 {
-			s.meter.RateLimited(refused)
-		}
-	}()
 	clear(s.freeAcks)
 	for i := range msgs {
 		m := &msgs[i]
@@ -200,6 +195,9 @@ func (s *Session) charge(msgs []inMessage) error {
 		tokens--
 	}
 	s.tokens, s.credit = tokens, credit
+	if refused > 0 {
+		s.meter.RateLimited(refused)
+	}
 	return nil
 }
 
