@@ -48,6 +48,16 @@
 // sessions. A session lives on one node: clients name it (PROTOCOL.md §7), and a request
 // that reaches another node is proxied to it at its [Options.Advertise] address.
 //
+// # Operating it
+//
+// [Options.Observer] receives what the server does (sessions opened, resumed and closed
+// by transport and close code, fallbacks, refusals, traffic, slow consumers, broadcasts,
+// adapter publishes); the package github.com/sockhop/sockhop/metrics makes Prometheus
+// metrics of it, so that this package does not link Prometheus. [Options.AdminAuthorize]
+// turns on a live admin page at <mount>/admin. [Options.Logger] gets one line per session
+// open and end at Info, with the attributes session, transport, code, reason and remote
+// (README, "Logs", lists them all), and nothing per message.
+//
 // # Concurrency
 //
 // All methods of [Server] and [Session] may be called concurrently.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/transport"
 	"github.com/sockhop/sockhop/transport/sockjs"
 )
 
@@ -94,19 +95,32 @@ func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
 	draining := srv.draining
 	full := srv.shakes[ip] >= srv.opts.MaxSessionsPerIP || !resuming && srv.perIP[ip] >= srv.opts.MaxSessionsPerIP
 	srv.mu.Unlock()
-	if draining {
-		refuseHTTP(w, r, &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()})
-		return false
+	var refusal error
+	switch {
+	case draining:
+		refusal = &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()}
+	case full:
+		refusal = &CloseError{Code: CloseTryAgainLater, Reason: reasonSessionsPerAddress, Retry: busyRetry()}
+	default:
+		refusal = srv.pace(r, ip)
 	}
-	if full {
-		refuseHTTP(w, r, &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address", Retry: busyRetry()})
-		return false
+	if refusal == nil {
+		return true
 	}
-	if err := srv.pace(r, ip); err != nil {
-		refuseHTTP(w, r, err)
-		return false
+	refuseHTTP(w, r, refusal)
+	if srv.obs != nil {
+		ce := events.Cause(refusal)
+		srv.obs.ConnectionRefused(sockJSTransport(r), ce.Code, refusalLimit(ce))
 	}
-	return true
+	return false
+}
+
+// sockJSTransport names the transport of a SockJS receiving request by its path.
+func sockJSTransport(r *http.Request) string {
+	if strings.HasSuffix(r.URL.Path, "/xhr") {
+		return transport.XHRPolling
+	}
+	return transport.XHRStreaming
 }
 
 // holdSend counts an xhr_send body in flight against its client's address, whose bodies
@@ -118,7 +132,11 @@ func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
 func (srv *Server) holdSend(w http.ResponseWriter, r *http.Request) func() {
 	ip := srv.clientKey(r)
 	if !srv.holdSlot(srv.sends, ip) {
-		refuseHTTP(w, r, &CloseError{Code: CloseTryAgainLater, Reason: "too many messages under way from your address", Retry: busyRetry()})
+		ce := &CloseError{Code: CloseTryAgainLater, Reason: reasonSendsPerAddress, Retry: busyRetry()}
+		refuseHTTP(w, r, ce)
+		if srv.obs != nil {
+			srv.obs.ConnectionRefused(sockJSTransport(r), ce.Code, refusalLimit(ce))
+		}
 		return nil
 	}
 	return func() { srv.freeSlot(srv.sends, ip) }
@@ -183,7 +201,7 @@ func (srv *Server) pace(r *http.Request, ip string) error {
 	if !ok {
 		srv.log.Debug("connection refused: connecting too often", "addr", ip)
 		retry := max(100*time.Millisecond, wait-srv.pacer.maxWait)
-		refusal = &CloseError{Code: CloseTryAgainLater, Reason: "connecting too often from your address", Retry: retry.Milliseconds()}
+		refusal = &CloseError{Code: CloseTryAgainLater, Reason: reasonConnectRate, Retry: retry.Milliseconds()}
 		wait = srv.pacer.maxWait
 	}
 	if wait == 0 {

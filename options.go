@@ -167,7 +167,23 @@ type Options struct {
 	// {"room": room, "user": id}. Anonymous sessions (UserID "") make none. Nil: none.
 	PresenceEvents func(room string) bool
 
-	// Logger receives log lines. Nil means silent.
+	// AdminAuthorize, when set, turns on the admin page at <mount>/admin and reports
+	// whether a request may see it (check a password, a cookie, a header set by your
+	// proxy...). The page shows, live over sockhop itself, the sessions per transport and
+	// per node, the largest rooms, message rates, recent closes, fallbacks over time, and
+	// finds a user's sessions with a button that disconnects them (DisconnectUser). A
+	// refused request gets 401 with a Basic challenge. Serving the page mints a token
+	// that the page's session must show with every request; nothing else opens it. Nil:
+	// no admin page (404), the default.
+	AdminAuthorize func(r *http.Request) bool
+
+	// Observer receives the server's events for metrics: sessions opened, resumed and
+	// closed, refusals, traffic per transport, broadcasts, adapter publishes.
+	// github.com/sockhop/sockhop/metrics turns them into Prometheus metrics. Nil means
+	// none, at the cost of a nil check per event.
+	Observer Observer
+
+	// Logger receives log lines (README, "Logs", lists them). Nil means silent.
 	Logger *slog.Logger
 }
 

@@ -3,6 +3,7 @@ package sockhop
 import (
 	"context"
 	"crypto/subtle"
+	"time"
 
 	"github.com/sockhop/sockhop/events"
 	"github.com/sockhop/sockhop/transport"
@@ -18,10 +19,13 @@ import (
 // once the session is done with conn. It reports false, leaving conn alone, when the
 // session cannot resume: the caller then opens a new one (and the client sees
 // resumed:false).
-func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, lines [][]byte) bool {
+func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, lines [][]byte, start time.Time) bool {
 	s := srv.Session(res.SID)
 	if s == nil || !s.checkToken(res.Token) || s.Identity().UserID != id.UserID {
-		srv.log.Info("resume refused", "session", res.SID, "known", s != nil)
+		srv.log.Info("resume refused", "session", res.SID, "transport", conn.Name(), "known", s != nil)
+		if srv.obs != nil {
+			srv.obs.ResumeFailed(conn.Name())
+		}
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), srv.opts.HandshakeTimeout)
@@ -34,9 +38,17 @@ func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, 
 		return srv.welcome(s, true, received)
 	})
 	if err != nil {
-		srv.log.Info("resume failed", "session", res.SID, "err", err)
+		srv.log.Info("resume failed", "session", res.SID, "transport", conn.Name(), "err", err)
+		if srv.obs != nil {
+			srv.obs.ResumeFailed(conn.Name())
+		}
 		return false
 	}
+	from := s.observe(conn.Name())
+	if srv.obs != nil {
+		srv.obs.SessionResumed(from, conn.Name(), time.Since(start))
+	}
+	srv.log.Info("session resumed", "session", s.ID(), "transport", conn.Name(), "from", from, "remote", s.remote)
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
 	srv.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/sockhop/sockhop/events"
 	"github.com/sockhop/sockhop/internal/cluster"
@@ -129,7 +130,12 @@ func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 	msg := events.AppendEvent(nil, name, data, 0)
 	b.srv.deliver(rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg})
 	pub := rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg}
-	if err := b.srv.callAdapter("Publish", func() error { return b.srv.adapter.Publish(ctx, pub) }); err != nil {
+	start := time.Now()
+	err = b.srv.callAdapter("Publish", func() error { return b.srv.adapter.Publish(ctx, pub) })
+	if b.srv.obs != nil {
+		b.srv.obs.AdapterPublish(b.srv.broker, time.Since(start), err)
+	}
+	if err != nil {
 		return fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
 	}
 	return nil
@@ -149,12 +155,17 @@ func (srv *Server) deliver(p rooms.Publication) {
 			srv.hookPanic("deliver", r, "rooms", p.Rooms)
 		}
 	}()
+	n := 0
 	srv.rooms.Each(p.Rooms, func(s *Session) {
 		if len(p.Except) > 0 && slices.Contains(p.Except, s.ID()) {
 			return
 		}
+		n++
 		_ = s.core.Send(p.Data, true) // a full queue closes that session only
 	})
+	if srv.obs != nil {
+		srv.obs.Broadcast(n)
+	}
 }
 
 // callAdapter calls f, a method of the app's Adapter, on a server goroutine: a panic is

@@ -31,6 +31,9 @@ type Server struct {
 	opts   Options
 	scfg   session.Config // every session's, with defaults; sessionConfig adds the hooks
 	log    *slog.Logger
+	obs    Observer // nil: none
+	admin  *admin   // nil: no admin page
+	broker string   // the adapter's name for obs
 	origin *originPolicy
 	hosts  *hostPolicy // nil: any Host
 	ws     *ws.Upgrader
@@ -83,6 +86,7 @@ func New(opts Options) (*Server, error) {
 		opts:        opts,
 		scfg:        opts.sessionConfig(),
 		log:         opts.Logger,
+		obs:         opts.Observer,
 		origin:      origin,
 		sessions:    make(map[string]*Session),
 		perIP:       make(counts),
@@ -123,6 +127,7 @@ func New(opts Options) (*Server, error) {
 	if srv.adapter == nil {
 		srv.adapter = rooms.NewMemory()
 	}
+	srv.broker = brokerName(srv.adapter)
 	if err := srv.callAdapter("Start", func() error { return srv.adapter.Start(srv.baseCtx, srv.deliver) }); err != nil {
 		return nil, fmt.Errorf("sockhop: starting the rooms adapter: %w", err)
 	}
@@ -131,6 +136,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	srv.registerDiag()
+	srv.setupAdmin()
 	return srv, nil
 }
 
@@ -155,6 +161,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.js.serveMap(w, r)
 	case segs[n-1] == "diag" && !srv.opts.DisableDiag:
 		srv.serveDiag(w, r)
+	case segs[n-1] == "admin" && srv.admin != nil:
+		srv.serveAdmin(w, r)
 	case segs[n-1] == "sockjs":
 		srv.sj.Serve(w, r, "")
 	case n >= 2 && segs[n-2] == "sockjs":
@@ -213,6 +221,7 @@ func (srv *Server) isDraining() bool {
 
 // accept runs one connection from handshake to end, on the caller's goroutine.
 func (srv *Server) accept(conn transport.Conn, r *http.Request) {
+	start := time.Now()
 	srv.mu.Lock()
 	if srv.draining {
 		srv.mu.Unlock()
@@ -232,7 +241,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		srv.mu.Lock()
 		delete(srv.handshaking, conn)
 		srv.mu.Unlock()
-		srv.refuse(conn, &CloseError{Code: CloseTryAgainLater, Reason: "too many connections from your address", Retry: busyRetry()})
+		srv.refuse(conn, &CloseError{Code: CloseTryAgainLater, Reason: reasonHandshakesPerAddress, Retry: busyRetry()})
 		return
 	}
 	hello, lines, err := srv.readHello(conn)
@@ -242,7 +251,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	}
 	srv.freeSlot(srv.shakes, ip)
 	if err == nil && hello.Resume != nil && srv.scfg.ResumeBytes >= 0 {
-		if srv.resume(conn, hello.Resume, id, lines) {
+		if srv.resume(conn, hello.Resume, id, lines, start) {
 			return
 		}
 	}
@@ -254,7 +263,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	}()
 	if err == nil {
 		if admitted = srv.holdSlot(srv.perIP, ip); !admitted {
-			err = &CloseError{Code: CloseTryAgainLater, Reason: "too many sessions from your address", Retry: busyRetry()}
+			err = &CloseError{Code: CloseTryAgainLater, Reason: reasonSessionsPerAddress, Retry: busyRetry()}
 		}
 	}
 	var s *Session
@@ -281,6 +290,10 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		return
 	}
 	admitted = false // the session holds the count now; end releases it
+	if srv.obs != nil {
+		s.observe(conn.Name())
+		srv.obs.SessionOpened(conn.Name(), time.Since(start))
+	}
 	srv.own(s, conn, lines)
 }
 
@@ -301,7 +314,16 @@ func (srv *Server) end(s *Session, reason error) {
 	srv.leaveAll(s)
 	srv.freeSlot(srv.perIP, s.ip)
 	srv.penalize(s.ip, reason)
-	srv.log.Info("session closed", "session", s.ID(), "code", CloseCode(reason), "err", reason)
+	code := CloseCode(reason)
+	srv.log.Info("session closed", "session", s.ID(), "transport", s.Transport(), "code", code,
+		"reason", events.Cause(reason).Reason, "remote", s.remote, "user", s.Identity().UserID)
+	if srv.obs != nil {
+		srv.obs.SessionClosed(s.observedTransport(), code)
+	}
+	if srv.admin != nil {
+		srv.admin.closed(adminClose{At: time.Now().UnixMilli(), Transport: s.Transport(), Code: code,
+			Reason: events.Cause(reason).Reason, User: s.Identity().UserID})
+	}
 	if f := srv.onDisconnect.Load(); f != nil {
 		srv.runOnDisconnect(*f, s, reason)
 	}
@@ -327,8 +349,36 @@ func (srv *Server) refuse(conn transport.Conn, err error) {
 		_ = write([][]byte{events.Encode(ce.Message())})
 	}
 	_ = conn.Close(ce.Code, ce.Reason)
-	srv.log.Info("connection refused", "transport", conn.Name(), "code", ce.Code, "err", ce.Reason)
+	srv.log.Info("connection refused", "transport", conn.Name(), "code", ce.Code, "reason", ce.Reason)
+	if srv.obs != nil {
+		srv.obs.ConnectionRefused(conn.Name(), ce.Code, refusalLimit(ce))
+	}
 }
+
+// refusalLimit names the limit that refused a connection with ce, for metrics: one of
+// the per-address limits, the connect rate, or none ("").
+func refusalLimit(ce *CloseError) string {
+	if ce.Code != CloseTryAgainLater {
+		return ""
+	}
+	switch ce.Reason {
+	case reasonSessionsPerAddress, reasonSendsPerAddress:
+		return "per_address"
+	case reasonHandshakesPerAddress:
+		return "handshakes"
+	case reasonConnectRate:
+		return "connect_rate"
+	}
+	return ""
+}
+
+// The reasons of the refusals for a per-address limit.
+const (
+	reasonSessionsPerAddress   = "too many sessions from your address"
+	reasonHandshakesPerAddress = "too many connections from your address"
+	reasonSendsPerAddress      = "too many messages under way from your address"
+	reasonConnectRate          = "connecting too often from your address"
+)
 
 // readHello reads the first frame, which must start with a hello, within the handshake
 // timeout. It returns the messages that came after the hello in that frame.
@@ -403,7 +453,16 @@ func (srv *Server) sessionConfig(s *Session) session.Config {
 	cfg := srv.scfg
 	cfg.OnServe = func(conn transport.Conn) {
 		s.setTransport(conn)
-		srv.log.Info("session open", "session", s.ID(), "transport", conn.Name())
+		srv.log.Info("session open", "session", s.ID(), "transport", conn.Name(), "remote", s.remote)
+	}
+	if obs := srv.obs; obs != nil {
+		cfg.Meter = func(conn transport.Conn) session.Meter {
+			if t := obs.Traffic(conn.Name()); t != nil {
+				return t
+			}
+			return nil
+		}
+		cfg.OnSlowConsumer = func(dropped int) { obs.SlowConsumer(s.observedTransport(), dropped) }
 	}
 	cfg.OnDrop = func(conn transport.Conn, reason error) {
 		srv.log.Info("transport dropped, waiting for a resume", "session", s.ID(), "transport", conn.Name(),

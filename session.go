@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -29,6 +30,22 @@ type Session struct {
 	identity  Identity       // guarded by mu
 	expiry    *time.Timer    // closes the session at identity.Expires; guarded by mu
 	ip        string         // the client's key for the per-address limits (clientKey)
+	observed  string         // the transport Options.Observer was last told of; guarded by mu
+}
+
+// observe records t as the transport the Observer knows s on, and returns the one before.
+func (s *Session) observe(t string) (prev string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, s.observed = s.observed, t
+	return prev
+}
+
+// observedTransport returns the transport the Observer knows s on.
+func (s *Session) observedTransport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.observed
 }
 
 func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
@@ -39,7 +56,12 @@ func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
 		remote:    r.RemoteAddr,
 		header:    r.Header.Clone(),
 	}
-	s.core = session.New(srv.baseCtx, randomID(16), srv.sessionConfig(s), dispatcher{s})
+	id := randomID(16)
+	cfg := srv.sessionConfig(s)
+	if srv.log.Enabled(context.Background(), slog.LevelError) { // not the silent default: no logger per session
+		cfg.Logger = srv.log.With("session", id)
+	}
+	s.core = session.New(srv.baseCtx, id, cfg, dispatcher{s})
 	return s
 }
 

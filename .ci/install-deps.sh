@@ -7,7 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(gcc make redis-server nats-server nginx apache2 chromium curl)
+# prometheus: promtool, for `promtool check metrics` and the dashboard's queries (metrics/);
+# installing it non-interactively here starts no daemon (no systemd), and the tests that
+# use promtool skip without it.
+pkgs=(gcc make redis-server nats-server nginx apache2 chromium curl prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -50,6 +50,14 @@ type Config struct {
 	// Run's goroutine and must not block.
 	OnServe func(conn transport.Conn)
 	OnDrop  func(conn transport.Conn, reason error)
+	// Meter, when set, is called once per transport served, before its reader and writer
+	// start, and returns what counts that transport's traffic (nil: none). It is how
+	// metrics count messages without a lookup per message.
+	Meter func(conn transport.Conn) Meter
+	// OnSlowConsumer, when set, is called once when the send queue overflows and the
+	// session closes with 1013, with the count of messages dropped (the queued ones and
+	// the one refused). It runs on the goroutine that enqueued and must not block.
+	OnSlowConsumer func(dropped int)
 	// Logger receives the session's log lines. Nil means silent.
 	Logger *slog.Logger
 }

@@ -36,6 +36,12 @@
 // start and Wait); atomics written by one goroutine and read by others (the arrow says
 // who writes and who reads); owned by the reader; owned by the writer.
 //
+// # Metrics
+//
+// Config.Meter returns, once per transport served, the [Meter] that the reader and the
+// writer call once per frame (read, written, messages refused for the rate): no lookup or
+// allocation per message. Config.OnSlowConsumer is called once when the queue overflows.
+//
 // # Concurrency
 //
 // All methods of [Session] may be called concurrently, except that Serve and Run serve

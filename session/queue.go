@@ -43,7 +43,11 @@ func (s *Session) enqueue(it item) error {
 	if !it.control {
 		n := len(it.b) + overheadBytes
 		if queued := s.queued; queued+n > s.cfg.MaxQueueBytes {
+			dropped := len(s.queue) + 1
 			s.mu.Unlock()
+			if f := s.cfg.OnSlowConsumer; f != nil && s.ctx.Err() == nil && s.slow.CompareAndSwap(false, true) {
+				f(dropped)
+			}
 			s.log.Warn("slow consumer", "queued", queued, "max", s.cfg.MaxQueueBytes)
 			s.Abort(&events.CloseError{Code: events.CloseTryAgainLater, Reason: "slow consumer"})
 			return ErrSlowConsumer

@@ -57,6 +57,7 @@ func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]
 		}
 		s.lastRead.Store(time.Now().UnixNano())
 		s.lines = splitLines(s.lines[:0], frame)
+		s.meter.Received(len(s.lines), len(frame))
 		err = s.handleFrame(tctx, s.lines, yield)
 		clear(s.lines)
 		if cap(s.lines) > keepMessages {
@@ -171,6 +172,7 @@ func (s *Session) charge(msgs []inMessage) error {
 	s.credit = min(2*burst, s.credit+refill)
 	s.refill = now
 	tokens, credit := s.tokens, s.credit
+	refused := 0
 	clear(s.freeAcks)
 	for i := range msgs {
 		m := &msgs[i]
@@ -187,11 +189,15 @@ func (s *Session) charge(msgs []inMessage) error {
 		credit--
 		if tokens < 1 {
 			m.refused = true
+			refused++
 			continue
 		}
 		tokens--
 	}
 	s.tokens, s.credit = tokens, credit
+	if refused > 0 {
+		s.meter.RateLimited(refused)
+	}
 	return nil
 }
 

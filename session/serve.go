@@ -49,6 +49,12 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 		return ce
 	}
 	s.lastRead.Store(time.Now().UnixNano())
+	s.meter = nopMeter{}
+	if s.cfg.Meter != nil {
+		if m := s.cfg.Meter(conn); m != nil {
+			s.meter = m
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.writeLoop(tctx, conn) })
 	closed := make(chan struct{})

@@ -26,6 +26,25 @@ type HandlerFunc func(ctx context.Context, m *events.Message)
 // HandleEvent calls f.
 func (f HandlerFunc) HandleEvent(ctx context.Context, m *events.Message) { f(ctx, m) }
 
+// Meter counts one transport's traffic (see Config.Meter). Its methods are called on the
+// session's reader and writer goroutines, once per frame, and must be cheap and safe for
+// concurrent use: an atomic add, no allocation, no lock.
+type Meter interface {
+	// Received counts a frame read: its messages (lines) and bytes.
+	Received(messages, bytes int)
+	// Sent counts a frame written: its messages and bytes (newlines included).
+	Sent(messages, bytes int)
+	// RateLimited counts messages of a frame refused for the message rate.
+	RateLimited(messages int)
+}
+
+// nopMeter counts nothing.
+type nopMeter struct{}
+
+func (nopMeter) Received(int, int) {}
+func (nopMeter) Sent(int, int)     {}
+func (nopMeter) RateLimited(int)   {}
+
 // Errors returned by a Session.
 var (
 	ErrClosed       = errors.New("sockhop: session closed")
@@ -75,6 +94,7 @@ type Session struct {
 	reported      atomic.Uint64 // inSeq last acknowledged to the peer; writer -> reader
 
 	pings atomic.Uint64 // pings written (enqueued); writer -> reader
+	slow  atomic.Bool   // the queue overflowed (OnSlowConsumer was called); enqueuers
 
 	// Owned by the reader (the goroutine in Serve); read.go explains the rate limit.
 	tokens   float64             // messages the peer may send now and be served; at most RateBurst
@@ -88,6 +108,10 @@ type Session struct {
 
 	// Owned by the writer.
 	frame [][]byte // the frame being written
+
+	// The Meter of the transport served: set by Serve before its reader and writer start,
+	// read by them only.
+	meter Meter
 
 	// The dispatcher: started by the reader, waited for by Wait.
 	dmu         sync.Mutex
@@ -117,6 +141,7 @@ func New(parent context.Context, id string, cfg Config, h Handler) *Session {
 		evq:     make(chan *events.Message, cfg.MaxQueuedEvents),
 		handoff: make(chan *handoff),
 		pending: make(map[uint64]chan *events.Message),
+		meter:   nopMeter{},
 	}
 }
 

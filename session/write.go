@@ -130,6 +130,9 @@ func (s *Session) writeBatch(conn transport.Conn, batch []item) error {
 			n++
 		}
 		err := write(msgs)
+		if err == nil {
+			s.meter.Sent(n, size)
+		}
 		clear(msgs)
 		s.frame = msgs
 		if err != nil {

@@ -100,7 +100,8 @@ type appOptions struct {
 	Advertise string        // with Adapter: where the other nodes reach this one
 	RedisURL  string        // with Adapter: share nicknames and history too
 	Logger    *slog.Logger
-	Hosts     []string // sockhop.Options.AllowedHosts
+	Hosts     []string               // sockhop.Options.AllowedHosts
+	Ops       func(*sockhop.Options) // -metrics, -admin; nil: none
 }
 
 // newApp returns the chat's HTTP handler (the page at /, sockhop at /rt) and its sockhop
@@ -117,7 +118,11 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 		}
 		st = rs
 	}
-	srv, err := sockhop.New(sockhop.Options{Adapter: opts.Adapter, Advertise: opts.Advertise, Logger: opts.Logger, AllowedHosts: opts.Hosts})
+	so := sockhop.Options{Adapter: opts.Adapter, Advertise: opts.Advertise, Logger: opts.Logger, AllowedHosts: opts.Hosts}
+	if opts.Ops != nil {
+		opts.Ops(&so)
+	}
+	srv, err := sockhop.New(so)
 	if err != nil {
 		_ = st.close()
 		return nil, nil, nil, err

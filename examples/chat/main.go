@@ -40,6 +40,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	sf.Register(fs)
 	var cl serve.ClusterFlags
 	cl.Register(fs) // -redis also keeps nicknames and history in that Redis
+	var ops serve.Ops
+	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")
 	var cf termFlags
 	fs.StringVar(&cf.url, "connect", "", "run the terminal client against this sockhop URL (http://127.0.0.1:8080/rt)")
@@ -48,6 +50,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	fs.StringVar(&cf.transport, "transport", "", "terminal client: force one transport (websocket, xhr-streaming, xhr-polling)")
 	fs.BoolVar(&cf.insecure, "insecure", false, "terminal client: accept any TLS certificate (for -tls-self-signed servers)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := ops.Check(); err != nil {
 		return err
 	}
 	if cf.url != "" {
@@ -64,7 +69,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	}
 	h, srv, cleanup, err := newApp(appOptions{
 		Adapter: node.Adapter, Advertise: node.Advertise, RedisURL: cl.Redis,
-		Logger: logger, Hosts: sf.AllowedHosts(),
+		Logger: logger, Hosts: sf.AllowedHosts(), Ops: ops.Apply,
 	})
 	if err != nil {
 		if node.Listener != nil {
@@ -74,6 +79,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	}
 	defer cleanup()
 	return serve.Run(ctx, serve.Config{
-		Name: "chat", Flags: sf, Handler: h, Sockhop: srv, Stdout: stdout, Ready: ready, Listener: node.Listener,
+		Name: "chat", Flags: sf, Handler: ops.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready, Listener: node.Listener,
 	})
 }

@@ -47,10 +47,15 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	fs.SetOutput(stdout)
 	var sf serve.Flags
 	sf.Register(fs)
+	var ops serve.Ops
+	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")
 	var cl serve.ClusterFlags
 	cl.Register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := ops.Check(); err != nil {
 		return err
 	}
 	var logger *slog.Logger
@@ -61,14 +66,14 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	if err != nil {
 		return err
 	}
-	h, srv, err := newApp(logger, sf.AllowedHosts(), node)
+	h, srv, err := newApp(logger, sf.AllowedHosts(), node, ops.Apply)
 	if err != nil {
 		if node.Listener != nil {
 			_ = node.Listener.Close()
 		}
 		return err
 	}
-	return serve.Run(ctx, serve.Config{Name: "echo", Flags: sf, Handler: h, Sockhop: srv, Stdout: stdout, Ready: ready, Listener: node.Listener})
+	return serve.Run(ctx, serve.Config{Name: "echo", Flags: sf, Handler: ops.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready, Listener: node.Listener})
 }
 
 // Limits of bcast, so that one request cannot make the server queue gigabytes.
@@ -91,17 +96,19 @@ type rttReply struct {
 }
 
 // newApp returns the echo site (page at /, sockhop at /rt) and its sockhop server.
-func newApp(logger *slog.Logger, hosts []string, node serve.Node) (http.Handler, *sockhop.Server, error) {
+func newApp(logger *slog.Logger, hosts []string, node serve.Node, ops func(*sockhop.Options)) (http.Handler, *sockhop.Server, error) {
 	// The message rate is the example's own. rtt and make bench send requests one after
 	// the other as fast as the answers come back, thousands a second on loopback: no flood,
 	// but far past the default rate (100/s, burst 200), which is meant for apps whose
 	// users click and type, and which rtt's 1,000 round trips per transport trip in a
 	// fraction of a second. The burst covers rtt's -n 1000 and its warm-up in one session
 	// whatever the machine's speed; no loopback round trip comes near the rate.
-	srv, err := sockhop.New(sockhop.Options{
+	opts := sockhop.Options{
 		Logger: logger, AllowedHosts: hosts, MessageRate: 50_000, MessageBurst: 5_000,
 		Adapter: node.Adapter, Advertise: node.Advertise, // zero: one process
-	})
+	}
+	ops(&opts) // -metrics, -admin
+	srv, err := sockhop.New(opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +151,56 @@ func TestNATSTwoNodes(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); rec.Count("b") < before+5; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of 5 broadcasts from node b arrived on node a; saw %s", rec.Count("b")-before, rec)
+		}
+	}
+}
+
+// TestMetricsFlag: -metrics serves sockhop's metrics at /metrics, counting a session.
+func TestMetricsFlag(t *testing.T) {
+	info := serve.StartExample(t, run, "-metrics")
+	dial(t, serve.SockhopURL(info.URL), client.WebSocket)
+	res, err := http.Get(info.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{`sockhop_sessions_open{transport="websocket"} 1`, "go_goroutines", "process_cpu_seconds_total"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	res, err = http.Get(serve.StartExample(t, run).URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics without -metrics: %s, want 404", res.Status)
+	}
+}
+
+// TestAdminFlag: -admin serves the admin page to the -admin-password only, and needs one.
+func TestAdminFlag(t *testing.T) {
+	if err := run(context.Background(), []string{"-admin"}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "-admin-password") {
+		t.Fatalf("-admin without a password: %v", err)
+	}
+	info := serve.StartExample(t, run, "-admin", "-admin-password", "s3cret")
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", http.StatusUnauthorized}, {"admin", "wrong", http.StatusUnauthorized}, {"admin", "s3cret", http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, serve.SockhopURL(info.URL)+"/admin", nil)
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("%s:%s: %s, want %d", tc.user, tc.pass, res.Status, tc.want)
 		}
 	}
 }

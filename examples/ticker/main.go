@@ -48,10 +48,15 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	var sf serve.Flags
 	sf.Register(fs)
 	interval := fs.Duration("interval", 100*time.Millisecond, "time between two quotes of a symbol")
+	var ops serve.Ops
+	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")
 	var cl serve.ClusterFlags
 	cl.Register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := ops.Check(); err != nil {
 		return err
 	}
 	if *interval < time.Millisecond {
@@ -65,7 +70,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	if err != nil {
 		return err
 	}
-	h, srv, mk, err := newApp(logger, sf.AllowedHosts(), node)
+	h, srv, mk, err := newApp(logger, sf.AllowedHosts(), node, ops.Apply)
 	if err != nil {
 		if node.Listener != nil {
 			_ = node.Listener.Close()
@@ -77,7 +82,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	wg.Go(func() { mk.run(gctx, *interval) })
 	defer wg.Wait()
 	defer cancel() // the generator stops before run returns
-	return serve.Run(ctx, serve.Config{Name: "ticker", Flags: sf, Handler: h, Sockhop: srv, Stdout: stdout, Ready: ready, Listener: node.Listener})
+	return serve.Run(ctx, serve.Config{Name: "ticker", Flags: sf, Handler: ops.Handler(h), Sockhop: srv, Stdout: stdout, Ready: ready, Listener: node.Listener})
 }
 
 // quote is one price update, the data of "quote" events.
@@ -126,11 +131,13 @@ type market struct {
 
 // newApp returns the ticker site (page at /, sockhop at /rt), its sockhop server and the
 // market, whose run moves the prices.
-func newApp(logger *slog.Logger, hosts []string, node serve.Node) (http.Handler, *sockhop.Server, *market, error) {
+func newApp(logger *slog.Logger, hosts []string, node serve.Node, ops func(*sockhop.Options)) (http.Handler, *sockhop.Server, *market, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := sockhop.New(sockhop.Options{Logger: logger, AllowedHosts: hosts, Adapter: node.Adapter, Advertise: node.Advertise})
+	opts := sockhop.Options{Logger: logger, AllowedHosts: hosts, Adapter: node.Adapter, Advertise: node.Advertise}
+	ops(&opts) // -metrics, -admin
+	srv, err := sockhop.New(opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -267,6 +267,8 @@ func (r *results) goals() []goal {
 		{"connection rate (" + strings.TrimPrefix(idleKey, "idle-") + ")", "≥ 0.8× gorilla", r.ratio(idleKey, sh, g, "conn_per_s"), false, 0.8},
 		{"broadcast delivered msg/s, 2 nodes + Redis", "≥ 0.8× 1 node", r.ratio("broadcast", tSockhopRedis.Name, sh, "msg_per_s"), false, 0.8},
 		{"broadcast delivered msg/s, 2 nodes + NATS", "≥ 0.8× 1 node", r.ratio("broadcast", tSockhopNATS.Name, sh, "msg_per_s"), false, 0.8},
+		{"broadcast CPU per delivered message, metrics on", "≤ 1.03× metrics off", r.ratio("broadcast", tSockhopMetrics.Name, sh, "cpu_s_per_M"), true, 1.03},
+		{"echo CPU per round trip, metrics on", "≤ 1.03× metrics off", r.ratio("echo", tSockhopMetrics.Name, sh, "cpu_ms_per_1k"), true, 1.03},
 	}
 }
 
@@ -518,7 +520,9 @@ const benchmarksMethod = `
   * *sockhop*: the root package, ` + "`srv.To(room).Emit`" + ` (encode once, coalesced writes), on
     WebSocket, xhr-streaming and xhr-polling; the Redis row runs two sockhop processes on one
     local redis-server (rooms/redis), the NATS row two on one local nats-server (rooms/nats),
-    with half the members on each node and the publisher on the first.
+    with half the members on each node and the publisher on the first. The "+ metrics" row
+    is the same server with its Prometheus metrics on (` + "`Options.Observer: metrics.New(reg)`" + `),
+    against which the Targets table holds the metrics overhead (≤ 1.03× off).
 * **Load generator** (` + "`bench/cmd/bench`" + `): one Go process with a lean client per transport;
   broadcast messages are counted by prefix, not decoded.
 * **Pinning**: every server process (and Redis, NATS) runs under ` + "`taskset -c 0`" + ` with

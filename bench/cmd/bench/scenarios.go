@@ -13,7 +13,7 @@ import (
 // target is one server + transport + dialect combination the load generator talks to.
 type target struct {
 	Name        string // as shown in tables
-	Server      string // process kind: gorilla, sockjs, socketio, centrifuge, sockhop, sockhop-redis, sockhop-nats
+	Server      string // process kind: gorilla, sockjs, socketio, centrifuge, sockhop, sockhop-metrics, sockhop-redis, sockhop-nats
 	Transport   string // ws, sockjs-ws, xhr-streaming, xhr-polling, sio-polling
 	Dialect     string // sh (sockhop wire format), cf (Centrifuge JSON), sio (Socket.IO)
 	Path        string
@@ -33,6 +33,8 @@ var (
 	tSockhopPoll   = target{"sockhop xhr-polling", "sockhop", "xhr-polling", "sh", "/rt/sockjs", ""}
 	tSockhopRedis  = target{"sockhop websocket, 2 nodes + Redis", "sockhop-redis", "ws", "sh", "/rt/ws", "sockhop.v1"}
 	tSockhopNATS   = target{"sockhop websocket, 2 nodes + NATS", "sockhop-nats", "ws", "sh", "/rt/ws", "sockhop.v1"}
+	// tSockhopMetrics is tSockhop with its Prometheus metrics on, for their overhead.
+	tSockhopMetrics = target{"sockhop websocket + metrics", "sockhop-metrics", "ws", "sh", "/rt/ws", "sockhop.v1"}
 )
 
 // params are the counts of one mode (full or smoke).
@@ -67,7 +69,7 @@ func scenarios(p params, withRedis, withNATS bool) []scenario {
 			return idle(ctx, t, e, n)
 		}})
 	}
-	bt := slices.Clone(wsPeers)
+	bt := append(slices.Clone(wsPeers), tSockhopMetrics)
 	if withRedis {
 		bt = append(bt, tSockhopRedis)
 	}
@@ -77,7 +79,7 @@ func scenarios(p params, withRedis, withNATS bool) []scenario {
 	ss = append(ss, scenario{"broadcast", bt, func(ctx context.Context, t target, e *env) (map[string]float64, error) {
 		return broadcast(ctx, t, e, p.BcastMembers, p.BcastM, p.BcastSize)
 	}})
-	ss = append(ss, scenario{"echo", wsPeers, func(ctx context.Context, t target, e *env) (map[string]float64, error) {
+	ss = append(ss, scenario{"echo", append(slices.Clone(wsPeers), tSockhopMetrics), func(ctx context.Context, t target, e *env) (map[string]float64, error) {
 		return echo(ctx, t, e, p.EchoClients, p.EchoRounds)
 	}})
 	ss = append(ss, scenario{"fallbacks", []target{tSockhop, tSockhopStream, tSockhopPoll, tSockjsWS, tSockjsStream, tSockjsPoll, tSIO, tSIOPoll},

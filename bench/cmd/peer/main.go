@@ -31,7 +31,7 @@ type bcastReq struct {
 func payload(s int) string { return strings.Repeat("x", max(s, 0)) }
 
 func main() {
-	kind := flag.String("kind", "sockhop", "server: sockhop, gorilla, sockjs or centrifuge")
+	kind := flag.String("kind", "sockhop", "server: sockhop, sockhop-metrics (with Prometheus metrics), gorilla, sockjs or centrifuge")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	redisAddr := flag.String("redis", "", "sockhop only: Redis host:port for the multi-node adapter")
 	natsAddr := flag.String("nats", "", "sockhop only: NATS host:port for the multi-node adapter")
@@ -54,7 +54,9 @@ func main() {
 	var err error
 	switch *kind {
 	case "sockhop":
-		h, err = newSockhop(*redisAddr, *natsAddr)
+		h, err = newSockhop(*redisAddr, *natsAddr, false)
+	case "sockhop-metrics":
+		h, err = newSockhop(*redisAddr, *natsAddr, true)
 	case "gorilla":
 		h = newGorilla()
 	case "sockjs":

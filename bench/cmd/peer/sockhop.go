@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sockhop/sockhop"
+	"github.com/sockhop/sockhop/metrics"
 	"github.com/sockhop/sockhop/rooms/nats"
 	"github.com/sockhop/sockhop/rooms/redis"
 )
@@ -19,11 +21,16 @@ var warnLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level
 // newSockhop serves the protocol with sockhop at /rt/: WebSocket, xhr-streaming and
 // xhr-polling; with redisAddr or natsAddr, as one node of several sharing rooms. A broadcast's 2,000 messages to one member take about 280 KB of queue,
 // so the queue bound is raised above the 1 MiB default only for headroom.
-func newSockhop(redisAddr, natsAddr string) (http.Handler, error) {
+// withMetrics turns sockhop's Prometheus metrics on (Options.Observer, on a registry of its
+// own that nobody scrapes: the cost measured is counting, as scrapes are rare).
+func newSockhop(redisAddr, natsAddr string, withMetrics bool) (http.Handler, error) {
 	// The load generator is one address sending as fast as the server answers: the per-IP
 	// session limit and the per-client message rate limit are off, as an app behind a
 	// load balancer would set them for its own benchmark.
 	opts := sockhop.Options{MaxQueueBytes: 8 << 20, MaxSessionsPerIP: -1, ConnectRate: -1, MessageRate: -1}
+	if withMetrics {
+		opts.Observer = metrics.New(prometheus.NewRegistry())
+	}
 	if redisAddr != "" {
 		a, err := redis.New(redis.Options{Addr: redisAddr, KeyPrefix: "bench", Logger: warnLog})
 		if err != nil {
