@@ -195,19 +195,9 @@ func (srv *Server) setupAdmin() {
 // serveAdmin serves the admin page at <mount>/admin: its HTML to authorized requests
 // only, its script and style to anyone (they hold nothing).
 func (srv *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	name, ctype, ok := pageAsset(w, r, adminAssetTypes)
+	if !ok {
 		return
-	}
-	name, ctype := "index.html", "text/html; charset=utf-8"
-	if a := r.URL.Query().Get("asset"); a != "" {
-		t, ok := adminAssetTypes[a]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		name, ctype = a, t
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")

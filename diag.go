@@ -36,19 +36,9 @@ var diagAssetTypes = map[string]string{
 
 // serveDiag serves the connectivity doctor page at <mount>/diag.
 func (srv *Server) serveDiag(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	name, ctype, ok := pageAsset(w, r, diagAssetTypes)
+	if !ok {
 		return
-	}
-	name, ctype := "index.html", "text/html; charset=utf-8"
-	if a := r.URL.Query().Get("asset"); a != "" {
-		t, ok := diagAssetTypes[a]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		name, ctype = a, t
 	}
 	b, err := diagAssets.ReadFile(path.Join("diag", name))
 	if err != nil {
@@ -136,4 +126,25 @@ func clip(s string, n int) string {
 		s = s[:n]
 	}
 	return s
+}
+
+// pageAsset picks what a page's request asks for (diag, admin): its HTML, or the
+// ?asset= named in types, with its content type. It answers a request for anything else
+// itself (405, 404) and reports false.
+func pageAsset(w http.ResponseWriter, r *http.Request, types map[string]string) (name, ctype string, ok bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return "", "", false
+	}
+	name, ctype = "index.html", "text/html; charset=utf-8"
+	if a := r.URL.Query().Get("asset"); a != "" {
+		t, found := types[a]
+		if !found {
+			http.NotFound(w, r)
+			return "", "", false
+		}
+		name, ctype = a, t
+	}
+	return name, ctype, true
 }
