@@ -288,8 +288,13 @@ func TestFallback(t *testing.T) {
 				if fallback {
 					kind, other = other, kind
 				}
+				// The resume's counters are updated one after another: wait for all of them.
 				f := e.waitFor(t, "the resume", func(f map[string]*dto.MetricFamily) bool {
-					return value(f, "sockhop_sessions_resumed_total", "transport="+to, "result=ok") == 1
+					return value(f, "sockhop_sessions_resumed_total", "transport="+to, "result=ok") == 1 &&
+						value(f, kind, "from="+from, "to="+to) == 1 &&
+						value(f, "sockhop_sessions_open", "transport="+to) == 1 &&
+						value(f, "sockhop_sessions_open", "transport="+from) == 0 &&
+						value(f, "sockhop_resume_duration_seconds", "transport="+to) == 1
 				})
 				if got := value(f, kind, "from="+from, "to="+to); got != 1 {
 					t.Errorf("%s{from=%s,to=%s} = %v, want 1", kind, from, to, got)
