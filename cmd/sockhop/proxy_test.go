@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/internal/browser"
+	"github.com/sockhop/sockhop/internal/proxyconf"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
@@ -139,31 +140,12 @@ Group www-data
 	return startProxy(t, "apache2", []string{bin, "-f", file, "-t"}, []string{bin, "-f", file, "-DFOREGROUND"}, port, filepath.Join(dir, "error.log"))
 }
 
-// nginx locations: the recipe, one written without sockhop in mind, one that buffers
-// like a scanning proxy, and the recipe without its Host line.
-const nginxRecipe = `
-        proxy_pass http://BACKEND;
-        proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection $connection_upgrade;
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_buffering off;
-        proxy_read_timeout 1h;
-`
-
-const nginxBare = `
-        proxy_pass http://BACKEND;
-        proxy_set_header Host $http_host;
-`
-
-const nginxScanning = `
-        proxy_pass http://BACKEND;
-        proxy_set_header Host $http_host;
-        proxy_buffering on;
-        proxy_ignore_headers X-Accel-Buffering;
-`
+// The nginx locations shared with the other proxy tests (package proxyconf).
+const (
+	nginxRecipe   = proxyconf.NginxRecipe
+	nginxBare     = proxyconf.NginxBare
+	nginxScanning = proxyconf.NginxScanning
+)
 
 // startNginx runs nginx in front of backend with location as the body of `location / {}`.
 func startNginx(t testing.TB, backend, location string) string {

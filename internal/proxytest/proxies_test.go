@@ -7,39 +7,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sockhop/sockhop/internal/proxyconf"
 	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // The location blocks below are the recipes of docs/proxies.md (with the test's ports);
 // keep the two in step.
 
-// nginxRecipe is the documented nginx location for a sockhop mount.
-const nginxRecipe = `
-        proxy_pass http://BACKEND;
-        proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection $connection_upgrade;
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_buffering off;
-        proxy_read_timeout 1h;
-`
-
-// nginxBare is a location written without sockhop in mind: HTTP/1.0 to the upstream, no
-// Upgrade, default buffering (which honours the server's X-Accel-Buffering: no).
-const nginxBare = `
-        proxy_pass http://BACKEND;
-        proxy_set_header Host $http_host;
-`
-
-// nginxScanning buffers every response whatever the upstream says, like a scanning proxy.
-const nginxScanning = `
-        proxy_pass http://BACKEND;
-        proxy_set_header Host $http_host;
-        proxy_buffering on;
-        proxy_ignore_headers X-Accel-Buffering;
-`
+// The nginx locations shared with the other proxy tests (package proxyconf).
+const (
+	nginxRecipe   = proxyconf.NginxRecipe
+	nginxBare     = proxyconf.NginxBare
+	nginxScanning = proxyconf.NginxScanning
+)
 
 // nginxShortTimeout is the recipe with an idle timeout shorter than the default heartbeat.
 const nginxShortTimeout = `
