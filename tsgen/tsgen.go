@@ -483,7 +483,10 @@ func (g *gen) assignNames() {
 		n := baseName(d.t)
 		byName[n] = append(byName[n], d)
 	}
-	used := map[string]bool{"Events": true}
+	used := map[string]bool{}
+	for _, n := range reserved {
+		used[n] = true
+	}
 	var names []string
 	for n := range byName {
 		names = append(names, n)
@@ -497,15 +500,35 @@ func (g *gen) assignNames() {
 		for _, d := range ds {
 			name := n
 			if len(ds) > 1 || used[name] {
-				name = export(d.t.Obj().Pkg().Name()) + n
+				name = pkgName(d.t.Obj().Pkg()) + n
 			}
 			for i := 2; used[name]; i++ {
-				name = fmt.Sprintf("%s%s%d", export(d.t.Obj().Pkg().Name()), n, i)
+				name = fmt.Sprintf("%s%s%d", pkgName(d.t.Obj().Pkg()), n, i)
 			}
 			used[name] = true
 			d.name = name
 		}
 	}
+}
+
+// pkgName is the name of p that prefixes its types' when names clash: the package name,
+// the directory's for a main package.
+func pkgName(p *types.Package) string {
+	name := p.Name()
+	if name == "main" {
+		name = p.Path()[strings.LastIndex(p.Path(), "/")+1:]
+	}
+	return export(ident(name))
+}
+
+// reserved are the names a declaration does not take, to leave the generated file's own
+// and the usual global ones (Record, Date, Symbol…) alone: a type named so gets its
+// package's name in front.
+var reserved = []string{
+	"Events", "Record", "Partial", "Required", "Readonly", "Pick", "Omit",
+	"Array", "Boolean", "Date", "Error", "Function", "JSON", "Map", "Math", "Number", "Object",
+	"Promise", "RegExp", "Set", "String", "Symbol", "BigInt", "Event", "Element", "Node",
+	"Blob", "File", "URL", "Request", "Response", "Headers", "Text", "Document", "Window",
 }
 
 // baseName is the TypeScript name of a named type before disambiguation: Page[Item] is PageItem.

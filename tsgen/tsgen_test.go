@@ -61,3 +61,26 @@ func TestRefused(t *testing.T) {
 		t.Error("no error for a missing package")
 	}
 }
+
+// TestExamples fails when an example's committed events.d.ts (which its page's script is
+// type-checked against) is not what its Go code generates now.
+func TestExamples(t *testing.T) {
+	t.Parallel()
+	for _, ex := range []string{"chat", "ticker", "echo"} {
+		t.Run(ex, func(t *testing.T) {
+			t.Parallel()
+			dir := "../examples/" + ex
+			var buf bytes.Buffer
+			if err := tsgen.Generate(&buf, tsgen.Config{Dir: dir}); err != nil {
+				t.Fatal(err)
+			}
+			committed, err := os.ReadFile(dir + "/events.d.ts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if buf.String() != string(committed) {
+				t.Errorf("examples/%s/events.d.ts is stale: run go generate ./examples/%s; generated:\n%s", ex, ex, buf.String())
+			}
+		})
+	}
+}
