@@ -135,8 +135,6 @@ type gen struct {
 type decl struct {
 	t    *types.Named
 	name string // TypeScript name, set by assignNames
-	body string // set by write
-	done bool
 }
 
 func newGen() *gen {
@@ -386,6 +384,7 @@ func (g *gen) special(t types.Type) bool {
 
 // specialType returns the TypeScript of types encoded otherwise than by their structure.
 func specialType(t types.Type) (string, bool) {
+	t = types.Unalias(t)
 	if _, ok := t.(*types.Pointer); ok {
 		return "", false // T | null, by T's encoding
 	}
@@ -409,23 +408,20 @@ func specialType(t types.Type) (string, bool) {
 }
 
 func hasMethod(t types.Type, name string) bool {
-	if _, ok := t.Underlying().(*types.Interface); ok {
+	if types.IsInterface(t) {
 		return false
 	}
-	for _, tt := range []types.Type{t, types.NewPointer(t)} {
-		if _, isPtr := t.(*types.Pointer); isPtr && tt != t {
-			continue
-		}
-		obj, _, _ := types.LookupFieldOrMethod(tt, true, nil, name)
-		if _, ok := obj.(*types.Func); ok {
-			return true
-		}
+	if _, ok := t.(*types.Pointer); !ok {
+		t = types.NewPointer(t) // *T has T's methods too
 	}
-	return false
+	obj, _, _ := types.LookupFieldOrMethod(t, true, nil, name)
+	_, ok := obj.(*types.Func)
+	return ok
 }
 
 // collect records the named types reachable from t.
 func (g *gen) collect(t types.Type, pos token.Position, seen map[types.Type]bool) {
+	t = types.Unalias(t)
 	if seen[t] {
 		return
 	}
@@ -442,8 +438,6 @@ func (g *gen) collect(t types.Type, pos token.Position, seen map[types.Type]bool
 			}
 		}
 		g.collect(t.Underlying(), pos, seen)
-	case *types.Alias:
-		g.collect(types.Unalias(t), pos, seen)
 	case *types.Pointer:
 		g.collect(t.Elem(), pos, seen)
 	case *types.Slice:
@@ -570,6 +564,7 @@ func qualified(t *types.Named) string {
 
 // ts is the TypeScript of t as used in a declaration (named types by name).
 func (g *gen) ts(t types.Type, indent int) string {
+	t = types.Unalias(t)
 	if s, ok := specialType(t); ok {
 		return s
 	}
@@ -579,8 +574,6 @@ func (g *gen) ts(t types.Type, indent int) string {
 			return d.name
 		}
 		return g.tsUnder(t, indent) // error
-	case *types.Alias:
-		return g.ts(types.Unalias(t), indent)
 	}
 	return g.tsUnder(t, indent)
 }
@@ -699,13 +692,12 @@ func (g *gen) fields(st *types.Struct) []field {
 		index    []int
 		optional bool
 	}
-	current := []level{}
 	next := []level{{st: st}}
 	visited := map[*types.Struct]bool{}
 	var out []field
 	for len(next) > 0 {
-		current, next = next, nil
-		count := map[string]int{}
+		current := next
+		next = nil
 		var found []field
 		for _, l := range current {
 			if visited[l.st] {
@@ -743,7 +735,6 @@ func (g *gen) fields(st *types.Struct) []field {
 						omitNil: isPtr && (hasOpt(opts, "omitempty") || hasOpt(opts, "omitzero")),
 						index:   index, tagged: tag != "" && strings.Split(tag, ",")[0] != "",
 					})
-					count[name]++
 					continue
 				}
 				// Untagged embedded struct: its fields one level down.

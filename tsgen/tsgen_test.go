@@ -2,12 +2,17 @@ package tsgen_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sockhop/sockhop/tsgen"
+	"github.com/sockhop/sockhop/tsgen/testdata/app"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -83,4 +88,62 @@ func TestExamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFieldsMatchEncodingJSON checks the golden file's field names against what
+// encoding/json writes for the same types.
+func TestFieldsMatchEncodingJSON(t *testing.T) {
+	t.Parallel()
+	golden, err := os.ReadFile("testdata/app.d.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		iface string
+		v     any
+	}{
+		{"AppMessage", app.Message{Extra: &app.Extra{}, Tags: app.Tags{"x"}, When: &time.Time{}, Zero: 1}}, // no field omitted
+		{"Both", app.Both{}},
+	} {
+		data, err := json.Marshal(tc.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for k := range m {
+			want = append(want, k)
+		}
+		got := interfaceFields(t, string(golden), tc.iface)
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: generated fields %q, encoding/json writes %q", tc.iface, got, want)
+		}
+	}
+}
+
+// interfaceFields returns the top-level field names of interface name in src.
+func interfaceFields(t *testing.T, src, name string) []string {
+	_, body, ok := strings.Cut(src, "export interface "+name+" {\n")
+	if !ok {
+		t.Fatalf("no interface %s", name)
+	}
+	body, _, _ = strings.Cut(body, "\n}\n")
+	var names []string
+	for line := range strings.SplitSeq(body, "\n") {
+		if !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") || line == "  }" || strings.HasPrefix(line, "  };") {
+			continue
+		}
+		field, _, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		field = strings.TrimSuffix(field, "?")
+		if uq, err := strconv.Unquote(field); err == nil {
+			field = uq
+		}
+		names = append(names, field)
+	}
+	return names
 }

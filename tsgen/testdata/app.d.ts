@@ -21,6 +21,7 @@ export interface Events {
   toClient: {
     any: { data: unknown; reply: void };
     batch: { data: OtherMessage[]; reply: void };
+    both: { data: Both; reply: void };
     confirm: { data: string; reply: boolean };
     msg: { data: AppMessage; reply: void };
     "weird name!": { data: Level; reply: void };
@@ -59,6 +60,13 @@ export interface AppMessage {
   custom: unknown;
   page: PageTags;
   "quoted-name": string;
+}
+
+/** Go type github.com/sockhop/sockhop/tsgen/testdata/app.Both. */
+export interface Both {
+  Q: number;
+  U: string;
+  when: string;
 }
 
 /** Go type time.Duration. */

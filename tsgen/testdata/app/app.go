@@ -95,3 +95,35 @@ func Register(srv *sockhop.Server) {
 	sockhop.Emits[any](srv, "any")
 	sockhop.Emits[Level](srv, "weird name!")
 }
+
+// Stamp is an alias of time.Time: a string too.
+type Stamp = time.Time
+
+// A and B are embedded side by side in Both.
+type A struct {
+	Name string
+	V    int `json:"v"`
+	Q    int `json:"Q"`
+}
+
+// B clashes with A.
+type B struct {
+	Name string
+	W    int `json:"v"`
+	U    int
+	Q    string
+}
+
+// Both keeps only what encoding/json keeps of A and B: U (its own, hiding B's) and Q (A's
+// tagged one wins); Name and v are ambiguous and dropped.
+type Both struct {
+	A
+	B
+	U    string `json:"U"`
+	When Stamp  `json:"when"`
+}
+
+// RegisterMore registers Both.
+func RegisterMore(srv *sockhop.Server) {
+	sockhop.Emits[Both](srv, "both")
+}
