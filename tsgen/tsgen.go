@@ -128,7 +128,8 @@ type gen struct {
 	toClient map[string]event
 	errs     []error
 
-	named map[string]*decl // by Go type string
+	named map[string]*decl     // by Go type string
+	docs  map[token.Pos]string // Go doc comments of types and fields, by the name's position
 }
 
 // decl is the declaration of one named Go type.
@@ -138,26 +139,58 @@ type decl struct {
 }
 
 func newGen() *gen {
-	return &gen{toServer: map[string]event{}, toClient: map[string]event{}, named: map[string]*decl{}}
+	return &gen{toServer: map[string]event{}, toClient: map[string]event{}, named: map[string]*decl{}, docs: map[token.Pos]string{}}
 }
 
 func (g *gen) errorf(pos token.Position, format string, args ...any) {
 	g.errs = append(g.errs, fmt.Errorf("%s: %s", pos, fmt.Sprintf(format, args...)))
 }
 
-// scan finds the registrations in p.
+// scan finds the registrations in p, and the doc comments of its types and fields.
 func (g *gen) scan(p *packages.Package) {
 	g.fset = p.Fset
 	for _, f := range p.Syntax {
 		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				g.call(p.TypesInfo, n)
+			case *ast.GenDecl:
+				if n.Tok == token.TYPE && !n.Lparen.IsValid() && len(n.Specs) == 1 && n.Doc != nil {
+					g.docs[n.Specs[0].(*ast.TypeSpec).Name.Pos()] = n.Doc.Text()
+				}
+			case *ast.TypeSpec:
+				if doc := cmp.Or(n.Doc, n.Comment); doc != nil {
+					g.docs[n.Name.Pos()] = doc.Text()
+				}
+			case *ast.Field:
+				if doc := cmp.Or(n.Doc, n.Comment); doc != nil {
+					for _, name := range n.Names {
+						g.docs[name.Pos()] = doc.Text()
+					}
+				}
 			}
-			g.call(p.TypesInfo, call)
 			return true
 		})
 	}
+}
+
+// jsdoc renders text (a Go comment) as a JSDoc comment at indent, with a new line.
+func jsdoc(text, indent string) string {
+	text = strings.ReplaceAll(strings.TrimSpace(text), "*/", "*\\/")
+	if text == "" {
+		return ""
+	}
+	lines := strings.Split(text, "\n")
+	if len(lines) == 1 {
+		return indent + "/** " + text + " */\n"
+	}
+	var b strings.Builder
+	b.WriteString(indent + "/**\n")
+	for _, l := range lines {
+		b.WriteString(strings.TrimRight(indent+" * "+l, " ") + "\n")
+	}
+	b.WriteString(indent + " */\n")
+	return b.String()
 }
 
 // call records call when it is a sockhop registration.
@@ -321,11 +354,16 @@ func (g *gen) write(w *bytes.Buffer, pkgs []*packages.Package) {
 	}
 	slices.SortFunc(decls, func(a, b *decl) int { return strings.Compare(a.name, b.name) })
 	for _, d := range decls {
+		doc := "Go type " + qualified(d.t) + "."
+		if text := g.docs[d.t.Obj().Pos()]; text != "" {
+			doc = strings.TrimSpace(text) + "\n\n" + doc
+		}
+		w.WriteString("\n" + jsdoc(doc, ""))
 		u := d.t.Underlying()
 		if st, ok := u.(*types.Struct); ok && !g.special(d.t) {
-			fmt.Fprintf(w, "\n/** Go type %s. */\nexport interface %s %s\n", qualified(d.t), d.name, g.structType(st, 0))
+			fmt.Fprintf(w, "export interface %s %s\n", d.name, g.structType(st, 0))
 		} else {
-			fmt.Fprintf(w, "\n/** Go type %s. */\nexport type %s = %s;\n", qualified(d.t), d.name, g.tsUnder(d.t, 0))
+			fmt.Fprintf(w, "export type %s = %s;\n", d.name, g.tsUnder(d.t, 0))
 		}
 	}
 }
@@ -632,6 +670,7 @@ func arrayOf(s string) string {
 type field struct {
 	name     string
 	t        types.Type
+	pos      token.Pos // of the Go field
 	optional bool
 	str      bool // the ",string" option
 	omitNil  bool // an unnamed pointer with omitempty or omitzero: never null
@@ -661,6 +700,7 @@ func (g *gen) structType(st *types.Struct, indent int) string {
 		if f.optional {
 			opt = "?"
 		}
+		b.WriteString(jsdoc(g.docs[f.pos], pad))
 		fmt.Fprintf(&b, "%s%s%s: %s;\n", pad, propName(f.name), opt, ts)
 	}
 	b.WriteString(strings.Repeat("  ", indent) + "}")
@@ -731,7 +771,7 @@ func (g *gen) fields(st *types.Struct) []field {
 					}
 					_, isPtr := ft.(*types.Pointer)
 					found = append(found, field{
-						name: name, t: ft, optional: optional, str: hasOpt(opts, "string"),
+						name: name, t: ft, pos: sf.Pos(), optional: optional, str: hasOpt(opts, "string"),
 						omitNil: isPtr && (hasOpt(opts, "omitempty") || hasOpt(opts, "omitzero")),
 						index:   index, tagged: tag != "" && strings.Split(tag, ",")[0] != "",
 					})

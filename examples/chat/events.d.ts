@@ -29,13 +29,21 @@ export interface Events {
   };
 }
 
-/** Go type github.com/sockhop/sockhop/examples/chat.joinReq. */
+/**
+ * joinReq is the data of "join".
+ *
+ * Go type github.com/sockhop/sockhop/examples/chat.joinReq.
+ */
 export interface JoinReq {
   room: string;
   nick: string;
 }
 
-/** Go type github.com/sockhop/sockhop/examples/chat.joined. */
+/**
+ * joined answers "join": where the session is now, who is there and what was said.
+ *
+ * Go type github.com/sockhop/sockhop/examples/chat.joined.
+ */
 export interface Joined {
   room: string;
   nick: string;
@@ -44,26 +52,42 @@ export interface Joined {
   rooms: RoomInfo[];
 }
 
-/** Go type github.com/sockhop/sockhop/examples/chat.message. */
+/**
+ * message is one chat line, as the clients receive it in "msg" events and in history.
+ *
+ * Go type github.com/sockhop/sockhop/examples/chat.message.
+ */
 export interface Message {
   id: string;
   room: string;
   nick: string;
   text: string;
+  /** unix ms */
   ts: number;
 }
 
-/** Go type github.com/sockhop/sockhop/examples/chat.notice. */
+/**
+ * notice tells a room that someone joined, left or changed nickname.
+ *
+ * Go type github.com/sockhop/sockhop/examples/chat.notice.
+ */
 export interface Notice {
   room: string;
+  /** "join", "leave", "rename" */
   kind: string;
   nick: string;
+  /** the previous nickname of a rename */
   old?: string;
+  /** the room's nicknames after the change */
   members: string[];
   ts: number;
 }
 
-/** Go type github.com/sockhop/sockhop/examples/chat.roomInfo. */
+/**
+ * roomInfo is one entry of the room list.
+ *
+ * Go type github.com/sockhop/sockhop/examples/chat.roomInfo.
+ */
 export interface RoomInfo {
   name: string;
   members: number;

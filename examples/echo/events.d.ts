@@ -20,15 +20,25 @@ export interface Events {
   };
 }
 
-/** Go type github.com/sockhop/sockhop/examples/echo.bcastReq. */
+/**
+ * bcastReq is the data of "bcast": emit M events "b" of S bytes each to Room.
+ *
+ * Go type github.com/sockhop/sockhop/examples/echo.bcastReq.
+ */
 export interface BcastReq {
   room: string;
   m: number;
   s: number;
 }
 
-/** Go type github.com/sockhop/sockhop/examples/echo.rttReply. */
+/**
+ * rttReply answers "rtt".
+ *
+ * Go type github.com/sockhop/sockhop/examples/echo.rttReply.
+ */
 export interface RttReply {
+  /** the server's clock, unix ns */
   t: number;
+  /** what the client sent, back */
   c?: unknown;
 }

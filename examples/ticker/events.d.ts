@@ -16,18 +16,31 @@ export interface Events {
   };
 }
 
-/** Go type github.com/sockhop/sockhop/examples/ticker.quote. */
+/**
+ * quote is one price update, the data of "quote" events.
+ *
+ * Go type github.com/sockhop/sockhop/examples/ticker.quote.
+ */
 export interface Quote {
   sym: string;
   price: number;
+  /** the first price of the run */
   open: number;
+  /** since open */
   change: number;
+  /** since open, in percent */
   pct: number;
+  /** +1, 0, -1: against the previous quote */
   dir: number;
+  /** unix ms */
   ts: number;
 }
 
-/** Go type github.com/sockhop/sockhop/examples/ticker.symbol. */
+/**
+ * symbol is one simulated instrument.
+ *
+ * Go type github.com/sockhop/sockhop/examples/ticker.symbol.
+ */
 export interface TickerSymbol {
   sym: string;
   name: string;

@@ -28,7 +28,11 @@ export interface Events {
   };
 }
 
-/** Go type github.com/sockhop/sockhop/tsgen/testdata/app.Message. */
+/**
+ * Message exercises the field rules.
+ *
+ * Go type github.com/sockhop/sockhop/tsgen/testdata/app.Message.
+ */
 export interface AppMessage {
   id: string;
   created: string;
@@ -62,7 +66,12 @@ export interface AppMessage {
   "quoted-name": string;
 }
 
-/** Go type github.com/sockhop/sockhop/tsgen/testdata/app.Both. */
+/**
+ * Both keeps only what encoding/json keeps of A and B: U (its own, hiding B's) and Q (A's
+ * tagged one wins); Name and v are ambiguous and dropped.
+ *
+ * Go type github.com/sockhop/sockhop/tsgen/testdata/app.Both.
+ */
 export interface Both {
   Q: number;
   U: string;
@@ -72,7 +81,11 @@ export interface Both {
 /** Go type time.Duration. */
 export type Duration = number;
 
-/** Go type github.com/sockhop/sockhop/tsgen/testdata/app.Level. */
+/**
+ * Level is a named basic type.
+ *
+ * Go type github.com/sockhop/sockhop/tsgen/testdata/app.Level.
+ */
 export type Level = number;
 
 /** Go type github.com/sockhop/sockhop/tsgen/testdata/app/other.Message. */
@@ -80,11 +93,19 @@ export interface OtherMessage {
   body: string;
 }
 
-/** Go type github.com/sockhop/sockhop/tsgen/testdata/app.Page[github.com/sockhop/sockhop/tsgen/testdata/app.Tags]. */
+/**
+ * Page is generic.
+ *
+ * Go type github.com/sockhop/sockhop/tsgen/testdata/app.Page[github.com/sockhop/sockhop/tsgen/testdata/app.Tags].
+ */
 export interface PageTags {
   items: Tags[];
   next?: string;
 }
 
-/** Go type github.com/sockhop/sockhop/tsgen/testdata/app.Tags. */
+/**
+ * Tags is a named slice.
+ *
+ * Go type github.com/sockhop/sockhop/tsgen/testdata/app.Tags.
+ */
 export type Tags = string[];
