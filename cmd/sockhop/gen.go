@@ -20,7 +20,8 @@ package of a go:generate line) for the browser client: connect<Events>(url). It 
 Go source: every sockhop.On, OnRequest, Handle, Emits and EmitsRequest call with a
 constant event name, in any of the packages, main packages included. Nothing runs.
 
-  //go:generate go run github.com/sockhop/sockhop/cmd/sockhop gen ts -o static/events.d.ts
+  go get -tool github.com/sockhop/sockhop/cmd/sockhop   # once, in your module
+  //go:generate go tool sockhop gen ts -o events.d.ts   # beside the server's code
 
 flags:
 `
