@@ -260,9 +260,10 @@ func (c *Client) current() (*session.Session, error) {
 	return c.core, nil
 }
 
-// Emit sends event name with v encoded as JSON. It queues and does not wait.
+// Emit sends event name with v encoded as JSON, or as bytes for a []byte. It queues and
+// does not wait; a full queue refuses it with ErrQueueFull.
 func (c *Client) Emit(ctx context.Context, name string, v any) error {
-	data, err := marshal(v)
+	msg, err := encodeEvent(name, v, 0)
 	if err != nil {
 		return err
 	}
@@ -270,21 +271,30 @@ func (c *Client) Emit(ctx context.Context, name string, v any) error {
 	if err != nil {
 		return err
 	}
-	return core.Emit(name, data)
+	return core.Send(msg, true)
 }
 
 // EmitWithAck sends event name with v and waits for the server's reply. An error reply
 // comes back as *events.ErrorBody (sockhop.Error on the server).
 func (c *Client) EmitWithAck(ctx context.Context, name string, v any) (json.RawMessage, error) {
-	data, err := marshal(v)
-	if err != nil {
+	if _, err := encodeEvent(name, v, 0); err != nil {
 		return nil, err
 	}
 	core, err := c.current()
 	if err != nil {
 		return nil, err
 	}
-	return core.Request(ctx, name, data)
+	m, err := core.RequestMessage(ctx, name, func(id uint64) []byte {
+		msg, _ := encodeEvent(name, v, id)
+		return msg
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.B != nil {
+		return json.Marshal(m.B) // a reply in bytes: a base64 JSON string, as a []byte decodes
+	}
+	return m.Data, nil
 }
 
 // Close ends the session with a normal close and stops reconnecting. It waits until the
@@ -355,7 +365,7 @@ func (c *Client) handle(ctx context.Context, m *events.Message) {
 		}
 		return
 	}
-	reply, err := h(ctx, m.Data)
+	reply, err := h(withBytes(ctx, m), m.Data)
 	if m.ID == 0 || core == nil {
 		return
 	}
@@ -365,6 +375,10 @@ func (c *Client) handle(ctx context.Context, m *events.Message) {
 			e = &events.ErrorBody{Code: "internal", Message: "internal error"}
 		}
 		_ = core.Reply(m.ID, nil, e)
+		return
+	}
+	if b, ok := reply.([]byte); ok {
+		_ = core.ReplyBytes(m.ID, b)
 		return
 	}
 	data, err := marshal(reply)
