@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -308,4 +309,50 @@ func TestClientQueueFull(t *testing.T) {
 		default:
 		}
 	})
+}
+
+// BenchmarkBinaryEcho echoes 1 MiB through the server with the Go client on each
+// transport: as bytes (binary frames on WebSocket, base64 "b" on SockJS) and, for
+// comparison, as the base64 JSON string an app had to send before.
+func BenchmarkBinaryEcho(b *testing.B) {
+	payload := make([]byte, 1<<20)
+	_, _ = rand.Read(payload)
+	for _, tr := range transports {
+		for _, form := range []string{"bytes", "base64-json"} {
+			b.Run(tr+"/"+form, func(b *testing.B) {
+				srv, err := sockhop.New(sockhop.Options{MaxMessageSize: 4 << 20, MaxQueueBytes: 8 << 20, ResumeBytes: 8 << 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				sockhop.OnRequest(srv, "echo", func(ctx context.Context, s *sockhop.Session, v []byte) ([]byte, error) { return v, nil })
+				url := serveAt(b, srv, httptest.NewUnstartedServer(nil))
+				ctx := context.Background()
+				c, err := client.Dial(ctx, url, client.Options{Transports: []string{tr}, NoReconnect: true, MaxQueueBytes: 8 << 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				var v any = payload
+				if form == "base64-json" {
+					v = json.RawMessage(mustJSON(b, payload)) // a JSON string: the handler's []byte decodes it
+				}
+				b.SetBytes(2 << 20)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if _, err := c.EmitWithAck(ctx, "echo", v); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func mustJSON(b *testing.B, v any) []byte {
+	out, err := json.Marshal(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
 }

@@ -119,13 +119,11 @@ func (s *Session) Emit(ctx context.Context, name string, v any) error {
 // A []byte travels as bytes; a reply in bytes comes back as the JSON string of their
 // base64, which decodes into a []byte.
 func (s *Session) EmitWithAck(ctx context.Context, name string, v any) (json.RawMessage, error) {
-	if _, err := encodeEvent(name, v, 0); err != nil {
+	enc, err := eventEncoder(name, v)
+	if err != nil {
 		return nil, fmt.Errorf("sockhop: emit %s: %w", name, err)
 	}
-	m, err := s.core.RequestMessage(ctx, name, func(id uint64) []byte {
-		msg, _ := encodeEvent(name, v, id)
-		return msg
-	})
+	m, err := s.core.RequestMessage(ctx, name, enc)
 	if err != nil {
 		return nil, err
 	}

@@ -35,12 +35,21 @@ func withBytes(ctx context.Context, m *events.Message) context.Context {
 
 // encodeEvent encodes event name with v: bytes for a []byte, JSON otherwise.
 func encodeEvent(name string, v any, id uint64) ([]byte, error) {
+	enc, err := eventEncoder(name, v)
+	if err != nil {
+		return nil, err
+	}
+	return enc(id), nil
+}
+
+// eventEncoder encodes v once and returns what encodes event name with it and an ack id.
+func eventEncoder(name string, v any) (func(id uint64) []byte, error) {
 	if b, ok := v.([]byte); ok {
-		return events.AppendBinaryEvent(nil, name, b, id), nil
+		return func(id uint64) []byte { return events.AppendBinaryEvent(nil, name, b, id) }, nil
 	}
 	data, err := marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	return events.AppendEvent(nil, name, data, id), nil
+	return func(id uint64) []byte { return events.AppendEvent(nil, name, data, id) }, nil
 }

@@ -277,17 +277,15 @@ func (c *Client) Emit(ctx context.Context, name string, v any) error {
 // EmitWithAck sends event name with v and waits for the server's reply. An error reply
 // comes back as *events.ErrorBody (sockhop.Error on the server).
 func (c *Client) EmitWithAck(ctx context.Context, name string, v any) (json.RawMessage, error) {
-	if _, err := encodeEvent(name, v, 0); err != nil {
+	enc, err := eventEncoder(name, v)
+	if err != nil {
 		return nil, err
 	}
 	core, err := c.current()
 	if err != nil {
 		return nil, err
 	}
-	m, err := core.RequestMessage(ctx, name, func(id uint64) []byte {
-		msg, _ := encodeEvent(name, v, id)
-		return msg
-	})
+	m, err := core.RequestMessage(ctx, name, enc)
 	if err != nil {
 		return nil, err
 	}
