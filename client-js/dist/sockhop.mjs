@@ -1005,7 +1005,12 @@ var Client = class extends Emitter {
         return this.event(m);
       case "ack":
         this.rx++;
-        return this.calls.settle(m.id, payload(m), m.e);
+        try {
+          return this.calls.settle(m.id, payload(m), m.e);
+        } catch (e) {
+          this.fire("error", err("protocol", "sockhop: bad base64 from server"));
+          return this.lost(1002, "bad base64");
+        }
       case "close":
         this.closeMsg = m;
     }

@@ -302,7 +302,12 @@ export class Client extends Emitter implements Socket {
         return this.event(m);
       case 'ack':
         this.rx++;
-        return this.calls.settle(m.id, payload(m), m.e);
+        try {
+          return this.calls.settle(m.id, payload(m), m.e);
+        } catch {
+          this.fire('error', err('protocol', 'sockhop: bad base64 from server'));
+          return this.lost(1002, 'bad base64');
+        }
       case 'close':
         this.closeMsg = m as any;
     }

@@ -106,3 +106,11 @@ test('client: bytes over the server limit are refused with too_big', async () =>
   await tick(5);
   assert.equal(w.cur().events().filter((m) => m.n == 'small').length, 1);
 });
+
+test('client: bad base64 from the server is a protocol error, not a throw', async () => {
+  const w = world({ websocket: ['ok'] }, { welcome: { bin: 1 }, reconnect: false });
+  await until(() => w.c.state == 'connected');
+  w.cur().server({ t: 'ev', n: 'x', b: 'not base64!' });
+  await until(() => w.c.state == 'closed');
+  assert.ok(w.log.some((e) => e[0] == 'error' && e[1].code == 'protocol'));
+});
