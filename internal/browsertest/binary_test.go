@@ -25,16 +25,24 @@ const binaryPage = `(async () => {
     const send = WebSocket.prototype.send;
     WebSocket.prototype.send = function (d) { if (typeof d != 'string') window.binSends = binSends() + 1; return send.call(this, d); };
   }
-  const r = { want };
+  const r = { want, ms: {} };
+  let t0 = performance.now();
+  const lap = (what) => ((r.ms[what] = Math.round(performance.now() - t0)), (t0 = performance.now()));
   r.up = await s.emitWithAck('bsum', u);                          // Uint8Array up
+  lap('up');
   r.blobUp = await s.emitWithAck('bsum', new Blob([u]));          // Blob up
+  lap('blob');
   r.bufUp = await s.emitWithAck('bsum', u.buffer);                // ArrayBuffer up
+  lap('buffer');
   const echo = await s.emitWithAck('becho', u);                   // up and back down, as an ack
   r.echoType = Object.prototype.toString.call(echo);
+  lap('echo');
   r.echo = await sha(echo);
   const got = new Promise((res) => s.once('blob', res));
+  t0 = performance.now();
   r.serverSum = await s.emitWithAck('bpull', 1 << 20);             // the server emits its own 1 MiB
   const blob = await got;
+  lap('down');
   r.blobType = Object.prototype.toString.call(blob);
   r.down = await sha(blob);
   try {
@@ -72,6 +80,7 @@ func TestBinaryMiB(t *testing.T) {
 		var r struct {
 			Want, Up, BlobUp, BufUp, Echo, EchoType, ServerSum, Down, BlobType, TooBig, After string
 			BinSends                                                                          int
+			MS                                                                                map[string]int
 		}
 		tab.Eval(binaryPage, &r)
 		for what, got := range map[string]string{"Uint8Array up": r.Up, "Blob up": r.BlobUp, "ArrayBuffer up": r.BufUp, "echo": r.Echo} {
@@ -96,6 +105,7 @@ func TestBinaryMiB(t *testing.T) {
 		if want := map[bool]int{true: 5, false: 0}[name == "websocket"]; r.BinSends != want {
 			t.Errorf("%d binary WebSocket frames sent, want %d", r.BinSends, want)
 		}
-		t.Logf("%s: 1 MiB up (Uint8Array, Blob, ArrayBuffer), echoed, and down intact", name)
+		t.Logf("%s: 1 MiB up (Uint8Array, Blob, ArrayBuffer), echoed, and down intact; ms: up %d, Blob up %d, ArrayBuffer up %d, echo (up and down) %d, down %d",
+			name, r.MS["up"], r.MS["blob"], r.MS["buffer"], r.MS["echo"], r.MS["down"])
 	})
 }
