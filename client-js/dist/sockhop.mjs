@@ -147,16 +147,31 @@ function fromB64(s) {
   }
   return out;
 }
+var raw = /* @__PURE__ */ new Map();
+var RAW_KEEP = 8;
+var RAW_BYTES = 4 << 20;
+var rawBytes = 0;
+function forget(s) {
+  const b = raw.get(s);
+  if (b) rawBytes -= b.length, raw.delete(s);
+}
 function encode(m) {
   if (!isBytes(m.d)) return JSON.stringify(m);
   const _a = m, { d } = _a, head = __objRest(_a, ["d"]);
-  return PREFIX + toB64(bytesOf(d)) + '",' + JSON.stringify(head).slice(1);
+  const b = bytesOf(d).slice();
+  const s = PREFIX + toB64(b) + '",' + JSON.stringify(head).slice(1);
+  forget(s);
+  raw.set(s, b);
+  rawBytes += b.length;
+  while (raw.size > RAW_KEEP || rawBytes > RAW_BYTES) forget(raw.keys().next().value);
+  return s;
 }
 var isBin = (s) => s.startsWith(PREFIX);
 var asText = (s, bin) => bin || !isBin(s) ? s : '{"d"' + s.slice(4);
 function frameOf(s) {
   const j = s.indexOf('"', PREFIX.length);
-  const bytes = fromB64(s.slice(PREFIX.length, j));
+  const bytes = raw.get(s) || fromB64(s.slice(PREFIX.length, j));
+  forget(s);
   const head = enc.encode("{" + s.slice(j + 2));
   const f = new Uint8Array(head.length + 1 + bytes.length);
   f.set(head);
@@ -449,7 +464,7 @@ function remember(key, t, ms) {
   } catch (e) {
   }
 }
-function forget(key) {
+function forget2(key) {
   var _a;
   try {
     (_a = store()) == null ? void 0 : _a.removeItem(PREFIX2 + key);
@@ -919,7 +934,7 @@ var Client = class extends Emitter {
   /** next tries the next transport of the ladder, or schedules a reconnect after the last. */
   next() {
     if (this.step >= this.ladder.length) {
-      forget(this.key);
+      forget2(this.key);
       return this.retry();
     }
     const name = this.ladder[this.step++];

@@ -94,11 +94,32 @@ export function fromB64(s: string): Uint8Array {
   return out;
 }
 
+/**
+ * raw keeps the bytes of the last few messages encoded, so that the WebSocket transport
+ * sends them without decoding their base64 again; a message sent later (a resume, the
+ * offline queue) is decoded from its string.
+ */
+const raw = new Map<string, Uint8Array>();
+const RAW_KEEP = 8; // messages
+const RAW_BYTES = 4 << 20; // and bytes at most
+let rawBytes = 0;
+
+function forget(s: string): void {
+  const b = raw.get(s);
+  if (b) (rawBytes -= b.length), raw.delete(s);
+}
+
 /** encode encodes m: in the binary form when m.d is bytes, as JSON otherwise. */
 export function encode(m: Msg): string {
   if (!isBytes(m.d)) return JSON.stringify(m);
   const { d, ...head } = m;
-  return PREFIX + toB64(bytesOf(d)) + '",' + JSON.stringify(head).slice(1);
+  const b = bytesOf(d).slice(); // a copy: what the caller changes later is not sent
+  const s = PREFIX + toB64(b) + '",' + JSON.stringify(head).slice(1);
+  forget(s);
+  raw.set(s, b);
+  rawBytes += b.length;
+  while (raw.size > RAW_KEEP || rawBytes > RAW_BYTES) forget(raw.keys().next().value!);
+  return s;
 }
 
 /** isBin reports whether an encoded message is in the binary form. */
@@ -110,7 +131,8 @@ export const asText = (s: string, bin: boolean): string => (bin || !isBin(s) ? s
 /** frameOf returns the binary WebSocket frame of a message in the binary form. */
 export function frameOf(s: string): Uint8Array {
   const j = s.indexOf('"', PREFIX.length);
-  const bytes = fromB64(s.slice(PREFIX.length, j));
+  const bytes = raw.get(s) || fromB64(s.slice(PREFIX.length, j));
+  forget(s);
   const head = enc!.encode('{' + s.slice(j + 2));
   const f = new Uint8Array(head.length + 1 + bytes.length);
   f.set(head);
