@@ -78,7 +78,9 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// AckTimeout bounds EmitWithAck when its context has no earlier deadline. Zero means 10s.
 	AckTimeout time.Duration
-	// MaxQueueBytes bounds the send queue. Zero means 1 MiB.
+	// MaxQueueBytes bounds the send queue, which fills while the client is offline. Zero
+	// means 1 MiB. An emit that does not fit is refused with ErrQueueFull; the session goes
+	// on.
 	MaxQueueBytes int
 	// Logger receives log lines. Nil means silent.
 	Logger *slog.Logger
