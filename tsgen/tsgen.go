@@ -21,7 +21,8 @@
 // (fields tagged "-" left out, omitempty and omitzero fields optional, the "string" option
 // a string, the fields of untagged embedded structs promoted by Go's rules, those of an
 // embedded pointer optional); a pointer is T | null; a slice or an array is T[] ([]byte a
-// base64 string); a map is an object with string keys; time.Time is a string;
+// base64 string inside JSON; as an event's whole data or reply it travels as bytes, so the
+// page sends ArrayBuffer | ArrayBufferView | Blob and receives Uint8Array); a map is an object with string keys; time.Time is a string;
 // json.RawMessage, interfaces and types with their own MarshalJSON or UnmarshalJSON are
 // unknown; a type with MarshalText is a string. A nil slice or map encodes as null, which
 // the declarations do not say: initialise them, or tag them omitempty. Every named type
@@ -381,14 +382,16 @@ func (g *gen) writeEvents(w *bytes.Buffer, key string, m map[string]event) {
 	fmt.Fprintf(w, "  %s: {\n", key)
 	for _, n := range names {
 		ev := m[n]
+		// What the page sends: toServer data and toClient replies; it receives the others.
+		sends := key == "toServer"
 		data := "unknown"
 		if ev.data != nil {
-			data = g.ts(ev.data, 2)
+			data = g.payload(ev.data, sends, 2)
 		}
 		var reply string
 		switch ev.replyKind {
 		case replyType:
-			reply = g.ts(ev.reply, 2)
+			reply = g.payload(ev.reply, !sends, 2)
 		case replyNull:
 			reply = "null"
 		case replyVoid:
@@ -397,7 +400,7 @@ func (g *gen) writeEvents(w *bytes.Buffer, key string, m map[string]event) {
 			reply = "unknown"
 		}
 		if strings.Contains(data+reply, "\n") {
-			data, reply = g.eventType(ev.data, "unknown"), g.eventType(ev.reply, reply)
+			data, reply = g.eventType(ev.data, sends, "unknown"), g.eventType(ev.reply, !sends, reply)
 			fmt.Fprintf(w, "    %s: {\n      data: %s;\n      reply: %s;\n    };\n", propName(n), data, reply)
 			continue
 		}
@@ -407,11 +410,27 @@ func (g *gen) writeEvents(w *bytes.Buffer, key string, m map[string]event) {
 }
 
 // eventType is the TypeScript of t in a multi-line event entry, or def when t is nil.
-func (g *gen) eventType(t types.Type, def string) string {
+func (g *gen) eventType(t types.Type, sent bool, def string) string {
 	if t == nil {
 		return def
 	}
-	return g.ts(t, 3)
+	return g.payload(t, sent, 3)
+}
+
+// byteSlice is []byte, the one payload type that travels as a binary message.
+var byteSlice = types.NewSlice(types.Typ[types.Uint8])
+
+// payload is the TypeScript of an event's data or reply t. A []byte travels as bytes (a
+// binary message, README "Binary payloads"): the page sends it as any binary value the
+// client takes and receives it as a Uint8Array. Any other type is its JSON.
+func (g *gen) payload(t types.Type, sent bool, indent int) string {
+	if types.Identical(types.Unalias(t), byteSlice) {
+		if sent {
+			return "ArrayBuffer | ArrayBufferView | Blob"
+		}
+		return "Uint8Array"
+	}
+	return g.ts(t, indent)
 }
 
 // special reports whether t has a fixed encoding that is not its structure.

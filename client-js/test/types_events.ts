@@ -70,3 +70,24 @@ async function untyped(): Promise<number> {
   return (await u.emitWithAck('x')) + (await u.emitWithAck<number>('add', [1, 2], { timeout: 5 }));
 }
 void untyped();
+
+// A []byte payload travels as bytes: any binary value goes up, a Uint8Array comes down.
+async function binary(): Promise<void> {
+  s.emit('upload', new Uint8Array(4));
+  s.emit('upload', new ArrayBuffer(4));
+  s.emit('upload', new Blob(['x']));
+  // @ts-expect-error a []byte handler takes bytes, not a string
+  s.emit('upload', 'aGk=');
+  const up: Uint8Array = await s.emitWithAck('upload', new Uint8Array(1));
+  s.on('frame', (b) => {
+    const n: number = b.byteLength;
+    // @ts-expect-error frame's data is a Uint8Array, not a string
+    b.toUpperCase();
+    void n;
+  });
+  s.on('sign', (b) => b.slice(1));
+  // @ts-expect-error sign's reply is bytes
+  s.on('sign', () => 'signed');
+  void up;
+}
+void binary();

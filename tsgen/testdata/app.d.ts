@@ -16,6 +16,7 @@ export interface Events {
     ping: { data: string; reply: null };
     raw: { data: unknown; reply: unknown };
     say: { data: AppMessage; reply: null };
+    upload: { data: ArrayBuffer | ArrayBufferView | Blob; reply: Uint8Array };
   };
   /** Events the server emits, by name (sockhop.Emits, EmitsRequest). */
   toClient: {
@@ -23,7 +24,9 @@ export interface Events {
     batch: { data: OtherMessage[]; reply: void };
     both: { data: Both; reply: void };
     confirm: { data: string; reply: boolean };
+    frame: { data: Uint8Array; reply: void };
     msg: { data: AppMessage; reply: void };
+    sign: { data: Uint8Array; reply: ArrayBuffer | ArrayBufferView | Blob };
     "weird name!": { data: Level; reply: void };
   };
 }

@@ -93,6 +93,9 @@ func Register(srv *sockhop.Server) {
 	sockhop.Emits[[]other.Message](srv, "batch")
 	sockhop.EmitsRequest[string, bool](srv, "confirm")
 	sockhop.Emits[any](srv, "any")
+	sockhop.OnRequest(srv, "upload", func(context.Context, *sockhop.Session, []byte) ([]byte, error) { return nil, nil })
+	sockhop.Emits[[]byte](srv, "frame")
+	sockhop.EmitsRequest[[]byte, []byte](srv, "sign")
 	sockhop.Emits[Level](srv, "weird name!")
 }
 
