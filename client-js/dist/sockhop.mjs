@@ -1261,7 +1261,7 @@ var Client = class extends Emitter {
   lost(code, reason, act, hint) {
     const cm = this.closeMsg;
     const c = cm || { code, reason };
-    if (this.tries.length && !cm && !act && !isTerminal(c.code) && this.o.reconnect && this.state == "connected") {
+    if (this.tries.length && !cm && (!act || act == "resume") && !isTerminal(c.code) && this.o.reconnect && this.state == "connected") {
       this.drop();
       this.orphan = { code: c.code, reason: c.reason };
       return;

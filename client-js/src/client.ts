@@ -716,7 +716,7 @@ export class Client extends Emitter implements Socket {
   private lost(code: number, reason: string, act?: Action, hint?: number): void {
     const cm = this.closeMsg;
     const c: CloseMsg = cm || { code, reason };
-    if (this.tries.length && !cm && !act && !isTerminal(c.code) && this.o.reconnect && this.state == 'connected') {
+    if (this.tries.length && !cm && (!act || act == 'resume') && !isTerminal(c.code) && this.o.reconnect && this.state == 'connected') {
       this.drop();
       this.orphan = { code: c.code, reason: c.reason };
       return;
