@@ -970,7 +970,6 @@ var Client = class extends Emitter {
       const c = cm || { code, reason };
       if (cm && cm.e) this.fire("error", err(String(cm.e.code), cm.e.message));
       if (act == "terminal" || isTerminal(c.code) || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, false);
-      if (this.tries.length) return;
       this.abandonAll();
       this.state = "disconnected";
       return this.retry(cm ? cm.retry != null && cm.retry >= 0 ? cm.retry : void 0 : hint, tr.name);

@@ -396,9 +396,10 @@ export class Client extends Emitter implements Socket {
       const c: CloseMsg = cm || { code, reason };
       if (cm && cm.e) this.fire('error', err(String(cm.e.code), cm.e.message));
       if (act == 'terminal' || isTerminal(c.code) || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, false);
-      if (this.tries.length) return; // another transport may still get through
       // A refusal of this connection (not of the session) is no verdict on the transport: the
-      // next run begins with it, not at the top of the ladder, nor below it.
+      // next run begins with it, not at the top of the ladder, nor below it; the transports
+      // started beside it (it was late: the server holds a connection it will refuse for a
+      // while) are given up, as the server would refuse them too.
       this.abandonAll();
       this.state = 'disconnected';
       return this.retry(cm ? (cm.retry != null && cm.retry >= 0 ? cm.retry : undefined) : hint, tr.name);

@@ -245,3 +245,15 @@ func TestLadderNginxRecipe(t *testing.T) {
 	px := startNginx(t, bin["nginx"], be.addr, nginxRecipe, nil)
 	runLadder(t, px, 7, "websocket", []string{"websocket"})
 }
+
+// TestNginxRewritesHostAllowedOrigins: the recipe without `proxy_set_header Host` (nginx
+// sends the upstream's address as Host, which TestNginxWithoutHost shows refused) works
+// when the server lists the public origin in AllowedOrigins, as the examples'
+// -allow-origin flag does; here as the host pattern "127.0.0.1".
+func TestNginxRewritesHostAllowedOrigins(t *testing.T) {
+	t.Parallel()
+	bin := need(t, "nginx", "browser")
+	be := startBackend(t, sockhop.Options{AllowedOrigins: []string{"127.0.0.1"}})
+	px := startNginx(t, bin["nginx"], be.addr, strings.Replace(nginxRecipe, "proxy_set_header Host $http_host;", "", 1), nil)
+	runLadder(t, px, 3, "websocket", []string{"websocket"})
+}
