@@ -199,7 +199,20 @@ export class Client extends Emitter implements Socket {
   /** report tells the server how many counted messages arrived, when it has not heard. */
   private report(): void {
     clearTimeout(this.ackTimer);
-    if (this.up && this.rx > this.rxSaid) this.direct({ t: 'pong', r: (this.rxSaid = this.rx) });
+    const r = this.said();
+    if (this.up && r > this.rxSaid) this.direct({ t: 'pong', r: (this.rxSaid = r) });
+  }
+
+  /**
+   * said is the count of counted messages received that the client may report (r): rx, but
+   * never above the seq of a resume hello under way on another transport. The server
+   * forgets the messages a report acknowledges, and the resume must find every message
+   * after its seq (PROTOCOL.md §6, "Switching transports").
+   */
+  private said(): number {
+    let r = this.rx;
+    for (const x of this.tries) if (x.hello && x.resume) r = Math.min(r, x.seq);
+    return r;
   }
 
   /** direct sends control messages (hello, pong, ack replies before welcome) at once. */
@@ -439,7 +452,7 @@ export class Client extends Emitter implements Socket {
     switch (m.t) {
       case 'ping':
         this.held.ack(m.r);
-        return this.direct({ t: 'pong', r: (this.rxSaid = this.rx) });
+        return this.direct({ t: 'pong', r: (this.rxSaid = Math.max(this.rxSaid, this.said())) });
       case 'pong':
         if (this.pingAt) this.rtt.add(Date.now() - this.pingAt);
         this.pingAt = 0;
@@ -623,7 +636,7 @@ export class Client extends Emitter implements Socket {
       return;
     }
     this.pingAt = now;
-    this.direct({ t: 'ping', r: (this.rxSaid = this.rx) });
+    this.direct({ t: 'ping', r: (this.rxSaid = Math.max(this.rxSaid, this.said())) });
     this.stallTimer = setTimeout(() => this.watch(), stallAfter(this.rtt.ms, this.hbMs));
   }
 

@@ -101,7 +101,10 @@ test('a switch skips exactly the messages that arrived on the old transport afte
   await hold;
   assert.deepEqual(nu.sent[0].resume.seq, 3);
   // Ticks 3 and 4 still come on the old transport after the probe's hello…
-  old.server({ t: 'ev', n: 'tick', d: 3 }, { t: 'ev', n: 'tick', d: 4 });
+  old.server({ t: 'ev', n: 'tick', d: 3 }, { t: 'ev', n: 'tick', d: 4 }, { t: 'ping', r: 0 });
+  // …and the client, answering a ping there, reports no more than the hello's seq: the
+  // server must not forget 4 and 5 before it takes the hello.
+  assert.deepEqual(old.sent.filter((m) => m.t === 'pong').at(-1), { t: 'pong', r: 3 });
   // …and the server, which took the hello at seq 3, sends them again on the new one.
   nu.server({ t: 'welcome', sid: 's1', token: 'n', ping: 25000, pong: 20000, max: 65536, resumed: true, r: 0 }, ...[3, 4, 5].map((d) => ({ t: 'ev', n: 'tick', d })));
   old.drop(4002, 'replaced');
