@@ -938,12 +938,11 @@ var Client = class extends Emitter {
       // A resume names the session's node (PROTOCOL.md §7, "Many nodes"); a new session none.
       { withCredentials: this.o.withCredentials, resume: !!this.token, node: this.token ? this.node : void 0 }
     );
-    const ms = kind == "ladder" ? this.o.openTimeout : Math.min(this.o.openTimeout, Math.max(1e3, 2 * this.lateMs));
     tr.timer = setTimeout(() => {
       if (!live()) return;
       this.abandon(tr);
       this.failed(tr, 1006, "open timeout");
-    }, ms);
+    }, this.o.openTimeout);
   }
   /** untry forgets tr as a try (it won, failed or was abandoned). */
   untry(tr) {

@@ -359,14 +359,13 @@ export class Client extends Emitter implements Socket {
       // A resume names the session's node (PROTOCOL.md §7, "Many nodes"); a new session none.
       { withCredentials: this.o.withCredentials, resume: !!this.token, node: this.token ? this.node : undefined },
     );
-    // A try of the ladder gets openTimeout (later ones start beside it after lateMs); a
-    // switch, which keeps the session waiting once its hello took it, twice lateMs.
-    const ms = kind == 'ladder' ? this.o.openTimeout : Math.min(this.o.openTimeout, Math.max(1000, 2 * this.lateMs));
+    // Every try gets openTimeout: on the ladder later ones start beside it after lateMs; a
+    // switch leaves the transport in use working until the server takes its hello.
     tr.timer = setTimeout(() => {
       if (!live()) return;
       this.abandon(tr);
       this.failed(tr, 1006, 'open timeout');
-    }, ms);
+    }, this.o.openTimeout);
   }
 
   /** untry forgets tr as a try (it won, failed or was abandoned). */
