@@ -715,7 +715,7 @@ var Client = class extends Emitter {
     this.epoch = 0;
     // counts sessions, so replies meant for an ended one are dropped
     this.authGen = 0;
-    // counts auth fetches, so a late answer to an abandoned one is ignored
+    // counts ladder runs, so a late auth answer for an abandoned one is ignored
     this.unlisten = () => {
     };
     this.o = __spreadValues({
@@ -830,6 +830,7 @@ var Client = class extends Emitter {
       return;
     }
     this.state = "connecting";
+    this.authGen++;
     const list = this.list();
     const r = from || recall(this.key);
     this.from = r && list.indexOf(r) > 0 ? r : null;
@@ -892,7 +893,7 @@ var Client = class extends Emitter {
   open(name, kind) {
     const a = this.o.auth;
     if (typeof a != "function") return this.dial(name, a, kind);
-    const gen = ++this.authGen;
+    const gen = this.authGen;
     const ok = () => kind == "ladder" ? gen === this.authGen && this.state == "connecting" : this.state != "closed";
     const fail = (e) => {
       var _a;

@@ -110,7 +110,7 @@ export class Client extends Emitter implements Socket {
   private ackTimer: any;
   private held = new Held(); // counted messages sent and not yet acknowledged
   private epoch = 0; // counts sessions, so replies meant for an ended one are dropped
-  private authGen = 0; // counts auth fetches, so a late answer to an abandoned one is ignored
+  private authGen = 0; // counts ladder runs, so a late auth answer for an abandoned one is ignored
   private unlisten = () => {};
 
   constructor(
@@ -241,6 +241,7 @@ export class Client extends Emitter implements Socket {
       return; // online() starts again
     }
     this.state = 'connecting';
+    this.authGen++;
     const list = this.list();
     const r = from || recall(this.key);
     this.from = r && list.indexOf(r) > 0 ? r : null;
@@ -313,7 +314,7 @@ export class Client extends Emitter implements Socket {
     // A function fetches the credentials for every hello (after a 4003, fresh ones). It
     // may return a promise: the transport opens once it settles, so the fetch does not eat
     // into the open timeout; a failed fetch is a failed attempt, retried with backoff.
-    const gen = ++this.authGen;
+    const gen = this.authGen; // the ladder run: a late answer for an earlier run is ignored
     const ok = () => (kind == 'ladder' ? gen === this.authGen && this.state == 'connecting' : this.state != 'closed');
     const fail = (e: unknown) => {
       if (!ok()) return;
