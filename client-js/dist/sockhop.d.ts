@@ -14,8 +14,22 @@ export type State = 'connecting' | 'connected' | 'disconnected' | 'closed';
 export interface Options {
   /** Transports to try, in order. Default ['websocket', 'xhr-streaming', 'xhr-polling']. */
   transports?: TransportName[];
-  /** Ms a transport may take to deliver the server's welcome before the next one is tried. Default 3000 (3 s). */
+  /**
+   * Ms a transport may take to deliver the server's welcome before it is given up. Default
+   * 3000 (3 s). It is the upper bound: once the client has measured the round trip (on
+   * `<mount>/sockjs/info`, then on every welcome and pong), a transport that is late by
+   * 250 ms + 3 round trips (at least 300 ms, at most openTimeout) gets the next transport
+   * started beside it, and the first to be welcomed wins (happy eyeballs).
+   */
   openTimeout?: number;
+  /**
+   * Ms after which a session that connected on a fallback first probes a better transport
+   * (WebSocket) and, when the probe is welcomed, moves onto it without a disconnect (a
+   * `transport` event). Each failed probe doubles the wait (jittered, at most 5 min); after
+   * 3 failed probes the transport counts as blocked for rememberTransport (or 30 min) and
+   * is not probed again. 0 turns the background upgrade off. Default 10000.
+   */
+  upgradeAfter?: number;
   /** Reconnect after a drop. Default true. */
   reconnect?: boolean;
   /** First reconnect delay cap in ms (full jitter: the delay is random below the cap). Default 500. */

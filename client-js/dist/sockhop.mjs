@@ -397,6 +397,36 @@ var Held = class {
   }
 };
 
+// src/ladder.ts
+var LATE_MIN = 300;
+function lateAfter(rtt, max) {
+  if (rtt == null) return max;
+  return Math.round(Math.min(max, Math.max(LATE_MIN, 250 + 3 * rtt)));
+}
+function stallAfter(rtt, hb) {
+  let v = rtt == null ? 3e3 : Math.max(1e3, Math.min(5e3, 500 + 4 * rtt));
+  if (hb > 0) v = Math.min(v, hb / 2);
+  return Math.round(v);
+}
+function quietAfter(hb) {
+  if (!(hb > 0)) return 1e4;
+  return Math.round(Math.max(2e3, Math.min(1e4, hb / 5)));
+}
+var UPGRADE_MAX = 5 * 60 * 1e3;
+var PROBE_TRIES = 3;
+function upgradeDelay(n, first, rand = Math.random) {
+  const d = Math.min(UPGRADE_MAX, first * Math.pow(2, Math.max(0, Math.min(n - 1, 20))));
+  return Math.round(d * (0.5 + rand()));
+}
+function above(list, cur) {
+  const i = list.indexOf(cur);
+  return i < 0 ? [] : list.slice(0, i);
+}
+function below(list, cur) {
+  const i = list.indexOf(cur);
+  return i >= 0 && i + 1 < list.length ? list[i + 1] : null;
+}
+
 // src/queue.ts
 var Queue = class {
   constructor(maxMsgs, maxBytes) {
@@ -439,6 +469,32 @@ var Queue = class {
   }
 };
 
+// src/rtt.ts
+var Rtt = class {
+  constructor() {
+    this.ms = null;
+  }
+  /** add takes one sample, in ms; a negative or non-finite one is ignored. */
+  add(sample) {
+    if (!(sample >= 0) || !Number.isFinite(sample)) return;
+    this.ms = this.ms == null ? sample : this.ms + (sample - this.ms) / 8;
+  }
+};
+function measure(base, cred, ms) {
+  const g = globalThis;
+  if (!g.fetch || !g.AbortController || !g.performance) return Promise.resolve(null);
+  const ac = new AbortController();
+  const t0 = g.performance.now();
+  const timer = setTimeout(() => ac.abort(), ms);
+  return g.fetch(base + "/sockjs/info", { cache: "no-store", credentials: cred ? "include" : "same-origin", signal: ac.signal }).then((r) => {
+    var _a;
+    const d = g.performance.now() - t0;
+    (_a = r.body) == null ? void 0 : _a.cancel().catch(() => {
+    });
+    return d;
+  }).catch(() => null).finally(() => clearTimeout(timer));
+}
+
 // src/storage.ts
 var PREFIX2 = "sockhop.transport:";
 function store() {
@@ -468,6 +524,24 @@ function forget2(key) {
   var _a;
   try {
     (_a = store()) == null ? void 0 : _a.removeItem(PREFIX2 + key);
+  } catch (e) {
+  }
+}
+var BLOCKED = "sockhop.blocked:";
+function blocked(key, t) {
+  var _a;
+  try {
+    const u = Number((_a = store()) == null ? void 0 : _a.getItem(BLOCKED + t + ":" + key));
+    return u > Date.now();
+  } catch (e) {
+    return false;
+  }
+}
+function block(key, t, ms) {
+  var _a, _b;
+  try {
+    if (ms > 0) (_a = store()) == null ? void 0 : _a.setItem(BLOCKED + t + ":" + key, String(Date.now() + ms));
+    else (_b = store()) == null ? void 0 : _b.removeItem(BLOCKED + t + ":" + key);
   } catch (e) {
   }
 }
@@ -784,9 +858,25 @@ var Client = class extends Emitter {
     this.state = "connecting";
     this.id = null;
     this.t = null;
-    // the transport being tried or in use
+    // the transport in use (welcomed)
     this.up = false;
-    // welcome arrived on t
+    // t is set
+    this.tries = [];
+    // starts the next transport of the ladder beside a late one
+    this.lateAt = 0;
+    // when the try that late waits on began
+    this.rtt = new Rtt();
+    this.measuring = false;
+    this.skip = 0;
+    // counted messages the server resends after a switch that arrived already
+    this.orphan = null;
+    // t dropped while a switch was under way
+    this.pingAt = 0;
+    // next upgrade probe
+    this.probes = /* @__PURE__ */ new Map();
+    // failed upgrade probes per transport
+    this.blockedHere = /* @__PURE__ */ new Set();
+    // found blocked by this page (storage may be off)
     this.seen = 0;
     // last time bytes arrived on t
     this.hbMs = 0;
@@ -799,6 +889,7 @@ var Client = class extends Emitter {
     this.attempt = 0;
     // heartbeat check
     this.closeMsg = null;
+    // a close message on t
     this.out = [];
     this.flushing = false;
     this.calls = new Calls();
@@ -814,10 +905,8 @@ var Client = class extends Emitter {
     // counted messages sent and not yet acknowledged
     this.epoch = 0;
     // counts sessions, so replies meant for an ended one are dropped
-    this.resuming = false;
-    // the current attempt's hello asked to resume
     this.authGen = 0;
-    // counts auth fetches, so a late answer to an abandoned one is ignored
+    // counts ladder runs, so a late auth answer for an abandoned one is ignored
     this.unlisten = () => {
     };
     this.o = __spreadValues({
@@ -831,6 +920,7 @@ var Client = class extends Emitter {
       queueMaxMessages: 1e3,
       queueMaxBytes: 1 << 20,
       rememberTransport: 30 * 60 * 1e3,
+      upgradeAfter: 1e4,
       withCredentials: false
     }, opts);
     this.f = __spreadValues(__spreadValues({}, FACTORIES), opts.factories);
@@ -901,7 +991,19 @@ var Client = class extends Emitter {
   /** report tells the server how many counted messages arrived, when it has not heard. */
   report() {
     clearTimeout(this.ackTimer);
-    if (this.up && this.rx > this.rxSaid) this.direct({ t: "pong", r: this.rxSaid = this.rx });
+    const r = this.said();
+    if (this.up && r > this.rxSaid) this.direct({ t: "pong", r: this.rxSaid = r });
+  }
+  /**
+   * said is the count of counted messages received that the client may report (r): rx, but
+   * never above the seq of a resume hello under way on another transport. The server
+   * forgets the messages a report acknowledges, and the resume must find every message
+   * after its seq (PROTOCOL.md §6, "Switching transports").
+   */
+  said() {
+    let r = this.rx;
+    for (const x of this.tries) if (x.hello && x.resume) r = Math.min(r, x.seq);
+    return r;
   }
   /** direct sends control messages (hello, pong, ack replies before welcome) at once. */
   direct(m) {
@@ -918,34 +1020,84 @@ var Client = class extends Emitter {
   /** start runs the ladder from transport from, else the remembered one, else the first. */
   start(from) {
     clearTimeout(this.timer);
+    this.abandonAll();
     if (this.state == "closed") return;
     if (offline()) {
       this.state = "disconnected";
       return;
     }
     this.state = "connecting";
-    const list = this.o.transports.filter((n) => this.f[n]);
+    this.authGen++;
+    const list = this.list();
     const r = from || recall(this.key);
     this.from = r && list.indexOf(r) > 0 ? r : null;
     this.ladder = this.from ? list.slice(list.indexOf(r)) : list;
     this.step = 0;
+    this.measureRtt();
     this.next();
   }
-  /** next tries the next transport of the ladder, or schedules a reconnect after the last. */
+  list() {
+    return this.o.transports.filter((n) => this.f[n]);
+  }
+  /**
+   * measureRtt times GET <mount>/sockjs/info once, beside the first transport (rtt.ts): the
+   * ladder's timeouts then follow the round trip instead of the fixed openTimeout.
+   */
+  measureRtt() {
+    if (this.rtt.ms != null || this.measuring) return;
+    const m = this.o.measure || (typeof window != "undefined" ? (u) => measure(u, this.o.withCredentials, this.o.openTimeout) : null);
+    if (!m) return;
+    this.measuring = true;
+    m(this.url).then(
+      (ms) => {
+        this.measuring = false;
+        if (ms == null) return;
+        this.rtt.add(ms);
+        this.armLate();
+      },
+      () => this.measuring = false
+    );
+  }
+  /** rttMs is the round trip measured so far (ms), null before the first sample. */
+  get rttMs() {
+    return this.rtt.ms;
+  }
+  /** lateMs is how long a transport of the ladder may go unwelcomed before the next starts beside it. */
+  get lateMs() {
+    return lateAfter(this.rtt.ms, this.o.openTimeout);
+  }
+  /** armLate (re)starts the timer that starts the next transport beside a late one. */
+  armLate() {
+    clearTimeout(this.late);
+    if (!this.lateAt || this.state != "connecting" || this.step >= this.ladder.length) return;
+    this.late = setTimeout(() => this.next(), Math.max(0, this.lateAt + this.lateMs - Date.now()));
+  }
+  /** next starts the next transport of the ladder, or schedules a reconnect after the last. */
   next() {
+    clearTimeout(this.late);
+    this.lateAt = 0;
+    if (this.state != "connecting") return;
     if (this.step >= this.ladder.length) {
+      if (this.tries.length) return;
       forget2(this.key);
       return this.retry();
     }
-    const name = this.ladder[this.step++];
+    this.open(this.ladder[this.step++], "ladder");
+    this.lateAt = Date.now();
+    this.armLate();
+  }
+  /** open fetches the credentials (when auth is a function), then dials name. */
+  open(name, kind) {
     const a = this.o.auth;
-    if (typeof a != "function") return this.dial(name, a);
-    const gen = ++this.authGen;
+    if (typeof a != "function") return this.dial(name, a, kind);
+    const gen = this.authGen;
+    const ok = () => kind == "ladder" ? gen === this.authGen && this.state == "connecting" : this.state != "closed";
     const fail = (e) => {
       var _a;
-      if (gen !== this.authGen || this.state != "connecting") return;
+      if (!ok()) return;
       this.fire("error", err("auth", "sockhop: auth: " + String((_a = e == null ? void 0 : e.message) != null ? _a : e)));
-      this.retry();
+      if (kind == "ladder") this.retry();
+      else this.switchFailed(kind, name);
     };
     let v;
     try {
@@ -953,53 +1105,106 @@ var Client = class extends Emitter {
     } catch (e) {
       return fail(e);
     }
-    if (!v || typeof v.then != "function") return this.dial(name, v);
-    v.then((x) => gen === this.authGen && this.state == "connecting" && this.dial(name, x), fail);
+    if (!v || typeof v.then != "function") return this.dial(name, v, kind);
+    v.then((x) => ok() && this.dial(name, x, kind), fail);
   }
   /** dial opens transport name and says hello with auth once it is open. */
-  dial(name, auth) {
-    this.up = false;
-    this.closeMsg = null;
-    let t = null;
-    const mine = () => t && t === this.t;
-    t = this.t = this.f[name](
+  dial(name, auth, kind) {
+    const tr = { t: null, name, kind, timer: 0, hello: 0, seq: 0, resume: false, cm: null };
+    this.tries.push(tr);
+    const live = () => this.tries.indexOf(tr) >= 0;
+    tr.t = this.f[name](
       this.url,
       {
         open: () => {
-          if (!mine()) return;
+          if (!live()) return;
           const hello = { t: "hello", v: 1, bin: 1 };
           if (auth !== void 0) hello.auth = auth;
-          this.resuming = !!this.token;
+          tr.resume = !!this.token;
           if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };
-          this.direct(hello);
+          tr.seq = this.rx;
+          tr.hello = Date.now();
+          tr.t.send([JSON.stringify(hello)]);
         },
-        frame: (f) => mine() && this.frame(f),
-        alive: () => mine() && (this.seen = Date.now()),
-        close: (code, reason, act, retry) => mine() && this.lost(code, reason, act, retry)
+        frame: (f) => this.frame(tr, f),
+        alive: () => tr.t === this.t && (this.seen = Date.now()),
+        close: (code, reason, act, retry) => {
+          if (tr.t === this.t) return this.lost(code, reason, act, retry);
+          if (live()) this.failed(tr, code, reason, act, retry);
+        }
       },
       // A resume names the session's node (PROTOCOL.md §7, "Many nodes"); a new session none.
       { withCredentials: this.o.withCredentials, resume: !!this.token, node: this.token ? this.node : void 0 }
     );
-    this.timer = setTimeout(() => {
-      if (!mine() || this.up) return;
-      this.drop();
-      this.next();
+    tr.timer = setTimeout(() => {
+      if (!live()) return;
+      this.abandon(tr);
+      this.failed(tr, 1006, "open timeout");
     }, this.o.openTimeout);
   }
-  /** frame handles one frame of the current transport. */
-  frame(f) {
-    const t = this.t;
+  /** untry forgets tr as a try (it won, failed or was abandoned). */
+  untry(tr) {
+    clearTimeout(tr.timer);
+    const i = this.tries.indexOf(tr);
+    if (i >= 0) this.tries.splice(i, 1);
+  }
+  /**
+   * abandon closes a try that lost the race or ran out of time. A new session that the
+   * server may have opened for its hello is ended at once with a close message, so that it
+   * stops counting against the address's limits and receiving events; a resume is just
+   * dropped (the session is the one the client goes on with).
+   */
+  abandon(tr) {
+    this.untry(tr);
+    if (tr.hello && !tr.resume) tr.t.close([JSON.stringify({ t: "close", code: 1e3, reason: "another transport won" })]);
+    else tr.t.close();
+  }
+  abandonAll() {
+    clearTimeout(this.late);
+    this.lateAt = 0;
+    for (const tr of this.tries.slice()) this.abandon(tr);
+  }
+  /**
+   * failed handles a try that ended before its welcome. The server decides when it spoke:
+   * with a close message, or by refusing a request (act, see close.ts: a terminal refusal
+   * stops, the others retry this transport, keeping the session). Otherwise the transport
+   * failed: the next one starts now unless another is still under way.
+   */
+  failed(tr, code, reason, act, hint) {
+    this.untry(tr);
+    if (tr.kind != "ladder") return this.switchFailed(tr.kind, tr.name);
+    if (this.state != "connecting") return;
+    const cm = tr.cm;
+    if (cm || act) {
+      const c = cm || { code, reason };
+      if (cm && cm.e) this.fire("error", err(String(cm.e.code), cm.e.message));
+      if (act == "terminal" || isTerminal(c.code) || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, false);
+      this.abandonAll();
+      this.state = "disconnected";
+      return this.retry(cm ? cm.retry != null && cm.retry >= 0 ? cm.retry : void 0 : hint, tr.name);
+    }
+    if (!this.tries.length) this.next();
+  }
+  /** frame handles one frame of transport try tr: the one in use, or one being opened. */
+  frame(tr, f) {
+    const t = tr.t;
+    if (t !== this.t && this.tries.indexOf(tr) < 0) return;
     let msgs;
     try {
       msgs = typeof f == "string" ? split(f) : [f];
     } catch (e) {
       this.fire("error", err("protocol", "sockhop: malformed frame from server"));
-      return this.lost(1002, "malformed frame");
+      if (t === this.t) return this.lost(1002, "malformed frame");
+      this.abandon(tr);
+      return this.failed(tr, 1002, "malformed frame");
     }
     for (const m of msgs) {
-      if (this.t !== t) return;
-      this.msg(m);
+      if (t === this.t) this.msg(m);
+      else if (this.tries.indexOf(tr) < 0) return;
+      else if (m.t == "welcome") this.welcome(tr, m);
+      else if (m.t == "close") tr.cm = m;
     }
+    if (t !== this.t) return;
     if (this.rx - this.rxSaid >= ACK_EVERY) this.report();
     else if (this.rx > this.rxSaid && this.up) {
       clearTimeout(this.ackTimer);
@@ -1008,17 +1213,19 @@ var Client = class extends Emitter {
   }
   msg(m) {
     switch (m.t) {
-      case "welcome":
-        return this.welcome(m);
       case "ping":
         this.held.ack(m.r);
-        return this.direct({ t: "pong", r: this.rxSaid = this.rx });
+        return this.direct({ t: "pong", r: this.rxSaid = Math.max(this.rxSaid, this.said()) });
       case "pong":
+        if (this.pingAt) this.rtt.add(Date.now() - this.pingAt);
+        this.pingAt = 0;
         return this.held.ack(m.r);
       case "ev":
+        if (this.skip > 0) return void this.skip--;
         this.rx++;
         return this.event(m);
       case "ack":
+        if (this.skip > 0) return void this.skip--;
         this.rx++;
         try {
           return this.calls.settle(m.id, payload(m), m.e);
@@ -1030,17 +1237,37 @@ var Client = class extends Emitter {
         this.closeMsg = m;
     }
   }
-  welcome(m) {
-    if (this.up || !this.t) return;
-    const t = this.t;
+  /**
+   * welcome makes tr the transport in use: the first of the ladder to be welcomed wins and
+   * the others are abandoned; a switch replaces the transport in use, and the counted
+   * messages that arrived on the old one after the switch's hello are skipped when the
+   * server sends them again.
+   */
+  welcome(tr, m) {
     const resumed = !!m.resumed;
-    if (resumed && (!this.resuming || m.sid !== this.id || !this.held.covers(m.r))) {
+    const sw = tr.kind != "ladder";
+    if (resumed && (!tr.resume || m.sid !== this.id || !this.held.covers(m.r))) {
+      this.untry(tr);
       this.lostSession("resume_failed");
-      this.drop([JSON.stringify({ t: "close", code: 1e3, reason: "resume mismatch" })]);
-      return this.next();
+      tr.t.close([JSON.stringify({ t: "close", code: 1e3, reason: "resume mismatch" })]);
+      if (sw) return this.lost(1006, "resume mismatch");
+      return this.tries.length ? void 0 : this.next();
     }
-    clearTimeout(this.timer);
-    if (!resumed && this.resuming) this.lostSession("resume_failed");
+    this.untry(tr);
+    if (!sw) this.abandonAll();
+    if (tr.hello) this.rtt.add(Date.now() - tr.hello);
+    const old = this.t;
+    if (old) {
+      clearTimeout(this.hb);
+      clearTimeout(this.ackTimer);
+      old.close();
+    }
+    this.orphan = null;
+    const t = tr.t;
+    this.t = t;
+    this.closeMsg = null;
+    this.skip = resumed ? this.rx - tr.seq : 0;
+    if (!resumed && tr.resume) this.lostSession("resume_failed");
     else if (!resumed) this.newSession();
     this.up = true;
     this.id = m.sid;
@@ -1051,24 +1278,126 @@ var Client = class extends Emitter {
     if (t.setBin) t.setBin(m.bin == 1);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
     this.seen = Date.now();
+    this.pingAt = 0;
     this.heartbeat();
     this.attempt = 0;
     this.state = "connected";
-    if (t.name != this.from) remember(this.key, t.name, this.o.rememberTransport);
-    if (this.transport != t.name) {
-      this.transport = t.name;
-      this.fire("transport", t.name);
+    if (sw || tr.name != this.from) remember(this.key, tr.name, this.o.rememberTransport);
+    if (tr.kind == "up") {
+      this.probes.delete(tr.name);
+      block(this.key, tr.name, 0);
+    }
+    if (this.transport != tr.name) {
+      this.transport = tr.name;
+      this.fire("transport", tr.name);
     }
     if (resumed) this.held.ack(m.r);
     const again = this.held.all();
-    if (!resumed && this.resuming) this.fire("resume-failed");
-    this.resuming = false;
-    this.fire("connect", { resumed });
+    if (!resumed && tr.resume) this.fire("resume-failed");
+    if (!(sw && resumed)) this.fire("connect", { resumed });
     if (this.t === t && this.up) {
       if (again.length) t.send(again);
       this.out = this.q.drain().concat(this.out);
       this.flush();
+      this.watch();
+      this.planUpgrade();
     }
+  }
+  // ---- moving a session to another transport ----------------------------------------
+  /**
+   * migrate moves the connected session to transport name through a resume, without a
+   * disconnect: what the upgrade probe and the downgrade of a stalled stream do (tests call
+   * it to switch on demand). It does nothing unless connected with no switch under way.
+   */
+  migrate(name, kind = "down") {
+    if (this.state != "connected" || !this.up || this.tries.length || !this.f[name] || name == this.transport) return;
+    clearTimeout(this.upTimer);
+    this.open(name, kind);
+  }
+  /**
+   * switchFailed handles a switch that ended before its welcome. A failed upgrade probe is
+   * counted (PROBE_TRIES of them mark the transport blocked for a while); when the switch's
+   * hello had taken the session from the transport in use (the server dropped it), the
+   * session goes back to that transport through a resume; when that fails too, the client
+   * reconnects. A failed downgrade leaves a stalled stream: it is dropped and resumed.
+   */
+  switchFailed(kind, name) {
+    if (this.state == "closed") return;
+    if (kind == "up") this.probeFailed(name);
+    if (this.orphan) {
+      if (kind == "up" && this.transport && this.f[this.transport]) return this.open(this.transport, "back");
+      const o = this.orphan;
+      this.orphan = null;
+      this.state = "disconnected";
+      this.fire("disconnect", { code: o.code, reason: o.reason, reconnect: true });
+      return this.retry(void 0, this.transport || void 0);
+    }
+    if (!this.up) return;
+    if (kind == "down") return this.lost(4001, "stream stalled");
+    this.watch();
+    this.planUpgrade();
+  }
+  /** probeFailed counts a failed upgrade probe of name; enough of them mark it blocked. */
+  probeFailed(name) {
+    const n = (this.probes.get(name) || 0) + 1;
+    this.probes.set(name, n);
+    if (n >= PROBE_TRIES) {
+      this.blockedHere.add(name);
+      block(this.key, name, this.o.rememberTransport || 30 * 60 * 1e3);
+    }
+  }
+  /**
+   * planUpgrade schedules the next upgrade probe of a session on a fallback: the best
+   * transport above the one in use that is not known to be blocked, after upgradeDelay.
+   */
+  planUpgrade() {
+    clearTimeout(this.upTimer);
+    if (!(this.o.upgradeAfter > 0) || !this.up || !this.transport) return;
+    const target = above(this.list(), this.transport).find((n) => !this.blockedHere.has(n) && !blocked(this.key, n));
+    if (!target) return;
+    const d = upgradeDelay((this.probes.get(target) || 0) + 1, this.o.upgradeAfter);
+    this.upTimer = setTimeout(() => {
+      if (this.tries.length) return this.planUpgrade();
+      this.migrate(target, "up");
+    }, d);
+  }
+  /**
+   * watch checks that the transport in use still delivers: after quietAfter without a byte
+   * it asks for a pong, and when no byte comes back within stallAfter the stream counts as
+   * stalled (a proxy began to buffer it, a middlebox froze it): the session moves to the
+   * next transport down through a resume, long before the heartbeat would notice.
+   */
+  watch() {
+    clearTimeout(this.stallTimer);
+    if (!this.up || !this.t || this.tries.length) return;
+    const now = Date.now();
+    if (this.pingAt) {
+      if (this.seen >= this.pingAt) this.pingAt = 0;
+      else {
+        const left = this.pingAt + stallAfter(this.rtt.ms, this.hbMs) - now;
+        if (left <= 0) {
+          this.pingAt = 0;
+          return this.stalled();
+        }
+        this.stallTimer = setTimeout(() => this.watch(), left);
+        return;
+      }
+    }
+    const idle = now - this.seen;
+    const quiet = quietAfter(this.hbMs);
+    if (idle < quiet) {
+      this.stallTimer = setTimeout(() => this.watch(), quiet - idle + 5);
+      return;
+    }
+    this.pingAt = now;
+    this.direct({ t: "ping", r: this.rxSaid = Math.max(this.rxSaid, this.said()) });
+    this.stallTimer = setTimeout(() => this.watch(), stallAfter(this.rtt.ms, this.hbMs));
+  }
+  /** stalled moves the session off a transport that stopped delivering. */
+  stalled() {
+    const to = this.transport && below(this.list(), this.transport);
+    if (to) this.migrate(to, "down");
+    else this.lost(4001, "stream stalled");
   }
   /** newSession forgets the counters of the previous session (none, or one that ended). */
   newSession() {
@@ -1131,36 +1460,43 @@ var Client = class extends Emitter {
       (e) => reply({ e: { code: String(e && e.code || "internal"), message: String(e && e.message || e) } })
     );
   }
-  /** drop ends the current transport quietly; unsent messages go back to the queue. */
+  /** drop ends the transport in use quietly; unsent messages go back to the queue. */
   drop(last) {
     clearTimeout(this.timer);
     clearTimeout(this.hb);
     clearTimeout(this.ackTimer);
+    clearTimeout(this.stallTimer);
+    clearTimeout(this.upTimer);
     const t = this.t;
     this.t = null;
     this.up = false;
+    this.pingAt = 0;
     if (t) t.close(last);
   }
   /**
-   * lost handles the end of the current transport. The server decides when it spoke: with a
-   * close message, or by refusing a request (act, see close.ts: a terminal refusal stops, the
-   * others retry this transport, keeping the session). Otherwise the transport failed: before
-   * the welcome the next one is tried; after it a terminal code stops, and a drop is resumed.
+   * lost handles the end of the transport in use. A terminal code stops; a close message
+   * means the server ended the session; a drop is resumed. While a switch is under way the
+   * drop is expected (the server replaced the transport when it took the switch's hello):
+   * the switch's welcome goes on from there.
    */
   lost(code, reason, act, hint) {
-    const was = this.up;
     const cm = this.closeMsg;
-    const name = this.t && this.t.name;
-    this.drop();
     const c = cm || { code, reason };
-    if (!was && !cm && !act && this.state == "connecting") return this.next();
+    if (this.tries.length && !cm && (!act || act == "resume") && !isTerminal(c.code) && this.o.reconnect && this.state == "connected") {
+      this.drop();
+      this.orphan = { code: c.code, reason: c.reason };
+      return;
+    }
+    const was = this.up;
+    const name = this.t && this.t.name;
+    this.abandonAll();
+    this.drop();
     if (cm && cm.e) this.fire("error", err(String(cm.e.code), cm.e.message));
     if (act == "terminal" || isTerminal(c.code) || !this.o.reconnect) return this.end({ code: c.code, reason: c.reason, reconnect: false }, was);
     if (cm && was) this.lostSession("closed");
     this.state = "disconnected";
     if (was) this.fire("disconnect", { code: c.code, reason: c.reason, reconnect: true });
-    const same = (act || cm && !was) && name ? name : void 0;
-    this.retry(cm ? cm.retry != null && cm.retry >= 0 ? cm.retry : void 0 : hint, same);
+    this.retry(cm ? cm.retry != null && cm.retry >= 0 ? cm.retry : void 0 : hint, act && name ? name : void 0);
   }
   /** retry schedules the next ladder run (from transport from) after hint or a backoff delay. */
   retry(hint, from) {
@@ -1175,7 +1511,9 @@ var Client = class extends Emitter {
   }
   /** end stops for good: pending acks and queued emits fail with code closed. */
   end(info, was) {
+    this.abandonAll();
     this.drop();
+    this.orphan = null;
     this.state = "closed";
     this.unlisten();
     this.q.drain();
@@ -1187,8 +1525,10 @@ var Client = class extends Emitter {
   }
   offline() {
     if (this.state == "closed") return;
-    const was = this.up;
+    const was = this.up || !!this.orphan;
+    this.abandonAll();
     this.drop();
+    this.orphan = null;
     clearTimeout(this.timer);
     this.state = "disconnected";
     if (was) this.fire("disconnect", { code: 1006, reason: "offline", reconnect: true });

@@ -8,6 +8,8 @@ export * from './client';
 export * from './close';
 export * from './held';
 export * from './storage';
+export * from './ladder';
+export * from './rtt';
 export * from './sockjs';
 export { websocket } from './websocket';
 export { isNode, NODE_HEADER } from './transport';

@@ -39,3 +39,28 @@ export function forget(key: string): void {
     // disabled storage
   }
 }
+
+const BLOCKED = 'sockhop.blocked:';
+
+/** blocked reports whether transport t was found blocked for key, and that is still news. */
+export function blocked(key: string, t: TransportName): boolean {
+  try {
+    const u = Number(store()?.getItem(BLOCKED + t + ':' + key));
+    return u > Date.now();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * block remembers for ms milliseconds that transport t does not get through for key (the
+ * background upgrade stops probing it), or forgets it with ms 0.
+ */
+export function block(key: string, t: TransportName, ms: number): void {
+  try {
+    if (ms > 0) store()?.setItem(BLOCKED + t + ':' + key, String(Date.now() + ms));
+    else store()?.removeItem(BLOCKED + t + ':' + key);
+  } catch {
+    // quota or disabled storage
+  }
+}

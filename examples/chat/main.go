@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	}
 	h, srv, cleanup, err := newApp(appOptions{
 		Adapter: node.Adapter, Advertise: node.Advertise, RedisURL: cl.Redis,
-		Logger: logger, Hosts: sf.AllowedHosts(), Ops: ops.Apply,
+		Logger: logger, Hosts: sf.AllowedHosts(), Ops: sf.Options(ops.Apply),
 	})
 	if err != nil {
 		if node.Listener != nil {

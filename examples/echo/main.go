@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	if err != nil {
 		return err
 	}
-	h, srv, err := newApp(logger, sf.AllowedHosts(), node, ops.Apply)
+	h, srv, err := newApp(logger, sf.AllowedHosts(), node, sf.Options(ops.Apply))
 	if err != nil {
 		if node.Listener != nil {
 			_ = node.Listener.Close()

@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(serve.
 	if err != nil {
 		return err
 	}
-	h, srv, mk, err := newApp(logger, sf.AllowedHosts(), node, ops.Apply)
+	h, srv, mk, err := newApp(logger, sf.AllowedHosts(), node, sf.Options(ops.Apply))
 	if err != nil {
 		if node.Listener != nil {
 			_ = node.Listener.Close()

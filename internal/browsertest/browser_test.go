@@ -373,8 +373,11 @@ func TestConnectRefused(t *testing.T) {
 			case "xhr-polling":
 				wantHTTP = []string{"xhr"}
 			}
-			if got.WS != wantWS || !slices.Equal(got.HTTP, wantHTTP) {
-				t.Errorf("tried %d WebSockets and %v, want %d and %v: a refusal is not a broken transport", got.WS, got.HTTP, wantWS, wantHTTP)
+			// The server holds a connection it refuses for a second before it answers, so
+			// the ladder, finding the transport late, may have started the ones below it
+			// beside it (happy eyeballs), each once; after the refusal it goes no further.
+			if got.WS != wantWS || len(got.HTTP) < len(wantHTTP) || !slices.Equal(got.HTTP[:len(wantHTTP)], wantHTTP) || !slices.Equal(slices.Compact(slices.Clone(got.HTTP)), got.HTTP) {
+				t.Errorf("tried %d WebSockets and %v, want %d and %v (then at most each transport below once): a refusal is not a broken transport", got.WS, got.HTTP, wantWS, wantHTTP)
 			}
 			tab.Eval(`s2.close(), s.close()`, nil)
 		})

@@ -30,10 +30,13 @@ type Flags struct {
 	SelfSigned bool
 	Hosts      string
 	AllowHosts string
+	// AllowOrigins is -allow-origin: comma-separated origins or host patterns, as
+	// sockhop.Options.AllowedOrigins takes them.
+	AllowOrigins string
 }
 
-// Register defines -addr, -tls-cert, -tls-key, -tls-self-signed, -tls-hosts and
-// -allow-host on fs.
+// Register defines -addr, -tls-cert, -tls-key, -tls-self-signed, -tls-hosts, -allow-host
+// and -allow-origin on fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Addr, "addr", "127.0.0.1:8080", "listen address (host:port); \":8080\" for every interface")
 	fs.StringVar(&f.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (needs -tls-key)")
@@ -41,6 +44,26 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.SelfSigned, "tls-self-signed", false, "serve HTTPS with a self-signed certificate made in memory (development only)")
 	fs.StringVar(&f.Hosts, "tls-hosts", "localhost,127.0.0.1", "comma-separated host names and IPs of the -tls-self-signed certificate")
 	fs.StringVar(&f.AllowHosts, "allow-host", "", "comma-separated Host names answered, 403 for any other (against DNS rebinding): a name allows any port, name:port that one; empty answers any Host")
+	fs.StringVar(&f.AllowOrigins, "allow-origin", "", "comma-separated browser origins allowed besides the server's own, as full origins (https://app.example) or host patterns (app.example, *.example.com): for a proxy that rewrites Host; empty allows the same origin only")
+}
+
+// AllowedOrigins returns -allow-origin as a list, for sockhop.Options.AllowedOrigins (nil
+// when empty: the same origin only).
+func (f *Flags) AllowedOrigins() []string { return SplitList(f.AllowOrigins) }
+
+// Options returns an options hook that sets what these flags decide in sockhop.Options
+// (AllowedOrigins, from -allow-origin) and then calls more, when not nil. sockhop.New
+// refuses a malformed entry with an error naming it.
+func (f *Flags) Options(more func(*sockhop.Options)) func(*sockhop.Options) {
+	origins := f.AllowedOrigins()
+	return func(o *sockhop.Options) {
+		if len(origins) > 0 {
+			o.AllowedOrigins = origins
+		}
+		if more != nil {
+			more(o)
+		}
+	}
 }
 
 // AllowedHosts returns -allow-host as a list, for sockhop.Options.AllowedHosts (nil
