@@ -28,7 +28,8 @@ type streamServer struct {
 	dups []string
 }
 
-func newStreamServer(t *testing.T, opts sockhop.Options) (*streamServer, *httptest.Server) {
+// wrap, when given, serves in front of the server (a fault gate, switch_test.go).
+func newStreamServer(t *testing.T, opts sockhop.Options, wrap ...func(http.Handler) http.Handler) (*streamServer, *httptest.Server) {
 	ss := &streamServer{seen: make(map[string]map[int]bool)}
 	srv, err := sockhop.New(opts)
 	if err != nil {
@@ -70,7 +71,11 @@ func newStreamServer(t *testing.T, opts sockhop.Options) (*streamServer, *httpte
 		m[k] = true
 		return k + 1, nil
 	})
-	hs := httptest.NewServer(srv)
+	var h http.Handler = srv
+	for _, w := range wrap {
+		h = w(h)
+	}
+	hs := httptest.NewServer(h)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

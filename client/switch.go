@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -53,6 +54,7 @@ func (c *Client) fireChange(from, to string) {
 type watched struct {
 	transport.Conn
 	last    atomic.Int64 // unix nanoseconds of the last frame read
+	gap     atomic.Int64 // nanoseconds between the last two frames read
 	wrote   atomic.Int64 // unix nanoseconds of the last frame written
 	skip    int          // the reader's
 	stalled atomic.Bool  // closed by the watchdog
@@ -61,6 +63,7 @@ type watched struct {
 func watch(conn transport.Conn, skip int) *watched {
 	w := &watched{Conn: conn, skip: skip}
 	w.last.Store(time.Now().UnixNano())
+	w.gap.Store(math.MaxInt64) // not busy until two frames arrived
 	return w
 }
 
@@ -70,7 +73,8 @@ func (w *watched) ReadFrame() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		w.last.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		w.gap.Store(now - w.last.Swap(now))
 		if w.skip == 0 {
 			return f, nil
 		}
@@ -130,8 +134,9 @@ func (c *Client) stallTimeout() (stall, quiet time.Duration) {
 }
 
 // watchdog asks for a pong (sends a ping) when nothing arrived on w for quiet, or for
-// stall/2 after the client wrote (an answer is then due), and closes w, marking it
-// stalled, when nothing arrived within stall of the ping. It returns when ctx ends.
+// stall/2 on a busy transport (frames arrived less than stall/2 apart before the
+// silence, or the client wrote within quiet), and closes w, marking it stalled, when
+// nothing arrived within stall of the ping. It returns when ctx ends.
 func (c *Client) watchdog(ctx context.Context, core *session.Session, w *watched, stall, quiet time.Duration) {
 	tick := time.NewTicker(max(stall/4, 10*time.Millisecond))
 	defer tick.Stop()
@@ -152,12 +157,18 @@ func (c *Client) watchdog(ctx context.Context, core *session.Session, w *watched
 			w.stalled.Store(true)
 			_ = w.Close(events.CloseNormal, "stalled")
 			return
-		case pinged.IsZero() && (silent > quiet || silent > stall/2 && w.wrote.Load() > last.UnixNano()):
+		case pinged.IsZero() && (silent > quiet || silent > stall/2 && w.busy(stall/2, quiet)):
 			if core.SendControl(events.AppendPing(nil, false, core.ReceivedSeq())) == nil {
 				pinged = time.Now()
 			}
 		}
 	}
+}
+
+// busy reports whether frames arrived less than gap apart before the last one, or the
+// client wrote within quiet.
+func (w *watched) busy(gap, quiet time.Duration) bool {
+	return time.Duration(w.gap.Load()) < gap || time.Since(time.Unix(0, w.wrote.Load())) < quiet
 }
 
 // prober is the background upgrade of one served transport.
