@@ -39,6 +39,7 @@ type opened struct {
 	rest    [][]byte // lines that came after the welcome
 	resume  bool     // the hello asked to resume the client's session
 	seq     uint64   // the hello's resume seq: counted messages received when it was sent
+	token   string   // the hello's resume token
 	rtt     time.Duration
 }
 
@@ -79,6 +80,7 @@ func (c *Client) handshake(ctx context.Context, name string, claim func() bool) 
 	hello := &events.Message{T: events.TypeHello, V: events.Version}
 	if resume {
 		h.seq = old.ReceivedSeq() // after claim: a probe's session stops counting for it there
+		h.token = token
 		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: h.seq}
 	}
 	if auth != nil {

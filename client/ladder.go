@@ -101,9 +101,13 @@ func (c *Client) connectFrom(ctx context.Context, from int) (transport.Conn, *se
 
 	var mu sync.Mutex
 	won := false
+	hellos := 0
 	claim := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
+		if !won {
+			hellos++
+		}
 		return !won
 	}
 
@@ -198,9 +202,19 @@ func (c *Client) connectFrom(ctx context.Context, from int) (transport.Conn, *se
 		if r.err == nil {
 			mu.Lock()
 			won = true
+			others := hellos > 1
 			mu.Unlock()
 			c.sampleRTT(r.h.rtt)
 			core, err := c.adopt(r.h.conn, r.h.welcome)
+			if err == nil && others && r.h.resume && r.h.welcome.Resumed {
+				// Another hello resuming the session with the same token is out: the server
+				// may resume it after this one and rotate the token again. The token this
+				// ladder presented stays valid either way (the server keeps the previous
+				// token until the client presents a newer one), the winner's may not.
+				c.mu.Lock()
+				c.token = r.h.token
+				c.mu.Unlock()
+			}
 			report(r.i, err == nil, err)
 			finish(running)
 			if err != nil {
