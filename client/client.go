@@ -20,6 +20,25 @@
 // node of the last welcome from the start, as <server> or as M/ws?node=<id>. A new
 // session names none.
 //
+// # Transport ladder
+//
+// Connect tries the transports in order, but does not wait out each one's OpenTimeout: it
+// measures the round trip on its first request (GET M/sockjs/info, beside the first
+// attempt) and, when a transport has no welcome after 250ms + 3 round trips (at least
+// 300ms, at most OpenTimeout), starts the next one beside it. The first transport the
+// server welcomes wins; an attempt that has not sent its hello yet stops there, one
+// welcomed later is closed at once (a close message ends the server session it opened).
+// [Options.OnAttempt] reports each attempt, [Client.RTT] the round trip.
+//
+// # Transport changes
+//
+// A session served on a fallback probes the first transport again after
+// [Options.UpgradeDelay] (with backoff and jitter) and moves onto it through a resume when
+// the server welcomes the probe (background upgrade). A transport that stops delivering
+// (a ping unanswered for [Options.StallTimeout]) is closed and the session resumes on the
+// next transport at once (live downgrade). Neither loses or duplicates a message; both
+// are reported to [Client.OnTransportChange], not to OnDisconnect and OnConnect.
+//
 // # Concurrency
 //
 // All methods may be called concurrently. Handlers run one at a time, in the order the

@@ -200,6 +200,13 @@ func (c *Client) startProbe(core *session.Session, w *watched) *prober {
 		p.hello = true
 		return true
 	}
+	go func() { // Close stops a probe at once
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	go func() {
 		defer close(p.exited)
 		for attempt := 0; ; attempt++ {
