@@ -102,6 +102,7 @@ type Options struct {
 	// StallTimeout/2 after it sent something. Zero means 500ms + 4 round trips, between 1s
 	// and 5s and at most half the heartbeat timeout; so a stall is noticed within 15s (9s
 	// + 5s at the default heartbeat, less on a fast path), well before the heartbeat's 45s.
+	// The last transport of Transports (the only one, say) is left to the heartbeat.
 	// Negative turns stall detection off.
 	StallTimeout time.Duration
 	// Auth is sent in the hello for the server's authentication hook.

@@ -34,7 +34,9 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 		}
 		connected = true
 		wctx, wcancel := context.WithCancel(context.Background())
-		if stall, quiet := c.stallTimeout(); stall > 0 {
+		// Stall detection moves the session down the ladder: with no transport below this
+		// one, the heartbeat alone decides, as before.
+		if stall, quiet := c.stallTimeout(); stall > 0 && c.below(w.Name()) {
 			go c.watchdog(wctx, core, w, stall, quiet)
 		}
 		probe := c.startProbe(core, w)
@@ -132,6 +134,12 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 			c.log.Info("reconnect failed", "attempt", attempt, "err", err)
 		}
 	}
+}
+
+// below reports whether the ladder has a transport below tr.
+func (c *Client) below(tr string) bool {
+	i := slices.Index(c.opts.Transports, tr)
+	return i >= 0 && i+1 < len(c.opts.Transports)
 }
 
 // stopContext returns a context that Close cancels.
