@@ -220,20 +220,26 @@ func (c *Client) startProbe(core *session.Session, w *watched) *prober {
 			case <-t.C:
 			}
 			h, err := c.handshake(ctx, names[0], claim)
-			p.mu.Lock()
-			hello := p.hello
-			p.mu.Unlock()
 			if err == nil && !(h.welcome.Resumed && h.welcome.SID == core.ID()) {
 				c.release(h, "not resumed")
 				h, err = nil, errNotResumed
 			}
-			if hello { // the server may have taken the session: Serve's end decides
-				p.res <- h
-				if h != nil {
-					_ = w.Close(events.CloseNormal, "upgraded") // Serve returns now; the server dropped it too
-				}
+			if h != nil {
+				p.res <- h                                  // end waits for it: hello is set
+				_ = w.Close(events.CloseNormal, "upgraded") // Serve returns now; the server dropped it too
 				return
 			}
+			p.mu.Lock()
+			if p.hello && p.served { // end waits for the outcome
+				p.mu.Unlock()
+				p.res <- nil
+				return
+			}
+			// A hello that failed may still have reached the server, which then drops the
+			// served transport (4002) and the session resumes as after a cut; until then,
+			// probe again.
+			p.hello = false
+			p.mu.Unlock()
 			c.log.Debug("upgrade probe failed", "transport", names[0], "attempt", attempt, "err", err)
 		}
 	}()
@@ -257,9 +263,9 @@ func (p *prober) end() *opened {
 	hello := p.hello
 	p.mu.Unlock()
 	if hello {
-		h := <-p.res // bounded by OpenTimeout
-		<-p.exited
+		h := <-p.res // bounded by OpenTimeout: the probe's outcome
 		p.cancel()
+		<-p.exited
 		return h
 	}
 	p.cancel()
