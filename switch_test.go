@@ -530,3 +530,51 @@ func TestLiveDowngrade(t *testing.T) {
 		})
 	}
 }
+
+// TestLadderReleasesLateWelcome: a transport the server welcomes after the ladder took
+// another one is closed with a close message at once, so that the server session opened
+// for it ends then, not after ResumeGrace: it does not count against the address's
+// limits and gets no events.
+func TestLadderReleasesLateWelcome(t *testing.T) {
+	t.Parallel()
+	for _, sc := range switchCases {
+		t.Run(sc.name(), func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			var held atomic.Int32
+			auth := func(r *http.Request, _ json.RawMessage) (sockhop.Identity, error) {
+				if requestTransport(r) == sc.ladder[0] { // a slow welcome on the first transport
+					held.Add(1)
+					select {
+					case <-release:
+					case <-time.After(10 * time.Second):
+					}
+				}
+				return sockhop.Identity{}, nil
+			}
+			ss, hs := newStreamServer(t, sockhop.Options{Authenticate: auth})
+			var log attemptLog
+			c := client.New(hs.URL, client.Options{Transports: sc.ladder, OnAttempt: log.add, UpgradeDelay: -1})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := c.Connect(ctx); err != nil {
+				close(release)
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if c.Transport() != sc.ladder[1] || held.Load() != 1 {
+				close(release)
+				t.Fatalf("connected on %s with %d hellos held, want %s and 1", c.Transport(), held.Load(), sc.ladder[1])
+			}
+			close(release) // the first transport is welcomed now, too late
+			waitUntil(t, "the late attempt's report", func() bool { return len(log.get()) == 2 })
+			for _, a := range log.get() {
+				if a.Transport == sc.ladder[0] && (a.Won || a.Err != nil) {
+					t.Fatalf("the late attempt: %+v, want welcomed and not taken", a)
+				}
+			}
+			waitUntil(t, "the late session's end", func() bool { return ss.srv.SessionCount() == 1 })
+			mustEchoInc(t, c)
+		})
+	}
+}

@@ -46,19 +46,38 @@ type opened struct {
 // errLostRace is an attempt the ladder stopped before its hello: another one won.
 var errLostRace = errors.New("another transport was welcomed first")
 
-// handshake dials one transport and runs the hello/welcome exchange, within OpenTimeout.
-// claim is called just before the hello is sent; when it returns false the attempt stops
-// there (errLostRace) and the server never sees a hello.
-func (c *Client) handshake(ctx context.Context, name string, claim func() bool) (*opened, error) {
+// handshake dials one transport and runs the hello/welcome exchange, within OpenTimeout
+// and ctx. abort, when not nil, stops the attempt before its hello (errLostRace); once the
+// hello is out, the attempt waits for its welcome (or OpenTimeout), so that a server
+// session it opened can be released with a close. claim is called just before the hello
+// is sent; when it returns false the attempt stops there (errLostRace) and the server
+// never sees a hello.
+func (c *Client) handshake(ctx, abort context.Context, name string, claim func() bool) (*opened, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
+	defer cancel()
+	dctx := ctx // until the hello: ends with abort too
+	if abort != nil {
+		var dcancel context.CancelFunc
+		dctx, dcancel = context.WithCancel(ctx)
+		defer dcancel()
+		defer context.AfterFunc(abort, dcancel)()
+	}
+	aborted := func(err error) error {
+		if abort != nil && abort.Err() != nil {
+			return errLostRace
+		}
+		return err
+	}
 	auth := c.opts.Auth
 	if c.opts.AuthFunc != nil {
 		var err error
-		if auth, err = c.opts.AuthFunc(ctx); err != nil {
+		if auth, err = c.opts.AuthFunc(dctx); err != nil {
+			if abort != nil && abort.Err() != nil {
+				return nil, errLostRace
+			}
 			return nil, &authFuncError{err}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
-	defer cancel()
 	c.mu.Lock()
 	old, token, node := c.core, c.token, c.node
 	c.mu.Unlock()
@@ -66,9 +85,9 @@ func (c *Client) handshake(ctx context.Context, name string, claim func() bool) 
 	if !resume {
 		node = "" // a new session names no node (PROTOCOL.md §7, "Many nodes")
 	}
-	conn, err := dial.Dial(ctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient, Resume: resume, Node: node})
+	conn, err := dial.Dial(dctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient, Resume: resume, Node: node})
 	if err != nil {
-		return nil, err
+		return nil, aborted(err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close(events.CloseNormal, "open timeout") })
 	defer stop()
@@ -99,9 +118,6 @@ func (c *Client) handshake(ctx context.Context, name string, claim func() bool) 
 		if err != nil {
 			_ = conn.Close(events.CloseNormal, "")
 			if ctx.Err() != nil {
-				if context.Cause(ctx) == errLostRace {
-					return nil, errLostRace
-				}
 				return nil, fmt.Errorf("no welcome within %v", c.opts.OpenTimeout)
 			}
 			return nil, err

@@ -92,11 +92,23 @@ type attemptResult struct {
 // 503, a close before the welcome: see comeBack); the next connect then starts with that
 // transport again. The error carries the close code of such an answer (PROTOCOL.md §5,
 // HTTP refusals).
-func (c *Client) connectFrom(ctx context.Context, from int) (transport.Conn, *session.Session, [][]byte, error) {
+func (c *Client) connectFrom(parent context.Context, from int) (transport.Conn, *session.Session, [][]byte, error) {
 	names := c.opts.Transports
 	from = max(0, min(from, len(names)-1))
-	ctx, cancel := context.WithCancelCause(ctx)
+	// ctx is the ladder's: it ends when the ladder returns, and stops the attempts that
+	// have not sent their hello. live bounds the attempts past their hello: they wait for
+	// their welcome (within OpenTimeout), to release what the server opened for them; it
+	// ends with parent, Close, or once every attempt is done.
+	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(errLostRace)
+	live, liveCancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-c.stop:
+			liveCancel()
+		case <-live.Done():
+		}
+	}()
 	begin := time.Now()
 
 	var mu sync.Mutex
@@ -147,7 +159,7 @@ func (c *Client) connectFrom(ctx context.Context, from int) (transport.Conn, *se
 		lateAt = time.Now().Add(d)
 		arm()
 		go func() {
-			h, err := c.handshake(ctx, names[i], claim)
+			h, err := c.handshake(live, ctx, names[i], claim)
 			results <- attemptResult{i, h, err}
 		}()
 	}
@@ -162,9 +174,11 @@ func (c *Client) connectFrom(ctx context.Context, from int) (transport.Conn, *se
 	finish := func(n int) {
 		cancel(errLostRace)
 		if n == 0 {
+			liveCancel()
 			return
 		}
 		go func() {
+			defer liveCancel()
 			for range n {
 				r := <-results
 				if r.h != nil {
@@ -253,5 +267,6 @@ func (c *Client) connectFrom(ctx context.Context, from int) (transport.Conn, *se
 			break
 		}
 	}
+	liveCancel() // no attempt is running
 	return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %w", c.url, errors.Join(errs...))
 }

@@ -219,7 +219,7 @@ func (c *Client) startProbe(core *session.Session, w *watched) *prober {
 				return
 			case <-t.C:
 			}
-			h, err := c.handshake(ctx, names[0], claim)
+			h, err := c.handshake(ctx, nil, names[0], claim)
 			if err == nil && !(h.welcome.Resumed && h.welcome.SID == core.ID()) {
 				c.release(h, "not resumed")
 				h, err = nil, errNotResumed
