@@ -96,7 +96,7 @@ func (c *Client) handshake(ctx, abort context.Context, name string, claim func()
 		return nil, errLostRace
 	}
 	h := &opened{conn: conn, resume: resume}
-	hello := &events.Message{T: events.TypeHello, V: events.Version}
+	hello := &events.Message{T: events.TypeHello, V: events.Version, Bin: 1}
 	if resume {
 		h.seq = old.ReceivedSeq() // after claim: a probe's session stops counting for it there
 		h.token = token

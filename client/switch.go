@@ -73,20 +73,86 @@ func (w *watched) ReadFrame() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		now := time.Now().UnixNano()
-		w.gap.Store(now - w.last.Swap(now))
+		w.seen()
 		if w.skip == 0 {
 			return f, nil
 		}
-		var lines [][]byte
-		_ = events.Lines(f, func(l []byte) error {
-			lines = append(lines, slices.Clone(l))
-			return nil
-		})
-		if lines = w.filter(lines); len(lines) > 0 {
-			return bytes.Join(lines, []byte{'\n'}), nil
+		if f = w.filterFrame(f); f != nil {
+			return f, nil
 		}
 	}
+}
+
+// filterFrame drops the counted messages still to skip from a text frame; nil when none
+// is left.
+func (w *watched) filterFrame(f []byte) []byte {
+	var lines [][]byte
+	_ = events.Lines(f, func(l []byte) error {
+		lines = append(lines, slices.Clone(l))
+		return nil
+	})
+	if lines = w.filter(lines); len(lines) > 0 {
+		return bytes.Join(lines, []byte{'\n'})
+	}
+	return nil
+}
+
+// seen records that a frame arrived.
+func (w *watched) seen() {
+	now := time.Now().UnixNano()
+	w.gap.Store(now - w.last.Swap(now))
+}
+
+// serve returns the Conn the session is served on: w, with the binary frames of a
+// transport that carries them (transport.BinaryFramer).
+func (w *watched) serve() transport.Conn {
+	if bf, ok := w.Conn.(transport.BinaryFramer); ok {
+		return &watchedBinary{w, bf}
+	}
+	return w
+}
+
+// SetPeerBinary and PeerBinary pass what the peer declared (transport.Peer) through.
+func (w *watched) SetPeerBinary(on bool) { transport.SetPeerBinary(w.Conn, on) }
+
+// PeerBinary reports what the peer declared, as the wrapped Conn recorded it.
+func (w *watched) PeerBinary() bool { return transport.PeerBinary(w.Conn) }
+
+// watchedBinary is a watched transport that carries binary frames.
+type watchedBinary struct {
+	*watched
+	bf transport.BinaryFramer
+}
+
+// ReadMessage is ReadFrame with binary frames, which count (and are skipped) as the
+// messages they carry.
+func (w *watchedBinary) ReadMessage() ([]byte, bool, error) {
+	for {
+		f, bin, err := w.bf.ReadMessage()
+		if err != nil {
+			return nil, false, err
+		}
+		w.seen()
+		if w.skip == 0 {
+			return f, bin, nil
+		}
+		if bin {
+			if m, err := events.DecodeBinary(f); err == nil && (m.T == events.TypeEvent || m.T == events.TypeAck) {
+				w.skip--
+				continue
+			}
+			return f, true, nil
+		}
+		if f = w.filterFrame(f); f != nil {
+			return f, false, nil
+		}
+	}
+}
+
+// WriteBinary writes one binary frame.
+func (w *watchedBinary) WriteBinary(msg []byte) error {
+	w.wrote.Store(time.Now().UnixNano())
+	return w.bf.WriteBinary(msg)
 }
 
 func (w *watched) WriteFrame(msgs [][]byte) error {

@@ -1,12 +1,21 @@
 // The chat page. Every string from the network goes into the page through textContent,
 // never innerHTML, so a message cannot inject markup.
+//
+// The events are typed: ../events.d.ts is generated from the Go handlers (go generate), and
+// examples/tsconfig.json type-checks this file against it (client-js's npm test).
 'use strict';
+/** @typedef {import('../events').Events} Events */
+/** @typedef {import('../events').Message} Message */
+/** @typedef {import('../events').RoomInfo} RoomInfo */
 (function () {
   const MAX = 500;
+  /** @type {(id: string) => any} the page's elements are not typed, the events are */
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
+  /** @type {import('sockhop').Options} */
   const opts = {};
-  if (params.get('transport')) opts.transports = [params.get('transport')]; // tests force one
+  if (params.get('transport')) opts.transports = [/** @type {import('sockhop').TransportName} */ (params.get('transport'))]; // tests force one
+  /** @type {import('sockhop').Socket<Events>} */
   const socket = sockhop.connect('/rt', opts);
 
   const me = {
@@ -34,6 +43,7 @@
     while (list.children.length > 500) list.firstChild.remove();
     if (stick) list.scrollTop = list.scrollHeight;
   }
+  /** @param {Message} m */
   function addMessage(m) {
     const li = el('li', 'msg' + (m.nick === me.nick ? ' mine' : ''));
     const head = el('div', 'meta');
@@ -49,11 +59,13 @@
     e.textContent = text;
     e.hidden = !text;
   }
+  /** @param {string[]} list */
   function setMembers(list) {
     const ul = $('members');
     ul.replaceChildren(...(list || []).map((n) => el('li', n === me.nick ? 'me' : '', n)));
     $('count').textContent = String(list.length);
   }
+  /** @param {RoomInfo[]} list */
   function setRooms(list) {
     const ul = $('rooms');
     ul.replaceChildren(...list.map((r) => {
@@ -185,5 +197,5 @@
   }
   $('text').addEventListener('input', updateCounter);
 
-  window.chat = { socket, me }; // for the browser tests and the console
+  /** @type {any} */ (window).chat = { socket, me }; // for the browser tests and the console
 })();
