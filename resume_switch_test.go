@@ -21,7 +21,8 @@ import (
 // proxy cuts their connections every 0.2–2 s and a gate refuses the better transport for
 // 0.2–0.8 s at a time, then lets it through again. So sessions resume onto the other
 // transport after cuts (down the ladder while the better one is refused, up when it works
-// again) and move up through background upgrades. Every ordered pair of transports is
+// again) and move up through background upgrades. Half the clients get the stream as binary
+// messages. Every ordered pair of transports is
 // covered, both ways; every message arrives exactly once and in order, every emit gets
 // exactly one reply, and the server handles no emit twice.
 func TestResumeAcrossSwitches(t *testing.T) {
@@ -103,7 +104,7 @@ func TestResumeAcrossSwitches(t *testing.T) {
 						return
 					}
 					defer c.Close()
-					if err := tf.run(ctx, c, emits, every); err != nil {
+					if err := tf.run(ctx, c, emits, every, i%2 == 1); err != nil { // odd clients get bytes
 						fail("client %d: %v", i, err)
 					}
 				})

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ func newStreamServer(t *testing.T, opts sockhop.Options, wrap ...func(http.Handl
 	type stream struct {
 		M     int           `json:"m"`
 		Every time.Duration `json:"every"`
+		Bin   bool          `json:"bin"` // the numbers as bytes (binary messages)
 	}
 	sockhop.OnRequest(srv, "stream", func(ctx context.Context, s *sockhop.Session, st stream) (bool, error) {
 		go func() { // the session's context ends this goroutine
@@ -50,7 +52,11 @@ func newStreamServer(t *testing.T, opts sockhop.Options, wrap ...func(http.Handl
 				case <-ctx.Done():
 					return
 				}
-				if s.Emit(ctx, "n", i) != nil {
+				var v any = i
+				if st.Bin {
+					v = []byte(strconv.Itoa(i))
+				}
+				if s.Emit(ctx, "n", v) != nil {
 					return
 				}
 			}

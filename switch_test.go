@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,7 +255,11 @@ func newTraffic(c *client.Client, m int) *traffic {
 	tf := &traffic{m: m, all: make(chan struct{})}
 	c.On("n", func(ctx context.Context, data json.RawMessage) {
 		var k int
-		_ = json.Unmarshal(data, &k)
+		if b, ok := client.Bytes(ctx); ok {
+			k, _ = strconv.Atoi(string(b))
+		} else {
+			_ = json.Unmarshal(data, &k)
+		}
 		next := int(tf.next.Load())
 		switch {
 		case k < next:
@@ -271,10 +276,10 @@ func newTraffic(c *client.Client, m int) *traffic {
 	return tf
 }
 
-// run asks for the stream (one event every every), makes emits acked "inc" requests
-// checking each reply, and waits for the whole stream.
-func (tf *traffic) run(ctx context.Context, c *client.Client, emits int, every time.Duration) error {
-	if _, err := c.EmitWithAck(ctx, "stream", map[string]any{"m": tf.m, "every": every}); err != nil {
+// run asks for the stream (one event every every, its numbers as bytes when bin), makes
+// emits acked "inc" requests checking each reply, and waits for the whole stream.
+func (tf *traffic) run(ctx context.Context, c *client.Client, emits int, every time.Duration, bin bool) error {
+	if _, err := c.EmitWithAck(ctx, "stream", map[string]any{"m": tf.m, "every": every, "bin": bin}); err != nil {
 		return fmt.Errorf("stream: %w", err)
 	}
 	for k := range emits {
@@ -452,7 +457,7 @@ func TestBackgroundUpgrade(t *testing.T) {
 				t.Fatalf("connected on %s, want %s", c.Transport(), fallback)
 			}
 			done := make(chan error, 1)
-			go func() { done <- tf.run(ctx, c, 300, 3*time.Millisecond) }()
+			go func() { done <- tf.run(ctx, c, 300, 3*time.Millisecond, true) }()
 			waitUntil(t, "traffic", func() bool { return tf.next.Load() > 100 })
 			opened := time.Now()
 			g.set(up, gateOpen)
@@ -474,7 +479,7 @@ func TestBackgroundUpgrade(t *testing.T) {
 			if dups > 0 {
 				t.Errorf("the server handled %d emits twice", dups)
 			}
-			t.Logf("%s to %s %v after the path opened (probes every ~100 ms, doubling); 1000 messages + 300 acked emits: lost %d, duplicated %d, server duplicates %d",
+			t.Logf("%s to %s %v after the path opened (probes every ~100 ms, doubling); 1000 binary messages + 300 acked emits: lost %d, duplicated %d, server duplicates %d",
 				fallback, up, took.Round(time.Millisecond), tf.lost.Load(), tf.dups.Load(), dups)
 		})
 	}
@@ -505,7 +510,7 @@ func TestLiveDowngrade(t *testing.T) {
 				t.Fatalf("connected on %s, want %s", c.Transport(), sc.ladder[0])
 			}
 			done := make(chan error, 1)
-			go func() { done <- tf.run(ctx, c, 300, 3*time.Millisecond) }()
+			go func() { done <- tf.run(ctx, c, 300, 3*time.Millisecond, true) }()
 			waitUntil(t, "traffic", func() bool { return tf.next.Load() > 100 })
 			stalled := time.Now()
 			g.set(sc.ladder[0], gateStall)
@@ -525,7 +530,7 @@ func TestLiveDowngrade(t *testing.T) {
 				t.Errorf("the server handled %d emits twice", dups)
 			}
 			g.set(sc.ladder[0], gateOpen)
-			t.Logf("%s stalled, on %s %v later (heartbeat timeout 45 s); 1000 messages + 300 acked emits: lost %d, duplicated %d, server duplicates %d",
+			t.Logf("%s stalled, on %s %v later (heartbeat timeout 45 s); 1000 binary messages + 300 acked emits: lost %d, duplicated %d, server duplicates %d",
 				sc.ladder[0], sc.ladder[1], took.Round(time.Millisecond), tf.lost.Load(), tf.dups.Load(), dups)
 		})
 	}
