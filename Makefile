@@ -29,7 +29,7 @@ gotest:
 # transports x 2,000 messages under random cuts), and the allocation count of rooms' fan-out
 # (sync.Pool drops items on purpose under -race).
 gofull:
-	$(GO) test -count=1 -timeout 5m -run 'TestResumeUnderCuts' -v . | grep -E '^(---|\s+---|ok|FAIL|\s+resume_test)'
+	$(GO) test -count=1 -timeout 5m -run 'TestResumeUnderCuts|TestResumeAcrossSwitches' -v . | grep -E '^(---|\s+---|ok|FAIL|\s+resume_(switch_)?test)'
 	$(GO) test -count=1 -run 'TestIndexEachAllocs' -v ./rooms | grep -E '^(---|ok|FAIL)'
 
 # Short fuzz runs of every decoder a client reaches, 30 s each. The corpus is committed in

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,8 @@ type streamServer struct {
 	dups []string
 }
 
-func newStreamServer(t *testing.T, opts sockhop.Options) (*streamServer, *httptest.Server) {
+// wrap, when given, serves in front of the server (a fault gate, switch_test.go).
+func newStreamServer(t *testing.T, opts sockhop.Options, wrap ...func(http.Handler) http.Handler) (*streamServer, *httptest.Server) {
 	ss := &streamServer{seen: make(map[string]map[int]bool)}
 	srv, err := sockhop.New(opts)
 	if err != nil {
@@ -38,6 +40,7 @@ func newStreamServer(t *testing.T, opts sockhop.Options) (*streamServer, *httpte
 	type stream struct {
 		M     int           `json:"m"`
 		Every time.Duration `json:"every"`
+		Bin   bool          `json:"bin"` // the numbers as bytes (binary messages)
 	}
 	sockhop.OnRequest(srv, "stream", func(ctx context.Context, s *sockhop.Session, st stream) (bool, error) {
 		go func() { // the session's context ends this goroutine
@@ -49,7 +52,11 @@ func newStreamServer(t *testing.T, opts sockhop.Options) (*streamServer, *httpte
 				case <-ctx.Done():
 					return
 				}
-				if s.Emit(ctx, "n", i) != nil {
+				var v any = i
+				if st.Bin {
+					v = []byte(strconv.Itoa(i))
+				}
+				if s.Emit(ctx, "n", v) != nil {
 					return
 				}
 			}
@@ -70,7 +77,11 @@ func newStreamServer(t *testing.T, opts sockhop.Options) (*streamServer, *httpte
 		m[k] = true
 		return k + 1, nil
 	})
-	hs := httptest.NewServer(srv)
+	var h http.Handler = srv
+	for _, w := range wrap {
+		h = w(h)
+	}
+	hs := httptest.NewServer(h)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -20,6 +20,25 @@
 // node of the last welcome from the start, as <server> or as M/ws?node=<id>. A new
 // session names none.
 //
+// # Transport ladder
+//
+// Connect tries the transports in order, but does not wait out each one's OpenTimeout: it
+// measures the round trip on its first request (GET M/sockjs/info, beside the first
+// attempt) and, when a transport has no welcome after 250ms + 3 round trips (at least
+// 300ms, at most OpenTimeout), starts the next one beside it. The first transport the
+// server welcomes wins; an attempt that has not sent its hello yet stops there, one
+// welcomed later is closed at once (a close message ends the server session it opened).
+// [Options.OnAttempt] reports each attempt, [Client.RTT] the round trip.
+//
+// # Transport changes
+//
+// A session served on a fallback probes the first transport again after
+// [Options.UpgradeDelay] (with backoff and jitter) and moves onto it through a resume when
+// the server welcomes the probe (background upgrade). A transport that stops delivering
+// (a ping unanswered for [Options.StallTimeout]) is closed and the session resumes on the
+// next transport at once (live downgrade). Neither loses or duplicates a message; both
+// are reported to [Client.OnTransportChange], not to OnDisconnect and OnConnect.
+//
 // # Concurrency
 //
 // All methods may be called concurrently. Handlers run one at a time, in the order the
@@ -58,9 +77,34 @@ type Options struct {
 	// HTTPClient carries the SockJS requests and its TLS config serves WebSocket too. Nil
 	// means a client of the Client's own.
 	HTTPClient *http.Client
-	// OpenTimeout bounds each transport attempt, from the request to the welcome; past it
-	// the client tries the next transport. Zero means 3s, as in the JS client.
+	// OpenTimeout bounds each transport attempt, from the request to the welcome. Zero
+	// means 3s, as in the JS client. It is also the upper bound of the scaled open
+	// timeout: an attempt without a welcome after 250ms + 3 round trips (at least 300ms,
+	// at most OpenTimeout; OpenTimeout until a round trip was measured) has the next
+	// transport start in parallel, and the first welcomed wins (see "Transport ladder" in
+	// the package documentation). An OpenTimeout under 300ms thus overrides the scaling.
 	OpenTimeout time.Duration
+	// OnAttempt, when set, is called at the end of every transport attempt of a connect,
+	// from any goroutine: which transport, when it started, the scaled timeout it was
+	// given, and how it ended. For diagnostics and tests.
+	OnAttempt func(Attempt)
+	// UpgradeDelay is the mean delay before a session served on a fallback transport
+	// probes the first transport of Transports again (background upgrade): doubled after
+	// each failed probe, up to 64 times, with ±50 % jitter. A welcomed probe resumes the
+	// session on the better transport without loss or duplication and is reported to
+	// OnTransportChange. Zero means 10s; negative turns background upgrades off.
+	UpgradeDelay time.Duration
+	// StallTimeout bounds how long a pong the client asked for may take before the
+	// transport counts as stalled (a proxy that started buffering, a middlebox that holds
+	// the stream), and the session moves to the next transport through resume (live
+	// downgrade). The client asks (sends a ping) when nothing arrived for a fifth of the
+	// server's heartbeat timeout (ping + pong of the welcome), between 2s and 10s, or for
+	// StallTimeout/2 after it sent something. Zero means 500ms + 4 round trips, between 1s
+	// and 5s and at most half the heartbeat timeout; so a stall is noticed within 15s (9s
+	// + 5s at the default heartbeat, less on a fast path), well before the heartbeat's 45s.
+	// The last transport of Transports (the only one, say) is left to the heartbeat.
+	// Negative turns stall detection off.
+	StallTimeout time.Duration
 	// Auth is sent in the hello for the server's authentication hook.
 	Auth any
 	// AuthFunc, when set, is called before every hello (the first connect, every
@@ -115,7 +159,10 @@ type Client struct {
 	done           chan struct{} // closed when the run loop ends
 	err            error         // why the client stopped
 	started        bool
-	from           int // the transport connect tries first; owned by the goroutine that connects
+	from           int           // the transport connect tries first; owned by the goroutine that connects
+	rtt            time.Duration // the round-trip estimate; zero until measured
+	onChange       []func(from, to string)
+	ping, pong     int64 // the heartbeat of the last welcome, ms
 }
 
 // New returns a client for the server mounted at url ("http://host:port/rt"); it does not
@@ -132,6 +179,9 @@ func New(url string, opts Options) *Client {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 20 * time.Second
+	}
+	if opts.UpgradeDelay == 0 {
+		opts.UpgradeDelay = 10 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

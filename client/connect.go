@@ -14,40 +14,12 @@ import (
 	"github.com/sockhop/sockhop/transport"
 )
 
-// connect tries the transports in order until one delivers a welcome, starting with the
-// one that last asked the client to come back later. It stops at a transport on which the
-// server refused the client (a terminal close code, an HTTP 403: another transport would
-// not help) or asked it to come back later (429, 503, a close before the welcome: see
-// comeBack); the next connect then starts with that transport again. The error carries
-// the close code of such an answer (PROTOCOL.md §5, HTTP refusals).
+// connect runs the transport ladder (see connectFrom), starting with the transport that
+// last asked the client to come back later, if any.
 func (c *Client) connect(ctx context.Context) (transport.Conn, *session.Session, [][]byte, error) {
-	var errs []error
-	names := c.opts.Transports
-	from := min(c.from, len(names)-1)
+	from := min(c.from, len(c.opts.Transports)-1)
 	c.from = 0
-	for i := from; i < len(names); i++ {
-		conn, core, lines, err := c.open(ctx, names[i])
-		if err == nil {
-			return conn, core, lines, nil
-		}
-		var ae *authFuncError
-		if errors.As(err, &ae) { // no credentials: another transport would not help
-			return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %w", c.url, err)
-		}
-		code := events.CloseCode(err)
-		switch {
-		case code != 0 && !events.Reconnect(code):
-			return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %s: refused, no other transport tried: %w", c.url, names[i], err)
-		case comeBack(code):
-			c.from = i
-			return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %s: come back later: %w", c.url, names[i], err)
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", names[i], err))
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, nil, nil, fmt.Errorf("sockhop/client: connect %s: %w", c.url, errors.Join(errs...))
+	return c.connectFrom(ctx, from)
 }
 
 // comeBack reports whether a connection attempt that failed with close code means "the
@@ -60,17 +32,52 @@ func comeBack(code int) bool {
 	return code != 0 && code != events.CloseAbnormal && code != events.CloseNoStatus && events.Reconnect(code)
 }
 
-// open dials one transport and runs the handshake.
-func (c *Client) open(ctx context.Context, name string) (transport.Conn, *session.Session, [][]byte, error) {
+// opened is a transport the server welcomed, not yet adopted.
+type opened struct {
+	conn    transport.Conn
+	welcome *events.Message
+	rest    [][]byte // lines that came after the welcome
+	resume  bool     // the hello asked to resume the client's session
+	seq     uint64   // the hello's resume seq: counted messages received when it was sent
+	token   string   // the hello's resume token
+	rtt     time.Duration
+}
+
+// errLostRace is an attempt the ladder stopped before its hello: another one won.
+var errLostRace = errors.New("another transport was welcomed first")
+
+// handshake dials one transport and runs the hello/welcome exchange, within OpenTimeout
+// and ctx. abort, when not nil, stops the attempt before its hello (errLostRace); once the
+// hello is out, the attempt waits for its welcome (or OpenTimeout), so that a server
+// session it opened can be released with a close. claim is called just before the hello
+// is sent; when it returns false the attempt stops there (errLostRace) and the server
+// never sees a hello.
+func (c *Client) handshake(ctx, abort context.Context, name string, claim func() bool) (*opened, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
+	defer cancel()
+	dctx := ctx // until the hello: ends with abort too
+	if abort != nil {
+		var dcancel context.CancelFunc
+		dctx, dcancel = context.WithCancel(ctx)
+		defer dcancel()
+		defer context.AfterFunc(abort, dcancel)()
+	}
+	aborted := func(err error) error {
+		if abort != nil && abort.Err() != nil {
+			return errLostRace
+		}
+		return err
+	}
 	auth := c.opts.Auth
 	if c.opts.AuthFunc != nil {
 		var err error
-		if auth, err = c.opts.AuthFunc(ctx); err != nil {
-			return nil, nil, nil, &authFuncError{err}
+		if auth, err = c.opts.AuthFunc(dctx); err != nil {
+			if abort != nil && abort.Err() != nil {
+				return nil, errLostRace
+			}
+			return nil, &authFuncError{err}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
-	defer cancel()
 	c.mu.Lock()
 	old, token, node := c.core, c.token, c.node
 	c.mu.Unlock()
@@ -78,40 +85,46 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	if !resume {
 		node = "" // a new session names no node (PROTOCOL.md §7, "Many nodes")
 	}
-	conn, err := dial.Dial(ctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient, Resume: resume, Node: node})
+	conn, err := dial.Dial(dctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient, Resume: resume, Node: node})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, aborted(err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close(events.CloseNormal, "open timeout") })
 	defer stop()
+	if claim != nil && !claim() {
+		_ = conn.Close(events.CloseNormal, "")
+		return nil, errLostRace
+	}
+	h := &opened{conn: conn, resume: resume}
 	hello := &events.Message{T: events.TypeHello, V: events.Version, Bin: 1}
 	if resume {
-		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: old.ReceivedSeq()}
+		h.seq = old.ReceivedSeq() // after claim: a probe's session stops counting for it there
+		h.token = token
+		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: h.seq}
 	}
 	if auth != nil {
 		if hello.Auth, err = json.Marshal(auth); err != nil {
 			_ = conn.Close(events.CloseNormal, "")
-			return nil, nil, nil, err
+			return nil, err
 		}
 	}
+	sent := time.Now()
 	if err := conn.WriteFrame([][]byte{events.Encode(hello)}); err != nil {
 		_ = conn.Close(events.CloseNormal, "")
-		return nil, nil, nil, err
+		return nil, err
 	}
-	var welcome *events.Message
-	var rest [][]byte
-	for welcome == nil {
+	for h.welcome == nil {
 		frame, err := conn.ReadFrame()
 		if err != nil {
 			_ = conn.Close(events.CloseNormal, "")
 			if ctx.Err() != nil {
-				return nil, nil, nil, fmt.Errorf("no welcome within %v", c.opts.OpenTimeout)
+				return nil, fmt.Errorf("no welcome within %v", c.opts.OpenTimeout)
 			}
-			return nil, nil, nil, err
+			return nil, err
 		}
 		err = events.Lines(frame, func(line []byte) error {
-			if welcome != nil {
-				rest = append(rest, line)
+			if h.welcome != nil {
+				h.rest = append(h.rest, line)
 				return nil
 			}
 			m, err := events.Decode(line)
@@ -120,7 +133,7 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 			}
 			switch m.T {
 			case events.TypeWelcome:
-				welcome = &m
+				h.welcome = &m
 			case events.TypeClose:
 				return &events.CloseError{Code: m.Code, Reason: m.Reason, Retry: m.Retry, Err: m.Err}
 			}
@@ -128,17 +141,25 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 		})
 		if err != nil {
 			_ = conn.Close(events.CloseNormal, "")
-			return nil, nil, nil, err
+			return nil, err
 		}
 	}
+	h.rtt = time.Since(sent)
 	if !stop() { // the timeout fired and closed conn
-		return nil, nil, nil, fmt.Errorf("no welcome within %v", c.opts.OpenTimeout)
+		return nil, fmt.Errorf("no welcome within %v", c.opts.OpenTimeout)
 	}
-	core, err := c.adopt(conn, welcome)
-	if err != nil {
-		return nil, nil, nil, err
+	return h, nil
+}
+
+// release closes a welcomed transport the client will not use. A new session the server
+// opened for it is closed with a close message, so that the server releases it at once
+// (it must not count against the address's limits or receive events); a transport that
+// resumed the client's own session is only dropped: a close message would end the session.
+func (c *Client) release(h *opened, reason string) {
+	if h.welcome != nil && !h.welcome.Resumed {
+		_ = h.conn.WriteFrame([][]byte{events.Encode(&events.Message{T: events.TypeClose, Code: events.CloseNormal, Reason: reason})})
 	}
-	return conn, core, rest, nil
+	_ = h.conn.Close(events.CloseNormal, reason)
 }
 
 // pause waits d, or returns why not: ctx would end first (its error), or Close (ErrClosed).

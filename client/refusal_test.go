@@ -173,12 +173,17 @@ func TestComeBackLater(t *testing.T) {
 	t.Run("connect rate", func(t *testing.T) {
 		// Past ConnectRate: 429 with Retry-After on SockJS, a 1013 close with a retry
 		// hint on WebSocket, after a second's hold. The client waits as asked. At one
-		// connection in 3s, the second is held 1s and told to come back 1s later.
+		// connection in 3s, the second is held 1s and told to come back 1s later. The
+		// client has this one transport only: with a ladder, a request held a second is
+		// late (the scaled open timeout, ladder.go), so the next transport starts beside it
+		// and is paced on its own (TestLadderScaledTimeout covers that).
 		forEachTransport(t, func(t *testing.T, tr string) {
 			_, url, a, _ := refusalServer(t, sockhop.Options{ConnectRate: 1.0 / 3, ConnectBurst: 1}, nil)
 			first := dial(t, url, client.Options{Transports: []string{tr}})
 			defer first.Close()
-			c := dialLadder(t, url, tr)
+			opts := fastBackoff
+			opts.Transports = []string{tr}
+			c := dial(t, url, opts)
 			defer c.Close()
 			at := a.of(tr)
 			if len(at) != 3 {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/sockhop/sockhop/events"
@@ -18,17 +19,73 @@ import (
 // session/resume.go.
 
 // run serves the session on one transport after another until the client stops. A
-// dropped transport is followed by a resume of the same session on the next one.
+// dropped transport is followed by a resume of the same session on the next one. While a
+// transport is served, a background upgrade may move the session to a better one and a
+// stalled transport moves it to the next one down (switch.go): those are transport
+// changes, not reconnects.
 func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte) {
 	defer close(c.done)
 	attempt := 0
+	w := watch(conn, 0)
+	connected := true
 	for {
-		c.fire(true, nil)
-		reason := core.Serve(conn, lines)
+		if connected {
+			c.fire(true, nil)
+		}
+		connected = true
+		wctx, wcancel := context.WithCancel(context.Background())
+		// Stall detection moves the session down the ladder: with no transport below this
+		// one, the heartbeat alone decides, as before.
+		if stall, quiet := c.stallTimeout(); stall > 0 && c.below(w.Name()) {
+			go c.watchdog(wctx, core, w, stall, quiet)
+		}
+		probe := c.startProbe(core, w)
+		reason := core.Serve(w.serve(), lines)
+		wcancel()
+		up := probe.end()
 		c.mu.Lock()
+		from := c.transport
 		c.transport = ""
 		closed := c.closed
 		c.mu.Unlock()
+		if up != nil {
+			if !closed && core.Err() == nil {
+				// Background upgrade: the server sends again, on the new transport, the counted
+				// messages after the probe's seq; those that arrived here are skipped.
+				skip := int(core.ReceivedSeq() - up.seq)
+				if _, err := c.adopt(up.conn, up.welcome); err == nil {
+					w = watch(up.conn, skip)
+					lines = w.filter(up.rest)
+					c.log.Info("transport upgraded", "from", from, "to", up.conn.Name(), "skipped", skip)
+					c.fireChange(from, up.conn.Name())
+					connected = false
+					continue
+				}
+			} else {
+				c.release(up, "client stopped")
+			}
+		}
+		if w.stalled.Load() && !closed && core.Err() == nil && !c.opts.NoReconnect {
+			// Live downgrade: resume at once on the transports below the stalled one.
+			if i := slices.Index(c.opts.Transports, from); i >= 0 && i+1 < len(c.opts.Transports) {
+				ctx, cancel := c.stopContext()
+				nconn, ncore, nlines, err := c.connectFrom(ctx, i+1)
+				cancel()
+				if err == nil && ncore == core {
+					w, lines = watch(nconn, 0), nlines
+					c.log.Info("transport stalled, moved down", "from", from, "to", nconn.Name())
+					c.fireChange(from, nconn.Name())
+					connected = false
+					continue
+				}
+				if err == nil { // a new session: report it as the reconnect it is
+					c.fire(false, reason)
+					core, w, lines = ncore, watch(nconn, 0), nlines
+					continue
+				}
+				c.log.Info("live downgrade failed", "from", from, "err", err)
+			}
+		}
 		c.fire(false, reason)
 		ended := core.Err() != nil
 		if closed || c.opts.NoReconnect || (ended && !events.Reconnect(events.CloseCode(reason))) {
@@ -59,19 +116,13 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 				c.finish(ErrClosed)
 				return
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-c.stop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
+			ctx, cancel := c.stopContext()
 			var err error
 			conn, core, lines, err = c.connect(ctx)
 			cancel()
 			if err == nil {
 				attempt = 0
+				w = watch(conn, 0)
 				break
 			}
 			if events.CloseCode(err) != 0 && !events.Reconnect(events.CloseCode(err)) {
@@ -83,6 +134,25 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 			c.log.Info("reconnect failed", "attempt", attempt, "err", err)
 		}
 	}
+}
+
+// below reports whether the ladder has a transport below tr.
+func (c *Client) below(tr string) bool {
+	i := slices.Index(c.opts.Transports, tr)
+	return i >= 0 && i+1 < len(c.opts.Transports)
+}
+
+// stopContext returns a context that Close cancels.
+func (c *Client) stopContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // abandon ends a detached session that will not resume.
@@ -161,6 +231,7 @@ func (c *Client) adopt(conn transport.Conn, welcome *events.Message) (*session.S
 		return nil, ErrClosed
 	}
 	c.core, c.transport, c.token = core, conn.Name(), welcome.Token
+	c.ping, c.pong = welcome.Ping, welcome.Pong
 	c.node = welcome.Node // a welcome without a node clears it
 	c.mu.Unlock()
 	if resumeFailed {

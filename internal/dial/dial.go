@@ -117,7 +117,13 @@ func dialWS(ctx context.Context, u *url.URL, opts Options) (*wsConn, error) {
 	}
 	if opts.HTTPClient != nil {
 		if t, ok := opts.HTTPClient.Transport.(*http.Transport); ok {
-			d.TLSClientConfig = t.TLSClientConfig
+			// Clone waits for the Transport's lazy set-up, which a SockJS request on another
+			// goroutine (the ladder's, the round-trip measurement) may be running, and which
+			// adds "h2" to the config's NextProtos: a WebSocket upgrade is HTTP/1.1.
+			if cfg := t.Clone().TLSClientConfig; cfg != nil {
+				d.TLSClientConfig = cfg.Clone()
+				d.TLSClientConfig.NextProtos = nil
+			}
 			if t.Proxy != nil {
 				d.Proxy = t.Proxy // the SockJS requests' proxy, for WebSocket too
 			}
