@@ -22,7 +22,6 @@ type execConfig struct {
 	listen     serve.Flags
 	mount      string
 	static     string
-	origins    string
 	anyOrigin  bool
 	maxProcs   int
 	maxPerAddr int
@@ -49,7 +48,8 @@ The page at / is a console that connects with the bundled client on any transpor
 
 Events: "line" both ways (a string, without its newline); "eof" from the client closes
 the program's stdin; "exit" to the client ({"status":N} or {"signal":"terminated"})
-just before the close. With -binary: "bytes" both ways (base64 in JSON) instead of "line".
+just before the close. With -binary: "bytes" both ways (binary messages; base64 in JSON to a client that does
+not read binary) instead of "line".
 
 Flags (-flag and --flag are the same):
 `
@@ -66,12 +66,11 @@ func parseExec(args []string, e *env) (*execConfig, int) {
 	c.listen.Register(fs)
 	fs.StringVar(&c.mount, "mount", "/rt", "path of the sockhop endpoints (<mount>/ws, <mount>/sockjs/..., <mount>/sockhop.js, <mount>/diag)")
 	fs.StringVar(&c.static, "static", "", "serve this directory's files at / instead of the console page")
-	fs.StringVar(&c.origins, "allow-origin", "", "comma-separated browser origins allowed besides the server's own (\"https://app.example\", \"*.example.com\"); default same-origin only")
 	fs.BoolVar(&c.anyOrigin, "insecure-allow-any-origin", false, "turn the Origin check off: any web page may open sessions with a visitor's cookies (websocketd's default)")
 	fs.IntVar(&c.maxProcs, "max-procs", 100, "most programs running at once; past it a new session is closed with 1013 (try again later); 0 means no limit")
 	fs.IntVar(&c.maxPerAddr, "max-per-addr", 10, "most sessions per client address (see -trusted-proxy); past it 429 or 1013; 0 means no limit")
 	fs.IntVar(&c.maxLine, "max-line", 64<<10, "longest line in bytes, either way (-binary: the largest chunk); past it the session closes with 1009")
-	fs.BoolVar(&c.binary, "binary", false, "pass raw bytes as \"bytes\" events (base64) instead of lines")
+	fs.BoolVar(&c.binary, "binary", false, "pass raw bytes as \"bytes\" events (binary messages) instead of lines")
 	fs.DurationVar(&c.killGrace, "kill-grace", 5*time.Second, "after a session closes: how long the program has after SIGTERM before SIGKILL")
 	fs.DurationVar(&c.resume, "resume-grace", 0, "how long a session (and its program) waits for a dropped client to come back; 0 means sockhop's 2m")
 	fs.StringVar(&c.passenv, "passenv", "PATH,HOME,LANG,LC_ALL,LC_CTYPE,TZ,TMPDIR", "comma-separated variables of sockhop's environment passed to the program")
@@ -167,7 +166,7 @@ func newExecApp(c *execConfig, logger *slog.Logger) (*execApp, error) {
 	a := &execApp{cfg: c, log: logger}
 	a.procs = newProcTable(c.maxProcs)
 	opts := sockhop.Options{
-		AllowedOrigins:         serve.SplitList(c.origins),
+		AllowedOrigins:         c.listen.AllowedOrigins(), // -allow-origin, from serve.Flags
 		InsecureAllowAnyOrigin: c.anyOrigin,
 		AllowedHosts:           c.listen.AllowedHosts(),
 		TrustedProxies:         serve.SplitList(c.trusted),

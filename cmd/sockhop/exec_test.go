@@ -240,9 +240,11 @@ func TestExecBinary(t *testing.T) {
 	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		got := make(chan []byte, 16)
 		c := client.New(srv.Mount, dialOpts(tr))
-		c.On("bytes", func(_ context.Context, data json.RawMessage) {
-			var b []byte
-			_ = json.Unmarshal(data, &b)
+		c.On("bytes", func(ctx context.Context, _ json.RawMessage) {
+			b, ok := client.Bytes(ctx) // a binary message, as the client said it reads them
+			if !ok {
+				t.Error("bytes arrived as JSON, want a binary message")
+			}
 			got <- b
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

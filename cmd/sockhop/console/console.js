@@ -56,9 +56,10 @@
     state.lines.push(text);
     show(text);
   });
-  s.on('bytes', function (b64) {
+  s.on('bytes', function (b) {
+    // A binary message: the client hands it over as a Uint8Array (README, "Binary payloads").
     var text;
-    try { text = new TextDecoder().decode(Uint8Array.from(atob(b64), function (c) { return c.charCodeAt(0); })); } catch (_) { text = b64; }
+    try { text = new TextDecoder().decode(b); } catch (_) { text = String(b); }
     state.lines.push(text);
     show(text);
   });
@@ -72,7 +73,7 @@
     var text = $('line').value;
     try {
       if (binary) {
-        s.emit('bytes', btoa(String.fromCharCode.apply(null, new TextEncoder().encode(text + '\n'))));
+        s.emit('bytes', new TextEncoder().encode(text + '\n'));
       } else {
         s.emit('line', text);
       }
