@@ -180,12 +180,14 @@ func (p *proc) writeLoop(w *os.File) {
 	go func() {
 		select {
 		case <-p.quit:
-		case <-p.eof:
 		case <-p.inDone:
 			return
 		}
-		closeW() // unblocks a Write in progress
+		closeW() // unblocks a Write in progress: the program is being stopped
 	}()
+	// The client's "eof" is not a reason to cut a Write short: the line handed over before
+	// it (write returns once the loop took it) must reach the program first, so the loop
+	// sees eof only between writes.
 	broken := false
 	for {
 		select {
