@@ -294,7 +294,22 @@ func TestResumeComeBackLater(t *testing.T) {
 		refuse = true
 		mu.Unlock()
 		before := len(a.of(tr))
-		proxy.CutAll() // the transport drops; the session waits for a resume
+		dropped := make(chan struct{}, 4)
+		c.OnDisconnect(func(error) { dropped <- struct{}{} })
+		// The transport drops; the session waits for a resume. On xhr-polling a cut between
+		// two polls meets no connection, so it is cut again until the client saw a drop.
+	cut:
+		for i := 0; ; i++ {
+			proxy.CutAll()
+			select {
+			case <-dropped:
+				break cut
+			case <-time.After(300 * time.Millisecond):
+				if i == 30 {
+					t.Fatal("no drop after 30 cuts")
+				}
+			}
+		}
 		select {
 		case <-connects:
 		case <-time.After(10 * time.Second):
