@@ -113,7 +113,9 @@ type Client struct {
 	done           chan struct{} // closed when the run loop ends
 	err            error         // why the client stopped
 	started        bool
-	from           int // the transport connect tries first; owned by the goroutine that connects
+	from           int           // the transport connect tries first; owned by the goroutine that connects
+	hb             heartbeat     // the learned heartbeat interval (heartbeat.go)
+	serverPing     time.Duration // the server's own ping interval (a welcome to a hello that asked none); guarded by mu
 }
 
 // New returns a client for the server mounted at url ("http://host:port/rt"); it does not

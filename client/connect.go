@@ -88,6 +88,7 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	if resume {
 		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: old.ReceivedSeq()}
 	}
+	hello.Ping = c.hb.interval().Milliseconds() // heartbeat.go; 0 is left out
 	if auth != nil {
 		if hello.Auth, err = json.Marshal(auth); err != nil {
 			_ = conn.Close(events.CloseNormal, "")

@@ -1,5 +1,7 @@
 /*! sockhop 0.1.0 | MIT */
 var __defProp = Object.defineProperty;
+var __defProps = Object.defineProperties;
+var __getOwnPropDescs = Object.getOwnPropertyDescriptors;
 var __getOwnPropSymbols = Object.getOwnPropertySymbols;
 var __hasOwnProp = Object.prototype.hasOwnProperty;
 var __propIsEnum = Object.prototype.propertyIsEnumerable;
@@ -15,6 +17,7 @@ var __spreadValues = (a, b) => {
     }
   return a;
 };
+var __spreadProps = (a, b) => __defProps(a, __getOwnPropDescs(b));
 
 // src/acks.ts
 function err(code, message) {
@@ -200,13 +203,106 @@ var Emitter = class {
   }
 };
 
+// src/heartbeat.ts
+var MIN_MS = 5e3;
+var HOLD_MS = 10 * 60 * 1e3;
+var HOLD_MAX_MS = 8 * 60 * 60 * 1e3;
+var REMEMBER_MS = 24 * 60 * 60 * 1e3;
+var PREFIX = "sockhop.heartbeat:";
+function store() {
+  try {
+    return globalThis.localStorage || null;
+  } catch (e) {
+    return null;
+  }
+}
+var Heartbeat = class {
+  // ms was raised since the last cut
+  constructor(key = "", now = Date.now) {
+    this.key = key;
+    this.now = now;
+    /** ms is the interval to ask for (0: none, the server's own). */
+    this.ms = 0;
+    /** cut is the idle time (ms) after which the last idle cut came (0: none seen). */
+    this.cut = 0;
+    /** cuts counts the idle cuts seen. */
+    this.cuts = 0;
+    this.since = 0;
+    // when ms was last set
+    this.hold = HOLD_MS;
+    this.raised = false;
+    var _a;
+    try {
+      const v = JSON.parse(((_a = store()) == null ? void 0 : _a.getItem(PREFIX + key)) || "null");
+      if (v && v.u > now() && v.ms >= MIN_MS) {
+        this.ms = v.ms;
+        this.cut = v.cut || 0;
+        this.hold = Math.min(v.hold || HOLD_MS, HOLD_MAX_MS);
+        this.since = now();
+      }
+    } catch (e) {
+    }
+  }
+  /**
+   * dropped takes note of a transport that dropped after idle ms with nothing received,
+   * while the server pinged every serverMs; it reports whether the interval changed.
+   */
+  dropped(idle, serverMs) {
+    if (!(serverMs > 0) || idle < MIN_MS || idle >= serverMs) return false;
+    this.cuts++;
+    this.cut = idle;
+    if (this.raised) this.hold = Math.min(this.hold * 2, HOLD_MAX_MS);
+    this.raised = false;
+    const want = Math.max(MIN_MS, Math.floor(idle * 3 / 4e3) * 1e3);
+    this.since = this.now();
+    if (this.ms && want >= this.ms) return false;
+    this.ms = want;
+    this.save();
+    return true;
+  }
+  /**
+   * raise returns the higher interval to ask for when the current one held long enough
+   * without a cut (0: none due); serverMax is the server's own interval, past which the
+   * client asks for nothing.
+   */
+  raise(serverMax) {
+    if (!this.ms || this.now() - this.since < this.hold) return 0;
+    this.since = this.now();
+    this.raised = true;
+    this.ms = Math.ceil(this.ms * 1.25 / 1e3) * 1e3;
+    if (serverMax > 0 && this.ms >= serverMax) this.ms = 0;
+    this.save();
+    return this.ms || serverMax;
+  }
+  save() {
+    try {
+      const s = store();
+      if (!s) return;
+      if (this.ms) s.setItem(PREFIX + this.key, JSON.stringify({ ms: this.ms, cut: this.cut, hold: this.hold, u: this.now() + REMEMBER_MS }));
+      else s.removeItem(PREFIX + this.key);
+    } catch (e) {
+    }
+  }
+};
+
 // src/held.ts
-var Held = class {
+var Held = class _Held {
   constructor() {
     this.msgs = [];
     this.from = 1;
   }
   // the number of msgs[0]
+  /** restore returns what a page left (lifecycle.ts): messages numbered from on. */
+  static restore(from, msgs) {
+    const h = new _Held();
+    h.from = from;
+    h.msgs = msgs.slice();
+    return h;
+  }
+  /** first is the number of the oldest held message (sent+1 when none is held). */
+  get first() {
+    return this.from;
+  }
   /** length is how many are held. */
   get length() {
     return this.msgs.length;
@@ -236,6 +332,56 @@ var Held = class {
     return this.msgs.slice();
   }
 };
+
+// src/lifecycle.ts
+var PREFIX2 = "sockhop.session:";
+var SAVE_MS = 60 * 1e3;
+var SAVE_MAX = 256 * 1024;
+function store2() {
+  try {
+    return globalThis.sessionStorage || null;
+  } catch (e) {
+    return null;
+  }
+}
+function save(key, s, now = Date.now()) {
+  let n = 0;
+  for (const m of s.msgs) n += m.length;
+  if (n > SAVE_MAX) return false;
+  try {
+    const st = store2();
+    if (!st) return false;
+    st.setItem(PREFIX2 + key, JSON.stringify(__spreadProps(__spreadValues({}, s), { u: now + SAVE_MS })));
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+function take(key, now = Date.now()) {
+  try {
+    const st = store2();
+    if (!st) return null;
+    const v = JSON.parse(st.getItem(PREFIX2 + key) || "null");
+    st.removeItem(PREFIX2 + key);
+    if (v && v.u > now && typeof v.sid == "string" && typeof v.token == "string" && Number.isInteger(v.rx) && v.rx >= 0 && Number.isInteger(v.from) && v.from >= 1 && Array.isArray(v.msgs) && v.msgs.every((m) => typeof m == "string"))
+      return v;
+  } catch (e) {
+  }
+  return null;
+}
+function watch(hide, show) {
+  const w = typeof window != "undefined" ? window : null;
+  if (!w || !w.addEventListener) return () => {
+  };
+  const onHide = () => hide();
+  const onShow = (e) => e && e.persisted && show();
+  w.addEventListener("pagehide", onHide);
+  w.addEventListener("pageshow", onShow);
+  return () => {
+    w.removeEventListener("pagehide", onHide);
+    w.removeEventListener("pageshow", onShow);
+  };
+}
 
 // src/queue.ts
 var Queue = class {
@@ -280,8 +426,8 @@ var Queue = class {
 };
 
 // src/storage.ts
-var PREFIX = "sockhop.transport:";
-function store() {
+var PREFIX3 = "sockhop.transport:";
+function store3() {
   try {
     return globalThis.localStorage || null;
   } catch (e) {
@@ -291,7 +437,7 @@ function store() {
 function recall(key) {
   var _a;
   try {
-    const v = JSON.parse(((_a = store()) == null ? void 0 : _a.getItem(PREFIX + key)) || "null");
+    const v = JSON.parse(((_a = store3()) == null ? void 0 : _a.getItem(PREFIX3 + key)) || "null");
     if (v && typeof v.t == "string" && v.u > Date.now()) return v.t;
   } catch (e) {
   }
@@ -300,14 +446,14 @@ function recall(key) {
 function remember(key, t, ms) {
   var _a;
   try {
-    if (ms > 0) (_a = store()) == null ? void 0 : _a.setItem(PREFIX + key, JSON.stringify({ t, u: Date.now() + ms }));
+    if (ms > 0) (_a = store3()) == null ? void 0 : _a.setItem(PREFIX3 + key, JSON.stringify({ t, u: Date.now() + ms }));
   } catch (e) {
   }
 }
 function forget(key) {
   var _a;
   try {
-    (_a = store()) == null ? void 0 : _a.removeItem(PREFIX + key);
+    (_a = store3()) == null ? void 0 : _a.removeItem(PREFIX3 + key);
   } catch (e) {
   }
 }
@@ -367,7 +513,7 @@ function retryAfter(v, now = Date.now()) {
   return Math.min(Math.max(0, ms), 36e5);
 }
 function post(url, body, cred, stream, text, end, headers = {}, head = () => {
-}) {
+}, keepalive = false) {
   let stop = false;
   const done = (s, retry) => stop || (stop = true, end(s, retry));
   const g = globalThis;
@@ -378,6 +524,8 @@ function post(url, body, cred, stream, text, end, headers = {}, head = () => {
       body,
       signal: ac.signal,
       cache: "no-store",
+      keepalive,
+      // outlives the page that unloads (the close message of pagehide)
       credentials: cred ? "include" : "same-origin",
       headers: __spreadValues({ "Content-Type": "text/plain;charset=UTF-8" }, headers)
     }).then(async (r) => {
@@ -555,8 +703,15 @@ function sockjs(name, path, stream, base, h, o) {
     setMax(n) {
       max = n;
     },
-    close(final) {
+    close(final, unload) {
       closed = true;
+      if (final && unload && opened) {
+        last = true;
+        post(url() + "xhr_send?s=" + ++sends, JSON.stringify([final.join("\n")]), o.withCredentials, false, () => {
+        }, stopRx, hdr, void 0, true);
+        again = setTimeout(stopRx, 3e3);
+        return [];
+      }
       if (final) {
         last = true;
         outbox.push(...final);
@@ -629,6 +784,14 @@ var Client = class extends Emitter {
     // counts auth fetches, so a late answer to an abandoned one is ignored
     this.unlisten = () => {
     };
+    this.pingMs = 0;
+    // the server's ping interval on this session (its welcome's or pong's)
+    this.serverPing = 25e3;
+    // the server's own interval (a welcome to a hello that asked none)
+    this.gone = false;
+    // the page hid (pagehide): closed with 1001 until it shows again
+    this.unwatch = () => {
+    };
     this.o = __spreadValues({
       transports: ["websocket", "xhr-streaming", "xhr-polling"],
       openTimeout: 3e3,
@@ -640,11 +803,25 @@ var Client = class extends Emitter {
       queueMaxMessages: 1e3,
       queueMaxBytes: 1 << 20,
       rememberTransport: 30 * 60 * 1e3,
-      withCredentials: false
+      withCredentials: false,
+      keepSession: false
     }, opts);
     this.f = __spreadValues(__spreadValues({}, FACTORIES), opts.factories);
     this.key = url;
     this.q = new Queue(this.o.queueMaxMessages, this.o.queueMaxBytes);
+    this.hbl = new Heartbeat(url);
+    const saved = this.o.keepSession ? take(url) : null;
+    if (saved) {
+      this.id = saved.sid;
+      this.token = saved.token;
+      this.node = isNode(saved.node) ? saved.node : void 0;
+      this.rx = this.rxSaid = saved.rx;
+      this.held = Held.restore(saved.from, saved.msgs);
+    }
+    this.unwatch = watch(
+      () => this.away(),
+      () => this.back()
+    );
     const w = typeof window != "undefined" ? window : null;
     if (w && w.addEventListener) {
       const on = () => this.online();
@@ -721,7 +898,7 @@ var Client = class extends Emitter {
   /** start runs the ladder from transport from, else the remembered one, else the first. */
   start(from) {
     clearTimeout(this.timer);
-    if (this.state == "closed") return;
+    if (this.state == "closed" || this.gone) return;
     if (offline()) {
       this.state = "disconnected";
       return;
@@ -774,6 +951,7 @@ var Client = class extends Emitter {
           if (auth !== void 0) hello.auth = auth;
           this.resuming = !!this.token;
           if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };
+          if (this.hbl.ms) hello.ping = this.hbl.ms;
           this.direct(hello);
         },
         frame: (f) => mine() && this.frame(f),
@@ -813,10 +991,15 @@ var Client = class extends Emitter {
     switch (m.t) {
       case "welcome":
         return this.welcome(m);
-      case "ping":
+      case "ping": {
         this.held.ack(m.r);
-        return this.direct({ t: "pong", r: this.rxSaid = this.rx });
+        this.direct({ t: "pong", r: this.rxSaid = this.rx });
+        const up = this.hbl.raise(this.serverPing);
+        if (up) this.direct({ t: "ping", r: this.rx, ping: up });
+        return;
+      }
       case "pong":
+        if (m.ping > 0) this.pinged(m.ping, this.hbMs - this.pingMs);
         return this.held.ack(m.r);
       case "ev":
         this.rx++;
@@ -847,6 +1030,8 @@ var Client = class extends Emitter {
     this.max = m.max > 0 ? m.max : DEFAULT_MAX;
     t.setMax(this.max);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
+    this.pingMs = m.ping > 0 ? m.ping : 0;
+    if (!this.hbl.ms && this.pingMs) this.serverPing = this.pingMs;
     this.seen = Date.now();
     this.heartbeat();
     this.attempt = 0;
@@ -885,6 +1070,16 @@ var Client = class extends Emitter {
     const why = code == "closed" ? "sockhop: the server ended the session" : "sockhop: the session could not be resumed";
     this.calls.fail(code, why, this.q.ids());
   }
+  /** pinged takes the interval the server answered a ping carrying one with. */
+  pinged(ping, pong) {
+    this.pingMs = ping;
+    if (this.hbMs) this.hbMs = ping + pong;
+    if (!this.hbl.ms) this.serverPing = ping;
+  }
+  /** The ping interval the server uses on this session, in ms (0 before the first welcome). */
+  get pingInterval() {
+    return this.pingMs;
+  }
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
   heartbeat() {
     clearTimeout(this.hb);
@@ -922,14 +1117,14 @@ var Client = class extends Emitter {
     );
   }
   /** drop ends the current transport quietly; unsent messages go back to the queue. */
-  drop(last) {
+  drop(last, unload) {
     clearTimeout(this.timer);
     clearTimeout(this.hb);
     clearTimeout(this.ackTimer);
     const t = this.t;
     this.t = null;
     this.up = false;
-    if (t) t.close(last);
+    if (t) t.close(last, unload);
   }
   /**
    * lost handles the end of the current transport. The server decides when it spoke: with a
@@ -941,6 +1136,7 @@ var Client = class extends Emitter {
     const was = this.up;
     const cm = this.closeMsg;
     const name = this.t && this.t.name;
+    if (was && !cm && !act) this.hbl.dropped(Date.now() - this.seen, this.pingMs);
     this.drop();
     const c = cm || { code, reason };
     if (!was && !cm && !act && this.state == "connecting") return this.next();
@@ -968,11 +1164,34 @@ var Client = class extends Emitter {
     this.drop();
     this.state = "closed";
     this.unlisten();
+    this.unwatch();
     this.q.drain();
     this.calls.fail("closed", "sockhop: connection closed");
     if (was) this.fire("disconnect", info);
   }
   online() {
+    if (this.state == "disconnected" && !this.gone) this.start();
+  }
+  /**
+   * away: the page unloads (lifecycle.ts). The session is left for the next page load of
+   * this tab (keepSession), and the connection closes with 1001 at once, so the server keeps
+   * the session only its short going-away grace.
+   */
+  away() {
+    if (this.state == "closed" || this.gone) return;
+    this.flush();
+    const up = this.up;
+    if (up && this.o.keepSession && this.id && this.token)
+      save(this.key, { sid: this.id, token: this.token, node: this.node, rx: this.rx, from: this.held.first, msgs: this.held.all() });
+    this.drop(up ? [JSON.stringify({ t: "close", code: 1001, reason: "going away" })] : void 0, true);
+    this.gone = true;
+    this.state = "disconnected";
+  }
+  /** back: the page came back from the back/forward cache; connect again (and try to resume). */
+  back() {
+    if (!this.gone) return;
+    this.gone = false;
+    take(this.key);
     if (this.state == "disconnected") this.start();
   }
   offline() {

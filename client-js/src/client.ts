@@ -10,7 +10,9 @@ import { backoff } from './backoff';
 import { Action, isTerminal } from './close';
 import { Msg, split, utf8Len } from './codec';
 import { Emitter } from './emitter';
+import { Heartbeat } from './heartbeat';
 import { Held } from './held';
+import { save, take, watch } from './lifecycle';
 import { Queue } from './queue';
 import { forget, recall, remember } from './storage';
 import { DEFAULT_MAX, Factory, isNode, Transport } from './transport';
@@ -78,6 +80,12 @@ export class Client extends Emitter implements Socket {
   private resuming = false; // the current attempt's hello asked to resume
   private authGen = 0; // counts auth fetches, so a late answer to an abandoned one is ignored
   private unlisten = () => {};
+  // heartbeat.ts, lifecycle.ts: the learned heartbeat interval, the page's unload.
+  private hbl: Heartbeat;
+  private pingMs = 0; // the server's ping interval on this session (its welcome's or pong's)
+  private serverPing = 25000; // the server's own interval (a welcome to a hello that asked none)
+  private gone = false; // the page hid (pagehide): closed with 1001 until it shows again
+  private unwatch = () => {};
 
   constructor(
     readonly url: string,
@@ -95,11 +103,26 @@ export class Client extends Emitter implements Socket {
       queueMaxBytes: 1 << 20,
       rememberTransport: 30 * 60 * 1000,
       withCredentials: false,
+      keepSession: false,
       ...opts,
     };
     this.f = { ...FACTORIES, ...opts.factories };
     this.key = url;
     this.q = new Queue(this.o.queueMaxMessages, this.o.queueMaxBytes);
+    this.hbl = new Heartbeat(url);
+    const saved = this.o.keepSession ? take(url) : null;
+    if (saved) {
+      // The last page of this tab (a reload) left its session: resume it.
+      this.id = saved.sid;
+      this.token = saved.token;
+      this.node = isNode(saved.node) ? saved.node : undefined;
+      this.rx = this.rxSaid = saved.rx;
+      this.held = Held.restore(saved.from, saved.msgs);
+    }
+    this.unwatch = watch(
+      () => this.away(),
+      () => this.back(),
+    );
     const w: any = typeof window != 'undefined' ? window : null;
     if (w && w.addEventListener) {
       const on = () => this.online();
@@ -185,7 +208,7 @@ export class Client extends Emitter implements Socket {
   /** start runs the ladder from transport from, else the remembered one, else the first. */
   private start(from?: TransportName): void {
     clearTimeout(this.timer);
-    if (this.state == 'closed') return;
+    if (this.state == 'closed' || this.gone) return;
     if (offline()) {
       this.state = 'disconnected';
       return; // online() starts again
@@ -242,6 +265,7 @@ export class Client extends Emitter implements Socket {
           if (auth !== undefined) hello.auth = auth;
           this.resuming = !!this.token;
           if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };
+          if (this.hbl.ms) hello.ping = this.hbl.ms; // heartbeat.ts
           this.direct(hello);
         },
         frame: (f) => mine() && this.frame(f),
@@ -284,10 +308,15 @@ export class Client extends Emitter implements Socket {
     switch (m.t) {
       case 'welcome':
         return this.welcome(m);
-      case 'ping':
+      case 'ping': {
         this.held.ack(m.r);
-        return this.direct({ t: 'pong', r: (this.rxSaid = this.rx) });
+        this.direct({ t: 'pong', r: (this.rxSaid = this.rx) });
+        const up = this.hbl.raise(this.serverPing); // a learned interval held: ask for more
+        if (up) this.direct({ t: 'ping', r: this.rx, ping: up });
+        return;
+      }
       case 'pong':
+        if (m.ping > 0) this.pinged(m.ping, this.hbMs - this.pingMs);
         return this.held.ack(m.r);
       case 'ev':
         this.rx++;
@@ -320,6 +349,8 @@ export class Client extends Emitter implements Socket {
     this.max = m.max > 0 ? m.max : DEFAULT_MAX;
     t.setMax(this.max);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
+    this.pingMs = m.ping > 0 ? m.ping : 0;
+    if (!this.hbl.ms && this.pingMs) this.serverPing = this.pingMs;
     this.seen = Date.now();
     this.heartbeat();
     this.attempt = 0;
@@ -365,6 +396,18 @@ export class Client extends Emitter implements Socket {
     this.calls.fail(code, why, this.q.ids());
   }
 
+  /** pinged takes the interval the server answered a ping carrying one with. */
+  private pinged(ping: number, pong: number): void {
+    this.pingMs = ping;
+    if (this.hbMs) this.hbMs = ping + pong;
+    if (!this.hbl.ms) this.serverPing = ping;
+  }
+
+  /** The ping interval the server uses on this session, in ms (0 before the first welcome). */
+  get pingInterval(): number {
+    return this.pingMs;
+  }
+
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
   private heartbeat(): void {
     clearTimeout(this.hb);
@@ -404,7 +447,7 @@ export class Client extends Emitter implements Socket {
   }
 
   /** drop ends the current transport quietly; unsent messages go back to the queue. */
-  private drop(last?: string[]): void {
+  private drop(last?: string[], unload?: boolean): void {
     clearTimeout(this.timer);
     clearTimeout(this.hb);
     clearTimeout(this.ackTimer);
@@ -412,7 +455,7 @@ export class Client extends Emitter implements Socket {
     this.t = null;
     this.up = false;
     // What the transport had not sent yet is all in held (numbered) or control messages.
-    if (t) t.close(last);
+    if (t) t.close(last, unload);
   }
 
   /**
@@ -425,6 +468,7 @@ export class Client extends Emitter implements Socket {
     const was = this.up;
     const cm = this.closeMsg;
     const name = this.t && this.t.name;
+    if (was && !cm && !act) this.hbl.dropped(Date.now() - this.seen, this.pingMs); // an idle cut? (heartbeat.ts)
     this.drop();
     const c: CloseMsg = cm || { code, reason };
     if (!was && !cm && !act && this.state == 'connecting') return this.next();
@@ -458,12 +502,37 @@ export class Client extends Emitter implements Socket {
     this.drop();
     this.state = 'closed';
     this.unlisten();
+    this.unwatch();
     this.q.drain();
     this.calls.fail('closed', 'sockhop: connection closed');
     if (was) this.fire('disconnect', info);
   }
 
   private online(): void {
+    if (this.state == 'disconnected' && !this.gone) this.start();
+  }
+
+  /**
+   * away: the page unloads (lifecycle.ts). The session is left for the next page load of
+   * this tab (keepSession), and the connection closes with 1001 at once, so the server keeps
+   * the session only its short going-away grace.
+   */
+  private away(): void {
+    if (this.state == 'closed' || this.gone) return;
+    this.flush();
+    const up = this.up;
+    if (up && this.o.keepSession && this.id && this.token)
+      save(this.key, { sid: this.id, token: this.token, node: this.node, rx: this.rx, from: this.held.first, msgs: this.held.all() });
+    this.drop(up ? [JSON.stringify({ t: 'close', code: 1001, reason: 'going away' })] : undefined, true);
+    this.gone = true;
+    this.state = 'disconnected';
+  }
+
+  /** back: the page came back from the back/forward cache; connect again (and try to resume). */
+  private back(): void {
+    if (!this.gone) return;
+    this.gone = false;
+    take(this.key); // what away() left is this page's own
     if (this.state == 'disconnected') this.start();
   }
 
