@@ -40,145 +40,171 @@ type idleResult struct {
 	Echo  string   `json:"echo"`
 }
 
+// idleOutcome is what one case of TestIdleCutsLearned saw.
+type idleOutcome struct {
+	firstAt time.Duration // the first cut, after the connect
+	later   []int64       // ms after the connect of every cut after the first
+	pings   []int64       // Chromium: the server's ping interval of each connect (ms)
+	ids     []string      // the session ids seen (after the connect, after the hold)
+	echo    string        // an echo through the session after the hold
+	learned time.Duration // Go client: the interval it asks for
+	err     error
+}
+
 // TestIdleCutsLearned: behind nginx with proxy_read_timeout 10 s and 20 s, under the
 // server's 25 s pings, every transport is cut once; the client (Chromium's and the Go
 // client) learns from that cut and asks for a shorter ping interval, and no further cut
-// comes in three idle minutes, the session the same throughout. All cases run in parallel.
+// comes in three idle minutes, the session the same throughout. The twelve cases run at
+// once, in goroutines (t.Parallel would run two at a time on two cores), and report as
+// subtests at the end: the test costs one idle hold, about four minutes.
 func TestIdleCutsLearned(t *testing.T) {
+	t.Parallel()
 	bin := need(t, "nginx", "browser")
 	be := startBackend(t, sockhop.Options{}) // the default 25 s pings, 5 s minimum
 	b := browser.Start(t)
-	var mu sync.Mutex // one browser: its pages are driven one command at a time anyway
+	var bmu sync.Mutex // the browser's pages are driven one command at a time
+	eval := func(p *browser.Page, expr string, out any) error {
+		bmu.Lock()
+		defer bmu.Unlock()
+		v, err := p.Do(map[string]any{"op": "eval", "expr": expr}, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(v, out)
+	}
+	type idleCase struct {
+		name string
+		idle int
+		px   *proxyServer
+		out  idleOutcome
+	}
+	var cases []*idleCase
+	var wg sync.WaitGroup
 	for _, idle := range []int{10, 20} {
 		px := startNginx(t, bin["nginx"], be.addr, strings.Replace(nginxShortTimeout, "proxy_read_timeout 5s;", fmt.Sprintf("proxy_read_timeout %ds;", idle), 1), nil)
 		firstBy := time.Duration(idle)*time.Second + 40*time.Second // a bound for the first cut, not a measurement
 		for _, tr := range testutil.Transports {
-			t.Run(fmt.Sprintf("nginx%ds/%s/chromium", idle, tr), func(t *testing.T) {
-				t.Parallel()
-				mu.Lock()
-				p := b.Open(t, fmt.Sprintf("idle-%d-%s", idle, tr), px.url+mount+"/diag", browser.Viewport{Width: 800, Height: 600})
-				p.WaitWithin(time.Minute, "window.sockhopDiag")
-				p.Eval(strings.Replace(idleStart, "TR", tr, 1), nil)
-				mu.Unlock()
-				read := func(echo bool) idleResult {
-					mu.Lock()
-					defer mu.Unlock()
-					var r idleResult
-					expr := "window.__idle"
-					if echo {
-						expr = `(async () => ({ ...window.__idle, echo: await window.__idleSock.emitWithAck('echo', 'still here', { timeout: 10000 }) }))()`
-					}
-					p.Eval(expr, &r)
-					return r
-				}
-				var r idleResult
-				for deadline := time.Now().Add(firstBy); len(r.Drops) == 0; time.Sleep(2 * time.Second) {
-					if time.Now().After(deadline) {
-						px.dumpLogs(t)
-						t.Fatalf("no idle cut within %v: %+v", firstBy, r)
-					}
-					r = read(false)
-				}
-				first := r.Drops[0]
-				time.Sleep(idleHold)
-				r = read(true)
-				t.Logf("nginx %ds, %s, Chromium: first cut after %.1fs (code %d); then %d cuts in %v idle; ping intervals per connect %v ms; sessions %v",
-					idle, tr, float64(first.At)/1000, first.Code, len(r.Drops)-1, idleHold, r.Pings, r.IDs)
-				checkIdle(t, px, r.Drops[1:], r.Pings, r.IDs, r.Echo, idle)
-			})
-			t.Run(fmt.Sprintf("nginx%ds/%s/go", idle, tr), func(t *testing.T) {
-				t.Parallel()
-				var cmu sync.Mutex
-				var drops []time.Time
-				c := client.New(px.url+mount, client.Options{Transports: []string{tr}, Header: map[string][]string{"Origin": {px.url}}})
-				var pings []int64
-				var ids []string
-				c.OnDisconnect(func(error) {
-					cmu.Lock()
-					drops = append(drops, time.Now())
-					cmu.Unlock()
-				})
-				c.OnConnect(func() {
-					d, _ := c.PingInterval()
-					cmu.Lock()
-					pings = append(pings, d.Milliseconds())
-					cmu.Unlock()
-				})
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				if err := c.Connect(ctx); err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				start := time.Now()
-				count := func() int {
-					cmu.Lock()
-					defer cmu.Unlock()
-					return len(drops)
-				}
-				for deadline := time.Now().Add(firstBy); count() == 0; time.Sleep(time.Second) {
-					if time.Now().After(deadline) {
-						t.Fatalf("no idle cut within %v", firstBy)
-					}
-				}
-				cmu.Lock()
-				firstAt := drops[0].Sub(start)
-				cmu.Unlock()
-				ids = append(ids, c.SessionID())
-				time.Sleep(idleHold)
-				ids = append(ids, c.SessionID())
-				ectx, ecancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer ecancel()
-				echo, err := c.EmitWithAck(ectx, "echo", "still here")
-				if err != nil {
-					t.Fatalf("echo after %v idle: %v", idleHold, err)
-				}
-				var s string
-				_ = json.Unmarshal(echo, &s)
-				learned, cuts := c.PingInterval()
-				cmu.Lock()
-				later := make([]struct {
-					At   int64 `json:"at"`
-					Code int   `json:"code"`
-				}, len(drops)-1)
-				for i, d := range drops[1:] {
-					later[i].At = d.Sub(start).Milliseconds()
-				}
-				ps := append([]int64(nil), pings...)
-				cmu.Unlock()
-				t.Logf("nginx %ds, %s, Go client: first cut after %.1fs; then %d cuts in %v idle; learned %v from %d cut(s); asked per connect %v ms",
-					idle, tr, firstAt.Seconds(), len(later), idleHold, learned, cuts, ps)
-				checkIdle(t, px, later, nil, ids, s, idle)
-				if learned <= 0 || learned >= time.Duration(idle)*time.Second {
-					t.Errorf("learned interval %v, want under the %ds cut", learned, idle)
-				}
-			})
+			// Chromium: the page starts its client, and the goroutine only reads what it saw.
+			c := &idleCase{name: fmt.Sprintf("nginx%ds/%s/chromium", idle, tr), idle: idle, px: px}
+			cases = append(cases, c)
+			p := b.Open(t, fmt.Sprintf("idle-%d-%s", idle, tr), px.url+mount+"/diag", browser.Viewport{Width: 800, Height: 600})
+			p.WaitWithin(time.Minute, "window.sockhopDiag")
+			p.Eval(strings.Replace(idleStart, "TR", tr, 1), nil)
+			wg.Go(func() { c.out = idleChromium(p, eval, firstBy) })
+			// The Go client.
+			g := &idleCase{name: fmt.Sprintf("nginx%ds/%s/go", idle, tr), idle: idle, px: px}
+			cases = append(cases, g)
+			wg.Go(func() { g.out = idleGo(px.url+mount, tr, firstBy) })
 		}
+	}
+	wg.Wait()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := c.out
+			if o.err != nil {
+				c.px.dumpLogs(t)
+				t.Fatal(o.err)
+			}
+			learned := fmt.Sprintf("server ping per connect %v ms", o.pings)
+			if strings.HasSuffix(c.name, "/go") {
+				learned = fmt.Sprintf("the Go client asks for %v", o.learned)
+			}
+			t.Logf("%s: first cut after %.1fs; then %d cuts in %v idle; %s; sessions %v",
+				c.name, o.firstAt.Seconds(), len(o.later), idleHold, learned, o.ids)
+			if len(o.later) > 0 {
+				c.px.dumpLogs(t)
+				t.Errorf("%d cuts after the first (at %v ms after the connect), want none", len(o.later), o.later)
+			}
+			if n := len(o.pings); n > 0 && o.pings[n-1] >= int64(c.idle)*1000 {
+				t.Errorf("ping interval %d ms after the cut, want under %d s", o.pings[n-1], c.idle)
+			}
+			if strings.HasSuffix(c.name, "/go") && (o.learned <= 0 || o.learned >= time.Duration(c.idle)*time.Second) {
+				t.Errorf("the Go client asks for %v, want under the %ds cut", o.learned, c.idle)
+			}
+			for _, id := range o.ids {
+				if id != o.ids[0] || id == "" {
+					t.Errorf("sessions %v: want one session throughout", o.ids)
+					break
+				}
+			}
+			if o.echo != "still here" {
+				t.Errorf("echo %q after the idle hold", o.echo)
+			}
+		})
 	}
 }
 
-// checkIdle fails t unless no cut came after the first, the session stayed the same and an
-// echo went through; pings (when known) are the server's intervals per connect: the last
-// under the proxy's idle timeout.
-func checkIdle(t *testing.T, px *proxyServer, later []struct {
-	At   int64 `json:"at"`
-	Code int   `json:"code"`
-}, pings []int64, ids []string, echo string, idle int) {
-	t.Helper()
-	if len(later) > 0 {
-		px.dumpLogs(t)
-		t.Errorf("%d cuts after the first (at %+v ms), want none", len(later), later)
-	}
-	if len(pings) > 0 && pings[len(pings)-1] >= int64(idle)*1000 {
-		t.Errorf("ping interval %d ms after the cut, want under %d s", pings[len(pings)-1], idle)
-	}
-	for _, id := range ids {
-		if id != ids[0] {
-			t.Errorf("sessions %v: want one session throughout", ids)
-			break
+// idleChromium waits for the first cut the page's client saw, holds idleHold, and reads
+// what happened meanwhile.
+func idleChromium(p *browser.Page, eval func(*browser.Page, string, any) error, firstBy time.Duration) (o idleOutcome) {
+	var r idleResult
+	for deadline := time.Now().Add(firstBy); len(r.Drops) == 0; time.Sleep(2 * time.Second) {
+		if time.Now().After(deadline) {
+			o.err = fmt.Errorf("no idle cut within %v", firstBy)
+			return o
+		}
+		if o.err = eval(p, "window.__idle", &r); o.err != nil {
+			return o
 		}
 	}
-	if echo != "still here" {
-		t.Errorf("echo %q after the idle hold", echo)
+	o.firstAt = time.Duration(r.Drops[0].At) * time.Millisecond
+	time.Sleep(idleHold)
+	o.err = eval(p, `(async () => ({ ...window.__idle, echo: await window.__idleSock.emitWithAck('echo', 'still here', { timeout: 10000 }) }))()`, &r)
+	for _, d := range r.Drops[1:] {
+		o.later = append(o.later, d.At)
 	}
+	o.pings, o.ids, o.echo = r.Pings, r.IDs, r.Echo
+	return o
+}
+
+// idleGo is idleChromium with the Go client.
+func idleGo(url, tr string, firstBy time.Duration) (o idleOutcome) {
+	var mu sync.Mutex
+	var drops []time.Time
+	c := client.New(url, client.Options{Transports: []string{tr}})
+	c.OnDisconnect(func(error) {
+		mu.Lock()
+		drops = append(drops, time.Now())
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if o.err = c.Connect(ctx); o.err != nil {
+		return o
+	}
+	defer c.Close()
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(drops)
+	}
+	for deadline := time.Now().Add(firstBy); count() == 0; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			o.err = fmt.Errorf("no idle cut within %v", firstBy)
+			return o
+		}
+	}
+	// The resume after the cut: a bounded wait for the connection back.
+	for deadline := time.Now().Add(30 * time.Second); c.Transport() == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	}
+	o.ids = append(o.ids, c.SessionID())
+	time.Sleep(idleHold)
+	o.ids = append(o.ids, c.SessionID())
+	ectx, ecancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ecancel()
+	echo, err := c.EmitWithAck(ectx, "echo", "still here")
+	if err != nil {
+		o.err = fmt.Errorf("echo after %v idle: %w", idleHold, err)
+		return o
+	}
+	_ = json.Unmarshal(echo, &o.echo)
+	o.learned, _ = c.PingInterval()
+	mu.Lock()
+	defer mu.Unlock()
+	o.firstAt = drops[0].Sub(start)
+	for _, d := range drops[1:] {
+		o.later = append(o.later, d.Sub(start).Milliseconds())
+	}
+	return o
 }
