@@ -48,7 +48,12 @@ type idleOutcome struct {
 	ids     []string      // the session ids seen (after the connect, after the hold)
 	echo    string        // an echo through the session after the hold
 	learned time.Duration // Go client: the interval it asks for
-	err     error
+	diag    struct {      // Chromium: the diag page run again after the hold
+		ServerMS  int64 `json:"server_ms"`
+		LearnedMS int64 `json:"learned_ms"`
+		CutMS     int64 `json:"cut_ms"`
+	}
+	err error
 }
 
 // TestIdleCutsLearned: behind nginx with proxy_read_timeout 10 s and 20 s, under the
@@ -108,6 +113,11 @@ func TestIdleCutsLearned(t *testing.T) {
 			learned := fmt.Sprintf("server ping per connect %v ms", o.pings)
 			if strings.HasSuffix(c.name, "/go") {
 				learned = fmt.Sprintf("the Go client asks for %v", o.learned)
+			} else {
+				learned += fmt.Sprintf("; diag page: %+v", o.diag)
+				if o.diag.LearnedMS <= 0 || o.diag.LearnedMS >= int64(c.idle)*1000 || o.diag.ServerMS != o.diag.LearnedMS {
+					t.Errorf("the diag page reports %+v, want the learned interval under %d s, the server using it", o.diag, c.idle)
+				}
 			}
 			t.Logf("%s: first cut after %.1fs; then %d cuts in %v idle; %s; sessions %v",
 				c.name, o.firstAt.Seconds(), len(o.later), idleHold, learned, o.ids)
@@ -154,6 +164,14 @@ func idleChromium(p *browser.Page, eval func(*browser.Page, string, any) error, 
 		o.later = append(o.later, d.At)
 	}
 	o.pings, o.ids, o.echo = r.Pings, r.IDs, r.Echo
+	if o.err == nil {
+		// The doctor, run again, reports what this browser learned.
+		o.err = eval(p, `(async () => {
+			document.getElementById('again').click();
+			for (let i = 0; i < 600 && !window.sockhopDiag; i++) await new Promise((r) => setTimeout(r, 100));
+			return window.sockhopDiag ? window.sockhopDiag.heartbeat : null;
+		})()`, &o.diag)
+	}
 	return o
 }
 
