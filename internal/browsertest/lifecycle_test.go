@@ -13,9 +13,10 @@ import (
 )
 
 // lifecycleApp is an app whose sessions join the room "all", keep a name (remember,
-// recall), and tell the room when one ends ("left", with its id and close code).
-func lifecycleApp(t *testing.T) (*app, chan [2]any) {
-	a := newApp(t, sockhop.Options{}, "") // the default 2 minute resume grace, 1 s going-away grace
+// recall), and tell the room when one ends ("left", with its id and close code). grace is
+// its GoingAwayGrace (0: the default 1 s); the resume grace is the default 2 minutes.
+func lifecycleApp(t *testing.T, grace time.Duration) (*app, chan [2]any) {
+	a := newApp(t, sockhop.Options{GoingAwayGrace: grace}, "")
 	ended := make(chan [2]any, 16)
 	a.srv.OnConnect(func(ctx context.Context, s *sockhop.Session) error { return s.Join(ctx, "all") })
 	sockhop.OnRequest(a.srv, "remember", func(_ context.Context, s *sockhop.Session, name string) (bool, error) {
@@ -41,7 +42,7 @@ func lifecycleApp(t *testing.T) (*app, chan [2]any) {
 func TestTabCloseLeavesAtOnce(t *testing.T) {
 	br := browser.Start(t)
 	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
-		a, ended := lifecycleApp(t)
+		a, ended := lifecycleApp(t, 0)
 		opts := map[string]any{"transports": []string{tr}, "keepSession": true, "rememberTransport": 0}
 		watcher := br.Open(t, "watcher", a.ts.URL+"/", browser.Viewport{})
 		connect(t, watcher, opts)
@@ -70,7 +71,8 @@ func TestTabCloseLeavesAtOnce(t *testing.T) {
 func TestReloadResumes(t *testing.T) {
 	br := browser.Start(t)
 	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
-		a, ended := lifecycleApp(t)
+		// A grace of 5 s, not 1: a reload on a loaded CI machine may take over a second.
+		a, ended := lifecycleApp(t, 5*time.Second)
 		opts := map[string]any{"transports": []string{tr}, "keepSession": true, "rememberTransport": 0}
 		optsJSON, _ := json.Marshal(opts)
 		tab := br.Open(t, "tab", a.ts.URL+"/", browser.Viewport{})
