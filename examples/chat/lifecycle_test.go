@@ -17,6 +17,7 @@ import (
 // minute resume grace; a message sent offline shows as pending and
 // goes out after the reconnect; a bad nickname or room keeps what the user typed.
 func TestBrowserChatLifecycle(t *testing.T) {
+	t.Parallel()
 	b := browser.Start(t)
 	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		info := startChat(t, "-going-away-grace", "5s") // a reload on a loaded CI machine may take over a second

@@ -40,6 +40,7 @@ func lifecycleApp(t *testing.T, grace time.Duration) (*app, chan [2]any) {
 // (1 s), not the resume grace (2 minutes): another tab in the same room sees it leave, on
 // every transport. The time from the close to the other tab's notice is logged.
 func TestTabCloseLeavesAtOnce(t *testing.T) {
+	t.Parallel()
 	br := browser.Start(t)
 	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		a, ended := lifecycleApp(t, 0)
@@ -69,6 +70,7 @@ func TestTabCloseLeavesAtOnce(t *testing.T) {
 // resumed:true) and finds what the server keeps for it (a name set before the reload), on
 // every transport; the session does not end meanwhile.
 func TestReloadResumes(t *testing.T) {
+	t.Parallel()
 	br := browser.Start(t)
 	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
 		// A grace of 5 s, not 1: a reload on a loaded CI machine may take over a second.
