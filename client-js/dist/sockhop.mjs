@@ -1181,7 +1181,7 @@ var Client = class extends Emitter {
     if (this.state == "closed" || this.gone) return;
     this.flush();
     const up = this.up;
-    if (up && this.o.keepSession && this.id && this.token)
+    if (this.o.keepSession && this.id && this.token)
       save(this.key, { sid: this.id, token: this.token, node: this.node, rx: this.rx, from: this.held.first, msgs: this.held.all() });
     this.drop(up ? [JSON.stringify({ t: "close", code: 1001, reason: "going away" })] : void 0, true);
     this.gone = true;

@@ -521,7 +521,8 @@ export class Client extends Emitter implements Socket {
     if (this.state == 'closed' || this.gone) return;
     this.flush();
     const up = this.up;
-    if (up && this.o.keepSession && this.id && this.token)
+    // Saved even between transports: the server keeps a dropped session for its resume grace.
+    if (this.o.keepSession && this.id && this.token)
       save(this.key, { sid: this.id, token: this.token, node: this.node, rx: this.rx, from: this.held.first, msgs: this.held.all() });
     this.drop(up ? [JSON.stringify({ t: 'close', code: 1001, reason: 'going away' })] : undefined, true);
     this.gone = true;
