@@ -39,6 +39,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./events
 	$(GO) test -run XXX -fuzz '^FuzzLines$$' -fuzztime $(FUZZTIME) ./events
+	$(GO) test -run XXX -fuzz '^FuzzDecodeBinary$$' -fuzztime $(FUZZTIME) ./events
 	$(GO) test -run XXX -fuzz '^FuzzParseSend$$' -fuzztime $(FUZZTIME) ./transport/sockjs
 	$(GO) test -run XXX -fuzz '^FuzzReadFrames$$' -fuzztime $(FUZZTIME) ./internal/dial
 

@@ -19,7 +19,7 @@ const (
 	CloseGoingAway = events.CloseGoingAway
 	// CloseProtocolError (1002, terminal): malformed message, a first message that is not hello, a second hello.
 	CloseProtocolError = events.CloseProtocolError
-	// CloseUnsupportedData (1003, terminal): binary WebSocket frame.
+	// CloseUnsupportedData (1003, terminal): binary WebSocket frame before the hello (§2, "Binary messages").
 	CloseUnsupportedData = events.CloseUnsupportedData
 	// CloseAbnormal (1006, reconnect): transport dropped without a close; resume grace expired; resume impossible.
 	CloseAbnormal = events.CloseAbnormal

@@ -11,7 +11,8 @@ import (
 // none). When the client asked for an ack, reply (encoded as JSON) or err is sent back: a
 // *Error as is, any other error as code "internal". Handlers of one session run one at a
 // time, in the order the client sent the events, on a goroutine of that session; ctx is
-// the session's context. A panic is logged with its stack and closes that session alone
+// the session's context. A binary message's bytes are in [Bytes](ctx), data then nil;
+// a []byte reply travels as bytes. A panic is logged with its stack and closes that session alone
 // with CloseInternalError (1011, the client reconnects with a new session).
 type HandlerFunc func(ctx context.Context, s *Session, data json.RawMessage) (reply any, err error)
 
@@ -38,7 +39,7 @@ func (srv *Server) Handle(name string, h HandlerFunc) {
 // ack, it gets null, or the error h returns.
 func On[T any](srv *Server, name string, h func(ctx context.Context, s *Session, v T) error) {
 	srv.Handle(name, func(ctx context.Context, s *Session, data json.RawMessage) (any, error) {
-		v, err := decode[T](data)
+		v, err := decodeIn[T](ctx, data)
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +51,7 @@ func On[T any](srv *Server, name string, h func(ctx context.Context, s *Session,
 // data is decoded into a T, and the returned R (or error) is the reply.
 func OnRequest[T, R any](srv *Server, name string, h func(ctx context.Context, s *Session, v T) (R, error)) {
 	srv.Handle(name, func(ctx context.Context, s *Session, data json.RawMessage) (any, error) {
-		v, err := decode[T](data)
+		v, err := decodeIn[T](ctx, data)
 		if err != nil {
 			return nil, err
 		}

@@ -72,6 +72,7 @@ func (srv *Server) welcome(s *Session, resumed bool, received uint64) []byte {
 		Pong:    srv.scfg.PongTimeout.Milliseconds(),
 		Max:     int(srv.opts.MaxMessageSize),
 		Node:    srv.welcomeNode(),
+		Bin:     true,
 	})
 }
 

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sockhop/sockhop/events"
 	"github.com/sockhop/sockhop/internal/cluster"
 	"github.com/sockhop/sockhop/rooms"
 )
@@ -123,11 +122,10 @@ func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 			return fmt.Errorf("sockhop: emit %s: %w", name, err)
 		}
 	}
-	data, err := marshal(v)
+	msg, err := encodeEvent(name, v, 0)
 	if err != nil {
 		return fmt.Errorf("sockhop: emit %s: %w", name, err)
 	}
-	msg := events.AppendEvent(nil, name, data, 0)
 	b.srv.deliver(rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg})
 	pub := rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg}
 	start := time.Now()

@@ -184,8 +184,13 @@ func TestHostileFrames(t *testing.T) {
 			bin := dialRaw(t, url, tr, nil)
 			bin.handshake()
 			_ = bin.Conn.(interface{ WriteRaw(int, []byte) error }).WriteRaw(websocket.BinaryMessage, []byte{1, 2, 3})
-			if got := bin.closeCode(); got != sockhop.CloseUnsupportedData {
-				t.Fatalf("binary frame closed with %d, want 1003", got)
+			if got := bin.closeCode(); got != sockhop.CloseProtocolError {
+				t.Fatalf("binary frame without a header closed with %d, want 1002", got)
+			}
+			first := dialRaw(t, url, tr, nil)
+			_ = first.Conn.(interface{ WriteRaw(int, []byte) error }).WriteRaw(websocket.BinaryMessage, []byte("{\"t\":\"hello\",\"v\":1}\n"))
+			if got := first.closeCode(); got != sockhop.CloseUnsupportedData {
+				t.Fatalf("binary frame before the hello closed with %d, want 1003", got)
 			}
 		} else {
 			// xhr_send bodies that are not a JSON array of strings.

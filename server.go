@@ -410,6 +410,7 @@ func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, er
 	case hello.V != events.Version:
 		return nil, nil, &CloseError{Code: CloseUnsupportedVersion, Reason: "unsupported protocol version"}
 	}
+	transport.SetPeerBinary(conn, hello.Bin == 1) // binary.go
 	return &hello, lines[1:], nil
 }
 

@@ -102,23 +102,35 @@ func (s *Session) Header() http.Header { return s.header }
 
 // Emit sends event name with v, encoded as JSON, to the client. It never blocks on the
 // network: the message is queued; a full queue closes the session (ErrSlowConsumer).
+//
+// A []byte travels as bytes (binary.go).
 func (s *Session) Emit(ctx context.Context, name string, v any) error {
-	data, err := marshal(v)
+	msg, err := encodeEvent(name, v, 0)
 	if err != nil {
 		return fmt.Errorf("sockhop: emit %s: %w", name, err)
 	}
-	return s.core.Emit(name, data)
+	return s.core.Send(msg, true)
 }
 
 // EmitWithAck sends event name with v and waits for the client's reply, until ctx ends,
 // Options.AckTimeout passes (ErrAckTimeout) or the session ends (ErrSessionClosed). An
 // error reply comes back as *Error.
+//
+// A []byte travels as bytes; a reply in bytes comes back as the JSON string of their
+// base64, which decodes into a []byte.
 func (s *Session) EmitWithAck(ctx context.Context, name string, v any) (json.RawMessage, error) {
-	data, err := marshal(v)
+	enc, err := eventEncoder(name, v)
 	if err != nil {
 		return nil, fmt.Errorf("sockhop: emit %s: %w", name, err)
 	}
-	return s.core.Request(ctx, name, data)
+	m, err := s.core.RequestMessage(ctx, name, enc)
+	if err != nil {
+		return nil, err
+	}
+	if m.B != nil {
+		return json.Marshal(m.B)
+	}
+	return m.Data, nil
 }
 
 // Close ends the session: queued messages are sent, then a close with code and reason.
@@ -194,6 +206,10 @@ func (d dispatcher) HandleEvent(ctx context.Context, m *events.Message) {
 	if m.ID == 0 {
 		return
 	}
+	if b, ok := reply.([]byte); ok {
+		_ = s.core.ReplyBytes(m.ID, b)
+		return
+	}
 	data, err := marshal(reply)
 	if err != nil {
 		s.srv.log.Error("encoding reply", "session", s.ID(), "event", m.Name, "err", err)
@@ -212,6 +228,6 @@ func (s *Session) runHandler(ctx context.Context, h HandlerFunc, m *events.Messa
 			reply, panicked, err = nil, true, nil
 		}
 	}()
-	reply, err = h(ctx, s, m.Data)
+	reply, err = h(withBytes(ctx, m), s, m.Data)
 	return reply, false, err
 }

@@ -78,7 +78,9 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// AckTimeout bounds EmitWithAck when its context has no earlier deadline. Zero means 10s.
 	AckTimeout time.Duration
-	// MaxQueueBytes bounds the send queue. Zero means 1 MiB.
+	// MaxQueueBytes bounds the send queue, which fills while the client is offline. Zero
+	// means 1 MiB. An emit that does not fit is refused with ErrQueueFull; the session goes
+	// on.
 	MaxQueueBytes int
 	// Logger receives log lines. Nil means silent.
 	Logger *slog.Logger
@@ -262,9 +264,10 @@ func (c *Client) current() (*session.Session, error) {
 	return c.core, nil
 }
 
-// Emit sends event name with v encoded as JSON. It queues and does not wait.
+// Emit sends event name with v encoded as JSON, or as bytes for a []byte. It queues and
+// does not wait; a full queue refuses it with ErrQueueFull.
 func (c *Client) Emit(ctx context.Context, name string, v any) error {
-	data, err := marshal(v)
+	msg, err := encodeEvent(name, v, 0)
 	if err != nil {
 		return err
 	}
@@ -272,13 +275,13 @@ func (c *Client) Emit(ctx context.Context, name string, v any) error {
 	if err != nil {
 		return err
 	}
-	return core.Emit(name, data)
+	return core.Send(msg, true)
 }
 
 // EmitWithAck sends event name with v and waits for the server's reply. An error reply
 // comes back as *events.ErrorBody (sockhop.Error on the server).
 func (c *Client) EmitWithAck(ctx context.Context, name string, v any) (json.RawMessage, error) {
-	data, err := marshal(v)
+	enc, err := eventEncoder(name, v)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +289,14 @@ func (c *Client) EmitWithAck(ctx context.Context, name string, v any) (json.RawM
 	if err != nil {
 		return nil, err
 	}
-	return core.Request(ctx, name, data)
+	m, err := core.RequestMessage(ctx, name, enc)
+	if err != nil {
+		return nil, err
+	}
+	if m.B != nil {
+		return json.Marshal(m.B) // a reply in bytes: a base64 JSON string, as a []byte decodes
+	}
+	return m.Data, nil
 }
 
 // Close ends the session with a normal close and stops reconnecting. It waits until the
@@ -357,7 +367,7 @@ func (c *Client) handle(ctx context.Context, m *events.Message) {
 		}
 		return
 	}
-	reply, err := h(ctx, m.Data)
+	reply, err := h(withBytes(ctx, m), m.Data)
 	if m.ID == 0 || core == nil {
 		return
 	}
@@ -367,6 +377,10 @@ func (c *Client) handle(ctx context.Context, m *events.Message) {
 			e = &events.ErrorBody{Code: "internal", Message: "internal error"}
 		}
 		_ = core.Reply(m.ID, nil, e)
+		return
+	}
+	if b, ok := reply.([]byte); ok {
+		_ = core.ReplyBytes(m.ID, b)
 		return
 	}
 	data, err := marshal(reply)

@@ -84,7 +84,7 @@ func (c *Client) open(ctx context.Context, name string) (transport.Conn, *sessio
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close(events.CloseNormal, "open timeout") })
 	defer stop()
-	hello := &events.Message{T: events.TypeHello, V: events.Version}
+	hello := &events.Message{T: events.TypeHello, V: events.Version, Bin: 1}
 	if resume {
 		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: old.ReceivedSeq()}
 	}

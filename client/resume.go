@@ -131,6 +131,7 @@ func (c *Client) fireResumeFailed() {
 // it resumed, or a new one when the server could not resume (OnResumeFailed runs then,
 // after the new session is in place, for a callback that uses it).
 func (c *Client) adopt(conn transport.Conn, welcome *events.Message) (*session.Session, error) {
+	transport.SetPeerBinary(conn, welcome.Bin == 1) // binary.go
 	c.mu.Lock()
 	old := c.core
 	c.mu.Unlock()
@@ -149,13 +150,14 @@ func (c *Client) adopt(conn transport.Conn, welcome *events.Message) (*session.S
 			resumeFailed = true
 		}
 		core = session.New(context.Background(), welcome.SID, session.Config{
-			PingInterval:  time.Duration(welcome.Ping) * time.Millisecond,
-			PongTimeout:   time.Duration(welcome.Pong) * time.Millisecond,
-			MaxQueueBytes: c.opts.MaxQueueBytes,
-			MaxFrameBytes: welcome.Max,
-			AckTimeout:    c.opts.AckTimeout,
-			Passive:       true,
-			Logger:        c.log,
+			PingInterval:   time.Duration(welcome.Ping) * time.Millisecond,
+			PongTimeout:    time.Duration(welcome.Pong) * time.Millisecond,
+			MaxQueueBytes:  c.opts.MaxQueueBytes,
+			RefuseWhenFull: true, // ErrQueueFull
+			MaxFrameBytes:  welcome.Max,
+			AckTimeout:     c.opts.AckTimeout,
+			Passive:        true,
+			Logger:         c.log,
 		}, session.HandlerFunc(c.handle))
 	}
 	c.mu.Lock()

@@ -66,6 +66,9 @@ type Message struct {
 	V      int             `json:"v,omitempty"`
 	Auth   json.RawMessage `json:"auth,omitempty"`
 	Resume *Resume         `json:"resume,omitempty"`
+	// Bin is 1 in a hello (welcome) whose client (server) reads binary messages
+	// (binary.go): binary WebSocket frames, and "b" in text messages.
+	Bin int `json:"bin,omitempty"`
 
 	// welcome
 	SID     string `json:"sid,omitempty"`
@@ -81,6 +84,8 @@ type Message struct {
 	Data json.RawMessage `json:"d,omitempty"`
 	ID   uint64          `json:"id,omitempty"`
 	Err  *ErrorBody      `json:"e,omitempty"`
+	// B is the payload of a binary message (binary.go), instead of Data; nil for none.
+	B []byte `json:"b,omitempty"`
 
 	// ping and pong
 	R uint64 `json:"r,omitempty"`
@@ -134,9 +139,15 @@ func Decode(line []byte) (Message, error) {
 		if m.ID > MaxID {
 			return m, fmt.Errorf("%w: ack id over 2^53-1", ErrMalformed)
 		}
+		if m.B != nil && m.Data != nil {
+			return m, fmt.Errorf("%w: both d and b", ErrMalformed)
+		}
 	case TypeAck:
 		if m.ID == 0 || m.ID > MaxID {
 			return m, fmt.Errorf("%w: ack id must be 1 to 2^53-1", ErrMalformed)
+		}
+		if m.B != nil && m.Data != nil {
+			return m, fmt.Errorf("%w: both d and b", ErrMalformed)
 		}
 	case TypeHello, TypeWelcome, TypePing, TypePong, TypeClose:
 	case "":
@@ -275,6 +286,7 @@ type Welcome struct {
 	Resumed bool
 	R       uint64 // counted messages the server has received in the session (resumes)
 	Node    string // the node the session lives on (PROTOCOL.md §7); "" is left out
+	Bin     bool   // the server reads binary messages (binary.go)
 }
 
 // AppendWelcome appends an encoded welcome message; unlike Encode it always writes resumed.
@@ -298,6 +310,9 @@ func AppendWelcome(b []byte, w Welcome) []byte {
 	if w.Node != "" {
 		b = append(b, `,"node":`...)
 		b = appendString(b, w.Node)
+	}
+	if w.Bin {
+		b = append(b, `,"bin":1`...)
 	}
 	return append(b, '}')
 }

@@ -185,6 +185,9 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"t":"ev","n":"x","d":{"deep":[[[[1]]]]},"id":1}`))
+	f.Add([]byte(`{"t":"ev","n":"x","b":"AAEC/w==","id":2}`))
+	f.Add([]byte(`{"b":"","t":"ack","id":2}`))
+	f.Add([]byte(`{"t":"ack","id":2,"b":"AAE"}`))
 	for _, c := range fastCases {
 		f.Add([]byte(c.in))
 	}

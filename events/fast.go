@@ -1,8 +1,10 @@
 package events
 
+import "encoding/base64"
+
 // decodeFast parses the envelopes that carry almost all traffic (ev, ack, ping, pong, as
 // the clients write them) without encoding/json's reflection: a flat object whose keys are
-// among t, n, d, id and r, each at most once, with plain ASCII strings. It reports false
+// among t, n, d, id, r and b, each at most once, with plain ASCII strings. It reports false
 // for anything else, changing nothing, and the caller then decodes with encoding/json;
 // where it reports true, the Message is the one encoding/json would give (FuzzDecode checks
 // this on every input). d is checked as strictly as encoding/json checks it, and copied.
@@ -10,7 +12,7 @@ func decodeFast(b []byte, m *Message) bool {
 	if len(b) == 0 || b[0] != '{' {
 		return false
 	}
-	var seen [5]bool // t, n, d, id, r
+	var seen [6]bool // t, n, d, id, r, b
 	i := skipWS(b, 1)
 	if i < len(b) && b[i] == '}' {
 		return false // {} : no type; the slow path words the error
@@ -48,6 +50,17 @@ func decodeFast(b []byte, m *Message) bool {
 				return false
 			}
 			m.Data, i = append(make([]byte, 0, j-i), b[i:j]...), j
+		case "b": // binary.go: base64, as encoding/json decodes a []byte
+			s, j, ok := plainString(b, i)
+			if !ok {
+				return false
+			}
+			v := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+			n, err := base64.StdEncoding.Decode(v, s)
+			if err != nil {
+				return false // the slow path words the error
+			}
+			k, m.B, i = 5, v[:n], j
 		case "id", "r":
 			n, j, ok := smallUint(b, i)
 			if !ok {

@@ -24,6 +24,10 @@ type Config struct {
 	GoingAwayGrace time.Duration
 	// MaxQueueBytes bounds the send queue. Zero means 1 MiB.
 	MaxQueueBytes int
+	// RefuseWhenFull makes a full queue refuse the message being queued with
+	// ErrQueueFull, the session going on, instead of closing it as a slow consumer (1013).
+	// Clients set it: their queue fills while they are offline.
+	RefuseWhenFull bool
 	// AckTimeout bounds Request when the context has no earlier deadline. Zero means 10s.
 	AckTimeout time.Duration
 	// MaxPendingAcks bounds unanswered Requests. Zero means 1024.

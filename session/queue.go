@@ -43,6 +43,10 @@ func (s *Session) enqueue(it item) error {
 	if !it.control {
 		n := len(it.b) + overheadBytes
 		if queued := s.queued; queued+n > s.cfg.MaxQueueBytes {
+			if s.cfg.RefuseWhenFull {
+				s.mu.Unlock()
+				return ErrQueueFull
+			}
 			dropped := len(s.queue) + 1
 			s.mu.Unlock()
 			if f := s.cfg.OnSlowConsumer; f != nil && s.ctx.Err() == nil && s.slow.CompareAndSwap(false, true) {
@@ -70,7 +74,23 @@ func (s *Session) signal() {
 
 // Request emits event name asking for an ack and waits for the reply, ctx, the ack
 // timeout or the end of the session. An error ack comes back as *events.ErrorBody.
+// A reply in bytes (a binary ack) comes back as a JSON string of their base64, which
+// decodes into a []byte; RequestMessage gives the bytes as they are.
 func (s *Session) Request(ctx context.Context, name string, data json.RawMessage) (json.RawMessage, error) {
+	m, err := s.RequestMessage(ctx, name, func(id uint64) []byte { return events.AppendEvent(nil, name, data, id) })
+	if err != nil {
+		return nil, err
+	}
+	if m.B != nil {
+		return json.Marshal(m.B)
+	}
+	return m.Data, nil
+}
+
+// RequestMessage is Request for any encoding of the event: enc encodes it with ack id id
+// (events.AppendEvent, events.AppendBinaryEvent). It returns the ack: its Data, or its B
+// for a reply in bytes; an error ack comes back as *events.ErrorBody.
+func (s *Session) RequestMessage(ctx context.Context, name string, enc func(id uint64) []byte) (*events.Message, error) {
 	ch := make(chan *events.Message, 1)
 	s.ackMu.Lock()
 	if len(s.pending) >= s.cfg.MaxPendingAcks {
@@ -86,7 +106,7 @@ func (s *Session) Request(ctx context.Context, name string, data json.RawMessage
 		delete(s.pending, id)
 		s.ackMu.Unlock()
 	}()
-	if err := s.Send(events.AppendEvent(nil, name, data, id), true); err != nil {
+	if err := s.Send(enc(id), true); err != nil {
 		return nil, err
 	}
 	t := time.NewTimer(s.cfg.AckTimeout)
@@ -96,7 +116,7 @@ func (s *Session) Request(ctx context.Context, name string, data json.RawMessage
 		if m.Err != nil {
 			return nil, m.Err
 		}
-		return m.Data, nil
+		return m, nil
 	case <-t.C:
 		return nil, fmt.Errorf("%w: %s after %v", ErrAckTimeout, name, s.cfg.AckTimeout)
 	case <-ctx.Done():

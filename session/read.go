@@ -42,8 +42,16 @@ func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]
 			return err
 		}
 	}
+	bf, _ := conn.(transport.BinaryFramer)
 	for {
-		frame, err := conn.ReadFrame()
+		var frame []byte
+		var bin bool
+		var err error
+		if bf != nil {
+			frame, bin, err = bf.ReadMessage()
+		} else {
+			frame, err = conn.ReadFrame()
+		}
 		if err != nil {
 			if tctx.Err() != nil {
 				return context.Cause(tctx)
@@ -63,6 +71,13 @@ func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]
 			}
 		}
 		s.lastRead.Store(time.Now().UnixNano())
+		if bin {
+			s.meter.Received(1, len(frame))
+			if err := s.handleBinary(tctx, frame, yield); err != nil {
+				return err
+			}
+			continue
+		}
 		s.lines = splitLines(s.lines[:0], frame)
 		s.meter.Received(len(s.lines), len(frame))
 		err = s.handleFrame(tctx, s.lines, yield)
@@ -127,6 +142,26 @@ func (s *Session) handleFrame(tctx context.Context, lines [][]byte, yield func()
 		}
 		msgs = append(msgs, inMessage{Message: m})
 	}
+	return s.handleMessages(tctx, msgs, yield)
+}
+
+// handleBinary handles a binary frame: one ev or ack message (PROTOCOL.md §2).
+func (s *Session) handleBinary(tctx context.Context, frame []byte, yield func()) error {
+	m, err := events.DecodeBinary(frame)
+	if err != nil {
+		s.log.Warn("bad binary message", "err", err)
+		return &events.CloseError{Code: events.CloseProtocolError, Reason: err.Error()}
+	}
+	msgs := append(s.msgs[:0], inMessage{Message: m})
+	defer func() {
+		clear(msgs)
+		s.msgs = msgs[:0]
+	}()
+	return s.handleMessages(tctx, msgs, yield)
+}
+
+// handleMessages charges the decoded messages of a frame to the rate and acts on them.
+func (s *Session) handleMessages(tctx context.Context, msgs []inMessage, yield func()) error {
 	if s.cfg.RateLimit > 0 {
 		if err := s.charge(msgs); err != nil {
 			return err

@@ -49,8 +49,11 @@ func (nopMeter) RateLimited(int)   {}
 var (
 	ErrClosed       = errors.New("sockhop: session closed")
 	ErrSlowConsumer = errors.New("sockhop: slow consumer: send queue full")
-	ErrAckTimeout   = errors.New("sockhop: ack timeout")
-	ErrTooManyAcks  = errors.New("sockhop: too many pending acks")
+	// ErrQueueFull is returned by Send, Emit, Reply and Request when the queue is full
+	// and Config.RefuseWhenFull is set: the message was not queued; the session goes on.
+	ErrQueueFull   = errors.New("sockhop: send queue full")
+	ErrAckTimeout  = errors.New("sockhop: ack timeout")
+	ErrTooManyAcks = errors.New("sockhop: too many pending acks")
 	// ErrResumeImpossible is returned by Attach when the messages the peer lacks are no
 	// longer retained; the session has then ended with 1006.
 	ErrResumeImpossible = errors.New("sockhop: resume impossible: messages lost")
@@ -235,6 +238,16 @@ func (s *Session) Abort(ce *events.CloseError) {
 // Emit enqueues event name with JSON data (nil means null).
 func (s *Session) Emit(name string, data json.RawMessage) error {
 	return s.Send(events.AppendEvent(nil, name, data, 0), true)
+}
+
+// EmitBytes enqueues event name with data as bytes: a binary message (events/binary.go).
+func (s *Session) EmitBytes(name string, data []byte) error {
+	return s.Send(events.AppendBinaryEvent(nil, name, data, 0), true)
+}
+
+// ReplyBytes answers the peer's request id with data as bytes.
+func (s *Session) ReplyBytes(id uint64, data []byte) error {
+	return s.Send(events.AppendBinaryAck(nil, id, data), true)
 }
 
 // Reply answers the peer's request id with data, or with e when e is not nil.

@@ -120,13 +120,36 @@ func (s *Session) writeBatch(conn transport.Conn, batch []item) error {
 	if fw, ok := conn.(transport.FinalWriter); ok && batch[len(batch)-1].closeMsg {
 		write = fw.WriteFinal // the goodbye does not wait for the peer's flow control
 	}
+	// Binary messages (events/binary.go) go as binary frames of their own to a peer that
+	// reads them on a transport that carries them, and in a text form otherwise.
+	bf, _ := conn.(transport.BinaryFramer)
+	peerBin := transport.PeerBinary(conn)
+	field := "d" // what a peer that never heard of binary messages reads
+	if peerBin {
+		field = "b"
+	}
 	for len(batch) > 0 {
+		if b := batch[0].b; bf != nil && peerBin && events.IsBinary(b) {
+			if err := bf.WriteBinary(b); err != nil {
+				return err
+			}
+			s.meter.Sent(1, len(b))
+			batch = batch[1:]
+			continue
+		}
 		msgs := s.frame[:0]
 		size := 0
 		n := 0
 		for n < len(batch) && (n == 0 || size+1+len(batch[n].b) <= s.cfg.MaxFrameBytes) {
-			size += 1 + len(batch[n].b)
-			msgs = append(msgs, batch[n].b)
+			b := batch[n].b
+			if events.IsBinary(b) {
+				if bf != nil && peerBin {
+					break // a binary frame of its own, next
+				}
+				b = events.TextForm(b, field)
+			}
+			size += 1 + len(b)
+			msgs = append(msgs, b)
 			n++
 		}
 		err := write(msgs)

@@ -18,6 +18,18 @@ var __spreadValues = (a, b) => {
   return a;
 };
 var __spreadProps = (a, b) => __defProps(a, __getOwnPropDescs(b));
+var __objRest = (source, exclude) => {
+  var target = {};
+  for (var prop in source)
+    if (__hasOwnProp.call(source, prop) && exclude.indexOf(prop) < 0)
+      target[prop] = source[prop];
+  if (source != null && __getOwnPropSymbols)
+    for (var prop of __getOwnPropSymbols(source)) {
+      if (exclude.indexOf(prop) < 0 && __propIsEnum.call(source, prop))
+        target[prop] = source[prop];
+    }
+  return target;
+};
 
 // src/acks.ts
 function err(code, message) {
@@ -71,6 +83,154 @@ function backoff(n, min, max, rand = Math.random) {
   const cap = Math.min(max, min * Math.pow(2, Math.max(0, Math.min(n - 1, 30))));
   return Math.floor(rand() * cap);
 }
+
+// src/binary.ts
+var PREFIX = '{"b":"';
+var enc = typeof TextEncoder != "undefined" ? new TextEncoder() : null;
+var dec = typeof TextDecoder != "undefined" ? new TextDecoder() : null;
+var isBytes = (v) => v instanceof ArrayBuffer || typeof ArrayBuffer != "undefined" && ArrayBuffer.isView(v);
+var isBlob = (v) => typeof Blob != "undefined" && v instanceof Blob;
+function bytesOf(v) {
+  if (v instanceof Uint8Array) return v;
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+var ALPHA = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+var CODE = new Uint8Array(ALPHA.length);
+var VAL = new Int16Array(128).fill(-1);
+for (let i = 0; i < ALPHA.length; i++) CODE[i] = ALPHA.charCodeAt(i), VAL[CODE[i]] = i;
+function toB64(u) {
+  const native = u.toBase64;
+  if (typeof native == "function") return native.call(u);
+  const out = new Uint8Array(Math.ceil(u.length / 3) * 4);
+  let j = 0;
+  let i = 0;
+  for (; i + 2 < u.length; i += 3) {
+    const n = u[i] << 16 | u[i + 1] << 8 | u[i + 2];
+    out[j++] = CODE[n >> 18];
+    out[j++] = CODE[n >> 12 & 63];
+    out[j++] = CODE[n >> 6 & 63];
+    out[j++] = CODE[n & 63];
+  }
+  if (i < u.length) {
+    const n = u[i] << 16 | (i + 1 < u.length ? u[i + 1] << 8 : 0);
+    out[j++] = CODE[n >> 18];
+    out[j++] = CODE[n >> 12 & 63];
+    out[j++] = i + 1 < u.length ? CODE[n >> 6 & 63] : 61;
+    out[j++] = 61;
+  }
+  return ascii(out);
+}
+function ascii(b) {
+  if (dec) return dec.decode(b);
+  let s = "";
+  for (let i = 0; i < b.length; i += 32768) s += String.fromCharCode.apply(null, b.subarray(i, i + 32768));
+  return s;
+}
+function fromB64(s) {
+  var _a, _b, _c, _d;
+  const native = Uint8Array.fromBase64;
+  if (typeof native == "function") return native(s);
+  const bad = () => new Error("sockhop: bad base64");
+  if (s.length % 4) throw bad();
+  const pad = s.endsWith("==") ? 2 : s.endsWith("=") ? 1 : 0;
+  const out = new Uint8Array(s.length / 4 * 3 - pad);
+  let j = 0;
+  for (let i = 0; i < s.length; i += 4) {
+    const a = (_a = VAL[s.charCodeAt(i)]) != null ? _a : -1;
+    const b = (_b = VAL[s.charCodeAt(i + 1)]) != null ? _b : -1;
+    const last = i + 4 == s.length;
+    const c = last && pad >= 2 ? 0 : (_c = VAL[s.charCodeAt(i + 2)]) != null ? _c : -1;
+    const d = last && pad >= 1 ? 0 : (_d = VAL[s.charCodeAt(i + 3)]) != null ? _d : -1;
+    if ((a | b | c | d) < 0) throw bad();
+    const n = a << 18 | b << 12 | c << 6 | d;
+    out[j++] = n >> 16;
+    if (j < out.length) out[j++] = n >> 8 & 255;
+    if (j < out.length) out[j++] = n & 255;
+  }
+  return out;
+}
+var raw = /* @__PURE__ */ new Map();
+var RAW_KEEP = 8;
+var RAW_BYTES = 4 << 20;
+var rawBytes = 0;
+function forget(s) {
+  const b = raw.get(s);
+  if (b) rawBytes -= b.length, raw.delete(s);
+}
+function encode(m) {
+  if (!isBytes(m.d)) return JSON.stringify(m);
+  const _a = m, { d } = _a, head = __objRest(_a, ["d"]);
+  const b = bytesOf(d).slice();
+  const s = PREFIX + toB64(b) + '",' + JSON.stringify(head).slice(1);
+  forget(s);
+  raw.set(s, b);
+  rawBytes += b.length;
+  while (raw.size > RAW_KEEP || rawBytes > RAW_BYTES) forget(raw.keys().next().value);
+  return s;
+}
+var isBin = (s) => s.startsWith(PREFIX);
+var asText = (s, bin) => bin || !isBin(s) ? s : '{"d"' + s.slice(4);
+function frameOf(s) {
+  const j = s.indexOf('"', PREFIX.length);
+  const bytes = raw.get(s) || fromB64(s.slice(PREFIX.length, j));
+  forget(s);
+  const head = enc.encode("{" + s.slice(j + 2));
+  const f = new Uint8Array(head.length + 1 + bytes.length);
+  f.set(head);
+  f[head.length] = 10;
+  f.set(bytes, head.length + 1);
+  return f;
+}
+function parseFrame(buf) {
+  const u = new Uint8Array(buf);
+  const i = u.indexOf(10);
+  if (i < 0) throw new Error("sockhop: binary frame without a header");
+  const m = JSON.parse(dec.decode(u.subarray(0, i)));
+  if (!m || typeof m != "object" || m.t != "ev" && m.t != "ack" || "d" in m || "b" in m)
+    throw new Error("sockhop: bad binary frame header");
+  m.b = u.subarray(i + 1);
+  return m;
+}
+function payload(m) {
+  if (m.b == null) return m.d === void 0 ? null : m.d;
+  return typeof m.b == "string" ? fromB64(m.b) : m.b;
+}
+var Ordered = class {
+  constructor() {
+    this.q = [];
+  }
+  /** busy reports whether emits wait: a later emit must wait too, to keep the order. */
+  get busy() {
+    return this.q.length > 0;
+  }
+  /** add runs run(d) once every earlier emit has run, a Blob d read into a Uint8Array first. */
+  add(d, run, fail) {
+    this.q.push({ d, run, fail });
+    if (this.q.length == 1) this.pump();
+  }
+  pump() {
+    while (this.q.length) {
+      const x = this.q[0];
+      if (isBlob(x.d)) {
+        if (x.reading) return;
+        x.reading = true;
+        x.d.arrayBuffer().then(
+          (b) => (x.d = new Uint8Array(b), this.pump()),
+          (e) => (x.d = e, x.bad = true, this.pump())
+        );
+        return;
+      }
+      this.q.shift();
+      try {
+        if (x.bad) x.fail(x.d);
+        else x.run(x.d);
+      } catch (e) {
+        x.fail(e);
+      }
+    }
+  }
+};
 
 // src/close.ts
 var isTerminal = (c) => c == 1e3 || c == 1002 || c == 1003 || c == 1007 || c == 1008 || c == 1009 || c >= 4500 && c <= 4999;
@@ -208,7 +368,7 @@ var MIN_MS = 5e3;
 var HOLD_MS = 10 * 60 * 1e3;
 var HOLD_MAX_MS = 8 * 60 * 60 * 1e3;
 var REMEMBER_MS = 24 * 60 * 60 * 1e3;
-var PREFIX = "sockhop.heartbeat:";
+var PREFIX2 = "sockhop.heartbeat:";
 function store() {
   try {
     return globalThis.localStorage || null;
@@ -233,7 +393,7 @@ var Heartbeat = class {
     this.raised = false;
     var _a;
     try {
-      const v = JSON.parse(((_a = store()) == null ? void 0 : _a.getItem(PREFIX + key)) || "null");
+      const v = JSON.parse(((_a = store()) == null ? void 0 : _a.getItem(PREFIX2 + key)) || "null");
       if (v && v.u > now() && v.ms >= MIN_MS) {
         this.ms = v.ms;
         this.cut = v.cut || 0;
@@ -278,8 +438,8 @@ var Heartbeat = class {
     try {
       const s = store();
       if (!s) return;
-      if (this.ms) s.setItem(PREFIX + this.key, JSON.stringify({ ms: this.ms, cut: this.cut, hold: this.hold, u: this.now() + REMEMBER_MS }));
-      else s.removeItem(PREFIX + this.key);
+      if (this.ms) s.setItem(PREFIX2 + this.key, JSON.stringify({ ms: this.ms, cut: this.cut, hold: this.hold, u: this.now() + REMEMBER_MS }));
+      else s.removeItem(PREFIX2 + this.key);
     } catch (e) {
     }
   }
@@ -334,7 +494,7 @@ var Held = class _Held {
 };
 
 // src/lifecycle.ts
-var PREFIX2 = "sockhop.session:";
+var PREFIX3 = "sockhop.session:";
 var SAVE_MS = 60 * 1e3;
 var SAVE_MAX = 256 * 1024;
 function store2() {
@@ -351,7 +511,7 @@ function save(key, s, now = Date.now()) {
   try {
     const st = store2();
     if (!st) return false;
-    st.setItem(PREFIX2 + key, JSON.stringify(__spreadProps(__spreadValues({}, s), { u: now + SAVE_MS })));
+    st.setItem(PREFIX3 + key, JSON.stringify(__spreadProps(__spreadValues({}, s), { u: now + SAVE_MS })));
     return true;
   } catch (e) {
     return false;
@@ -361,8 +521,8 @@ function take(key, now = Date.now()) {
   try {
     const st = store2();
     if (!st) return null;
-    const v = JSON.parse(st.getItem(PREFIX2 + key) || "null");
-    st.removeItem(PREFIX2 + key);
+    const v = JSON.parse(st.getItem(PREFIX3 + key) || "null");
+    st.removeItem(PREFIX3 + key);
     if (v && v.u > now && typeof v.sid == "string" && typeof v.token == "string" && Number.isInteger(v.rx) && v.rx >= 0 && Number.isInteger(v.from) && v.from >= 1 && Array.isArray(v.msgs) && v.msgs.every((m) => typeof m == "string"))
       return v;
   } catch (e) {
@@ -426,7 +586,7 @@ var Queue = class {
 };
 
 // src/storage.ts
-var PREFIX3 = "sockhop.transport:";
+var PREFIX4 = "sockhop.transport:";
 function store3() {
   try {
     return globalThis.localStorage || null;
@@ -437,7 +597,7 @@ function store3() {
 function recall(key) {
   var _a;
   try {
-    const v = JSON.parse(((_a = store3()) == null ? void 0 : _a.getItem(PREFIX3 + key)) || "null");
+    const v = JSON.parse(((_a = store3()) == null ? void 0 : _a.getItem(PREFIX4 + key)) || "null");
     if (v && typeof v.t == "string" && v.u > Date.now()) return v.t;
   } catch (e) {
   }
@@ -446,14 +606,14 @@ function recall(key) {
 function remember(key, t, ms) {
   var _a;
   try {
-    if (ms > 0) (_a = store3()) == null ? void 0 : _a.setItem(PREFIX3 + key, JSON.stringify({ t, u: Date.now() + ms }));
+    if (ms > 0) (_a = store3()) == null ? void 0 : _a.setItem(PREFIX4 + key, JSON.stringify({ t, u: Date.now() + ms }));
   } catch (e) {
   }
 }
-function forget(key) {
+function forget2(key) {
   var _a;
   try {
-    (_a = store3()) == null ? void 0 : _a.removeItem(PREFIX3 + key);
+    (_a = store3()) == null ? void 0 : _a.removeItem(PREFIX4 + key);
   } catch (e) {
   }
 }
@@ -467,14 +627,25 @@ var DEFAULT_MAX = 65536;
 var websocket = (base, h, o) => {
   const node = o && isNode(o.node) ? "?node=" + o.node : "";
   const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws" + node, "sockhop.v1");
+  ws.binaryType = "arraybuffer";
   let max = DEFAULT_MAX;
+  let bin = false;
   let done = false;
   let held = [];
   ws.onopen = () => done || h.open();
   ws.onmessage = (e) => {
     if (done) return;
     h.alive();
-    if (typeof e.data == "string") h.frame(e.data);
+    if (typeof e.data == "string") return h.frame(e.data);
+    let m;
+    try {
+      m = parseFrame(e.data);
+    } catch (e2) {
+      done = true;
+      ws.close(1002);
+      return h.close(1002, "malformed binary frame");
+    }
+    h.frame(m);
   };
   ws.onclose = (e) => {
     if (done) return;
@@ -486,10 +657,24 @@ var websocket = (base, h, o) => {
     send(msgs) {
       if (done) return;
       if (ws.readyState != 1) return void held.push(...msgs);
-      for (const f of pack(msgs, max)) ws.send(f.join("\n"));
+      let text = [];
+      const sendText = () => {
+        for (const f of pack(text, max)) ws.send(f.join("\n"));
+        text = [];
+      };
+      for (const s of msgs) {
+        if (bin && isBin(s)) {
+          sendText();
+          ws.send(frameOf(s));
+        } else text.push(asText(s, bin));
+      }
+      sendText();
     },
     setMax(n) {
       max = n;
+    },
+    setBin(on) {
+      bin = on;
     },
     close(last) {
       if (last && !done && ws.readyState == 1) this.send(last);
@@ -534,12 +719,12 @@ function post(url, body, cred, stream, text, end, headers = {}, head = () => {
       if (r.status != 200) return done(r.status, retryAfter(r.headers.get("Retry-After")));
       if (stream && r.body) {
         const rd = r.body.getReader();
-        const dec = new TextDecoder();
+        const dec2 = new TextDecoder();
         for (; ; ) {
           const c = await rd.read();
           if (stop) return;
           if (c.done) break;
-          text(dec.decode(c.value, { stream: true }));
+          text(dec2.decode(c.value, { stream: true }));
         }
       } else {
         const t = await r.text();
@@ -584,14 +769,14 @@ function post(url, body, cred, stream, text, end, headers = {}, head = () => {
 }
 
 // src/sockjs.ts
-var ALPHA = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+var ALPHA2 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 function randomId(n) {
   const b = new Uint8Array(n);
   const c = globalThis.crypto;
   if (c && c.getRandomValues) c.getRandomValues(b);
   else for (let i = 0; i < n; i++) b[i] = Math.random() * 256 | 0;
   let s = "";
-  for (let i = 0; i < n; i++) s += ALPHA[b[i] & 63];
+  for (let i = 0; i < n; i++) s += ALPHA2[b[i] & 63];
   return s;
 }
 var KEY_HEADER = "X-Sockhop-Key";
@@ -606,6 +791,7 @@ function sockjs(name, path, stream, base, h, o) {
   };
   const hdr = { [KEY_HEADER]: randomId(32) };
   let max = DEFAULT_MAX;
+  let bin = false;
   let closed = false;
   let opened = false;
   let rx = null;
@@ -673,7 +859,7 @@ function sockjs(name, path, stream, base, h, o) {
   };
   const flush = () => {
     if (tx || !outbox.length || closed && !last) return;
-    const batch = pack(outbox, max - 4, escLen, 2)[0];
+    const batch = pack(outbox.map((s) => asText(s, bin)), max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
     tx = post(
       url() + "xhr_send?s=" + ++sends,
@@ -702,6 +888,9 @@ function sockjs(name, path, stream, base, h, o) {
     },
     setMax(n) {
       max = n;
+    },
+    setBin(on) {
+      bin = on;
     },
     close(final, unload) {
       closed = true;
@@ -768,6 +957,8 @@ var Client = class extends Emitter {
     this.out = [];
     this.flushing = false;
     this.calls = new Calls();
+    this.ord = new Ordered();
+    // emits waiting for a Blob before them to be read (binary.ts)
     // The session (PROTOCOL.md §6). token is null when there is no session to resume.
     this.token = null;
     // the node the session lives on (its last welcome's), named when resuming
@@ -837,24 +1028,30 @@ var Client = class extends Emitter {
   }
   // ---- sending ------------------------------------------------------------------------
   emit(name, data) {
+    if (isBlob(data) || this.ord.busy)
+      return this.ord.add(data, (d) => this.push({ t: "ev", n: name, d }), (e) => this.fire("error", e));
     this.push({ t: "ev", n: name, d: data });
   }
   emitWithAck(name, data, opts = {}) {
     return new Promise((res, rej) => {
-      var _a;
-      const id = this.calls.add(name, (_a = opts.timeout) != null ? _a : this.o.ackTimeout, res, rej, (id2) => this.q.remove(id2));
-      try {
-        this.push({ t: "ev", n: name, d: data, id }, id);
-      } catch (e) {
-        this.calls.take(id);
-        rej(e);
-      }
+      const go = (d) => {
+        var _a;
+        const id = this.calls.add(name, (_a = opts.timeout) != null ? _a : this.o.ackTimeout, res, rej, (id2) => this.q.remove(id2));
+        try {
+          this.push({ t: "ev", n: name, d, id }, id);
+        } catch (e) {
+          this.calls.take(id);
+          rej(e);
+        }
+      };
+      if (isBlob(data) || this.ord.busy) this.ord.add(data, go, rej);
+      else go(data);
     });
   }
   /** push sends m when connected and queues it otherwise; it throws when it cannot do either. */
   push(m, id) {
     if (this.state == "closed") throw err("closed", "sockhop: connection closed");
-    const s = JSON.stringify(m);
+    const s = encode(m);
     const n = utf8Len(s);
     if (n > this.max) throw err("too_big", "sockhop: message of " + n + " bytes over the server limit " + this.max);
     if (this.up) {
@@ -914,7 +1111,7 @@ var Client = class extends Emitter {
   /** next tries the next transport of the ladder, or schedules a reconnect after the last. */
   next() {
     if (this.step >= this.ladder.length) {
-      forget(this.key);
+      forget2(this.key);
       return this.retry();
     }
     const name = this.ladder[this.step++];
@@ -947,7 +1144,7 @@ var Client = class extends Emitter {
       {
         open: () => {
           if (!mine()) return;
-          const hello = { t: "hello", v: 1 };
+          const hello = { t: "hello", v: 1, bin: 1 };
           if (auth !== void 0) hello.auth = auth;
           this.resuming = !!this.token;
           if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };
@@ -972,7 +1169,7 @@ var Client = class extends Emitter {
     const t = this.t;
     let msgs;
     try {
-      msgs = split(f);
+      msgs = typeof f == "string" ? split(f) : [f];
     } catch (e) {
       this.fire("error", err("protocol", "sockhop: malformed frame from server"));
       return this.lost(1002, "malformed frame");
@@ -1006,7 +1203,12 @@ var Client = class extends Emitter {
         return this.event(m);
       case "ack":
         this.rx++;
-        return this.calls.settle(m.id, m.d, m.e);
+        try {
+          return this.calls.settle(m.id, payload(m), m.e);
+        } catch (e) {
+          this.fire("error", err("protocol", "sockhop: bad base64 from server"));
+          return this.lost(1002, "bad base64");
+        }
       case "close":
         this.closeMsg = m;
     }
@@ -1029,6 +1231,7 @@ var Client = class extends Emitter {
     this.node = isNode(m.node) ? m.node : void 0;
     this.max = m.max > 0 ? m.max : DEFAULT_MAX;
     t.setMax(this.max);
+    if (t.setBin) t.setBin(m.bin == 1);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
     this.pingMs = m.ping > 0 ? m.ping : 0;
     if (!this.hbl.ms && this.pingMs) this.serverPing = this.pingMs;
@@ -1089,8 +1292,15 @@ var Client = class extends Emitter {
     this.hb = setTimeout(() => this.heartbeat(), left + 10);
   }
   event(m) {
+    let d;
+    try {
+      d = payload(m);
+    } catch (e) {
+      this.fire("error", err("protocol", "sockhop: bad base64 from server"));
+      return this.lost(1002, "bad base64");
+    }
     if (m.id == null) {
-      this.fire(m.n, m.d === void 0 ? null : m.d);
+      this.fire(m.n, d);
       return;
     }
     const ep = this.epoch;
@@ -1106,13 +1316,13 @@ var Client = class extends Emitter {
     if (!fns.length) return reply({ e: { code: "unknown_event", message: "no handler for " + m.n } });
     let r;
     try {
-      r = fns[0](m.d === void 0 ? null : m.d);
-      for (const fn of fns.slice(1)) fn(m.d === void 0 ? null : m.d);
+      r = fns[0](d);
+      for (const fn of fns.slice(1)) fn(d);
     } catch (e) {
       r = Promise.reject(e);
     }
-    Promise.resolve(r).then(
-      (d) => reply({ d: d === void 0 ? null : d }),
+    Promise.resolve(r).then((d2) => isBlob(d2) ? d2.arrayBuffer() : d2).then(
+      (d2) => reply({ d: d2 === void 0 ? null : d2 }),
       (e) => reply({ e: { code: String(e && e.code || "internal"), message: String(e && e.message || e) } })
     );
   }

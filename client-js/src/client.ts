@@ -7,6 +7,7 @@
 import { Calls, err } from './acks';
 import type { AckOptions, DisconnectInfo, Options, Socket, State, TransportName } from './api';
 import { backoff } from './backoff';
+import { encode, isBlob, Ordered, payload } from './binary';
 import { Action, isTerminal } from './close';
 import { Msg, split, utf8Len } from './codec';
 import { Emitter } from './emitter';
@@ -69,6 +70,7 @@ export class Client extends Emitter implements Socket {
   private flushing = false;
   private q: Queue;
   private calls = new Calls();
+  private ord = new Ordered(); // emits waiting for a Blob before them to be read (binary.ts)
   // The session (PROTOCOL.md §6). token is null when there is no session to resume.
   private token: string | null = null;
   private node: string | undefined; // the node the session lives on (its last welcome's), named when resuming
@@ -140,25 +142,31 @@ export class Client extends Emitter implements Socket {
   // ---- sending ------------------------------------------------------------------------
 
   emit(name: string, data?: unknown): void {
+    if (isBlob(data) || this.ord.busy)
+      return this.ord.add(data, (d) => this.push({ t: 'ev', n: name, d }), (e) => this.fire('error', e));
     this.push({ t: 'ev', n: name, d: data });
   }
 
   emitWithAck<T = any>(name: string, data?: unknown, opts: AckOptions = {}): Promise<T> {
     return new Promise<T>((res, rej) => {
-      const id = this.calls.add(name, opts.timeout ?? this.o.ackTimeout, res, rej, (id) => this.q.remove(id));
-      try {
-        this.push({ t: 'ev', n: name, d: data, id }, id);
-      } catch (e) {
-        this.calls.take(id);
-        rej(e);
-      }
+      const go = (d: unknown) => {
+        const id = this.calls.add(name, opts.timeout ?? this.o.ackTimeout, res, rej, (id) => this.q.remove(id));
+        try {
+          this.push({ t: 'ev', n: name, d, id }, id);
+        } catch (e) {
+          this.calls.take(id);
+          rej(e);
+        }
+      };
+      if (isBlob(data) || this.ord.busy) this.ord.add(data, go, rej);
+      else go(data);
     });
   }
 
   /** push sends m when connected and queues it otherwise; it throws when it cannot do either. */
   private push(m: Msg, id?: number): void {
     if (this.state == 'closed') throw err('closed', 'sockhop: connection closed');
-    const s = JSON.stringify(m);
+    const s = encode(m); // bytes in the binary form (binary.ts): they count as their base64
     const n = utf8Len(s);
     if (n > this.max) throw err('too_big', 'sockhop: message of ' + n + ' bytes over the server limit ' + this.max);
     if (this.up) {
@@ -261,7 +269,7 @@ export class Client extends Emitter implements Socket {
       {
         open: () => {
           if (!mine()) return;
-          const hello: Msg = { t: 'hello', v: 1 };
+          const hello: Msg = { t: 'hello', v: 1, bin: 1 }; // bin: it reads binary messages (binary.ts)
           if (auth !== undefined) hello.auth = auth;
           this.resuming = !!this.token;
           if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };
@@ -283,11 +291,11 @@ export class Client extends Emitter implements Socket {
   }
 
   /** frame handles one frame of the current transport. */
-  private frame(f: string): void {
+  private frame(f: string | Msg): void {
     const t = this.t;
     let msgs: Msg[];
     try {
-      msgs = split(f);
+      msgs = typeof f == 'string' ? split(f) : [f];
     } catch {
       this.fire('error', err('protocol', 'sockhop: malformed frame from server'));
       return this.lost(1002, 'malformed frame');
@@ -323,7 +331,12 @@ export class Client extends Emitter implements Socket {
         return this.event(m);
       case 'ack':
         this.rx++;
-        return this.calls.settle(m.id, m.d, m.e);
+        try {
+          return this.calls.settle(m.id, payload(m), m.e);
+        } catch {
+          this.fire('error', err('protocol', 'sockhop: bad base64 from server'));
+          return this.lost(1002, 'bad base64');
+        }
       case 'close':
         this.closeMsg = m as any;
     }
@@ -348,6 +361,7 @@ export class Client extends Emitter implements Socket {
     this.node = isNode(m.node) ? m.node : undefined; // a welcome without node clears it
     this.max = m.max > 0 ? m.max : DEFAULT_MAX;
     t.setMax(this.max);
+    if (t.setBin) t.setBin(m.bin == 1);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
     this.pingMs = m.ping > 0 ? m.ping : 0;
     if (!this.hbl.ms && this.pingMs) this.serverPing = this.pingMs;
@@ -418,8 +432,15 @@ export class Client extends Emitter implements Socket {
   }
 
   private event(m: Msg): void {
+    let d: unknown;
+    try {
+      d = payload(m);
+    } catch {
+      this.fire('error', err('protocol', 'sockhop: bad base64 from server'));
+      return this.lost(1002, 'bad base64');
+    }
     if (m.id == null) {
-      this.fire(m.n, m.d === undefined ? null : m.d);
+      this.fire(m.n, d);
       return;
     }
     const ep = this.epoch;
@@ -435,12 +456,14 @@ export class Client extends Emitter implements Socket {
     if (!fns.length) return reply({ e: { code: 'unknown_event', message: 'no handler for ' + m.n } });
     let r: unknown;
     try {
-      r = fns[0](m.d === undefined ? null : m.d);
-      for (const fn of fns.slice(1)) fn(m.d === undefined ? null : m.d);
+      r = fns[0](d);
+      for (const fn of fns.slice(1)) fn(d);
     } catch (e) {
       r = Promise.reject(e);
     }
-    Promise.resolve(r).then(
+    Promise.resolve(r)
+      .then((d) => (isBlob(d) ? d.arrayBuffer() : d))
+      .then(
       (d) => reply({ d: d === undefined ? null : d }),
       (e: any) => reply({ e: { code: String((e && e.code) || 'internal'), message: String((e && e.message) || e) } }),
     );

@@ -1,5 +1,6 @@
 // Everything the node unit tests reach into; not part of the bundle.
 export * from './codec';
+export * from './binary';
 export * from './backoff';
 export * from './queue';
 export * from './acks';

@@ -5,6 +5,7 @@
 // resume names the last welcome's node, and from the first answer carrying X-Sockhop-Node on.
 import type { TransportName } from './api';
 import { Action, Refusal, statusCode } from './close';
+import { asText } from './binary';
 import { escLen, Lines, pack, parseSockJS } from './codec';
 import { Head, post, Req } from './http';
 import { DEFAULT_MAX, Handlers, isNode, NODE_HEADER, Transport, TransportOptions } from './transport';
@@ -44,6 +45,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
   };
   const hdr = { [KEY_HEADER]: randomId(32) }; // 192 bits: this session's key, never in a URL
   let max = DEFAULT_MAX;
+  let bin = false; // the server reads "b" (binary.ts); without it, bytes go as "d"
   let closed = false; // no more handler calls
   let opened = false;
   let rx: Req | null = null; // the receiving request
@@ -121,7 +123,7 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
   const flush = () => {
     if (tx || !outbox.length || (closed && !last)) return;
     // One body of at most max bytes: ["m1\nm2…"], each message escaped as a JSON string.
-    const batch = pack(outbox, max - 4, escLen, 2)[0];
+    const batch = pack(outbox.map((s) => asText(s, bin)), max - 4, escLen, 2)[0];
     outbox = outbox.slice(batch.length);
     tx = post(
       url() + 'xhr_send?s=' + ++sends,
@@ -151,6 +153,9 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     },
     setMax(n) {
       max = n;
+    },
+    setBin(on) {
+      bin = on;
     },
     close(final, unload) {
       closed = true;

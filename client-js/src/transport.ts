@@ -1,13 +1,14 @@
 // What the client needs from a transport; one file per transport implements it.
 import type { TransportName } from './api';
 import type { Action } from './close';
+import type { Msg } from './codec';
 
 /** Handlers is how a transport reports to its client. None is called after close(). */
 export interface Handlers {
   /** open: the transport can carry hello now. */
   open(): void;
-  /** frame: one sockhop frame arrived. */
-  frame(f: string): void;
+  /** frame: one sockhop frame arrived, or one binary message (binary.ts), decoded. */
+  frame(f: string | Msg): void;
   /** alive: bytes arrived (any frame, SockJS heartbeat or prelude). */
   alive(): void;
   /**
@@ -45,6 +46,8 @@ export interface Transport {
   send(msgs: string[]): void;
   /** setMax sets the largest frame the server accepts, in bytes. */
   setMax(n: number): void;
+  /** setBin tells whether the server reads binary messages (its welcome's bin, binary.ts). */
+  setBin?(on: boolean): void;
   /**
    * close ends the transport without reporting through its handlers. With last, it sends
    * those messages first and returns []; without, it returns the messages it had accepted

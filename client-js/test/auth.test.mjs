@@ -22,12 +22,12 @@ for (const name of names) {
     };
     const w = world({ [name]: ['ok', second] }, { transports: [name], auth });
     await until(() => w.c.state === 'connected');
-    assert.deepEqual(w.attempts[0].sent[0], { t: 'hello', v: 1, auth: { token: 't1' } });
+    assert.deepEqual(w.attempts[0].sent[0], { t: 'hello', v: 1, bin: 1, auth: { token: 't1' } });
     w.cur().server({ t: 'close', code: 4003, reason: 'credentials expired' });
     w.cur().drop(4003, 'credentials expired');
     await until(() => w.c.state === 'connected' && w.c.id === 's2');
     const hello = w.attempts[1].sent[0];
-    assert.deepEqual(hello, { t: 'hello', v: 1, auth: { token: 't2' } }, 'fresh credentials, no resume of the ended session');
+    assert.deepEqual(hello, { t: 'hello', v: 1, bin: 1, auth: { token: 't2' } }, 'fresh credentials, no resume of the ended session');
     const dis = w.log.find((e) => e[0] === 'disconnect');
     assert.equal(dis[1].code, 4003);
     assert.equal(dis[1].reconnect, true);
@@ -45,7 +45,7 @@ for (const name of names) {
     assert.match(e[1].message, /token endpoint down/);
     assert.ok(w.log.some((x) => x[0] === 'reconnecting'));
     assert.equal(w.attempts.length, 1, 'no transport opened without credentials');
-    assert.deepEqual(w.attempts[0].sent[0], { t: 'hello', v: 1, auth: 'ok' });
+    assert.deepEqual(w.attempts[0].sent[0], { t: 'hello', v: 1, bin: 1, auth: 'ok' });
     w.c.close();
   });
 
@@ -54,7 +54,7 @@ for (const name of names) {
     const w = world({ [name]: ['ok'] }, { transports: [name], auth, openTimeout: 40 });
     await until(() => w.c.state === 'connected');
     assert.equal(w.attempts.length, 1);
-    assert.deepEqual(w.attempts[0].sent[0], { t: 'hello', v: 1, auth: 'slow' }, 'the resolved value, not the promise');
+    assert.deepEqual(w.attempts[0].sent[0], { t: 'hello', v: 1, bin: 1, auth: 'slow' }, 'the resolved value, not the promise');
     w.c.close();
   });
 

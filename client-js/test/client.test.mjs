@@ -8,7 +8,7 @@ test('websocket first: connect on welcome', async () => {
   await until(() => w.c.state === 'connected');
   assert.equal(w.c.transport, 'websocket');
   assert.equal(w.c.id, 's1');
-  assert.deepEqual(w.attempts[0].sent[0], { t: 'hello', v: 1 });
+  assert.deepEqual(w.attempts[0].sent[0], { t: 'hello', v: 1, bin: 1 });
   assert.deepEqual(w.log, [['transport', 'websocket'], ['connect', { resumed: false }]]);
   w.c.close();
   assert.deepEqual(w.attempts[0].last, [{ t: 'close', code: 1000 }]);
@@ -33,7 +33,7 @@ test('ladder: a stalled upgrade costs the open timeout, then the next transport'
   assert.ok(took >= 75, `took ${took}`);
   assert.equal(w.c.transport, 'xhr-polling');
   assert.ok(w.attempts[0].closed && w.attempts[1].closed, 'stalled attempts are closed');
-  assert.deepEqual(w.attempts[0].sent, [{ t: 'hello', v: 1 }]);
+  assert.deepEqual(w.attempts[0].sent, [{ t: 'hello', v: 1, bin: 1 }]);
   w.c.close();
 });
 

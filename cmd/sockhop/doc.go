@@ -3,6 +3,7 @@
 //
 //	sockhop exec [flags] -- PROGRAM ARGS...   one PROGRAM per session, its stdio as events
 //	sockhop diag [flags] URL                  try every transport against a sockhop mount
+//	sockhop gen ts [flags] [PACKAGES]         the TypeScript event map of a server's Go source
 //	sockhop version                           print the version
 //
 // exec is websocketd with fallbacks: each session starts PROGRAM, each line it writes to
@@ -14,6 +15,9 @@
 // diag does from a terminal what the <mount>/diag page does in a browser: it connects with
 // each transport, measures round trips and reports the verdict and the likely proxy
 // problem in the page's words.
+//
+// gen ts reads a sockhop server's Go source (package tsgen) and writes the TypeScript
+// declarations of its events, for the browser client's connect<Events>(url).
 //
 // Install with
 //

@@ -41,12 +41,14 @@ const usage = `sockhop: realtime services that get through proxies
 usage:
   sockhop exec [flags] -- PROGRAM [ARGS...]   serve PROGRAM, one process per session
   sockhop diag [flags] URL                    check a sockhop mount from this terminal
+  sockhop gen ts [flags] [PACKAGES]           write the TypeScript event map of a server
   sockhop version                             print the version
   sockhop help [COMMAND]                      help on a command (or COMMAND -h)
 
 examples:
   sockhop exec -- ./counter.sh                # open http://127.0.0.1:8080/
   sockhop diag https://app.example/rt
+  sockhop gen ts -o static/events.d.ts        # in a go:generate line
 
 exit status: 0 ok, 1 failure (diag: nothing connected), 2 usage error,
 3 diag -strict: only a fallback connected.
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return runExec(ctx, args[1:], e)
 	case "diag":
 		return runDiag(ctx, args[1:], e)
+	case "gen":
+		return runGen(ctx, args[1:], e)
 	case "version", "-version", "--version":
 		fmt.Fprintln(e.stdout, versionLine())
 		return exitOK

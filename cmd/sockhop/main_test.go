@@ -204,6 +204,11 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"diag"}, exitUsage, "want one URL"},
 		{[]string{"diag", "ftp://x/rt"}, exitUsage, "not an http"},
 		{[]string{"diag", "http://x/rt", "http://y/rt"}, exitUsage, "want one URL"},
+		{[]string{"help", "gen"}, exitOK, "go:generate"},
+		{[]string{"gen"}, exitUsage, "want a target: ts"},
+		{[]string{"gen", "go"}, exitUsage, "want a target: ts"},
+		{[]string{"gen", "ts", "-h"}, exitOK, "-check"},
+		{[]string{"gen", "ts", "-check"}, exitUsage, "-check needs -o"},
 	} {
 		out := &syncBuf{}
 		code := run(context.Background(), tc.args, &env{stdout: out, stderr: out})

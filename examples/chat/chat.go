@@ -41,6 +41,10 @@ func sockhopRoom(name string) string { return "chat:" + name }
 //go:embed static
 var static embed.FS
 
+// The page's types of the events (static/chat.js reads them through JSDoc): a test fails
+// when events.d.ts is stale.
+//go:generate go run github.com/sockhop/sockhop/cmd/sockhop gen ts -o events.d.ts
+
 // message is one chat line, as the clients receive it in "msg" events and in history.
 type message struct {
 	ID   string `json:"id"`
@@ -143,6 +147,10 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 	sockhop.OnRequest(srv, "rooms", func(ctx context.Context, _ *sockhop.Session, _ struct{}) ([]roomInfo, error) {
 		return c.roomList(ctx)
 	})
+	// What the server emits, for the generated TypeScript (events.d.ts).
+	sockhop.Emits[message](srv, "msg")
+	sockhop.Emits[notice](srv, "notice")
+	sockhop.Emits[[]roomInfo](srv, "rooms")
 
 	sub, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()

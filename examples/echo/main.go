@@ -33,6 +33,10 @@ import (
 //go:embed static
 var static embed.FS
 
+// The page's types of the events (static/echo.js reads them through JSDoc): a test fails
+// when events.d.ts is stale.
+//go:generate go run github.com/sockhop/sockhop/cmd/sockhop gen ts -o events.d.ts
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -145,6 +149,7 @@ func newApp(logger *slog.Logger, hosts []string, node serve.Node, ops func(*sock
 		}
 		return map[string]int{"sent": b.M}, nil
 	})
+	sockhop.Emits[string](srv, "b") // bcast's events, for the generated TypeScript (events.d.ts)
 	sub, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()
 	mux.Handle("/rt/", srv)

@@ -33,6 +33,10 @@ import (
 //go:embed static
 var static embed.FS
 
+// The page's types of the events (static/ticker.js reads them through JSDoc): a test fails
+// when events.d.ts is stale.
+//go:generate go run github.com/sockhop/sockhop/cmd/sockhop gen ts -o events.d.ts
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -165,6 +169,7 @@ func newApp(logger *slog.Logger, hosts []string, node serve.Node, ops func(*sock
 	sockhop.OnRequest(srv, "unsubscribe", func(ctx context.Context, s *sockhop.Session, sym string) (any, error) {
 		return nil, s.Leave(ctx, mk.room(sym))
 	})
+	sockhop.Emits[quote](srv, "quote") // for the generated TypeScript (events.d.ts)
 	sub, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()
 	mux.Handle("/rt/", srv)

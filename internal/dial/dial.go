@@ -99,6 +99,7 @@ func Dial(ctx context.Context, base, name string, opts Options) (Conn, error) {
 // ---- WebSocket
 
 type wsConn struct {
+	transport.Peer
 	c            *websocket.Conn
 	writeTimeout time.Duration
 	once         sync.Once
@@ -136,15 +137,30 @@ func dialWS(ctx context.Context, u *url.URL, opts Options) (*wsConn, error) {
 func (c *wsConn) Name() string { return transport.WebSocket }
 
 func (c *wsConn) ReadFrame() ([]byte, error) {
-	_, p, err := c.c.ReadMessage()
+	p, bin, err := c.ReadMessage()
+	if err == nil && bin {
+		return nil, &events.CloseError{Code: events.CloseUnsupportedData, Reason: "binary frame before the welcome"}
+	}
+	return p, err
+}
+
+// ReadMessage reads the next message, text or binary, reporting which.
+func (c *wsConn) ReadMessage() ([]byte, bool, error) {
+	typ, p, err := c.c.ReadMessage()
 	if err != nil {
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {
-			return nil, &events.CloseError{Code: ce.Code, Reason: ce.Text}
+			return nil, false, &events.CloseError{Code: ce.Code, Reason: ce.Text}
 		}
-		return nil, err
+		return nil, false, err
 	}
-	return p, nil
+	return p, typ == websocket.BinaryMessage, nil
+}
+
+// WriteBinary writes msg as one binary message.
+func (c *wsConn) WriteBinary(msg []byte) error {
+	_ = c.c.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	return c.c.WriteMessage(websocket.BinaryMessage, msg)
 }
 
 func (c *wsConn) WriteFrame(msgs [][]byte) error {
@@ -257,6 +273,7 @@ func (e *HTTPError) Unwrap() error {
 }
 
 type sockjsConn struct {
+	transport.Peer
 	name    string
 	base    string // the mount URL M: requests go to M/sockjs/<server>/<session>/...
 	server  server // <server>: the session's node once known (PROTOCOL.md §7)

@@ -18,6 +18,7 @@ import (
 // Conn is one SockJS session seen as a transport connection; it implements
 // [transport.Conn].
 type Conn struct {
+	transport.Peer
 	s       sj.Session         // set once before started is closed
 	key     keySum             // hash of the session's key (key.go); set before the Conn is shared
 	in      chan []byte        // frames from xhr_send -> ReadFrame

@@ -72,12 +72,16 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error
 
 // Conn is an upgraded WebSocket connection; it implements [transport.Conn].
 type Conn struct {
+	transport.Peer
 	c            *websocket.Conn
 	writeTimeout time.Duration
 	closeOnce    sync.Once
 }
 
-var _ transport.Conn = (*Conn)(nil)
+var (
+	_ transport.Conn         = (*Conn)(nil)
+	_ transport.BinaryFramer = (*Conn)(nil)
+)
 
 // Name returns transport.WebSocket.
 func (c *Conn) Name() string { return transport.WebSocket }
@@ -85,26 +89,45 @@ func (c *Conn) Name() string { return transport.WebSocket }
 // RemoteAddr is the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.c.RemoteAddr() }
 
-// ReadFrame reads the next text message.
+// ReadFrame reads the next text message; a binary one closes with 1003 (the hello, which
+// is read so, is text).
 func (c *Conn) ReadFrame() ([]byte, error) {
+	p, bin, err := c.ReadMessage()
+	if err == nil && bin {
+		return nil, &events.CloseError{Code: events.CloseUnsupportedData, Reason: "binary frame before the hello"}
+	}
+	return p, err
+}
+
+// ReadMessage reads the next message, text or binary (one binary message, PROTOCOL.md §2).
+// The read limit counts a binary message's header and bytes.
+func (c *Conn) ReadMessage() ([]byte, bool, error) {
 	typ, p, err := c.c.ReadMessage()
 	if err != nil {
 		if errors.Is(err, websocket.ErrReadLimit) {
-			return nil, &events.CloseError{Code: events.CloseTooBig, Reason: "message too big"}
+			return nil, false, &events.CloseError{Code: events.CloseTooBig, Reason: "message too big"}
 		}
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {
-			return nil, &events.CloseError{Code: ce.Code, Reason: ce.Text}
+			return nil, false, &events.CloseError{Code: ce.Code, Reason: ce.Text}
 		}
-		return nil, err
+		return nil, false, err
 	}
-	if typ != websocket.TextMessage {
-		return nil, &events.CloseError{Code: events.CloseUnsupportedData, Reason: "binary frames are not supported"}
+	if typ == websocket.BinaryMessage {
+		return p, true, nil
 	}
 	if !events.ValidUTF8(p) {
-		return nil, &events.CloseError{Code: events.CloseInvalidPayload, Reason: "invalid UTF-8"}
+		return nil, false, &events.CloseError{Code: events.CloseInvalidPayload, Reason: "invalid UTF-8"}
 	}
-	return p, nil
+	return p, false, nil
+}
+
+// WriteBinary writes msg as one binary message.
+func (c *Conn) WriteBinary(msg []byte) error {
+	if err := c.c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+		return err
+	}
+	return c.c.WriteMessage(websocket.BinaryMessage, msg)
 }
 
 // WriteFrame writes msgs as one text message.

@@ -1,21 +1,30 @@
 // The chat page. Every string from the network goes into the page through textContent,
 // never innerHTML, so a message cannot inject markup.
+//
+// The events are typed: ../events.d.ts is generated from the Go handlers (go generate), and
+// examples/tsconfig.json type-checks this file against it (client-js's npm test).
 'use strict';
+/** @typedef {import('../events').Events} Events */
+/** @typedef {import('../events').Message} Message */
+/** @typedef {import('../events').RoomInfo} RoomInfo */
 (function () {
   const MAX = 500;
+  /** @type {(id: string) => any} the page's elements are not typed, the events are */
   const $ = (id) => document.getElementById(id);
   const TRANSPORTS = ['websocket', 'xhr-streaming', 'xhr-polling'];
   const params = new URLSearchParams(location.search);
   // keepSession: a reload resumes this tab's session (its nickname and room with it); a
   // closed tab's session ends within about a second.
+  /** @type {import('sockhop').Options} */
   const opts = { keepSession: true };
   const forced = params.get('transport'); // tests force one
-  if (forced && TRANSPORTS.includes(forced)) opts.transports = [forced];
+  if (forced && TRANSPORTS.includes(forced)) opts.transports = [/** @type {import('sockhop').TransportName} */ (forced)];
   else if (forced) {
     const w = $('warning');
     w.textContent = 'Unknown transport "' + forced + '" in the address (?transport=): use ' + TRANSPORTS.join(', ') + '. Trying all of them.';
     w.hidden = false;
   }
+  /** @type {import('sockhop').Socket<Events>} */
   const socket = sockhop.connect('/rt', opts);
 
   // The nickname: the address's, else this tab's (sessionStorage: kept over a reload), else
@@ -48,6 +57,7 @@
     while (list.children.length > 500) list.firstChild.remove();
     if (stick) list.scrollTop = list.scrollHeight;
   }
+  /** @param {Message} m */
   function addMessage(m) {
     const li = el('li', 'msg' + (m.nick === me.nick ? ' mine' : ''));
     const head = el('div', 'meta');
@@ -63,6 +73,7 @@
     e.textContent = text;
     e.hidden = !text;
   }
+  /** @param {string[]} list */
   function setMembers(list) {
     const ul = $('members');
     ul.replaceChildren(...(list || []).map((n) => {
@@ -72,6 +83,7 @@
     }));
     $('count').textContent = String(list.length);
   }
+  /** @param {RoomInfo[]} list */
   function setRooms(list) {
     const ul = $('rooms');
     ul.replaceChildren(...list.map((r) => {
@@ -262,5 +274,5 @@
   }
   $('text').addEventListener('input', updateCounter);
 
-  window.chat = { socket, me }; // for the browser tests and the console
+  /** @type {any} */ (window).chat = { socket, me }; // for the browser tests and the console
 })();

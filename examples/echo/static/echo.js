@@ -1,9 +1,16 @@
+// The echo page. The events are typed: ../events.d.ts is generated from the Go handlers
+// (go generate), and examples/tsconfig.json type-checks this file against it (client-js's
+// npm test).
 'use strict';
+/** @typedef {import('../events').Events} Events */
 (function () {
+  /** @type {(id: string) => any} the page's elements are not typed, the events are */
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
+  /** @type {import('sockhop').Options} */
   const opts = {};
-  if (params.get('transport')) opts.transports = [params.get('transport')];
+  if (params.get('transport')) opts.transports = [/** @type {import('sockhop').TransportName} */ (params.get('transport'))];
+  /** @type {import('sockhop').Socket<Events>} */
   const socket = sockhop.connect('/rt', opts);
 
   function log(kind, text) {
@@ -44,6 +51,7 @@
     countdown = setInterval(tick, 250);
   });
 
+  /** @param {'echo' | 'foo' | 'bar'} name */
   async function send(name) {
     const payload = $('payload').value;
     const t0 = performance.now();
@@ -55,8 +63,8 @@
     }
   }
   $('form').addEventListener('submit', (e) => { e.preventDefault(); send('echo'); });
-  document.querySelectorAll('button[data-event]:not([type=submit])').forEach((b) =>
-    b.addEventListener('click', () => send(b.dataset.event)));
+  /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('button[data-event]:not([type=submit])')).forEach((b) =>
+    b.addEventListener('click', () => send(/** @type {'foo' | 'bar'} */ (b.dataset.event))));
   $('rtt').addEventListener('click', async () => {
     const rtts = [];
     try {
@@ -72,5 +80,5 @@
     const p = (q) => rtts[Math.ceil(rtts.length * q) - 1].toFixed(2);
     log('rtt', socket.transport + ': p50 ' + p(0.5) + ' ms, p90 ' + p(0.9) + ' ms, p99 ' + p(0.99) + ' ms');
   });
-  window.echo = { socket };
+  /** @type {any} */ (window).echo = { socket };
 })();

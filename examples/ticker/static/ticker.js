@@ -1,9 +1,17 @@
+// The ticker page. The events are typed: ../events.d.ts is generated from the Go handlers
+// (go generate), and examples/tsconfig.json type-checks this file against it (client-js's
+// npm test).
 'use strict';
+/** @typedef {import('../events').Events} Events */
+/** @typedef {import('../events').Quote} Quote */
 (function () {
+  /** @type {(id: string) => any} the page's elements are not typed, the events are */
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
+  /** @type {import('sockhop').Options} */
   const opts = {};
-  if (params.get('transport')) opts.transports = [params.get('transport')];
+  if (params.get('transport')) opts.transports = [/** @type {import('sockhop').TransportName} */ (params.get('transport'))];
+  /** @type {import('sockhop').Socket<Events>} */
   const socket = sockhop.connect('/rt', opts);
   const initial = (params.get('symbols') || 'ACME,GLBX,INIT,HOOL').split(',').filter(Boolean);
 
@@ -43,6 +51,7 @@
     rows.delete(sym);
     $('empty').hidden = rows.size > 0;
   }
+  /** @param {Quote} q */
   function show(q) {
     if (!subscribed.has(q.sym)) return; // a quote still in flight after unsubscribe
     updates++;
@@ -114,5 +123,5 @@
     last = updates;
   }, 1000);
 
-  window.ticker = { socket, subscribed, updates: () => updates };
+  /** @type {any} */ (window).ticker = { socket, subscribed, updates: () => updates };
 })();
