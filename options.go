@@ -37,8 +37,19 @@ type Options struct {
 	// web page its users visit.
 	AllowedHosts []string
 
-	// PingInterval is the time between server pings. Zero means 25s.
+	// PingInterval is the time between server pings, and the longest a client may ask for.
+	// Zero means 25s.
 	PingInterval time.Duration
+	// MinPingInterval is the shortest time between server pings a client may ask for: a
+	// client behind a proxy that cuts idle connections asks for an interval under the cut
+	// (the hello's or a ping's "ping" field, PROTOCOL.md §5), which the server clamps to
+	// [MinPingInterval, PingInterval] per session. Zero means 5s.
+	MinPingInterval time.Duration
+	// GoingAwayGrace is how long a session is kept for a resume after its client closed
+	// with 1001 ("going away": a browser page that unloads, which may be a reload),
+	// instead of ResumeGrace: a reload resumes within it, a closed tab's session ends
+	// after it. Zero means 1s; negative means ResumeGrace.
+	GoingAwayGrace time.Duration
 	// PongTimeout is how long after a ping the client has to answer before the session
 	// closes with CloseHeartbeatTimeout. Zero means 20s.
 	PongTimeout time.Duration
@@ -238,14 +249,16 @@ func (o *Options) sessionConfig() session.Config {
 		resumeBytes = -1
 	}
 	return session.Config{
-		PingInterval:   o.PingInterval,
-		PongTimeout:    o.PongTimeout,
-		MaxQueueBytes:  o.MaxQueueBytes,
-		AckTimeout:     o.AckTimeout,
-		MaxPendingAcks: o.MaxPendingAcks,
-		ResumeBytes:    resumeBytes,
-		ResumeGrace:    max(0, o.ResumeGrace),
-		RateLimit:      max(0, o.MessageRate),
-		RateBurst:      o.MessageBurst,
+		PingInterval:    o.PingInterval,
+		PongTimeout:     o.PongTimeout,
+		MinPingInterval: o.MinPingInterval,
+		GoingAwayGrace:  o.GoingAwayGrace,
+		MaxQueueBytes:   o.MaxQueueBytes,
+		AckTimeout:      o.AckTimeout,
+		MaxPendingAcks:  o.MaxPendingAcks,
+		ResumeBytes:     resumeBytes,
+		ResumeGrace:     max(0, o.ResumeGrace),
+		RateLimit:       max(0, o.MessageRate),
+		RateBurst:       o.MessageBurst,
 	}.WithDefaults()
 }

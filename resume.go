@@ -19,7 +19,8 @@ import (
 // once the session is done with conn. It reports false, leaving conn alone, when the
 // session cannot resume: the caller then opens a new one (and the client sees
 // resumed:false).
-func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, lines [][]byte, start time.Time) bool {
+func (srv *Server) resume(conn transport.Conn, hello *events.Message, id Identity, lines [][]byte, start time.Time) bool {
+	res := hello.Resume
 	s := srv.Session(res.SID)
 	if s == nil || !s.checkToken(res.Token) || s.Identity().UserID != id.UserID {
 		srv.log.Info("resume refused", "session", res.SID, "transport", conn.Name(), "known", s != nil)
@@ -35,6 +36,9 @@ func (srv *Server) resume(conn transport.Conn, res *events.Resume, id Identity, 
 		// the credentials just checked, and their expiry, are the session's from the
 		// welcome on (if the resume fails, the session ends anyway).
 		s.setIdentity(id)
+		// The hello's heartbeat interval (none: the server's own) holds from this
+		// transport on.
+		s.core.SetPingInterval(time.Duration(hello.Ping) * time.Millisecond)
 		return srv.welcome(s, true, received)
 	})
 	if err != nil {
@@ -64,7 +68,7 @@ func (srv *Server) welcome(s *Session, resumed bool, received uint64) []byte {
 		Token:   s.rotateToken(),
 		Resumed: resumed,
 		R:       received,
-		Ping:    srv.scfg.PingInterval.Milliseconds(),
+		Ping:    s.core.PingInterval().Milliseconds(),
 		Pong:    srv.scfg.PongTimeout.Milliseconds(),
 		Max:     int(srv.opts.MaxMessageSize),
 		Node:    srv.welcomeNode(),

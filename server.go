@@ -251,7 +251,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	}
 	srv.freeSlot(srv.shakes, ip)
 	if err == nil && hello.Resume != nil && srv.scfg.ResumeBytes >= 0 {
-		if srv.resume(conn, hello.Resume, id, lines, start) {
+		if srv.resume(conn, hello, id, lines, start) {
 			return
 		}
 	}
@@ -268,7 +268,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	}
 	var s *Session
 	if err == nil {
-		s, err = srv.open(conn, r, id, ip)
+		s, err = srv.open(conn, r, id, ip, hello.Ping)
 	}
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
@@ -414,10 +414,12 @@ func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, er
 	return &hello, lines[1:], nil
 }
 
-// open creates a new session on conn, queues its welcome and runs OnConnect.
-func (srv *Server) open(conn transport.Conn, r *http.Request, id Identity, ip string) (*Session, error) {
+// open creates a new session on conn, queues its welcome and runs OnConnect. ping is the
+// heartbeat interval the hello asked for, in ms (0: none).
+func (srv *Server) open(conn transport.Conn, r *http.Request, id Identity, ip string, ping int64) (*Session, error) {
 	s := newSession(srv, conn, r)
 	s.ip = ip
+	s.core.SetPingInterval(time.Duration(ping) * time.Millisecond)
 	s.setIdentity(id)
 	srv.node.Local(cluster.Op{Kind: cluster.OpOpen, SID: s.ID(), User: id.UserID})
 	_ = s.core.SendControl(srv.welcome(s, false, 0))

@@ -162,7 +162,9 @@ type Client struct {
 	from           int           // the transport connect tries first; owned by the goroutine that connects
 	rtt            time.Duration // the round-trip estimate; zero until measured
 	onChange       []func(from, to string)
-	ping, pong     int64 // the heartbeat of the last welcome, ms
+	ping, pong     int64         // the heartbeat of the last welcome, ms
+	hb             heartbeat     // the learned heartbeat interval (heartbeat.go)
+	serverPing     time.Duration // the server's own ping interval (a welcome to a hello that asked none); guarded by mu
 }
 
 // New returns a client for the server mounted at url ("http://host:port/rt"); it does not

@@ -102,6 +102,7 @@ func (c *Client) handshake(ctx, abort context.Context, name string, claim func()
 		h.token = token
 		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: h.seq}
 	}
+	hello.Ping = c.hb.interval().Milliseconds() // heartbeat.go; 0 is left out
 	if auth != nil {
 		if hello.Auth, err = json.Marshal(auth); err != nil {
 			_ = conn.Close(events.CloseNormal, "")

@@ -40,7 +40,9 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 			go c.watchdog(wctx, core, w, stall, quiet)
 		}
 		probe := c.startProbe(core, w)
+		stopRaise := c.raiseLater(core)
 		reason := core.Serve(w.serve(), lines)
+		stopRaise()
 		wcancel()
 		up := probe.end()
 		c.mu.Lock()
@@ -85,6 +87,10 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 				}
 				c.log.Info("live downgrade failed", "from", from, "err", err)
 			}
+		}
+		if session.Dropped(reason) && core.Err() == nil {
+			// An idle cut? (heartbeat.go) Not a switch: those continued above.
+			c.hb.dropped(time.Since(core.LastRead()), core.PingInterval())
 		}
 		c.fire(false, reason)
 		ended := core.Err() != nil
@@ -232,10 +238,51 @@ func (c *Client) adopt(conn transport.Conn, welcome *events.Message) (*session.S
 	}
 	c.core, c.transport, c.token = core, conn.Name(), welcome.Token
 	c.ping, c.pong = welcome.Ping, welcome.Pong
+	if welcome.Ping > 0 {
+		core.SetPingInterval(time.Duration(welcome.Ping) * time.Millisecond) // this transport's
+		if c.hb.interval() == 0 {
+			c.serverPing = time.Duration(welcome.Ping) * time.Millisecond
+		}
+	}
 	c.node = welcome.Node // a welcome without a node clears it
 	c.mu.Unlock()
 	if resumeFailed {
 		c.fireResumeFailed() // after the new session is in place, for a callback that uses it
 	}
 	return core, nil
+}
+
+// raiseLater asks the server for a longer ping interval on core's transport whenever the
+// learned one has held long enough (heartbeat.go), until the returned function is called.
+func (c *Client) raiseLater(core *session.Session) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-core.Context().Done():
+				return
+			case <-t.C:
+				c.mu.Lock()
+				server := c.serverPing
+				c.mu.Unlock()
+				if server == 0 {
+					server = 25 * time.Second
+				}
+				if d := c.hb.raise(server); d > 0 {
+					in, _ := core.Seq()
+					_ = core.SendControl(events.AppendPingInterval(events.AppendPing(nil, false, in), d.Milliseconds()))
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+	}
 }

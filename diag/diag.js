@@ -119,6 +119,7 @@
         a.reached = true;
         a.connect_ms = ms(t0);
         a.transport = s.transport;
+        a.ping_ms = s.pingInterval || null; // the server's heartbeat interval for this session
         var i = 0;
         (function round() {
           if (done) return;
@@ -254,6 +255,10 @@
       if (!a.ok) L.push('  ' + a.transport + ': ' + (a.error || '') + ' -> ' + a.cause);
     });
     L.push('');
+    var hb = d.heartbeat || {};
+    L.push('heartbeat:    ' + (hb.server_ms ? 'server pings every ' + hb.server_ms / 1000 + ' s' : 'server interval unknown') + '; ' +
+      (hb.learned_ms ? 'this browser learned ' + hb.learned_ms / 1000 + ' s' + (hb.cut_ms ? ' (a proxy cut idle connections after ' +
+        (hb.cut_ms / 1000).toFixed(1) + ' s)' : '') : 'no idle cuts learned'));
     L.push('probe info:   HTTP ' + d.probes.info.status + ' in ' + d.probes.info.ms + 'ms' + (d.probes.info.error ? ' ' + d.probes.info.error : ''));
     L.push('probe origin: HTTP ' + d.probes.origin.status + (d.probes.origin.status === 403 ? ' (origin refused)' : d.probes.origin.status === 404 ? ' (ok)' : ''));
     if (d.server_saw) {
@@ -336,6 +341,19 @@
     $('verdict-text').textContent = v[2];
   }
 
+  // appHeartbeat is the heartbeat interval the app's client learned behind a proxy that cuts
+  // idle connections sooner than the server's pings (client-js heartbeat.ts), or null.
+  function appHeartbeat() {
+    var keys = [url, mount];
+    for (var i = 0; i < keys.length; i++) {
+      try {
+        var v = JSON.parse(localStorage.getItem('sockhop.heartbeat:' + keys[i]) || 'null');
+        if (v && v.u > Date.now() && v.ms > 0) return { learned_ms: v.ms, cut_ms: v.cut || null };
+      } catch (_) { /* unreadable */ }
+    }
+    return null;
+  }
+
   function appRemembered() {
     try {
       var v = JSON.parse(localStorage.getItem('sockhop.transport:' + mount) || 'null');
@@ -367,6 +385,7 @@
       transport: null, roundtrips: 0, ok: false, connect_ms: null, error: null, attempts: [],
       ladder: null, probes: null, server_saw: null, client_version: sockhop.version,
       app_remembered: appRemembered(), finished_at: null,
+      heartbeat: { server_ms: null, learned_ms: null, cut_ms: null },
     };
     probes().then(function (p) {
       d.probes = p;
@@ -393,6 +412,8 @@
       d.ok = l.ok;
       d.connect_ms = l.connect_ms;
       d.error = l.ok ? null : l.error || 'did not connect';
+      var hb = appHeartbeat();
+      d.heartbeat = { server_ms: l.ping_ms || null, learned_ms: hb && hb.learned_ms, cut_ms: hb && hb.cut_ms };
       d.attempts.concat([l]).forEach(function (a) { if (!d.server_saw && a.server) d.server_saw = a.server.headers; });
       explain(d);
       d.finished_at = new Date().toISOString();

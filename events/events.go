@@ -240,6 +240,17 @@ func AppendPing(b []byte, pong bool, r uint64) []byte {
 	return append(b, '}')
 }
 
+// AppendPingInterval adds the field ping (a heartbeat interval in ms) to the ping or pong
+// b ends with: a client asks for the interval so, the server answers with the one it took.
+func AppendPingInterval(b []byte, ms int64) []byte {
+	if len(b) == 0 || b[len(b)-1] != '}' {
+		return b
+	}
+	b = append(b[:len(b)-1], `,"ping":`...)
+	b = strconv.AppendInt(b, ms, 10)
+	return append(b, '}')
+}
+
 // Encode marshals any message; it is for the rare messages (hello, welcome, close) where
 // speed does not matter.
 func Encode(m *Message) []byte {

@@ -14,6 +14,14 @@ type Config struct {
 	PingInterval time.Duration
 	// PongTimeout is how long after a ping the peer has to send any frame. Zero means 20s.
 	PongTimeout time.Duration
+	// MinPingInterval is the shortest time between pings a peer may ask for
+	// ([Session.SetPingInterval] clamps to [MinPingInterval, PingInterval]). Zero means 5s;
+	// more than PingInterval means PingInterval.
+	MinPingInterval time.Duration
+	// GoingAwayGrace is how long Run waits for a resume after the peer closed with 1001
+	// ("going away": a page that unloads, which may be a reload), instead of ResumeGrace.
+	// Zero means 1s; negative means ResumeGrace.
+	GoingAwayGrace time.Duration
 	// MaxQueueBytes bounds the send queue. Zero means 1 MiB.
 	MaxQueueBytes int
 	// RefuseWhenFull makes a full queue refuse the message being queued with
@@ -75,8 +83,16 @@ func (c Config) WithDefaults() Config {
 	}
 	def(&c.PingInterval, 25*time.Second)
 	def(&c.PongTimeout, 20*time.Second)
+	def(&c.MinPingInterval, 5*time.Second)
+	c.MinPingInterval = min(c.MinPingInterval, c.PingInterval)
+	if c.GoingAwayGrace == 0 {
+		c.GoingAwayGrace = time.Second
+	}
 	def(&c.AckTimeout, 10*time.Second)
 	def(&c.ResumeGrace, 2*time.Minute)
+	if c.GoingAwayGrace < 0 || c.GoingAwayGrace > c.ResumeGrace {
+		c.GoingAwayGrace = c.ResumeGrace
+	}
 	if c.MaxQueueBytes <= 0 {
 		c.MaxQueueBytes = 1 << 20
 	}

@@ -59,8 +59,15 @@ func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]
 			switch ce := events.Cause(err); ce.Code {
 			case events.CloseTooBig, events.CloseInvalidPayload, events.CloseUnsupportedData, events.CloseProtocolError:
 				return ce // the peer broke a rule: no resume
+			case events.CloseGoingAway:
+				if !s.cfg.Passive && conn.Name() == transport.WebSocket {
+					// A page that unloads (closed, navigated away, or reloading): kept
+					// only long enough for a reload to resume it.
+					return &dropError{ce: ce, grace: s.cfg.GoingAwayGrace}
+				}
+				return &dropError{ce: ce}
 			default:
-				return &dropError{ce}
+				return &dropError{ce: ce}
 			}
 		}
 		s.lastRead.Store(time.Now().UnixNano())
@@ -274,10 +281,17 @@ func (s *Session) handleMessage(tctx context.Context, im *inMessage) error {
 		if im.R > 0 {
 			s.trim(im.R)
 		}
+		if im.Ping != 0 && !s.cfg.Passive { // the peer asks for another heartbeat interval
+			d := s.SetPingInterval(time.Duration(im.Ping) * time.Millisecond)
+			return s.ignoreClosed(s.SendControl(events.AppendPingInterval(events.AppendPing(nil, true, s.inSeq.Load()), d.Milliseconds())))
+		}
 		return s.ignoreClosed(s.SendControl(events.AppendPing(nil, true, s.inSeq.Load())))
 	case events.TypePong:
 		if im.R > 0 {
 			s.trim(im.R)
+		}
+		if im.Ping > 0 && s.cfg.Passive { // the interval the server took, asked for in a ping
+			s.SetPingInterval(time.Duration(im.Ping) * time.Millisecond)
 		}
 		return nil
 	case events.TypeAck:
@@ -299,6 +313,11 @@ func (s *Session) handleMessage(tctx context.Context, im *inMessage) error {
 		code := im.Code
 		if code == 0 {
 			code = events.CloseNormal
+		}
+		if code == events.CloseGoingAway && !s.cfg.Passive {
+			// A page that unloads (closed, navigated away, or reloading) said so: the
+			// session waits for a resume only GoingAwayGrace.
+			return &dropError{ce: &events.CloseError{Code: code, Reason: im.Reason}, grace: s.cfg.GoingAwayGrace}
 		}
 		return &events.CloseError{Code: code, Reason: im.Reason}
 	default: // decoding let no other type through

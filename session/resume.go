@@ -50,7 +50,13 @@ func (s *Session) Run(conn transport.Conn, lines [][]byte) error {
 // awaitHandoff waits for the next transport and prepares the session for it. The error is
 // why the session ended instead.
 func (s *Session) awaitHandoff() (*handoff, error) {
-	grace := time.NewTimer(s.cfg.ResumeGrace)
+	s.tmu.Lock()
+	wait := s.grace
+	s.tmu.Unlock()
+	if wait <= 0 {
+		wait = s.cfg.ResumeGrace
+	}
+	grace := time.NewTimer(wait)
 	defer grace.Stop()
 	select {
 	case h := <-s.handoff:
@@ -66,6 +72,10 @@ func (s *Session) awaitHandoff() (*handoff, error) {
 		h.result <- nil
 		return h, nil
 	case <-grace.C:
+		if wait < s.cfg.ResumeGrace {
+			s.Abort(&events.CloseError{Code: events.CloseGoingAway, Reason: "went away"})
+			return nil, context.Cause(s.ctx)
+		}
 		s.Abort(&events.CloseError{Code: events.CloseAbnormal, Reason: "resume grace expired"})
 		return nil, context.Cause(s.ctx)
 	case <-s.ctx.Done():

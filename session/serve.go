@@ -12,7 +12,10 @@ import (
 
 // dropError is the cause of a transport that dropped (a network error, a heartbeat
 // timeout, a write failure, a newer transport taking over): the session may resume.
-type dropError struct{ ce *events.CloseError }
+type dropError struct {
+	ce    *events.CloseError
+	grace time.Duration // how long to wait for a resume; zero: Config.ResumeGrace
+}
 
 func (d *dropError) Error() string { return d.ce.Error() }
 func (d *dropError) Unwrap() error { return d.ce }
@@ -75,6 +78,11 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 	if Dropped(cause) && s.cfg.ResumeBytes >= 0 {
 		s.tmu.Lock()
 		s.dropped = true
+		s.grace = s.cfg.ResumeGrace
+		var d *dropError
+		if errors.As(cause, &d) && d.grace > 0 {
+			s.grace = d.grace
+		}
 		s.tmu.Unlock()
 		if s.closingSet() { // a Close raced the drop: nobody will flush it now
 			s.cancel(events.Cause(cause))
@@ -104,7 +112,7 @@ func (s *Session) replaceTransport(ce *events.CloseError) {
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
 	if s.tcancel != nil {
-		s.tcancel(&dropError{ce})
+		s.tcancel(&dropError{ce: ce})
 	}
 }
 
@@ -114,6 +122,6 @@ func (s *Session) dropTransport(tctx context.Context, code int, reason string) {
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
 	if s.tcancel != nil && tctx.Err() == nil {
-		s.tcancel(&dropError{&events.CloseError{Code: code, Reason: reason}})
+		s.tcancel(&dropError{ce: &events.CloseError{Code: code, Reason: reason}})
 	}
 }

@@ -88,6 +88,7 @@ type Session struct {
 	tmu     sync.Mutex
 	tcancel context.CancelCauseFunc // ends the transport being served; nil while none is; guarded by tmu
 	dropped bool                    // the last transport dropped and none serves yet; guarded by tmu
+	grace   time.Duration           // how long Run waits for a resume after this drop; guarded by tmu
 
 	// Written by one goroutine, read by others.
 	lastRead      atomic.Int64  // unix nanos of the last frame read; reader -> writer
@@ -96,8 +97,9 @@ type Session struct {
 	outSeq        atomic.Uint64 // counted messages written; writer -> everyone
 	reported      atomic.Uint64 // inSeq last acknowledged to the peer; writer -> reader
 
-	pings atomic.Uint64 // pings written (enqueued); writer -> reader
-	slow  atomic.Bool   // the queue overflowed (OnSlowConsumer was called); enqueuers
+	pings  atomic.Uint64 // pings written (enqueued); writer -> reader
+	pingNs atomic.Int64  // the ping interval in use (SetPingInterval); anyone -> writer
+	slow   atomic.Bool   // the queue overflowed (OnSlowConsumer was called); enqueuers
 
 	// Owned by the reader (the goroutine in Serve); read.go explains the rate limit.
 	tokens   float64             // messages the peer may send now and be served; at most RateBurst
@@ -133,7 +135,7 @@ type Session struct {
 func New(parent context.Context, id string, cfg Config, h Handler) *Session {
 	cfg = cfg.WithDefaults()
 	ctx, cancel := context.WithCancelCause(parent)
-	return &Session{
+	s := &Session{
 		id:      id,
 		cfg:     cfg,
 		h:       h,
@@ -146,7 +148,32 @@ func New(parent context.Context, id string, cfg Config, h Handler) *Session {
 		pending: make(map[uint64]chan *events.Message),
 		meter:   nopMeter{},
 	}
+	s.pingNs.Store(int64(cfg.PingInterval))
+	return s
 }
+
+// SetPingInterval sets the time between the session's pings (on the client end, with
+// Config.Passive: the interval the server announced, which sets when the server is
+// declared dead), clamped to [Config.MinPingInterval, Config.PingInterval], and returns
+// the interval it took. Zero or less means Config.PingInterval. The writer takes it from
+// its next ping on (a transport served later, from its first).
+func (s *Session) SetPingInterval(d time.Duration) time.Duration {
+	switch {
+	case d <= 0 || d > s.cfg.PingInterval && !s.cfg.Passive:
+		d = s.cfg.PingInterval
+	case d < s.cfg.MinPingInterval && !s.cfg.Passive:
+		d = s.cfg.MinPingInterval
+	}
+	s.pingNs.Store(int64(d))
+	return d
+}
+
+// PingInterval returns the time between the session's pings (see SetPingInterval).
+func (s *Session) PingInterval() time.Duration { return time.Duration(s.pingNs.Load()) }
+
+// LastRead returns when the last frame arrived on the transport served now or last (the
+// time it began, when none arrived).
+func (s *Session) LastRead() time.Time { return time.Unix(0, s.lastRead.Load()) }
 
 // ID returns the session id.
 func (s *Session) ID() string { return s.id }

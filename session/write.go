@@ -21,11 +21,11 @@ func jitter(d time.Duration) time.Duration {
 // writeLoop is the writer: the only goroutine that writes to conn. It owns the heartbeat
 // timers and coalesces what is queued into frames.
 func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
-	ping := time.NewTimer(jitter(s.cfg.PingInterval))
+	ping := time.NewTimer(jitter(s.PingInterval()))
 	defer ping.Stop()
-	idleLimit := s.cfg.PingInterval + s.cfg.PongTimeout
+	idleLimit := func() time.Duration { return s.PingInterval() + s.cfg.PongTimeout }
 	if s.cfg.Passive {
-		ping.Reset(idleLimit)
+		ping.Reset(idleLimit())
 	}
 	pong := time.NewTimer(time.Hour)
 	pong.Stop()
@@ -39,11 +39,11 @@ func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 		case <-ping.C:
 			if s.cfg.Passive {
 				idle := time.Duration(time.Now().UnixNano() - s.lastRead.Load())
-				if idle >= idleLimit && !s.readerBlocked.Load() {
+				if idle >= idleLimit() && !s.readerBlocked.Load() {
 					s.log.Info("heartbeat timeout")
 					s.dropTransport(tctx, events.CloseHeartbeatTimeout, "heartbeat timeout")
 				} else {
-					ping.Reset(max(idleLimit-idle, time.Millisecond))
+					ping.Reset(max(idleLimit()-idle, time.Millisecond))
 				}
 				continue
 			}
@@ -57,7 +57,7 @@ func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 				pong.Reset(s.cfg.PongTimeout)
 				pongArmed = true
 			}
-			ping.Reset(jitter(s.cfg.PingInterval))
+			ping.Reset(jitter(s.PingInterval()))
 			continue // the wake-up follows
 		case <-pong.C:
 			pongArmed = false

@@ -1,5 +1,7 @@
 /*! sockhop 0.1.0 | MIT */
 var __defProp = Object.defineProperty;
+var __defProps = Object.defineProperties;
+var __getOwnPropDescs = Object.getOwnPropertyDescriptors;
 var __getOwnPropSymbols = Object.getOwnPropertySymbols;
 var __hasOwnProp = Object.prototype.hasOwnProperty;
 var __propIsEnum = Object.prototype.propertyIsEnumerable;
@@ -15,6 +17,7 @@ var __spreadValues = (a, b) => {
     }
   return a;
 };
+var __spreadProps = (a, b) => __defProps(a, __getOwnPropDescs(b));
 var __objRest = (source, exclude) => {
   var target = {};
   for (var prop in source)
@@ -360,13 +363,106 @@ var Emitter = class {
   }
 };
 
+// src/heartbeat.ts
+var MIN_MS = 5e3;
+var HOLD_MS = 10 * 60 * 1e3;
+var HOLD_MAX_MS = 8 * 60 * 60 * 1e3;
+var REMEMBER_MS = 24 * 60 * 60 * 1e3;
+var PREFIX2 = "sockhop.heartbeat:";
+function store() {
+  try {
+    return globalThis.localStorage || null;
+  } catch (e) {
+    return null;
+  }
+}
+var Heartbeat = class {
+  // ms was raised since the last cut
+  constructor(key = "", now = Date.now) {
+    this.key = key;
+    this.now = now;
+    /** ms is the interval to ask for (0: none, the server's own). */
+    this.ms = 0;
+    /** cut is the idle time (ms) after which the last idle cut came (0: none seen). */
+    this.cut = 0;
+    /** cuts counts the idle cuts seen. */
+    this.cuts = 0;
+    this.since = 0;
+    // when ms was last set
+    this.hold = HOLD_MS;
+    this.raised = false;
+    var _a;
+    try {
+      const v = JSON.parse(((_a = store()) == null ? void 0 : _a.getItem(PREFIX2 + key)) || "null");
+      if (v && v.u > now() && v.ms >= MIN_MS) {
+        this.ms = v.ms;
+        this.cut = v.cut || 0;
+        this.hold = Math.min(v.hold || HOLD_MS, HOLD_MAX_MS);
+        this.since = now();
+      }
+    } catch (e) {
+    }
+  }
+  /**
+   * dropped takes note of a transport that dropped after idle ms with nothing received,
+   * while the server pinged every serverMs; it reports whether the interval changed.
+   */
+  dropped(idle, serverMs) {
+    if (!(serverMs > 0) || idle < MIN_MS || idle >= serverMs) return false;
+    this.cuts++;
+    this.cut = idle;
+    if (this.raised) this.hold = Math.min(this.hold * 2, HOLD_MAX_MS);
+    this.raised = false;
+    const want = Math.max(MIN_MS, Math.floor(idle * 3 / 4e3) * 1e3);
+    this.since = this.now();
+    if (this.ms && want >= this.ms) return false;
+    this.ms = want;
+    this.save();
+    return true;
+  }
+  /**
+   * raise returns the higher interval to ask for when the current one held long enough
+   * without a cut (0: none due); serverMax is the server's own interval, past which the
+   * client asks for nothing.
+   */
+  raise(serverMax) {
+    if (!this.ms || this.now() - this.since < this.hold) return 0;
+    this.since = this.now();
+    this.raised = true;
+    this.ms = Math.ceil(this.ms * 1.25 / 1e3) * 1e3;
+    if (serverMax > 0 && this.ms >= serverMax) this.ms = 0;
+    this.save();
+    return this.ms || serverMax;
+  }
+  save() {
+    try {
+      const s = store();
+      if (!s) return;
+      if (this.ms) s.setItem(PREFIX2 + this.key, JSON.stringify({ ms: this.ms, cut: this.cut, hold: this.hold, u: this.now() + REMEMBER_MS }));
+      else s.removeItem(PREFIX2 + this.key);
+    } catch (e) {
+    }
+  }
+};
+
 // src/held.ts
-var Held = class {
+var Held = class _Held {
   constructor() {
     this.msgs = [];
     this.from = 1;
   }
   // the number of msgs[0]
+  /** restore returns what a page left (lifecycle.ts): messages numbered from on. */
+  static restore(from, msgs) {
+    const h = new _Held();
+    h.from = from;
+    h.msgs = msgs.slice();
+    return h;
+  }
+  /** first is the number of the oldest held message (sent+1 when none is held). */
+  get first() {
+    return this.from;
+  }
   /** length is how many are held. */
   get length() {
     return this.msgs.length;
@@ -425,6 +521,56 @@ function above(list, cur) {
 function below(list, cur) {
   const i = list.indexOf(cur);
   return i >= 0 && i + 1 < list.length ? list[i + 1] : null;
+}
+
+// src/lifecycle.ts
+var PREFIX3 = "sockhop.session:";
+var SAVE_MS = 60 * 1e3;
+var SAVE_MAX = 256 * 1024;
+function store2() {
+  try {
+    return globalThis.sessionStorage || null;
+  } catch (e) {
+    return null;
+  }
+}
+function save(key, s, now = Date.now()) {
+  let n = 0;
+  for (const m of s.msgs) n += m.length;
+  if (n > SAVE_MAX) return false;
+  try {
+    const st = store2();
+    if (!st) return false;
+    st.setItem(PREFIX3 + key, JSON.stringify(__spreadProps(__spreadValues({}, s), { u: now + SAVE_MS })));
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+function take(key, now = Date.now()) {
+  try {
+    const st = store2();
+    if (!st) return null;
+    const v = JSON.parse(st.getItem(PREFIX3 + key) || "null");
+    st.removeItem(PREFIX3 + key);
+    if (v && v.u > now && typeof v.sid == "string" && typeof v.token == "string" && Number.isInteger(v.rx) && v.rx >= 0 && Number.isInteger(v.from) && v.from >= 1 && Array.isArray(v.msgs) && v.msgs.every((m) => typeof m == "string"))
+      return v;
+  } catch (e) {
+  }
+  return null;
+}
+function watch(hide, show) {
+  const w = typeof window != "undefined" ? window : null;
+  if (!w || !w.addEventListener) return () => {
+  };
+  const onHide = () => hide();
+  const onShow = (e) => e && e.persisted && show();
+  w.addEventListener("pagehide", onHide);
+  w.addEventListener("pageshow", onShow);
+  return () => {
+    w.removeEventListener("pagehide", onHide);
+    w.removeEventListener("pageshow", onShow);
+  };
 }
 
 // src/queue.ts
@@ -496,8 +642,8 @@ function measure(base, cred, ms) {
 }
 
 // src/storage.ts
-var PREFIX2 = "sockhop.transport:";
-function store() {
+var PREFIX4 = "sockhop.transport:";
+function store3() {
   try {
     return globalThis.localStorage || null;
   } catch (e) {
@@ -507,7 +653,7 @@ function store() {
 function recall(key) {
   var _a;
   try {
-    const v = JSON.parse(((_a = store()) == null ? void 0 : _a.getItem(PREFIX2 + key)) || "null");
+    const v = JSON.parse(((_a = store3()) == null ? void 0 : _a.getItem(PREFIX4 + key)) || "null");
     if (v && typeof v.t == "string" && v.u > Date.now()) return v.t;
   } catch (e) {
   }
@@ -516,14 +662,14 @@ function recall(key) {
 function remember(key, t, ms) {
   var _a;
   try {
-    if (ms > 0) (_a = store()) == null ? void 0 : _a.setItem(PREFIX2 + key, JSON.stringify({ t, u: Date.now() + ms }));
+    if (ms > 0) (_a = store3()) == null ? void 0 : _a.setItem(PREFIX4 + key, JSON.stringify({ t, u: Date.now() + ms }));
   } catch (e) {
   }
 }
 function forget2(key) {
   var _a;
   try {
-    (_a = store()) == null ? void 0 : _a.removeItem(PREFIX2 + key);
+    (_a = store3()) == null ? void 0 : _a.removeItem(PREFIX4 + key);
   } catch (e) {
   }
 }
@@ -531,7 +677,7 @@ var BLOCKED = "sockhop.blocked:";
 function blocked(key, t) {
   var _a;
   try {
-    const u = Number((_a = store()) == null ? void 0 : _a.getItem(BLOCKED + t + ":" + key));
+    const u = Number((_a = store3()) == null ? void 0 : _a.getItem(BLOCKED + t + ":" + key));
     return u > Date.now();
   } catch (e) {
     return false;
@@ -540,8 +686,8 @@ function blocked(key, t) {
 function block(key, t, ms) {
   var _a, _b;
   try {
-    if (ms > 0) (_a = store()) == null ? void 0 : _a.setItem(BLOCKED + t + ":" + key, String(Date.now() + ms));
-    else (_b = store()) == null ? void 0 : _b.removeItem(BLOCKED + t + ":" + key);
+    if (ms > 0) (_a = store3()) == null ? void 0 : _a.setItem(BLOCKED + t + ":" + key, String(Date.now() + ms));
+    else (_b = store3()) == null ? void 0 : _b.removeItem(BLOCKED + t + ":" + key);
   } catch (e) {
   }
 }
@@ -626,7 +772,7 @@ function retryAfter(v, now = Date.now()) {
   return Math.min(Math.max(0, ms), 36e5);
 }
 function post(url, body, cred, stream, text, end, headers = {}, head = () => {
-}) {
+}, keepalive = false) {
   let stop = false;
   const done = (s, retry) => stop || (stop = true, end(s, retry));
   const g = globalThis;
@@ -637,6 +783,8 @@ function post(url, body, cred, stream, text, end, headers = {}, head = () => {
       body,
       signal: ac.signal,
       cache: "no-store",
+      keepalive,
+      // outlives the page that unloads (the close message of pagehide)
       credentials: cred ? "include" : "same-origin",
       headers: __spreadValues({ "Content-Type": "text/plain;charset=UTF-8" }, headers)
     }).then(async (r) => {
@@ -818,8 +966,15 @@ function sockjs(name, path, stream, base, h, o) {
     setBin(on) {
       bin = on;
     },
-    close(final) {
+    close(final, unload) {
       closed = true;
+      if (final && unload && opened) {
+        last = true;
+        post(url() + "xhr_send?s=" + ++sends, JSON.stringify([final.join("\n")]), o.withCredentials, false, () => {
+        }, stopRx, hdr, void 0, true);
+        again = setTimeout(stopRx, 3e3);
+        return [];
+      }
       if (final) {
         last = true;
         outbox.push(...final);
@@ -909,6 +1064,14 @@ var Client = class extends Emitter {
     // counts ladder runs, so a late auth answer for an abandoned one is ignored
     this.unlisten = () => {
     };
+    this.pingMs = 0;
+    // the server's ping interval on this session (its welcome's or pong's)
+    this.serverPing = 25e3;
+    // the server's own interval (a welcome to a hello that asked none)
+    this.gone = false;
+    // the page hid (pagehide): closed with 1001 until it shows again
+    this.unwatch = () => {
+    };
     this.o = __spreadValues({
       transports: ["websocket", "xhr-streaming", "xhr-polling"],
       openTimeout: 3e3,
@@ -921,11 +1084,25 @@ var Client = class extends Emitter {
       queueMaxBytes: 1 << 20,
       rememberTransport: 30 * 60 * 1e3,
       upgradeAfter: 1e4,
-      withCredentials: false
+      withCredentials: false,
+      keepSession: false
     }, opts);
     this.f = __spreadValues(__spreadValues({}, FACTORIES), opts.factories);
     this.key = url;
     this.q = new Queue(this.o.queueMaxMessages, this.o.queueMaxBytes);
+    this.hbl = new Heartbeat(url);
+    const saved = this.o.keepSession ? take(url) : null;
+    if (saved) {
+      this.id = saved.sid;
+      this.token = saved.token;
+      this.node = isNode(saved.node) ? saved.node : void 0;
+      this.rx = this.rxSaid = saved.rx;
+      this.held = Held.restore(saved.from, saved.msgs);
+    }
+    this.unwatch = watch(
+      () => this.away(),
+      () => this.back()
+    );
     const w = typeof window != "undefined" ? window : null;
     if (w && w.addEventListener) {
       const on = () => this.online();
@@ -1021,7 +1198,7 @@ var Client = class extends Emitter {
   start(from) {
     clearTimeout(this.timer);
     this.abandonAll();
-    if (this.state == "closed") return;
+    if (this.state == "closed" || this.gone) return;
     if (offline()) {
       this.state = "disconnected";
       return;
@@ -1122,6 +1299,7 @@ var Client = class extends Emitter {
           if (auth !== void 0) hello.auth = auth;
           tr.resume = !!this.token;
           if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };
+          if (this.hbl.ms) hello.ping = this.hbl.ms;
           tr.seq = this.rx;
           tr.hello = Date.now();
           tr.t.send([JSON.stringify(hello)]);
@@ -1213,12 +1391,17 @@ var Client = class extends Emitter {
   }
   msg(m) {
     switch (m.t) {
-      case "ping":
+      case "ping": {
         this.held.ack(m.r);
-        return this.direct({ t: "pong", r: this.rxSaid = Math.max(this.rxSaid, this.said()) });
+        this.direct({ t: "pong", r: this.rxSaid = Math.max(this.rxSaid, this.said()) });
+        const up = this.hbl.raise(this.serverPing);
+        if (up) this.direct({ t: "ping", r: this.rxSaid, ping: up });
+        return;
+      }
       case "pong":
         if (this.pingAt) this.rtt.add(Date.now() - this.pingAt);
         this.pingAt = 0;
+        if (m.ping > 0) this.pinged(m.ping, this.hbMs - this.pingMs);
         return this.held.ack(m.r);
       case "ev":
         if (this.skip > 0) return void this.skip--;
@@ -1277,6 +1460,8 @@ var Client = class extends Emitter {
     t.setMax(this.max);
     if (t.setBin) t.setBin(m.bin == 1);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
+    this.pingMs = m.ping > 0 ? m.ping : 0;
+    if (!this.hbl.ms && this.pingMs) this.serverPing = this.pingMs;
     this.seen = Date.now();
     this.pingAt = 0;
     this.heartbeat();
@@ -1417,6 +1602,16 @@ var Client = class extends Emitter {
     const why = code == "closed" ? "sockhop: the server ended the session" : "sockhop: the session could not be resumed";
     this.calls.fail(code, why, this.q.ids());
   }
+  /** pinged takes the interval the server answered a ping carrying one with. */
+  pinged(ping, pong) {
+    this.pingMs = ping;
+    if (this.hbMs) this.hbMs = ping + pong;
+    if (!this.hbl.ms) this.serverPing = ping;
+  }
+  /** The ping interval the server uses on this session, in ms (0 before the first welcome). */
+  get pingInterval() {
+    return this.pingMs;
+  }
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
   heartbeat() {
     clearTimeout(this.hb);
@@ -1461,7 +1656,7 @@ var Client = class extends Emitter {
     );
   }
   /** drop ends the transport in use quietly; unsent messages go back to the queue. */
-  drop(last) {
+  drop(last, unload) {
     clearTimeout(this.timer);
     clearTimeout(this.hb);
     clearTimeout(this.ackTimer);
@@ -1471,7 +1666,7 @@ var Client = class extends Emitter {
     this.t = null;
     this.up = false;
     this.pingAt = 0;
-    if (t) t.close(last);
+    if (t) t.close(last, unload);
   }
   /**
    * lost handles the end of the transport in use. A terminal code stops; a close message
@@ -1489,6 +1684,7 @@ var Client = class extends Emitter {
     }
     const was = this.up;
     const name = this.t && this.t.name;
+    if (was && !cm && !act) this.hbl.dropped(Date.now() - this.seen, this.pingMs);
     this.abandonAll();
     this.drop();
     if (cm && cm.e) this.fire("error", err(String(cm.e.code), cm.e.message));
@@ -1516,11 +1712,35 @@ var Client = class extends Emitter {
     this.orphan = null;
     this.state = "closed";
     this.unlisten();
+    this.unwatch();
     this.q.drain();
     this.calls.fail("closed", "sockhop: connection closed");
     if (was) this.fire("disconnect", info);
   }
   online() {
+    if (this.state == "disconnected" && !this.gone) this.start();
+  }
+  /**
+   * away: the page unloads (lifecycle.ts). The session is left for the next page load of
+   * this tab (keepSession), and the connection closes with 1001 at once, so the server keeps
+   * the session only its short going-away grace.
+   */
+  away() {
+    if (this.state == "closed" || this.gone) return;
+    this.flush();
+    const up = this.up;
+    if (this.o.keepSession && this.id && this.token)
+      save(this.key, { sid: this.id, token: this.token, node: this.node, rx: this.rx, from: this.held.first, msgs: this.held.all() });
+    this.abandonAll();
+    this.drop(up ? [JSON.stringify({ t: "close", code: 1001, reason: "going away" })] : void 0, true);
+    this.gone = true;
+    this.state = "disconnected";
+  }
+  /** back: the page came back from the back/forward cache; connect again (and try to resume). */
+  back() {
+    if (!this.gone) return;
+    this.gone = false;
+    take(this.key);
     if (this.state == "disconnected") this.start();
   }
   offline() {

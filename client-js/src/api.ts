@@ -55,6 +55,17 @@ export interface Options {
   auth?: unknown | (() => unknown | Promise<unknown>);
   /** Send cookies on cross-origin SockJS requests. Default false. */
   withCredentials?: boolean;
+  /**
+   * Keep the session across a reload of the page: at pagehide the resume credential (session
+   * id, token, counts, unacknowledged messages) is saved in sessionStorage (per tab, never in
+   * a URL), and the next page load of the tab resumes the session, within the server's
+   * going-away grace (1 s by default): `connect` then fires with `resumed: true` and the
+   * server-side state (rooms, what the app keeps per session) is still there, while the
+   * page's own state is new, so the app asks the server for what it shows. A closed tab's
+   * session ends after that grace either way. Default false: every page load is a new
+   * session.
+   */
+  keepSession?: boolean;
 }
 
 /** Options of one emitWithAck call. */
@@ -145,6 +156,12 @@ export interface Socket<E extends EventMap = AnyEvents> {
   readonly state: State;
   /** The server's session id, null before the first welcome. */
   readonly id: string | null;
+  /**
+   * The ms between the server's pings on this session: the server's own interval, or a
+   * shorter one the client learned behind a proxy that cuts idle connections sooner
+   * (PROTOCOL.md §5). 0 before the first welcome.
+   */
+  readonly pingInterval: number;
   on(event: 'connect', fn: (info: ConnectInfo) => void): this;
   /**
    * resume-failed: the client reconnected but the server could not resume the session (grace

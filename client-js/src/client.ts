@@ -13,8 +13,10 @@ import { encode, isBlob, Ordered, payload } from './binary';
 import { Action, isTerminal } from './close';
 import { Msg, split, utf8Len } from './codec';
 import { Emitter } from './emitter';
+import { Heartbeat } from './heartbeat';
 import { Held } from './held';
 import { above, below, lateAfter, PROBE_TRIES, quietAfter, stallAfter, upgradeDelay } from './ladder';
+import { save, take, watch } from './lifecycle';
 import { Queue } from './queue';
 import { measure, Rtt } from './rtt';
 import { block, blocked, forget, recall, remember } from './storage';
@@ -114,6 +116,12 @@ export class Client extends Emitter implements Socket {
   private epoch = 0; // counts sessions, so replies meant for an ended one are dropped
   private authGen = 0; // counts ladder runs, so a late auth answer for an abandoned one is ignored
   private unlisten = () => {};
+  // heartbeat.ts, lifecycle.ts: the learned heartbeat interval, the page's unload.
+  private hbl: Heartbeat;
+  private pingMs = 0; // the server's ping interval on this session (its welcome's or pong's)
+  private serverPing = 25000; // the server's own interval (a welcome to a hello that asked none)
+  private gone = false; // the page hid (pagehide): closed with 1001 until it shows again
+  private unwatch = () => {};
 
   constructor(
     readonly url: string,
@@ -132,11 +140,26 @@ export class Client extends Emitter implements Socket {
       rememberTransport: 30 * 60 * 1000,
       upgradeAfter: 10000,
       withCredentials: false,
+      keepSession: false,
       ...opts,
     };
     this.f = { ...FACTORIES, ...opts.factories };
     this.key = url;
     this.q = new Queue(this.o.queueMaxMessages, this.o.queueMaxBytes);
+    this.hbl = new Heartbeat(url);
+    const saved = this.o.keepSession ? take(url) : null;
+    if (saved) {
+      // The last page of this tab (a reload) left its session: resume it.
+      this.id = saved.sid;
+      this.token = saved.token;
+      this.node = isNode(saved.node) ? saved.node : undefined;
+      this.rx = this.rxSaid = saved.rx;
+      this.held = Held.restore(saved.from, saved.msgs);
+    }
+    this.unwatch = watch(
+      () => this.away(),
+      () => this.back(),
+    );
     const w: any = typeof window != 'undefined' ? window : null;
     if (w && w.addEventListener) {
       const on = () => this.online();
@@ -243,7 +266,7 @@ export class Client extends Emitter implements Socket {
   private start(from?: TransportName): void {
     clearTimeout(this.timer);
     this.abandonAll();
-    if (this.state == 'closed') return;
+    if (this.state == 'closed' || this.gone) return;
     if (offline()) {
       this.state = 'disconnected';
       return; // online() starts again
@@ -354,6 +377,7 @@ export class Client extends Emitter implements Socket {
           if (auth !== undefined) hello.auth = auth;
           tr.resume = !!this.token;
           if (this.token) hello.resume = { sid: this.id, token: this.token, seq: this.rx };
+          if (this.hbl.ms) hello.ping = this.hbl.ms; // the learned interval (heartbeat.ts)
           tr.seq = this.rx;
           tr.hello = Date.now();
           tr.t.send([JSON.stringify(hello)]);
@@ -458,12 +482,17 @@ export class Client extends Emitter implements Socket {
 
   private msg(m: Msg): void {
     switch (m.t) {
-      case 'ping':
+      case 'ping': {
         this.held.ack(m.r);
-        return this.direct({ t: 'pong', r: (this.rxSaid = Math.max(this.rxSaid, this.said())) });
+        this.direct({ t: 'pong', r: (this.rxSaid = Math.max(this.rxSaid, this.said())) });
+        const up = this.hbl.raise(this.serverPing); // a learned interval held: ask for more
+        if (up) this.direct({ t: 'ping', r: this.rxSaid, ping: up });
+        return;
+      }
       case 'pong':
         if (this.pingAt) this.rtt.add(Date.now() - this.pingAt);
         this.pingAt = 0;
+        if (m.ping > 0) this.pinged(m.ping, this.hbMs - this.pingMs);
         return this.held.ack(m.r);
       case 'ev':
         if (this.skip > 0) return void this.skip--; // arrived before the switch: resent
@@ -526,6 +555,8 @@ export class Client extends Emitter implements Socket {
     t.setMax(this.max);
     if (t.setBin) t.setBin(m.bin == 1);
     this.hbMs = m.ping > 0 && m.pong > 0 ? m.ping + m.pong : 0;
+    this.pingMs = m.ping > 0 ? m.ping : 0;
+    if (!this.hbl.ms && this.pingMs) this.serverPing = this.pingMs;
     this.seen = Date.now();
     this.pingAt = 0;
     this.heartbeat();
@@ -681,6 +712,18 @@ export class Client extends Emitter implements Socket {
     this.calls.fail(code, why, this.q.ids());
   }
 
+  /** pinged takes the interval the server answered a ping carrying one with. */
+  private pinged(ping: number, pong: number): void {
+    this.pingMs = ping;
+    if (this.hbMs) this.hbMs = ping + pong;
+    if (!this.hbl.ms) this.serverPing = ping;
+  }
+
+  /** The ping interval the server uses on this session, in ms (0 before the first welcome). */
+  get pingInterval(): number {
+    return this.pingMs;
+  }
+
   /** heartbeat declares the server dead when nothing arrived for ping+pong ms. */
   private heartbeat(): void {
     clearTimeout(this.hb);
@@ -728,9 +771,8 @@ export class Client extends Emitter implements Socket {
     );
   }
 
-
   /** drop ends the transport in use quietly; unsent messages go back to the queue. */
-  private drop(last?: string[]): void {
+  private drop(last?: string[], unload?: boolean): void {
     clearTimeout(this.timer);
     clearTimeout(this.hb);
     clearTimeout(this.ackTimer);
@@ -741,7 +783,7 @@ export class Client extends Emitter implements Socket {
     this.up = false;
     this.pingAt = 0;
     // What the transport had not sent yet is all in held (numbered) or control messages.
-    if (t) t.close(last);
+    if (t) t.close(last, unload);
   }
 
   /**
@@ -760,6 +802,7 @@ export class Client extends Emitter implements Socket {
     }
     const was = this.up;
     const name = this.t && this.t.name;
+    if (was && !cm && !act) this.hbl.dropped(Date.now() - this.seen, this.pingMs); // an idle cut? (heartbeat.ts)
     this.abandonAll();
     this.drop();
     if (cm && cm.e) this.fire('error', err(String(cm.e.code), cm.e.message));
@@ -793,12 +836,39 @@ export class Client extends Emitter implements Socket {
     this.orphan = null;
     this.state = 'closed';
     this.unlisten();
+    this.unwatch();
     this.q.drain();
     this.calls.fail('closed', 'sockhop: connection closed');
     if (was) this.fire('disconnect', info);
   }
 
   private online(): void {
+    if (this.state == 'disconnected' && !this.gone) this.start();
+  }
+
+  /**
+   * away: the page unloads (lifecycle.ts). The session is left for the next page load of
+   * this tab (keepSession), and the connection closes with 1001 at once, so the server keeps
+   * the session only its short going-away grace.
+   */
+  private away(): void {
+    if (this.state == 'closed' || this.gone) return;
+    this.flush();
+    const up = this.up;
+    // Saved even between transports: the server keeps a dropped session for its resume grace.
+    if (this.o.keepSession && this.id && this.token)
+      save(this.key, { sid: this.id, token: this.token, node: this.node, rx: this.rx, from: this.held.first, msgs: this.held.all() });
+    this.abandonAll(); // transports being opened or probed beside it
+    this.drop(up ? [JSON.stringify({ t: 'close', code: 1001, reason: 'going away' })] : undefined, true);
+    this.gone = true;
+    this.state = 'disconnected';
+  }
+
+  /** back: the page came back from the back/forward cache; connect again (and try to resume). */
+  private back(): void {
+    if (!this.gone) return;
+    this.gone = false;
+    take(this.key); // what away() left is this page's own
     if (this.state == 'disconnected') this.start();
   }
 

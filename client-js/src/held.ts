@@ -8,6 +8,19 @@ export class Held {
   private msgs: string[] = [];
   private from = 1; // the number of msgs[0]
 
+  /** restore returns what a page left (lifecycle.ts): messages numbered from on. */
+  static restore(from: number, msgs: string[]): Held {
+    const h = new Held();
+    h.from = from;
+    h.msgs = msgs.slice();
+    return h;
+  }
+
+  /** first is the number of the oldest held message (sent+1 when none is held). */
+  get first(): number {
+    return this.from;
+  }
+
   /** length is how many are held. */
   get length(): number {
     return this.msgs.length;

@@ -35,6 +35,7 @@ export function post(
   end: (status: number, retry?: number) => void,
   headers: Record<string, string> = {},
   head: (h: Head) => void = () => {},
+  keepalive = false,
 ): Req {
   let stop = false;
   const done = (s: number, retry?: number) => stop || ((stop = true), end(s, retry));
@@ -46,6 +47,7 @@ export function post(
       body,
       signal: ac.signal,
       cache: 'no-store',
+      keepalive, // outlives the page that unloads (the close message of pagehide)
       credentials: cred ? 'include' : 'same-origin',
       headers: { 'Content-Type': 'text/plain;charset=UTF-8', ...headers },
     })

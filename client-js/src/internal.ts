@@ -15,3 +15,5 @@ export { websocket } from './websocket';
 export { isNode, NODE_HEADER } from './transport';
 export { post, retryAfter } from './http';
 export { connect, version } from './index';
+export { Heartbeat, MIN_MS, HOLD_MS } from './heartbeat';
+export { save as saveSession, take as takeSession } from './lifecycle';

@@ -157,8 +157,17 @@ export function sockjs(name: TransportName, path: string, stream: boolean, base:
     setBin(on) {
       bin = on;
     },
-    close(final) {
+    close(final, unload) {
       closed = true;
+      if (final && unload && opened) {
+        // The page unloads: the close message goes now, in a request that outlives the
+        // page, not after an xhr_send still in flight. The receiving request stays until
+        // it is through, so that the server ends the transport on the message.
+        last = true;
+        post(url() + 'xhr_send?s=' + ++sends, JSON.stringify([final.join('\n')]), o.withCredentials, false, () => {}, stopRx, hdr, undefined, true);
+        again = setTimeout(stopRx, 3000);
+        return [];
+      }
       if (final) {
         // The receiver stays attached until the close message is through, so that the
         // server ends the session on the message rather than on an interrupted request.

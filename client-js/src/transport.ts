@@ -52,8 +52,10 @@ export interface Transport {
    * close ends the transport without reporting through its handlers. With last, it sends
    * those messages first and returns []; without, it returns the messages it had accepted
    * but not yet handed to the network, so that the client can send them again later.
+   * unload: the page is going away, so last must leave at once, in a request that
+   * outlives the page (fetch keepalive).
    */
-  close(last?: string[]): string[];
+  close(last?: string[], unload?: boolean): string[];
 }
 
 /** Factory opens a transport to the mount base URL (http or https, no trailing slash). */

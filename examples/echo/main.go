@@ -40,9 +40,8 @@ var static embed.FS
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "echo:", err)
-		os.Exit(1)
+	if code := serve.Exit(os.Stderr, "echo", run(ctx, os.Args[1:], os.Stdout, nil)); code != 0 { // -h exits 0
+		os.Exit(code)
 	}
 }
 

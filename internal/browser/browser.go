@@ -308,6 +308,13 @@ func (p *Page) Close() {
 	p.must(map[string]any{"op": "close"}, 15*time.Second)
 }
 
+// CloseTab closes the page as a user closes a tab, running its unload handlers (pagehide),
+// then its context.
+func (p *Page) CloseTab() {
+	p.t.Helper()
+	p.must(map[string]any{"op": "closetab"}, 30*time.Second)
+}
+
 // Screenshot writes a PNG of the viewport, or of the whole page when full, to path.
 func (p *Page) Screenshot(path string, full bool) {
 	p.t.Helper()

@@ -120,6 +120,14 @@ async function run(cmd, ms) {
     case 'offline': await pg(cmd).context.setOffline(!!cmd.value); return true;
     case 'log': return pg(cmd).log.slice();
     case 'close': await closePage(cmd.page); return true;
+    case 'closetab': { // as a user closes a tab: unload handlers (pagehide) run
+      const p = pg(cmd);
+      pages.delete(cmd.page);
+      await p.page.close({ runBeforeUnload: true });
+      await p.page.waitForEvent('close', { timeout: 10000 }).catch(() => {});
+      await p.context.close().catch(() => {});
+      return true;
+    }
     case 'quit': return true;
     default: throw new Error('unknown op ' + cmd.op);
   }

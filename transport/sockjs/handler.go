@@ -170,6 +170,15 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 			return
 		}
 		defer c.detach()
+		// A page that unloads aborts its receiving request while the close message of its
+		// pagehide (1001, in a keepalive xhr_send) is on its way: sockjs-go would end the
+		// SockJS session on the abort at once, and the close would find it gone. The abort
+		// reaches sockjs-go abortGrace later, so that the close is taken first.
+		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+		defer cancel()
+		stopLate := context.AfterFunc(r.Context(), func() { time.AfterFunc(abortGrace, cancel) })
+		defer stopLate()
+		r = r.WithContext(ctx)
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{}) // a long poll or stream is not a slow read
 		w.Header().Set("X-Accel-Buffering", "no")
@@ -180,6 +189,9 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 
 // info answers GET info itself: sockjs-go's answer would say "websocket":true for the
 // transport sockhop keeps off, and would add CORS headers for any origin.
+// abortGrace is how long after a client aborted a receiving request sockjs-go sees it.
+const abortGrace = 300 * time.Millisecond
+
 func (h *Handler) info(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")

@@ -11,17 +11,31 @@
   const MAX = 500;
   /** @type {(id: string) => any} the page's elements are not typed, the events are */
   const $ = (id) => document.getElementById(id);
+  const TRANSPORTS = ['websocket', 'xhr-streaming', 'xhr-polling'];
   const params = new URLSearchParams(location.search);
+  // keepSession: a reload resumes this tab's session (its nickname and room with it); a
+  // closed tab's session ends within about a second.
   /** @type {import('sockhop').Options} */
-  const opts = {};
-  if (params.get('transport')) opts.transports = [/** @type {import('sockhop').TransportName} */ (params.get('transport'))]; // tests force one
+  const opts = { keepSession: true };
+  const forced = params.get('transport'); // tests force one
+  if (forced && TRANSPORTS.includes(forced)) opts.transports = [/** @type {import('sockhop').TransportName} */ (forced)];
+  else if (forced) {
+    const w = $('warning');
+    w.textContent = 'Unknown transport "' + forced + '" in the address (?transport=): use ' + TRANSPORTS.join(', ') + '. Trying all of them.';
+    w.hidden = false;
+  }
   /** @type {import('sockhop').Socket<Events>} */
   const socket = sockhop.connect('/rt', opts);
 
+  // The nickname: the address's, else this tab's (sessionStorage: kept over a reload), else
+  // the last one chosen in this browser (localStorage), else a new guest name. One that is
+  // not the address's gives way when taken (a second tab, a session still leaving).
+  const tabNick = sessionStorage.getItem('chat.nick');
   const me = {
-    nick: params.get('nick') || localStorage.getItem('chat.nick') || 'guest' + Math.floor(1000 + Math.random() * 9000),
-    room: params.get('room') || 'lobby',
+    nick: params.get('nick') || tabNick || localStorage.getItem('chat.nick') || 'guest' + Math.floor(1000 + Math.random() * 9000),
+    room: params.get('room') || sessionStorage.getItem('chat.room') || 'lobby',
   };
+  let insist = !!params.get('nick'); // a nickname the user asked for: report, do not change
   $('nick').value = me.nick;
 
   function el(tag, cls, text) {
@@ -62,7 +76,11 @@
   /** @param {string[]} list */
   function setMembers(list) {
     const ul = $('members');
-    ul.replaceChildren(...(list || []).map((n) => el('li', n === me.nick ? 'me' : '', n)));
+    ul.replaceChildren(...(list || []).map((n) => {
+      const li = el('li', n === me.nick ? 'me' : '', n);
+      li.title = n; // the whole name, when the list is too narrow for it
+      return li;
+    }));
     $('count').textContent = String(list.length);
   }
   /** @param {RoomInfo[]} list */
@@ -78,49 +96,99 @@
     }));
   }
 
+  function variant(nick) {
+    return nick.replace(/-\d{1,2}$/, '').slice(0, 17) + '-' + Math.floor(10 + Math.random() * 90);
+  }
+  // join joins room as nick; it reports whether it did. A nickname the user did not ask for
+  // in this tab gives way when taken: first it waits for a session that is leaving (a
+  // reload's, a closed tab's: about a second), then it takes a variant (a second tab).
   async function join(room, nick) {
     showError('');
-    try {
-      const j = await socket.emitWithAck('join', { room, nick });
-      const moved = j.room !== me.room || !$('messages').children.length;
-      me.room = j.room;
-      me.nick = j.nick;
-      $('nick').value = me.nick;
-      localStorage.setItem('chat.nick', me.nick);
-      $('room-title').textContent = '#' + me.room;
-      document.title = '#' + me.room + ' · sockhop chat';
-      if (moved) {
-        $('messages').replaceChildren();
-        (j.history || []).forEach(addMessage);
-        addNotice('You joined #' + me.room + ' as ' + me.nick, 'self');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        joined(await socket.emitWithAck('join', { room, nick }));
+        return true;
+      } catch (err) {
+        if (err.code === 'nick_taken' && !insist && attempt < 6) {
+          if (attempt === 0) await new Promise((r) => setTimeout(r, 1500));
+          else nick = variant(nick);
+          continue;
+        }
+        showError(err.message);
+        return false;
       }
-      setMembers(j.members || []);
-      setRooms(j.rooms);
-    } catch (err) {
-      showError(err.message);
     }
   }
+  // joined shows what a join answered.
+  function joined(j) {
+    const moved = j.room !== me.room || !$('messages').children.length;
+    me.room = j.room;
+    me.nick = j.nick;
+    $('nick').value = me.nick;
+    $('nick').classList.remove('invalid');
+    sessionStorage.setItem('chat.nick', me.nick);
+    sessionStorage.setItem('chat.room', me.room);
+    if (!/-\d{1,2}$/.test(me.nick) || !localStorage.getItem('chat.nick')) localStorage.setItem('chat.nick', me.nick);
+    $('room-title').textContent = '#' + me.room;
+    document.title = '#' + me.room + ' · sockhop chat';
+    if (moved) {
+      $('messages').replaceChildren();
+      (j.history || []).forEach(addMessage);
+      addNotice('You joined #' + me.room + ' as ' + me.nick, 'self');
+    }
+    setMembers(j.members || []);
+    setRooms(j.rooms);
+  }
+  // rename asks for another nickname; on an error what the user typed stays, marked.
   async function rename(nick) {
     showError('');
     try {
       const r = await socket.emitWithAck('nick', { nick });
       me.nick = r.nick;
+      insist = true; // chosen by the user
       $('nick').value = me.nick;
+      $('nick').classList.remove('invalid');
+      sessionStorage.setItem('chat.nick', me.nick);
       localStorage.setItem('chat.nick', me.nick);
-    } catch (err) {
-      showError(err.message);
-      $('nick').value = me.nick;
-    }
-  }
-  async function say(text) {
-    showError('');
-    try {
-      await socket.emitWithAck('say', { text });
       return true;
     } catch (err) {
       showError(err.message);
+      $('nick').classList.add('invalid');
       return false;
     }
+  }
+
+  // say shows the message at once as pending ("waiting for the connection" while offline:
+  // the client queues it and sends it after the reconnect), then takes the pending line
+  // away when the server has it (its broadcast shows the message), or marks it failed,
+  // with a button to send it again.
+  const SAY_TIMEOUT = 120000;
+  function pendingState() {
+    return socket.state === 'connected' ? 'sending…' : 'waiting for the connection…';
+  }
+  function say(text) {
+    showError('');
+    const li = el('li', 'msg mine pending');
+    const head = el('div', 'meta');
+    const state = el('span', 'state', pendingState());
+    head.append(el('span', 'who', me.nick), state);
+    li.append(head, el('div', 'text', text));
+    append(li);
+    socket.emitWithAck('say', { text }, { timeout: SAY_TIMEOUT }).then(
+      () => li.remove(),
+      (err) => {
+        li.className = 'msg mine failed';
+        state.textContent = 'not sent: ' + err.message;
+        const again = el('button', 'retry', 'Send again');
+        again.type = 'button';
+        again.addEventListener('click', () => {
+          li.remove();
+          say(text);
+        });
+        head.append(again);
+        showError(err.message);
+      },
+    );
   }
 
   socket.on('msg', addMessage);
@@ -145,6 +213,7 @@
   }
   socket.on('connect', () => {
     stopCountdown();
+    document.querySelectorAll('.msg.pending .state').forEach((s) => (s.textContent = 'sending…'));
     status('connected', 'connected');
     $('transport').textContent = 'via ' + socket.transport;
     join(me.room, me.nick); // a new session after a reconnect: join again (idempotent)
@@ -152,6 +221,7 @@
   socket.on('transport', (name) => { $('transport').textContent = 'via ' + name; });
   socket.on('disconnect', (info) => {
     status('down', info.reconnect ? 'disconnected' : 'closed (' + info.code + ')');
+    document.querySelectorAll('.msg.pending .state').forEach((s) => (s.textContent = pendingState()));
   });
   socket.on('reconnecting', (attempt, delay) => {
     stopCountdown();
@@ -171,9 +241,12 @@
     const text = input.value.trim();
     if (!text) return;
     let ok = true;
-    if (text.startsWith('/nick ')) await rename(text.slice(6).trim());
-    else if (text.startsWith('/join ')) await join(text.slice(6).trim(), me.nick);
-    else ok = await say(text);
+    if (text.startsWith('/nick ')) ok = await rename(text.slice(6).trim());
+    else if (text.startsWith('/join ')) ok = await join(text.slice(6).trim().toLowerCase(), me.nick);
+    else if ([...text].length > MAX) {
+      showError('the message has ' + [...text].length + ' characters; the limit is ' + MAX);
+      ok = false;
+    } else say(text);
     if (ok) {
       input.value = '';
       updateCounter();
@@ -187,7 +260,11 @@
   $('room-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const room = $('room').value.trim().toLowerCase();
-    if (room) join(room, me.nick).then(() => { $('room').value = ''; });
+    // On an error (a bad name) what the user typed stays, marked.
+    if (room) join(room, me.nick).then((ok) => {
+      $('room').classList.toggle('invalid', !ok);
+      if (ok) $('room').value = '';
+    });
   });
   function updateCounter() {
     const n = [...$('text').value.trim()].length;

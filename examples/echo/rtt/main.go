@@ -21,14 +21,15 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/client"
+
+	"github.com/sockhop/sockhop/internal/serve"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "rtt:", err)
-		os.Exit(1)
+	if code := serve.Exit(os.Stderr, "rtt", run(ctx, os.Args[1:], os.Stdout, nil)); code != 0 { // -h exits 0
+		os.Exit(code)
 	}
 }
 

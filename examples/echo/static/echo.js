@@ -28,9 +28,28 @@
     $('status').dataset.state = state;
     $('status-text').textContent = text;
   }
-  socket.on('connect', () => status('connected', 'connected via ' + socket.transport));
+  // The reconnect countdown counts down to the attempt, then says it is under way.
+  let countdown = null;
+  const stopCountdown = () => {
+    clearInterval(countdown);
+    countdown = null;
+  };
+  socket.on('connect', () => {
+    stopCountdown();
+    status('connected', 'connected via ' + socket.transport);
+  });
   socket.on('disconnect', () => status('down', 'disconnected'));
-  socket.on('reconnecting', (n, delay) => status('reconnecting', 'reconnecting in ' + Math.ceil(delay / 1000) + ' s'));
+  socket.on('reconnecting', (n, delay) => {
+    stopCountdown();
+    const until = Date.now() + delay;
+    const tick = () => {
+      const left = Math.ceil((until - Date.now()) / 1000);
+      status('reconnecting', left > 0 ? 'reconnecting in ' + left + ' s' : 'reconnecting…');
+      if (left <= 0) stopCountdown();
+    };
+    tick();
+    countdown = setInterval(tick, 250);
+  });
 
   /** @param {'echo' | 'foo' | 'bar'} name */
   async function send(name) {
