@@ -97,11 +97,13 @@ type Options struct {
 	// StallTimeout bounds how long a pong the client asked for may take before the
 	// transport counts as stalled (a proxy that started buffering, a middlebox that holds
 	// the stream), and the session moves to the next transport through resume (live
-	// downgrade). The client asks (sends a ping) when nothing arrived for a fifth of the
-	// server's heartbeat timeout (ping + pong of the welcome), between 2s and 10s, or for
-	// StallTimeout/2 after it sent something. Zero means 500ms + 4 round trips, between 1s
-	// and 5s and at most half the heartbeat timeout; so a stall is noticed within 15s (9s
-	// + 5s at the default heartbeat, less on a fast path), well before the heartbeat's 45s.
+	// downgrade). The client asks (sends a ping) when a ping of the server is overdue
+	// (nothing arrived for the welcome's ping interval and a quarter of it more, at most
+	// 1s: an idle healthy session costs no extra pings), or for StallTimeout/2 while
+	// frames stream or after it sent something. Zero means 500ms + 4 round trips, between
+	// 1s and 5s and at most half the heartbeat timeout; so a stall is noticed within 31s
+	// (26s + 5s at the default 25s ping, less on a fast path or under traffic), before the
+	// heartbeat's 45s.
 	// The last transport of Transports (the only one, say) is left to the heartbeat.
 	// Negative turns stall detection off.
 	StallTimeout time.Duration

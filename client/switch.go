@@ -178,16 +178,19 @@ func (w *watched) filter(lines [][]byte) [][]byte {
 // stallTimeout is how long a pong the client asked for may take before the transport
 // counts as stalled: Options.StallTimeout, or by default 500 ms + 4 round trips, between 1s
 // and 5s, at most half the heartbeat (ping + pong of the welcome). quiet is how long
-// nothing may arrive before the client asks for a pong: a fifth of the heartbeat, between
-// 2s and 10s. Both as in the JS client (client-js ladder.ts).
+// nothing may arrive before the client asks for a pong: the server's ping interval and a
+// quarter of it more, at most a second (a ping of the server is overdue then; so a healthy
+// idle session costs no pings of the client's, and a stalled one is noticed within
+// quiet + stall, well inside the heartbeat's ping + pong), 10s before a welcome said the
+// interval. Both as in the JS client (client-js ladder.ts).
 func (c *Client) stallTimeout() (stall, quiet time.Duration) {
 	c.mu.Lock()
 	ping, pong, rtt := c.ping, c.pong, c.rtt
 	c.mu.Unlock()
 	hb := time.Duration(ping+pong) * time.Millisecond
 	quiet = 10 * time.Second
-	if hb > 0 {
-		quiet = min(10*time.Second, max(2*time.Second, hb/5))
+	if p := time.Duration(ping) * time.Millisecond; p > 0 {
+		quiet = p + min(time.Second, p/4)
 	}
 	if c.opts.StallTimeout != 0 {
 		return c.opts.StallTimeout, quiet
@@ -201,7 +204,7 @@ func (c *Client) stallTimeout() (stall, quiet time.Duration) {
 
 // watchdog asks for a pong (sends a ping) when nothing arrived on w for quiet, or for
 // stall/2 on a busy transport (frames arrived less than stall/2 apart before the
-// silence, or the client wrote within quiet), and closes w, marking it stalled, when
+// silence, or the client wrote within stall), and closes w, marking it stalled, when
 // nothing arrived within stall of the ping. It returns when ctx ends.
 func (c *Client) watchdog(ctx context.Context, core *session.Session, w *watched, stall, quiet time.Duration) {
 	tick := time.NewTicker(max(stall/4, 10*time.Millisecond))
@@ -223,7 +226,7 @@ func (c *Client) watchdog(ctx context.Context, core *session.Session, w *watched
 			w.stalled.Store(true)
 			_ = w.Close(events.CloseNormal, "stalled")
 			return
-		case pinged.IsZero() && (silent > quiet || silent > stall/2 && w.busy(stall/2, quiet)):
+		case pinged.IsZero() && (silent > quiet || silent > stall/2 && w.busy(stall/2, stall)):
 			if core.SendControl(events.AppendPing(nil, false, core.ReceivedSeq())) == nil {
 				pinged = time.Now()
 			}
@@ -232,9 +235,9 @@ func (c *Client) watchdog(ctx context.Context, core *session.Session, w *watched
 }
 
 // busy reports whether frames arrived less than gap apart before the last one, or the
-// client wrote within quiet.
-func (w *watched) busy(gap, quiet time.Duration) bool {
-	return time.Duration(w.gap.Load()) < gap || time.Since(time.Unix(0, w.wrote.Load())) < quiet
+// client wrote within recent.
+func (w *watched) busy(gap, recent time.Duration) bool {
+	return time.Duration(w.gap.Load()) < gap || time.Since(time.Unix(0, w.wrote.Load())) < recent
 }
 
 // prober is the background upgrade of one served transport.

@@ -504,9 +504,9 @@ function stallAfter(rtt, hb) {
   if (hb > 0) v = Math.min(v, hb / 2);
   return Math.round(v);
 }
-function quietAfter(hb) {
-  if (!(hb > 0)) return 1e4;
-  return Math.round(Math.max(2e3, Math.min(1e4, hb / 5)));
+function quietAfter(ping) {
+  if (!(ping > 0)) return 1e4;
+  return Math.round(ping + Math.min(1e3, ping / 4));
 }
 var UPGRADE_MAX = 5 * 60 * 1e3;
 var PROBE_TRIES = 3;
@@ -1569,7 +1569,7 @@ var Client = class extends Emitter {
       }
     }
     const idle = now - this.seen;
-    const quiet = quietAfter(this.hbMs);
+    const quiet = quietAfter(this.pingMs);
     if (idle < quiet) {
       this.stallTimer = setTimeout(() => this.watch(), quiet - idle + 5);
       return;

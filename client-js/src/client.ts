@@ -675,7 +675,7 @@ export class Client extends Emitter implements Socket {
       }
     }
     const idle = now - this.seen;
-    const quiet = quietAfter(this.hbMs);
+    const quiet = quietAfter(this.pingMs);
     if (idle < quiet) {
       this.stallTimer = setTimeout(() => this.watch(), quiet - idle + 5);
       return;

@@ -31,13 +31,15 @@ export function stallAfter(rtt: number | null, hb: number): number {
 
 /**
  * quietAfter is how long nothing may arrive on an open transport before the client asks
- * for a pong to check it still delivers: a fifth of the heartbeat (ping+pong of the
- * welcome), between 2 s and 10 s; so a stalled stream is noticed within quietAfter +
- * stallAfter, well before the heartbeat timeout.
+ * for a pong to check it still delivers: the server's ping interval (ping, of the welcome
+ * or as learned) and a quarter of it more, at most 1 s, when a ping of the server is
+ * overdue. A healthy idle session so costs no pings of the client's, and a stalled stream
+ * is noticed within quietAfter + stallAfter, well inside the heartbeat (ping + pong).
+ * 10 s when no interval is known.
  */
-export function quietAfter(hb: number): number {
-  if (!(hb > 0)) return 10000;
-  return Math.round(Math.max(2000, Math.min(10000, hb / 5)));
+export function quietAfter(ping: number): number {
+  if (!(ping > 0)) return 10000;
+  return Math.round(ping + Math.min(1000, ping / 4));
 }
 
 /** UPGRADE_MAX is the longest wait between two upgrade probes (ms). */

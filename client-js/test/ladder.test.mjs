@@ -15,8 +15,8 @@ test('lateAfter, stallAfter, quietAfter, upgradeDelay stay in their bounds', () 
   assert.equal(stallAfter(1, 45000), 1000);
   assert.equal(stallAfter(5000, 45000), 5000);
   assert.equal(stallAfter(null, 4000), 2000, 'at most half the heartbeat');
-  assert.equal(quietAfter(45000), 9000);
-  assert.equal(quietAfter(1000), 2000);
+  assert.equal(quietAfter(25000), 26000); // a server ping overdue by 1 s
+  assert.equal(quietAfter(1000), 1250);
   assert.equal(quietAfter(0), 10000);
   for (let n = 1; n < 30; n++) {
     const d = upgradeDelay(n, 1000, () => 0.999);
@@ -161,10 +161,11 @@ test('an upgrade probe that takes the session and then fails goes back through a
 
 test('a stream that stops delivering is noticed by a pong that does not come, and the session moves down', async () => {
   const { w, all } = await connectedOn({ measure: async () => 1, welcome: {} });
-  // ping 1 s + pong 1 s: quietAfter 2 s, stallAfter 1 s.
+  // ping 1 s + pong 1 s: quietAfter 1.25 s, stallAfter 1 s.
   const old = all[0];
   old.server({ t: 'welcome', sid: 's1', token: 'x', ping: 1000, pong: 1000, max: 65536, resumed: false }); // ignored: already up
   w.c.hbMs = 2000;
+  w.c.pingMs = 1000;
   w.c.watch();
   await until(() => old.sent.some((m) => m.t === 'ping'), 4000);
   await until(() => all.length === 2, 3000);

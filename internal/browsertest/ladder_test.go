@@ -203,7 +203,7 @@ func TestLiveDowngrade(t *testing.T) {
 		{"xhr-streaming", "xhr-polling", []string{"xhr-streaming", "xhr-polling"}, func(p *modeProxy, on bool) { p.bufferHTTP.Store(on) }},
 	} {
 		t.Run(tc.from, func(t *testing.T) {
-			// Heartbeat (ping+pong) 7 s: the client checks a quiet stream after 2 s.
+			// Heartbeat (ping+pong) 7 s: the client checks a quiet stream after 2.5 s (a server ping overdue).
 			app := newApp(t, sockhop.Options{PingInterval: 2 * time.Second, PongTimeout: 5 * time.Second}, "")
 			rec := addTicker(t, app)
 			px := newModeProxy(t, app.ts.Listener.Addr().String())
