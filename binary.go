@@ -56,12 +56,5 @@ func encodeEvent(name string, v any, id uint64) ([]byte, error) {
 
 // eventEncoder encodes v once and returns what encodes event name with it and an ack id.
 func eventEncoder(name string, v any) (func(id uint64) []byte, error) {
-	if b, ok := v.([]byte); ok {
-		return func(id uint64) []byte { return events.AppendBinaryEvent(nil, name, b, id) }, nil
-	}
-	data, err := marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return func(id uint64) []byte { return events.AppendEvent(nil, name, data, id) }, nil
+	return events.EventEncoder(name, v, marshal)
 }

@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -86,4 +87,18 @@ func DecodeBinary(frame []byte) (Message, error) {
 	}
 	m.B = frame[i+1:]
 	return m, nil
+}
+
+// EventEncoder encodes the payload v of event name once and returns what makes the
+// message with an ack id (0 for none): a binary event for a []byte, else an event with
+// the JSON that marshal makes of v.
+func EventEncoder(name string, v any, marshal func(any) (json.RawMessage, error)) (func(id uint64) []byte, error) {
+	if b, ok := v.([]byte); ok {
+		return func(id uint64) []byte { return AppendBinaryEvent(nil, name, b, id) }, nil
+	}
+	data, err := marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return func(id uint64) []byte { return AppendEvent(nil, name, data, id) }, nil
 }
