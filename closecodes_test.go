@@ -11,6 +11,7 @@ import (
 	"go/token"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"slices"
 	"sort"
@@ -406,14 +407,37 @@ func TestProtocolSockJSRequests(t *testing.T) {
 	if _, b := post("/xhr", ""); !strings.Contains(b, `welcome`) {
 		t.Fatalf("poll without ?p=: %q, want the welcome", b)
 	}
+	// A second receiving request while one is held gets c[2010]. The held one (p=5) must
+	// reach the server first: p=6 goes once p=5 is written out and a second has passed (on
+	// a loaded machine 300 ms were once not enough, and p=6 was held instead).
 	held := make(chan string, 1)
+	wrote := make(chan struct{})
 	go func() {
-		_, b := post("/xhr?p=5", "")
-		held <- b
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(wrote) }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodPost, base+"/xhr?p=5", nil)
+		req.Header.Set("X-Sockhop-Key", someKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			held <- "error: " + err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		held <- string(b)
 	}()
-	time.Sleep(300 * time.Millisecond) // the held poll gets there first
+	select {
+	case <-wrote:
+	case b := <-held:
+		t.Fatalf("the held poll ended at once: %q", b)
+	}
+	time.Sleep(time.Second)
 	if _, b := post("/xhr?p=6", ""); b != "c[2010,\"Another connection still open\"]\n" {
-		t.Fatalf("second poll: %q, want c[2010]", b)
+		other := "(still held)"
+		select {
+		case other = <-held:
+		case <-time.After(100 * time.Millisecond):
+		}
+		t.Fatalf("second poll: %q, want c[2010]; the first poll got %q", b, other)
 	}
 	if st, _ := post("/xhr_send?s=1", `["{\"t\":\"ping\"}"]`); st != http.StatusNoContent {
 		t.Fatalf("xhr_send: %d", st)
