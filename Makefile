@@ -28,7 +28,7 @@ gotest:
 # What the race detector changes: the resume test at its full size (50 clients x 3
 # transports x 2,000 messages under random cuts), and the allocation count of rooms' fan-out
 # (sync.Pool drops items on purpose under -race). TestResumeAcrossSwitches runs in gotest at
-# its -race size; at full size (16 clients x 2,000 messages per pair) one run of three saw a
+# its -race size; at full size (16 clients x 2,000 messages per pair) a CI run (2026-12-02) saw a
 # resume fail during websocket <-> xhr-streaming switches (issue 17, open): run it by hand with
 # `go test -count=1 -run TestResumeAcrossSwitches -v .` until that is fixed, then add it here.
 gofull:
