@@ -210,11 +210,10 @@ func TestSilentNodeIsForgotten(t *testing.T) {
 	}
 	rb.take()
 	b.remove("na3") // a dies: no bye, no heartbeat
-	start := time.Now()
+	// Forgotten once its TTL passes without a heartbeat (that it is not forgotten before
+	// is TestStopSaysGoodbye's hour-long TTL; timing it here failed under a loaded CI run,
+	// the last heartbeat having come late).
 	eventually(t, "forgotten", wantMembers(bn, "r"))
-	if d := time.Since(start); d < 50*time.Millisecond {
-		t.Fatalf("forgotten after %v, before its TTL", d)
-	}
 	// Its address is kept longer than its sessions (a late broker must not misroute), until
 	// a forward to it fails.
 	if _, _, ok := bn.Lookup("na3"); !ok {
