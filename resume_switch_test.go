@@ -27,7 +27,7 @@ import (
 // exactly one reply, and the server handles no emit twice.
 func TestResumeAcrossSwitches(t *testing.T) {
 	if testing.Short() {
-		t.Skip("slow (seconds of real time): make test and make gofull run it; make check (-short) does not")
+		t.Skip("slow (seconds of real time): make test runs it (gotest, -race size); make check (-short) does not")
 	}
 	t.Parallel()
 	clients, m, emits, every := 16, 2000, 300, 3*time.Millisecond
