@@ -25,14 +25,12 @@ lint:
 gotest:
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
 
-# What the race detector changes: the resume test at its full size (50 clients x 3
-# transports x 2,000 messages under random cuts), and the allocation count of rooms' fan-out
-# (sync.Pool drops items on purpose under -race). TestResumeAcrossSwitches runs in gotest at
-# its -race size; at full size (16 clients x 2,000 messages per pair) a CI run (2026-12-02) saw a
-# resume fail during websocket <-> xhr-streaming switches (issue 17, open): run it by hand with
-# `go test -count=1 -run TestResumeAcrossSwitches -v .` until that is fixed, then add it here.
+# What the race detector changes: the resume tests at their full size (TestResumeUnderCuts:
+# 50 clients x 3 transports x 2,000 messages under random cuts; TestResumeAcrossSwitches:
+# 16 clients x 2,000 messages per pair of transports, switching under cuts and refusals),
+# and the allocation count of rooms' fan-out (sync.Pool drops items on purpose under -race).
 gofull:
-	$(GO) test -count=1 -timeout 5m -run 'TestResumeUnderCuts' -v . | grep -E '^(---|\s+---|ok|FAIL|\s+resume_test)'
+	$(GO) test -count=1 -timeout 5m -run 'TestResumeUnderCuts|TestResumeAcrossSwitches' -v . | grep -E '^(---|\s+---|ok|FAIL|\s+resume_(switch_)?test)'
 	$(GO) test -count=1 -run 'TestIndexEachAllocs' -v ./rooms | grep -E '^(---|ok|FAIL)'
 
 # Short fuzz runs of every decoder a client reaches, 30 s each. The corpus is committed in

@@ -27,7 +27,7 @@ import (
 // exactly one reply, and the server handles no emit twice.
 func TestResumeAcrossSwitches(t *testing.T) {
 	if testing.Short() {
-		t.Skip("slow (seconds of real time): make test runs it (gotest, -race size); make check (-short) does not")
+		t.Skip("slow (seconds of real time): make test runs it (gotest at its -race size, gofull at full size); make check (-short) does not")
 	}
 	t.Parallel()
 	clients, m, emits, every := 16, 2000, 300, 3*time.Millisecond
@@ -46,7 +46,7 @@ func TestResumeAcrossSwitches(t *testing.T) {
 		t.Run(up+"-and-"+down, func(t *testing.T) {
 			t.Parallel()
 			g, wrap := newGate()
-			ss, hs := newStreamServer(t, sockhop.Options{MaxQueueBytes: 4 << 20, MessageRate: -1, ConnectRate: -1}, wrap)
+			ss, hs := newStreamServer(t, sockhop.Options{MaxQueueBytes: 4 << 20, MessageRate: -1, ConnectRate: -1, Logger: testLogger()}, wrap)
 			defer g.close()
 			proxy, err := faultproxy.New(strings.TrimPrefix(hs.URL, "http://"))
 			if err != nil {

@@ -98,7 +98,12 @@ func (c *Client) handshake(ctx, abort context.Context, name string, claim func()
 	h := &opened{conn: conn, resume: resume}
 	hello := &events.Message{T: events.TypeHello, V: events.Version, Bin: 1}
 	if resume {
-		h.seq = old.ReceivedSeq() // after claim: a probe's session stops counting for it there
+		// After claim: a probe's session stops counting for it there. Until the welcome (or
+		// the failure), the transport still served (a probe's) reports no more than seq:
+		// the server must keep every message after it.
+		var release func()
+		h.seq, release = old.HoldReports()
+		defer release()
 		h.token = token
 		hello.Resume = &events.Resume{SID: old.ID(), Token: token, Seq: h.seq}
 	}

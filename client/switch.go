@@ -227,7 +227,7 @@ func (c *Client) watchdog(ctx context.Context, core *session.Session, w *watched
 			_ = w.Close(events.CloseNormal, "stalled")
 			return
 		case pinged.IsZero() && (silent > quiet || silent > stall/2 && w.busy(stall/2, stall)):
-			if core.SendControl(events.AppendPing(nil, false, core.ReceivedSeq())) == nil {
+			if core.SendControl(events.AppendPing(nil, false, core.AckSeq())) == nil {
 				pinged = time.Now()
 			}
 		}

@@ -283,9 +283,9 @@ func (s *Session) handleMessage(tctx context.Context, im *inMessage) error {
 		}
 		if im.Ping != 0 && !s.cfg.Passive { // the peer asks for another heartbeat interval
 			d := s.SetPingInterval(time.Duration(im.Ping) * time.Millisecond)
-			return s.ignoreClosed(s.SendControl(events.AppendPingInterval(events.AppendPing(nil, true, s.inSeq.Load()), d.Milliseconds())))
+			return s.ignoreClosed(s.SendControl(events.AppendPingInterval(events.AppendPing(nil, true, s.AckSeq()), d.Milliseconds())))
 		}
-		return s.ignoreClosed(s.SendControl(events.AppendPing(nil, true, s.inSeq.Load())))
+		return s.ignoreClosed(s.SendControl(events.AppendPing(nil, true, s.AckSeq())))
 	case events.TypePong:
 		if im.R > 0 {
 			s.trim(im.R)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,11 @@ type Session struct {
 	inSeq         atomic.Uint64 // counted messages received; reader -> everyone
 	outSeq        atomic.Uint64 // counted messages written; writer -> everyone
 	reported      atomic.Uint64 // inSeq last acknowledged to the peer; writer -> reader
+
+	// Reports held back (HoldReports): the seqs of resume hellos under way elsewhere.
+	hmu   sync.Mutex
+	holds []uint64     // guarded by hmu
+	held  atomic.Int32 // len(holds): AckSeq's fast path
 
 	pings  atomic.Uint64 // pings written (enqueued); writer -> reader
 	pingNs atomic.Int64  // the ping interval in use (SetPingInterval); anyone -> writer
@@ -195,6 +201,45 @@ func (s *Session) Seq() (in, out uint64) { return s.inSeq.Load(), s.outSeq.Load(
 
 // ReceivedSeq returns the count of counted messages received in the session so far.
 func (s *Session) ReceivedSeq() uint64 { return s.inSeq.Load() }
+
+// HoldReports returns [Session.ReceivedSeq] for the hello of a resume on another
+// transport while this one is still served (a background upgrade), and holds the count the
+// session reports to the peer (r, which makes the peer forget what it acknowledges) at
+// that seq until release is called: the resume must find every message after its seq
+// (PROTOCOL.md §6, "Switching transports"). Holds nest; release is idempotent.
+func (s *Session) HoldReports() (seq uint64, release func()) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.held.Add(1) // before the load: see AckSeq
+	seq = s.inSeq.Load()
+	s.holds = append(s.holds, seq)
+	var once sync.Once
+	return seq, func() {
+		once.Do(func() {
+			s.hmu.Lock()
+			defer s.hmu.Unlock()
+			i := slices.Index(s.holds, seq)
+			s.holds = slices.Delete(s.holds, i, i+1)
+			s.held.Add(-1)
+		})
+	}
+}
+
+// AckSeq returns the count of received counted messages the session may report to the
+// peer: ReceivedSeq, at most the seq of a hold (HoldReports).
+func (s *Session) AckSeq() uint64 {
+	in := s.inSeq.Load()
+	if s.held.Load() == 0 {
+		// Loaded after in: a hold that counted from a seq below in would have been seen.
+		return in
+	}
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	for _, h := range s.holds {
+		in = min(in, h)
+	}
+	return in
+}
 
 // Wait blocks until the session has ended and its last handler has returned. After it,
 // no handler runs for this session. A handler must not call it (it would wait for

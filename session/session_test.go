@@ -415,6 +415,68 @@ func TestAckReports(t *testing.T) {
 	})
 }
 
+// TestHoldReports: while a resume hello said seq on another transport (HoldReports), the
+// session reports no more than seq, by acknowledgement or in a ping's answer; nested holds
+// keep the lowest; once released it reports what arrived.
+func TestHoldReports(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(context.Background(), "s1", Config{}, HandlerFunc(nop))
+		c := newFakeConn()
+		done := serve(s, c)
+		send := func(n int) {
+			for range n {
+				c.in <- []byte(`{"t":"ev","n":"x"}`)
+			}
+			synctest.Wait()
+		}
+		reported := func() []string { // the r of every pong written so far
+			var rs []string
+			for _, f := range c.frames() {
+				for _, l := range strings.Split(f, "\n") {
+					if m, err := events.Decode([]byte(l)); err == nil && m.T == events.TypePong {
+						rs = append(rs, l)
+					}
+				}
+			}
+			return rs
+		}
+		send(5)
+		seq, release := s.HoldReports()
+		seq2, release2 := s.HoldReports()
+		if seq != 5 || seq2 != 5 {
+			t.Fatalf("HoldReports = %d, %d; want 5 (messages received)", seq, seq2)
+		}
+		send(2 * reportEvery)
+		c.in <- []byte(`{"t":"ping"}`) // the answer carries r too
+		synctest.Wait()
+		if got := s.AckSeq(); got != 5 {
+			t.Errorf("AckSeq = %d while held at 5 (received %d)", got, s.ReceivedSeq())
+		}
+		for _, l := range reported() {
+			if l != `{"t":"pong","r":5}` {
+				t.Fatalf("reported %s while held at 5: %v", l, reported())
+			}
+		}
+		release()
+		release() // idempotent: the other hold stays
+		send(reportEvery)
+		if got := s.AckSeq(); got != 5 {
+			t.Errorf("AckSeq = %d with one hold left at 5", got)
+		}
+		release2()
+		if got, want := s.AckSeq(), uint64(5+3*reportEvery); got != want {
+			t.Errorf("AckSeq = %d after release, want %d", got, want)
+		}
+		send(1) // the writer acknowledges the backlog at its next wake-up
+		rs := reported()
+		if want := fmt.Sprintf(`{"t":"pong","r":%d}`, 6+3*reportEvery); len(rs) == 0 || rs[len(rs)-1] != want {
+			t.Errorf("after release the session reported %v, want %s last", rs, want)
+		}
+		s.Close(&events.CloseError{Code: events.CloseNormal})
+		<-done
+	})
+}
+
 // TestDispatcherOnDemand: events arriving in bursts of every size, some while the handler
 // is still busy with the previous ones, are handled once each, in order; an idle session
 // keeps no dispatcher goroutine.

@@ -47,7 +47,7 @@ func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 				}
 				continue
 			}
-			in := s.inSeq.Load()
+			in := s.AckSeq()
 			s.reported.Store(in)
 			if s.SendControl(events.AppendPing(nil, false, in)) == nil {
 				s.pings.Add(1) // the peer's answer is not charged to its message rate
@@ -74,7 +74,7 @@ func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 		s.queued = 0
 		closing := s.closing
 		s.mu.Unlock()
-		if in := s.inSeq.Load(); s.cfg.ResumeBytes >= 0 && in-s.reported.Load() >= reportEvery {
+		if in := s.AckSeq(); s.cfg.ResumeBytes >= 0 && in >= s.reported.Load()+reportEvery {
 			s.reported.Store(in)
 			batch = append(batch, item{b: events.AppendPing(nil, true, in), control: true})
 		}
