@@ -23,7 +23,7 @@ lint:
 	bash .ci/lint.sh
 
 gotest:
-	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
+	GO=$(GO) bash .ci/gotest.sh -race -shuffle=on -count=1 -timeout 15m ./...
 
 # What the race detector changes: the resume tests at their full size (TestResumeUnderCuts:
 # 50 clients x 3 transports x 2,000 messages under random cuts; TestResumeAcrossSwitches:

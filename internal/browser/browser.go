@@ -77,6 +77,9 @@ func Start(t testing.TB, args ...string) *Browser {
 		"SOCKHOP_CLIENTJS="+filepath.Join(root, "client-js"), "TMPDIR="+t.TempDir())
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Chromium's helpers die with the group
 	b.cmd.Stderr = &b.stderr
+	// A Chromium helper that left the process group must not hold Wait (and stop) by the
+	// output pipes: after the driver exits, Wait waits this long for them, then closes them.
+	b.cmd.WaitDelay = 5 * time.Second
 	var err error
 	if b.in, err = b.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

@@ -169,7 +169,10 @@ func (a *app) shutdown() {
 			a.t.Errorf("Shutdown: %v", err)
 		}
 	}
-	a.ts.Close()
+	// httptest's Close waits for every handler; one that a Shutdown past its deadline left
+	// running would hold the package until go test's timeout.
+	a.ts.CloseClientConnections()
+	testutil.Bounded(a.t, 30*time.Second, "the app's httptest server Close", a.ts.Close)
 }
 
 func (a *app) seqs() []int {

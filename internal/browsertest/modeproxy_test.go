@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // modeProxy is a reverse proxy whose behaviour a test changes while sessions run through
@@ -45,8 +47,10 @@ func newModeProxy(t testing.TB, backend string) *modeProxy {
 		}
 		p.mu.Unlock()
 		p.srv.CloseClientConnections()
-		p.srv.Close()
-		p.wg.Wait()
+		testutil.Bounded(t, 30*time.Second, "the mode proxy's Close", func() {
+			p.srv.Close()
+			p.wg.Wait()
+		})
 		p.tr.CloseIdleConnections()
 	})
 	return p

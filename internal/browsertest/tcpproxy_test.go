@@ -5,6 +5,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/sockhop/sockhop/internal/testutil"
 )
 
 // tcpProxy forwards TCP connections to a backend; freeze makes every connection open at
@@ -33,7 +36,7 @@ func newTCPProxy(t testing.TB, backend string) *tcpProxy {
 	p := &tcpProxy{l: l, backend: backend}
 	p.wg.Add(1)
 	go p.accept()
-	t.Cleanup(p.close)
+	t.Cleanup(func() { testutil.Bounded(t, 30*time.Second, "the TCP proxy's close", p.close) })
 	return p
 }
 

@@ -96,6 +96,7 @@ func start(t testing.TB, name string, args ...string) *process {
 	p := &process{name: name, cmd: exec.Command(args[0], args[1:]...), exited: make(chan struct{})}
 	p.cmd.Stdout = &p.out
 	p.cmd.Stderr = &p.out
+	p.cmd.WaitDelay = 5 * time.Second // a worker that outlives its parent must not hold Wait by the output pipe
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -121,3 +122,24 @@ func TestTimerCallbacks(t *testing.T) {
 		t.Fatalf("a timer callback blocked beyond the bound must be reported; got %d", len(leaked))
 	}
 }
+
+// TestBounded: a teardown that returns in time passes; one that hangs fails the test (seen
+// through a testing.TB that records Errorf) and Bounded returns without waiting for it.
+func TestBounded(t *testing.T) {
+	Bounded(t, time.Second, "a quick teardown", func() {})
+	rec := &recordTB{TB: t}
+	release := make(chan struct{})
+	Bounded(rec, 50*time.Millisecond, "a hung teardown", func() { <-release })
+	close(release)
+	if !strings.Contains(rec.msg, "a hung teardown has not returned after 50ms") || !strings.Contains(rec.msg, "goroutine ") {
+		t.Errorf("Bounded reported %q, want the hang and the goroutines", rec.msg)
+	}
+}
+
+type recordTB struct {
+	testing.TB
+	msg string
+}
+
+func (r *recordTB) Errorf(format string, args ...any) { r.msg = fmt.Sprintf(format, args...) }
+func (r *recordTB) Helper()                           {}
