@@ -86,6 +86,10 @@ type Message struct {
 	Err  *ErrorBody      `json:"e,omitempty"`
 	// B is the payload of a binary message (binary.go), instead of Data; nil for none.
 	B []byte `json:"b,omitempty"`
+	// Room and Pos: an ev of a durable broadcast names its room and its position in the
+	// room's history (PROTOCOL.md §9, AppendPosition).
+	Room string    `json:"room,omitempty"`
+	Pos  *Position `json:"pos,omitempty"`
 
 	// ping and pong
 	R uint64 `json:"r,omitempty"`
@@ -101,6 +105,12 @@ type Resume struct {
 	SID   string `json:"sid"`
 	Token string `json:"token"`
 	Seq   uint64 `json:"seq"`
+}
+
+// Position is a place in a room's history (rooms.Position): epoch and offset.
+type Position struct {
+	Epoch  string `json:"e"`
+	Offset uint64 `json:"o"`
 }
 
 // ErrorBody is a client-visible error in an ack or a close message.
