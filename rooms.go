@@ -148,6 +148,10 @@ func (srv *Server) deliver(p rooms.Publication) {
 		srv.node.Receive(p.Data)
 		return
 	}
+	if len(p.Rooms) == 1 && p.Rooms[0] == usersRoom {
+		srv.deliverUsers(p) // publish.go
+		return
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			srv.hookPanic("deliver", r, "rooms", p.Rooms)

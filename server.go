@@ -45,6 +45,7 @@ type Server struct {
 	adapter     rooms.Adapter
 	adapterOnce sync.Once
 	adapterErr  error
+	claims      rooms.Claimer // the publish endpoint's (publish.go); nil when it is off
 
 	handlers     atomic.Pointer[map[string]HandlerFunc] // copy on write
 	handlersMu   sync.Mutex                             // serialises registrations
@@ -135,6 +136,7 @@ func New(opts Options) (*Server, error) {
 		_ = srv.callAdapter("Close", func() error { return srv.adapter.Close(context.Background()) })
 		return nil, err
 	}
+	srv.startPublish()
 	srv.registerDiag()
 	srv.setupAdmin()
 	return srv, nil
@@ -161,6 +163,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.js.serveMap(w, r)
 	case segs[n-1] == "diag" && !srv.opts.DisableDiag:
 		srv.serveDiag(w, r)
+	case segs[n-1] == "publish" && srv.publishOn():
+		srv.servePublish(w, r)
 	case segs[n-1] == "admin" && srv.admin != nil:
 		srv.serveAdmin(w, r)
 	case segs[n-1] == "sockjs":
