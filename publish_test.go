@@ -197,3 +197,23 @@ func TestPublishEndpoint(t *testing.T) {
 		}
 	})
 }
+
+// TestPublishEndpointBrokerDown: a publish that cannot reach the other nodes is answered
+// 503 unavailable, and its Idempotency-Key is spent (PROTOCOL.md §9).
+func TestPublishEndpointBrokerDown(t *testing.T) {
+	t.Parallel()
+	bus := rooms.NewMemoryBus()
+	_, url := clusterNode(t, bus.Adapter(), sockhop.Options{PublishKey: testPublishKey})
+	bus.SetDown(true)
+	body := `{"rooms":["lobby"],"event":"news","data":1}`
+	if code, got := postPublish(t, url, testPublishKey, "k", body); code != http.StatusServiceUnavailable || !strings.Contains(got, `"code":"unavailable"`) {
+		t.Fatalf("publish with the broker down: %d %s, want 503 unavailable", code, got)
+	}
+	bus.SetDown(false)
+	if code, got := postPublish(t, url, testPublishKey, "k", body); code != http.StatusOK || !strings.Contains(got, `"duplicate":true`) {
+		t.Fatalf("the same key after a 503: %d %s, want a duplicate", code, got)
+	}
+	if code, got := postPublish(t, url, testPublishKey, "k2", body); code != http.StatusOK || strings.TrimSpace(got) != `{"ok":true}` {
+		t.Fatalf("a new key: %d %s", code, got)
+	}
+}
