@@ -204,7 +204,6 @@ type Options struct {
 	// Nil means the Adapter's when it implements rooms.Claimer (the Redis and NATS ones
 	// do), else rooms.NewMemoryClaimer(), which remembers keys for this node only.
 	Claimer rooms.Claimer
-	History rooms.History // SHIM
 
 	// Observer receives the server's events for metrics: sessions opened, resumed and
 	// closed, refusals, traffic per transport, broadcasts, adapter publishes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/sockhop/sockhop/internal/cluster"
 	"github.com/sockhop/sockhop/rooms"
@@ -80,17 +81,14 @@ func (srv *Server) Rooms() []string { return srv.rooms.Rooms() }
 // Broadcast addresses the members of one or more rooms. Build it with [Server.To]; each
 // method returns a new Broadcast, so one may be kept and reused.
 type Broadcast struct {
-	pub    publisher
+	srv    *Server
 	rooms  []string
 	except []string
-	class  Class
-	classSet bool
-	users []string
 }
 
 // To addresses the members of rooms (a session in several of them gets a message once).
 func (srv *Server) To(rooms ...string) *Broadcast {
-	return &Broadcast{pub: srv, rooms: slices.Clone(rooms)}
+	return &Broadcast{srv: srv, rooms: slices.Clone(rooms)}
 }
 
 // To adds rooms to the broadcast.
@@ -107,60 +105,38 @@ func (b *Broadcast) Except(ids ...string) *Broadcast {
 	return &c
 }
 
+// Emit sends event name with v to every addressed session, on this node and, through the
+// Adapter, on the others. The message is encoded once and the same bytes are queued for
+// every member; Emit never waits for a member. Local delivery happens even when the
+// adapter fails; the error then says that other nodes may not have the message. Once
+// Shutdown has begun, Emit sends nothing and returns ErrServerClosed.
 func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
-	_, err := b.emitPos(ctx, name, v)
-	return err
-}
-
-func (b *Broadcast) emitPos(ctx context.Context, name string, v any) (*rooms.Position, error) {
-	if b.pub.isDraining() {
-		if _, ok := b.pub.(*Publisher); ok {
-			return nil, ErrPublisherClosed
-		}
-		return nil, ErrServerClosed
-	}
-	if b.users != nil {
-		return nil, b.emitUsers(ctx, name, v)
+	if b.srv.isDraining() {
+		return ErrServerClosed
 	}
 	if len(b.rooms) == 0 {
-		return nil, nil
+		return nil
 	}
 	for _, r := range b.rooms {
 		if err := validRoom(r); err != nil {
-			return nil, fmt.Errorf("sockhop: emit %s: %w", name, err)
+			return fmt.Errorf("sockhop: emit %s: %w", name, err)
 		}
 	}
 	msg, err := encodeEvent(name, v, 0)
 	if err != nil {
-		return nil, fmt.Errorf("sockhop: emit %s: %w", name, err)
+		return fmt.Errorf("sockhop: emit %s: %w", name, err)
 	}
-	class := b.class
-	if !b.classSet {
-		class = b.pub.channelFor(b.rooms[0]).Class
-	}
-	var pos *rooms.Position
-	if class == Durable {
-		if len(b.rooms) != 1 {
-			return nil, ErrDurableRooms
-		}
-		h := b.pub.history()
-		if h == nil {
-			return nil, errors.New("no history")
-		}
-		ch := b.pub.channelFor(b.rooms[0])
-		m, p, err := appendDurable(ctx, h, b.rooms[0], msg, rooms.HistoryOptions{Size: ch.HistorySize, TTL: ch.HistoryTTL})
-		if err != nil {
-			return nil, err
-		}
-		msg, pos = m, &p
-	}
-	b.pub.deliverLocal(rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg})
+	b.srv.deliver(rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg})
 	pub := rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg}
-	err = b.pub.adapterPublish(ctx, pub)
-	if err != nil {
-		return pos, fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
+	start := time.Now()
+	err = b.srv.callAdapter("Publish", func() error { return b.srv.adapter.Publish(ctx, pub) })
+	if b.srv.obs != nil {
+		b.srv.obs.AdapterPublish(b.srv.broker, time.Since(start), err)
 	}
-	return pos, nil
+	if err != nil {
+		return fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
+	}
+	return nil
 }
 
 // deliver queues a broadcast for the local members; it is also the adapter's delivery
