@@ -303,24 +303,40 @@ func publishJSON(w http.ResponseWriter, status int, v any) {
 
 // publish emits a publish request's event; it returns the position of a durable one.
 func (srv *Server) publish(ctx context.Context, req *publishRequest, class Class) (*rooms.Position, error) {
+	if class == Durable {
+		pos, err := srv.publishDurable(ctx, req)
+		return &pos, err
+	}
 	var b *Broadcast
 	if len(req.Users) > 0 {
 		b = srv.ToUser(req.Users...).To(req.Rooms...)
 	} else {
 		b = srv.To(req.Rooms...)
 	}
-	b = b.Except(req.Except...).Class(class)
-	return b.emitPos(ctx, req.Event, req.Data)
+	return nil, b.Except(req.Except...).Class(class).Emit(ctx, req.Event, req.Data)
 }
 
-// sendClass queues msg for s: as a volatile message (dropped when s is slow or has no
-// transport) or as any other.
-func (srv *Server) sendClass(s *Session, msg []byte, volatile bool) {
-	if volatile {
-		_ = s.core.Send(msg, true) // TODO(seam): SendVolatile
-		return
+// publishDurable is Broadcast.Emit of a durable message to one room (check made sure of
+// it), which also returns the message's position for the answer.
+func (srv *Server) publishDurable(ctx context.Context, req *publishRequest) (rooms.Position, error) {
+	if srv.draining() {
+		return rooms.Position{}, ErrServerClosed
 	}
-	_ = s.core.Send(msg, true) // a full queue closes that session only
+	room := req.Rooms[0]
+	msg, err := encodeEvent(req.Event, req.Data, 0)
+	if err != nil {
+		return rooms.Position{}, err
+	}
+	msg, pos, err := appendDurable(ctx, srv.hist, room, msg, srv.channelFor(room).historyOptions())
+	if err != nil {
+		return rooms.Position{}, fmt.Errorf("sockhop: publish %s: appending to the history of %s: %w", req.Event, room, err)
+	}
+	p := rooms.Publication{Rooms: []string{room}, Except: req.Except, Data: msg}
+	srv.deliverLocal(p)
+	if err := srv.adapterPublish(ctx, p); err != nil {
+		return rooms.Position{}, fmt.Errorf("sockhop: publish %s to other nodes: %w", req.Event, err)
+	}
+	return pos, nil
 }
 
 // ToUser addresses every session of the users with the given ids (Identity.UserID), on
@@ -330,7 +346,7 @@ func (srv *Server) sendClass(s *Session, msg []byte, volatile bool) {
 // once. A broadcast to users is Default or Volatile (Class); Durable is refused with
 // ErrDurableUsers, as histories are kept per room.
 func (srv *Server) ToUser(ids ...string) *Broadcast {
-	return newBroadcast(srv).toUsers(ids)
+	return (&Broadcast{pub: srv}).toUsers(ids)
 }
 
 // toUsers returns b addressed to the sessions of users too.
@@ -369,4 +385,14 @@ func (b *Broadcast) emitUsers(ctx context.Context, name string, v any) error {
 		return fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
 	}
 	return nil
+}
+
+// sendClass queues msg for s: as a volatile message (dropped when s is slow or has no
+// transport) or as any other (a full queue closes that session only).
+func (srv *Server) sendClass(s *Session, msg []byte, volatile bool) {
+	if volatile {
+		s.core.SendVolatile(msg)
+		return
+	}
+	_ = s.core.Send(msg, true)
 }

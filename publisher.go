@@ -25,10 +25,6 @@ type PublisherOptions struct {
 	Logger *slog.Logger
 }
 
-// ErrPublisherClosed is returned by the Emit of a Publisher's broadcast once Close has
-// begun.
-var ErrPublisherClosed = errors.New("sockhop: publisher closed")
-
 // Publisher emits to the rooms and users of a cluster from a process that serves no
 // clients (a cron job, a worker, another service): its broadcasts go through the broker
 // to every node, which delivers them to its members as it delivers its own. Build it with
@@ -41,10 +37,10 @@ type Publisher struct {
 	adapter rooms.Adapter
 	hist    rooms.History // nil: none
 	log     *slog.Logger
-	chans   channels
 
 	mu     sync.Mutex
-	closed bool // guarded by mu
+	rules  []channelRule // longest prefix first; guarded by mu
+	closed bool          // guarded by mu
 }
 
 // NewPublisher starts opts.Adapter and returns a Publisher that publishes through it.
@@ -70,23 +66,29 @@ func NewPublisher(ctx context.Context, opts PublisherOptions) (*Publisher, error
 
 // To addresses the members of rooms on every node, as [Server.To] does.
 func (p *Publisher) To(rooms ...string) *Broadcast {
-	return newBroadcast(p).To(rooms...)
+	return &Broadcast{pub: p, rooms: slices.Clone(rooms)}
 }
 
 // ToUser addresses every session of the users with the given ids (Identity.UserID), on
 // every node, as [Server.ToUser] does.
 func (p *Publisher) ToUser(ids ...string) *Broadcast {
-	return newBroadcast(p).toUsers(ids)
+	return (&Broadcast{pub: p}).toUsers(ids)
 }
 
 // Channel configures, for this Publisher's broadcasts, the rooms whose names begin with
 // prefix, as [Server.Channel] does for a node's: give it the nodes' Channels, so that a
 // broadcast's class (when it chooses none) and a durable room's history bounds are the
 // nodes'. Subscribe is not used here. Call it before publishing.
-func (p *Publisher) Channel(prefix string, ch Channel) { p.chans.set(prefix, ch) }
+func (p *Publisher) Channel(prefix string, ch Channel) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = slices.DeleteFunc(p.rules, func(r channelRule) bool { return r.prefix == prefix })
+	p.rules = append(p.rules, channelRule{prefix: prefix, ch: ch})
+	slices.SortStableFunc(p.rules, func(a, b channelRule) int { return len(b.prefix) - len(a.prefix) })
+}
 
 // Close stops the Publisher and closes its Adapter, waiting at most until ctx is done.
-// Emit returns ErrPublisherClosed afterwards.
+// Emit returns ErrServerClosed afterwards.
 func (p *Publisher) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -116,6 +118,8 @@ func (p *Publisher) callAdapter(method string, f func() error) (err error) {
 
 // The Publisher's side of a Broadcast (publisher): it has no members of its own.
 
+var _ publisher = (*Publisher)(nil)
+
 func (p *Publisher) deliverLocal(rooms.Publication) {}
 
 func (p *Publisher) adapterPublish(ctx context.Context, pub rooms.Publication) error {
@@ -124,12 +128,15 @@ func (p *Publisher) adapterPublish(ctx context.Context, pub rooms.Publication) e
 
 func (p *Publisher) history() rooms.History { return p.hist }
 
-func (p *Publisher) channelFor(room string) Channel { return p.chans.get(room) }
+func (p *Publisher) channelFor(room string) Channel {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch, _ := lookupChannel(p.rules, room)
+	return ch
+}
 
-func (p *Publisher) isDraining() bool {
+func (p *Publisher) draining() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.closed
 }
-
-var _ = slices.Clone[[]string]

@@ -77,11 +77,12 @@ func TestPublisher(t *testing.T) {
 		emit(pub.ToUser("ann"), "ann")
 		emit(pub.To("lobby").Except(bob.SessionID()), "lobby-but-bob")
 		emit(pub.ToUser("nobody"), "nobody")
+		emit(pub.ToUser("cat").Class(sockhop.Volatile), "volatile") // cat keeps up: delivered
 		emit(pub.ToUser("ann", "bob", "cat").To("lobby"), "end") // once each, ann1 and bob too
 		expectSeq(t, col["ann1"], "ann (node A)", "room", "ann-but-ann2-and-cat", "ann", "lobby-but-bob", "end")
 		expectSeq(t, col["ann2"], "ann (node B)", "ann", "end")
 		expectSeq(t, col["bob"], "bob", "room", "end")
-		expectSeq(t, col["cat"], "cat", "ann-but-ann2-and-cat", "end")
+		expectSeq(t, col["cat"], "cat", "ann-but-ann2-and-cat", "volatile", "end")
 
 		// From a node: its own sessions at once, the other node's through the broker.
 		emit(a.ToUser("ann"), "from A")
@@ -129,7 +130,7 @@ func TestPublisherDurable(t *testing.T) {
 		if err != nil || len(entries) != 2 || latest.Offset != 3 || complete {
 			t.Fatalf("history: %d entries, latest %+v, complete %v, %v; want the last 2 (the Channel's size) of 3", len(entries), latest, complete, err)
 		}
-		if err := pub.To("news", "other").Emit(ctx, "news", "x"); !errors.Is(err, sockhop.ErrDurableRooms) {
+		if err := pub.To("news", "other").Class(sockhop.Durable).Emit(ctx, "news", "x"); !errors.Is(err, sockhop.ErrDurableRooms) {
 			t.Fatalf("a durable emit to two rooms: %v, want ErrDurableRooms", err)
 		}
 	})
@@ -163,11 +164,11 @@ func TestPublisherLifecycle(t *testing.T) {
 	if err := p.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.To("lobby").Emit(ctx, "news", 1); !errors.Is(err, sockhop.ErrPublisherClosed) {
-		t.Fatalf("Emit after Close: %v, want ErrPublisherClosed", err)
+	if err := p.To("lobby").Emit(ctx, "news", 1); !errors.Is(err, sockhop.ErrServerClosed) {
+		t.Fatalf("Emit after Close: %v, want ErrServerClosed", err)
 	}
-	if err := p.ToUser("ann").Emit(ctx, "news", 1); !errors.Is(err, sockhop.ErrPublisherClosed) {
-		t.Fatalf("ToUser's Emit after Close: %v, want ErrPublisherClosed", err)
+	if err := p.ToUser("ann").Emit(ctx, "news", 1); !errors.Is(err, sockhop.ErrServerClosed) {
+		t.Fatalf("ToUser's Emit after Close: %v, want ErrServerClosed", err)
 	}
 	if err := p.Close(ctx); err != nil {
 		t.Fatalf("a second Close: %v", err)

@@ -108,6 +108,8 @@ type Broadcast struct {
 	except   []string
 	class    Class
 	classSet bool // Class was called: class overrides the rooms' Channel.Class
+	// users, when not nil, makes it a broadcast to users ([Server.ToUser], publish.go).
+	users []string
 }
 
 // To addresses the members of rooms (a session in several of them gets a message once).
@@ -166,6 +168,9 @@ func (b *Broadcast) effectiveClass() Class {
 func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 	if b.pub.draining() {
 		return ErrServerClosed
+	}
+	if b.users != nil {
+		return b.emitUsers(ctx, name, v) // publish.go
 	}
 	if len(b.rooms) == 0 {
 		return nil
