@@ -78,7 +78,7 @@ func TestPublisher(t *testing.T) {
 		emit(pub.To("lobby").Except(bob.SessionID()), "lobby-but-bob")
 		emit(pub.ToUser("nobody"), "nobody")
 		emit(pub.ToUser("cat").Class(sockhop.Volatile), "volatile") // cat keeps up: delivered
-		emit(pub.ToUser("ann", "bob", "cat").To("lobby"), "end") // once each, ann1 and bob too
+		emit(pub.ToUser("ann", "bob", "cat").To("lobby"), "end")    // once each, ann1 and bob too
 		expectSeq(t, col["ann1"], "ann (node A)", "room", "ann-but-ann2-and-cat", "ann", "lobby-but-bob", "end")
 		expectSeq(t, col["ann2"], "ann (node B)", "ann", "end")
 		expectSeq(t, col["bob"], "bob", "room", "end")
