@@ -130,6 +130,8 @@ type Adapter struct {
 	js           jetstream.JetStream
 	jsErr        error
 	hist, claims jsStream
+	appendMu     sync.Mutex
+	appending    map[string]*roomLock // guarded by appendMu: rooms with appends under way
 
 	published, publishErrors atomic.Uint64
 	writeErrors              pubq.WriteErrors
@@ -180,6 +182,8 @@ func New(opts Options) (*Adapter, error) {
 		msgs:   make(chan *natsgo.Msg, opts.ReceiveQueue),
 		closed: make(chan struct{}),
 		rooms:  make(map[string]*roomSub),
+
+		appending: make(map[string]*roomLock),
 	}
 	a.hist = jsStream{name: streamName(opts.SubjectPrefix, "h"), subjects: opts.SubjectPrefix + ".h.>", perSubj: true}
 	a.claims = jsStream{name: streamName(opts.SubjectPrefix, "c"), subjects: opts.SubjectPrefix + ".c.>"}

@@ -214,6 +214,49 @@ func newEpoch() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// conflictWait waits before try (1, 2, …) of an append that lost a race: a random time
+// up to try ms (at most 50), so that nodes appending to one room spread out.
+func conflictWait(ctx context.Context, try int) error {
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	d := time.Duration(min(try, 50)) * time.Millisecond * time.Duration(b[0]) / 256
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// roomLock serialises one node's appends to one room.
+type roomLock struct {
+	mu sync.Mutex
+	n  int // holders and waiters, guarded by Adapter.appendMu
+}
+
+// lockRoom takes the append lock of subject and returns its release.
+func (a *Adapter) lockRoom(subject string) func() {
+	a.appendMu.Lock()
+	l := a.appending[subject]
+	if l == nil {
+		l = &roomLock{}
+		a.appending[subject] = l
+	}
+	l.n++
+	a.appendMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		a.appendMu.Lock()
+		if l.n--; l.n == 0 {
+			delete(a.appending, subject)
+		}
+		a.appendMu.Unlock()
+	}
+}
+
 // roomHead is what a room's latest message says.
 type roomHead struct {
 	seq    uint64 // its stream sequence, 0 when the room has none
@@ -257,7 +300,16 @@ func (a *Adapter) Append(ctx context.Context, room string, data []byte, opts roo
 	}
 	subject := a.historySubject(room)
 	ttl := max(opts.TTL, 0)
-	for range maxAppendTries {
+	// Appends of this node to one room take turns: they would only lose the race to each
+	// other. Other nodes' appends are told apart by the server.
+	unlock := a.lockRoom(subject)
+	defer unlock()
+	for try := range maxAppendTries {
+		if try > 0 {
+			if err := conflictWait(ctx, try); err != nil {
+				return rooms.Position{}, err
+			}
+		}
 		st, err := a.ensure(ctx, js, &a.hist, int64(opts.Size), ttl, true)
 		if err != nil {
 			return rooms.Position{}, err
