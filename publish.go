@@ -157,6 +157,12 @@ func (srv *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		publishError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 		return
 	}
+	if !srv.origin.allow(r) {
+		// A web page of another site (a cross-site form carrying the cookies a
+		// PublishAuth may check); processes that publish send no Origin.
+		publishError(w, http.StatusForbidden, "forbidden_origin", "origin not allowed")
+		return
+	}
 	if err := srv.authorizePublish(r); err != nil {
 		e, visible := clientError(err)
 		if !visible {

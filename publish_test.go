@@ -68,6 +68,17 @@ func TestPublishEndpointRefuses(t *testing.T) {
 		t.Fatalf("GET: %d, Allow %q; want 405, POST", res.StatusCode, res.Header.Get("Allow"))
 	}
 	good := `{"rooms":["a"],"event":"e","data":1}`
+	req, _ := http.NewRequest(http.MethodPost, url+"/publish", strings.NewReader(good))
+	req.Header.Set("Authorization", "Bearer "+testPublishKey)
+	req.Header.Set("Origin", "https://evil.example")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("a POST from another site's page: %d, want 403", res.StatusCode)
+	}
 	for _, key := range []string{"", "wrong", testPublishKey + "x", strings.ToUpper(testPublishKey)} {
 		if code, body := postPublish(t, url, key, "", good); code != http.StatusUnauthorized || !strings.Contains(body, `"code":"unauthorized"`) {
 			t.Fatalf("key %q: %d %s, want 401 unauthorized", key, code, body)
