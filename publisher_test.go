@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -173,4 +174,46 @@ func TestPublisherLifecycle(t *testing.T) {
 	if err := p.Close(ctx); err != nil {
 		t.Fatalf("a second Close: %v", err)
 	}
+}
+
+// TestServerToUser: on a server alone (no Adapter), ToUser reaches every session of the
+// user and no one else's, anonymous sessions never; after Shutdown it sends nothing.
+func TestServerToUser(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		srv, url := testServer(t, sockhop.Options{
+			Authenticate: func(_ *http.Request, auth json.RawMessage) (sockhop.Identity, error) {
+				var a struct{ User string }
+				_ = json.Unmarshal(auth, &a)
+				return sockhop.Identity{UserID: a.User}, nil
+			},
+		}, func(srv *sockhop.Server) {
+			srv.OnConnect(func(ctx context.Context, s *sockhop.Session) error { return s.Join(ctx, "all") })
+		})
+		ann1, ann2, bob := userClient(t, url, tr, "ann"), userClient(t, url, tr, "ann"), userClient(t, url, tr, "bob")
+		anon := dialClient(t, url, tr, client.Options{})
+		cols := map[string]*collector{"ann1": collect(ann1, "news", 8), "ann2": collect(ann2, "news", 8), "bob": collect(bob, "news", 8), "anon": collect(anon, "news", 8)}
+		ctx := context.Background()
+		for _, e := range []struct {
+			b    *sockhop.Broadcast
+			text string
+		}{{srv.ToUser("ann"), "ann"}, {srv.ToUser(""), "empty"}, {srv.ToUser("ann", "bob").Except(ann1.SessionID()), "end"}} {
+			err := e.b.Emit(ctx, "news", e.text)
+			if (err != nil) != (e.text == "empty") {
+				t.Fatalf("emit %q: %v", e.text, err)
+			}
+		}
+		if err := srv.To("all").Emit(ctx, "news", "marker"); err != nil {
+			t.Fatal(err)
+		}
+		expectSeq(t, cols["ann1"], "ann1", "ann", "marker")
+		expectSeq(t, cols["ann2"], "ann2", "ann", "end", "marker")
+		expectSeq(t, cols["bob"], "bob", "end", "marker")
+		expectSeq(t, cols["anon"], "an anonymous session", "marker")
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		if err := srv.ToUser("ann").Emit(ctx, "news", "late"); !errors.Is(err, sockhop.ErrServerClosed) {
+			t.Fatalf("ToUser's Emit after Shutdown: %v, want ErrServerClosed", err)
+		}
+	})
 }
