@@ -58,7 +58,8 @@ func (srv *Server) startPublish() {
 
 // deliverUsers queues a broadcast to users (a publication to usersRoom, from this node or
 // another) for the sessions on this node it addresses. Like deliver, it never blocks and
-// never panics.
+// never panics. Finding a user's sessions looks at each session of the node (as
+// DisconnectUser does): a lock and a map walk, no index to keep.
 func (srv *Server) deliverUsers(p rooms.Publication) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -70,30 +71,34 @@ func (srv *Server) deliverUsers(p rooms.Publication) {
 		srv.log.Warn("rooms: a broadcast to users that is not one", "err", err, "len", len(p.Data))
 		return
 	}
-	var targets []*Session
-	if len(env.Users) > 0 {
+	users := make(map[string]bool, len(env.Users))
+	for _, u := range env.Users {
+		users[u] = true
+	}
+	except := make(map[string]bool, len(env.Except))
+	for _, id := range env.Except {
+		except[id] = true
+	}
+	// Each session once, whether it is a user's or a room's (or both, or in two rooms).
+	targets := make(map[*Session]struct{})
+	if len(users) > 0 {
 		srv.mu.Lock()
 		for _, s := range srv.sessions {
-			if uid := s.Identity().UserID; uid != "" && slices.Contains(env.Users, uid) {
-				targets = append(targets, s)
+			if uid := s.Identity().UserID; uid != "" && users[uid] {
+				targets[s] = struct{}{}
 			}
 		}
 		srv.mu.Unlock()
 	}
 	if len(env.Rooms) > 0 {
-		srv.rooms.Each(env.Rooms, func(s *Session) {
-			if !slices.Contains(targets, s) {
-				targets = append(targets, s)
-			}
-		})
+		srv.rooms.Each(env.Rooms, func(s *Session) { targets[s] = struct{}{} })
 	}
 	n := 0
-	for _, s := range targets {
-		if len(env.Except) > 0 && slices.Contains(env.Except, s.ID()) {
-			continue
+	for s := range targets {
+		if !except[s.ID()] {
+			n++
+			srv.sendClass(s, env.Msg, env.Volatile)
 		}
-		n++
-		srv.sendClass(s, env.Msg, env.Volatile)
 	}
 	if srv.obs != nil {
 		srv.obs.Broadcast(n)
