@@ -274,7 +274,12 @@ func (req *publishRequest) check() (Class, error) {
 // authorizePublish checks a publish request against PublishKey and PublishAuth.
 func (srv *Server) authorizePublish(r *http.Request) (err error) {
 	if k := srv.opts.PublishKey; k != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		h := r.Header.Get("Authorization")
+		ok := len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") // the scheme is case-insensitive
+		got := ""
+		if ok {
+			got = h[7:]
+		}
 		// Hashes compare in constant time whatever the lengths.
 		want, have := sha256.Sum256([]byte(k)), sha256.Sum256([]byte(strings.TrimSpace(got)))
 		if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
@@ -354,8 +359,9 @@ func (srv *Server) publishDurable(ctx context.Context, req *publishRequest) (roo
 // this node and, through the Adapter, on the others: the same message once per session,
 // however many tabs or nodes a user has. Anonymous sessions (UserID "") are never
 // addressed. The Broadcast may also name rooms (To): their members get the message too,
-// once. A broadcast to users is Default or Volatile (Class); Durable is refused with
-// ErrDurableUsers, as histories are kept per room.
+// once. A broadcast to users is Default, or Volatile when Class says so (the rooms'
+// Channel.Class does not apply); Durable is refused with ErrDurableUsers, as histories
+// are kept per room.
 func (srv *Server) ToUser(ids ...string) *Broadcast {
 	return (&Broadcast{pub: srv}).toUsers(ids)
 }

@@ -98,6 +98,15 @@ func TestPublishEndpointRefuses(t *testing.T) {
 			t.Fatalf("PublishAuth %s: %d %s, want 401 %s", tenant, res.StatusCode, b, want)
 		}
 	}
+	req, _ = http.NewRequest(http.MethodPost, url+"/publish", strings.NewReader(good))
+	req.Header.Set("Authorization", "bearer "+testPublishKey) // the scheme in any case
+	if res, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("lower-case bearer: %d", res.StatusCode)
+	}
 	if code, body := postPublish(t, url, testPublishKey, "", good); code != http.StatusOK || strings.TrimSpace(body) != `{"ok":true}` {
 		t.Fatalf("a good publish: %d %s", code, body)
 	}
