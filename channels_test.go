@@ -4,16 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sockhop/sockhop"
 	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/rooms"
 )
 
 // subscribeCode subscribes c to room and returns the error ack's code ("" for success).
@@ -467,4 +470,171 @@ func TestDurableCatchUpTrimmed(t *testing.T) {
 		publishNews(t, srv, room, 21, 22)
 		mustRun(t, qb.waitFor(t, 7), 16, 22)
 	})
+}
+
+// lineConn reads a raw connection line by line, as the server wrote them.
+type lineConn struct {
+	*rawConn
+	pending []string // lines of a frame read and not returned yet
+}
+
+// nextLine returns the next message line that contains want, skipping the others (pings,
+// other events).
+func (c *lineConn) nextLine(t *testing.T, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for len(c.pending) > 0 {
+			l := c.pending[0]
+			c.pending = c.pending[1:]
+			if strings.Contains(l, want) {
+				return l
+			}
+		}
+		frame, err := c.readFrame(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want, err)
+		}
+		_ = events.Lines(frame, func(l []byte) error {
+			c.pending = append(c.pending, string(l))
+			return nil
+		})
+	}
+	t.Fatalf("no %s within 10s", want)
+	return ""
+}
+
+// readFrame reads a frame, failing after d.
+func (c *lineConn) readFrame(d time.Duration) ([]byte, error) {
+	type res struct {
+		frame []byte
+		err   error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		f, err := c.ReadFrame()
+		ch <- res{f, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.frame, r.err
+	case <-time.After(d):
+		return nil, errors.New("timed out")
+	}
+}
+
+// TestChannelsWireAcrossNodes pins the wire forms of PROTOCOL.md §9 on two nodes sharing
+// a broker and a history: $sub's ack with and without since, a durable broadcast from the
+// other node with its room and position, a catch-up entry before the ack, and a volatile
+// broadcast that crossed the broker without its mark.
+func TestChannelsWireAcrossNodes(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		t.Parallel()
+		bus := rooms.NewMemoryBus()
+		hist := rooms.NewMemoryHistory()
+		ch := sockhop.Channel{
+			Subscribe: func(ctx context.Context, s *sockhop.Session, room string) error { return nil },
+			Class:     sockhop.Durable,
+		}
+		a, urlA := clusterNode(t, bus.Adapter(), sockhop.Options{History: hist})
+		b, urlB := clusterNode(t, bus.Adapter(), sockhop.Options{History: hist})
+		a.Channel("news:", ch)
+		b.Channel("news:", ch)
+		ctx := context.Background()
+
+		c := &lineConn{rawConn: dialRaw(t, urlB, tr, nil)}
+		c.handshake()
+		c.send(`{"t":"ev","n":"$sub","id":1,"d":{"room":"news:x"}}`)
+		if got, want := c.nextLine(t, `"t":"ack"`), `{"t":"ack","id":1,"d":{"room":"news:x","pos":{"e":"","o":0}}}`; got != want {
+			t.Fatalf("ack of a subscription to a room without history:\n%s\nwant\n%s", got, want)
+		}
+		waitFor(t, "B's member in A's view", func() error {
+			if n, err := a.Count(ctx, "news:x"); err != nil || n != 1 {
+				return fmt.Errorf("count %d %v", n, err)
+			}
+			return nil
+		})
+		if err := a.To("news:x").Emit(ctx, "news", "one"); err != nil {
+			t.Fatal(err)
+		}
+		line := c.nextLine(t, `"n":"news"`)
+		var m struct {
+			Room string
+			Pos  client.Position
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m.Room != "news:x" || m.Pos.Epoch == "" || m.Pos.Offset != 1 {
+			t.Fatalf("durable broadcast %s", line)
+		}
+		epoch := m.Pos.Epoch
+		if want := `{"t":"ev","n":"news","d":"one","room":"news:x","pos":{"e":"` + epoch + `","o":1}}`; line != want {
+			t.Fatalf("durable broadcast\n%s\nwant\n%s", line, want)
+		}
+		if err := a.To("news:x").Class(sockhop.Volatile).Emit(ctx, "typing", "ann"); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := c.nextLine(t, `"n":"typing"`), `{"t":"ev","n":"typing","d":"ann"}`; got != want {
+			t.Fatalf("volatile broadcast from the other node\n%s\nwant\n%s", got, want)
+		}
+
+		// A catch-up on A from before the first message: the entry, then the ack.
+		d := &lineConn{rawConn: dialRaw(t, urlA, tr, nil)}
+		d.handshake()
+		d.send(`{"t":"ev","n":"$sub","id":1,"d":{"room":"news:x","since":{"e":"` + epoch + `","o":0}}}`)
+		if got, want := d.nextLine(t, `"t":"ev"`), `{"t":"ev","n":"news","d":"one","room":"news:x","pos":{"e":"`+epoch+`","o":1}}`; got != want {
+			t.Fatalf("catch-up entry\n%s\nwant\n%s", got, want)
+		}
+		if got, want := d.nextLine(t, `"t":"ack"`), `{"t":"ack","id":1,"d":{"room":"news:x","recovered":true,"pos":{"e":"`+epoch+`","o":1}}}`; got != want {
+			t.Fatalf("catch-up ack\n%s\nwant\n%s", got, want)
+		}
+		d.send(`{"t":"ev","n":"$unsub","id":2,"d":{"room":"news:x"}}`)
+		if got, want := d.nextLine(t, `"t":"ack"`), `{"t":"ack","id":2,"d":{"room":"news:x"}}`; got != want {
+			t.Fatalf("unsubscribe ack\n%s\nwant\n%s", got, want)
+		}
+		d.send(`{"t":"ev","n":"$nope","id":3}`)
+		if got := d.nextLine(t, `"t":"ack"`); !strings.Contains(got, `"code":"unknown_event"`) {
+			t.Fatalf("unknown $ event: %s", got)
+		}
+	})
+}
+
+// TestDurableEmitErrors: a durable broadcast to several rooms is refused with
+// ErrDurableRooms, and one its history cannot keep is not delivered at all.
+func TestDurableEmitErrors(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		t.Parallel()
+		hist := &failingHistory{History: rooms.NewMemoryHistory()}
+		srv, url := echoServer(t, sockhop.Options{History: hist}, func(srv *sockhop.Server) {
+			srv.OnConnect(func(ctx context.Context, s *sockhop.Session) error { return s.Join(ctx, "r") })
+		})
+		c := dialClient(t, url, tr, client.Options{})
+		got := collect(c, "n", 4)
+		ctx := context.Background()
+		if err := srv.To("r", "s").Class(sockhop.Durable).Emit(ctx, "n", 1); !errors.Is(err, sockhop.ErrDurableRooms) {
+			t.Fatalf("durable to two rooms: %v", err)
+		}
+		hist.fail.Store(true)
+		if err := srv.To("r").Class(sockhop.Durable).Emit(ctx, "n", 2); err == nil || !strings.Contains(err.Error(), "history down") {
+			t.Fatalf("durable with the history down: %v", err)
+		}
+		hist.fail.Store(false)
+		if err := srv.To("r").Class(sockhop.Durable).Emit(ctx, "n", 3); err != nil {
+			t.Fatal(err)
+		}
+		if d := got.next(t); string(d) != "3" {
+			t.Fatalf("got %s, want 3 (2 was not kept, so not sent)", d)
+		}
+	})
+}
+
+// failingHistory is a History whose Append fails while fail is set.
+type failingHistory struct {
+	rooms.History
+	fail atomic.Bool
+}
+
+func (h *failingHistory) Append(ctx context.Context, room string, data []byte, opts rooms.HistoryOptions) (rooms.Position, error) {
+	if h.fail.Load() {
+		return rooms.Position{}, errors.New("history down")
+	}
+	return h.History.Append(ctx, room, data, opts)
 }

@@ -142,6 +142,10 @@ func (s *Session) subscribe(ctx context.Context, m *events.Message) (*subReply, 
 		s.endCatchUp(req.Room, nil)
 		return reply, nil
 	}
+	if keep := fitQueue(entries, s.srv.scfg.MaxQueueBytes/2); keep < len(entries) {
+		// More than the send queue would take at once: the newest, and not recovered.
+		entries, complete = entries[len(entries)-keep:], false
+	}
 	for _, e := range entries {
 		if err := s.core.Send(events.AppendPosition(nil, e.Data, req.Room, latest.Epoch, e.Offset), true); err != nil {
 			s.endCatchUp(req.Room, nil)
@@ -262,4 +266,17 @@ func headLine(b []byte) []byte {
 		return b[:i]
 	}
 	return b
+}
+
+// fitQueue returns how many of the newest entries fit in budget bytes of a send queue.
+func fitQueue(entries []rooms.Entry, budget int) int {
+	n := 0
+	for i := len(entries) - 1; i >= 0; i-- {
+		budget -= len(entries[i].Data) + 64 // the position, the queue's own cost
+		if budget < 0 {
+			break
+		}
+		n++
+	}
+	return n
 }
