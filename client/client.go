@@ -39,6 +39,15 @@
 // next transport at once (live downgrade). Neither loses or duplicates a message; both
 // are reported to [Client.OnTransportChange], not to OnDisconnect and OnConnect.
 //
+// # Subscriptions
+//
+// [Client.Subscribe] joins a room where the server's Channel rule allows it (PROTOCOL.md
+// §9). The client keeps its subscriptions and, for durable rooms, the position of the last
+// message taken (durable messages it already has are dropped, not handled twice); after
+// every new session it subscribes again from those positions and reports each result,
+// with Recovered, to [Client.OnSubscribe]. [Client.Positions] and [Options.Positions]
+// carry the positions over to another process.
+//
 // # Concurrency
 //
 // All methods may be called concurrently. Handlers run one at a time, in the order the

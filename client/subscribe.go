@@ -129,7 +129,8 @@ func (c *Client) Unsubscribe(ctx context.Context, room string) error {
 }
 
 // OnSubscribe adds f to the functions run with the result of every automatic
-// subscription: those the client makes again after a new session. An error that is an
+// subscription: those the client makes again after a new session, on a goroutine of the
+// client's, one room after another. An error that is an
 // *events.ErrorBody is the server's refusal; the client then stops subscribing to that
 // room. Other errors (the session ended) leave the subscription for the next session.
 func (c *Client) OnSubscribe(f func(SubscribeResult, error)) {
