@@ -203,7 +203,11 @@ func TestVolatileDroppedForStalledClient(t *testing.T) {
 		if err := srv.To("chat").Emit(ctx, "stall", nil); err != nil {
 			t.Fatal(err)
 		}
-		<-blocked
+		select {
+		case <-blocked:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no stall event within 10s")
+		}
 		const n = 1000
 		pad := strings.Repeat("x", 1000)
 		for i := range n {
@@ -419,8 +423,10 @@ func TestDurableCatchUpAfterServerEndedSession(t *testing.T) {
 		mustRun(t, q.waitFor(t, 10), 1, 10)
 
 		s.Close(4100, "go away and come back") // a reconnect code: a new session follows
-		if err := s.Context().Err(); err == nil {
-			<-s.Context().Done()
+		select {
+		case <-s.Context().Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the session did not end within 10s of its Close")
 		}
 		publishNews(t, srv, room, 11, 30) // before the new session subscribes
 		var res client.SubscribeResult

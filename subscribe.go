@@ -221,7 +221,6 @@ func (s *Session) endCatchUp(room string, latest *rooms.Position) {
 		return
 	}
 	delete(c.rooms, room)
-	c.active.Store(len(c.rooms) > 0)
 	for _, b := range held {
 		if latest != nil {
 			if pos := positionOf(b); pos != nil && pos.Epoch == latest.Epoch && pos.Offset <= latest.Offset {
@@ -230,6 +229,9 @@ func (s *Session) endCatchUp(room string, latest *rooms.Position) {
 		}
 		_ = s.core.Send(b, true)
 	}
+	// Only now may deliver queue directly: a broadcast it queued before the held ones would
+	// make the client drop them as older.
+	c.active.Store(len(c.rooms) > 0)
 }
 
 // holdBroadcast holds data, a broadcast to rs, when s catches up on one of rs, and
