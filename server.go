@@ -46,8 +46,8 @@ type Server struct {
 	adapterOnce sync.Once
 	adapterErr  error
 	hist        rooms.History // durable histories (Options.History resolved)
-	claims      rooms.Claimer // the publish endpoint's (publish.go); nil when it is off
 	order       *orderGate    // durable broadcasts to members in offset order (durable_order.go)
+	claims      rooms.Claimer // the publish endpoint's (publish.go); nil when it is off
 
 	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
 	channelsMu sync.Mutex                    // serialises Channel calls
