@@ -150,7 +150,7 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 }
 
 // TestVolatileDroppedForStalledClient: while a client does not read, volatile broadcasts
-// are dropped for it and default ones are kept: once it reads again it has every default
+// (and Session.EmitVolatile) are dropped for it and default ones are kept: once it reads again it has every default
 // one, in order, and not every volatile one.
 func TestVolatileDroppedForStalledClient(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
@@ -173,7 +173,7 @@ func TestVolatileDroppedForStalledClient(t *testing.T) {
 		url := serveAt(t, srv, hs)
 
 		c := dialClient(t, url, tr, client.Options{})
-		<-sessions
+		s := <-sessions
 		release := make(chan struct{})
 		blocked := make(chan struct{})
 		c.On("stall", func(ctx context.Context, data json.RawMessage) {
@@ -217,7 +217,11 @@ func TestVolatileDroppedForStalledClient(t *testing.T) {
 			if err := srv.To("chat").Emit(ctx, "pad", pad); err != nil {
 				t.Fatal(err)
 			}
-			if err := srv.To("cursor").Emit(ctx, "cursor", i); err != nil {
+			emit := srv.To("cursor").Emit // volatile by its Channel
+			if i%2 == 1 {
+				emit = s.EmitVolatile
+			}
+			if err := emit(ctx, "cursor", i); err != nil {
 				t.Fatal(err)
 			}
 		}
