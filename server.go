@@ -45,7 +45,8 @@ type Server struct {
 	adapter     rooms.Adapter
 	adapterOnce sync.Once
 	adapterErr  error
-	hist        rooms.History // durable histories (Options.History resolved)
+	hist        rooms.History  // durable histories (Options.History resolved)
+	durableMu   [64]sync.Mutex // durable broadcasts of a room, append to publish (durableLock)
 
 	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
 	channelsMu sync.Mutex                    // serialises Channel calls
