@@ -150,7 +150,7 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 }
 
 // TestVolatileDroppedForStalledClient: while a client does not read, volatile broadcasts
-// are dropped for it and default ones are kept: once it reads again it has every default
+// (and Session.EmitVolatile) are dropped for it and default ones are kept: once it reads again it has every default
 // one, in order, and not every volatile one.
 func TestVolatileDroppedForStalledClient(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
@@ -173,7 +173,7 @@ func TestVolatileDroppedForStalledClient(t *testing.T) {
 		url := serveAt(t, srv, hs)
 
 		c := dialClient(t, url, tr, client.Options{})
-		<-sessions
+		s := <-sessions
 		release := make(chan struct{})
 		blocked := make(chan struct{})
 		c.On("stall", func(ctx context.Context, data json.RawMessage) {
@@ -217,7 +217,11 @@ func TestVolatileDroppedForStalledClient(t *testing.T) {
 			if err := srv.To("chat").Emit(ctx, "pad", pad); err != nil {
 				t.Fatal(err)
 			}
-			if err := srv.To("cursor").Emit(ctx, "cursor", i); err != nil {
+			emit := srv.To("cursor").Emit // volatile by its Channel
+			if i%2 == 1 {
+				emit = s.EmitVolatile
+			}
+			if err := emit(ctx, "cursor", i); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -643,4 +647,37 @@ func (h *failingHistory) Append(ctx context.Context, room string, data []byte, o
 		return rooms.Position{}, errors.New("history down")
 	}
 	return h.History.Append(ctx, room, data, opts)
+}
+
+// TestDurableConcurrentEmits: durable broadcasts emitted at once from many goroutines to
+// one room reach a subscriber in the order of their offsets, so none is dropped as old.
+func TestDurableConcurrentEmits(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		t.Parallel()
+		srv, url := durableServer(t, 1000, make(chan *sockhop.Session, 1))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		const room, workers, each = "news:4", 8, 50
+		c := dialClient(t, url, tr, client.Options{})
+		q := recordNews(c)
+		if _, err := c.Subscribe(ctx, room); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() { publishNews(t, srv, room, w*each+1, (w+1)*each) })
+		}
+		wg.Wait()
+		got := q.waitFor(t, workers*each) // fails after 20s when one was dropped
+		seen := map[int]bool{}
+		for _, n := range got {
+			seen[n] = true
+		}
+		if len(got) != workers*each || len(seen) != workers*each {
+			t.Fatalf("%d messages (%d different) of %d", len(got), len(seen), workers*each)
+		}
+		if p := c.Positions()[room]; p.Offset != workers*each {
+			t.Fatalf("position %+v, want offset %d", p, workers*each)
+		}
+	})
 }

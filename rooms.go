@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/sockhop/sockhop/events"
@@ -208,6 +209,14 @@ func (b *Broadcast) emit(ctx context.Context, name string, v any) (rooms.Positio
 			return pos, fmt.Errorf("sockhop: emit %s: durable: %w", name, rooms.ErrNoHistory)
 		}
 		room := b.rooms[0]
+		if o, ok := b.pub.(durableOrderer); ok {
+			// Offsets are handed out in the order appends reach the history: keep that order
+			// on the way out too, so that other nodes get them in order (their order gate,
+			// durable_order.go, then need not wait for a gap to close).
+			mu := o.durableLock(room)
+			mu.Lock()
+			defer mu.Unlock()
+		}
 		if msg, pos, err = appendDurable(ctx, h, room, msg, b.pub.channelFor(room).historyOptions()); err != nil {
 			return pos, fmt.Errorf("sockhop: emit %s: appending to the history of %s: %w", name, room, err)
 		}
@@ -250,6 +259,22 @@ func unmarkVolatile(data []byte) ([]byte, bool) {
 		return data, false
 	}
 	return append([]byte(`{"t":"ev",`), data[len(volatilePrefix):]...), true
+}
+
+// durableOrderer is a publisher that serialises the durable broadcasts of each room from
+// their append to their publish, so that they leave in the order of their offsets.
+type durableOrderer interface {
+	durableLock(room string) *sync.Mutex
+}
+
+// durableLock returns the lock of room's durable broadcasts: one of a fixed set of
+// stripes, by the room's hash.
+func (srv *Server) durableLock(room string) *sync.Mutex {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(room); i++ {
+		h = (h ^ uint32(room[i])) * 16777619
+	}
+	return &srv.durableMu[h%uint32(len(srv.durableMu))]
 }
 
 // deliverLocal queues p for this node's members (publisher).

@@ -45,9 +45,10 @@ type Server struct {
 	adapter     rooms.Adapter
 	adapterOnce sync.Once
 	adapterErr  error
-	hist        rooms.History // durable histories (Options.History resolved)
-	order       *orderGate    // durable broadcasts to members in offset order (durable_order.go)
-	claims      rooms.Claimer // the publish endpoint's (publish.go); nil when it is off
+	hist        rooms.History  // durable histories (Options.History resolved)
+	order       *orderGate     // durable broadcasts to members in offset order (durable_order.go)
+	claims      rooms.Claimer  // the publish endpoint's (publish.go); nil when it is off
+	durableMu   [64]sync.Mutex // durable broadcasts of a room, append to publish (durableLock)
 
 	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
 	channelsMu sync.Mutex                    // serialises Channel calls

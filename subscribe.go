@@ -91,8 +91,8 @@ func decodeSub(m *events.Message) (subRequest, error) {
 	return req, nil
 }
 
-// subscribe serves $sub: the Channel's rule, the join, and for a durable room the
-// catch-up from since, in this order, so that nothing appended meanwhile is missed.
+// subscribe serves $sub: the Channel's rule, the join, and with since the catch-up from
+// the room's history, in this order, so that nothing appended meanwhile is missed.
 func (s *Session) subscribe(ctx context.Context, m *events.Message) (*subReply, error) {
 	req, err := decodeSub(m)
 	if err != nil {
@@ -107,8 +107,10 @@ func (s *Session) subscribe(ctx context.Context, m *events.Message) (*subReply, 
 		return nil, err
 	}
 	reply := &subReply{Room: req.Room}
-	durable := ch.Class == Durable
-	if durable && req.Since != nil {
+	// A position means the client had durable messages of the room: catch up from it
+	// whatever the Channel's Class (a broadcast may choose Durable itself).
+	catchUp := req.Since != nil
+	if catchUp {
 		s.startCatchUp(req.Room) // before the join: what arrives from then on is held
 	}
 	if err := s.Join(ctx, req.Room); err != nil {
@@ -121,10 +123,10 @@ func (s *Session) subscribe(ctx context.Context, m *events.Message) (*subReply, 
 		}
 		return nil, &Error{Code: CodeBadRequest, Message: err.Error()}
 	}
-	if !durable {
+	if !catchUp && ch.Class != Durable {
 		return reply, nil
 	}
-	if req.Since == nil {
+	if !catchUp {
 		// The room's latest position: the subscription starts after it.
 		_, latest, _, err := srv.hist.Since(ctx, req.Room, rooms.Position{}, 1)
 		if err != nil {
