@@ -535,14 +535,21 @@ var Subs = class extends Map {
   /**
    * fresh applies the client rule to a durable message of room at p: another epoch than the
    * last position's, or a later offset in the same epoch, is taken (the position moves to
-   * p); an offset at or before the last one is a duplicate (false). Rooms not subscribed
-   * by the client take everything.
+   * p); an offset at or before the last one is a duplicate (false). While a $sub is answered
+   * the catch-up may interleave with live messages: then a message is a duplicate when it is
+   * at or before the position the $sub asked from, or was taken already. Rooms not
+   * subscribed by the client take everything.
    */
   fresh(room, p) {
     const s = this.get(room);
     if (!s || !isPos(p)) return true;
-    if (s.pos && s.pos.e === p.e && p.o <= s.pos.o) return false;
-    s.pos = { e: p.e, o: p.o };
+    const c = s.pos;
+    const k = p.e + " " + p.o;
+    if (s.seen) {
+      if (s.base && s.base.e === p.e && p.o <= s.base.o || s.seen.has(k)) return false;
+      s.seen.add(k);
+    } else if (c && c.e === p.e && p.o <= c.o) return false;
+    if (!c || c.e !== p.e || p.o > c.o) s.pos = { e: p.e, o: p.o };
     return true;
   }
   /** positions returns each room with its position (null: none yet), for saving. */
@@ -1274,7 +1281,9 @@ var Client = class extends Emitter {
     s.ep = this.epoch;
     const d = { room };
     if (s.pos) d.since = s.pos;
-    const cur = () => s.gen == gen && this.subs.get(room) === s;
+    s.base = s.pos;
+    s.seen = /* @__PURE__ */ new Set();
+    const cur = () => s.gen == gen && this.subs.get(room) === s && (s.seen = null, true);
     this.emitWithAck("$sub", d).then(
       (a) => {
         if (!cur()) return;

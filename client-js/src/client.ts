@@ -288,7 +288,10 @@ export class Client extends Emitter implements Socket {
     s.ep = this.epoch;
     const d: any = { room };
     if (s.pos) d.since = s.pos;
-    const cur = () => s.gen == gen && this.subs.get(room) === s;
+    s.base = s.pos;
+    s.seen = new Set();
+    // The answer to this request, while it is the room's latest: the catch-up is over.
+    const cur = () => s.gen == gen && this.subs.get(room) === s && ((s.seen = null), true);
     this.emitWithAck('$sub', d).then(
       (a: any) => {
         if (!cur()) return;

@@ -225,3 +225,33 @@ test('with keepSession a reload subscribes again from the saved positions, unles
     assert.deepEqual(c.srv.subs, [{ room: 'news', since: { e: 'A', o: 3 } }]);
     assert.deepEqual(c.ev, [['subscribed', { room: 'news', recovered: true, pos: { e: 'A', o: 5 } }]]);
   }));
+
+test('a catch-up interleaved with live messages: each position taken once, none lost', async () => {
+  const { srv, w } = setup();
+  const got = [];
+  w.c.on('news', (d) => got.push(d));
+  srv.answer = (d) => ({ d: { room: d.room, pos: { e: 'A', o: 2 } } });
+  await until(() => w.c.state === 'connected');
+  await w.c.subscribe('news');
+  srv.durable('news', 'A', 1, 'old1');
+  srv.durable('news', 'A', 3);
+  await until(() => got.length === 1);
+  // A new session: the server joins, a live message (6) reaches the session before the
+  // history's entries after 3 (4, 5, 6) are queued, then the ack.
+  srv.answer = () => null; // the test answers
+  srv.resume = false;
+  w.cur().drop(1006, 'cut');
+  await until(() => srv.subs.length === 2);
+  assert.deepEqual(srv.subs[1], { room: 'news', since: { e: 'A', o: 3 } });
+  srv.durable('news', 'A', 6);
+  srv.durable('news', 'A', 3, 'dup3');
+  srv.durable('news', 'A', 4);
+  srv.durable('news', 'A', 5);
+  srv.durable('news', 'A', 6, 'dup6');
+  srv.cur.server({ t: 'ack', id: srv.cur.events().find((e) => e.n === '$sub').id, d: { room: 'news', pos: { e: 'A', o: 6 }, recovered: true } });
+  srv.durable('news', 'A', 6, 'dup6 again'); // after the ack: the last position rules again
+  srv.durable('news', 'A', 7);
+  await until(() => got.length === 5);
+  await tick(20);
+  assert.deepEqual(got, [3, 6, 4, 5, 7]);
+});
