@@ -92,7 +92,7 @@ func (srv *Server) admitSockJS(w http.ResponseWriter, r *http.Request) bool {
 	// client is enough here, as a new session is counted again after its hello.
 	resuming := r.URL.Query().Get("resume") == "1"
 	srv.mu.Lock()
-	draining := srv.draining
+	draining := srv.stopping
 	full := srv.shakes[ip] >= srv.opts.MaxSessionsPerIP || !resuming && srv.perIP[ip] >= srv.opts.MaxSessionsPerIP
 	srv.mu.Unlock()
 	var refusal error

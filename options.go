@@ -156,6 +156,11 @@ type Options struct {
 	// that Members, Count, Presence and DisconnectUser answer for the whole cluster, and it
 	// forwards the requests of sessions that live on another node there (Advertise).
 	Adapter rooms.Adapter
+	// History keeps the durable broadcasts of rooms (Class Durable, PROTOCOL.md §9) for
+	// clients to catch up from, on any node. Nil means the Adapter's when it implements
+	// rooms.History (the Redis and NATS adapters do, in their brokers), else
+	// rooms.NewMemoryHistory(): one process.
+	History rooms.History
 	// Advertise is the base URL ("http://10.0.0.5:8080", scheme and host only) at which the
 	// other nodes of the cluster reach this one, to forward it the requests of its sessions
 	// that a load balancer without affinity sends elsewhere (PROTOCOL.md §7). Every node

@@ -1,6 +1,7 @@
 package sockhop
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -78,17 +79,40 @@ func (srv *Server) leaveAll(s *Session) {
 // Rooms returns the rooms that have members on this server, sorted.
 func (srv *Server) Rooms() []string { return srv.rooms.Rooms() }
 
+// ErrDurableRooms is returned by [Broadcast.Emit] for a Durable broadcast that does not
+// address exactly one room: a durable message has its position in one room's history.
+var ErrDurableRooms = errors.New("sockhop: a durable broadcast addresses exactly one room")
+
+// publisher is where a Broadcast goes: a *Server (its members here, the other nodes through
+// its Adapter) or a *Publisher (the nodes through its Adapter only).
+type publisher interface {
+	// deliverLocal queues p for the members on this process; it must not block.
+	deliverLocal(p rooms.Publication)
+	// adapterPublish hands p to the other nodes.
+	adapterPublish(ctx context.Context, p rooms.Publication) error
+	// history is where durable messages are appended; nil when there is none.
+	history() rooms.History
+	// channelFor returns the Channel of room (the zero Channel when none matches).
+	channelFor(room string) Channel
+	// draining reports that the publisher is closing: Emit sends nothing.
+	draining() bool
+}
+
+var _ publisher = (*Server)(nil)
+
 // Broadcast addresses the members of one or more rooms. Build it with [Server.To]; each
 // method returns a new Broadcast, so one may be kept and reused.
 type Broadcast struct {
-	srv    *Server
-	rooms  []string
-	except []string
+	pub      publisher
+	rooms    []string
+	except   []string
+	class    Class
+	classSet bool // Class was called: class overrides the rooms' Channel.Class
 }
 
 // To addresses the members of rooms (a session in several of them gets a message once).
 func (srv *Server) To(rooms ...string) *Broadcast {
-	return &Broadcast{srv: srv, rooms: slices.Clone(rooms)}
+	return &Broadcast{pub: srv, rooms: slices.Clone(rooms)}
 }
 
 // To adds rooms to the broadcast.
@@ -105,13 +129,42 @@ func (b *Broadcast) Except(ids ...string) *Broadcast {
 	return &c
 }
 
+// Class sets how the broadcast is delivered, overriding the Channel.Class of its rooms.
+// Without it, a broadcast has its rooms' Channel.Class when they all have the same one,
+// and is Default otherwise.
+func (b *Broadcast) Class(c Class) *Broadcast {
+	cp := *b
+	cp.class, cp.classSet = c, true
+	return &cp
+}
+
+// effectiveClass returns the class the broadcast is delivered with.
+func (b *Broadcast) effectiveClass() Class {
+	if b.classSet || len(b.rooms) == 0 {
+		return b.class
+	}
+	c := b.pub.channelFor(b.rooms[0]).Class
+	for _, r := range b.rooms[1:] {
+		if b.pub.channelFor(r).Class != c {
+			return Default
+		}
+	}
+	return c
+}
+
 // Emit sends event name with v to every addressed session, on this node and, through the
 // Adapter, on the others. The message is encoded once and the same bytes are queued for
 // every member; Emit never waits for a member. Local delivery happens even when the
 // adapter fails; the error then says that other nodes may not have the message. Once
 // Shutdown has begun, Emit sends nothing and returns ErrServerClosed.
+//
+// A Volatile broadcast is dropped for each member whose session is slow or has no
+// transport at the moment. A Durable one is first appended to its room's history
+// (Options.History), and members get it with the room and its position; it must address
+// exactly one room (else ErrDurableRooms), and when the history fails nothing is sent and
+// Emit returns the error: a durable message is not sent half-way, the caller may retry.
 func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
-	if b.srv.isDraining() {
+	if b.pub.draining() {
 		return ErrServerClosed
 	}
 	if len(b.rooms) == 0 {
@@ -122,22 +175,82 @@ func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 			return fmt.Errorf("sockhop: emit %s: %w", name, err)
 		}
 	}
+	class := b.effectiveClass()
+	if class == Durable && !oneRoom(b.rooms) {
+		return fmt.Errorf("sockhop: emit %s: %w", name, ErrDurableRooms)
+	}
 	msg, err := encodeEvent(name, v, 0)
 	if err != nil {
 		return fmt.Errorf("sockhop: emit %s: %w", name, err)
 	}
-	b.srv.deliver(rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg})
-	pub := rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg}
-	start := time.Now()
-	err = b.srv.callAdapter("Publish", func() error { return b.srv.adapter.Publish(ctx, pub) })
-	if b.srv.obs != nil {
-		b.srv.obs.AdapterPublish(b.srv.broker, time.Since(start), err)
+	switch class {
+	case Volatile:
+		msg = markVolatile(msg)
+	case Durable:
+		h := b.pub.history()
+		if h == nil {
+			return fmt.Errorf("sockhop: emit %s: durable: %w", name, rooms.ErrNoHistory)
+		}
+		room := b.rooms[0]
+		if msg, _, err = appendDurable(ctx, h, room, msg, b.pub.channelFor(room).historyOptions()); err != nil {
+			return fmt.Errorf("sockhop: emit %s: appending to the history of %s: %w", name, room, err)
+		}
 	}
-	if err != nil {
+	b.pub.deliverLocal(rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg})
+	if err := b.pub.adapterPublish(ctx, rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg}); err != nil {
 		return fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
 	}
 	return nil
 }
+
+// oneRoom reports whether rs names exactly one room (maybe more than once).
+func oneRoom(rs []string) bool {
+	for _, r := range rs[1:] {
+		if r != rs[0] {
+			return false
+		}
+	}
+	return len(rs) > 0
+}
+
+// volatilePrefix starts the bytes of a Volatile broadcast between nodes: the message with
+// a "vol" field after its type, which the receiving node takes off (clients never see
+// it; a node that does not know it passes it on, and clients ignore unknown fields).
+const volatilePrefix = `{"t":"ev","vol":1,`
+
+// markVolatile returns an encoded event marked as volatile (volatilePrefix).
+func markVolatile(msg []byte) []byte {
+	const ev = `{"t":"ev",`
+	if !bytes.HasPrefix(msg, []byte(ev)) {
+		return msg
+	}
+	return append([]byte(volatilePrefix), msg[len(ev):]...)
+}
+
+// unmarkVolatile reports whether data is a marked volatile event, and returns it without
+// the mark.
+func unmarkVolatile(data []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(data, []byte(volatilePrefix)) {
+		return data, false
+	}
+	return append([]byte(`{"t":"ev",`), data[len(volatilePrefix):]...), true
+}
+
+// deliverLocal queues p for this node's members (publisher).
+func (srv *Server) deliverLocal(p rooms.Publication) { srv.deliver(p) }
+
+// adapterPublish hands p to the other nodes through the Adapter (publisher).
+func (srv *Server) adapterPublish(ctx context.Context, p rooms.Publication) error {
+	start := time.Now()
+	err := srv.callAdapter("Publish", func() error { return srv.adapter.Publish(ctx, p) })
+	if srv.obs != nil {
+		srv.obs.AdapterPublish(srv.broker, time.Since(start), err)
+	}
+	return err
+}
+
+// history returns the server's History of durable messages (publisher).
+func (srv *Server) history() rooms.History { return srv.hist }
 
 // deliver queues a broadcast for the local members; it is also the adapter's delivery
 // function for broadcasts from other nodes, so it must not block. It does not panic into
@@ -153,13 +266,18 @@ func (srv *Server) deliver(p rooms.Publication) {
 			srv.hookPanic("deliver", r, "rooms", p.Rooms)
 		}
 	}()
+	data, volatile := unmarkVolatile(p.Data)
 	n := 0
 	srv.rooms.Each(p.Rooms, func(s *Session) {
 		if len(p.Except) > 0 && slices.Contains(p.Except, s.ID()) {
 			return
 		}
 		n++
-		_ = s.core.Send(p.Data, true) // a full queue closes that session only
+		if volatile {
+			s.core.SendVolatile(data)
+			return
+		}
+		_ = s.core.Send(data, true) // a full queue closes that session only
 	})
 	if srv.obs != nil {
 		srv.obs.Broadcast(n)

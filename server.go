@@ -45,6 +45,10 @@ type Server struct {
 	adapter     rooms.Adapter
 	adapterOnce sync.Once
 	adapterErr  error
+	hist        rooms.History // durable histories (Options.History resolved)
+
+	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
+	channelsMu sync.Mutex                    // serialises Channel calls
 
 	handlers     atomic.Pointer[map[string]HandlerFunc] // copy on write
 	handlersMu   sync.Mutex                             // serialises registrations
@@ -61,7 +65,7 @@ type Server struct {
 	perIP       counts // sessions per client address, detached ones included; guarded by mu
 	shakes      counts // handshakes under way per client address; guarded by mu
 	sends       counts // xhr_send bodies in flight per client address; guarded by mu
-	draining    bool
+	stopping    bool   // Shutdown has begun; guarded by mu
 	sessions    map[string]*Session
 	handshaking map[transport.Conn]struct{}
 	wg          sync.WaitGroup // every accepted connection
@@ -128,6 +132,8 @@ func New(opts Options) (*Server, error) {
 		srv.adapter = rooms.NewMemory()
 	}
 	srv.broker = brokerName(srv.adapter)
+	srv.hist = resolveHistory(opts.History, srv.adapter)
+	srv.channels.Store(&[]channelRule{})
 	if err := srv.callAdapter("Start", func() error { return srv.adapter.Start(srv.baseCtx, srv.deliver) }); err != nil {
 		return nil, fmt.Errorf("sockhop: starting the rooms adapter: %w", err)
 	}
@@ -184,7 +190,7 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var refused error
-	if srv.isDraining() {
+	if srv.draining() {
 		refused = &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()}
 	} else {
 		refused = srv.pace(r, srv.clientKey(r))
@@ -213,17 +219,17 @@ func (srv *Server) clientKey(r *http.Request) string {
 	return addrKey(srv.clientIP(r), srv.opts.IPv6PrefixLen)
 }
 
-func (srv *Server) isDraining() bool {
+func (srv *Server) draining() bool {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	return srv.draining
+	return srv.stopping
 }
 
 // accept runs one connection from handshake to end, on the caller's goroutine.
 func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	start := time.Now()
 	srv.mu.Lock()
-	if srv.draining {
+	if srv.stopping {
 		srv.mu.Unlock()
 		srv.refuse(conn, &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()})
 		return
@@ -272,7 +278,7 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	}
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
-	if err == nil && srv.draining {
+	if err == nil && srv.stopping {
 		err = &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()}
 	}
 	if err == nil {
@@ -487,7 +493,7 @@ func (srv *Server) retryHint() int64 {
 // WebSocket connections, so call srv.Shutdown before it.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.mu.Lock()
-	srv.draining = true
+	srv.stopping = true
 	live := make([]*Session, 0, len(srv.sessions))
 	for _, s := range srv.sessions {
 		live = append(live, s)

@@ -112,6 +112,20 @@ func (s *Session) Emit(ctx context.Context, name string, v any) error {
 	return s.core.Send(msg, true)
 }
 
+// EmitVolatile sends event name with v to the client unless the session is slow (its
+// queue holds more than a little) or has no transport at the moment (it waits for a
+// resume): then the message is dropped, without error. Use it for what is stale by the
+// time it would arrive late: cursor moves, typing indicators. The error is for v that
+// does not encode.
+func (s *Session) EmitVolatile(ctx context.Context, name string, v any) error {
+	msg, err := encodeEvent(name, v, 0)
+	if err != nil {
+		return fmt.Errorf("sockhop: emit %s: %w", name, err)
+	}
+	s.core.SendVolatile(msg)
+	return nil
+}
+
 // EmitWithAck sends event name with v and waits for the client's reply, until ctx ends,
 // Options.AckTimeout passes (ErrAckTimeout) or the session ends (ErrSessionClosed). An
 // error reply comes back as *Error.

@@ -24,6 +24,10 @@ type Config struct {
 	GoingAwayGrace time.Duration
 	// MaxQueueBytes bounds the send queue. Zero means 1 MiB.
 	MaxQueueBytes int
+	// VolatileBytes is how much the send queue may hold for [Session.SendVolatile] to
+	// queue a message: past it the peer is slow and volatile messages are dropped. Zero
+	// means 16 KiB.
+	VolatileBytes int
 	// RefuseWhenFull makes a full queue refuse the message being queued with
 	// ErrQueueFull, the session going on, instead of closing it as a slow consumer (1013).
 	// Clients set it: their queue fills while they are offline.
@@ -95,6 +99,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxQueueBytes <= 0 {
 		c.MaxQueueBytes = 1 << 20
+	}
+	if c.VolatileBytes <= 0 {
+		c.VolatileBytes = 16 << 10
 	}
 	if c.MaxPendingAcks <= 0 {
 		c.MaxPendingAcks = 1024

@@ -14,10 +14,11 @@ const overheadBytes = 32
 
 // item is one queued or retained message.
 type item struct {
-	b       []byte
-	counted bool   // an ev or ack: counted by sequence numbers
-	control bool   // ping, pong, welcome, close: exempt from the byte bound
-	seq     uint64 // the sequence number, once written (0 = not yet)
+	b        []byte
+	counted  bool   // an ev or ack: counted by sequence numbers
+	control  bool   // ping, pong, welcome, close: exempt from the byte bound
+	volatile bool   // SendVolatile: dropped rather than sent again after a drop, unless written
+	seq      uint64 // the sequence number, once written (0 = not yet)
 
 	closeMsg bool // the close message of a graceful Close
 }
@@ -27,6 +28,37 @@ type item struct {
 // exceed its bound it closes the session with 1013 and returns ErrSlowConsumer.
 func (s *Session) Send(b []byte, counted bool) error {
 	return s.enqueue(item{b: b, counted: counted})
+}
+
+// SendVolatile enqueues one encoded event that may be dropped: it is, and SendVolatile
+// returns false, when no transport is served at the moment (the session waits for a
+// resume), when the queue already holds more than Config.VolatileBytes (the peer is slow),
+// or when the session is closing. A volatile message never closes the session for its
+// queue, and one still queued when its transport drops is dropped too. Once written it is
+// counted and kept for a resume like any event: the peer's count of events includes it.
+func (s *Session) SendVolatile(b []byte) bool {
+	s.mu.Lock()
+	if s.closing != nil || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return false
+	}
+	n := len(b) + overheadBytes
+	if s.queued+n > s.cfg.VolatileBytes || s.queued+n > s.cfg.MaxQueueBytes || !s.serving() {
+		s.mu.Unlock()
+		return false
+	}
+	s.queued += n
+	s.queue = append(s.queue, item{b: b, counted: true, volatile: true})
+	s.mu.Unlock()
+	s.signal()
+	return true
+}
+
+// serving reports whether a transport is served and has not dropped.
+func (s *Session) serving() bool {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	return s.tcancel != nil && !s.dropped
 }
 
 // SendControl enqueues a control message (welcome, ping, pong) outside the byte bound.

@@ -128,6 +128,7 @@ func (s *Session) Resume(peerSeq uint64, first []byte) bool {
 		case it.seq != 0:
 			pool = append(pool, it)
 		case it.control && !it.closeMsg:
+		case it.volatile: // not written before the drop: dropped
 		default:
 			fresh = append(fresh, it)
 		}
