@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	var sf serve.Flags
 	sf.Register(fs)
 	var cl serve.ClusterFlags
-	cl.Register(fs) // -redis also keeps nicknames and history in that Redis
+	cl.Register(fs) // -redis also keeps nicknames in that Redis (the history is in the broker)
 	var ops serve.Ops
 	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")

@@ -35,7 +35,7 @@ type chatter struct {
 
 func dialChat(t *testing.T, url, transport string, hc *http.Client) *chatter {
 	t.Helper()
-	c, rec := serve.Dial(t, url, transport, hc, "msg", "notice", "rooms")
+	c, rec := serve.Dial(t, url, transport, hc, "msg", "notice", "rooms", "typing")
 	return &chatter{c: c, rec: rec}
 }
 
@@ -301,6 +301,32 @@ func TestSelfSignedTLS(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("page: %s", resp.Status)
 	}
+}
+
+// TestTyping: "typing" reaches the others in the room (volatile), not the typist; a
+// message after it reaches everyone, so the typist's own count is known to be final.
+func TestTyping(t *testing.T) {
+	testutil.ForEachTransport(t, func(t *testing.T, tr string) {
+		info := startChat(t)
+		url := serve.SockhopURL(info.URL)
+		ann := dialChat(t, url, tr, nil)
+		bob := dialChat(t, url, tr, nil)
+		ann.join(t, "lobby", "ann")
+		bob.join(t, "lobby", "bob")
+		ann.waitNotice(t, "join", "bob")
+		if err := bob.c.Emit(context.Background(), "typing", struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+		var ty typing
+		ann.rec.Wait(t, "typing", wait, func(d json.RawMessage) bool {
+			return json.Unmarshal(d, &ty) == nil && ty.Nick == "bob" && ty.Room == "lobby"
+		})
+		bob.say(t, "typed")
+		bob.waitMsg(t, "bob", "typed")
+		if n := bob.rec.Count("typing"); n != 0 {
+			t.Errorf("the typist got %d typing events of its own", n)
+		}
+	})
 }
 
 // TestRedisTwoProcesses runs two chat servers sharing a real redis-server.
