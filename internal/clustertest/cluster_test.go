@@ -33,7 +33,7 @@ type brokerKind struct {
 
 var (
 	redisBroker = brokerKind{"redis", "-redis", func(t testing.TB) broker { return testutil.StartRedis(t) }}
-	natsBroker  = brokerKind{"nats", "-nats", func(t testing.TB) broker { return testutil.StartNATS(t) }}
+	natsBroker  = brokerKind{"nats", "-nats", func(t testing.TB) broker { return testutil.StartNATSJetStream(t) }}
 	brokers     = []brokerKind{redisBroker, natsBroker}
 )
 
