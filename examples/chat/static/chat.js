@@ -41,6 +41,8 @@
   $('nick').value = me.nick;
   /** The room whose history the list shows (null: none yet, or one to show again). */
   let shown = null;
+  /** @type {import('sockhop').SubscribeResult | null} the room's last subscription */
+  let lastSub = null;
   /** @type {Map<string, Message>} the messages in the list, by id: each is shown once */
   const msgs = new Map();
   const chatRoom = (room) => 'chat:' + room; // the sockhop room (the server's Channel "chat:")
@@ -121,7 +123,7 @@
     showError('');
     const old = me.room;
     try {
-      const r = await socket.subscribe(chatRoom(room));
+      const r = (lastSub = await socket.subscribe(chatRoom(room)));
       if (!r.recovered) shown = null;
     } catch (err) {
       showError(err.message);
@@ -236,7 +238,9 @@
   // long while, a server that ended the session): recovered tells whether the messages
   // missed meanwhile all came; if not, the next join shows the history again.
   socket.on('subscribed', (r) => {
-    if (r.room === chatRoom(me.room) && !r.recovered) shown = null;
+    if (r.room !== chatRoom(me.room)) return;
+    lastSub = r;
+    if (!r.recovered) shown = null;
   });
 
   // "typing…": volatile events, dropped by the server rather than delivered late. Each
@@ -343,5 +347,6 @@
     typed();
   });
 
-  /** @type {any} */ (window).chat = { socket, me }; // for the browser tests and the console
+  // For the browser tests and the console.
+  /** @type {any} */ (window).chat = { socket, me, get sub() { return lastSub; } };
 })();
