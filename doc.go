@@ -48,6 +48,14 @@
 // sessions. A session lives on one node: clients name it (PROTOCOL.md §7), and a request
 // that reaches another node is proxied to it at its [Options.Advertise] address.
 //
+// # Channels
+//
+// Rooms are joined by server code ([Session.Join]) or, where a [Channel] rule allows it
+// ([Server.Channel]), by the clients themselves. Each broadcast has a [Class]: [Default],
+// [Volatile] (dropped for slow or detached clients) or [Durable] (kept in the room's
+// history, [Options.History], from which a client that lost its session catches up on
+// any node and is told whether it recovered everything). PROTOCOL.md §9 has the wire.
+//
 // # Operating it
 //
 // [Options.Observer] receives what the server does (sessions opened, resumed and closed

@@ -126,3 +126,56 @@ func ExampleServer_Shutdown() {
 	// 1001
 	// sockhop: server closed
 }
+
+// Rooms that clients subscribe to themselves, under a rule, with durable history: a client
+// that comes back as a new process with its saved positions catches up on what it missed.
+func ExampleServer_Channel() {
+	srv, _ := sockhop.New(sockhop.Options{})
+	srv.Channel("news:", sockhop.Channel{
+		Subscribe: func(ctx context.Context, s *sockhop.Session, room string) error {
+			if room == "news:secret" {
+				return &sockhop.Error{Code: "forbidden", Message: "not for you"}
+			}
+			return nil
+		},
+		Class: sockhop.Durable,
+	})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	ctx := context.Background()
+
+	headlines := make(chan string, 10)
+	dial := func(positions map[string]client.Position) *client.Client {
+		c := client.New(hs.URL, client.Options{Positions: positions})
+		c.On("headline", func(ctx context.Context, data json.RawMessage) {
+			var h string
+			_ = json.Unmarshal(data, &h)
+			headlines <- h
+		})
+		if err := c.Connect(ctx); err != nil {
+			log.Fatal(err)
+		}
+		return c
+	}
+	c := dial(nil)
+	_, err := c.Subscribe(ctx, "news:secret")
+	fmt.Println(err)
+	if _, err := c.Subscribe(ctx, "news:world"); err != nil {
+		log.Fatal(err)
+	}
+	_ = srv.To("news:world").Emit(ctx, "headline", "one")
+	fmt.Println(<-headlines)
+	saved := c.Positions()
+	c.Close()
+
+	_ = srv.To("news:world").Emit(ctx, "headline", "two") // while no one listens
+	c = dial(saved)
+	defer c.Close()
+	res, _ := c.Subscribe(ctx, "news:world")
+	fmt.Println(<-headlines, res.Recovered)
+	// Output:
+	// sockhop/client: subscribe news:secret: sockhop: forbidden: not for you
+	// one
+	// two true
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"runtime/debug"
+	"strings"
 )
 
 // HandlerFunc handles one event from a client. data is the event's raw JSON (nil for
@@ -16,11 +17,15 @@ import (
 // with CloseInternalError (1011, the client reconnects with a new session).
 type HandlerFunc func(ctx context.Context, s *Session, data json.RawMessage) (reply any, err error)
 
-// Handle registers h for event name. It panics when name is empty, h is nil, or name
-// already has a handler, like http.ServeMux.
+// Handle registers h for event name. It panics when name is empty, h is nil, name
+// already has a handler, like http.ServeMux, or name begins with "$" (reserved for the
+// protocol's own events, such as $sub: PROTOCOL.md §9).
 func (srv *Server) Handle(name string, h HandlerFunc) {
 	if name == "" || h == nil {
 		panic("sockhop: Handle needs a name and a handler")
+	}
+	if strings.HasPrefix(name, "$") {
+		panic("sockhop: event names beginning with $ are reserved for the protocol: " + name)
 	}
 	srv.handlersMu.Lock()
 	defer srv.handlersMu.Unlock()

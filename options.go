@@ -145,7 +145,8 @@ type Options struct {
 	MessageRate  float64
 	MessageBurst int
 	// MaxRoomsPerSession bounds the rooms one session may be in; Join fails with
-	// ErrTooManyRooms past it. Zero means 1000.
+	// ErrTooManyRooms past it, and a client subscription with the error code
+	// "too_many_rooms". Zero means 1000.
 	MaxRoomsPerSession int
 
 	// Adapter carries room broadcasts between server processes ("nodes"); the server starts

@@ -277,6 +277,9 @@ func (srv *Server) deliver(p rooms.Publication) {
 			s.core.SendVolatile(data)
 			return
 		}
+		if s.catchUp.active.Load() && s.holdBroadcast(p.Rooms, data) {
+			return // queued after the history's entries of its $sub
+		}
 		_ = s.core.Send(data, true) // a full queue closes that session only
 	})
 	if srv.obs != nil {

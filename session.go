@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,8 @@ type Session struct {
 	expiry    *time.Timer    // closes the session at identity.Expires; guarded by mu
 	ip        string         // the client's key for the per-address limits (clientKey)
 	observed  string         // the transport Options.Observer was last told of; guarded by mu
+
+	catchUp catchUp // the rooms of $sub catch-ups under way (subscribe.go)
 }
 
 // observe records t as the transport the Observer knows s on, and returns the one before.
@@ -195,6 +198,10 @@ type dispatcher struct{ s *Session }
 
 func (d dispatcher) HandleEvent(ctx context.Context, m *events.Message) {
 	s := d.s
+	if strings.HasPrefix(m.Name, "$") {
+		s.handleProtocolEvent(ctx, m)
+		return
+	}
 	h := (*s.srv.handlers.Load())[m.Name]
 	if h == nil {
 		s.srv.log.Debug("unknown event", "session", s.ID(), "event", m.Name)

@@ -39,6 +39,15 @@
 // next transport at once (live downgrade). Neither loses or duplicates a message; both
 // are reported to [Client.OnTransportChange], not to OnDisconnect and OnConnect.
 //
+// # Subscriptions
+//
+// [Client.Subscribe] joins a room where the server's Channel rule allows it (PROTOCOL.md
+// §9). The client keeps its subscriptions and, for durable rooms, the position of the last
+// message taken (durable messages it already has are dropped, not handled twice); after
+// every new session it subscribes again from those positions and reports each result,
+// with Recovered, to [Client.OnSubscribe]. [Client.Positions] and [Options.Positions]
+// carry the positions over to another process.
+//
 // # Concurrency
 //
 // All methods may be called concurrently. Handlers run one at a time, in the order the
@@ -51,6 +60,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -128,6 +138,10 @@ type Options struct {
 	// means 1 MiB. An emit that does not fit is refused with ErrQueueFull; the session goes
 	// on.
 	MaxQueueBytes int
+	// Positions are the positions in durable rooms that a client of an earlier process
+	// took (Client.Positions, saved): Subscribe to one of these rooms catches up from
+	// there (PROTOCOL.md §9). Nil means none.
+	Positions map[string]Position
 	// Logger receives log lines. Nil means silent.
 	Logger *slog.Logger
 }
@@ -164,9 +178,12 @@ type Client struct {
 	from           int           // the transport connect tries first; owned by the goroutine that connects
 	rtt            time.Duration // the round-trip estimate; zero until measured
 	onChange       []func(from, to string)
-	ping, pong     int64         // the heartbeat of the last welcome, ms
-	hb             heartbeat     // the learned heartbeat interval (heartbeat.go)
-	serverPing     time.Duration // the server's own ping interval (a welcome to a hello that asked none); guarded by mu
+	ping, pong     int64               // the heartbeat of the last welcome, ms
+	hb             heartbeat           // the learned heartbeat interval (heartbeat.go)
+	serverPing     time.Duration       // the server's own ping interval (a welcome to a hello that asked none); guarded by mu
+	subs           map[string]bool     // rooms subscribed to (Subscribe), made again after a new session; guarded by mu
+	pos            map[string]Position // the position taken in each durable room; guarded by mu
+	onSubscribe    []func(SubscribeResult, error)
 }
 
 // New returns a client for the server mounted at url ("http://host:port/rt"); it does not
@@ -195,6 +212,7 @@ func New(url string, opts Options) *Client {
 		opts:     opts,
 		log:      opts.Logger,
 		handlers: make(map[string]func(context.Context, json.RawMessage) (any, error)),
+		pos:      maps.Clone(opts.Positions),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -408,6 +426,9 @@ func (c *Client) fire(connected bool, reason error) {
 }
 
 func (c *Client) handle(ctx context.Context, m *events.Message) {
+	if m.Pos != nil && m.Room != "" && !c.takePosition(m.Room, *m.Pos) {
+		return // a durable message the client has (PROTOCOL.md §9)
+	}
 	c.mu.Lock()
 	h := c.handlers[m.Name]
 	core := c.core

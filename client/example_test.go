@@ -52,3 +52,44 @@ func ExampleNew() {
 	// welcome, xhr-polling
 	// 6 <nil>
 }
+
+// Subscribing to a room from the client: the server's Channel rule allows it, and the
+// room's broadcasts arrive until Unsubscribe. (After a new session the client would
+// subscribe again by itself and report it to the OnSubscribe functions.)
+func ExampleClient_Subscribe() {
+	srv, _ := sockhop.New(sockhop.Options{})
+	srv.Channel("room:", sockhop.Channel{
+		Subscribe: func(ctx context.Context, s *sockhop.Session, room string) error { return nil },
+	})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+
+	ctx := context.Background()
+	c := client.New(hs.URL, client.Options{})
+	got := make(chan string, 1)
+	c.On("msg", func(ctx context.Context, data json.RawMessage) {
+		var s string
+		_ = json.Unmarshal(data, &s)
+		got <- s
+	})
+	if err := c.Connect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Subscribe(ctx, "room:1"); err != nil {
+		log.Fatal(err)
+	}
+	_ = srv.To("room:1").Emit(ctx, "msg", "hello")
+	fmt.Println(<-got)
+	_, err := c.Subscribe(ctx, "other")
+	fmt.Println(err)
+	if err := c.Unsubscribe(ctx, "room:1"); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(srv.Rooms())
+	// Output:
+	// hello
+	// sockhop/client: subscribe other: sockhop: forbidden: no subscriptions to other
+	// []
+}

@@ -28,9 +28,14 @@ func (c *Client) run(conn transport.Conn, core *session.Session, lines [][]byte)
 	attempt := 0
 	w := watch(conn, 0)
 	connected := true
+	var last *session.Session // the session subscriptions were last made on
 	for {
 		if connected {
 			c.fire(true, nil)
+		}
+		if core != last { // a new session: subscribe again (a resume keeps the server's rooms)
+			last = core
+			c.resubscribe(core)
 		}
 		connected = true
 		wctx, wcancel := context.WithCancel(context.Background())
