@@ -524,38 +524,55 @@ function below(list, cur) {
 }
 
 // src/subs.ts
+var ABOVE = 512;
 var isPos = (p) => !!p && typeof p.e == "string" && typeof p.o == "number" && p.o >= 0;
+function raise(s, o) {
+  const p = s.pos;
+  if (o > p.o) p.o = o;
+  s.above.forEach((x) => x <= p.o && s.above.delete(x));
+  while (s.above.delete(p.o + 1)) p.o++;
+}
 var Subs = class extends Map {
   /** add returns room's entry, making it (with position pos) when there is none. */
   add(room, pos = null, ep = -1) {
     let s = this.get(room);
-    if (!s) this.set(room, s = { pos, ep, gen: 0, waits: [] });
+    if (!s) this.set(room, s = { pos, above: /* @__PURE__ */ new Set(), ep, gen: 0, waits: [] });
     return s;
   }
   /**
-   * fresh applies the client rule to a durable message of room at p: another epoch than the
-   * last position's, or a later offset in the same epoch, is taken (the position moves to
-   * p); an offset at or before the last one is a duplicate (false). While a $sub is answered
-   * the catch-up may interleave with live messages: then a message is a duplicate when it is
-   * at or before the position the $sub asked from, or was taken already. Rooms not
-   * subscribed by the client take everything.
+   * fresh applies the client rule to a durable message of room at p: one at or below the
+   * watermark, or taken already, is a duplicate (false); any other is taken. A message of
+   * another epoch (the history began again) starts the room's position over in it. Rooms
+   * not subscribed by the client take everything.
    */
   fresh(room, p) {
     const s = this.get(room);
     if (!s || !isPos(p)) return true;
-    const c = s.pos;
-    const k = p.e + " " + p.o;
-    if (s.seen) {
-      if (s.base && s.base.e === p.e && p.o <= s.base.o || s.seen.has(k)) return false;
-      s.seen.add(k);
-    } else if (c && c.e === p.e && p.o <= c.o) return false;
-    if (!c || c.e !== p.e || p.o > c.o) s.pos = { e: p.e, o: p.o };
+    if (!s.pos || s.pos.e !== p.e) {
+      s.pos = { e: p.e, o: 0 };
+      s.above.clear();
+    } else if (p.o <= s.pos.o || s.above.has(p.o)) return false;
+    s.above.add(p.o);
+    if (s.above.size > ABOVE) raise(s, Math.min(...s.above));
+    raise(s, 0);
     return true;
+  }
+  /**
+   * acked takes the position a $sub's ack gives (the room's latest when the catch-up was
+   * read): everything up to it came with the catch-up or was before the subscription.
+   */
+  acked(room, p) {
+    const s = this.get(room);
+    if (!s) return;
+    if (!s.pos || s.pos.e !== p.e) {
+      s.pos = { e: p.e, o: p.o };
+      s.above.clear();
+    } else raise(s, p.o);
   }
   /** positions returns each room with its position (null: none yet), for saving. */
   positions() {
     const r = {};
-    this.forEach((s, room) => r[room] = s.pos);
+    this.forEach((s, room) => r[room] = s.pos && { e: s.pos.e, o: s.pos.o });
     return r;
   }
 };
@@ -1280,16 +1297,14 @@ var Client = class extends Emitter {
     const gen = ++s.gen;
     s.ep = this.epoch;
     const d = { room };
-    if (s.pos) d.since = s.pos;
-    s.base = s.pos;
-    s.seen = /* @__PURE__ */ new Set();
-    const cur = () => s.gen == gen && this.subs.get(room) === s && (s.seen = null, true);
+    if (s.pos) d.since = { e: s.pos.e, o: s.pos.o };
+    const cur = () => s.gen == gen && this.subs.get(room) === s;
     this.emitWithAck("$sub", d).then(
       (a) => {
         if (!cur()) return;
         const p = a && a.pos;
-        if (isPos(p)) this.subs.fresh(room, p);
-        const r = { room, recovered: !!(a && a.recovered), pos: isPos(p) ? s.pos : null };
+        if (isPos(p)) this.subs.acked(room, p);
+        const r = { room, recovered: !!(a && a.recovered), pos: isPos(p) && s.pos ? { e: s.pos.e, o: s.pos.o } : null };
         const w = s.waits.splice(0);
         if (w.length) for (const x of w) x[0](r);
         else this.fire("subscribed", r);

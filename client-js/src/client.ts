@@ -287,17 +287,14 @@ export class Client extends Emitter implements Socket {
     const gen = ++s.gen;
     s.ep = this.epoch;
     const d: any = { room };
-    if (s.pos) d.since = s.pos;
-    s.base = s.pos;
-    s.seen = new Set();
-    // The answer to this request, while it is the room's latest: the catch-up is over.
-    const cur = () => s.gen == gen && this.subs.get(room) === s && ((s.seen = null), true);
+    if (s.pos) d.since = { e: s.pos.e, o: s.pos.o };
+    const cur = () => s.gen == gen && this.subs.get(room) === s;
     this.emitWithAck('$sub', d).then(
       (a: any) => {
         if (!cur()) return;
         const p = a && a.pos;
-        if (isPos(p)) this.subs.fresh(room, p); // a later position than the last taken
-        const r: SubscribeResult = { room, recovered: !!(a && a.recovered), pos: isPos(p) ? s.pos : null };
+        if (isPos(p)) this.subs.acked(room, p);
+        const r: SubscribeResult = { room, recovered: !!(a && a.recovered), pos: isPos(p) && s.pos ? { e: s.pos.e, o: s.pos.o } : null };
         const w = s.waits.splice(0);
         if (w.length) for (const x of w) x[0](r);
         else this.fire('subscribed', r);

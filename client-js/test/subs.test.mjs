@@ -255,3 +255,29 @@ test('a catch-up interleaved with live messages: each position taken once, none 
   await tick(20);
   assert.deepEqual(got, [3, 6, 4, 5, 7]);
 });
+
+test('durable messages out of offset order (two nodes): all taken once; a new session catches up from the hole', async () => {
+  const { srv, w } = setup();
+  const got = [];
+  w.c.on('news', (d) => got.push(d));
+  srv.answer = (d) => ({ d: { room: d.room, pos: { e: 'A', o: 2 } } });
+  await until(() => w.c.state === 'connected');
+  await w.c.subscribe('news');
+  srv.durable('news', 'A', 4); // this node's own broadcast, before the other node's 3
+  srv.durable('news', 'A', 3);
+  srv.durable('news', 'A', 4, 'dup4');
+  srv.durable('news', 'A', 6); // 5 is still on its way when the connection dies
+  await until(() => got.length === 3);
+  srv.answer = () => null; // the test answers
+  srv.resume = false;
+  w.cur().drop(1006, 'cut');
+  await until(() => srv.subs.length === 2);
+  assert.deepEqual(srv.subs[1], { room: 'news', since: { e: 'A', o: 4 } }, 'from below the hole');
+  srv.durable('news', 'A', 5);
+  srv.durable('news', 'A', 6, 'dup6');
+  srv.cur.server({ t: 'ack', id: srv.cur.events().find((e) => e.n === '$sub').id, d: { room: 'news', pos: { e: 'A', o: 6 }, recovered: true } });
+  srv.durable('news', 'A', 7);
+  await until(() => got.length === 5);
+  await tick(20);
+  assert.deepEqual(got, [4, 3, 6, 5, 7]);
+});
