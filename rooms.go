@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sockhop/sockhop/events"
 	"github.com/sockhop/sockhop/internal/cluster"
 	"github.com/sockhop/sockhop/rooms"
 )
@@ -59,6 +60,7 @@ func (srv *Server) leave(ctx context.Context, room string, s *Session) {
 		srv.node.Local(cluster.Op{Kind: cluster.OpLeave, SID: s.ID(), Room: room})
 	}
 	if emptied {
+		srv.order.forget(room)
 		if err := srv.callAdapter("Unsubscribe", func() error { return srv.adapter.Unsubscribe(ctx, room) }); err != nil {
 			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
 		}
@@ -70,6 +72,7 @@ func (srv *Server) leaveAll(s *Session) {
 	emptied := srv.rooms.LeaveAll(s)
 	srv.node.Local(cluster.Op{Kind: cluster.OpEnd, SID: s.ID()})
 	for _, room := range emptied {
+		srv.order.forget(room)
 		if err := srv.callAdapter("Unsubscribe", func() error { return srv.adapter.Unsubscribe(context.Background(), room) }); err != nil {
 			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
 		}
@@ -267,6 +270,31 @@ func (srv *Server) deliver(p rooms.Publication) {
 		}
 	}()
 	data, volatile := unmarkVolatile(p.Data)
+	if volatile {
+		srv.deliverEach(p, data, true)
+		return
+	}
+	if len(p.Rooms) == 1 {
+		if room, pos, ok := events.PositionOf(data); ok && room == p.Rooms[0] {
+			srv.order.admit(room, pos, rooms.Publication{Rooms: p.Rooms, Except: p.Except, Data: data})
+			return
+		}
+	}
+	srv.deliverEach(p, data, false)
+}
+
+// deliverNow queues a durable broadcast the order gate hands out (durable_order.go).
+func (srv *Server) deliverNow(p rooms.Publication) {
+	defer func() {
+		if r := recover(); r != nil {
+			srv.hookPanic("deliver", r, "rooms", p.Rooms)
+		}
+	}()
+	srv.deliverEach(p, p.Data, false)
+}
+
+// deliverEach queues data for the members of p's rooms but p's exceptions.
+func (srv *Server) deliverEach(p rooms.Publication, data []byte, volatile bool) {
 	n := 0
 	srv.rooms.Each(p.Rooms, func(s *Session) {
 		if len(p.Except) > 0 && slices.Contains(p.Except, s.ID()) {

@@ -46,6 +46,7 @@ type Server struct {
 	adapterOnce sync.Once
 	adapterErr  error
 	hist        rooms.History // durable histories (Options.History resolved)
+	order       *orderGate    // durable broadcasts to members in offset order (durable_order.go)
 
 	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
 	channelsMu sync.Mutex                    // serialises Channel calls
@@ -133,6 +134,7 @@ func New(opts Options) (*Server, error) {
 	}
 	srv.broker = brokerName(srv.adapter)
 	srv.hist = resolveHistory(opts.History, srv.adapter)
+	srv.order = newOrderGate(srv.history, srv.deliverNow, srv.log)
 	srv.channels.Store(&[]channelRule{})
 	if err := srv.callAdapter("Start", func() error { return srv.adapter.Start(srv.baseCtx, srv.deliver) }); err != nil {
 		return nil, fmt.Errorf("sockhop: starting the rooms adapter: %w", err)
