@@ -111,6 +111,8 @@ type Broadcast struct {
 	except   []string
 	class    Class
 	classSet bool // Class was called: class overrides the rooms' Channel.Class
+	// users, when not nil, makes it a broadcast to users ([Server.ToUser], publish.go).
+	users []string
 }
 
 // To addresses the members of rooms (a session in several of them gets a message once).
@@ -169,6 +171,9 @@ func (b *Broadcast) effectiveClass() Class {
 func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 	if b.pub.draining() {
 		return ErrServerClosed
+	}
+	if b.users != nil {
+		return b.emitUsers(ctx, name, v) // publish.go
 	}
 	if len(b.rooms) == 0 {
 		return nil
@@ -262,6 +267,10 @@ func (srv *Server) history() rooms.History { return srv.hist }
 func (srv *Server) deliver(p rooms.Publication) {
 	if len(p.Rooms) == 1 && p.Rooms[0] == cluster.Room {
 		srv.node.Receive(p.Data)
+		return
+	}
+	if len(p.Rooms) == 1 && p.Rooms[0] == usersRoom {
+		srv.deliverUsers(p) // publish.go
 		return
 	}
 	defer func() {

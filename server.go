@@ -47,6 +47,7 @@ type Server struct {
 	adapterErr  error
 	hist        rooms.History // durable histories (Options.History resolved)
 	order       *orderGate    // durable broadcasts to members in offset order (durable_order.go)
+	claims      rooms.Claimer // the publish endpoint's (publish.go); nil when it is off
 
 	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
 	channelsMu sync.Mutex                    // serialises Channel calls
@@ -143,6 +144,7 @@ func New(opts Options) (*Server, error) {
 		_ = srv.callAdapter("Close", func() error { return srv.adapter.Close(context.Background()) })
 		return nil, err
 	}
+	srv.startPublish()
 	srv.registerDiag()
 	srv.setupAdmin()
 	return srv, nil
@@ -169,6 +171,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.js.serveMap(w, r)
 	case segs[n-1] == "diag" && !srv.opts.DisableDiag:
 		srv.serveDiag(w, r)
+	case segs[n-1] == "publish" && srv.publishOn():
+		srv.servePublish(w, r)
 	case segs[n-1] == "admin" && srv.admin != nil:
 		srv.serveAdmin(w, r)
 	case segs[n-1] == "sockjs":
