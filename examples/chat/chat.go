@@ -123,6 +123,9 @@ type appOptions struct {
 	Logger    *slog.Logger
 	Hosts     []string               // sockhop.Options.AllowedHosts
 	Ops       func(*sockhop.Options) // -metrics, -admin; nil: none
+	// PublishKey turns on sockhop's HTTP publish endpoint (/rt/publish) with this key
+	// (-publish-key): how ./announce -url posts. Empty: off.
+	PublishKey string
 }
 
 // newApp returns the chat's HTTP handler (the page at /, sockhop at /rt) and its sockhop
@@ -146,7 +149,10 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 	if !ok {
 		hist = rooms.NewMemoryHistory()
 	}
-	so := sockhop.Options{Adapter: opts.Adapter, Advertise: opts.Advertise, Logger: opts.Logger, AllowedHosts: opts.Hosts, History: hist}
+	so := sockhop.Options{
+		Adapter: opts.Adapter, Advertise: opts.Advertise, Logger: opts.Logger, AllowedHosts: opts.Hosts,
+		History: hist, PublishKey: opts.PublishKey,
+	}
 	if opts.Ops != nil {
 		opts.Ops(&so)
 	}

@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	var ops serve.Ops
 	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")
+	publishKey := fs.String("publish-key", "", "turn on the HTTP publish endpoint (<mount>/publish, for ./announce -url) with this bearer key")
 	var cf termFlags
 	fs.StringVar(&cf.url, "connect", "", "run the terminal client against this sockhop URL (http://127.0.0.1:8080/rt)")
 	fs.StringVar(&cf.nick, "nick", "", "terminal client: nickname")
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	}
 	h, srv, cleanup, err := newApp(appOptions{
 		Adapter: node.Adapter, Advertise: node.Advertise, RedisURL: cl.Redis,
-		Logger: logger, Hosts: sf.AllowedHosts(), Ops: sf.Options(ops.Apply),
+		Logger: logger, Hosts: sf.AllowedHosts(), Ops: sf.Options(ops.Apply), PublishKey: *publishKey,
 	})
 	if err != nil {
 		if node.Listener != nil {

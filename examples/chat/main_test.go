@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -357,4 +359,60 @@ func TestRedisTwoProcesses(t *testing.T) {
 	ann.waitMsg(t, "bob", "from b")
 	ann.say(t, "from a")
 	bob.waitMsg(t, "ann", "from a")
+}
+
+// buildAnnounce builds ./announce once for the test.
+func buildAnnounce(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "announce")
+	if out, err := exec.Command("go", "build", "-o", bin, "./announce").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./announce: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// announce runs the announce command with args and returns its output and error.
+func announce(t *testing.T, bin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	return string(out), err
+}
+
+// TestAnnounce: ./announce posts a durable announcement that a member gets live and a
+// newcomer in the room's history: over the HTTP publish endpoint (refused without the
+// right key), and through the chat's Redis with a Publisher, from another process.
+func TestAnnounce(t *testing.T) {
+	bin := buildAnnounce(t)
+	check := func(t *testing.T, url string, args ...string) {
+		t.Helper()
+		ann := dialChat(t, url, client.WebSocket, nil)
+		ann.join(t, "lobby", "ann")
+		out, err := announce(t, bin, append(args, "-room", "lobby", "maintenance", "at", "18:00")...)
+		if err != nil || !strings.Contains(out, "announced in #lobby") {
+			t.Fatalf("announce %q: %v\n%s", args, err, out)
+		}
+		if m := ann.waitMsg(t, "announcement", "maintenance at 18:00"); m.Kind != "announcement" || m.Room != "lobby" {
+			t.Fatalf("the announcement arrived as %+v", m)
+		}
+		bob := dialChat(t, url, client.XHRPolling, nil)
+		j := bob.join(t, "lobby", "bob")
+		if len(j.History) != 1 || j.History[0].Text != "maintenance at 18:00" || j.History[0].Kind != "announcement" {
+			t.Fatalf("a newcomer's history: %+v", j.History)
+		}
+	}
+	t.Run("http", func(t *testing.T) {
+		info := startChat(t, "-publish-key", "s3cret")
+		url := serve.SockhopURL(info.URL)
+		if out, err := announce(t, bin, "-url", url, "-key", "wrong", "hello"); err == nil || !strings.Contains(out, "401") {
+			t.Fatalf("a wrong key: %v\n%s", err, out)
+		}
+		check(t, url, "-url", url, "-key", "s3cret")
+	})
+	t.Run("redis", func(t *testing.T) {
+		r := testutil.StartRedis(t)
+		info := startChat(t, "-redis", r.URL())
+		check(t, serve.SockhopURL(info.URL), "-redis", r.URL())
+	})
 }
