@@ -396,14 +396,18 @@ func (a *Adapter) Since(ctx context.Context, room string, since rooms.Position, 
 	if since.Offset == h.offset {
 		return nil, latest, true, nil
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	// The server drops the consumer a few seconds after its last use (not nats.go's
+	// default 5 minutes: a wave of catch-ups would leave as many consumers behind).
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject},
+		InactiveThreshold: 5 * time.Second})
 	if err != nil {
 		return nil, rooms.Position{}, false, jsErr("since", err)
 	}
 	var out []rooms.Entry
 	first := uint64(0) // the oldest offset kept in the latest epoch
-	// Each batch returns at least one message (the room's latest is in the stream), so
-	// this ends; the bound is for a stream that changes under us.
+	empties := 0
+	// Until the room's latest message (its head); the bound is for a stream that changes
+	// under us.
 	for range 1 << 20 {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
@@ -438,8 +442,16 @@ func (a *Adapter) Since(ctx context.Context, room string, since rooms.Position, 
 		if err := batch.Error(); err != nil {
 			return nil, rooms.Position{}, false, jsErr("since", err)
 		}
-		if done || n == 0 {
+		if done {
 			break
+		}
+		if n == 0 {
+			// The room's latest message is in the stream, so the consumer has more to
+			// give; an empty answer is a consumer not ready yet. Bounded.
+			if empties++; empties > 20 {
+				return nil, rooms.Position{}, false, fmt.Errorf("rooms/nats: since: %w: the stream gave no messages up to the room's latest", rooms.ErrUnavailable)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	complete := first != 0 && since.Offset+1 >= first && len(out) > 0 && out[len(out)-1].Offset == h.offset
