@@ -281,3 +281,17 @@ test('durable messages out of offset order (two nodes): all taken once; a new se
   await tick(20);
   assert.deepEqual(got, [4, 3, 6, 5, 7]);
 });
+
+test('unsubscribe rejects a subscribe still waiting, and a closed socket refuses both', async () => {
+  const { srv, w } = setup();
+  const p = w.c.subscribe('news'); // parked until the connect
+  const u = w.c.unsubscribe('news');
+  await assert.rejects(p, (e) => e.code === 'unsubscribed');
+  await u;
+  await tick(20);
+  assert.deepEqual(srv.subs, [], 'nothing to subscribe to at the connect');
+  assert.deepEqual(srv.unsubs, [{ room: 'news' }]);
+  w.c.close();
+  await assert.rejects(w.c.subscribe('news'), (e) => e.code === 'closed');
+  await assert.rejects(w.c.unsubscribe('news'), (e) => e.code === 'closed');
+});
