@@ -174,86 +174,97 @@ func TestVolatileDroppedForStalledClient(t *testing.T) {
 
 		c := dialClient(t, url, tr, client.Options{})
 		s := <-sessions
-		release := make(chan struct{})
-		blocked := make(chan struct{})
-		c.On("stall", func(ctx context.Context, data json.RawMessage) {
-			close(blocked)
-			<-release // the client's handlers, then its reader, stop
-		})
-		var mu sync.Mutex
-		var chat, cursor []int
-		done := make(chan struct{})
-		c.On("chat", func(ctx context.Context, data json.RawMessage) {
-			var n int
-			_ = json.Unmarshal(data, &n)
-			mu.Lock()
-			chat = append(chat, n)
-			mu.Unlock()
-		})
-		c.On("cursor", func(ctx context.Context, data json.RawMessage) {
-			var n int
-			_ = json.Unmarshal(data, &n)
-			mu.Lock()
-			cursor = append(cursor, n)
-			mu.Unlock()
-		})
-		c.On("end", func(ctx context.Context, data json.RawMessage) { close(done) })
-
-		ctx := context.Background()
-		if err := srv.To("chat").Emit(ctx, "stall", nil); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-blocked:
-		case <-time.After(10 * time.Second):
-			t.Fatal("no stall event within 10s")
-		}
-		const n = 1000
-		pad := strings.Repeat("x", 1000)
-		for i := range n {
-			if err := srv.To("chat").Emit(ctx, "chat", i); err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.To("chat").Emit(ctx, "pad", pad); err != nil {
-				t.Fatal(err)
-			}
-			emit := srv.To("cursor").Emit // volatile by its Channel
+		checkVolatileStalled(t, c, srv.To("chat").Emit, func(i int) emitFunc {
 			if i%2 == 1 {
-				emit = s.EmitVolatile
+				return s.EmitVolatile
 			}
-			if err := emit(ctx, "cursor", i); err != nil {
-				t.Fatal(err)
-			}
+			return srv.To("cursor").Emit // volatile by its Channel
+		})
+	})
+}
+
+// emitFunc is Broadcast.Emit or Session.EmitVolatile.
+type emitFunc func(ctx context.Context, name string, v any) error
+
+// checkVolatileStalled stalls c (its handlers, then its reader, stop at a "stall" event),
+// sends it 1,000 default "chat" messages with 1 KB of padding each through emit, and 1,000
+// volatile "cursor" ones through volatile(i), then lets it read again: it must have every
+// default message, in order, and not every volatile one (those in order). c is a member of
+// the rooms both reach.
+func checkVolatileStalled(t *testing.T, c *client.Client, emit emitFunc, volatile func(i int) emitFunc) {
+	t.Helper()
+	release := make(chan struct{})
+	blocked := make(chan struct{})
+	c.On("stall", func(ctx context.Context, data json.RawMessage) {
+		close(blocked)
+		<-release // the client's handlers, then its reader, stop
+	})
+	var mu sync.Mutex
+	var chat, cursor []int
+	done := make(chan struct{})
+	record := func(into *[]int) func(context.Context, json.RawMessage) {
+		return func(ctx context.Context, data json.RawMessage) {
+			var n int
+			_ = json.Unmarshal(data, &n)
+			mu.Lock()
+			*into = append(*into, n)
+			mu.Unlock()
 		}
-		if err := srv.To("chat").Emit(ctx, "end", nil); err != nil {
+	}
+	c.On("chat", record(&chat))
+	c.On("cursor", record(&cursor))
+	c.On("end", func(ctx context.Context, data json.RawMessage) { close(done) })
+
+	ctx := context.Background()
+	if err := emit(ctx, "stall", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no stall event within 10s")
+	}
+	const n = 1000
+	pad := strings.Repeat("x", 1000)
+	for i := range n {
+		if err := emit(ctx, "chat", i); err != nil {
 			t.Fatal(err)
 		}
-		close(release)
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Fatal("the client did not get the end within 60s")
+		if err := emit(ctx, "pad", pad); err != nil {
+			t.Fatal(err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		for i, v := range chat {
-			if v != i {
-				t.Fatalf("default message %d is %d: lost or reordered", i, v)
-			}
+		if err := volatile(i)(ctx, "cursor", i); err != nil {
+			t.Fatal(err)
 		}
-		if len(chat) != n {
-			t.Fatalf("%d of %d default messages", len(chat), n)
+	}
+	if err := emit(ctx, "end", nil); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the client did not get the end within 60s")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, v := range chat {
+		if v != i {
+			t.Fatalf("default message %d is %d: lost or reordered", i, v)
 		}
-		if len(cursor) >= n {
-			t.Fatalf("every volatile message (%d) reached a stalled client", len(cursor))
+	}
+	if len(chat) != n {
+		t.Fatalf("%d of %d default messages", len(chat), n)
+	}
+	if len(cursor) >= n {
+		t.Fatalf("every volatile message (%d) reached a stalled client", len(cursor))
+	}
+	for i := 1; i < len(cursor); i++ {
+		if cursor[i] <= cursor[i-1] {
+			t.Fatalf("volatile messages out of order: %v", cursor)
 		}
-		for i := 1; i < len(cursor); i++ {
-			if cursor[i] <= cursor[i-1] {
-				t.Fatalf("volatile messages out of order: %v", cursor)
-			}
-		}
-		t.Logf("%s: %d default kept, %d of %d volatile delivered", tr, len(chat), len(cursor), n)
-	})
+	}
+	t.Logf("%s: %d default kept, %d of %d volatile delivered", c.Transport(), len(chat), len(cursor), n)
 }
 
 // durableServer serves a Channel "news:" of durable rooms that every client may

@@ -26,7 +26,12 @@ import (
 // that it advertises, with heartbeats fast enough for tests.
 func clusterNode(t testing.TB, adapter rooms.Adapter, opts sockhop.Options) (*sockhop.Server, string) {
 	t.Helper()
-	hs := httptest.NewUnstartedServer(nil)
+	return clusterNodeOn(t, adapter, opts, httptest.NewUnstartedServer(nil))
+}
+
+// clusterNodeOn is clusterNode served by hs (a listener of the test's own).
+func clusterNodeOn(t testing.TB, adapter rooms.Adapter, opts sockhop.Options, hs *httptest.Server) (*sockhop.Server, string) {
+	t.Helper()
 	opts.Adapter = adapter
 	opts.Advertise = "http://" + hs.Listener.Addr().String()
 	opts.NodeHeartbeat, opts.NodeTTL = 50*time.Millisecond, 2*time.Second
