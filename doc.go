@@ -48,6 +48,10 @@
 // sessions. A session lives on one node: clients name it (PROTOCOL.md §7), and a request
 // that reaches another node is proxied to it at its [Options.Advertise] address.
 //
+// Processes that serve no clients emit to rooms and users of the cluster through the
+// broker with a [Publisher], or over HTTP at <mount>/publish ([Options.PublishKey]);
+// [Server.ToUser] addresses every session of a user on every node.
+//
 // # Channels
 //
 // Rooms are joined by server code ([Session.Join]) or, where a [Channel] rule allows it

@@ -194,6 +194,23 @@ type Options struct {
 	// no admin page (404), the default.
 	AdminAuthorize func(r *http.Request) bool
 
+	// PublishKey turns on the HTTP publish endpoint at <mount>/publish (README,
+	// "Publishing from other processes"; PROTOCOL.md §9): a POST with the header
+	// "Authorization: Bearer <PublishKey>" and a JSON body emits an event to rooms and
+	// users on every node, for a process in any language that is not a node. Treat it as
+	// a password. Empty, and PublishAuth nil, means no endpoint (404), the default.
+	PublishKey string
+	// PublishAuth, when set, turns on the publish endpoint too and decides whether a
+	// request may publish (a signature, a header set by your proxy...): an error refuses
+	// it with 401 (a *Error's message is shown, any other error's is logged). With
+	// PublishKey also set, a request must pass both.
+	PublishAuth func(r *http.Request) error
+	// Claimer remembers the publish endpoint's Idempotency-Key headers for 24 hours on
+	// every node, so that a retried request is delivered once whichever node takes it.
+	// Nil means the Adapter's when it implements rooms.Claimer (the Redis and NATS ones
+	// do), else rooms.NewMemoryClaimer(), which remembers keys for this node only.
+	Claimer rooms.Claimer
+
 	// Observer receives the server's events for metrics: sessions opened, resumed and
 	// closed, refusals, traffic per transport, broadcasts, adapter publishes.
 	// github.com/sockhop/sockhop/metrics turns them into Prometheus metrics. Nil means

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sockhop/sockhop/events"
 	"github.com/sockhop/sockhop/internal/cluster"
 	"github.com/sockhop/sockhop/rooms"
 )
@@ -60,6 +61,7 @@ func (srv *Server) leave(ctx context.Context, room string, s *Session) {
 		srv.node.Local(cluster.Op{Kind: cluster.OpLeave, SID: s.ID(), Room: room})
 	}
 	if emptied {
+		srv.order.forget(room)
 		if err := srv.callAdapter("Unsubscribe", func() error { return srv.adapter.Unsubscribe(ctx, room) }); err != nil {
 			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
 		}
@@ -71,6 +73,7 @@ func (srv *Server) leaveAll(s *Session) {
 	emptied := srv.rooms.LeaveAll(s)
 	srv.node.Local(cluster.Op{Kind: cluster.OpEnd, SID: s.ID()})
 	for _, room := range emptied {
+		srv.order.forget(room)
 		if err := srv.callAdapter("Unsubscribe", func() error { return srv.adapter.Unsubscribe(context.Background(), room) }); err != nil {
 			srv.log.Warn("rooms: unsubscribe failed", "room", room, "err", err)
 		}
@@ -109,6 +112,8 @@ type Broadcast struct {
 	except   []string
 	class    Class
 	classSet bool // Class was called: class overrides the rooms' Channel.Class
+	// users, when not nil, makes it a broadcast to users ([Server.ToUser], publish.go).
+	users []string
 }
 
 // To addresses the members of rooms (a session in several of them gets a message once).
@@ -167,6 +172,9 @@ func (b *Broadcast) effectiveClass() Class {
 func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 	if b.pub.draining() {
 		return ErrServerClosed
+	}
+	if b.users != nil {
+		return b.emitUsers(ctx, name, v) // publish.go
 	}
 	if len(b.rooms) == 0 {
 		return nil
@@ -285,12 +293,41 @@ func (srv *Server) deliver(p rooms.Publication) {
 		srv.node.Receive(p.Data)
 		return
 	}
+	if len(p.Rooms) == 1 && p.Rooms[0] == usersRoom {
+		srv.deliverUsers(p) // publish.go
+		return
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			srv.hookPanic("deliver", r, "rooms", p.Rooms)
 		}
 	}()
 	data, volatile := unmarkVolatile(p.Data)
+	if volatile {
+		srv.deliverEach(p, data, true)
+		return
+	}
+	if len(p.Rooms) == 1 {
+		if room, pos, ok := events.PositionOf(data); ok && room == p.Rooms[0] {
+			srv.order.admit(room, pos, rooms.Publication{Rooms: p.Rooms, Except: p.Except, Data: data})
+			return
+		}
+	}
+	srv.deliverEach(p, data, false)
+}
+
+// deliverNow queues a durable broadcast the order gate hands out (durable_order.go).
+func (srv *Server) deliverNow(p rooms.Publication) {
+	defer func() {
+		if r := recover(); r != nil {
+			srv.hookPanic("deliver", r, "rooms", p.Rooms)
+		}
+	}()
+	srv.deliverEach(p, p.Data, false)
+}
+
+// deliverEach queues data for the members of p's rooms but p's exceptions.
+func (srv *Server) deliverEach(p rooms.Publication, data []byte, volatile bool) {
 	n := 0
 	srv.rooms.Each(p.Rooms, func(s *Session) {
 		if len(p.Except) > 0 && slices.Contains(p.Except, s.ID()) {

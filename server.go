@@ -47,6 +47,8 @@ type Server struct {
 	adapterErr  error
 	hist        rooms.History  // durable histories (Options.History resolved)
 	durableMu   [64]sync.Mutex // durable broadcasts of a room, append to publish (durableLock)
+	order       *orderGate     // durable broadcasts to members in offset order (durable_order.go)
+	claims      rooms.Claimer  // the publish endpoint's (publish.go); nil when it is off
 
 	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
 	channelsMu sync.Mutex                    // serialises Channel calls
@@ -134,6 +136,7 @@ func New(opts Options) (*Server, error) {
 	}
 	srv.broker = brokerName(srv.adapter)
 	srv.hist = resolveHistory(opts.History, srv.adapter)
+	srv.order = newOrderGate(srv.history, srv.deliverNow, srv.log)
 	srv.channels.Store(&[]channelRule{})
 	if err := srv.callAdapter("Start", func() error { return srv.adapter.Start(srv.baseCtx, srv.deliver) }); err != nil {
 		return nil, fmt.Errorf("sockhop: starting the rooms adapter: %w", err)
@@ -142,6 +145,7 @@ func New(opts Options) (*Server, error) {
 		_ = srv.callAdapter("Close", func() error { return srv.adapter.Close(context.Background()) })
 		return nil, err
 	}
+	srv.startPublish()
 	srv.registerDiag()
 	srv.setupAdmin()
 	return srv, nil
@@ -168,6 +172,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.js.serveMap(w, r)
 	case segs[n-1] == "diag" && !srv.opts.DisableDiag:
 		srv.serveDiag(w, r)
+	case segs[n-1] == "publish" && srv.publishOn():
+		srv.servePublish(w, r)
 	case segs[n-1] == "admin" && srv.admin != nil:
 		srv.serveAdmin(w, r)
 	case segs[n-1] == "sockjs":

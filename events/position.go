@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"encoding/json"
 	"strconv"
 )
 
@@ -26,4 +27,28 @@ func AppendPosition(b, msg []byte, room, epoch string, offset uint64) []byte {
 	b = strconv.AppendUint(b, offset, 10)
 	b = append(b, "}}"...)
 	return append(b, rest...)
+}
+
+// PositionOf returns the room and position that AppendPosition added to msg; ok is false
+// for a message without them.
+func PositionOf(msg []byte) (room string, pos Position, ok bool) {
+	head := msg
+	if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+		head = msg[:i]
+	}
+	// Ours are the last fields: a bare `,"room":` cannot occur inside a JSON string, and one
+	// inside the data comes before them.
+	i := bytes.LastIndex(head, []byte(`,"room":`))
+	if i < 0 {
+		return "", Position{}, false
+	}
+	var tail struct {
+		Room string    `json:"room"`
+		Pos  *Position `json:"pos"`
+	}
+	b := append([]byte{'{'}, head[i+1:]...)
+	if err := json.Unmarshal(b, &tail); err != nil || tail.Pos == nil {
+		return "", Position{}, false
+	}
+	return tail.Room, *tail.Pos, true
 }

@@ -27,6 +27,22 @@ func TestAppendPosition(t *testing.T) {
 	if bm.Name != "blob" || string(bm.B) != "\x00\n\x02" || bm.Room != "r" || bm.Pos == nil || bm.Pos.Offset != 7 {
 		t.Errorf("decoded %q as %+v", bin, bm)
 	}
+	for _, want := range []Message{m, bm} {
+		msg := text
+		if want.B != nil {
+			msg = bin
+		}
+		if room, pos, ok := PositionOf(msg); !ok || room != want.Room || pos != *want.Pos {
+			t.Errorf("PositionOf(%q) = %q %v %v, want %q %v", msg, room, pos, ok, want.Room, *want.Pos)
+		}
+	}
+	tricky := AppendPosition(nil, AppendEvent(nil, "x", []byte(`{"a":",\"room\":1","room":"no"}`), 0), "yes", "e", 3)
+	if room, pos, ok := PositionOf(tricky); !ok || room != "yes" || pos.Offset != 3 {
+		t.Errorf("PositionOf(%s) = %q %v %v, want the spliced room", tricky, room, pos, ok)
+	}
+	if _, _, ok := PositionOf(AppendEvent(nil, "x", []byte(`{"room":"r"}`), 0)); ok {
+		t.Errorf("PositionOf found a position in a message without one")
+	}
 	if got := AppendPosition(nil, []byte("junk"), "r", "e", 1); string(got) != "junk" {
 		t.Errorf("AppendPosition(junk) = %q, want it unchanged", got)
 	}

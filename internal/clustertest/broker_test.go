@@ -127,8 +127,15 @@ func brokerOutage(t *testing.T, kind brokerKind) {
 // dialOn connects a client through nginx, again and again, until its session lands on nd.
 func (c *cluster) dialOn(t testing.TB, name, tr string, nd *node) *goClient {
 	t.Helper()
+	return c.dialOnWith(t, name, tr, nd, dialOpts{user: name})
+}
+
+// dialOnWith is dialOn with the options o (o.direct unused).
+func (c *cluster) dialOnWith(t testing.TB, name, tr string, nd *node, o dialOpts) *goClient {
+	t.Helper()
+	o.direct = nil
 	for range 30 {
-		g := c.dial(t, name, tr, dialOpts{user: name})
+		g := c.dial(t, name, tr, o)
 		if _, id := g.where(); id == nd.id {
 			return g
 		}

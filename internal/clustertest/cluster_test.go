@@ -33,7 +33,7 @@ type brokerKind struct {
 
 var (
 	redisBroker = brokerKind{"redis", "-redis", func(t testing.TB) broker { return testutil.StartRedis(t) }}
-	natsBroker  = brokerKind{"nats", "-nats", func(t testing.TB) broker { return testutil.StartNATS(t) }}
+	natsBroker  = brokerKind{"nats", "-nats", func(t testing.TB) broker { return testutil.StartNATSJetStream(t) }}
 	brokers     = []brokerKind{redisBroker, natsBroker}
 )
 
@@ -60,9 +60,10 @@ func (n *node) String() string { return fmt.Sprintf("node %d (%s, %s)", n.i, n.i
 var nodeLine = regexp.MustCompile(`node (\S+) listening on (\S+)`)
 
 // startCluster starts a broker of kind, n nodes sharing it and nginx in front of them, and
-// waits until every node knows every other. Everything stops when t ends; when t failed,
-// the nodes' and nginx's logs are printed first.
-func startCluster(t *testing.T, kind brokerKind, n int) *cluster {
+// waits until every node knows every other. Every node gets nodeArgs on its command line
+// besides the harness's own. Everything stops when t ends; when t failed, the nodes' and
+// nginx's logs are printed first.
+func startCluster(t *testing.T, kind brokerKind, n int, nodeArgs ...string) *cluster {
 	t.Helper()
 	// What may skip the test comes first (-short, a missing nginx or broker), the build after.
 	nginx := needNginx(t)
@@ -74,8 +75,8 @@ func startCluster(t *testing.T, kind brokerKind, n int) *cluster {
 	for i := range n {
 		addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		backends = append(backends, addr)
-		p := startProcess(t, fmt.Sprintf("node%d", i), bin, "-addr", addr, "-advertise", "http://"+addr,
-			kind.flag, c.broker.URL(), "-v")
+		args := append([]string{bin, "-addr", addr, "-advertise", "http://" + addr, kind.flag, c.broker.URL(), "-v"}, nodeArgs...)
+		p := startProcess(t, fmt.Sprintf("node%d", i), args...)
 		c.nodes = append(c.nodes, &node{i: i, addr: addr, proc: p})
 	}
 	for _, nd := range c.nodes {

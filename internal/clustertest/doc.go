@@ -23,6 +23,13 @@
 //     after it.
 //   - TestDisconnectUser: one node disconnects a user whose sessions live on several
 //     nodes: all close with CloseKicked, every node forgets the user.
+//   - TestDurableCatchUp: two nodes whose "d:" rooms are durable (node -durable), their
+//     histories in the real broker (Redis Streams; NATS with JetStream), per transport: a
+//     client subscribed to a durable room loses its node (SIGKILL) while another sends;
+//     it comes back on the other node as a new session, subscribes again from its position
+//     and gets every message once (recovered true); a client away for longer than the
+//     history subscribes from its old position and is told recovered false; the Channel's
+//     rule refuses and allows on either node.
 //   - TestChatExample: the real examples/chat as three nodes (-redis, the default
 //     -advertise) behind the same nginx; chatters on every transport talk across nodes.
 //   - TestHarness, TestNginxConf, TestTally: the harness itself.

@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +44,9 @@ type goClient struct {
 type dialOpts struct {
 	user        string // the hello's auth user
 	noReconnect bool
-	direct      *node // connect to this node, not through nginx
+	direct      *node                      // connect to this node, not through nginx
+	backoff     time.Duration              // the reconnection back-off, min and max; zero: 100ms to 1s
+	positions   map[string]client.Position // Options.Positions: where the client's durable rooms were
 }
 
 // dial connects a Go client on transport tr through nginx (or straight to o.direct) and
@@ -70,9 +73,10 @@ func (c *cluster) connect(t testing.TB, name, tr string, o dialOpts) (*goClient,
 		Auth:        map[string]string{"user": o.user},
 		OpenTimeout: 5 * time.Second,
 		NoReconnect: o.noReconnect,
-		MinBackoff:  100 * time.Millisecond,
-		MaxBackoff:  time.Second,
+		MinBackoff:  cmp.Or(o.backoff, 100*time.Millisecond),
+		MaxBackoff:  cmp.Or(o.backoff, time.Second),
 		AckTimeout:  10 * time.Second,
+		Positions:   o.positions,
 	})
 	g.On("said", func(_ context.Context, data json.RawMessage) {
 		var m said

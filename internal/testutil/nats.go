@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,7 +14,8 @@ import (
 const NATSInstallHint = "apt-get install -y --no-install-recommends nats-server"
 
 // NATS is a nats-server started by a test: a foreground child process on its own free
-// loopback port with its own directory (log files), no JetStream, stopped by its PID. It
+// loopback port with its own directory (log files), no JetStream unless
+// [StartNATSJetStream] started it, stopped by its PID. It
 // offers what [Redis] offers (its [Process] methods): Start again on the same port, Stop,
 // Kill, Pause and Resume; Start waits until the server greets a client with INFO.
 type NATS struct {
@@ -28,11 +30,27 @@ type NATS struct {
 // is "true". Under -short it skips t.
 func StartNATS(t testing.TB) *NATS {
 	t.Helper()
+	return startNATS(t, false)
+}
+
+// StartNATSJetStream is [StartNATS] with JetStream on ("-js -sd <its directory>"). Streams
+// stored in files survive Stop and Start (the directory stays); streams in memory do not.
+func StartNATSJetStream(t testing.TB) *NATS {
+	t.Helper()
+	return startNATS(t, true)
+}
+
+func startNATS(t testing.TB, js bool) *NATS {
+	t.Helper()
 	// Debian installs it in /usr/sbin, which is not on every user's PATH.
 	p := newProcess(t, "nats-server", []string{"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"}, NATSInstallHint)
-	p.args = func(port int, _, logPath string) []string {
-		return []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port),
+	p.args = func(port int, dir, logPath string) []string {
+		args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port),
 			"-n", fmt.Sprintf("test-%d", port), "-l", logPath}
+		if js {
+			args = append(args, "-js", "-sd", filepath.Join(dir, "jetstream"))
+		}
+		return args
 	}
 	p.ready = greetsINFO
 	p.Start()

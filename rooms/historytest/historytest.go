@@ -192,3 +192,105 @@ func RunClaimer(t *testing.T, c rooms.Claimer) {
 		t.Errorf("a claim after the ttl: first %v, %v; want first", first, err)
 	}
 }
+
+// RunNodes checks two Histories on one backend, as two nodes use it: appends to one room
+// from both at once get unique offsets from 1 without gaps in one epoch, and a catch-up
+// read through either node returns all of them in order.
+func RunNodes(t *testing.T, a, b rooms.History) {
+	ctx := context.Background()
+	r := "room " + t.Name() + fmt.Sprint(time.Now().UnixNano())
+	const writers, each = 4, 25 // writers per node
+	opts := rooms.HistoryOptions{Size: 2 * writers * each, TTL: time.Minute}
+	var mu sync.Mutex
+	seen := map[uint64]string{}
+	epochs := map[string]bool{}
+	var wg sync.WaitGroup
+	for node, h := range []rooms.History{a, b} {
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					data := fmt.Sprintf("%d/%d/%d", node, w, i)
+					p, err := h.Append(ctx, r, []byte(data), opts)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					if prev, dup := seen[p.Offset]; dup {
+						t.Errorf("offset %d given to %s and %s", p.Offset, prev, data)
+					}
+					seen[p.Offset] = data
+					epochs[p.Epoch] = true
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	const total = 2 * writers * each
+	for o := uint64(1); o <= total; o++ {
+		if _, ok := seen[o]; !ok {
+			t.Fatalf("offset %d never given: offsets must have no gaps", o)
+		}
+	}
+	if len(epochs) != 1 {
+		t.Fatalf("appends from two nodes saw epochs %v, want one", epochs)
+	}
+	for node, h := range []rooms.History{a, b} {
+		es, latest, complete, err := h.Since(ctx, r, rooms.Position{}, 0)
+		if err != nil || !complete || len(es) != total || latest.Offset != total {
+			t.Fatalf("node %d: Since(zero) = %d entries, latest %v, complete %v, %v; want %d, complete", node, len(es), latest, complete, err, total)
+		}
+		for i, e := range es {
+			if e.Offset != uint64(i+1) || string(e.Data) != seen[e.Offset] {
+				t.Fatalf("node %d: entry %d = %d %q, want %d %q", node, i, e.Offset, e.Data, i+1, seen[uint64(i+1)])
+			}
+		}
+	}
+}
+
+// RunLost checks a History whose backend loses its data when restart runs (a broker
+// restarted without persistence): a catch-up from a position taken before is incomplete,
+// and appends after it start again at offset 1 in another epoch. restart must return once
+// the backend answers again.
+func RunLost(t *testing.T, h rooms.History, restart func()) {
+	ctx := context.Background()
+	r := "room " + t.Name() + fmt.Sprint(time.Now().UnixNano())
+	opts := rooms.HistoryOptions{Size: 10, TTL: time.Minute}
+	var before rooms.Position
+	for range 3 {
+		p, err := h.Append(ctx, r, []byte(`1`), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = p
+	}
+	restart()
+	var err error
+	var es []rooms.Entry
+	var latest rooms.Position
+	var complete bool
+	// The backend may refuse for a moment after its restart; bounded retries.
+	for range 50 {
+		if es, latest, complete, err = h.Since(ctx, r, before, 0); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || complete || len(es) != 0 {
+		t.Fatalf("Since(%v) after the backend lost its data = %d entries, latest %v, complete %v, %v; want none, incomplete", before, len(es), latest, complete, err)
+	}
+	p, err := h.Append(ctx, r, []byte(`2`), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Offset != 1 || p.Epoch == before.Epoch || p.Epoch == "" {
+		t.Fatalf("first Append after the loss = %v; want offset 1 in another epoch than %v", p, before)
+	}
+	if _, _, complete, err := h.Since(ctx, r, before, 0); err != nil || complete {
+		t.Errorf("Since(the old epoch) after a new append: complete %v, %v; want incomplete", complete, err)
+	}
+}

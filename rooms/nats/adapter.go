@@ -14,6 +14,7 @@ import (
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sockhop/sockhop/rooms"
 	"github.com/sockhop/sockhop/rooms/internal/pubq"
@@ -38,6 +39,11 @@ type Options struct {
 	// (natsgo.Secure, natsgo.RootCAs), a connection name. Options that change reconnection,
 	// buffering or the handlers would break what the package doc promises.
 	NATSOptions []natsgo.Option
+
+	// HistoryMemory keeps the histories of durable rooms (and the claims) in the server's
+	// memory instead of its files: faster, and lost when the server restarts (clients
+	// then catch up with recovered false). See the package doc, "Histories".
+	HistoryMemory bool
 
 	// Logger receives connection events: Warn when the connection to NATS is lost, Info
 	// when it is back, Debug for each failed attempt. Nil means no logging.
@@ -119,6 +125,14 @@ type Adapter struct {
 	started bool                    // guarded by mu
 	dropped uint64                  // guarded by mu: Dropped of ended subscriptions
 
+	// JetStream, for histories and claims (history.go).
+	jsOnce       sync.Once
+	js           jetstream.JetStream
+	jsErr        error
+	hist, claims jsStream
+	appendMu     sync.Mutex
+	appending    map[string]*roomLock // guarded by appendMu: rooms with appends under way
+
 	published, publishErrors atomic.Uint64
 	writeErrors              pubq.WriteErrors
 	delivered, skipped       atomic.Uint64
@@ -168,7 +182,11 @@ func New(opts Options) (*Adapter, error) {
 		msgs:   make(chan *natsgo.Msg, opts.ReceiveQueue),
 		closed: make(chan struct{}),
 		rooms:  make(map[string]*roomSub),
+
+		appending: make(map[string]*roomLock),
 	}
+	a.hist = jsStream{name: streamName(opts.SubjectPrefix, "h"), subjects: opts.SubjectPrefix + ".h.>", perSubj: true}
+	a.claims = jsStream{name: streamName(opts.SubjectPrefix, "c"), subjects: opts.SubjectPrefix + ".c.>"}
 	a.log = log.With("component", "rooms/nats", "url", redactURL(opts.URL), "node", fmt.Sprintf("%x", node))
 	a.writeErrors.Log, a.writeErrors.Msg = a.log, "rooms/nats: queued broadcasts not sent"
 	return a, nil

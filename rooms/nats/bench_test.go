@@ -26,6 +26,29 @@ func BenchmarkPublishDeliver(b *testing.B) {
 	}
 }
 
+// BenchmarkDurable compares, in one run on one real nats-server with JetStream, a default
+// broadcast (Publish, NATS core) with a durable one (Append to the room's history in
+// JetStream: a read of the room's latest message and a publication acknowledged by the
+// stream, then Publish), publish -> deliver between two nodes, 64-byte payloads: the ratio
+// of their ns/op is the durable class's cost (BENCHMARKS.md).
+func BenchmarkDurable(b *testing.B) {
+	n := testutil.StartNATSJetStream(b)
+	for _, p := range []int{1, 16} {
+		for _, class := range []string{"default", "durable"} {
+			b.Run(fmt.Sprintf("class=%s/publishers=%d", class, p), func(b *testing.B) {
+				opts := Options{URL: n.URL(), Logger: slog.New(slog.DiscardHandler)}
+				na, _ := startNode(b, opts)
+				nb, count := newCountingNode(b, opts)
+				if class == "default" {
+					nodetest.BenchPublishDeliver(b, na, nb, count, p)
+				} else {
+					nodetest.BenchDurableDeliver(b, na, nb, na, count, p)
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkSubscribe measures joining a fresh room and leaving it again (Subscribe +
 // Unsubscribe): a SUB, a round trip to confirm it, an UNSUB.
 func BenchmarkSubscribe(b *testing.B) {

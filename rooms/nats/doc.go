@@ -123,6 +123,48 @@
 // other load (about 280,000/s from one publishing goroutine on a quiet machine).
 // BenchmarkSubscribe: a new room's Subscribe + Unsubscribe about 110 µs (one round trip).
 //
+// # Histories (durable rooms) and claims, on JetStream
+//
+// The Adapter is also a [rooms.History] when the server runs JetStream (nats-server -js):
+// the histories of durable rooms live in one stream per SubjectPrefix, named
+// "sockhop_<prefix>_<hash>_h", with a subject per room, "<SubjectPrefix>.h.<token>" (the
+// token as for broadcasts). Each message carries its room's epoch, offset and TTL in
+// headers (Sockhop-Epoch, Sockhop-Offset, Sockhop-Ttl). Append reads the room's latest
+// message (its stream sequence, epoch and offset) and publishes the next offset with
+// Nats-Expected-Last-Subject-Sequence set to that sequence, so of two nodes appending at
+// once one is refused and reads again (bounded retries with random waits; one node's
+// appends to a room take turns): offsets are contiguous and unique across nodes. A room
+// with no message, or whose latest message is older than its TTL, begins a new epoch (a
+// random name) at offset 1. Since reads the latest message, then the room's messages
+// through an ordered consumer filtered on its subject.
+//
+// Limits, as JetStream sets them per stream: the stream keeps MaxMsgsPerSubject = the
+// largest HistorySize and MaxAge = the largest HistoryTTL any Append asked for (they only
+// grow; nodes of one application should use the same Channel settings, or two nodes
+// growing them at once may leave the smaller). A room asking for a smaller size is
+// trimmed exactly after its Append (a purge of its subject keeping HistorySize); a room
+// with a shorter TTL has its older entries skipped by Since (by the messages' server
+// timestamps against this node's clock) until MaxAge removes them. Streams are in files
+// (they survive a server restart) unless Options.HistoryMemory; with memory storage a
+// restarted server has lost them, and clients catch up with recovered false. Streams have
+// one replica: in a NATS cluster, make the stream yourself with more replicas (same name
+// and subjects) before the nodes start.
+//
+// Without JetStream on the server, Append, Since and Claim fail with errors wrapping
+// [rooms.ErrNoHistory]; broadcasts work as before. They need [Adapter.Start] (the
+// connection) and fail with errors wrapping [rooms.ErrUnavailable] while it is down.
+//
+// [Adapter.Claim] (the HTTP publish endpoint's Idempotency-Key) writes a message saying
+// until when the claim holds on "<SubjectPrefix>.c.<base64url(sha256(key))>" in a second
+// stream (one message per subject, MaxAge the largest ttl asked), with the same expected
+// sequence check, so of concurrent claims one wins.
+//
+// BenchmarkDurable (two nodes on one local nats-server 2.9 with file storage, 64-byte
+// payloads, one run on 2 shared cores, publish -> deliver): a durable broadcast costs about
+// 500 µs (two round trips: the latest message, then the acknowledged publication) against
+// 10 µs for a default one from one goroutine (~48×), and 420 µs against 11 µs from 16
+// goroutines to one room (~37×; they take turns).
+//
 // # Concurrency
 //
 // All methods of [Adapter] may be called concurrently. The deliver function given to

@@ -30,6 +30,28 @@ func BenchmarkPublishDeliver(b *testing.B) {
 	}
 }
 
+// BenchmarkDurable compares, in one run on one real Redis, a default broadcast (Publish)
+// with a durable one (Append to the room's history, a Lua script on a Redis Stream, then
+// Publish), publish -> deliver between two nodes, 64-byte payloads: the ratio of their
+// ns/op is the durable class's cost (BENCHMARKS.md).
+func BenchmarkDurable(b *testing.B) {
+	r := testutil.StartRedis(b)
+	for _, p := range []int{1, 16} {
+		b.Run(fmt.Sprintf("class=default/publishers=%d", p), func(b *testing.B) {
+			opts := Options{KeyPrefix: "durable", Logger: quiet}
+			na, _ := startNode(b, r, opts)
+			nb, count := newCountingNode(b, r, opts)
+			nodetest.BenchPublishDeliver(b, na, nb, count, p)
+		})
+		b.Run(fmt.Sprintf("class=durable/publishers=%d", p), func(b *testing.B) {
+			opts := Options{KeyPrefix: "durable", Logger: quiet}
+			na, _ := startNode(b, r, opts)
+			nb, count := newCountingNode(b, r, opts)
+			nodetest.BenchDurableDeliver(b, na, nb, na, count, p)
+		})
+	}
+}
+
 // BenchmarkSubscribe measures joining a fresh room and leaving it again (Subscribe +
 // Unsubscribe), which a node does whenever a room gets its first or loses its last local
 // member: with a channel per room every Subscribe is a round trip to Redis; with shards it

@@ -131,6 +131,40 @@
 // HealthIntervals) after the freeze, and then fails at once; what was queued meanwhile is
 // counted in WriteErrors; broadcasts cross again 20-170 ms after the server continues.
 //
+// # Histories (durable rooms) and claims
+//
+// The Adapter is also a [rooms.History]: a server that uses it keeps the histories of its
+// durable rooms in Redis, so a client whose node died catches up on any other node. Each
+// room has three keys with one hash tag, so a Redis Cluster keeps them in one slot:
+//
+//	<KeyPrefix>:h:{r<room>}:s   a Redis Stream of the entries (fields o: offset, d: data)
+//	<KeyPrefix>:h:{r<room>}:o   the latest offset (INCR)
+//	<KeyPrefix>:h:{r<room>}:e   the epoch, a random name set when the history begins
+//
+// (a room name that is empty or holds a brace is written "{b<base64url(room)>}" instead).
+// Append is one Lua script: it starts a new epoch when the epoch key is gone (never
+// written, expired, or lost with a restarted Redis), INCRs the offset, XADDs the entry
+// with MAXLEN exactly HistorySize, XTRIMs by MINID the entries older than HistoryTTL (by
+// their stream IDs, Redis's own clock), and PEXPIREs the three keys to HistoryTTL: an
+// idle room's history disappears whole, and its next Append begins a new epoch. Offsets
+// are contiguous because the script runs atomically, whichever node calls it. Since is
+// one Lua script too (the epoch, the latest offset and the entries agree): the kept
+// entries always end at the latest offset, so the entries after offset s are the newest
+// latest-s (XREVRANGE COUNT). The age bound is applied at each Append (and by the keys'
+// expiry); Since does not drop entries that aged out since the last Append.
+//
+// Without persistence (or with it lagging) a restarted Redis has lost the histories:
+// clients catch up with recovered false. [Adapter.Claim] (the HTTP publish endpoint's
+// Idempotency-Key) is one SET <KeyPrefix>:c:<key> NX PX ttl. Histories and claims use the
+// adapter's command connections from [New] on; their errors wrap [rooms.ErrUnavailable]
+// while Redis cannot be reached.
+//
+// BenchmarkDurable (two nodes on one local redis-server 7.0, 64-byte payloads, one run
+// on 2 shared cores, publish -> deliver): a durable broadcast (Append, then Publish)
+// costs about 240 µs from one publishing goroutine against 6.5 µs for a default one
+// (~38×: Append waits for its script's reply, Publish only queues), and 118 µs against
+// 4.6 µs from 16 goroutines (~26×).
+//
 // # Concurrency
 //
 // All methods of [Adapter] may be called concurrently. The deliver function given to

@@ -17,6 +17,11 @@
 //
 // The hello's auth {"user": "u1"} becomes Identity.UserID. Every room has presence events.
 //
+// With -durable P, rooms whose names begin with P are a Channel of the Durable class (its
+// history in the broker: Redis Streams, or JetStream for -nats, whose server needs -js),
+// bounded by -history-size messages, that clients may subscribe to ($sub) unless the
+// room's name contains "refused".
+//
 // Admin (this node's view, for the tests):
 //
 //	GET  /cluster?room=R     -> {node, members, presence, count, local, nodes}
@@ -39,6 +44,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,6 +72,8 @@ func run(ctx context.Context, args []string) error {
 	advertise := fl.String("advertise", "", "base URL the other nodes reach this one at (default http://<addr>)")
 	redisURL := fl.String("redis", "", "Redis URL of the cluster's broker (redis://host:port/db)")
 	natsURL := fl.String("nats", "", "NATS URL of the cluster's broker (nats://host:port)")
+	durable := fl.String("durable", "", "rooms with this name prefix are durable, clients may subscribe (names with \"refused\" excepted)")
+	historySize := fl.Int("history-size", 0, "messages kept per durable room (0: sockhop.DefaultHistorySize)")
 	verbose := fl.Bool("v", false, "log at Info level to stderr (Debug with -vv)")
 	debug := fl.Bool("vv", false, "log at Debug level to stderr")
 	if err := fl.Parse(args); err != nil {
@@ -114,6 +122,18 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	handlers(srv)
+	if *durable != "" {
+		srv.Channel(*durable, sockhop.Channel{
+			Class:       sockhop.Durable,
+			HistorySize: *historySize,
+			Subscribe: func(_ context.Context, _ *sockhop.Session, room string) error {
+				if strings.Contains(room, "refused") {
+					return &sockhop.Error{Code: "forbidden", Message: "this room refuses subscriptions"}
+				}
+				return nil
+			},
+		})
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/rt/", srv)

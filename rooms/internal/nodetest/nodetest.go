@@ -237,3 +237,35 @@ func FillQueue(t testing.TB, a rooms.Adapter, p rooms.Publication, within time.D
 	}
 	return queued - 1
 }
+
+// BenchDurableDeliver is [BenchPublishDeliver] for durable broadcasts: each of the b.N
+// broadcasts is first appended to h (room "room", 100 kept for 10 minutes, the server's
+// defaults), then published, as a durable Emit does. The ratio of its ns/op to
+// BenchPublishDeliver's in the same run is the cost of the durable class.
+func BenchDurableDeliver(b *testing.B, pub, sub rooms.Adapter, h rooms.History, count *Counter, publishers int) {
+	ctx := context.Background()
+	Must(b, sub.Subscribe(ctx, "room"))
+	opts := rooms.HistoryOptions{Size: 100, TTL: 10 * time.Minute}
+	data := make([]byte, 64)
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range publishers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if _, err := h.Append(ctx, "room", data, opts); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := pub.Publish(ctx, rooms.Publication{Rooms: []string{"room"}, Data: data}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	count.Wait(b, int64(b.N))
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
