@@ -183,7 +183,6 @@ type Client struct {
 	serverPing     time.Duration       // the server's own ping interval (a welcome to a hello that asked none); guarded by mu
 	subs           map[string]bool     // rooms subscribed to (Subscribe), made again after a new session; guarded by mu
 	pos            map[string]Position // the position taken in each durable room; guarded by mu
-	recent         map[string]*taken   // the offsets taken lately in each durable room (takePosition); guarded by mu
 	onSubscribe    []func(SubscribeResult, error)
 }
 

@@ -111,7 +111,6 @@ func (c *Client) Unsubscribe(ctx context.Context, room string) error {
 	c.mu.Lock()
 	delete(c.subs, room)
 	delete(c.pos, room)
-	delete(c.recent, room)
 	c.mu.Unlock()
 	core, err := c.current()
 	if err != nil {
@@ -178,50 +177,18 @@ func (c *Client) resubscribe(core *session.Session) {
 	}()
 }
 
-// recentOffsets is how many of the latest offsets taken per room the client remembers, to
-// take a durable message that arrives after a later one (published on another node)
-// instead of dropping it as a duplicate.
-const recentOffsets = 256
-
-// taken remembers the offsets taken in one room among the recentOffsets below its
-// position: taken[o%recentOffsets] == o.
-type taken [recentOffsets]uint64
-
 // takePosition applies the position rules to a durable message for room at pos
-// (PROTOCOL.md §9): it reports false for a duplicate (the same epoch and an offset the
-// client has taken, or one too far below its position to tell), and otherwise takes it,
-// moving the room's position up to pos when pos is later.
+// (PROTOCOL.md §9): it reports false for a duplicate (the same epoch, an offset the client
+// has), and otherwise makes pos the room's position.
 func (c *Client) takePosition(room string, pos Position) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if p, ok := c.pos[room]; ok && p.Epoch == pos.Epoch && pos.Offset <= p.Offset {
+		return false
+	}
 	if c.pos == nil {
 		c.pos = make(map[string]Position)
 	}
-	if c.recent == nil {
-		c.recent = make(map[string]*taken)
-	}
-	p, ok := c.pos[room]
-	r := c.recent[room]
-	if r == nil || !ok || p.Epoch != pos.Epoch {
-		// A new room or epoch, or a position from elsewhere (Options.Positions, an answer to
-		// $sub): nothing taken lately. An old value in a slot never equals its offset.
-		r = new(taken)
-		c.recent[room] = r
-		if ok && p.Epoch == pos.Epoch {
-			r[p.Offset%recentOffsets] = p.Offset // the position itself was taken
-		}
-	}
-	slot := &r[pos.Offset%recentOffsets]
-	if ok && p.Epoch == pos.Epoch && pos.Offset <= p.Offset {
-		// At or below the position: a duplicate, unless it is a recent offset not taken
-		// yet (a broadcast from another node that crossed the broker after a later one).
-		if p.Offset-pos.Offset >= recentOffsets || *slot == pos.Offset {
-			return false
-		}
-		*slot = pos.Offset
-		return true
-	}
-	*slot = pos.Offset
 	c.pos[room] = pos
 	return true
 }
