@@ -57,6 +57,9 @@ func (g *orderGate) admit(room string, pos events.Position, p rooms.Publication)
 		st = &roomOrder{epoch: pos.Epoch, fresh: pos.Offset > 1}
 		g.rooms[room] = st
 	}
+	if st.fresh && pos.Epoch == st.epoch && pos.Offset == 1 {
+		st.fresh = false // the room's first broadcast: nothing came before it
+	}
 	switch {
 	case pos.Epoch != st.epoch: // a new life of the history: what was held goes first
 		g.flush(room, st)

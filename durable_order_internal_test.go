@@ -116,6 +116,18 @@ func TestOrderGate(t *testing.T) {
 			t.Errorf("delivered %v, want %v", got, want)
 		}
 	})
+	t.Run("FirstOfAll", func(t *testing.T) {
+		r := newGateRig(t)
+		r.g.wait = time.Hour // offset 1 closes the gap: nothing waits for the timer
+		r.admit("e", 2)
+		r.admit("e", 1)
+		r.mu.Lock()
+		got := slices.Clone(r.got)
+		r.mu.Unlock()
+		if want := []string{"e:1", "e:2"}; !slices.Equal(got, want) {
+			t.Errorf("delivered %v at once, want %v", got, want)
+		}
+	})
 	t.Run("NewEpoch", func(t *testing.T) {
 		r := newGateRig(t)
 		r.admit("a", 1)

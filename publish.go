@@ -319,40 +319,17 @@ func publishJSON(w http.ResponseWriter, status int, v any) {
 
 // publish emits a publish request's event; it returns the position of a durable one.
 func (srv *Server) publish(ctx context.Context, req *publishRequest, class Class) (*rooms.Position, error) {
-	if class == Durable {
-		pos, err := srv.publishDurable(ctx, req)
-		return &pos, err
-	}
 	var b *Broadcast
 	if len(req.Users) > 0 {
 		b = srv.ToUser(req.Users...).To(req.Rooms...)
 	} else {
 		b = srv.To(req.Rooms...)
 	}
-	return nil, b.Except(req.Except...).Class(class).Emit(ctx, req.Event, req.Data)
-}
-
-// publishDurable is Broadcast.Emit of a durable message to one room (check made sure of
-// it), which also returns the message's position for the answer.
-func (srv *Server) publishDurable(ctx context.Context, req *publishRequest) (rooms.Position, error) {
-	if srv.draining() {
-		return rooms.Position{}, ErrServerClosed
+	pos, err := b.Except(req.Except...).Class(class).emit(ctx, req.Event, req.Data)
+	if class == Durable {
+		return &pos, err
 	}
-	room := req.Rooms[0]
-	msg, err := encodeEvent(req.Event, req.Data, 0)
-	if err != nil {
-		return rooms.Position{}, err
-	}
-	msg, pos, err := appendDurable(ctx, srv.hist, room, msg, srv.channelFor(room).historyOptions())
-	if err != nil {
-		return rooms.Position{}, fmt.Errorf("sockhop: publish %s: appending to the history of %s: %w", req.Event, room, err)
-	}
-	p := rooms.Publication{Rooms: []string{room}, Except: req.Except, Data: msg}
-	srv.deliverLocal(p)
-	if err := srv.adapterPublish(ctx, p); err != nil {
-		return rooms.Position{}, fmt.Errorf("sockhop: publish %s to other nodes: %w", req.Event, err)
-	}
-	return pos, nil
+	return nil, err
 }
 
 // ToUser addresses every session of the users with the given ids (Identity.UserID), on

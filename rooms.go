@@ -170,27 +170,35 @@ func (b *Broadcast) effectiveClass() Class {
 // exactly one room (else ErrDurableRooms), and when the history fails nothing is sent and
 // Emit returns the error: a durable message is not sent half-way, the caller may retry.
 func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
+	_, err := b.emit(ctx, name, v)
+	return err
+}
+
+// emit is Emit; it also returns the position of a durable broadcast (the publish endpoint
+// answers it).
+func (b *Broadcast) emit(ctx context.Context, name string, v any) (rooms.Position, error) {
+	var pos rooms.Position
 	if b.pub.draining() {
-		return ErrServerClosed
+		return pos, ErrServerClosed
 	}
 	if b.users != nil {
-		return b.emitUsers(ctx, name, v) // publish.go
+		return pos, b.emitUsers(ctx, name, v) // publish.go
 	}
 	if len(b.rooms) == 0 {
-		return nil
+		return pos, nil
 	}
 	for _, r := range b.rooms {
 		if err := validRoom(r); err != nil {
-			return fmt.Errorf("sockhop: emit %s: %w", name, err)
+			return pos, fmt.Errorf("sockhop: emit %s: %w", name, err)
 		}
 	}
 	class := b.effectiveClass()
 	if class == Durable && !oneRoom(b.rooms) {
-		return fmt.Errorf("sockhop: emit %s: %w", name, ErrDurableRooms)
+		return pos, fmt.Errorf("sockhop: emit %s: %w", name, ErrDurableRooms)
 	}
 	msg, err := encodeEvent(name, v, 0)
 	if err != nil {
-		return fmt.Errorf("sockhop: emit %s: %w", name, err)
+		return pos, fmt.Errorf("sockhop: emit %s: %w", name, err)
 	}
 	switch class {
 	case Volatile:
@@ -198,25 +206,26 @@ func (b *Broadcast) Emit(ctx context.Context, name string, v any) error {
 	case Durable:
 		h := b.pub.history()
 		if h == nil {
-			return fmt.Errorf("sockhop: emit %s: durable: %w", name, rooms.ErrNoHistory)
+			return pos, fmt.Errorf("sockhop: emit %s: durable: %w", name, rooms.ErrNoHistory)
 		}
 		room := b.rooms[0]
 		if o, ok := b.pub.(durableOrderer); ok {
 			// Offsets are handed out in the order appends reach the history: keep that order
-			// on the way out too, or a client would take offset 11 first and drop 10 as old.
+			// on the way out too, so that other nodes get them in order (their order gate,
+			// durable_order.go, then need not wait for a gap to close).
 			mu := o.durableLock(room)
 			mu.Lock()
 			defer mu.Unlock()
 		}
-		if msg, _, err = appendDurable(ctx, h, room, msg, b.pub.channelFor(room).historyOptions()); err != nil {
-			return fmt.Errorf("sockhop: emit %s: appending to the history of %s: %w", name, room, err)
+		if msg, pos, err = appendDurable(ctx, h, room, msg, b.pub.channelFor(room).historyOptions()); err != nil {
+			return pos, fmt.Errorf("sockhop: emit %s: appending to the history of %s: %w", name, room, err)
 		}
 	}
 	b.pub.deliverLocal(rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg})
 	if err := b.pub.adapterPublish(ctx, rooms.Publication{Rooms: b.rooms, Except: b.except, Data: msg}); err != nil {
-		return fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
+		return pos, fmt.Errorf("sockhop: emit %s to other nodes: %w", name, err)
 	}
-	return nil
+	return pos, nil
 }
 
 // oneRoom reports whether rs names exactly one room (maybe more than once).

@@ -46,9 +46,9 @@ type Server struct {
 	adapterOnce sync.Once
 	adapterErr  error
 	hist        rooms.History  // durable histories (Options.History resolved)
-	durableMu   [64]sync.Mutex // durable broadcasts of a room, append to publish (durableLock)
 	order       *orderGate     // durable broadcasts to members in offset order (durable_order.go)
 	claims      rooms.Claimer  // the publish endpoint's (publish.go); nil when it is off
+	durableMu   [64]sync.Mutex // durable broadcasts of a room, append to publish (durableLock)
 
 	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
 	channelsMu sync.Mutex                    // serialises Channel calls
