@@ -318,6 +318,9 @@ func (srv *Server) deliver(p rooms.Publication) {
 	}
 	if len(p.Rooms) == 1 {
 		if room, pos, ok := events.PositionOf(data); ok && room == p.Rooms[0] {
+			if srv.rooms.Count(room) == 0 {
+				return // nobody here: nothing to hold for anyone who joins later
+			}
 			srv.order.admit(room, pos, rooms.Publication{Rooms: p.Rooms, Except: p.Except, Data: data})
 			return
 		}

@@ -523,6 +523,60 @@ function below(list, cur) {
   return i >= 0 && i + 1 < list.length ? list[i + 1] : null;
 }
 
+// src/subs.ts
+var ABOVE = 512;
+var isPos = (p) => !!p && typeof p.e == "string" && typeof p.o == "number" && p.o >= 0;
+function raise(s, o) {
+  const p = s.pos;
+  if (o > p.o) p.o = o;
+  s.above.forEach((x) => x <= p.o && s.above.delete(x));
+  while (s.above.delete(p.o + 1)) p.o++;
+}
+var Subs = class extends Map {
+  /** add returns room's entry, making it (with position pos) when there is none. */
+  add(room, pos = null, ep = -1) {
+    let s = this.get(room);
+    if (!s) this.set(room, s = { pos, above: /* @__PURE__ */ new Set(), ep, gen: 0, waits: [] });
+    return s;
+  }
+  /**
+   * fresh applies the client rule to a durable message of room at p: one at or below the
+   * watermark, or taken already, is a duplicate (false); any other is taken. A message of
+   * another epoch (the history began again) starts the room's position over in it. Rooms
+   * not subscribed by the client take everything.
+   */
+  fresh(room, p) {
+    const s = this.get(room);
+    if (!s || !isPos(p)) return true;
+    if (!s.pos || s.pos.e !== p.e) {
+      s.pos = { e: p.e, o: 0 };
+      s.above.clear();
+    } else if (p.o <= s.pos.o || s.above.has(p.o)) return false;
+    s.above.add(p.o);
+    if (s.above.size > ABOVE) raise(s, Math.min(...s.above));
+    raise(s, 0);
+    return true;
+  }
+  /**
+   * acked takes the position a $sub's ack gives (the room's latest when the catch-up was
+   * read): everything up to it came with the catch-up or was before the subscription.
+   */
+  acked(room, p) {
+    const s = this.get(room);
+    if (!s) return;
+    if (!s.pos || s.pos.e !== p.e) {
+      s.pos = { e: p.e, o: p.o };
+      s.above.clear();
+    } else raise(s, p.o);
+  }
+  /** positions returns each room with its position (null: none yet), for saving. */
+  positions() {
+    const r = {};
+    this.forEach((s, room) => r[room] = s.pos && { e: s.pos.e, o: s.pos.o });
+    return r;
+  }
+};
+
 // src/lifecycle.ts
 var PREFIX3 = "sockhop.session:";
 var SAVE_MS = 60 * 1e3;
@@ -558,6 +612,30 @@ function take(key, now = Date.now()) {
   } catch (e) {
   }
   return null;
+}
+var SUBS = "sockhop.subs:";
+function saveSubs(key, rooms) {
+  try {
+    const st = store2();
+    if (!st) return;
+    if (Object.keys(rooms).length) st.setItem(SUBS + key, JSON.stringify(rooms));
+    else st.removeItem(SUBS + key);
+  } catch (e) {
+  }
+}
+function takeSubs(key) {
+  const r = {};
+  try {
+    const st = store2();
+    if (!st) return r;
+    const v = JSON.parse(st.getItem(SUBS + key) || "null");
+    st.removeItem(SUBS + key);
+    if (v && typeof v == "object") {
+      for (const k in v) if (v[k] === null || isPos(v[k])) r[k] = v[k];
+    }
+  } catch (e) {
+  }
+  return r;
 }
 function watch(hide, show) {
   const w = typeof window != "undefined" ? window : null;
@@ -1070,6 +1148,8 @@ var Client = class extends Emitter {
     // the server's own interval (a welcome to a hello that asked none)
     this.gone = false;
     // the page hid (pagehide): closed with 1001 until it shows again
+    this.subs = new Subs();
+    // the rooms the client subscribed to (subs.ts)
     this.unwatch = () => {
     };
     this.o = __spreadValues({
@@ -1098,6 +1178,10 @@ var Client = class extends Emitter {
       this.node = isNode(saved.node) ? saved.node : void 0;
       this.rx = this.rxSaid = saved.rx;
       this.held = Held.restore(saved.from, saved.msgs);
+    }
+    if (this.o.keepSession) {
+      const rooms = takeSubs(url);
+      for (const r in rooms) this.subs.add(r, rooms[r], this.epoch);
     }
     this.unwatch = watch(
       () => this.away(),
@@ -1185,6 +1269,59 @@ var Client = class extends Emitter {
   /** direct sends control messages (hello, pong, ack replies before welcome) at once. */
   direct(m) {
     if (this.t) this.t.send([JSON.stringify(m)]);
+  }
+  // ---- subscriptions (PROTOCOL.md §9) -------------------------------------------------
+  subscribe(room) {
+    return new Promise((res, rej) => {
+      if (this.state == "closed") return rej(err("closed", "sockhop: connection closed"));
+      const s = this.subs.add(room);
+      s.waits.push([res, rej]);
+      if (this.up) this.sub(room, s);
+      else s.ep = -1;
+    });
+  }
+  unsubscribe(room) {
+    const s = this.subs.get(room);
+    this.subs.delete(room);
+    if (s) for (const w of s.waits.splice(0)) w[1](err("unsubscribed", "sockhop: unsubscribed from " + room));
+    return this.emitWithAck("$unsub", { room }).then(() => {
+    });
+  }
+  /**
+   * sub sends the $sub request of room, from its last position. Its answer settles the
+   * subscribe() calls waiting, or fires subscribed / subscribe-error for an automatic one. A
+   * refusal forgets the room; an answer lost with its session is ignored (the next session
+   * subscribes again).
+   */
+  sub(room, s) {
+    const gen = ++s.gen;
+    s.ep = this.epoch;
+    const d = { room };
+    if (s.pos) d.since = { e: s.pos.e, o: s.pos.o };
+    const cur = () => s.gen == gen && this.subs.get(room) === s;
+    this.emitWithAck("$sub", d).then(
+      (a) => {
+        if (!cur()) return;
+        const p = a && a.pos;
+        if (isPos(p)) this.subs.acked(room, p);
+        const r = { room, recovered: !!(a && a.recovered), pos: isPos(p) && s.pos ? { e: s.pos.e, o: s.pos.o } : null };
+        const w = s.waits.splice(0);
+        if (w.length) for (const x of w) x[0](r);
+        else this.fire("subscribed", r);
+      },
+      (e) => {
+        const c = e && e.code;
+        if (!cur() || c == "resume_failed" || c == "closed" && this.state != "closed") return;
+        if (c != "timeout" && c != "closed") this.subs.delete(room);
+        const w = s.waits.splice(0);
+        if (w.length) for (const x of w) x[1](e);
+        else if (this.state != "closed") this.fire("subscribe-error", { room, error: e });
+      }
+    );
+  }
+  /** resub sends the $sub of every room not subscribed in this session (all of them in a new one). */
+  resub() {
+    this.subs.forEach((s, room) => s.ep != this.epoch && this.sub(room, s));
   }
   close() {
     if (this.state == "closed") return;
@@ -1479,6 +1616,7 @@ var Client = class extends Emitter {
     if (resumed) this.held.ack(m.r);
     const again = this.held.all();
     if (!resumed && tr.resume) this.fire("resume-failed");
+    this.resub();
     if (!(sw && resumed)) this.fire("connect", { resumed });
     if (this.t === t && this.up) {
       if (again.length) t.send(again);
@@ -1628,6 +1766,7 @@ var Client = class extends Emitter {
       this.fire("error", err("protocol", "sockhop: bad base64 from server"));
       return this.lost(1002, "bad base64");
     }
+    if (typeof m.room == "string" && !this.subs.fresh(m.room, m.pos)) return;
     if (m.id == null) {
       this.fire(m.n, d);
       return;
@@ -1731,6 +1870,7 @@ var Client = class extends Emitter {
     const up = this.up;
     if (this.o.keepSession && this.id && this.token)
       save(this.key, { sid: this.id, token: this.token, node: this.node, rx: this.rx, from: this.held.first, msgs: this.held.all() });
+    if (this.o.keepSession) saveSubs(this.key, this.subs.positions());
     this.abandonAll();
     this.drop(up ? [JSON.stringify({ t: "close", code: 1001, reason: "going away" })] : void 0, true);
     this.gone = true;
@@ -1741,6 +1881,7 @@ var Client = class extends Emitter {
     if (!this.gone) return;
     this.gone = false;
     take(this.key);
+    takeSubs(this.key);
     if (this.state == "disconnected") this.start();
   }
   offline() {

@@ -142,8 +142,45 @@ export type EventHandler<S extends EventSpec = { data: any; reply: any }> = (
   data: S['data'],
 ) => [S['reply']] extends [void] ? unknown : S['reply'] | Promise<S['reply']>;
 
+/**
+ * The position of a durable message in its room's history (PROTOCOL.md §9): the history's
+ * epoch and the message's offset in it. A new epoch means the history was lost and began again.
+ */
+export interface Position {
+  e: string;
+  o: number;
+}
+
+/** The outcome of a subscription (subscribe, or the `subscribed` event of a re-subscription). */
+export interface SubscribeResult {
+  room: string;
+  /**
+   * True when the client asked to catch up from its last position in a durable room and
+   * the server sent everything after it (none was lost); false otherwise: a first
+   * subscription, a room that is not durable, or a history that no longer reaches back
+   * (trimmed, expired, a new epoch), when the app should refetch what it shows.
+   */
+  recovered: boolean;
+  /** The room's position after the catch-up (durable rooms), else null. */
+  pos: Position | null;
+}
+
+/** What a subscribe-error event tells: an automatic re-subscription failed. */
+export interface SubscribeError {
+  room: string;
+  error: SockhopError;
+}
+
 /** The events the client itself fires (connect, disconnect, …). */
-export type ClientEvent = 'connect' | 'resume-failed' | 'disconnect' | 'reconnecting' | 'transport' | 'error';
+export type ClientEvent =
+  | 'connect'
+  | 'resume-failed'
+  | 'disconnect'
+  | 'reconnecting'
+  | 'transport'
+  | 'error'
+  | 'subscribed'
+  | 'subscribe-error';
 
 /**
  * A sockhop connection. Events: connect, disconnect, reconnecting, transport, resume-failed,
@@ -174,6 +211,14 @@ export interface Socket<E extends EventMap = AnyEvents> {
   on(event: 'reconnecting', fn: (attempt: number, delayMs: number) => void): this;
   on(event: 'transport', fn: (name: TransportName) => void): this;
   on(event: 'error', fn: (err: SockhopError) => void): this;
+  /**
+   * subscribed: a subscription the client made again by itself succeeded, after a new
+   * session (a failed resume, a server that ended the session, a reload whose session was
+   * gone): `recovered` tells whether the durable room's messages missed meanwhile all came.
+   */
+  on(event: 'subscribed', fn: (r: SubscribeResult) => void): this;
+  /** subscribe-error: an automatic re-subscription failed (refused: the room is forgotten). */
+  on(event: 'subscribe-error', fn: (e: SubscribeError) => void): this;
   /** on adds a handler of the server's event name. */
   on<K extends keyof E['toClient'] & string>(event: K, fn: EventHandler<E['toClient'][K]>): this;
   /** once adds a handler of the server's event name that runs once. */
@@ -189,6 +234,20 @@ export interface Socket<E extends EventMap = AnyEvents> {
   ): Promise<E['toServer'][K]['reply']>;
   /** emitWithAck, untyped (T is the reply's type): only on a socket without an event map. */
   emitWithAck<T = any>(name: string extends keyof E['toServer'] ? string : never, data?: unknown, opts?: AckOptions): Promise<T>;
+  /**
+   * subscribe asks the server to add this session to room (PROTOCOL.md §9): the server's
+   * Channel rule for the room decides; a refusal rejects with its code (`forbidden`,
+   * `bad_request`, `too_many_rooms`, or the rule's own) and the room is forgotten. The client
+   * remembers the room and, for a durable room, the position of the last message taken
+   * (messages at or before it again are duplicates, dropped); after every new session it
+   * subscribes again from that position (`subscribed`, `subscribe-error` events), and with
+   * keepSession the rooms and positions survive a reload of the page (sessionStorage), so
+   * the next page catches up. While disconnected the subscription is made at the next
+   * connect.
+   */
+  subscribe(room: string): Promise<SubscribeResult>;
+  /** unsubscribe leaves room and forgets it (leaving a room the session is not in is no error). */
+  unsubscribe(room: string): Promise<void>;
   /** close ends the connection for good (code 1000). */
   close(): void;
 }

@@ -7,7 +7,7 @@
 // session may move to another transport (upgrade probe, downgrade of a stalled stream)
 // through a resume: timings in ladder.ts, the round trip in rtt.ts.
 import { Calls, err } from './acks';
-import type { AckOptions, DisconnectInfo, Options, Socket, State, TransportName } from './api';
+import type { AckOptions, DisconnectInfo, Options, Socket, State, SubscribeResult, TransportName } from './api';
 import { backoff } from './backoff';
 import { encode, isBlob, Ordered, payload } from './binary';
 import { Action, isTerminal } from './close';
@@ -16,10 +16,11 @@ import { Emitter } from './emitter';
 import { Heartbeat } from './heartbeat';
 import { Held } from './held';
 import { above, below, lateAfter, PROBE_TRIES, quietAfter, stallAfter, upgradeDelay } from './ladder';
-import { save, take, watch } from './lifecycle';
+import { save, saveSubs, take, takeSubs, watch } from './lifecycle';
 import { Queue } from './queue';
 import { measure, Rtt } from './rtt';
 import { block, blocked, forget, recall, remember } from './storage';
+import { isPos, Sub, Subs } from './subs';
 import { DEFAULT_MAX, Factory, isNode, Transport } from './transport';
 import { websocket } from './websocket';
 import { xhrPolling } from './xhr_polling';
@@ -121,6 +122,7 @@ export class Client extends Emitter implements Socket {
   private pingMs = 0; // the server's ping interval on this session (its welcome's or pong's)
   private serverPing = 25000; // the server's own interval (a welcome to a hello that asked none)
   private gone = false; // the page hid (pagehide): closed with 1001 until it shows again
+  private subs = new Subs(); // the rooms the client subscribed to (subs.ts)
   private unwatch = () => {};
 
   constructor(
@@ -155,6 +157,11 @@ export class Client extends Emitter implements Socket {
       this.node = isNode(saved.node) ? saved.node : undefined;
       this.rx = this.rxSaid = saved.rx;
       this.held = Held.restore(saved.from, saved.msgs);
+    }
+    if (this.o.keepSession) {
+      // Subscribed in this session (epoch 0) already: made again only if it is not resumed.
+      const rooms = takeSubs(url);
+      for (const r in rooms) this.subs.add(r, rooms[r], this.epoch);
     }
     this.unwatch = watch(
       () => this.away(),
@@ -249,6 +256,63 @@ export class Client extends Emitter implements Socket {
   /** direct sends control messages (hello, pong, ack replies before welcome) at once. */
   private direct(m: Msg): void {
     if (this.t) this.t.send([JSON.stringify(m)]);
+  }
+
+  // ---- subscriptions (PROTOCOL.md §9) -------------------------------------------------
+
+  subscribe(room: string): Promise<SubscribeResult> {
+    return new Promise((res, rej) => {
+      if (this.state == 'closed') return rej(err('closed', 'sockhop: connection closed'));
+      const s = this.subs.add(room);
+      s.waits.push([res, rej]);
+      if (this.up) this.sub(room, s);
+      else s.ep = -1; // at the next welcome
+    });
+  }
+
+  unsubscribe(room: string): Promise<void> {
+    const s = this.subs.get(room);
+    this.subs.delete(room);
+    if (s) for (const w of s.waits.splice(0)) w[1](err('unsubscribed', 'sockhop: unsubscribed from ' + room));
+    return this.emitWithAck('$unsub', { room }).then(() => {});
+  }
+
+  /**
+   * sub sends the $sub request of room, from its last position. Its answer settles the
+   * subscribe() calls waiting, or fires subscribed / subscribe-error for an automatic one. A
+   * refusal forgets the room; an answer lost with its session is ignored (the next session
+   * subscribes again).
+   */
+  private sub(room: string, s: Sub): void {
+    const gen = ++s.gen;
+    s.ep = this.epoch;
+    const d: any = { room };
+    if (s.pos) d.since = { e: s.pos.e, o: s.pos.o };
+    const cur = () => s.gen == gen && this.subs.get(room) === s;
+    this.emitWithAck('$sub', d).then(
+      (a: any) => {
+        if (!cur()) return;
+        const p = a && a.pos;
+        if (isPos(p)) this.subs.acked(room, p);
+        const r: SubscribeResult = { room, recovered: !!(a && a.recovered), pos: isPos(p) && s.pos ? { e: s.pos.e, o: s.pos.o } : null };
+        const w = s.waits.splice(0);
+        if (w.length) for (const x of w) x[0](r);
+        else this.fire('subscribed', r);
+      },
+      (e: any) => {
+        const c = e && e.code;
+        if (!cur() || c == 'resume_failed' || (c == 'closed' && this.state != 'closed')) return;
+        if (c != 'timeout' && c != 'closed') this.subs.delete(room); // refused
+        const w = s.waits.splice(0);
+        if (w.length) for (const x of w) x[1](e);
+        else if (this.state != 'closed') this.fire('subscribe-error', { room, error: e });
+      },
+    );
+  }
+
+  /** resub sends the $sub of every room not subscribed in this session (all of them in a new one). */
+  private resub(): void {
+    this.subs.forEach((s, room) => s.ep != this.epoch && this.sub(room, s));
   }
 
   close(): void {
@@ -577,6 +641,8 @@ export class Client extends Emitter implements Socket {
     if (resumed) this.held.ack(m.r);
     const again = this.held.all();
     if (!resumed && tr.resume) this.fire('resume-failed');
+    // Subscriptions before the app hears of the connect (a new session has none).
+    this.resub();
     // A switch that resumed is no new connection: the app sees only the transport event.
     if (!(sw && resumed)) this.fire('connect', { resumed });
     // Unacknowledged messages first, then the offline queue, then what listeners emitted.
@@ -741,6 +807,8 @@ export class Client extends Emitter implements Socket {
       this.fire('error', err('protocol', 'sockhop: bad base64 from server'));
       return this.lost(1002, 'bad base64');
     }
+    // A durable message the client has taken already (PROTOCOL.md §9) is dropped.
+    if (typeof m.room == 'string' && !this.subs.fresh(m.room, m.pos)) return;
     if (m.id == null) {
       this.fire(m.n, d);
       return;
@@ -858,6 +926,7 @@ export class Client extends Emitter implements Socket {
     // Saved even between transports: the server keeps a dropped session for its resume grace.
     if (this.o.keepSession && this.id && this.token)
       save(this.key, { sid: this.id, token: this.token, node: this.node, rx: this.rx, from: this.held.first, msgs: this.held.all() });
+    if (this.o.keepSession) saveSubs(this.key, this.subs.positions());
     this.abandonAll(); // transports being opened or probed beside it
     this.drop(up ? [JSON.stringify({ t: 'close', code: 1001, reason: 'going away' })] : undefined, true);
     this.gone = true;
@@ -869,6 +938,7 @@ export class Client extends Emitter implements Socket {
     if (!this.gone) return;
     this.gone = false;
     take(this.key); // what away() left is this page's own
+    takeSubs(this.key);
     if (this.state == 'disconnected') this.start();
   }
 

@@ -16,4 +16,5 @@ export { isNode, NODE_HEADER } from './transport';
 export { post, retryAfter } from './http';
 export { connect, version } from './index';
 export { Heartbeat, MIN_MS, HOLD_MS } from './heartbeat';
-export { save as saveSession, take as takeSession } from './lifecycle';
+export { save as saveSession, take as takeSession, saveSubs, takeSubs } from './lifecycle';
+export { Subs } from './subs';

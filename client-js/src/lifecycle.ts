@@ -6,7 +6,12 @@
 // (session id, token, node, counts, unacknowledged messages) is saved in sessionStorage at
 // pagehide, per tab and never in a URL, and the next page load in the same tab (a reload)
 // resumes the session within that grace. The saved credential is read once and removed at
-// once, so a tab duplicated later never resumes another tab's session.
+// once, so a tab duplicated later never resumes another tab's session. The client's
+// subscriptions and positions (subs.ts) are saved beside it, so that the next page load
+// subscribes again from them and catches up on what its durable rooms got meanwhile.
+
+import type { Position } from './api';
+import { isPos } from './subs';
 
 /** Saved is what a page that unloads leaves for the next page load in its tab. */
 export interface Saved {
@@ -72,6 +77,40 @@ export function take(key: string, now = Date.now()): Saved | null {
     // unreadable: as if absent
   }
   return null;
+}
+
+const SUBS = 'sockhop.subs:';
+
+/**
+ * saveSubs leaves the client's subscriptions (room -> position of the last durable message
+ * taken, null for none) for the next page load of this tab: unlike the session credential
+ * they do not expire, since a durable room's history may reach back further than a
+ * session's grace (the server says `recovered: false` when it does not).
+ */
+export function saveSubs(key: string, rooms: Record<string, Position | null>): void {
+  try {
+    const st = store();
+    if (!st) return;
+    if (Object.keys(rooms).length) st.setItem(SUBS + key, JSON.stringify(rooms));
+    else st.removeItem(SUBS + key);
+  } catch {
+    // quota or disabled storage
+  }
+}
+
+/** takeSubs returns the subscriptions the last page of this tab saved for key, and removes them. */
+export function takeSubs(key: string): Record<string, Position | null> {
+  const r: Record<string, Position | null> = {};
+  try {
+    const st = store();
+    if (!st) return r;
+    const v = JSON.parse(st.getItem(SUBS + key) || 'null');
+    st.removeItem(SUBS + key);
+    if (v && typeof v == 'object') for (const k in v) if (v[k] === null || isPos(v[k])) r[k] = v[k];
+  } catch {
+    // unreadable: as if absent
+  }
+  return r;
 }
 
 /**

@@ -91,3 +91,16 @@ async function binary(): Promise<void> {
   void up;
 }
 void binary();
+
+// Subscriptions (PROTOCOL.md §9).
+async function rooms(): Promise<void> {
+  const r = await s.subscribe('room:lobby');
+  const recovered: boolean = r.recovered;
+  const offset: number | undefined = r.pos?.o;
+  // @ts-expect-error recovered is a boolean
+  const wrong: string = r.recovered;
+  await s.unsubscribe('room:lobby');
+  s.on('subscribed', (x) => x.room + x.recovered).on('subscribe-error', (x) => x.error.code + x.room);
+  void [recovered, offset, wrong];
+}
+void rooms();

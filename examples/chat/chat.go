@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -34,9 +35,12 @@ var (
 // everyone is the sockhop room every session joins, for the room list.
 const everyone = "everyone"
 
-// sockhopRoom is the sockhop room of chat room name (prefixed, so that a chat room can
-// never be called like an internal one).
-func sockhopRoom(name string) string { return "chat:" + name }
+// roomPrefix begins the sockhop room of every chat room (so that a chat room can never be
+// called like an internal one), and names the Channel rule of those rooms.
+const roomPrefix = "chat:"
+
+// sockhopRoom is the sockhop room of chat room name.
+func sockhopRoom(name string) string { return roomPrefix + name }
 
 //go:embed static
 var static embed.FS
@@ -52,6 +56,8 @@ type message struct {
 	Nick string `json:"nick"`
 	Text string `json:"text"`
 	TS   int64  `json:"ts"` // unix ms
+	// Kind is "announcement" for one posted from another process (./announce), else empty.
+	Kind string `json:"kind,omitempty"`
 }
 
 // notice tells a room that someone joined, left or changed nickname.
@@ -72,6 +78,16 @@ type roomInfo struct {
 
 // joinReq is the data of "join".
 type joinReq struct {
+	Room string `json:"room"`
+	Nick string `json:"nick"`
+	// Subscribe: the client subscribes to the room itself (the page: s.subscribe, through
+	// the Channel rule, so that it keeps its position and catches up after a reload); else
+	// join puts the session in the room (the terminal client).
+	Subscribe bool `json:"subscribe,omitempty"`
+}
+
+// typing tells a room that someone is typing (volatile: dropped rather than late).
+type typing struct {
 	Room string `json:"room"`
 	Nick string `json:"nick"`
 }
@@ -95,6 +111,7 @@ type user struct {
 type chat struct {
 	srv   *sockhop.Server
 	store store
+	hist  rooms.History // the rooms' durable messages: the server's Options.History
 	log   *slog.Logger
 }
 
@@ -102,10 +119,13 @@ type chat struct {
 type appOptions struct {
 	Adapter   rooms.Adapter // nil: one process
 	Advertise string        // with Adapter: where the other nodes reach this one
-	RedisURL  string        // with Adapter: share nicknames and history too
+	RedisURL  string        // with Adapter: share nicknames too
 	Logger    *slog.Logger
 	Hosts     []string               // sockhop.Options.AllowedHosts
 	Ops       func(*sockhop.Options) // -metrics, -admin; nil: none
+	// PublishKey turns on sockhop's HTTP publish endpoint (/rt/publish) with this key
+	// (-publish-key): how ./announce -url posts. Empty: off.
+	PublishKey string
 }
 
 // newApp returns the chat's HTTP handler (the page at /, sockhop at /rt) and its sockhop
@@ -122,7 +142,17 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 		}
 		st = rs
 	}
-	so := sockhop.Options{Adapter: opts.Adapter, Advertise: opts.Advertise, Logger: opts.Logger, AllowedHosts: opts.Hosts}
+	// The history of the rooms (their "msg" events, durable): the broker's when it keeps
+	// histories (Redis Streams, NATS JetStream), so that every process reads the same, else
+	// this process's memory.
+	hist, ok := opts.Adapter.(rooms.History)
+	if !ok {
+		hist = rooms.NewMemoryHistory()
+	}
+	so := sockhop.Options{
+		Adapter: opts.Adapter, Advertise: opts.Advertise, Logger: opts.Logger, AllowedHosts: opts.Hosts,
+		History: hist, PublishKey: opts.PublishKey,
+	}
 	if opts.Ops != nil {
 		opts.Ops(&so)
 	}
@@ -131,7 +161,18 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 		_ = st.close()
 		return nil, nil, nil, err
 	}
-	c := &chat{srv: srv, store: st, log: opts.Logger}
+	c := &chat{srv: srv, store: st, hist: hist, log: opts.Logger}
+	// The chat rooms: a client may subscribe to a room with a valid name (reading is open;
+	// speaking needs a nickname there, "join"); their messages are durable, kept
+	// historySize deep, so that a page that comes back without its session catches up
+	// from its last position, on any process.
+	srv.Channel(roomPrefix, sockhop.Channel{
+		Class:       sockhop.Durable,
+		HistorySize: historySize,
+		Subscribe: func(_ context.Context, _ *sockhop.Session, room string) error {
+			return checkRoom(strings.TrimPrefix(room, roomPrefix))
+		},
+	})
 	srv.OnConnect(func(ctx context.Context, s *sockhop.Session) error {
 		s.Set("user", &user{})
 		return s.Join(ctx, everyone)
@@ -147,10 +188,12 @@ func newApp(opts appOptions) (http.Handler, *sockhop.Server, func(), error) {
 	sockhop.OnRequest(srv, "rooms", func(ctx context.Context, _ *sockhop.Session, _ struct{}) ([]roomInfo, error) {
 		return c.roomList(ctx)
 	})
+	sockhop.On(srv, "typing", c.typing)
 	// What the server emits, for the generated TypeScript (events.d.ts).
 	sockhop.Emits[message](srv, "msg")
 	sockhop.Emits[notice](srv, "notice")
 	sockhop.Emits[[]roomInfo](srv, "rooms")
+	sockhop.Emits[typing](srv, "typing")
 
 	sub, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()
@@ -172,6 +215,13 @@ func errorf(code, format string, args ...any) error {
 	return &sockhop.Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+func checkRoom(room string) error {
+	if !roomRE.MatchString(room) {
+		return errorf("bad_room", "a room name is 1 to 24 of a-z, 0-9, '_' or '-'")
+	}
+	return nil
+}
+
 func checkNick(nick string) error {
 	if !nickRE.MatchString(nick) {
 		return errorf("bad_nick", "a nickname is 1 to 20 letters, digits, '_', '-' or '.'")
@@ -184,8 +234,8 @@ func (c *chat) join(ctx context.Context, s *sockhop.Session, req joinReq) (joine
 	u := userOf(s)
 	room := cmp.Or(strings.ToLower(strings.TrimSpace(req.Room)), u.room, defaultRoom)
 	nick := cmp.Or(strings.TrimSpace(req.Nick), u.nick)
-	if !roomRE.MatchString(room) {
-		return joined{}, errorf("bad_room", "a room name is 1 to 24 of a-z, 0-9, '_' or '-'")
+	if err := checkRoom(room); err != nil {
+		return joined{}, err
 	}
 	if nick == "" {
 		return joined{}, errorf("bad_nick", "choose a nickname first")
@@ -208,8 +258,10 @@ func (c *chat) join(ctx context.Context, s *sockhop.Session, req joinReq) (joine
 			}
 			c.leave(ctx, s, u)
 			u.room, u.nick = room, nick
-			if err := s.Join(ctx, sockhopRoom(room)); err != nil {
-				return joined{}, err
+			if !req.Subscribe {
+				if err := s.Join(ctx, sockhopRoom(room)); err != nil {
+					return joined{}, err
+				}
 			}
 			members, _ := c.store.members(ctx, room)
 			c.emit(ctx, room, "notice", notice{Room: room, Kind: "join", Nick: nick, Members: members, TS: now()}, s.ID())
@@ -220,7 +272,7 @@ func (c *chat) join(ctx context.Context, s *sockhop.Session, req joinReq) (joine
 	if err != nil {
 		return joined{}, err
 	}
-	hist, err := c.store.history(ctx, room)
+	hist, err := c.history(ctx, room)
 	if err != nil {
 		return joined{}, err
 	}
@@ -311,15 +363,46 @@ func (c *chat) say(ctx context.Context, s *sockhop.Session, req struct {
 		return nil, errorf("too_long", "the message has %d characters; the limit is %d", n, maxText)
 	}
 	m := message{ID: newID(), Room: u.room, Nick: u.nick, Text: text, TS: now()}
-	if err := c.store.push(ctx, u.room, m); err != nil {
-		c.log.Warn("chat: saving history", "room", u.room, "err", err)
+	// Durable (the room's Channel): kept in the history, or not sent at all.
+	if err := c.srv.To(sockhopRoom(u.room)).Emit(ctx, "msg", m); err != nil {
+		c.log.Warn("chat: saying", "room", u.room, "err", err)
+		return nil, errorf("unavailable", "the message could not be kept; try again")
 	}
-	c.emit(ctx, u.room, "msg", m)
 	return map[string]string{"id": m.ID}, nil
 }
 
+// typing tells the others in the session's room that it is typing: volatile, dropped for
+// a slow or disconnected member (a late "typing…" is worse than none), never in history.
+func (c *chat) typing(ctx context.Context, s *sockhop.Session, _ struct{}) error {
+	u := userOf(s)
+	if u.room == "" {
+		return nil
+	}
+	return c.srv.To(sockhopRoom(u.room)).Except(s.ID()).Class(sockhop.Volatile).Emit(ctx, "typing", typing{Room: u.room, Nick: u.nick})
+}
+
+// history returns room's last messages, oldest first, from the durable history.
+func (c *chat) history(ctx context.Context, room string) ([]message, error) {
+	entries, _, _, err := c.hist.Since(ctx, sockhopRoom(room), rooms.Position{}, historySize)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]message, 0, len(entries))
+	for _, e := range entries {
+		var ev struct {
+			N string  `json:"n"`
+			D message `json:"d"`
+		}
+		if json.Unmarshal(e.Data, &ev) == nil && ev.N == "msg" {
+			out = append(out, ev.D)
+		}
+	}
+	return out, nil
+}
+
+// emit sends notices and room lists: Default, not in the history.
 func (c *chat) emit(ctx context.Context, room, name string, v any, except ...string) {
-	if err := c.srv.To(sockhopRoom(room)).Except(except...).Emit(ctx, name, v); err != nil {
+	if err := c.srv.To(sockhopRoom(room)).Except(except...).Class(sockhop.Default).Emit(ctx, name, v); err != nil {
 		c.log.Warn("chat: broadcast", "room", room, "event", name, "err", err)
 	}
 }

@@ -20,12 +20,14 @@ export interface Events {
       };
       reply: { [key: string]: string };
     };
+    typing: { data: Record<string, never>; reply: null };
   };
   /** Events the server emits, by name (sockhop.Emits, EmitsRequest). */
   toClient: {
     msg: { data: Message; reply: void };
     notice: { data: Notice; reply: void };
     rooms: { data: RoomInfo[]; reply: void };
+    typing: { data: Typing; reply: void };
   };
 }
 
@@ -37,6 +39,12 @@ export interface Events {
 export interface JoinReq {
   room: string;
   nick: string;
+  /**
+   * Subscribe: the client subscribes to the room itself (the page: s.subscribe, through
+   * the Channel rule, so that it keeps its position and catches up after a reload); else
+   * join puts the session in the room (the terminal client).
+   */
+  subscribe?: boolean;
 }
 
 /**
@@ -64,6 +72,8 @@ export interface Message {
   text: string;
   /** unix ms */
   ts: number;
+  /** Kind is "announcement" for one posted from another process (./announce), else empty. */
+  kind?: string;
 }
 
 /**
@@ -91,4 +101,14 @@ export interface Notice {
 export interface RoomInfo {
   name: string;
   members: number;
+}
+
+/**
+ * typing tells a room that someone is typing (volatile: dropped rather than late).
+ *
+ * Go type github.com/sockhop/sockhop/examples/chat.typing.
+ */
+export interface Typing {
+  room: string;
+  nick: string;
 }

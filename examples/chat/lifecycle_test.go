@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,12 +101,13 @@ func inputValue(t *testing.T, p *browser.Page, sel string) string {
 }
 
 // TestChatScreenshots takes the screenshots of docs/ (desktop and phone, many rooms, long
-// names) into the artifact directory, and checks the layout: a 20-character nickname on
-// one line in the member list, the phone's room list bounded so the messages keep room.
+// names, an announcement posted over HTTP, "typing…") into the artifact directory, and
+// checks the layout: a 20-character nickname on one line in the member list, the phone's
+// room list bounded so the messages keep room.
 func TestChatScreenshots(t *testing.T) {
 	b := browser.Start(t)
 	shots := browser.ArtifactDir(t, "chat")
-	info := startChat(t)
+	info := startChat(t, "-publish-key", "s3cret")
 	rooms := []string{"design-review", "release-2026-12", "support-emea", "random", "infra-oncall", "frontend", "backend-go", "mobile", "data-pipeline", "marketing-launch", "hiring", "book-club"}
 	for i, r := range rooms {
 		c := dialChat(t, info.URL+"/rt", "websocket", nil)
@@ -127,6 +130,22 @@ func TestChatScreenshots(t *testing.T) {
 	}
 	desk := others[0]
 	desk.WaitText("#messages", "learns the interval")
+	// An announcement from another process (what ./announce -url posts), and ann typing.
+	body := `{"rooms":["chat:lobby"],"event":"msg","class":"durable","data":{"id":"a1","room":"lobby","nick":"announcement","kind":"announcement","ts":` +
+		fmt.Sprint(time.Now().UnixMilli()) + `,"text":"Maintenance tonight at 22:00 UTC: expect a reconnect or two."}}`
+	req, _ := http.NewRequest(http.MethodPost, info.URL+"/rt/publish", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("publish: %s", resp.Status)
+	}
+	desk.WaitText("#messages", "Maintenance tonight")
+	talk.Fill("#text", "Thanks, I will")
+	desk.WaitText("#typing", "ann is typing…")
 	desk.Screenshot(filepath.Join(shots, "chat-desktop.png"), false)
 	phone := b.Open(t, "phone", info.URL+"/?nick=Chiara.Castellan0s", browser.Phone)
 	phone.WaitText("#messages", "learns the interval")

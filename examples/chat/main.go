@@ -37,10 +37,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	var sf serve.Flags
 	sf.Register(fs)
 	var cl serve.ClusterFlags
-	cl.Register(fs) // -redis also keeps nicknames and history in that Redis
+	cl.Register(fs) // -redis also keeps nicknames in that Redis (the history is in the broker)
 	var ops serve.Ops
 	ops.Register(fs)
 	verbose := fs.Bool("v", false, "log sessions to stderr")
+	publishKey := fs.String("publish-key", "", "turn on the HTTP publish endpoint (<mount>/publish, for ./announce -url) with this bearer key")
 	var cf termFlags
 	fs.StringVar(&cf.url, "connect", "", "run the terminal client against this sockhop URL (http://127.0.0.1:8080/rt)")
 	fs.StringVar(&cf.nick, "nick", "", "terminal client: nickname")
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	}
 	h, srv, cleanup, err := newApp(appOptions{
 		Adapter: node.Adapter, Advertise: node.Advertise, RedisURL: cl.Redis,
-		Logger: logger, Hosts: sf.AllowedHosts(), Ops: sf.Options(ops.Apply),
+		Logger: logger, Hosts: sf.AllowedHosts(), Ops: sf.Options(ops.Apply), PublishKey: *publishKey,
 	})
 	if err != nil {
 		if node.Listener != nil {

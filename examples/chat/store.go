@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -10,20 +9,19 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// historySize is how many messages a room keeps for newcomers.
+// historySize is how many messages a room keeps for newcomers (its durable history:
+// Channel.HistorySize of the chat rooms).
 const historySize = 50
 
 // store keeps the chat state that must be shared by every process serving the chat:
-// nicknames per room, the room list and each room's recent messages. sockhop's rooms
-// carry the broadcasts; the store answers "who is here" and "what was said".
+// nicknames per room and the room list. sockhop's rooms carry the broadcasts and keep
+// what was said (durable, chat.go); the store answers "who is here".
 type store interface {
 	// claim reserves nick in room; false when someone there has it (case-insensitively).
 	claim(ctx context.Context, room, nick string) (bool, error)
 	release(ctx context.Context, room, nick string) error
 	members(ctx context.Context, room string) ([]string, error)
 	rooms(ctx context.Context) ([]roomInfo, error)
-	push(ctx context.Context, room string, m message) error
-	history(ctx context.Context, room string) ([]message, error)
 	close() error
 }
 
@@ -31,11 +29,10 @@ type store interface {
 type memStore struct {
 	mu    sync.Mutex
 	nicks map[string]map[string]string // room -> lower(nick) -> nick
-	hist  map[string][]message         // room -> oldest first, at most historySize
 }
 
 func newMemStore() *memStore {
-	return &memStore{nicks: make(map[string]map[string]string), hist: make(map[string][]message)}
+	return &memStore{nicks: make(map[string]map[string]string)}
 }
 
 func (m *memStore) claim(_ context.Context, room, nick string) (bool, error) {
@@ -87,23 +84,6 @@ func (m *memStore) rooms(_ context.Context) ([]roomInfo, error) {
 	return out, nil
 }
 
-func (m *memStore) push(_ context.Context, room string, msg message) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	h := append(m.hist[room], msg)
-	if len(h) > historySize {
-		h = slices.Clone(h[len(h)-historySize:])
-	}
-	m.hist[room] = h
-	return nil
-}
-
-func (m *memStore) history(_ context.Context, room string) ([]message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.hist[room]), nil
-}
-
 func (m *memStore) close() error { return nil }
 
 func sortNicks(n []string) {
@@ -112,8 +92,7 @@ func sortNicks(n []string) {
 
 // redisStore shares the chat state through Redis, so that several chat processes (with
 // the rooms/redis adapter carrying their broadcasts) form one chat. Keys:
-// <p>:nicks:<room> (hash lower(nick) -> nick), <p>:rooms (set), <p>:hist:<room> (list,
-// newest first, trimmed to historySize). A process that dies without its shutdown leaves
+// <p>:nicks:<room> (hash lower(nick) -> nick), <p>:rooms (set). A process that dies without its shutdown leaves
 // its nicknames behind; a real deployment would give them a TTL refreshed by heartbeats.
 type redisStore struct {
 	rdb    *goredis.Client
@@ -169,34 +148,6 @@ func (r *redisStore) rooms(ctx context.Context) ([]roomInfo, error) {
 		}
 		if n > 0 {
 			out = append(out, roomInfo{Name: name, Members: int(n)})
-		}
-	}
-	return out, nil
-}
-
-func (r *redisStore) push(ctx context.Context, room string, m message) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	_, err = r.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.LPush(ctx, r.key("hist", room), b)
-		p.LTrim(ctx, r.key("hist", room), 0, historySize-1)
-		return nil
-	})
-	return err
-}
-
-func (r *redisStore) history(ctx context.Context, room string) ([]message, error) {
-	raw, err := r.rdb.LRange(ctx, r.key("hist", room), 0, historySize-1).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]message, 0, len(raw))
-	for i := len(raw) - 1; i >= 0; i-- { // stored newest first
-		var m message
-		if json.Unmarshal([]byte(raw[i]), &m) == nil {
-			out = append(out, m)
 		}
 	}
 	return out, nil

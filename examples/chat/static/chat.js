@@ -14,7 +14,9 @@
   const TRANSPORTS = ['websocket', 'xhr-streaming', 'xhr-polling'];
   const params = new URLSearchParams(location.search);
   // keepSession: a reload resumes this tab's session (its nickname and room with it); a
-  // closed tab's session ends within about a second.
+  // closed tab's session ends within about a second. The room's subscription and position
+  // are kept over a reload too: when the session is gone by then, the client subscribes
+  // again from the last message shown and the server sends what came meanwhile.
   /** @type {import('sockhop').Options} */
   const opts = { keepSession: true };
   const forced = params.get('transport'); // tests force one
@@ -37,6 +39,13 @@
   };
   let insist = !!params.get('nick'); // a nickname the user asked for: report, do not change
   $('nick').value = me.nick;
+  /** The room whose history the list shows (null: none yet, or one to show again). */
+  let shown = null;
+  /** @type {import('sockhop').SubscribeResult | null} the room's last subscription */
+  let lastSub = null;
+  /** @type {Map<string, Message>} the messages in the list, by id: each is shown once */
+  const msgs = new Map();
+  const chatRoom = (room) => 'chat:' + room; // the sockhop room (the server's Channel "chat:")
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -59,7 +68,12 @@
   }
   /** @param {Message} m */
   function addMessage(m) {
-    const li = el('li', 'msg' + (m.nick === me.nick ? ' mine' : ''));
+    if (m.room !== me.room || msgs.has(m.id)) return; // another room's, or shown already
+    msgs.set(m.id, m);
+    if (msgs.size > 1000) msgs.delete(msgs.keys().next().value);
+    typers.delete(m.nick);
+    showTyping();
+    const li = el('li', 'msg' + (m.kind === 'announcement' ? ' announcement' : m.nick === me.nick ? ' mine' : ''));
     const head = el('div', 'meta');
     head.append(el('span', 'who', m.nick), el('time', 'when', time(m.ts)));
     li.append(head, el('div', 'text', m.text));
@@ -102,11 +116,23 @@
   // join joins room as nick; it reports whether it did. A nickname the user did not ask for
   // in this tab gives way when taken: first it waits for a session that is leaving (a
   // reload's, a closed tab's: about a second), then it takes a variant (a second tab).
+  // The page subscribes to the room itself (through the server's Channel rule for "chat:"),
+  // before joining: the join's history then reaches at least where the live messages
+  // begin. A subscription that did not recover what was missed shows the history again.
   async function join(room, nick) {
     showError('');
+    const old = me.room;
+    try {
+      const r = (lastSub = await socket.subscribe(chatRoom(room)));
+      if (!r.recovered) shown = null;
+    } catch (err) {
+      showError(err.message);
+      return false;
+    }
     for (let attempt = 0; ; attempt++) {
       try {
-        joined(await socket.emitWithAck('join', { room, nick }));
+        joined(await socket.emitWithAck('join', { room, nick, subscribe: true }));
+        if (old !== room) socket.unsubscribe(chatRoom(old)).catch(() => {});
         return true;
       } catch (err) {
         if (err.code === 'nick_taken' && !insist && attempt < 6) {
@@ -115,13 +141,14 @@
           continue;
         }
         showError(err.message);
+        if (room !== me.room) socket.unsubscribe(chatRoom(room)).catch(() => {});
         return false;
       }
     }
   }
   // joined shows what a join answered.
   function joined(j) {
-    const moved = j.room !== me.room || !$('messages').children.length;
+    const moved = j.room !== shown;
     me.room = j.room;
     me.nick = j.nick;
     $('nick').value = me.nick;
@@ -132,9 +159,16 @@
     $('room-title').textContent = '#' + me.room;
     document.title = '#' + me.room + ' · sockhop chat';
     if (moved) {
+      // The history, then what came before it was answered (a catch-up, live messages).
+      const early = [...msgs.values()];
       $('messages').replaceChildren();
+      msgs.clear();
+      typers.clear();
+      showTyping();
       (j.history || []).forEach(addMessage);
+      early.forEach(addMessage);
       addNotice('You joined #' + me.room + ' as ' + me.nick, 'self');
+      shown = j.room;
     }
     setMembers(j.members || []);
     setRooms(j.rooms);
@@ -200,6 +234,41 @@
     setMembers(n.members);
   });
   socket.on('rooms', setRooms);
+  // A subscription the client made again by itself after a new session (a reload after a
+  // long while, a server that ended the session): recovered tells whether the messages
+  // missed meanwhile all came; if not, the next join shows the history again.
+  socket.on('subscribed', (r) => {
+    if (r.room !== chatRoom(me.room)) return;
+    lastSub = r;
+    if (!r.recovered) shown = null;
+  });
+
+  // "typing…": volatile events, dropped by the server rather than delivered late. Each
+  // typist shows for 3 s after their last one; this page sends one at most every 2 s.
+  /** @type {Map<string, number>} nickname -> when the indicator ends */
+  const typers = new Map();
+  let typingTimer = null;
+  function showTyping() {
+    const now = Date.now();
+    typers.forEach((until, nick) => until <= now && typers.delete(nick));
+    const names = [...typers.keys()];
+    $('typing').textContent =
+      names.length === 0 ? '' : names.length === 1 ? names[0] + ' is typing…' : names.length === 2 ? names[0] + ' and ' + names[1] + ' are typing…' : 'several people are typing…';
+    clearTimeout(typingTimer);
+    if (names.length) typingTimer = setTimeout(showTyping, Math.min(...typers.values()) - now + 10);
+  }
+  socket.on('typing', (t) => {
+    if (t.room !== me.room || t.nick === me.nick) return;
+    typers.set(t.nick, Date.now() + 3000);
+    showTyping();
+  });
+  let typedAt = 0;
+  function typed() {
+    const v = $('text').value;
+    if (!v.trim() || v.startsWith('/') || socket.state !== 'connected' || Date.now() - typedAt < 2000) return;
+    typedAt = Date.now();
+    socket.emit('typing'); // never queued for long: only while connected
+  }
 
   // Connection state: the dot and text in the header, the transport next to the room name.
   let countdown = null;
@@ -249,6 +318,7 @@
     } else say(text);
     if (ok) {
       input.value = '';
+      typedAt = 0;
       updateCounter();
     }
   });
@@ -272,7 +342,11 @@
     c.textContent = n > MAX - 100 ? n + '/' + MAX : '';
     c.classList.toggle('over', n > MAX);
   }
-  $('text').addEventListener('input', updateCounter);
+  $('text').addEventListener('input', () => {
+    updateCounter();
+    typed();
+  });
 
-  /** @type {any} */ (window).chat = { socket, me }; // for the browser tests and the console
+  // For the browser tests and the console.
+  /** @type {any} */ (window).chat = { socket, me, get sub() { return lastSub; } };
 })();
