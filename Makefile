@@ -61,6 +61,7 @@ BENCH_PIN = $(shell [ "$$(nproc)" -ge 2 ] && echo "taskset -c 1")
 bench-build:
 	cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error
 	cd bench && $(GO) build -o bin/peer ./cmd/peer && $(GO) build -o bin/bench ./cmd/bench
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./cmd/bench
 
 # Full run (about 15 minutes): writes bench/results/<date>.md and BENCHMARKS.md.
 bench: bench-build bench-attack

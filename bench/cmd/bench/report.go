@@ -425,6 +425,9 @@ func (r *results) write(dir, md string, ss []scenario) error {
 	for _, k := range []string{"broadcast-cpu", "broadcast-rate", "echo-cpu", "echo-p50", "idle-memory", "conn-rate", "fallback-cpu"} {
 		fmt.Fprintf(&b, "![%s](%s/charts/%s)\n\n", charts[k].title, rel, charts[k].file)
 	}
+	if old, err := os.ReadFile(md); err == nil {
+		b.WriteString(handWritten(string(old)))
+	}
 	b.WriteString("## Tables\n\n")
 	b.WriteString(body)
 	b.WriteString("## Machine\n\n" + r.machineTable() + "\n")
@@ -553,3 +556,19 @@ Profiles: ` + "`bench/bin/peer -kind sockhop -pprof 127.0.0.1:6060`" + ` serves 
 ` + "`-echo-rounds N`" + ` make room to take one. Profiles behind the missed targets, with a prototype
 of the memory fix: ` + "`bench/results/*-profiles.md`" + `.
 `
+
+// handWritten returns the sections of a BENCHMARKS.md that a run does not write: those
+// between the charts and the tables (focused runs: metrics overhead, delivery classes),
+// which a full run keeps as they are.
+func handWritten(md string) string {
+	charts := strings.Index(md, "\n## Charts")
+	tables := strings.Index(md, "\n## Tables")
+	if charts < 0 || tables < charts {
+		return ""
+	}
+	i := strings.Index(md[charts+1:tables], "\n## ")
+	if i < 0 {
+		return ""
+	}
+	return md[charts+1+i+1 : tables+1]
+}
