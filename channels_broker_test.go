@@ -9,35 +9,19 @@ import (
 	"github.com/sockhop/sockhop/client"
 	"github.com/sockhop/sockhop/internal/testutil"
 	"github.com/sockhop/sockhop/rooms"
-	"github.com/sockhop/sockhop/rooms/nats"
-	"github.com/sockhop/sockhop/rooms/redis"
 )
 
 // TestVolatileAcrossNodesRedis: checkVolatileStalled with the broadcasts made on one node
 // and the stalled client on another, through a real redis-server.
 func TestVolatileAcrossNodesRedis(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	volatileAcrossNodes(t, func(prefix string) rooms.Adapter {
-		a, err := redis.New(redis.Options{URL: r.URL(), KeyPrefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	})
+	volatileAcrossNodes(t, redisAdapters(t))
 }
 
 // TestVolatileAcrossNodesNATS is TestVolatileAcrossNodesRedis through a real nats-server.
 func TestVolatileAcrossNodesNATS(t *testing.T) {
 	t.Parallel()
-	n := testutil.StartNATS(t)
-	volatileAcrossNodes(t, func(prefix string) rooms.Adapter {
-		a, err := nats.New(nats.Options{URL: n.URL(), SubjectPrefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	})
+	volatileAcrossNodes(t, natsAdapters(t, testutil.StartNATS(t)))
 }
 
 func volatileAcrossNodes(t *testing.T, mk func(prefix string) rooms.Adapter) {

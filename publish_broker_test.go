@@ -17,28 +17,38 @@ import (
 // TestPublishRedis: publishing from other processes on a real redis-server (testPublishBroker).
 func TestPublishRedis(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	testPublishBroker(t, func(prefix string) rooms.Adapter {
-		a, err := redis.New(redis.Options{URL: r.URL(), KeyPrefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	})
+	testPublishBroker(t, redisAdapters(t))
 }
 
 // TestPublishNATS: publishing from other processes on a real nats-server with JetStream
 // (testPublishBroker).
 func TestPublishNATS(t *testing.T) {
 	t.Parallel()
-	n := testutil.StartNATSJetStream(t)
-	testPublishBroker(t, func(prefix string) rooms.Adapter {
+	testPublishBroker(t, natsAdapters(t, testutil.StartNATSJetStream(t)))
+}
+
+// redisAdapters starts a redis-server for t and returns what makes adapters on it, each
+// with the key prefix given (the nodes of one cluster share a prefix).
+func redisAdapters(t *testing.T) func(prefix string) rooms.Adapter {
+	r := testutil.StartRedis(t)
+	return func(prefix string) rooms.Adapter {
+		a, err := redis.New(redis.Options{URL: r.URL(), KeyPrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+}
+
+// natsAdapters is redisAdapters for the nats-server n.
+func natsAdapters(t *testing.T, n *testutil.NATS) func(prefix string) rooms.Adapter {
+	return func(prefix string) rooms.Adapter {
 		a, err := nats.New(nats.Options{URL: n.URL(), SubjectPrefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return a
-	})
+	}
 }
 
 // testPublishBroker: two nodes and a Publisher on a real broker, whose History and Claimer
