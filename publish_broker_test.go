@@ -82,6 +82,11 @@ func testPublishBroker(t *testing.T, mk func(prefix string) rooms.Adapter) {
 			}
 			return got
 		}
+		for _, key := range []string{"", "wrong"} { // refused on either node, delivered nowhere
+			if code, got := postPublish(t, urlB, key, "k1", `{"rooms":["lobby"],"event":"news","data":"refused"}`); code != http.StatusUnauthorized {
+				t.Fatalf("publish with key %q: %d %s, want 401", key, code, got)
+			}
+		}
 		post(urlA, "k1", `{"rooms":["lobby"],"event":"news","data":"once"}`, `{"ok":true}`)
 		post(urlB, "k1", `{"rooms":["lobby"],"event":"news","data":"once"}`, `"duplicate":true`)
 		if err := pub.ToUser("ann").Emit(ctx, "news", "user"); err != nil {
