@@ -549,6 +549,7 @@ func (srv *Server) closeAdapter(ctx context.Context) error {
 			srv.node.Stop(ctx) // says goodbye through the adapter, so before it closes
 		}
 		srv.adapterErr = srv.callAdapter("Close", func() error { return srv.adapter.Close(ctx) })
+		srv.order.close() // no broadcast arrives any more: a held one has nobody to go to
 	})
 	if errors.Is(srv.adapterErr, rooms.ErrClosed) {
 		return nil
