@@ -36,6 +36,12 @@ func PositionOf(msg []byte) (room string, pos Position, ok bool) {
 	if i := bytes.IndexByte(msg, '\n'); i >= 0 {
 		head = msg[:i]
 	}
+	// Every broadcast passes here (deliver): a message that does not end as AppendPosition
+	// ends one, `,"o":<digits>}}`, is told apart without reading the rest.
+	const maxTail = len(`,"o":18446744073709551615}}`)
+	if !bytes.HasSuffix(head, []byte("}}")) || !bytes.Contains(head[max(0, len(head)-maxTail):], []byte(`,"o":`)) {
+		return "", Position{}, false
+	}
 	// Ours are the last fields: a bare `,"room":` cannot occur inside a JSON string, and one
 	// inside the data comes before them.
 	i := bytes.LastIndex(head, []byte(`,"room":`))

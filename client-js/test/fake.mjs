@@ -218,3 +218,22 @@ export class SockJSServer {
     if (s.wake) s.wake();
   }
 }
+
+/** memStore is an in-memory sessionStorage. */
+function memStore() {
+  const m = new Map();
+  return { getItem: (k) => (m.has(k) ? m.get(k) : null), setItem: (k, v) => m.set(k, String(v)), removeItem: (k) => m.delete(k) };
+}
+
+/** withPage runs fn with a fake window (pagehide, pageshow) and sessionStorage. */
+export async function withPage(fn) {
+  const saved = { window: globalThis.window, sessionStorage: globalThis.sessionStorage };
+  globalThis.window = new EventTarget();
+  globalThis.sessionStorage = memStore();
+  try {
+    await fn();
+  } finally {
+    globalThis.window = saved.window;
+    globalThis.sessionStorage = saved.sessionStorage;
+  }
+}

@@ -1,24 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tick, until, world } from './fake.mjs';
-
-function memStore() {
-  const m = new Map();
-  return { getItem: (k) => (m.has(k) ? m.get(k) : null), setItem: (k, v) => m.set(k, String(v)), removeItem: (k) => m.delete(k) };
-}
-
-// withPage runs fn with a fake window (pagehide, pageshow) and sessionStorage.
-async function withPage(fn) {
-  const saved = { window: globalThis.window, sessionStorage: globalThis.sessionStorage };
-  globalThis.window = new EventTarget();
-  globalThis.sessionStorage = memStore();
-  try {
-    await fn();
-  } finally {
-    globalThis.window = saved.window;
-    globalThis.sessionStorage = saved.sessionStorage;
-  }
-}
+import { tick, until, withPage, world } from './fake.mjs';
 
 test('pagehide closes with 1001 at once; with keepSession the next page resumes the session', () =>
   withPage(async () => {

@@ -3,7 +3,7 @@
 // none after a resumed one), and the rooms and positions a page leaves for the next one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tick, until, world } from './fake.mjs';
+import { tick, until, withPage, world } from './fake.mjs';
 import { saveSubs, takeSubs } from './.build/internal.mjs';
 
 /**
@@ -162,23 +162,6 @@ test('an automatic re-subscription refused fires subscribe-error and forgets the
   await tick(20);
   assert.equal(srv.subs.length, 2, 'a refused room is not asked for again');
 });
-
-function memStore() {
-  const m = new Map();
-  return { getItem: (k) => (m.has(k) ? m.get(k) : null), setItem: (k, v) => m.set(k, String(v)), removeItem: (k) => m.delete(k), m };
-}
-
-async function withPage(fn) {
-  const saved = { window: globalThis.window, sessionStorage: globalThis.sessionStorage };
-  globalThis.window = new EventTarget();
-  globalThis.sessionStorage = memStore();
-  try {
-    await fn();
-  } finally {
-    globalThis.window = saved.window;
-    globalThis.sessionStorage = saved.sessionStorage;
-  }
-}
 
 test('saveSubs and takeSubs: a round trip, read once, malformed entries dropped', () =>
   withPage(async () => {
