@@ -45,17 +45,22 @@ type channelRule struct {
 func (srv *Server) Channel(prefix string, ch Channel) {
 	srv.channelsMu.Lock()
 	defer srv.channelsMu.Unlock()
-	old := *srv.channels.Load()
-	rules := make([]channelRule, 0, len(old)+1)
-	for _, r := range old {
+	rules := withRule(*srv.channels.Load(), prefix, ch)
+	srv.channels.Store(&rules)
+}
+
+// withRule returns a copy of rules with ch for prefix (replacing the one it had), longest
+// prefix first: the first match is the one that wins (lookupChannel).
+func withRule(rules []channelRule, prefix string, ch Channel) []channelRule {
+	out := make([]channelRule, 0, len(rules)+1)
+	for _, r := range rules {
 		if r.prefix != prefix {
-			rules = append(rules, r)
+			out = append(out, r)
 		}
 	}
-	rules = append(rules, channelRule{prefix: prefix, ch: ch})
-	// Longest prefix first: the first match is the one that wins.
-	slices.SortStableFunc(rules, func(a, b channelRule) int { return len(b.prefix) - len(a.prefix) })
-	srv.channels.Store(&rules)
+	out = append(out, channelRule{prefix: prefix, ch: ch})
+	slices.SortStableFunc(out, func(a, b channelRule) int { return len(b.prefix) - len(a.prefix) })
+	return out
 }
 
 // channelFor returns the Channel of room, the zero Channel when none matches.

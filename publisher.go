@@ -82,9 +82,7 @@ func (p *Publisher) ToUser(ids ...string) *Broadcast {
 func (p *Publisher) Channel(prefix string, ch Channel) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.rules = slices.DeleteFunc(p.rules, func(r channelRule) bool { return r.prefix == prefix })
-	p.rules = append(p.rules, channelRule{prefix: prefix, ch: ch})
-	slices.SortStableFunc(p.rules, func(a, b channelRule) int { return len(b.prefix) - len(a.prefix) })
+	p.rules = withRule(p.rules, prefix, ch)
 }
 
 // Close stops the Publisher and closes its Adapter, waiting at most until ctx is done.
