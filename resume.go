@@ -16,10 +16,11 @@ import (
 
 // resume hands conn to the session the hello names, if the token is right and the
 // identity Authenticate gave the hello has the session's UserID, and returns
-// once the session is done with conn. It reports false, leaving conn alone, when the
+// once the session is done with conn, or with detach at once (the session then calls
+// srv.wg.Done when it is done with conn). It reports false, leaving conn alone, when the
 // session cannot resume: the caller then opens a new one (and the client sees
 // resumed:false).
-func (srv *Server) resume(conn transport.Conn, hello *events.Message, id Identity, lines [][]byte, start time.Time) bool {
+func (srv *Server) resume(conn transport.Conn, hello *events.Message, id Identity, lines [][]byte, start time.Time, detach bool) bool {
 	res := hello.Resume
 	s := srv.Session(res.SID)
 	if s == nil || !s.checkToken(res.Token) || s.Identity().UserID != id.UserID {
@@ -31,7 +32,12 @@ func (srv *Server) resume(conn transport.Conn, hello *events.Message, id Identit
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), srv.opts.HandshakeTimeout)
 	defer cancel()
-	done, err := s.core.Attach(ctx, conn, lines, res.Seq, func(received uint64) []byte {
+	taken := make(chan struct{})
+	done := func() { close(taken) }
+	if detach {
+		done = srv.wg.Done
+	}
+	err := s.core.AttachFunc(ctx, conn, lines, res.Seq, func(received uint64) []byte {
 		// On the session's owner goroutine, before the new transport carries anything:
 		// the credentials just checked, and their expiry, are the session's from the
 		// welcome on (if the resume fails, the session ends anyway).
@@ -40,7 +46,7 @@ func (srv *Server) resume(conn transport.Conn, hello *events.Message, id Identit
 		// transport on.
 		s.core.SetPingInterval(time.Duration(hello.Ping) * time.Millisecond)
 		return srv.welcome(s, true, received)
-	})
+	}, done)
 	if err != nil {
 		srv.log.Info("resume failed", "session", res.SID, "transport", conn.Name(), "err", err)
 		if srv.obs != nil {
@@ -56,7 +62,9 @@ func (srv *Server) resume(conn transport.Conn, hello *events.Message, id Identit
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
 	srv.mu.Unlock()
-	<-done
+	if !detach {
+		<-taken
+	}
 	return true
 }
 

@@ -125,7 +125,7 @@ func New(opts Options) (*Server, error) {
 		JSessionID:      opts.SockJSCookie,
 		Admit:           srv.admitSockJS,
 		HoldSend:        srv.holdSend,
-	}, func(c *sockjs.Conn, r *http.Request) { srv.accept(c, r) })
+	}, func(c *sockjs.Conn, r *http.Request) { srv.accept(c, r, false) })
 	if !opts.DisableClientJS {
 		srv.js = newClientJS()
 	}
@@ -217,7 +217,7 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// connection no longer uses; the request's context ends with ServeHTTP, the session's
 	// does not.
 	r = r.WithContext(context.WithoutCancel(r.Context()))
-	go srv.accept(c, r)
+	go srv.accept(c, r, true)
 }
 
 // clientKey is what the per-address limits count r's client as: its address (see
@@ -232,8 +232,11 @@ func (srv *Server) draining() bool {
 	return srv.stopping
 }
 
-// accept runs one connection from handshake to end, on the caller's goroutine.
-func (srv *Server) accept(conn transport.Conn, r *http.Request) {
+// accept runs one connection from handshake to end. With detach it returns once the
+// session runs (it goes on without this goroutine: see session.Start); otherwise it
+// returns when the session is done with conn (sockjs-go ends a session whose handler
+// returned).
+func (srv *Server) accept(conn transport.Conn, r *http.Request, detach bool) {
 	start := time.Now()
 	srv.mu.Lock()
 	if srv.stopping {
@@ -244,7 +247,12 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	srv.wg.Add(1)
 	srv.handshaking[conn] = struct{}{}
 	srv.mu.Unlock()
-	defer srv.wg.Done()
+	owned := false // the session calls srv.wg.Done when it is done with conn
+	defer func() {
+		if !owned {
+			srv.wg.Done()
+		}
+	}()
 
 	// A connection counts against its address while it shakes hands, and as a session once
 	// it is a new one: a resume is its session's, already counted, so a client at the
@@ -264,7 +272,8 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 	}
 	srv.freeSlot(srv.shakes, ip)
 	if err == nil && hello.Resume != nil && srv.scfg.ResumeBytes >= 0 {
-		if srv.resume(conn, hello, id, lines, start) {
+		if srv.resume(conn, hello, id, lines, start, detach) {
+			owned = detach
 			return
 		}
 	}
@@ -307,19 +316,21 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request) {
 		s.observe(conn.Name())
 		srv.obs.SessionOpened(conn.Name(), time.Since(start))
 	}
-	srv.own(s, conn, lines)
+	if !detach {
+		srv.end(s, s.core.Run(conn, lines))
+		return
+	}
+	owned = true
+	s.core.Start(conn, lines, func(reason error) {
+		defer srv.wg.Done()
+		srv.end(s, reason)
+	})
 }
 
-// own serves a session on one transport after another until it ends, waits for its last
-// handler, and then ends it for the server (OnDisconnect).
-func (srv *Server) own(s *Session, conn transport.Conn, lines [][]byte) {
-	reason := s.core.Run(conn, lines)
-	s.core.Wait()
-	srv.end(s, reason)
-}
-
-// end runs once when a session has ended for good.
+// end runs once when a session has ended for good (after Run): it waits for the
+// session's last handler, and then ends it for the server (OnDisconnect).
 func (srv *Server) end(s *Session, reason error) {
+	s.core.Wait()
 	srv.mu.Lock()
 	delete(srv.sessions, s.ID())
 	srv.mu.Unlock()

@@ -9,19 +9,27 @@
 // Every goroutine of a session, who starts it, what it owns and how it stops:
 //
 //	goroutine    started by                      owns                                  stops when
-//	owner        the caller of Run               the sequence of transports; waits     the session ends (Run returns)
-//	             (server: the accepting          for Attach between them (handoff)
-//	             request's goroutine)
-//	reader       Serve, on the caller's          ReadFrame; rate-limit buckets; inSeq; the transport fails or is dropped,
-//	             goroutine                       answers pings, completes acks         or the session ends
-//	writer       Serve                           every write to the transport; ping    the transport's context ends (Serve
-//	                                             and pong timers; outSeq; coalescing   waits for it before returning)
-//	closer       Serve (context.AfterFunc)       conn.Close, so a writer stuck on a    at once, after closing (Serve waits)
-//	                                             stalled peer is freed
+//	reader       Serve/Start; on a ReadWaiter    ReadFrame; rate-limit buckets; inSeq; no bytes are waiting (ReadWaiter: the
+//	             (WebSocket on Linux) again by   answers pings, completes acks; ends   poller starts it again when some
+//	             the poller when bytes arrive    the transport (finish)                arrive), or the transport ends
+//	writer       whoever queues a message, when  every write to the transport; outSeq; the queue is empty, or the transport
+//	             none runs (kick)                coalescing                            ends (finish waits for it)
+//	heartbeat    timers (time.AfterFunc)         pings, the pong and idle deadlines    at once
+//	closer       Serve (context.AfterFunc)       conn.Close, so a writer stuck on a    at once, after closing (finish waits)
+//	                                             stalled peer and a waiting reader
+//	                                             are freed
 //	dispatcher   the reader, on demand, while    runs the Handler, one event at a      evq is empty or the session has ended;
 //	             events wait                     time, in order                        Wait waits for it
-//	attacher     a resuming connection's         nothing: hands its conn to the owner  the owner took it or refused it; it
-//	             goroutine, in Attach                                                  then waits on the returned channel
+//	owner        between transports: the         waits for Attach (handoff), then      the next transport is served, or
+//	             reader that finished            serves the next transport             the session ends
+//	attacher     a resuming connection's         nothing: hands its conn to the owner  the owner took it or refused it
+//	             goroutine, in Attach
+//
+// So a session whose peer is silent holds no goroutine at all on WebSocket (Linux, plain
+// TCP: the reader waits in the process's epoll poller, transport/ws), and only sockjs-go's
+// and its reader on the SockJS transports. The transport ends on the reader's goroutine
+// (finish): it waits for the writer and the closer, then calls Serve's caller back (Start)
+// or returns (Serve, Run).
 //
 // Everyone else enqueues (Send, Emit, Reply, Request, Close): enqueueing never blocks, and
 // overflowing the queue closes the session with 1013 (slow consumer). Serve returns only

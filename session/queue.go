@@ -96,14 +96,6 @@ func (s *Session) enqueue(it item) error {
 	return nil
 }
 
-// signal wakes the writer.
-func (s *Session) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
 // Request emits event name asking for an ack and waits for the reply, ctx, the ack
 // timeout or the end of the session. An error ack comes back as *events.ErrorBody.
 // A reply in bytes (a binary ack) comes back as a JSON string of their base64, which

@@ -26,71 +26,92 @@ type inMessage struct {
 	refused bool // over the message rate: an event answered "rate_limited", a ping unanswered
 }
 
-// readLoop is the reader: it reads conn until it fails or tctx ends, and returns why.
-// lines arrived with the handshake: they are handled first, as one frame.
-func (s *Session) readLoop(tctx context.Context, conn transport.Conn, lines [][]byte) error {
-	n := 0
-	yield := func() {
-		// A frame may carry many messages; yielding now and then keeps one session's
-		// batch (a flood, say) from holding a processor while other sessions wait.
-		if n++; n%yieldEvery == 0 {
-			runtime.Gosched()
-		}
-	}
+// readFirst is the reader's first run: lines arrived with the handshake, handled first,
+// as one frame.
+func (t *served) readFirst(lines [][]byte) {
 	if len(lines) > 0 {
-		if err := s.handleFrame(tctx, lines, yield); err != nil {
-			return err
+		if err := t.s.handleFrame(t.tctx, lines, t.yield); err != nil {
+			t.finish(err)
+			return
 		}
 	}
-	bf, _ := conn.(transport.BinaryFramer)
+	t.readOn(false)
+}
+
+// yield gives the processor away now and then: a frame may carry many messages, and
+// yielding keeps one session's batch (a flood, say) from holding a processor while other
+// sessions wait.
+func (t *served) yield() {
+	if t.n++; t.n%yieldEvery == 0 {
+		runtime.Gosched()
+	}
+}
+
+// read is the reader, started by the poller: bytes are waiting.
+func (t *served) read() { t.readOn(true) }
+
+// readOn is the reader: it reads conn until it fails or the transport ends, then finishes
+// the transport; or, on a ReadWaiter, until no bytes are waiting, and then ends until the
+// poller starts it again. ready: bytes are waiting, read without asking.
+func (t *served) readOn(ready bool) {
+	s := t.s
 	for {
+		if !ready && t.rw != nil && t.tctx.Err() == nil && t.rw.WaitRead(t.readFn) {
+			return
+		}
+		ready = false
 		var frame []byte
 		var bin bool
 		var err error
-		if bf != nil {
-			frame, bin, err = bf.ReadMessage()
+		if t.bf != nil {
+			frame, bin, err = t.bf.ReadMessage()
 		} else {
-			frame, err = conn.ReadFrame()
+			frame, err = t.conn.ReadFrame()
 		}
 		if err != nil {
-			if tctx.Err() != nil {
-				return context.Cause(tctx)
-			}
-			switch ce := events.Cause(err); ce.Code {
-			case events.CloseTooBig, events.CloseInvalidPayload, events.CloseUnsupportedData, events.CloseProtocolError:
-				return ce // the peer broke a rule: no resume
-			case events.CloseGoingAway:
-				if !s.cfg.Passive && conn.Name() == transport.WebSocket {
-					// A page that unloads (closed, navigated away, or reloading): kept
-					// only long enough for a reload to resume it.
-					return &dropError{ce: ce, grace: s.cfg.GoingAwayGrace}
-				}
-				return &dropError{ce: ce}
-			default:
-				return &dropError{ce: ce}
-			}
+			t.finish(t.readError(err))
+			return
 		}
 		s.lastRead.Store(time.Now().UnixNano())
 		if bin {
 			s.meter.Received(1, len(frame))
-			if err := s.handleBinary(tctx, frame, yield); err != nil {
-				return err
+			err = s.handleBinary(t.tctx, frame, t.yield)
+		} else {
+			s.lines = splitLines(s.lines[:0], frame)
+			s.meter.Received(len(s.lines), len(frame))
+			err = s.handleFrame(t.tctx, s.lines, t.yield)
+			clear(s.lines)
+			if cap(s.lines) > keepMessages {
+				s.lines = nil
 			}
-			continue
-		}
-		s.lines = splitLines(s.lines[:0], frame)
-		s.meter.Received(len(s.lines), len(frame))
-		err = s.handleFrame(tctx, s.lines, yield)
-		clear(s.lines)
-		if cap(s.lines) > keepMessages {
-			s.lines = nil
 		}
 		if err != nil {
-			return err
+			t.finish(err)
+			return
 		}
 		if s.cfg.ResumeBytes >= 0 && s.inSeq.Load()-s.reported.Load() >= reportEvery {
 			s.signal() // the writer acknowledges what arrived
 		}
+	}
+}
+
+// readError is why the transport ends after a failed read.
+func (t *served) readError(err error) error {
+	if t.tctx.Err() != nil {
+		return context.Cause(t.tctx)
+	}
+	switch ce := events.Cause(err); ce.Code {
+	case events.CloseTooBig, events.CloseInvalidPayload, events.CloseUnsupportedData, events.CloseProtocolError:
+		return ce // the peer broke a rule: no resume
+	case events.CloseGoingAway:
+		if !t.s.cfg.Passive && t.conn.Name() == transport.WebSocket {
+			// A page that unloads (closed, navigated away, or reloading): kept only long
+			// enough for a reload to resume it.
+			return &dropError{ce: ce, grace: t.s.cfg.GoingAwayGrace}
+		}
+		return &dropError{ce: ce}
+	default:
+		return &dropError{ce: ce}
 	}
 }
 

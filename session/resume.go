@@ -15,7 +15,7 @@ type handoff struct {
 	seq     uint64                       // counted messages the peer has received
 	welcome func(received uint64) []byte // the first message on conn; nil for none
 	result  chan error                   // cap 1: nil, or why the session could not resume
-	done    chan struct{}                // closed when the session is done with conn
+	done    func()                       // called when the session is done with conn
 }
 
 // Run serves conn, and after each drop the next transport handed over by
@@ -24,27 +24,43 @@ type handoff struct {
 // Before it returns, the session has ended, but a handler may still run: see
 // [Session.Wait].
 func (s *Session) Run(conn transport.Conn, lines [][]byte) error {
-	var done chan struct{}
-	for {
-		if s.cfg.OnServe != nil {
-			s.cfg.OnServe(conn)
-		}
-		reason := s.Serve(conn, lines)
-		if done != nil {
-			close(done)
+	done := make(chan error, 1)
+	s.Start(conn, lines, func(err error) { done <- err })
+	return <-done
+}
+
+// Start is Run without a goroutine waiting for the end: it returns at once, and done is
+// called, on a goroutine of the session's, with Run's result. While a transport is served
+// and the peer is silent, a session on a [transport.ReadWaiter] holds no goroutine;
+// between transports one waits for the next.
+func (s *Session) Start(conn transport.Conn, lines [][]byte, done func(error)) {
+	s.runOn(conn, lines, nil, done)
+}
+
+// runOn serves conn, then the next transport handed over, and so on (see Run); taken is
+// the handoff's, called when the session is done with conn.
+func (s *Session) runOn(conn transport.Conn, lines [][]byte, taken func(), done func(error)) {
+	if s.cfg.OnServe != nil {
+		s.cfg.OnServe(conn)
+	}
+	s.serve(conn, lines, func(reason error) {
+		if taken != nil {
+			taken()
 		}
 		if s.ctx.Err() != nil {
-			return context.Cause(s.ctx)
+			done(context.Cause(s.ctx))
+			return
 		}
 		if s.cfg.OnDrop != nil {
 			s.cfg.OnDrop(conn, reason)
 		}
 		h, err := s.awaitHandoff()
 		if err != nil {
-			return err
+			done(err)
+			return
 		}
-		conn, lines, done = h.conn, h.lines, h.done
-	}
+		s.runOn(h.conn, h.lines, h.done, done)
+	})
 }
 
 // awaitHandoff waits for the next transport and prepares the session for it. The error is
@@ -91,19 +107,27 @@ func (s *Session) awaitHandoff() (*handoff, error) {
 // done with conn, or an error: [ErrResumeImpossible] (the session has ended), ErrClosed
 // (it ended before), or ctx's error when Run did not take conn in time.
 func (s *Session) Attach(ctx context.Context, conn transport.Conn, lines [][]byte, peerSeq uint64, welcome func(received uint64) []byte) (<-chan struct{}, error) {
+	ch := make(chan struct{})
+	if err := s.AttachFunc(ctx, conn, lines, peerSeq, welcome, func() { close(ch) }); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// AttachFunc is Attach without a goroutine waiting for the session to be done with conn:
+// done is called then (on a goroutine of the session's), unless AttachFunc returned an
+// error.
+func (s *Session) AttachFunc(ctx context.Context, conn transport.Conn, lines [][]byte, peerSeq uint64, welcome func(received uint64) []byte, done func()) error {
 	s.replaceTransport(&events.CloseError{Code: events.CloseReplaced, Reason: "replaced by a newer connection"})
-	h := &handoff{conn: conn, lines: lines, seq: peerSeq, welcome: welcome, result: make(chan error, 1), done: make(chan struct{})}
+	h := &handoff{conn: conn, lines: lines, seq: peerSeq, welcome: welcome, result: make(chan error, 1), done: done}
 	select {
 	case s.handoff <- h:
 	case <-s.ctx.Done():
-		return nil, ErrClosed
+		return ErrClosed
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	if err := <-h.result; err != nil {
-		return nil, err
-	}
-	return h.done, nil
+	return <-h.result
 }
 
 // Resume prepares a detached session for the next transport: the peer has received

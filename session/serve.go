@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockhop/sockhop/events"
@@ -33,11 +34,57 @@ func Dropped(err error) bool {
 // Serve on another transport, after [Session.Resume], carries on. Otherwise the session
 // has ended. lines are messages that arrived with the handshake, handled first.
 //
-// Serve runs the reader on the caller's goroutine and the writer on one of its own, and
-// returns after both have stopped; the dispatcher outlives it (see [Session.Wait]).
+// Serve returns after the transport's reader and writer have stopped; the dispatcher
+// outlives it (see [Session.Wait]). [Session.Start] is Serve without a goroutine waiting.
 func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
+	done := make(chan error, 1)
+	s.serve(conn, lines, func(err error) { done <- err })
+	return <-done
+}
+
+// served is one transport being served. Its reader and its writer are goroutines only
+// while they have work: the writer is started by the first message queued and ends when
+// the queue is empty; the reader, on a [transport.ReadWaiter], ends when no bytes are
+// buffered and is started again by the poller when some arrive. Heartbeats are timers.
+type served struct {
+	s       *Session
+	conn    transport.Conn
+	tctx    context.Context
+	tcancel context.CancelCauseFunc
+	bf      transport.BinaryFramer
+	rw      transport.ReadWaiter
+	readFn  func()
+	end     func(error)
+	closed  chan struct{} // the closer has closed conn
+
+	// The writer: wstate is wIdle, wRunning, wPending (running, and more was queued since
+	// it looked) or wStopped; it leaves wIdle only under wmu, where writers are counted.
+	wstate  atomic.Int32
+	wmu     sync.Mutex
+	writers sync.WaitGroup
+	spare   []item // the writer's other batch buffer
+
+	// Heartbeats: the timers' callbacks.
+	hmu       sync.Mutex
+	ping      *time.Timer
+	pong      *time.Timer
+	pingSent  int64 // guarded by hmu
+	pongArmed bool  // guarded by hmu
+
+	n int // messages read: the reader yields now and then
+}
+
+const (
+	wIdle int32 = iota
+	wRunning
+	wPending
+	wStopped
+)
+
+// serve starts serving conn and returns; end is called, once, with Serve's result when
+// the transport has ended and its reader and writer have stopped.
+func (s *Session) serve(conn transport.Conn, lines [][]byte, end func(error)) {
 	tctx, tcancel := context.WithCancelCause(s.ctx)
-	defer tcancel(nil)
 	s.tmu.Lock()
 	if s.tcancel != nil {
 		s.tmu.Unlock()
@@ -46,10 +93,12 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 	s.tcancel, s.dropped = tcancel, false
 	s.tmu.Unlock()
 	if s.ctx.Err() != nil {
+		tcancel(nil)
 		ce := events.Cause(context.Cause(s.ctx))
 		_ = conn.Close(ce.Code, ce.Reason)
 		s.detach()
-		return ce
+		end(ce)
+		return
 	}
 	s.lastRead.Store(time.Now().UnixNano())
 	s.meter = nopMeter{}
@@ -58,19 +107,38 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 			s.meter = m
 		}
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { s.writeLoop(tctx, conn) })
-	closed := make(chan struct{})
+	t := &served{s: s, conn: conn, tctx: tctx, tcancel: tcancel, end: end, closed: make(chan struct{})}
+	t.bf, _ = conn.(transport.BinaryFramer)
+	t.rw, _ = conn.(transport.ReadWaiter)
+	t.readFn = t.read
 	context.AfterFunc(tctx, func() { // closing the transport frees a writer stuck on a stalled peer at once
-		defer close(closed)
+		defer close(t.closed)
 		ce := events.Cause(context.Cause(tctx))
 		_ = conn.Close(ce.Code, ce.Reason)
 	})
-	err := s.readLoop(tctx, conn, lines)
-	tcancel(err)
-	wg.Wait()
-	<-closed
+	t.startHeartbeat()
+	s.cur.Store(t)
+	t.kick() // what was queued while no transport was served
+	go t.readFirst(lines)
+}
+
+// finish ends the transport after the reader stopped with err, and calls end.
+func (t *served) finish(err error) {
+	s := t.s
+	t.tcancel(err)
+	t.wmu.Lock()
+	t.wstate.Store(wStopped)
+	t.wmu.Unlock()
+	t.writers.Wait()
+	<-t.closed
+	t.stopHeartbeat()
+	s.cur.CompareAndSwap(t, nil)
 	s.detach()
+	t.end(s.result(t.tctx))
+}
+
+// result is what Serve returns once the transport of tctx has ended.
+func (s *Session) result(tctx context.Context) error {
 	if s.ctx.Err() != nil {
 		return context.Cause(s.ctx)
 	}

@@ -72,7 +72,6 @@ type Session struct {
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
-	wake    chan struct{}        // cap 1: the queue has news for the writer
 	evq     chan *events.Message // reader -> dispatcher
 	handoff chan *handoff        // Attach -> Run
 
@@ -120,6 +119,8 @@ type Session struct {
 	// Owned by the writer.
 	frame [][]byte // the frame being written
 
+	cur atomic.Pointer[served] // the transport served, while its writer may start
+
 	// The Meter of the transport served: set by Serve before its reader and writer start,
 	// read by them only.
 	meter Meter
@@ -148,7 +149,6 @@ func New(parent context.Context, id string, cfg Config, h Handler) *Session {
 		log:     cfg.Logger,
 		ctx:     ctx,
 		cancel:  cancel,
-		wake:    make(chan struct{}, 1),
 		evq:     make(chan *events.Message, cfg.MaxQueuedEvents),
 		handoff: make(chan *handoff),
 		pending: make(map[uint64]chan *events.Message),

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"math/rand/v2"
 	"time"
 
@@ -18,55 +17,121 @@ func jitter(d time.Duration) time.Duration {
 	return d - time.Duration(rand.Int64N(int64(d)/10+1))
 }
 
-// writeLoop is the writer: the only goroutine that writes to conn. It owns the heartbeat
-// timers and coalesces what is queued into frames.
-func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
-	ping := time.NewTimer(jitter(s.PingInterval()))
-	defer ping.Stop()
-	idleLimit := func() time.Duration { return s.PingInterval() + s.cfg.PongTimeout }
-	if s.cfg.Passive {
-		ping.Reset(idleLimit())
+// startHeartbeat arms the ping timer: a ping every PingInterval (jittered), and a drop
+// when none of the peer's frames came within PongTimeout of the oldest unanswered ping.
+// Passive (a client): a drop when nothing came within PingInterval plus PongTimeout.
+func (t *served) startHeartbeat() {
+	d := jitter(t.s.PingInterval())
+	if t.s.cfg.Passive {
+		d = t.idleLimit()
 	}
-	pong := time.NewTimer(time.Hour)
-	pong.Stop()
-	defer pong.Stop()
-	var pingSent int64
-	pongArmed := false
-	var batch []item
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
+	t.ping = time.AfterFunc(d, t.onPing)
+}
+
+func (t *served) stopHeartbeat() {
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
+	t.ping.Stop()
+	if t.pong != nil {
+		t.pong.Stop()
+	}
+}
+
+func (t *served) idleLimit() time.Duration { return t.s.PingInterval() + t.s.cfg.PongTimeout }
+
+func (t *served) onPing() {
+	s := t.s
+	if t.tctx.Err() != nil {
+		return
+	}
+	if s.cfg.Passive {
+		idle := time.Duration(time.Now().UnixNano() - s.lastRead.Load())
+		if idle >= t.idleLimit() && !s.readerBlocked.Load() {
+			s.log.Info("heartbeat timeout")
+			s.dropTransport(t.tctx, events.CloseHeartbeatTimeout, "heartbeat timeout")
+			return
+		}
+		t.hmu.Lock()
+		t.ping.Reset(max(t.idleLimit()-idle, time.Millisecond))
+		t.hmu.Unlock()
+		return
+	}
+	in := s.AckSeq()
+	s.reported.Store(in)
+	if s.SendControl(events.AppendPing(nil, false, in)) == nil {
+		s.pings.Add(1) // the peer's answer is not charged to its message rate
+	}
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
+	if t.tctx.Err() != nil {
+		return
+	}
+	if !t.pongArmed { // the oldest unanswered ping decides
+		t.pingSent = time.Now().UnixNano()
+		if t.pong == nil {
+			t.pong = time.AfterFunc(s.cfg.PongTimeout, t.onPong)
+		} else {
+			t.pong.Reset(s.cfg.PongTimeout)
+		}
+		t.pongArmed = true
+	}
+	t.ping.Reset(jitter(s.PingInterval()))
+}
+
+func (t *served) onPong() {
+	s := t.s
+	t.hmu.Lock()
+	t.pongArmed = false
+	sent := t.pingSent
+	t.hmu.Unlock()
+	if t.tctx.Err() == nil && s.lastRead.Load() < sent && !s.readerBlocked.Load() {
+		s.log.Info("heartbeat timeout")
+		s.dropTransport(t.tctx, events.CloseHeartbeatTimeout, "heartbeat timeout")
+	}
+}
+
+// signal wakes the writer of the transport served, if any.
+func (s *Session) signal() {
+	if t := s.cur.Load(); t != nil {
+		t.kick()
+	}
+}
+
+// kick starts the writer unless it runs; a running one is told to look again.
+func (t *served) kick() {
 	for {
-		select {
-		case <-s.wake:
-		case <-ping.C:
-			if s.cfg.Passive {
-				idle := time.Duration(time.Now().UnixNano() - s.lastRead.Load())
-				if idle >= idleLimit() && !s.readerBlocked.Load() {
-					s.log.Info("heartbeat timeout")
-					s.dropTransport(tctx, events.CloseHeartbeatTimeout, "heartbeat timeout")
-				} else {
-					ping.Reset(max(idleLimit()-idle, time.Millisecond))
-				}
-				continue
+		switch t.wstate.Load() {
+		case wRunning:
+			if t.wstate.CompareAndSwap(wRunning, wPending) {
+				return
 			}
-			in := s.AckSeq()
-			s.reported.Store(in)
-			if s.SendControl(events.AppendPing(nil, false, in)) == nil {
-				s.pings.Add(1) // the peer's answer is not charged to its message rate
+		case wIdle:
+			t.wmu.Lock()
+			started := t.wstate.CompareAndSwap(wIdle, wRunning)
+			if started {
+				t.writers.Add(1)
 			}
-			if !pongArmed { // the oldest unanswered ping decides
-				pingSent = time.Now().UnixNano()
-				pong.Reset(s.cfg.PongTimeout)
-				pongArmed = true
+			t.wmu.Unlock()
+			if started {
+				go t.write()
+				return
 			}
-			ping.Reset(jitter(s.PingInterval()))
-			continue // the wake-up follows
-		case <-pong.C:
-			pongArmed = false
-			if s.lastRead.Load() < pingSent && !s.readerBlocked.Load() {
-				s.log.Info("heartbeat timeout")
-				s.dropTransport(tctx, events.CloseHeartbeatTimeout, "heartbeat timeout")
-			}
-			continue
-		case <-tctx.Done():
+		default: // pending, or stopped
+			return
+		}
+	}
+}
+
+// write is the writer: the only goroutine that writes to conn while it runs. It writes
+// what is queued, coalesced into frames, until the queue is empty.
+func (t *served) write() {
+	defer t.writers.Done()
+	s := t.s
+	batch := t.spare
+	for {
+		if t.tctx.Err() != nil {
 			return
 		}
 		s.mu.Lock()
@@ -79,7 +144,7 @@ func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 			batch = append(batch, item{b: events.AppendPing(nil, true, in), control: true})
 		}
 		if len(batch) > 0 {
-			if err := s.writeBatch(conn, batch); err != nil {
+			if err := s.writeBatch(t.conn, batch); err != nil {
 				if ce := events.CloseCode(err); ce != 0 && !events.Reconnect(ce) {
 					// The peer refused what was written (an xhr_send answered 413 or 400): as
 					// if it had closed with that code; no resume would help.
@@ -88,7 +153,7 @@ func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 					return
 				}
 				s.log.Info("write failed", "err", err)
-				s.dropTransport(tctx, events.CloseAbnormal, "write failed")
+				s.dropTransport(t.tctx, events.CloseAbnormal, "write failed")
 				return
 			}
 			clear(batch) // let the GC have the messages
@@ -99,6 +164,13 @@ func (s *Session) writeLoop(tctx context.Context, conn transport.Conn) {
 		if closing != nil {
 			s.cancel(closing) // the closer goroutine closes conn with it
 			return
+		}
+		t.spare = batch[:0] // before the next writer may start
+		if t.wstate.CompareAndSwap(wRunning, wIdle) {
+			return
+		}
+		if !t.wstate.CompareAndSwap(wPending, wRunning) {
+			return // stopped
 		}
 	}
 }

@@ -42,3 +42,15 @@ type FinalWriter interface {
 
 // ErrClosed is returned by a Conn used after Close.
 var ErrClosed = errors.New("transport: closed")
+
+// ReadWaiter is implemented by a Conn that can wait for its next frame without a goroutine
+// blocked in ReadFrame: the session's reader then ends while the peer is silent and starts
+// again when bytes arrive, so that an idle session holds no goroutine (transport/ws on
+// Linux, over plain TCP).
+type ReadWaiter interface {
+	// WaitRead arranges for f to be called once, on a goroutine of its own, when a read
+	// may proceed: bytes arrived, the peer hung up, or Close was called. It returns false,
+	// and does not call f, when it cannot wait so (bytes are buffered already, or the conn
+	// has no poller, or it is closed): the caller reads at once.
+	WaitRead(f func()) bool
+}

@@ -29,6 +29,7 @@ var ignoredLeaks = []string{
 	"net/http.(*persistConn)", // idle keep-alive conns of http.DefaultTransport: closed below
 	"created by net/http.(*Transport).dialConnFor",
 	"testing/synctest",
+	"transport/ws.(*poller).run", // the process's read poller (transport/ws/poll_linux.go)
 }
 
 // Grace is how long the leak check waits for goroutines the tests started to end.

@@ -7,6 +7,7 @@
 package ws
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -47,7 +48,7 @@ func NewUpgrader(opts Options) *Upgrader {
 	u := &Upgrader{opts: opts}
 	u.up = websocket.Upgrader{
 		HandshakeTimeout:  10 * time.Second,
-		ReadBufferSize:    1024,
+		ReadBufferSize:    0, // Upgrade hands gorilla a reader of readBufferSize (see hijacker)
 		WriteBufferSize:   4096,
 		WriteBufferPool:   writeBufferPool,
 		Subprotocols:      []string{Subprotocol},
@@ -62,18 +63,46 @@ func NewUpgrader(opts Options) *Upgrader {
 
 // Upgrade upgrades the request. On failure it has already answered the request.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
-	c, err := u.up.Upgrade(w, r, nil)
+	h := &hijacker{ResponseWriter: w}
+	c, err := u.up.Upgrade(h, r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sockhop: websocket upgrade: %w", err)
 	}
 	c.SetReadLimit(u.opts.MaxMessageSize)
-	return &Conn{c: c, writeTimeout: u.opts.WriteTimeout}, nil
+	return &Conn{c: c, br: h.br, poll: newPollConn(h.conn), writeTimeout: u.opts.WriteTimeout}, nil
+}
+
+// readBufferSize is the read buffer a connection keeps for its life (gorilla's default is
+// 4 KiB, net/http's reader's size): frames larger than it are read past it.
+const readBufferSize = 512
+
+// hijacker hands gorilla a read buffer of readBufferSize that the Conn can look into
+// (WaitRead must know whether bytes are buffered), instead of net/http's.
+type hijacker struct {
+	http.ResponseWriter
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = c
+	if brw.Reader.Buffered() > 0 { // gorilla refuses it: the client did not wait for the 101
+		return c, brw, nil
+	}
+	h.br = bufio.NewReaderSize(c, readBufferSize)
+	return c, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 // Conn is an upgraded WebSocket connection; it implements [transport.Conn].
 type Conn struct {
 	transport.Peer
 	c            *websocket.Conn
+	br           *bufio.Reader // c's read buffer
+	poll         *pollConn     // nil: no poller (not Linux, or TLS)
 	writeTimeout time.Duration
 	closeOnce    sync.Once
 }
@@ -81,7 +110,18 @@ type Conn struct {
 var (
 	_ transport.Conn         = (*Conn)(nil)
 	_ transport.BinaryFramer = (*Conn)(nil)
+	_ transport.ReadWaiter   = (*Conn)(nil)
 )
+
+// WaitRead calls f, on a goroutine of its own, when the next frame's bytes arrive, the
+// peer hangs up or Close is called; false when bytes are buffered already or there is no
+// poller (see [transport.ReadWaiter]).
+func (c *Conn) WaitRead(f func()) bool {
+	if c.poll == nil || c.br == nil || c.br.Buffered() > 0 {
+		return false
+	}
+	return c.poll.arm(f)
+}
 
 // Name returns transport.WebSocket.
 func (c *Conn) Name() string { return transport.WebSocket }
@@ -167,6 +207,9 @@ func (c *Conn) Close(code int, reason string) error {
 			msg = websocket.FormatCloseMessage(events.CloseInternalError, reason)
 		}
 		_ = c.c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(min(c.writeTimeout, time.Second)))
+		if c.poll != nil {
+			c.poll.close() // before the descriptor is closed and perhaps reused
+		}
 		err = c.c.Close()
 	})
 	return err
