@@ -1,6 +1,9 @@
 package events
 
-import "encoding/base64"
+import (
+	"encoding/base64"
+	"encoding/json"
+)
 
 // decodeFast parses the envelopes that carry almost all traffic (ev, ack, ping, pong, as
 // the clients write them) without encoding/json's reflection: a flat object whose keys are
@@ -305,4 +308,15 @@ func skipNumber(b []byte, i int) (int, bool) {
 		i = j
 	}
 	return i, true
+}
+
+// Valid reports whether b is one valid JSON value, as json.Valid does, but without its
+// scanner's call per byte: the values sockhop checks (a handler's json.RawMessage reply)
+// are checked by the fast path's own scanner first, and only what it cannot take (a value
+// nested deeper than MaxDepth, or invalid) goes to encoding/json.
+func Valid(b []byte) bool {
+	if j, ok := skipValue(b, skipWS(b, 0), 0); ok && skipWS(b, j) == len(b) {
+		return true
+	}
+	return json.Valid(b)
 }
