@@ -313,6 +313,8 @@ type Welcome struct {
 
 // AppendWelcome appends an encoded welcome message; unlike Encode it always writes resumed.
 func AppendWelcome(b []byte, w Welcome) []byte {
+	// Its fixed parts and numbers take at most 190 bytes: grown once, not at every append.
+	b = slices.Grow(b, 190+len(w.SID)+len(w.Token)+len(w.Node))
 	b = append(b, `{"t":"welcome","sid":`...)
 	b = appendString(b, w.SID)
 	b = append(b, `,"token":`...)

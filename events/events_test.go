@@ -119,9 +119,14 @@ var fastCases = []struct {
 	{`{ "t" : "ev" , "n" : "a b" , "d" : [ 1 , { } , [ ] ] } `, true},
 	{`{"t":"ev","n":"x","d":null}`, true},
 	{`{"t":"ev","n":"x","d":"café ☕"}`, true},
-	{`{"t":"ev","n":"café"}`, false},       // non-ASCII name
-	{`{"t":"ev","n":"a\"b"}`, false},       // escape in the name
-	{`{"t":"hello","v":1}`, false},         // other keys
+	{`{"t":"ev","n":"café"}`, false}, // non-ASCII name
+	{`{"t":"ev","n":"a\"b"}`, false}, // escape in the name
+	{`{"t":"hello","v":1,"bin":1}`, true},
+	{`{"t":"ping","ping":25000}`, true},
+	{`{"t":"hello","v":1,"resume":{"sid":"a","token":"b","seq":3}}`, false}, // other keys
+	{`{"t":"hello","v":1234567890123456789}`, false},                        // 19 digits: may overflow
+	{`{"t":"hello","v":-1}`, false},
+	{`{"t":"hello","v":1,"v":2}`, false},
 	{`{"T":"ev","n":"x"}`, false},          // encoding/json matches keys case-insensitively
 	{`{"t":"ev","t":"ack","id":1}`, false}, // repeated key
 	{`{"t":"ev","n":"x","id":01}`, false},  // leading zero

@@ -6,8 +6,9 @@ import (
 )
 
 // decodeFast parses the envelopes that carry almost all traffic (ev, ack, ping, pong, as
-// the clients write them) without encoding/json's reflection: a flat object whose keys are
-// among t, n, d, id, r and b, each at most once, with plain ASCII strings. It reports false
+// the clients write them, and a new session's hello) without encoding/json's reflection: a
+// flat object whose keys are among t, n, d, id, r, b, v, bin and ping, each at most once,
+// with plain ASCII strings. It reports false
 // for anything else, changing nothing, and the caller then decodes with encoding/json;
 // where it reports true, the Message is the one encoding/json would give (FuzzDecode checks
 // this on every input). d is checked as strictly as encoding/json checks it, and copied.
@@ -15,7 +16,7 @@ func decodeFast(b []byte, m *Message) bool {
 	if len(b) == 0 || b[0] != '{' {
 		return false
 	}
-	var seen [6]bool // t, n, d, id, r, b
+	var seen [9]bool // t, n, d, id, r, b, v, bin, ping
 	i := skipWS(b, 1)
 	if i < len(b) && b[i] == '}' {
 		return false // {} : no type; the slow path words the error
@@ -75,6 +76,20 @@ func decodeFast(b []byte, m *Message) bool {
 				k, m.R = 4, n
 			}
 			i = j
+		case "v", "bin", "ping": // a hello's ints
+			n, j, ok := smallUint(b, i)
+			if !ok || j-i > 18 { // 19 digits may overflow an int: encoding/json words that
+				return false
+			}
+			switch key[0] {
+			case 'v':
+				k, m.V = 6, int(n)
+			case 'b':
+				k, m.Bin = 7, int(n)
+			default:
+				k, m.Ping = 8, int64(n)
+			}
+			i = j
 		default:
 			return false
 		}
@@ -115,6 +130,8 @@ func typeName(s []byte) string {
 		return TypePing
 	case TypePong:
 		return TypePong
+	case TypeHello:
+		return TypeHello
 	}
 	return string(s)
 }
