@@ -69,10 +69,22 @@ func decode[T any](data json.RawMessage) (T, error) {
 	if len(data) == 0 {
 		return v, nil
 	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		return v, &Error{Code: CodeBadRequest, Message: err.Error()}
+	// The common inputs without encoding/json, which would check data again (the envelope's
+	// decoding did) and copy it: a json.RawMessage is data itself (a handler's own copy:
+	// decoding copied it out of the frame), a string without escapes is its content.
+	switch any((*T)(nil)).(type) {
+	case *json.RawMessage:
+		return any(data).(T), nil
+	case *string:
+		if s, ok := plainString(data); ok {
+			return any(s).(T), nil
+		}
 	}
-	return v, nil
+	p := new(T) // encoding/json makes it escape: only on this path
+	if err := json.Unmarshal(data, p); err != nil {
+		return *p, &Error{Code: CodeBadRequest, Message: err.Error()}
+	}
+	return *p, nil
 }
 
 // OnConnect sets the function run for every new session after its hello and before the
@@ -100,4 +112,18 @@ func (srv *Server) OnDisconnect(f func(s *Session, reason error)) {
 func (srv *Server) hookPanic(hook string, p any, attrs ...any) *CloseError {
 	srv.log.Error("sockhop: "+hook+" panicked", append(attrs, "panic", p, "stack", string(debug.Stack()))...)
 	return &CloseError{Code: CloseInternalError, Reason: "internal error"}
+}
+
+// plainString returns the content of data when it is a JSON string of printable ASCII
+// without escapes, which encoding/json would decode to exactly that.
+func plainString(data []byte) (string, bool) {
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return "", false
+	}
+	for _, c := range data[1 : len(data)-1] {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(data[1 : len(data)-1]), true
 }

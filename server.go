@@ -199,7 +199,7 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	var refused error
 	if srv.draining() {
 		refused = &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()}
-	} else {
+	} else if srv.pacer != nil { // the key costs a parse and a string: only when counted
 		refused = srv.pace(r, srv.clientKey(r))
 	}
 	c, err := srv.ws.Upgrade(w, r)
@@ -409,7 +409,7 @@ func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, er
 	if err != nil {
 		return nil, nil, err
 	}
-	var lines [][]byte
+	lines := make([][]byte, 0, 1) // a hello alone, almost always
 	_ = events.Lines(frame, func(l []byte) error { lines = append(lines, l); return nil })
 	if len(lines) == 0 {
 		return nil, nil, &CloseError{Code: CloseProtocolError, Reason: "empty hello"}
@@ -573,7 +573,14 @@ func (srv *Server) Session(id string) *Session {
 
 // randomID returns n random bytes, base64url-encoded.
 func randomID(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	var raw [32]byte // on the stack: one allocation, the string's
+	var enc [43]byte // base64.RawURLEncoding.EncodedLen(32)
+	if n > len(raw) {
+		b := make([]byte, n)
+		_, _ = rand.Read(b)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	_, _ = rand.Read(raw[:n])
+	base64.RawURLEncoding.Encode(enc[:], raw[:n])
+	return string(enc[:base64.RawURLEncoding.EncodedLen(n)])
 }

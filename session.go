@@ -185,7 +185,7 @@ func marshal(v any) (json.RawMessage, error) {
 		if len(v) == 0 {
 			return nil, nil // null
 		}
-		if !json.Valid(v) {
+		if !events.Valid(v) {
 			return nil, fmt.Errorf("invalid json.RawMessage")
 		}
 		return v, nil
