@@ -53,8 +53,8 @@ type Server struct {
 	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
 	channelsMu sync.Mutex                    // serialises Channel calls
 
-	handlers     atomic.Pointer[map[string]HandlerFunc] // copy on write
-	handlersMu   sync.Mutex                             // serialises registrations
+	handlers     atomic.Pointer[map[string]handler] // copy on write
+	handlersMu   sync.Mutex                         // serialises registrations
 	onConnect    atomic.Pointer[func(context.Context, *Session) error]
 	onDisconnect atomic.Pointer[func(*Session, error)]
 
@@ -111,7 +111,7 @@ func New(opts Options) (*Server, error) {
 		srv.log.Warn("sockhop: InsecureAllowAnyOrigin is set: any web site can open sessions with your visitors' cookies")
 	}
 	srv.baseCtx, srv.baseCancel = context.WithCancelCause(context.Background())
-	srv.handlers.Store(&map[string]HandlerFunc{})
+	srv.handlers.Store(&map[string]handler{})
 	srv.ws = ws.NewUpgrader(ws.Options{
 		MaxMessageSize: opts.MaxMessageSize,
 		WriteTimeout:   opts.WriteTimeout,
