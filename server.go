@@ -573,14 +573,7 @@ func (srv *Server) Session(id string) *Session {
 
 // randomID returns n random bytes, base64url-encoded.
 func randomID(n int) string {
-	var raw [32]byte // on the stack: one allocation, the string's
-	var enc [43]byte // base64.RawURLEncoding.EncodedLen(32)
-	if n > len(raw) {
-		b := make([]byte, n)
-		_, _ = rand.Read(b)
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
-	_, _ = rand.Read(raw[:n])
-	base64.RawURLEncoding.Encode(enc[:], raw[:n])
-	return string(enc[:base64.RawURLEncoding.EncodedLen(n)])
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
