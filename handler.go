@@ -21,12 +21,60 @@ type HandlerFunc func(ctx context.Context, s *Session, data json.RawMessage) (re
 // already has a handler, like http.ServeMux, or name begins with "$" (reserved for the
 // protocol's own events, such as $sub: PROTOCOL.md §9).
 func (srv *Server) Handle(name string, h HandlerFunc) {
+	checkHandle(name, h)
+	srv.handle(name, handler{f: h})
+}
+
+// checkHandle panics as Handle does for a missing name or handler or a reserved name.
+func checkHandle(name string, h HandlerFunc) {
 	if name == "" || h == nil {
 		panic("sockhop: Handle needs a name and a handler")
 	}
 	if strings.HasPrefix(name, "$") {
 		panic("sockhop: event names beginning with $ are reserved for the protocol: " + name)
 	}
+}
+
+// handler is a registered event handler.
+type handler struct {
+	f HandlerFunc
+	// req, set by OnRequest, is f with its reply encoded as HandleEvent sends it, for a
+	// request (an event with an ack id): f would box the reply in an any, an allocation
+	// per request.
+	req func(ctx context.Context, s *Session, data json.RawMessage) (encodedReply, error)
+}
+
+// encodedReply is a handler's reply as it is sent: JSON data, or bytes (bin), or err
+// when the reply does not encode.
+type encodedReply struct {
+	data  json.RawMessage
+	bin   []byte
+	isBin bool
+	err   error
+}
+
+// encodeReply encodes a handler's reply: a []byte as bytes, anything else as JSON.
+func encodeReply[R any](r R) encodedReply {
+	switch any((*R)(nil)).(type) {
+	case *json.RawMessage: // checked, not boxed
+		data, err := validRaw(any(r).(json.RawMessage))
+		return encodedReply{data: data, err: err}
+	case *[]byte:
+		return encodedReply{bin: any(r).([]byte), isBin: true}
+	}
+	return encodeAny(any(r))
+}
+
+// encodeAny encodes a reply of a HandlerFunc.
+func encodeAny(v any) encodedReply {
+	if b, ok := v.([]byte); ok {
+		return encodedReply{bin: b, isBin: true}
+	}
+	data, err := marshal(v)
+	return encodedReply{data: data, err: err}
+}
+
+func (srv *Server) handle(name string, h handler) {
 	srv.handlersMu.Lock()
 	defer srv.handlersMu.Unlock()
 	old := *srv.handlers.Load()
@@ -55,13 +103,26 @@ func On[T any](srv *Server, name string, h func(ctx context.Context, s *Session,
 // OnRequest registers a typed handler whose result answers the client's emitWithAck: the
 // data is decoded into a T, and the returned R (or error) is the reply.
 func OnRequest[T, R any](srv *Server, name string, h func(ctx context.Context, s *Session, v T) (R, error)) {
-	srv.Handle(name, func(ctx context.Context, s *Session, data json.RawMessage) (any, error) {
+	f := func(ctx context.Context, s *Session, data json.RawMessage) (any, error) {
 		v, err := decodeIn[T](ctx, data)
 		if err != nil {
 			return nil, err
 		}
 		return h(ctx, s, v)
-	})
+	}
+	req := func(ctx context.Context, s *Session, data json.RawMessage) (encodedReply, error) {
+		v, err := decodeIn[T](ctx, data)
+		if err != nil {
+			return encodedReply{}, err
+		}
+		r, err := h(ctx, s, v)
+		if err != nil {
+			return encodedReply{}, err
+		}
+		return encodeReply(r), nil
+	}
+	checkHandle(name, f)
+	srv.handle(name, handler{f: f, req: req})
 }
 
 func decode[T any](data json.RawMessage) (T, error) {
@@ -69,10 +130,22 @@ func decode[T any](data json.RawMessage) (T, error) {
 	if len(data) == 0 {
 		return v, nil
 	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		return v, &Error{Code: CodeBadRequest, Message: err.Error()}
+	// The common inputs without encoding/json, which would check data again (the envelope's
+	// decoding did) and copy it: a json.RawMessage is data itself (a handler's own copy:
+	// decoding copied it out of the frame), a string without escapes is its content.
+	switch any((*T)(nil)).(type) {
+	case *json.RawMessage:
+		return any(data).(T), nil
+	case *string:
+		if s, ok := plainString(data); ok {
+			return any(s).(T), nil
+		}
 	}
-	return v, nil
+	p := new(T) // encoding/json makes it escape: only on this path
+	if err := json.Unmarshal(data, p); err != nil {
+		return *p, &Error{Code: CodeBadRequest, Message: err.Error()}
+	}
+	return *p, nil
 }
 
 // OnConnect sets the function run for every new session after its hello and before the
@@ -100,4 +173,18 @@ func (srv *Server) OnDisconnect(f func(s *Session, reason error)) {
 func (srv *Server) hookPanic(hook string, p any, attrs ...any) *CloseError {
 	srv.log.Error("sockhop: "+hook+" panicked", append(attrs, "panic", p, "stack", string(debug.Stack()))...)
 	return &CloseError{Code: CloseInternalError, Reason: "internal error"}
+}
+
+// plainString returns the content of data when it is a JSON string of printable ASCII
+// without escapes, which encoding/json would decode to exactly that.
+func plainString(data []byte) (string, bool) {
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return "", false
+	}
+	for _, c := range data[1 : len(data)-1] {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(data[1 : len(data)-1]), true
 }

@@ -136,6 +136,9 @@ func addrKey(ip string, bits int) string {
 	if err != nil {
 		return ip
 	}
+	if a.Is4() {
+		return ip // ParseAddr takes only the canonical dotted quad: ip is a.String()
+	}
 	if a = a.Unmap(); a.Is4() {
 		return a.String()
 	}

@@ -53,8 +53,8 @@ type Server struct {
 	channels   atomic.Pointer[[]channelRule] // longest prefix first; copy on write
 	channelsMu sync.Mutex                    // serialises Channel calls
 
-	handlers     atomic.Pointer[map[string]HandlerFunc] // copy on write
-	handlersMu   sync.Mutex                             // serialises registrations
+	handlers     atomic.Pointer[map[string]handler] // copy on write
+	handlersMu   sync.Mutex                         // serialises registrations
 	onConnect    atomic.Pointer[func(context.Context, *Session) error]
 	onDisconnect atomic.Pointer[func(*Session, error)]
 
@@ -111,7 +111,7 @@ func New(opts Options) (*Server, error) {
 		srv.log.Warn("sockhop: InsecureAllowAnyOrigin is set: any web site can open sessions with your visitors' cookies")
 	}
 	srv.baseCtx, srv.baseCancel = context.WithCancelCause(context.Background())
-	srv.handlers.Store(&map[string]HandlerFunc{})
+	srv.handlers.Store(&map[string]handler{})
 	srv.ws = ws.NewUpgrader(ws.Options{
 		MaxMessageSize: opts.MaxMessageSize,
 		WriteTimeout:   opts.WriteTimeout,
@@ -199,7 +199,7 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	var refused error
 	if srv.draining() {
 		refused = &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()}
-	} else {
+	} else if srv.pacer != nil { // the key costs a parse and a string: only when counted
 		refused = srv.pace(r, srv.clientKey(r))
 	}
 	c, err := srv.ws.Upgrade(w, r)
@@ -420,7 +420,7 @@ func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, er
 	if err != nil {
 		return nil, nil, err
 	}
-	var lines [][]byte
+	lines := make([][]byte, 0, 1) // a hello alone, almost always
 	_ = events.Lines(frame, func(l []byte) error { lines = append(lines, l); return nil })
 	if len(lines) == 0 {
 		return nil, nil, &CloseError{Code: CloseProtocolError, Reason: "empty hello"}

@@ -182,15 +182,21 @@ func marshal(v any) (json.RawMessage, error) {
 	case nil:
 		return nil, nil
 	case json.RawMessage:
-		if len(v) == 0 {
-			return nil, nil // null
-		}
-		if !json.Valid(v) {
-			return nil, fmt.Errorf("invalid json.RawMessage")
-		}
-		return v, nil
+		return validRaw(v)
 	}
 	return json.Marshal(v)
+}
+
+// validRaw returns a json.RawMessage reply as it is sent: nil (null) for none, an error
+// when it is not valid JSON.
+func validRaw(v json.RawMessage) (json.RawMessage, error) {
+	if len(v) == 0 {
+		return nil, nil // null
+	}
+	if !events.Valid(v) {
+		return nil, fmt.Errorf("invalid json.RawMessage")
+	}
+	return v, nil
 }
 
 // dispatcher runs a session's events through the server's handlers.
@@ -203,14 +209,25 @@ func (d dispatcher) HandleEvent(ctx context.Context, m *events.Message) {
 		return
 	}
 	h := (*s.srv.handlers.Load())[m.Name]
-	if h == nil {
+	if h.f == nil {
 		s.srv.log.Debug("unknown event", "session", s.ID(), "event", m.Name)
 		if m.ID != 0 {
 			_ = s.core.Reply(m.ID, nil, &Error{Code: CodeUnknownEvent, Message: "no handler for " + m.Name})
 		}
 		return
 	}
-	reply, panicked, err := s.runHandler(ctx, h, m)
+	var r encodedReply
+	var panicked bool
+	var err error
+	if h.req != nil && m.ID != 0 {
+		r, panicked, err = s.runRequest(ctx, h.req, m)
+	} else {
+		var reply any
+		reply, panicked, err = s.runHandler(ctx, h.f, m)
+		if !panicked && err == nil && m.ID != 0 {
+			r = encodeAny(reply)
+		}
+	}
 	if panicked {
 		return
 	}
@@ -227,17 +244,28 @@ func (d dispatcher) HandleEvent(ctx context.Context, m *events.Message) {
 	if m.ID == 0 {
 		return
 	}
-	if b, ok := reply.([]byte); ok {
-		_ = s.core.ReplyBytes(m.ID, b)
+	if r.isBin {
+		_ = s.core.ReplyBytes(m.ID, r.bin)
 		return
 	}
-	data, err := marshal(reply)
-	if err != nil {
-		s.srv.log.Error("encoding reply", "session", s.ID(), "event", m.Name, "err", err)
+	if r.err != nil {
+		s.srv.log.Error("encoding reply", "session", s.ID(), "event", m.Name, "err", r.err)
 		_ = s.core.Reply(m.ID, nil, &Error{Code: CodeInternal, Message: "internal error"})
 		return
 	}
-	_ = s.core.Reply(m.ID, data, nil)
+	_ = s.core.Reply(m.ID, r.data, nil)
+}
+
+// runRequest is runHandler for an OnRequest handler answering a request.
+func (s *Session) runRequest(ctx context.Context, h func(context.Context, *Session, json.RawMessage) (encodedReply, error), m *events.Message) (r encodedReply, panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.core.Abort(s.srv.hookPanic("handler", p, "session", s.ID(), "event", m.Name))
+			r, panicked, err = encodedReply{}, true, nil
+		}
+	}()
+	r, err = h(withBytes(ctx, m), s, m.Data)
+	return r, false, err
 }
 
 // runHandler calls h; a panic is logged with its stack and closes the session (1011), as

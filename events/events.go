@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -136,10 +137,13 @@ func Decode(line []byte) (Message, error) {
 		return m, fmt.Errorf("%w: nested deeper than %d", ErrMalformed, MaxDepth)
 	}
 	if !decodeFast(line, &m) {
-		m = Message{}
-		if err := json.Unmarshal(line, &m); err != nil {
+		// A Message of its own for encoding/json, which makes what it decodes into escape:
+		// m stays on the stack on the fast path (a Message is about 300 bytes).
+		p := new(Message)
+		if err := json.Unmarshal(line, p); err != nil {
 			return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
+		m = *p
 	}
 	switch m.T {
 	case TypeEvent:
@@ -205,6 +209,8 @@ func ValidUTF8(frame []byte) bool { return utf8.Valid(frame) }
 // AppendEvent appends an encoded ev message. data must be valid JSON or empty (null);
 // id 0 means no ack is requested.
 func AppendEvent(b []byte, name string, data []byte, id uint64) []byte {
+	// `{"t":"ev","n":` "name" `,"d":` data `,"id":` id `}`: grown once, not at every append.
+	b = slices.Grow(b, 14+len(name)+2+5+len(data)+6+20+1)
 	b = append(b, `{"t":"ev","n":`...)
 	b = appendString(b, name)
 	if len(data) > 0 {
@@ -220,6 +226,12 @@ func AppendEvent(b []byte, name string, data []byte, id uint64) []byte {
 
 // AppendAck appends an encoded ack message: a reply with data, or with e when e is not nil.
 func AppendAck(b []byte, id uint64, data []byte, e *ErrorBody) []byte {
+	// `{"t":"ack","id":` id `,"d":` data `}` (an error: a guess, appendString may grow it).
+	n := 16 + 20 + 5 + len(data) + 1
+	if e != nil {
+		n += 24 + len(e.Code) + len(e.Message)
+	}
+	b = slices.Grow(b, n)
 	b = append(b, `{"t":"ack","id":`...)
 	b = strconv.AppendUint(b, id, 10)
 	if e != nil {
@@ -301,6 +313,8 @@ type Welcome struct {
 
 // AppendWelcome appends an encoded welcome message; unlike Encode it always writes resumed.
 func AppendWelcome(b []byte, w Welcome) []byte {
+	// Its fixed parts and numbers take at most 190 bytes: grown once, not at every append.
+	b = slices.Grow(b, 190+len(w.SID)+len(w.Token)+len(w.Node))
 	b = append(b, `{"t":"welcome","sid":`...)
 	b = appendString(b, w.SID)
 	b = append(b, `,"token":`...)

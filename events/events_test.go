@@ -119,9 +119,14 @@ var fastCases = []struct {
 	{`{ "t" : "ev" , "n" : "a b" , "d" : [ 1 , { } , [ ] ] } `, true},
 	{`{"t":"ev","n":"x","d":null}`, true},
 	{`{"t":"ev","n":"x","d":"café ☕"}`, true},
-	{`{"t":"ev","n":"café"}`, false},       // non-ASCII name
-	{`{"t":"ev","n":"a\"b"}`, false},       // escape in the name
-	{`{"t":"hello","v":1}`, false},         // other keys
+	{`{"t":"ev","n":"café"}`, false}, // non-ASCII name
+	{`{"t":"ev","n":"a\"b"}`, false}, // escape in the name
+	{`{"t":"hello","v":1,"bin":1}`, true},
+	{`{"t":"ping","ping":25000}`, true},
+	{`{"t":"hello","v":1,"resume":{"sid":"a","token":"b","seq":3}}`, false}, // other keys
+	{`{"t":"hello","v":1234567890123456789}`, false},                        // 19 digits: may overflow
+	{`{"t":"hello","v":-1}`, false},
+	{`{"t":"hello","v":1,"v":2}`, false},
 	{`{"T":"ev","n":"x"}`, false},          // encoding/json matches keys case-insensitively
 	{`{"t":"ev","t":"ack","id":1}`, false}, // repeated key
 	{`{"t":"ev","n":"x","id":01}`, false},  // leading zero
@@ -214,6 +219,65 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		_ = Lines(line, func([]byte) error { return nil })
+	})
+}
+
+// FuzzValid checks that Valid agrees with json.Valid on any input, and that the events
+// Append* build from what it accepts decode.
+func FuzzValid(f *testing.F) {
+	for _, c := range fastCases {
+		f.Add([]byte(c.in))
+	}
+	for _, s := range []string{` null `, `"caf\u00e9"`, `[1,2.5e-3,{"a":[true,false]}]`, "\"\x01\"",
+		`{"a":1,}`, `01`, `-`, `1.`, `"\x"`, strings.Repeat("[", 40) + strings.Repeat("]", 40), "\t{}\n", ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Fatalf("Valid(%q) = %v, json.Valid %v", b, got, want)
+		}
+		if Valid(b) && depth(b) <= MaxDepth-1 {
+			if m, err := Decode(AppendAck(nil, 7, b, nil)); err != nil || m.ID != 7 {
+				t.Fatalf("ack with %q: %+v %v", b, m, err)
+			}
+		}
+	})
+}
+
+// BenchmarkValid: a reply's JSON checked by Valid and by json.Valid.
+func BenchmarkValid(b *testing.B) {
+	data := []byte(`{"seq":1234,"text":"hello, world","at":1763891234567,"items":[1,2,3],"ok":true}`)
+	b.Run("events", func(b *testing.B) {
+		for b.Loop() {
+			if !Valid(data) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			if !json.Valid(data) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}
+
+// BenchmarkAppend encodes an ack and an acked event with a 32-byte string, from nothing
+// as Session.Reply and Emit do.
+func BenchmarkAppend(b *testing.B) {
+	data := []byte(`"0123456789abcdef0123456789abcdef"`)
+	b.Run("ack", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := uint64(1); b.Loop(); i++ {
+			_ = AppendAck(nil, i+1e6, data, nil)
+		}
+	})
+	b.Run("event", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := uint64(1); b.Loop(); i++ {
+			_ = AppendEvent(nil, "echo", data, i+1e6)
+		}
 	})
 }
 

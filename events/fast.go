@@ -1,10 +1,14 @@
 package events
 
-import "encoding/base64"
+import (
+	"encoding/base64"
+	"encoding/json"
+)
 
 // decodeFast parses the envelopes that carry almost all traffic (ev, ack, ping, pong, as
-// the clients write them) without encoding/json's reflection: a flat object whose keys are
-// among t, n, d, id, r and b, each at most once, with plain ASCII strings. It reports false
+// the clients write them, and a new session's hello) without encoding/json's reflection: a
+// flat object whose keys are among t, n, d, id, r, b, v, bin and ping, each at most once,
+// with plain ASCII strings. It reports false
 // for anything else, changing nothing, and the caller then decodes with encoding/json;
 // where it reports true, the Message is the one encoding/json would give (FuzzDecode checks
 // this on every input). d is checked as strictly as encoding/json checks it, and copied.
@@ -12,7 +16,7 @@ func decodeFast(b []byte, m *Message) bool {
 	if len(b) == 0 || b[0] != '{' {
 		return false
 	}
-	var seen [6]bool // t, n, d, id, r, b
+	var seen [9]bool // t, n, d, id, r, b, v, bin, ping
 	i := skipWS(b, 1)
 	if i < len(b) && b[i] == '}' {
 		return false // {} : no type; the slow path words the error
@@ -72,6 +76,20 @@ func decodeFast(b []byte, m *Message) bool {
 				k, m.R = 4, n
 			}
 			i = j
+		case "v", "bin", "ping": // a hello's ints
+			n, j, ok := smallUint(b, i)
+			if !ok || j-i > 18 { // 19 digits may overflow an int: encoding/json words that
+				return false
+			}
+			switch key[0] {
+			case 'v':
+				k, m.V = 6, int(n)
+			case 'b':
+				k, m.Bin = 7, int(n)
+			default:
+				k, m.Ping = 8, int64(n)
+			}
+			i = j
 		default:
 			return false
 		}
@@ -112,6 +130,8 @@ func typeName(s []byte) string {
 		return TypePing
 	case TypePong:
 		return TypePong
+	case TypeHello:
+		return TypeHello
 	}
 	return string(s)
 }
@@ -305,4 +325,15 @@ func skipNumber(b []byte, i int) (int, bool) {
 		i = j
 	}
 	return i, true
+}
+
+// Valid reports whether b is one valid JSON value, as json.Valid does, but without its
+// scanner's call per byte: the values sockhop checks (a handler's json.RawMessage reply)
+// are checked by the fast path's own scanner first, and only what it cannot take (a value
+// nested deeper than MaxDepth, or invalid) goes to encoding/json.
+func Valid(b []byte) bool {
+	if j, ok := skipValue(b, skipWS(b, 0), 0); ok && skipWS(b, j) == len(b) {
+		return true
+	}
+	return json.Valid(b)
 }

@@ -18,7 +18,7 @@ func (s *Session) wakeDispatcher() {
 		return
 	}
 	s.dispatchers.Add(1)
-	go s.dispatchLoop()
+	go s.dispatchFn()
 }
 
 // dispatchLoop handles the queued events in order, one at a time, and exits when none is

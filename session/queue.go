@@ -123,6 +123,9 @@ func (s *Session) RequestMessage(ctx context.Context, name string, enc func(id u
 	}
 	s.nextID++
 	id := s.nextID
+	if s.pending == nil { // made by the first request: most sessions never make one
+		s.pending = make(map[uint64]chan *events.Message)
+	}
 	s.pending[id] = ch
 	s.ackMu.Unlock()
 	defer func() {

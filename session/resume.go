@@ -188,11 +188,29 @@ func (s *Session) trim(peerSeq uint64) {
 		s.retainedBytes -= len(s.retained[i].b)
 		i++
 	}
-	if i > 0 {
-		clear(s.retained[:i])
-		s.retained = s.retained[i:]
+	if i == 0 {
+		return
 	}
+	// Slicing the front off would leave retain's appends no room but by a new array, made
+	// again and again as the window slides (an allocation every few round trips of a
+	// session that requests and replies): the rest moves to the front instead when it is
+	// no longer than what was trimmed (so each message moves at most once on average).
+	if n := len(s.retained) - i; n <= i {
+		copy(s.retained, s.retained[i:])
+		clear(s.retained[n:])
+		s.retained = s.retained[:n]
+		if n == 0 && cap(s.retained) > keepRetained {
+			s.retained = nil // an idle session does not keep the room of its largest burst
+		}
+		return
+	}
+	clear(s.retained[:i])
+	s.retained = s.retained[i:]
 }
+
+// keepRetained is how many retained messages' room (48 bytes each) a session keeps once
+// everything is acknowledged.
+const keepRetained = 64
 
 // retain keeps written counted messages for a resume, dropping the oldest past the bound.
 func (s *Session) retain(batch []item) {

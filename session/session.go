@@ -130,12 +130,13 @@ type Session struct {
 	dispatchers sync.WaitGroup // the dispatcher goroutine, while one runs; Add guarded by dmu
 	waited      bool           // Wait was called: no dispatcher starts any more; guarded by dmu
 	dispatching atomic.Bool    // a dispatcher goroutine runs; it exits when evq is empty
+	dispatchFn  func()         // s.dispatchLoop, made once: a go statement of a method call allocates its closure every time
 	idleHook    func()         // tests: runs when a dispatcher found evq empty
 
 	// Acks of Requests: the caller of Request, and the reader that completes them.
 	ackMu   sync.Mutex
 	nextID  uint64
-	pending map[uint64]chan *events.Message // guarded by ackMu
+	pending map[uint64]chan *events.Message // guarded by ackMu; nil until the first Request
 }
 
 // New returns a session with id whose context derives from parent. h handles its events.
@@ -151,9 +152,9 @@ func New(parent context.Context, id string, cfg Config, h Handler) *Session {
 		cancel:  cancel,
 		evq:     make(chan *events.Message, cfg.MaxQueuedEvents),
 		handoff: make(chan *handoff),
-		pending: make(map[uint64]chan *events.Message),
 		meter:   nopMeter{},
 	}
+	s.dispatchFn = s.dispatchLoop
 	s.pingNs.Store(int64(cfg.PingInterval))
 	return s
 }

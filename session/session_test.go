@@ -626,3 +626,46 @@ func TestRateCharges(t *testing.T) {
 		})
 	}
 }
+
+// TestTrimKeepsOrder: trimming acknowledged messages, whether it slides the window or
+// moves the rest to the front, keeps the unacknowledged ones in order and the byte count
+// right, and a session with everything acknowledged keeps no more room than keepRetained.
+func TestTrimKeepsOrder(t *testing.T) {
+	s := New(context.Background(), "trim", Config{}, HandlerFunc(func(context.Context, *events.Message) {}))
+	defer s.Abort(&events.CloseError{Code: events.CloseNormal})
+	next := uint64(1)
+	add := func(n int) {
+		batch := make([]item, n)
+		for i := range batch {
+			batch[i] = item{b: []byte("0123456789"), counted: true, seq: next}
+			next++
+		}
+		s.retain(batch)
+	}
+	check := func(from uint64) {
+		t.Helper()
+		if len(s.retained) != int(next-from) || s.retainedBytes != 10*len(s.retained) {
+			t.Fatalf("retained %d messages, %d bytes; want %d", len(s.retained), s.retainedBytes, next-from)
+		}
+		for i, it := range s.retained {
+			if it.seq != from+uint64(i) {
+				t.Fatalf("retained[%d] has seq %d, want %d", i, it.seq, from+uint64(i))
+			}
+		}
+	}
+	add(10)
+	s.trim(3) // 7 left of 10: slides
+	check(4)
+	s.trim(8) // 2 left: moved to the front
+	check(9)
+	add(5)
+	check(9)
+	s.trim(next - 1)
+	check(next)
+	add(300)
+	s.trim(next - 1)
+	check(next)
+	if cap(s.retained) > keepRetained {
+		t.Fatalf("kept room for %d messages after all were acknowledged", cap(s.retained))
+	}
+}
