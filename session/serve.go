@@ -58,11 +58,14 @@ type served struct {
 	closed  chan struct{} // the closer has closed conn
 
 	// The writer: wstate is wIdle, wRunning, wPending (running, and more was queued since
-	// it looked) or wStopped; it leaves wIdle only under wmu, where writers are counted.
+	// it looked), wLinger (waiting a moment on wake before it ends) or wStopped; it leaves
+	// wIdle only under wmu, where writers are counted.
 	wstate  atomic.Int32
 	wmu     sync.Mutex
 	writers sync.WaitGroup
-	spare   []item // the writer's other batch buffer
+	wake    chan struct{} // cap 1: a kick woke the lingering writer
+	lt      *time.Timer   // the writer's linger
+	spare   []item        // the writer's other batch buffer
 
 	// Heartbeats: the timers' callbacks.
 	hmu       sync.Mutex
@@ -78,6 +81,7 @@ const (
 	wIdle int32 = iota
 	wRunning
 	wPending
+	wLinger
 	wStopped
 )
 
@@ -107,7 +111,7 @@ func (s *Session) serve(conn transport.Conn, lines [][]byte, end func(error)) {
 			s.meter = m
 		}
 	}
-	t := &served{s: s, conn: conn, tctx: tctx, tcancel: tcancel, end: end, closed: make(chan struct{})}
+	t := &served{s: s, conn: conn, tctx: tctx, tcancel: tcancel, end: end, closed: make(chan struct{}), wake: make(chan struct{}, 1)}
 	t.bf, _ = conn.(transport.BinaryFramer)
 	t.rw, _ = conn.(transport.ReadWaiter)
 	t.readFn = t.read

@@ -99,12 +99,18 @@ func (s *Session) signal() {
 	}
 }
 
-// kick starts the writer unless it runs; a running one is told to look again.
+// kick starts the writer unless it runs; a running one is told to look again, a
+// lingering one is woken.
 func (t *served) kick() {
 	for {
 		switch t.wstate.Load() {
 		case wRunning:
 			if t.wstate.CompareAndSwap(wRunning, wPending) {
+				return
+			}
+		case wLinger:
+			if t.wstate.CompareAndSwap(wLinger, wRunning) {
+				t.wake <- struct{}{} // cap 1, and only the kick that moved it sends
 				return
 			}
 		case wIdle:
@@ -121,6 +127,38 @@ func (t *served) kick() {
 		default: // pending, or stopped
 			return
 		}
+	}
+}
+
+// writeLinger is how long a writer whose queue is empty waits for more before it ends: a
+// busy session keeps its writer (and its grown stack) instead of starting one per
+// message.
+const writeLinger = 100 * time.Millisecond
+
+// linger waits up to writeLinger for a kick, and reports whether one came (the writer
+// runs on) or not (the writer ends: it is idle, or the transport ended).
+func (t *served) linger() bool {
+	if t.lt == nil {
+		t.lt = time.NewTimer(writeLinger)
+	} else {
+		t.lt.Reset(writeLinger)
+	}
+	select {
+	case <-t.wake:
+		t.lt.Stop()
+		return true
+	case <-t.tctx.Done():
+		t.lt.Stop()
+		return false
+	case <-t.lt.C:
+		if t.wstate.CompareAndSwap(wLinger, wIdle) {
+			return false
+		}
+		if t.wstate.Load() == wStopped {
+			return false
+		}
+		<-t.wake // a kick moved it to running just now, and sends
+		return true
 	}
 }
 
@@ -166,11 +204,24 @@ func (t *served) write() {
 			return
 		}
 		t.spare = batch[:0] // before the next writer may start
-		if t.wstate.CompareAndSwap(wRunning, wIdle) {
+		if !t.next() {
 			return
 		}
-		if !t.wstate.CompareAndSwap(wPending, wRunning) {
-			return // stopped
+	}
+}
+
+// next reports whether the writer goes on: something was queued meanwhile, or came while
+// it lingered.
+func (t *served) next() bool {
+	for {
+		if t.wstate.CompareAndSwap(wPending, wRunning) {
+			return true
+		}
+		if t.wstate.CompareAndSwap(wRunning, wLinger) {
+			return t.linger()
+		}
+		if t.wstate.Load() == wStopped {
+			return false
 		}
 	}
 }

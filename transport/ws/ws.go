@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -116,12 +117,37 @@ var (
 // WaitRead calls f, on a goroutine of its own, when the next frame's bytes arrive, the
 // peer hangs up or Close is called; false when bytes are buffered already or there is no
 // poller (see [transport.ReadWaiter]).
+//
+// It first waits up to readLinger on the caller's goroutine: a busy connection keeps its
+// reader (and its grown stack) instead of handing over to the poller for every frame.
 func (c *Conn) WaitRead(f func()) bool {
 	if c.poll == nil || c.br == nil || c.br.Buffered() > 0 {
 		return false
 	}
+	if c.await(readLinger) {
+		return false
+	}
 	return c.poll.arm(f)
 }
+
+// await waits up to d for bytes, read into the read buffer (a timed-out read leaves the
+// buffer and gorilla's state as they were: the deadline is gone before gorilla reads),
+// and reports whether some came or the read failed (the next read says how).
+func (c *Conn) await(d time.Duration) bool {
+	nc := c.c.NetConn()
+	if nc.SetReadDeadline(time.Now().Add(d)) != nil {
+		return true
+	}
+	_, err := c.br.Peek(1)
+	if nc.SetReadDeadline(time.Time{}) != nil {
+		return true
+	}
+	return !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// readLinger is how long a reader waits for the next frame before it ends and leaves the
+// wait to the poller.
+const readLinger = 100 * time.Millisecond
 
 // Name returns transport.WebSocket.
 func (c *Conn) Name() string { return transport.WebSocket }

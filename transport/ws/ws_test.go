@@ -107,9 +107,9 @@ func TestWaitReadBuffered(t *testing.T) {
 	if _, err := nc.Write(append(frame("one"), frame("two")...)); err != nil {
 		t.Fatal(err)
 	}
-	f, ch := waited()
-	if !c.WaitRead(f) || !fired(ch) {
-		t.Fatal("not fired for waiting bytes")
+	// Bytes waiting in the socket: WaitRead sees them within its linger and says read.
+	if c.WaitRead(func() { t.Error("called although WaitRead returned false") }) {
+		t.Fatal("WaitRead returned true with bytes waiting")
 	}
 	if got, err := c.ReadFrame(); err != nil || string(got) != "one" {
 		t.Fatalf("read %q, %v", got, err)
@@ -118,6 +118,17 @@ func TestWaitReadBuffered(t *testing.T) {
 		t.Fatal("WaitRead returned true with a frame buffered")
 	}
 	if got, err := c.ReadFrame(); err != nil || string(got) != "two" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	// A frame that comes within the linger: read on the same goroutine.
+	go func() {
+		time.Sleep(readLinger / 5)
+		_, _ = nc.Write(frame("three"))
+	}()
+	if c.WaitRead(func() { t.Error("called although WaitRead returned false") }) {
+		t.Fatal("WaitRead returned true for a frame that came within its linger")
+	}
+	if got, err := c.ReadFrame(); err != nil || string(got) != "three" {
 		t.Fatalf("read %q, %v", got, err)
 	}
 }
