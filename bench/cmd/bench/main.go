@@ -133,6 +133,9 @@ func main() {
 	start := time.Now()
 	for run := 1; run <= p.Runs; run++ {
 		for _, sc := range ss {
+			if sc.run == nil { // derived from another scenario's measurement
+				continue
+			}
 			if *only != "" && !contains(strings.Split(*only, ","), sc.Key) {
 				continue
 			}
@@ -148,7 +151,7 @@ func main() {
 					continue
 				}
 				log.Printf("run %d %s %s: %s", run, sc.Key, t.Name, fmtMetrics(m))
-				res.add(sc.Key, t.Name, m)
+				res.add(sc.Key, t.Name, run, m)
 				time.Sleep(p.Pause)
 			}
 		}

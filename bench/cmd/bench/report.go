@@ -33,12 +33,29 @@ func newResults(p params) *results {
 	return &results{Params: p, Date: time.Now(), Samples: map[string]map[string][]sample{}, Errors: map[string]map[string][]string{}}
 }
 
-func (r *results) add(sc, t string, m map[string]float64) {
-	if r.Samples[sc] == nil {
-		r.Samples[sc] = map[string][]sample{}
+// add records the figures of target t in run run of scenario sc. A figure named
+// "<scenario>/<metric>" belongs to that other (derived) scenario: the idle-18000
+// measurement also yields the idle-10000 figures.
+func (r *results) add(sc, t string, run int, m map[string]float64) {
+	own := map[string]float64{}
+	other := map[string]map[string]float64{}
+	for k, v := range m {
+		if s2, metric, ok := strings.Cut(k, "/"); ok {
+			if other[s2] == nil {
+				other[s2] = map[string]float64{}
+			}
+			other[s2][metric] = v
+			continue
+		}
+		own[k] = v
 	}
-	run := len(r.Samples[sc][t]) + len(r.Errors[sc][t]) + 1
-	r.Samples[sc][t] = append(r.Samples[sc][t], sample{run, m})
+	other[sc] = own
+	for s2, mm := range other {
+		if r.Samples[s2] == nil {
+			r.Samples[s2] = map[string][]sample{}
+		}
+		r.Samples[s2][t] = append(r.Samples[s2][t], sample{run, mm})
+	}
 }
 
 func (r *results) fail(sc, t string, err error) {
@@ -73,7 +90,9 @@ func summarize(vs []float64) stat {
 func (r *results) get(sc, t, metric string) stat {
 	var vs []float64
 	for _, s := range r.Samples[sc][t] {
-		vs = append(vs, s.M[metric])
+		if v, ok := s.M[metric]; ok {
+			vs = append(vs, v)
+		}
 	}
 	return summarize(vs)
 }
@@ -82,12 +101,15 @@ func (r *results) get(sc, t, metric string) stat {
 func (r *results) ratio(sc, a, b, metric string) stat {
 	byRun := map[int]float64{}
 	for _, s := range r.Samples[sc][b] {
-		byRun[s.Run] = s.M[metric]
+		if v, ok := s.M[metric]; ok {
+			byRun[s.Run] = v
+		}
 	}
 	var vs []float64
 	for _, s := range r.Samples[sc][a] {
-		if d, ok := byRun[s.Run]; ok && d != 0 {
-			vs = append(vs, s.M[metric]/d)
+		v, ok := s.M[metric]
+		if d, ok2 := byRun[s.Run]; ok && ok2 && d != 0 {
+			vs = append(vs, v/d)
 		}
 	}
 	return summarize(vs)
@@ -183,6 +205,9 @@ func (r *results) markdown(ss []scenario) string {
 			n := strings.TrimPrefix(sc.Key, "idle-")
 			slope := r.has(sc.Key, "slope_kib")
 			w("### Idle connections: %s\n\nOpen %s connections (handshake complete), 50 at a time; memory = growth of the server's VmRSS, %s after the last open, divided by the connections; CPU = the server's CPU time while opening, per connection.", n, n, p.Settle)
+			if sc.run == nil {
+				w(" Read on the way to the largest idle scenario, in the same measurement (the server then goes on to more connections).")
+			}
 			if slope {
 				w(" Slope = the VmRSS growth between %d connections and %s, per connection added: what one more connection costs.", p.IdleFrom, n)
 			}
@@ -204,7 +229,7 @@ func (r *results) markdown(ss []scenario) string {
 					r.get(sc.Key, t.Name, "cpu_ms_per_conn"))
 			}
 		case sc.Key == "broadcast":
-			w("### Broadcast: %d members, %d × %d B\n\nOne room of %d members; another client asks for %d broadcasts of a %d-byte string; measured from that request until every member has every message (%s deliveries). CPU = the server process's utime+stime (both nodes for the two-node rows; Redis or NATS itself not counted). × 1 node = a two-node row's delivered msg/s over the one-node sockhop row's, run by run.\n\n",
+			w("### Broadcast: %d members, %d × %d B\n\nOne room of %d members; another client asks for %d broadcasts of a %d-byte string; measured from that request until every member has every message (%s deliveries). CPU = the server process's CPU time (both nodes for the two-node rows; Redis or NATS itself not counted). × 1 node = a two-node row's delivered msg/s over the one-node sockhop row's, run by run.\n\n",
 				p.BcastMembers, p.BcastM, p.BcastSize, p.BcastMembers, p.BcastM, p.BcastSize, num(float64(p.BcastMembers*p.BcastM)))
 			w("Broker bytes = what redis-server or nats-server read (publishes) and wrote (deliveries to the nodes' subscriptions) per broadcast, from its own counters (Redis INFO stats total_net_input_bytes/total_net_output_bytes, NATS /varz in_bytes/out_bytes), both nodes together.\n\n")
 			w("| server | CPU s per 1M delivered | × gorilla JSON | × gorilla raw | delivered msg/s | × gorilla JSON | × gorilla raw | × 1 node | broker bytes in / out per broadcast |\n|---|---|---|---|---|---|---|---|---|\n")
@@ -702,14 +727,15 @@ var benchmarksMethod = `
   parentheses; ratios are computed run by run against the peer measured in the same run,
   then the median taken. Everything on 127.0.0.1; each measurement starts a fresh server
   and stops it by PID (SIGTERM, then SIGKILL after 3 s).
-* **Scenarios**: idle (open 10,000 and 18,000 connections: KiB per connection, connections
-  per second, CPU per connection; the 18,000 one also reads VmRSS at 10,000 for the slope),
+* **Scenarios**: idle (open 18,000 connections and read VmRSS at 10,000 on the way and at
+  18,000: KiB per connection, connections per second, CPU per connection at 10,000 and at
+  18,000, and the slope between them),
   idle sessions (sockhop's three transports, 2,000 then 5,000 sessions: the slope),
   broadcast (1,000 members, 2,000 × 100 B), echo (100 clients × 200 round trips), fallbacks
   (20 clients × 200 echo round trips per HTTP transport vs the same server's WebSocket).
 * **Smoke guard** (` + "`make bench-smoke`" + `, in CI): after every peer and scenario once at tiny
-  counts, 5 repetitions of sockhop and the raw gorilla hub (1,000 idle connections; echo,
-  10 clients × 300 round trips, also over xhr-streaming and xhr-polling) give five ratios:
+  counts, 5 repetitions of sockhop and the raw gorilla hub side by side, interleaved in small chunks (1,500 idle connections; echo,
+  10 clients × 200 round trips, also over xhr-streaming and xhr-polling) give five ratios:
   idle KiB per connection, connection rate and echo CPU per round trip (sockhop ÷ gorilla
   raw), xhr-streaming and xhr-polling CPU per round trip (÷ sockhop's WebSocket). Each is
   compared with ` + "`bench/results/smoke-baseline.json`" + `; it fails when its median is worse than

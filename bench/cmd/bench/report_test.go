@@ -85,8 +85,8 @@ func TestWriteKeepsHandWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newResults(smokeParams)
-	r.add("echo", tSockhop.Name, map[string]float64{"cpu_ms_per_1k": 2})
-	r.add("echo", tGorillaRaw.Name, map[string]float64{"cpu_ms_per_1k": 1})
+	r.add("echo", tSockhop.Name, 1, map[string]float64{"cpu_ms_per_1k": 2})
+	r.add("echo", tGorillaRaw.Name, 1, map[string]float64{"cpu_ms_per_1k": 1})
 	ss := scenarios(smokeParams, false, false)
 	for range 2 {
 		if err := r.write(dir+"/results", md, ss); err != nil {

@@ -71,9 +71,11 @@ var smokeParams = params{Runs: 1, Idle: []int{200}, IdleSessions: [2]int{50, 100
 
 // scenario is one row group of the report.
 type scenario struct {
-	Key     string // idle-5000, broadcast, echo, fallbacks
+	Key     string // idle-10000, idle-18000, idle-sessions, broadcast, echo, fallbacks
 	Targets []target
-	run     func(ctx context.Context, t target, env *env) (map[string]float64, error)
+	// run measures one target; nil for a scenario whose figures another scenario's
+	// measurement yields (idle-10000 from idle-18000's first reading).
+	run func(ctx context.Context, t target, env *env) (map[string]float64, error)
 }
 
 func scenarios(p params, withRedis, withNATS bool) []scenario {
@@ -84,14 +86,18 @@ func scenarios(p params, withRedis, withNATS bool) []scenario {
 		if i == len(p.Idle)-1 && p.IdleFrom > 0 && p.IdleFrom < n {
 			from = p.IdleFrom
 		}
+		if n == p.IdleFrom && n < slices.Max(p.Idle) { // measured on the way to the largest
+			ss = append(ss, scenario{fmt.Sprintf("idle-%d", n), wsPeers, nil})
+			continue
+		}
 		ss = append(ss, scenario{fmt.Sprintf("idle-%d", n), wsPeers, func(ctx context.Context, t target, e *env) (map[string]float64, error) {
-			return idle(ctx, t, e, n, from, p.Settle)
+			return idle(ctx, t, e, n, from, p.Settle, true)
 		}})
 	}
 	if a, b := p.IdleSessions[0], p.IdleSessions[1]; a > 0 && b > a {
 		ss = append(ss, scenario{"idle-sessions", []target{tSockhop, tSockhopStream, tSockhopPoll},
 			func(ctx context.Context, t target, e *env) (map[string]float64, error) {
-				return idle(ctx, t, e, b, a, p.Settle)
+				return idle(ctx, t, e, b, a, p.Settle, false)
 			}})
 	}
 	bt := append(slices.Clone(wsPeers), tSockhopMetrics)
@@ -252,7 +258,9 @@ func closeAll(cs []*Client) {
 // and server CPU per connection opened. With from > 0 it reads RSS after the first from
 // connections too: slope_kib is the growth per connection between from and n (what one
 // more connection costs, without the runtime's fixed start-up memory).
-func idle(ctx context.Context, t target, e *env, n, from int, settle time.Duration) (map[string]float64, error) {
+//
+// With derive, the figures at from are returned too, as those of the idle-<from> scenario.
+func idle(ctx context.Context, t target, e *env, n, from int, settle time.Duration, derive bool) (map[string]float64, error) {
 	time.Sleep(settle / 4)
 	pid := e.procs[0].pid()
 	r0, err := rss(pid)
@@ -293,6 +301,12 @@ func idle(ctx context.Context, t target, e *env, n, from int, settle time.Durati
 		time.Sleep(settle)
 		if rFrom, err = rss(pid); err != nil {
 			return nil, err
+		}
+		if derive {
+			pre := fmt.Sprintf("idle-%d/", from)
+			m[pre+"kib_per_conn"] = float64(rFrom-r0) / float64(from) / 1024
+			m[pre+"conn_per_s"] = float64(from) / el.Seconds()
+			m[pre+"cpu_ms_per_conn"] = cpu.Seconds() * 1000 / float64(from)
 		}
 	}
 	if err := open(n - from); err != nil {

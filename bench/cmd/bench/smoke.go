@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -38,7 +40,7 @@ var guardParams = struct {
 	EchoClients   int
 	EchoRounds    int
 	Settle, Pause time.Duration
-}{Reps: 5, Idle: 1000, EchoClients: 10, EchoRounds: 300, Settle: 500 * time.Millisecond, Pause: 100 * time.Millisecond}
+}{Reps: 5, Idle: 1500, EchoClients: 10, EchoRounds: 200, Settle: 500 * time.Millisecond, Pause: 100 * time.Millisecond}
 
 // guardRatio is one guarded ratio: a's metric over b's, from scenario sc.
 type guardRatio struct {
@@ -99,42 +101,20 @@ func runGuard(baselinePath string, write bool) bool {
 	gp := guardParams
 	type key struct{ sc, t string }
 	samples := map[key][]map[string]float64{}
-	measureOne := func(sc string, t target, run func(ctx context.Context, e *env) (map[string]float64, error)) error {
-		s := scenario{Key: "guard-" + sc, run: func(ctx context.Context, t target, e *env) (map[string]float64, error) { return run(ctx, e) }}
-		m, err := measure(s, t, 60*time.Second)
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", sc, t.Name, err)
-		}
-		samples[key{sc, t.Name}] = append(samples[key{sc, t.Name}], m)
-		time.Sleep(gp.Pause)
-		return nil
-	}
-	idleTargets := []target{tSockhop, tGorillaRaw}
-	echoTargets := []target{tGorillaRaw, tSockhop, tSockhopStream, tSockhopPoll}
 	start := time.Now()
 	for rep := range gp.Reps {
-		// alternate the order, so a drift in the machine's load does not favour one side
-		it, et := slices.Clone(idleTargets), slices.Clone(echoTargets)
-		if rep%2 == 1 {
-			slices.Reverse(it)
-			slices.Reverse(et)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		got, err := guardRep(ctx, rep)
+		cancel()
+		if err != nil {
+			log.Printf("guard: FAIL: repetition %d: %v", rep+1, err)
+			return false
 		}
-		for _, t := range it {
-			if err := measureOne("idle", t, func(ctx context.Context, e *env) (map[string]float64, error) {
-				return idle(ctx, t, e, gp.Idle, 0, gp.Settle)
-			}); err != nil {
-				log.Printf("guard: FAIL: %v", err)
-				return false
-			}
+		for k, m := range got {
+			log.Printf("guard %d %s %s: %s", rep+1, k[0], k[1], fmtMetrics(m))
+			samples[key{k[0], k[1]}] = append(samples[key{k[0], k[1]}], m)
 		}
-		for _, t := range et {
-			if err := measureOne("echo", t, func(ctx context.Context, e *env) (map[string]float64, error) {
-				return echo(ctx, t, e, gp.EchoClients, gp.EchoRounds)
-			}); err != nil {
-				log.Printf("guard: FAIL: %v", err)
-				return false
-			}
-		}
+		time.Sleep(gp.Pause)
 	}
 	var base smokeBaseline
 	hasFile := false
@@ -209,4 +189,156 @@ func runGuard(baselinePath string, write bool) bool {
 		log.Printf("guard: wrote %s", baselinePath)
 	}
 	return ok
+}
+
+// guardRep is one repetition of the guard. Both servers (the raw gorilla hub and sockhop)
+// run side by side and the measurements are interleaved in small chunks, alternating
+// which target goes first, so that a burst of other work on the shared machine falls on
+// both sides of a ratio instead of on one. Only one target is busy at a time, so each
+// chunk's CPU is its server's. The result is keyed by {"idle"|"echo", target name}.
+func guardRep(ctx context.Context, rep int) (map[[2]string]map[string]float64, error) {
+	gp := guardParams
+	raw, err := startEnv(ctx, tGorillaRaw)
+	if err != nil {
+		return nil, err
+	}
+	defer raw.stop()
+	sh, err := startEnv(ctx, tSockhop)
+	if err != nil {
+		return nil, err
+	}
+	defer sh.stop()
+	envOf := func(t target) *env {
+		if t == tGorillaRaw {
+			return raw
+		}
+		return sh
+	}
+	order := func(ts []target, i int) []target { // rotate by i
+		i %= len(ts)
+		return append(slices.Clone(ts[i:]), ts[:i]...)
+	}
+	out := map[[2]string]map[string]float64{}
+
+	// idle: chunks of 100 connections to each server in turn
+	time.Sleep(gp.Settle / 2)
+	idleTs := []target{tSockhop, tGorillaRaw}
+	r0 := map[target]int64{}
+	for _, t := range idleTs {
+		if r0[t], err = rss(envOf(t).procs[0].pid()); err != nil {
+			return nil, err
+		}
+	}
+	el, cpu := map[target]time.Duration{}, map[target]time.Duration{}
+	conns := map[target][]*Client{}
+	defer func() {
+		for _, cs := range conns {
+			closeAll(cs)
+		}
+	}()
+	const chunk = 100
+	st := &stats{}
+	for i := 0; i*chunk < gp.Idle; i++ {
+		for _, t := range order(idleTs, i+rep) {
+			e := envOf(t)
+			c0, err := e.cpu()
+			if err != nil {
+				return nil, err
+			}
+			t0 := time.Now()
+			cs, err := openMany(ctx, t, e, st, min(chunk, gp.Idle-i*chunk), 50, nil)
+			if err != nil {
+				return nil, err
+			}
+			el[t] += time.Since(t0)
+			c1, err := e.cpu()
+			if err != nil {
+				closeAll(cs)
+				return nil, err
+			}
+			cpu[t] += c1 - c0
+			conns[t] = append(conns[t], cs...)
+		}
+	}
+	time.Sleep(gp.Settle)
+	for _, t := range idleTs {
+		r1, err := rss(envOf(t).procs[0].pid())
+		if err != nil {
+			return nil, err
+		}
+		out[[2]string{"idle", t.Name}] = map[string]float64{
+			"kib_per_conn":    float64(r1-r0[t]) / float64(gp.Idle) / 1024,
+			"conn_per_s":      float64(gp.Idle) / el[t].Seconds(),
+			"cpu_ms_per_conn": cpu[t].Seconds() * 1000 / float64(gp.Idle),
+		}
+		closeAll(conns[t])
+		delete(conns, t)
+	}
+	time.Sleep(gp.Settle / 2)
+
+	// echo: each target's clients make rounds in chunks, one target at a time
+	echoTs := []target{tGorillaRaw, tSockhop, tSockhopStream, tSockhopPoll}
+	clients := map[target][]*Client{}
+	defer func() {
+		for _, cs := range clients {
+			closeAll(cs)
+		}
+	}()
+	data := []byte(`"0123456789abcdef0123456789abcdef"`)
+	rounds := func(t target, k int) error {
+		var wg sync.WaitGroup
+		errs := make([]error, len(clients[t]))
+		for i, c := range clients[t] {
+			wg.Go(func() {
+				for j := range k {
+					got, err := c.Call(ctx, "echo", data)
+					if err == nil && string(got) != string(data) {
+						err = fmt.Errorf("echo %s, want %s", got, data)
+					}
+					if err != nil {
+						errs[i] = fmt.Errorf("%s client %d round %d: %w", t.Name, i, j, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	for _, t := range echoTs {
+		cs, err := openMany(ctx, t, envOf(t), st, gp.EchoClients, 10, nil)
+		if err != nil {
+			return nil, err
+		}
+		clients[t] = cs
+		if err := rounds(t, 5); err != nil { // warm up
+			return nil, err
+		}
+	}
+	const echoChunk = 30
+	ecpu := map[target]time.Duration{}
+	for i := 0; i*echoChunk < gp.EchoRounds; i++ {
+		for _, t := range order(echoTs, i+rep) {
+			e := envOf(t)
+			c0, err := e.cpu()
+			if err != nil {
+				return nil, err
+			}
+			if err := rounds(t, min(echoChunk, gp.EchoRounds-i*echoChunk)); err != nil {
+				return nil, err
+			}
+			c1, err := e.cpu()
+			if err != nil {
+				return nil, err
+			}
+			ecpu[t] += c1 - c0
+		}
+	}
+	if err := errors.Join(raw.alive(), sh.alive()); err != nil {
+		return nil, err
+	}
+	for _, t := range echoTs {
+		out[[2]string{"echo", t.Name}] = map[string]float64{"cpu_ms_per_1k": ecpu[t].Seconds() * 1000 / (float64(gp.EchoClients*gp.EchoRounds) / 1000)}
+	}
+	return out, nil
 }
