@@ -730,7 +730,7 @@ var benchmarksMethod = `
 * **Scenarios**: idle (open 18,000 connections and read VmRSS at 10,000 on the way and at
   18,000: KiB per connection, connections per second, CPU per connection at 10,000 and at
   18,000, and the slope between them),
-  idle sessions (sockhop's three transports, 2,000 then 5,000 sessions: the slope),
+  idle sessions (sockhop's three transports, 1,000 then 3,000 sessions: the slope),
   broadcast (1,000 members, 2,000 × 100 B), echo (100 clients × 200 round trips), fallbacks
   (20 clients × 200 echo round trips per HTTP transport vs the same server's WebSocket).
 * **Smoke guard** (` + "`make bench-smoke`" + `, in CI): after every peer and scenario once at tiny

@@ -58,7 +58,7 @@ type params struct {
 	Settle, Pause time.Duration
 }
 
-var fullParams = params{Runs: 3, Idle: []int{10000, 18000}, IdleFrom: 10000, IdleSessions: [2]int{2000, 5000},
+var fullParams = params{Runs: 3, Idle: []int{10000, 18000}, IdleFrom: 10000, IdleSessions: [2]int{1000, 3000},
 	BcastMembers: 1000, BcastM: 2000, BcastSize: 100,
 	EchoClients: 100, EchoRounds: 200, FallbackClients: 20, FbRounds: 200, Timeout: 3 * time.Minute,
 	Settle: 2 * time.Second, Pause: 500 * time.Millisecond}
