@@ -56,14 +56,14 @@ fmt:
 # Socket.IO; see BENCHMARKS.md. Servers run on CPU 0, the load generator on CPU 1.
 BENCH_PIN = $(shell [ "$$(nproc)" -ge 2 ] && echo "taskset -c 1")
 
-.PHONY: bench-build bench-smoke bench-attack
+.PHONY: bench-build bench-smoke bench-smoke-baseline bench-attack
 
 bench-build:
 	cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error
 	cd bench && $(GO) build -o bin/peer ./cmd/peer && $(GO) build -o bin/bench ./cmd/bench
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./cmd/bench
 
-# Full run (about 15 minutes): writes bench/results/<date>.md and BENCHMARKS.md.
+# Full run (about 15 minutes): writes bench/results/<date>.md, the charts and BENCHMARKS.md.
 bench: bench-build bench-attack
 	cd bench && $(BENCH_PIN) bin/bench -out results -md ../BENCHMARKS.md
 
@@ -73,7 +73,13 @@ ATTACK_PIN = $(shell [ "$$(nproc)" -ge 2 ] && command -v taskset >/dev/null && e
 bench-attack:
 	$(ATTACK_PIN) $(GO) test -run '^$$' -bench EchoUnderAttack -benchtime $(or $(ATTACK_N),1000x) .
 
-# Tiny counts, one run, under 2 minutes; exits non-zero if a peer or a scenario fails.
+# Under 2 minutes: every peer and scenario once at tiny counts, then the regression guard
+# (headline ratios over a few repetitions against bench/results/smoke-baseline.json, with a
+# noise margin from the spread it measured); exits non-zero on a failure or a regression.
 bench-smoke: bench-build
 	cd bench && $(BENCH_PIN) bin/bench -smoke
 	$(MAKE) --no-print-directory bench-attack ATTACK_N=1x
+
+# Rewrites the guard's baseline (after a change that moves a ratio on purpose; commit it).
+bench-smoke-baseline: bench-build
+	cd bench && $(BENCH_PIN) bin/bench -smoke -write-baseline

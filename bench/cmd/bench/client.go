@@ -108,6 +108,8 @@ func (c *Client) Close() { c.fail(errClosed) }
 
 func (c *Client) onOpen() {
 	switch c.dialect {
+	case "raw":
+		c.setReady() // the upgrade is the whole handshake
 	case "sh":
 		c.send([]byte(`{"t":"hello","v":1}`))
 	case "cf":
@@ -123,6 +125,10 @@ func (c *Client) send(msg []byte) {
 }
 
 func (c *Client) onFrame(f []byte) {
+	if c.dialect == "raw" {
+		c.onRaw(f)
+		return
+	}
 	if c.dialect == "sio" {
 		c.onMessage(f)
 		return
@@ -242,6 +248,23 @@ func (c *Client) onMessage(m []byte) {
 	}
 }
 
+// onRaw handles one frame of the raw dialect (bench/cmd/peer/gorillaraw.go): a reply
+// "<letter> <id>[ <data>]" or a broadcast message (any other frame, counted).
+func (c *Client) onRaw(f []byte) {
+	if len(f) < 3 || f[1] != ' ' {
+		c.st.bcast.Add(1)
+		return
+	}
+	rest := f[2:]
+	idb, data, _ := bytes.Cut(rest, []byte(" "))
+	id, err := strconv.ParseInt(string(idb), 10, 64)
+	if err != nil {
+		c.fail(fmt.Errorf("bad raw frame %q", f))
+		return
+	}
+	c.resolve(id, data, nil)
+}
+
 func (c *Client) setReady() {
 	select {
 	case <-c.ready:
@@ -260,7 +283,8 @@ func (c *Client) resolve(id int64, data []byte, err error) {
 	}
 }
 
-// Call sends a request and waits for its reply: join (room), echo, bcast.
+// Call sends a request and waits for its reply: join (room), echo, bcast. In the raw
+// dialect the request is a short text command built from the same arguments.
 func (c *Client) Call(ctx context.Context, name string, data []byte) ([]byte, error) {
 	ch := make(chan reply, 1)
 	c.mu.Lock()
@@ -282,6 +306,23 @@ func (c *Client) Call(ctx context.Context, name string, data []byte) ([]byte, er
 		}
 	case "sio":
 		msg = fmt.Appendf(nil, `42%d[%q,%s]`, id, name, data)
+	case "raw":
+		switch name {
+		case "join":
+			var room string
+			_ = json.Unmarshal(data, &room)
+			msg = fmt.Appendf(nil, "j %d %s", id, room)
+		case "bcast":
+			var b struct {
+				Room string `json:"room"`
+				M    int    `json:"m"`
+				S    int    `json:"s"`
+			}
+			_ = json.Unmarshal(data, &b)
+			msg = fmt.Appendf(nil, "b %d %s %d %d", id, b.Room, b.M, b.S)
+		default:
+			msg = fmt.Appendf(nil, "e %d %s", id, data)
+		}
 	}
 	c.send(msg)
 	select {

@@ -4,7 +4,8 @@
 // bench/results/<date>.md, the SVG charts and BENCHMARKS.md.
 //
 //	taskset -c 1 bench -runs 3          # make bench
-//	taskset -c 1 bench -smoke           # make bench-smoke: tiny counts, exit 1 on any failure
+//	taskset -c 1 bench -smoke           # make bench-smoke: tiny counts, then the ratio guard; exit 1 on any failure or regression
+//	taskset -c 1 bench -smoke -write-baseline  # make bench-smoke-baseline
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +38,9 @@ func main() {
 	flag.DurationVar(&cfg.hold, "hold", 0, "idle: keep the connections open this long after measuring (for profiling)")
 	flag.StringVar(&cfg.serverCPU, "server-cpu", "auto", "taskset CPU list for servers; auto = 0 when the machine has 2+ CPUs; none = no pinning")
 	render := flag.String("render", "", "re-render the report from a results JSON file (with -out/-md) instead of measuring")
+	guard := flag.Bool("guard", true, "with -smoke: measure the headline ratios and compare them with -baseline")
+	baseline := flag.String("baseline", "results/smoke-baseline.json", "the smoke guard's baseline")
+	writeBaseline := flag.Bool("write-baseline", false, "with -smoke: measure the guard's ratios and write them to -baseline (make bench-smoke-baseline)")
 	echoRounds := flag.Int("echo-rounds", 0, "override the round trips per client of echo and fallbacks (for profiling)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -69,16 +74,17 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(cfg.tmp)
-	// 10,000 connections need more descriptors than the usual 1,024 (or 20,000 with both
-	// ends in one machine); children inherit the limit.
-	// Raising the hard limit needs CAP_SYS_RESOURCE; without it, go up to the hard limit.
-	lim := syscall.Rlimit{Cur: 200000, Max: 200000}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max < 12000 {
-			log.Printf("RLIMIT_NOFILE is %d (%v): 10k-connection scenarios may fail", lim.Max, err)
+	// The idle scenarios need one descriptor per connection in this process and in the
+	// server (both ends on one machine, so 18,000 connections are 18,000 here and 18,000
+	// there); children inherit the raised limit and the Go peers check it themselves.
+	cfg.nofile = 1024
+	for _, n := range append(slices.Clone(p.Idle), p.IdleSessions[1]*2) { // an HTTP session can hold 2 connections
+		if *only == "" || contains(strings.Split(*only, ","), fmt.Sprintf("idle-%d", n)) || contains(strings.Split(*only, ","), "idle-sessions") {
+			cfg.nofile = max(cfg.nofile, uint64(n)+1024)
 		}
+	}
+	if err := raiseNOFILE(cfg.nofile); err != nil {
+		log.Fatal(err)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -115,12 +121,21 @@ func main() {
 		}
 		return
 	}
+	if *smoke && *writeBaseline {
+		if !runGuard(*baseline, true) {
+			os.Exit(1)
+		}
+		return
+	}
 	ss := scenarios(p, cfg.redisBin != "", cfg.natsBin != "")
 	res := newResults(p)
 	failed := 0
 	start := time.Now()
 	for run := 1; run <= p.Runs; run++ {
 		for _, sc := range ss {
+			if sc.run == nil { // derived from another scenario's measurement
+				continue
+			}
 			if *only != "" && !contains(strings.Split(*only, ","), sc.Key) {
 				continue
 			}
@@ -136,8 +151,8 @@ func main() {
 					continue
 				}
 				log.Printf("run %d %s %s: %s", run, sc.Key, t.Name, fmtMetrics(m))
-				res.add(sc.Key, t.Name, m)
-				time.Sleep(500 * time.Millisecond)
+				res.add(sc.Key, t.Name, run, m)
+				time.Sleep(p.Pause)
 			}
 		}
 	}
@@ -153,6 +168,12 @@ func main() {
 	if failed > 0 {
 		log.Printf("%d measurements failed", failed)
 		os.Exit(1)
+	}
+	if *smoke && *guard && *only == "" && *targets == "" {
+		if !runGuard(*baseline, false) {
+			log.Printf("smoke guard: a headline ratio regressed beyond its noise margin (or a measurement failed); if the change is intended, make bench-smoke-baseline")
+			os.Exit(1)
+		}
 	}
 }
 
@@ -226,4 +247,23 @@ func matchAny(name string, subs []string) bool {
 		}
 	}
 	return false
+}
+
+// raiseNOFILE raises the soft open-file limit to the hard limit (raising the hard limit
+// needs CAP_SYS_RESOURCE) and fails when that is below need.
+func raiseNOFILE(need uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("getrlimit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Max, err)
+		}
+	}
+	if lim.Cur < need {
+		return fmt.Errorf("the open-file limit (RLIMIT_NOFILE) is %d, below the %d the idle scenarios need (%d connections + 1024): raise the hard limit (ulimit -Hn, or LimitNOFILE= in systemd), or pass -only without the largest idle scenario", lim.Cur, need, need-1024)
+	}
+	return nil
 }

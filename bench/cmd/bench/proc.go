@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,7 @@ type server struct {
 	name string
 	cmd  *exec.Cmd
 	addr string // host:port
+	mon  string // nats-server: its monitoring host:port (/varz)
 	log  *tailBuffer
 	done chan struct{}
 }
@@ -36,6 +39,7 @@ var cfg struct {
 	tmp       string
 	peerArgs  string        // extra flags for the Go peers
 	hold      time.Duration // idle: keep connections open after measuring
+	nofile    uint64        // open-file limit the servers need (-nofile of the Go peers)
 }
 
 // startServer starts a server process by kind (gorilla, sockjs, centrifuge, sockhop,
@@ -46,7 +50,7 @@ func startServer(ctx context.Context, kind string, extra ...string) (*server, er
 	case "socketio":
 		argv = []string{"node", filepath.Join(cfg.socketDir, "server.js"), "0"}
 	default:
-		argv = append([]string{cfg.peerBin, "-kind", kind}, extra...)
+		argv = append([]string{cfg.peerBin, "-kind", kind, "-nofile", strconv.FormatUint(cfg.nofile, 10)}, extra...)
 		argv = append(argv, strings.Fields(cfg.peerArgs)...)
 	}
 	return startProc(ctx, kind, argv, "READY ")
@@ -146,8 +150,15 @@ func (s *server) alive() error {
 	}
 }
 
-// cpuTime is utime+stime of every thread of pid.
+// cpuTime is the CPU time of every thread of pid: the sum of the threads' run time from
+// /proc/PID/task/*/schedstat (nanoseconds, so the short smoke measurements are not
+// rounded to 10 ms ticks), or utime+stime from /proc/PID/stat where schedstat is missing.
+// A thread that exited between two readings takes its time with it; the Go peers and Node
+// keep their threads.
 func cpuTime(pid int) (time.Duration, error) {
+	if d, err := schedTime(pid); err == nil {
+		return d, nil
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -162,6 +173,34 @@ func cpuTime(pid int) (time.Duration, error) {
 	}
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / hz, nil
+}
+
+func schedTime(pid int) (time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) { // the thread exited
+				continue
+			}
+			return 0, err
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, errors.New("empty schedstat")
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += ns
+	}
+	return time.Duration(sum), nil
 }
 
 // rss is VmRSS of pid in bytes.
@@ -214,13 +253,20 @@ func startNATS(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	port, mport := ln.Addr().(*net.TCPAddr).Port, ln2.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	s, err := startProc(ctx, "nats-server", []string{cfg.natsBin, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}, "")
+	ln2.Close()
+	s, err := startProc(ctx, "nats-server", []string{cfg.natsBin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(mport)}, "")
 	if err != nil {
 		return nil, err
 	}
 	s.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	s.mon = fmt.Sprintf("127.0.0.1:%d", mport)
 	for range 100 { // ready when it greets a client
 		if c, err := net.Dial("tcp", s.addr); err == nil {
 			_ = c.SetReadDeadline(time.Now().Add(time.Second))
@@ -286,4 +332,62 @@ func coreBusy(cpu string) (time.Duration, error) {
 		return time.Duration(busy) * time.Second / hz, nil
 	}
 	return 0, errors.New("no cpu" + cpu + " in /proc/stat")
+}
+
+// brokerBytes is what a Redis or NATS server has read from and written to its clients
+// so far, from its own counters: Redis INFO stats (total_net_input_bytes,
+// total_net_output_bytes), NATS /varz (in_bytes, out_bytes).
+func brokerBytes(ctx context.Context, b *server) (in, out int64, err error) {
+	if b.mon != "" {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+b.mon+"/varz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer resp.Body.Close()
+		var v struct {
+			InBytes  int64 `json:"in_bytes"`
+			OutBytes int64 `json:"out_bytes"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			return 0, 0, fmt.Errorf("nats /varz: %w", err)
+		}
+		return v.InBytes, v.OutBytes, nil
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", b.addr)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("INFO stats\r\n")); err != nil {
+		return 0, 0, err
+	}
+	br := bufio.NewReader(c)
+	head, err := br.ReadString('\n') // $<length>
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+	if err != nil || n <= 0 {
+		return 0, 0, fmt.Errorf("redis INFO: %q", head)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return 0, 0, err
+	}
+	in, out = -1, -1
+	for line := range strings.SplitSeq(string(body), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "total_net_input_bytes:"); ok {
+			in, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "total_net_output_bytes:"); ok {
+			out, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if in < 0 || out < 0 {
+		return 0, 0, errors.New("redis INFO stats: no total_net_input_bytes/total_net_output_bytes")
+	}
+	return in, out, nil
 }

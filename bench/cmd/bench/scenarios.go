@@ -13,15 +13,16 @@ import (
 // target is one server + transport + dialect combination the load generator talks to.
 type target struct {
 	Name        string // as shown in tables
-	Server      string // process kind: gorilla, sockjs, socketio, centrifuge, sockhop, sockhop-metrics, sockhop-redis, sockhop-nats
+	Server      string // process kind: gorilla, gorilla-raw, sockjs, socketio, centrifuge, sockhop, sockhop-metrics, sockhop-redis, sockhop-nats
 	Transport   string // ws, sockjs-ws, xhr-streaming, xhr-polling, sio-polling
-	Dialect     string // sh (sockhop wire format), cf (Centrifuge JSON), sio (Socket.IO)
+	Dialect     string // sh (sockhop wire format), cf (Centrifuge JSON), sio (Socket.IO), raw (gorilla-raw's text commands)
 	Path        string
 	Subprotocol string
 }
 
 var (
 	tGorilla       = target{"gorilla/websocket hub", "gorilla", "ws", "sh", "/ws", ""}
+	tGorillaRaw    = target{"gorilla hub, raw text", "gorilla-raw", "ws", "raw", "/ws", ""}
 	tSockjsWS      = target{"sockjs-go websocket", "sockjs", "sockjs-ws", "sh", "/sockjs", ""}
 	tSockjsStream  = target{"sockjs-go xhr-streaming", "sockjs", "xhr-streaming", "sh", "/sockjs", ""}
 	tSockjsPoll    = target{"sockjs-go xhr-polling", "sockjs", "xhr-polling", "sh", "/sockjs", ""}
@@ -39,35 +40,65 @@ var (
 
 // params are the counts of one mode (full or smoke).
 type params struct {
-	Runs                      int
-	Idle                      []int
+	Runs int
+	Idle []int // connection counts of the idle scenarios
+	// IdleFrom, when not 0, is where the largest idle scenario measures its first RSS: the
+	// slope between IdleFrom and the largest count is the memory of one more connection.
+	IdleFrom int
+	// IdleSessions are the two sizes of the idle-sessions scenario (sockhop's WebSocket,
+	// xhr-streaming and xhr-polling sessions): memory slope between them.
+	IdleSessions              [2]int
 	BcastMembers, BcastM      int
 	BcastSize                 int
 	EchoClients, EchoRounds   int
 	FallbackClients, FbRounds int
 	Timeout                   time.Duration // per measurement
+	// Settle is how long the idle scenarios wait before reading RSS; Pause the pause
+	// between measurements.
+	Settle, Pause time.Duration
 }
 
-var fullParams = params{Runs: 3, Idle: []int{5000, 10000}, BcastMembers: 1000, BcastM: 2000, BcastSize: 100,
-	EchoClients: 100, EchoRounds: 200, FallbackClients: 20, FbRounds: 200, Timeout: 3 * time.Minute}
+var fullParams = params{Runs: 3, Idle: []int{10000, 18000}, IdleFrom: 10000, IdleSessions: [2]int{1000, 3000},
+	BcastMembers: 1000, BcastM: 2000, BcastSize: 100,
+	EchoClients: 100, EchoRounds: 200, FallbackClients: 20, FbRounds: 200, Timeout: 3 * time.Minute,
+	Settle: 2 * time.Second, Pause: 500 * time.Millisecond}
 
-var smokeParams = params{Runs: 1, Idle: []int{200}, BcastMembers: 50, BcastM: 50, BcastSize: 100,
-	EchoClients: 10, EchoRounds: 20, FallbackClients: 3, FbRounds: 10, Timeout: 30 * time.Second}
+// smokeParams: every scenario once at tiny counts (does every peer work?); the ratio guard
+// has its own counts (smoke.go).
+var smokeParams = params{Runs: 1, Idle: []int{200}, IdleSessions: [2]int{50, 100}, BcastMembers: 50, BcastM: 50, BcastSize: 100,
+	EchoClients: 10, EchoRounds: 20, FallbackClients: 3, FbRounds: 10, Timeout: 30 * time.Second,
+	Settle: 300 * time.Millisecond, Pause: 100 * time.Millisecond}
 
 // scenario is one row group of the report.
 type scenario struct {
-	Key     string // idle-5000, broadcast, echo, fallbacks
+	Key     string // idle-10000, idle-18000, idle-sessions, broadcast, echo, fallbacks
 	Targets []target
-	run     func(ctx context.Context, t target, env *env) (map[string]float64, error)
+	// run measures one target; nil for a scenario whose figures another scenario's
+	// measurement yields (idle-10000 from idle-18000's first reading).
+	run func(ctx context.Context, t target, env *env) (map[string]float64, error)
 }
 
 func scenarios(p params, withRedis, withNATS bool) []scenario {
 	var ss []scenario
-	wsPeers := []target{tGorilla, tSockjsWS, tSIO, tCentrifuge, tSockhop}
-	for _, n := range p.Idle {
+	wsPeers := []target{tGorillaRaw, tGorilla, tSockjsWS, tSIO, tCentrifuge, tSockhop}
+	for i, n := range p.Idle {
+		from := 0
+		if i == len(p.Idle)-1 && p.IdleFrom > 0 && p.IdleFrom < n {
+			from = p.IdleFrom
+		}
+		if n == p.IdleFrom && n < slices.Max(p.Idle) { // measured on the way to the largest
+			ss = append(ss, scenario{fmt.Sprintf("idle-%d", n), wsPeers, nil})
+			continue
+		}
 		ss = append(ss, scenario{fmt.Sprintf("idle-%d", n), wsPeers, func(ctx context.Context, t target, e *env) (map[string]float64, error) {
-			return idle(ctx, t, e, n)
+			return idle(ctx, t, e, n, from, p.Settle, true)
 		}})
+	}
+	if a, b := p.IdleSessions[0], p.IdleSessions[1]; a > 0 && b > a {
+		ss = append(ss, scenario{"idle-sessions", []target{tSockhop, tSockhopStream, tSockhopPoll},
+			func(ctx context.Context, t target, e *env) (map[string]float64, error) {
+				return idle(ctx, t, e, b, a, p.Settle, false)
+			}})
 	}
 	bt := append(slices.Clone(wsPeers), tSockhopMetrics)
 	if withRedis {
@@ -223,23 +254,66 @@ func closeAll(cs []*Client) {
 	}
 }
 
-// idle: open n connections; KiB of server RSS per connection and connections per second.
-func idle(ctx context.Context, t target, e *env, n int) (map[string]float64, error) {
-	time.Sleep(500 * time.Millisecond)
-	r0, err := rss(e.procs[0].pid())
+// idle: open n connections; KiB of server RSS per connection, connections per second
+// and server CPU per connection opened. With from > 0 it reads RSS after the first from
+// connections too: slope_kib is the growth per connection between from and n (what one
+// more connection costs, without the runtime's fixed start-up memory).
+//
+// With derive, the figures at from are returned too, as those of the idle-<from> scenario.
+func idle(ctx context.Context, t target, e *env, n, from int, settle time.Duration, derive bool) (map[string]float64, error) {
+	time.Sleep(settle / 4)
+	pid := e.procs[0].pid()
+	r0, err := rss(pid)
 	if err != nil {
 		return nil, err
 	}
 	st := &stats{}
-	t0 := time.Now()
-	cs, err := openMany(ctx, t, e, st, n, 50, nil)
-	if err != nil {
+	var cs []*Client
+	defer func() { closeAll(cs) }()
+	var el time.Duration
+	var cpu time.Duration
+	open := func(k int) error {
+		c0, err := e.cpu()
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		more, err := openMany(ctx, t, e, st, k, 50, nil)
+		if err != nil {
+			return err
+		}
+		el += time.Since(t0)
+		c1, err := e.cpu()
+		if err != nil {
+			closeAll(more)
+			return err
+		}
+		cpu += c1 - c0
+		cs = append(cs, more...)
+		return nil
+	}
+	m := map[string]float64{}
+	var rFrom int64
+	if from > 0 {
+		if err := open(from); err != nil {
+			return nil, err
+		}
+		time.Sleep(settle)
+		if rFrom, err = rss(pid); err != nil {
+			return nil, err
+		}
+		if derive {
+			pre := fmt.Sprintf("idle-%d/", from)
+			m[pre+"kib_per_conn"] = float64(rFrom-r0) / float64(from) / 1024
+			m[pre+"conn_per_s"] = float64(from) / el.Seconds()
+			m[pre+"cpu_ms_per_conn"] = cpu.Seconds() * 1000 / float64(from)
+		}
+	}
+	if err := open(n - from); err != nil {
 		return nil, err
 	}
-	defer closeAll(cs)
-	el := time.Since(t0)
-	time.Sleep(2 * time.Second)
-	r1, err := rss(e.procs[0].pid())
+	time.Sleep(settle)
+	r1, err := rss(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -247,13 +321,16 @@ func idle(ctx context.Context, t target, e *env, n int) (map[string]float64, err
 		return nil, err
 	}
 	if cfg.hold > 0 {
-		log.Printf("holding %d connections to %s (PID %d) for %s", n, t.Name, e.procs[0].pid(), cfg.hold)
+		log.Printf("holding %d connections to %s (PID %d) for %s", n, t.Name, pid, cfg.hold)
 		time.Sleep(cfg.hold)
 	}
-	return map[string]float64{
-		"kib_per_conn": float64(r1-r0) / float64(n) / 1024,
-		"conn_per_s":   float64(n) / el.Seconds(),
-	}, nil
+	m["kib_per_conn"] = float64(r1-r0) / float64(n) / 1024
+	m["conn_per_s"] = float64(n) / el.Seconds()
+	m["cpu_ms_per_conn"] = cpu.Seconds() * 1000 / float64(n)
+	if from > 0 {
+		m["slope_kib"] = float64(r1-rFrom) / float64(n-from) / 1024
+	}
+	return m, nil
 }
 
 // broadcast: members join one room; a separate client asks for m broadcasts of size s;
@@ -277,6 +354,12 @@ func broadcast(ctx context.Context, t target, e *env, members, m, s int) (map[st
 	defer pub.Close()
 	time.Sleep(300 * time.Millisecond) // let Redis or NATS subscriptions settle
 	want := int64(members) * int64(m)
+	var bin0, bout0 int64
+	if e.broker != nil {
+		if bin0, bout0, err = brokerBytes(ctx, e.broker); err != nil {
+			return nil, fmt.Errorf("broker counters: %w", err)
+		}
+	}
 	cpu0, err := e.cpu()
 	if err != nil {
 		return nil, err
@@ -312,6 +395,12 @@ func broadcast(ctx context.Context, t target, e *env, members, m, s int) (map[st
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
+	var bin1, bout1 int64
+	if e.broker != nil {
+		if bin1, bout1, err = brokerBytes(ctx, e.broker); err != nil {
+			return nil, fmt.Errorf("broker counters: %w", err)
+		}
+	}
 	if got := st.bcast.Load(); got != want {
 		return nil, fmt.Errorf("broadcast: %d delivered, want %d", got, want)
 	}
@@ -321,6 +410,12 @@ func broadcast(ctx context.Context, t target, e *env, members, m, s int) (map[st
 	res := map[string]float64{
 		"cpu_s_per_M": (cpu1 - cpu0).Seconds() / (float64(want) / 1e6),
 		"msg_per_s":   float64(want) / el.Seconds(),
+	}
+	if e.broker != nil {
+		// What the broker read (publishes from the nodes) and wrote (deliveries to the
+		// nodes' subscriptions) per broadcast, both nodes together.
+		res["broker_in_B"] = float64(bin1-bin0) / float64(m)
+		res["broker_out_B"] = float64(bout1-bout0) / float64(m)
 	}
 	return res, nil
 }

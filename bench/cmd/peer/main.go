@@ -31,11 +31,12 @@ type bcastReq struct {
 func payload(s int) string { return strings.Repeat("x", max(s, 0)) }
 
 func main() {
-	kind := flag.String("kind", "sockhop", "server: sockhop, sockhop-metrics (with Prometheus metrics), gorilla, sockjs or centrifuge")
+	kind := flag.String("kind", "sockhop", "server: sockhop, sockhop-metrics (with Prometheus metrics), gorilla (sockhop's JSON wire format), gorilla-raw (raw text frames, no JSON), sockjs or centrifuge")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	redisAddr := flag.String("redis", "", "sockhop only: Redis host:port for the multi-node adapter")
 	natsAddr := flag.String("nats", "", "sockhop only: NATS host:port for the multi-node adapter")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
+	nofile := flag.Uint64("nofile", 0, "fail unless the open-file limit (RLIMIT_NOFILE) can be raised to at least this")
 	versions := flag.Bool("versions", false, "print the versions of the peer libraries and exit")
 	flag.Parse()
 	if *versions {
@@ -50,6 +51,9 @@ func main() {
 		return
 	}
 
+	if err := raiseNOFILE(*nofile); err != nil {
+		log.Fatal(err)
+	}
 	var h http.Handler
 	var err error
 	switch *kind {
@@ -59,6 +63,8 @@ func main() {
 		h, err = newSockhop(*redisAddr, *natsAddr, true)
 	case "gorilla":
 		h = newGorilla()
+	case "gorilla-raw":
+		h = newGorillaRaw()
 	case "sockjs":
 		h = newSockJS()
 	case "centrifuge":
@@ -85,4 +91,23 @@ func main() {
 		os.Exit(0)
 	}()
 	log.Fatal(hs.Serve(ln))
+}
+
+// raiseNOFILE raises the soft open-file limit to the hard limit (raising the hard limit
+// needs CAP_SYS_RESOURCE) and fails when that is below need.
+func raiseNOFILE(need uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("getrlimit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Max, err)
+		}
+	}
+	if lim.Cur < need {
+		return fmt.Errorf("the open-file limit (RLIMIT_NOFILE) is %d, below the %d this run needs: raise the hard limit (ulimit -Hn, or LimitNOFILE= in systemd) or run fewer connections", lim.Cur, need)
+	}
+	return nil
 }
