@@ -21,7 +21,8 @@ const (
 // Conn is one transport connection carrying sockhop frames (PROTOCOL.md §2).
 type Conn interface {
 	// ReadFrame blocks until the next frame arrives. Its error carries a close code
-	// (events.CloseCode) when the frame broke a rule: too big, not UTF-8, binary.
+	// (events.CloseCode) when the frame broke a rule: too big, not UTF-8, binary. The
+	// frame's bytes may be reused by the next ReadFrame: whoever keeps any copies it.
 	ReadFrame() ([]byte, error)
 	// WriteFrame writes msgs joined by '\n' as one frame, bounded by the transport's write
 	// timeout. Only one goroutine writes.

@@ -8,7 +8,9 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"io"
 	"fmt"
 	"net"
 	"net/http"
@@ -103,6 +105,7 @@ type Conn struct {
 	transport.Peer
 	c            *websocket.Conn
 	br           *bufio.Reader // c's read buffer
+	rbuf         []byte        // the last text message read, reused for the next; reader's
 	poll         *pollConn     // nil: no poller (not Linux, or TLS)
 	writeTimeout time.Duration
 	closeOnce    sync.Once
@@ -127,6 +130,7 @@ func (c *Conn) WaitRead(f func()) bool {
 	if c.await(readLinger) {
 		return false
 	}
+	c.rbuf = nil // an idle connection keeps no message buffer
 	return c.poll.arm(f)
 }
 
@@ -168,7 +172,7 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 // ReadMessage reads the next message, text or binary (one binary message, PROTOCOL.md §2).
 // The read limit counts a binary message's header and bytes.
 func (c *Conn) ReadMessage() ([]byte, bool, error) {
-	typ, p, err := c.c.ReadMessage()
+	typ, p, err := c.read()
 	if err != nil {
 		if errors.Is(err, websocket.ErrReadLimit) {
 			return nil, false, &events.CloseError{Code: events.CloseTooBig, Reason: "message too big"}
@@ -180,7 +184,7 @@ func (c *Conn) ReadMessage() ([]byte, bool, error) {
 		return nil, false, err
 	}
 	if typ == websocket.BinaryMessage {
-		return p, true, nil
+		return bytes.Clone(p), true, nil // a binary message's bytes are kept (events.DecodeBinary)
 	}
 	if !events.ValidUTF8(p) {
 		return nil, false, &events.CloseError{Code: events.CloseInvalidPayload, Reason: "invalid UTF-8"}
@@ -188,6 +192,39 @@ func (c *Conn) ReadMessage() ([]byte, bool, error) {
 	return p, false, nil
 }
 
+// keepReadBytes is the largest message buffer a Conn keeps for the next message while
+// it is busy (an idle one keeps none: see WaitRead).
+const keepReadBytes = 4096
+
+// read reads the next message into the Conn's message buffer: a text message's bytes are
+// valid until the next read (the session decodes, and copies out, each line before it
+// reads again).
+func (c *Conn) read() (int, []byte, error) {
+	typ, r, err := c.c.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	buf := c.rbuf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	if cap(buf) <= keepReadBytes {
+		c.rbuf = buf
+	} else {
+		c.rbuf = nil
+	}
+	return typ, buf, nil
+}
 // WriteBinary writes msg as one binary message.
 func (c *Conn) WriteBinary(msg []byte) error {
 	if err := c.c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {

@@ -169,3 +169,26 @@ func TestWaitReadClose(t *testing.T) {
 		}
 	})
 }
+
+// TestBinaryKept: a binary message's bytes stay as read after the next read (events.DecodeBinary
+// keeps them), while a text message's buffer is reused.
+func TestBinaryKept(t *testing.T) {
+	c, cc := pair(t)
+	if err := cc.WriteMessage(websocket.BinaryMessage, []byte("binary one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.WriteMessage(websocket.TextMessage, []byte("text two!!")); err != nil {
+		t.Fatal(err)
+	}
+	b, bin, err := c.ReadMessage()
+	if err != nil || !bin {
+		t.Fatalf("read %q, %v, %v", b, bin, err)
+	}
+	txt, bin, err := c.ReadMessage()
+	if err != nil || bin || string(txt) != "text two!!" {
+		t.Fatalf("read %q, %v, %v", txt, bin, err)
+	}
+	if string(b) != "binary one" {
+		t.Fatalf("the binary message changed to %q after the next read", b)
+	}
+}
