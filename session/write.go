@@ -151,6 +151,7 @@ func (t *served) linger() bool {
 		t.lt.Stop()
 		return false
 	case <-t.lt.C:
+		t.lt = nil // an idle session keeps no timer (the next writer makes one)
 		if t.wstate.CompareAndSwap(wLinger, wIdle) {
 			return false
 		}
