@@ -42,6 +42,7 @@ type Server struct {
 
 	rooms       *rooms.Index[*Session]
 	node        *cluster.Node // the cluster's sessions and rooms, as this node knows them
+	nodeHeader  []string      // {node.ID()}: the X-Sockhop-Node header's value, shared by every answer
 	adapter     rooms.Adapter
 	adapterOnce sync.Once
 	adapterErr  error

@@ -12,7 +12,13 @@ type deadlineWriter struct {
 	rc          *http.ResponseController
 	timeout     time.Duration
 	wroteHeader bool
+	poll        bool // the request is an xhr poll
+	hideLag     bool // swallow a first write that is sockjs-go's 2010 answer (see forwardReceiver)
+	lagged      bool // it did
 }
+
+// another is sockjs-go's answer to a receiving request while it has another one attached.
+const another = "c[2010,\"Another connection still open\"]\n"
 
 // noTransform is the Cache-Control of streams and polls: no-transform keeps compressing
 // or rewriting proxies from holding the stream back.
@@ -21,13 +27,17 @@ const noTransform = "no-store, no-cache, no-transform, must-revalidate, max-age=
 func (w *deadlineWriter) WriteHeader(code int) {
 	if !w.wroteHeader {
 		w.wroteHeader = true
-		w.Header().Set("Cache-Control", noTransform) // after sockjs-go set its own
+		w.Header()["Cache-Control"] = hdrNoTransform // after sockjs-go set its own
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
+		if w.hideLag && string(p) == another {
+			w.lagged = true
+			return len(p), nil
+		}
 		w.WriteHeader(http.StatusOK)
 	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))

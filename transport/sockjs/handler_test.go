@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +66,43 @@ func TestOffMeansOff(t *testing.T) {
 	defer h.mu.Unlock()
 	if len(h.conns) != 0 {
 		t.Errorf("%d sessions made", len(h.conns))
+	}
+}
+
+// sessionPath is what matchSession matches.
+var sessionPath = regexp.MustCompile(`^/([0-9]{3}|n[a-z0-9]{3,31})/([A-Za-z0-9_-]{8,64})/(xhr|xhr_send|xhr_streaming)$`)
+
+// FuzzMatchSession: matchSession matches what sessionPath does, with the same parts.
+func FuzzMatchSession(f *testing.F) {
+	for _, s := range []string{"/000/abcdefgh/xhr", "/n0a9/abcdefgh_-AZ09/xhr_send", "/123/" + strings.Repeat("a", 64) + "/xhr_streaming",
+		"/123/" + strings.Repeat("a", 65) + "/xhr", "/n12/abcdefgh/xhr", "/n" + strings.Repeat("z", 31) + "/abcdefgh/xhr", "/n" + strings.Repeat("z", 32) + "/abcdefgh/xhr",
+		"/0000/abcdefgh/xhr", "/000/abcdefg/xhr", "/000/abcdefgh/xhr/", "/000/abcdefgh/websocket", "000/abcdefgh/xhr", "/000/abc.defgh/xhr", "/nA12/abcdefgh/xhr", "", "/", "//x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		sid, kind, ok := matchSession(rest)
+		m := sessionPath.FindStringSubmatch(rest)
+		if ok != (m != nil) || ok && (sid != m[2] || kind != m[3]) {
+			t.Fatalf("%q: matchSession %q %q %v, the expression %q", rest, sid, kind, ok, m)
+		}
+	})
+}
+
+func TestQueryUint(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  uint64
+	}{
+		{"", 0}, {"p=12", 12}, {"s=3&p=7", 7}, {"p=7&p=8", 7}, {"p=", 0}, {"p=x", 0}, {"p=-1", 0}, {"pp=3", 0}, {"p", 0},
+		{"p=%31%32", 12}, {"%70=5", 5}, {"a+b=1&p=4", 4}, {"p=1;x", 0}, {"p=18446744073709551616", 0},
+	} {
+		r := httptest.NewRequest("POST", "/sockjs/000/abcdefgh/xhr?"+tc.query, nil)
+		n, err := strconv.ParseUint(r.URL.Query().Get("p"), 10, 64)
+		if err != nil {
+			n = 0
+		}
+		if got := queryUint(r, "p"); got != tc.want || got != n {
+			t.Errorf("%q: %d, want %d (url.Values: %d)", tc.query, got, tc.want, n)
+		}
 	}
 }
