@@ -61,9 +61,8 @@ type Handler struct {
 	conns map[string]*Conn // by SockJS session id
 }
 
-// prefix is the path sockjs-go is given; requests are rewritten to it, so the public mount
-// path never has to be configured twice.
-const prefix = "/sockjs"
+// sockjs-go is given the path below the SockJS prefix, whatever the public mount path is,
+// with no prefix of its own: it then strips none (which copies every request twice).
 
 // New returns a Handler that calls accept, on a goroutine of its own, for every new
 // session once its first receiving request arrives. accept owns the Conn until it returns.
@@ -79,15 +78,17 @@ func New(opts Options, accept func(*Conn, *http.Request)) *Handler {
 	}
 	h := &Handler{opts: opts, accept: accept, conns: make(map[string]*Conn)}
 	so := sj.Options{
-		Websocket:           false,
-		RawWebsocket:        false,
-		DisableEventSource:  true,
-		DisableHtmlFile:     true,
-		DisableJSONP:        true,
-		HeartbeatDelay:      0, // sockhop's own ping/pong keeps every transport alive
-		DisconnectDelay:     opts.DisconnectDelay,
-		ResponseLimit:       opts.ResponseLimit,
-		CheckOrigin:         opts.CheckOrigin,
+		Websocket:          false,
+		RawWebsocket:       false,
+		DisableEventSource: true,
+		DisableHtmlFile:    true,
+		DisableJSONP:       true,
+		HeartbeatDelay:     0, // sockhop's own ping/pong keeps every transport alive
+		DisconnectDelay:    opts.DisconnectDelay,
+		ResponseLimit:      opts.ResponseLimit,
+		// The guard applied the Origin policy and sets the CORS headers itself: sockjs-go
+		// would check the Origin a second time, and answer "*" for a request without one.
+		CheckOrigin:         func(*http.Request) bool { return false },
 		SockJSURL:           "",
 		WebsocketUpgrader:   nil,
 		DisableXHR:          false,
@@ -96,7 +97,7 @@ func New(opts Options, accept func(*Conn, *http.Request)) *Handler {
 	if opts.JSessionID {
 		so.JSessionID = sj.DefaultJSessionID
 	}
-	h.sj = sj.NewHandler(prefix, so, h.handle)
+	h.sj = sj.NewHandler("", so, h.handle)
 	return h
 }
 
@@ -211,7 +212,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 			return
 		}
 		if kind == "xhr_send" {
-			h.xhrSend(w, r, sid)
+			h.xhrSend(w, r, sid, key)
 			return
 		}
 		if h.opts.Admit != nil && h.conn(sid) == nil && !h.opts.Admit(w, r) {
@@ -252,14 +253,20 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 		defer cancel()
 		stopLate := context.AfterFunc(r.Context(), func() { time.AfterFunc(abortGrace, cancel) })
 		defer stopLate()
-		r = r.WithContext(ctx)
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{}) // a long poll or stream is not a slow read
 		w.Header()["X-Accel-Buffering"] = hdrNo
-		h.forwardReceiver(&deadlineWriter{ResponseWriter: w, rc: rc, timeout: h.opts.WriteTimeout, poll: kind == "xhr"}, r, rest, c)
+		AllowOrigin(w, r)
+		h.forwardReceiver(&deadlineWriter{ResponseWriter: w, rc: rc, timeout: h.opts.WriteTimeout, poll: kind == "xhr"}, h.request(r, ctx, rest), c)
 		return
 	}
-	h.forward(w, r, rest)
+	AllowOrigin(w, r)
+	if r.Method == http.MethodOptions { // a CORS preflight
+		if ah := r.Header.Get("Access-Control-Request-Headers"); ah != "" && ah != "null" {
+			w.Header().Add("Access-Control-Allow-Headers", ah)
+		}
+	}
+	h.sj.ServeHTTP(w, h.request(r, nil, rest))
 }
 
 // forwardReceiver hands a receiving request of c to sockjs-go. sockjs-go lets go of a
@@ -269,14 +276,14 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 // this request is c's only receiving one, such an answer can only be that lag: it is not
 // sent, and the poll is handed over again once sockjs-go's goroutine had its turn (a few
 // times at most; then the client gets the 2010 and polls again, as before).
-func (h *Handler) forwardReceiver(w *deadlineWriter, r *http.Request, rest string, c *Conn) {
+func (h *Handler) forwardReceiver(w *deadlineWriter, r *http.Request, c *Conn) {
 	hd := w.Header()
 	// What sockjs-go adds (not sets) to the answer, to be undone before a new attempt.
 	cookies, allowHeaders := hd["Set-Cookie"], hd["Access-Control-Allow-Headers"]
 	for try := 0; ; try++ {
 		w.lagged = false
 		w.hideLag = w.poll && try < lagTries && c.alone()
-		h.forward(w, r, rest)
+		h.sj.ServeHTTP(w, r)
 		if !w.lagged {
 			return
 		}
@@ -291,9 +298,11 @@ func (h *Handler) forwardReceiver(w *deadlineWriter, r *http.Request, rest strin
 }
 
 // lagTries bounds the attempts of a poll that found sockjs-go still attached to the
-// session's previous receiving request; the first lagYields only yield the processor.
+// session's previous receiving request; the first lagYields only yield the processor, the
+// others wait a millisecond each (the goroutine is runnable: only a busy processor delays
+// it), so a poll waits some 30ms at most before the client gets the 2010.
 const (
-	lagTries  = 8
+	lagTries  = 32
 	lagYields = 3
 )
 
@@ -333,13 +342,19 @@ func (h *Handler) info(w http.ResponseWriter) {
 	})
 }
 
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rest string) {
-	r2 := new(http.Request)
-	*r2 = *r
+// request is r as sockjs-go is given it: its path rest, its context ctx (nil: r's).
+func (h *Handler) request(r *http.Request, ctx context.Context, rest string) *http.Request {
+	var r2 *http.Request
+	if ctx != nil {
+		r2 = r.WithContext(ctx) // a copy
+	} else {
+		r2 = new(http.Request)
+		*r2 = *r
+	}
 	u := *r.URL
-	u.Path, u.RawPath = prefix+rest, ""
+	u.Path, u.RawPath = rest, ""
 	r2.URL = &u
-	h.sj.ServeHTTP(w, r2)
+	return r2
 }
 
 func (h *Handler) conn(sid string) *Conn {

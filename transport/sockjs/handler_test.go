@@ -2,12 +2,16 @@ package sockjs
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -105,4 +109,57 @@ func TestQueryUint(t *testing.T) {
 			t.Errorf("%q: %d, want %d (url.Values: %d)", tc.query, got, tc.want, n)
 		}
 	}
+}
+
+// TestPollAgainAtOnce: a client that polls again as soon as a poll was answered is never
+// answered c[2010,"Another connection still open"]. sockjs-go lets go of the previous poll
+// on a goroutine of its own, after its answer was written, and answered such a poll 2010
+// whenever that goroutine had not run yet (a few in a hundred polls of a busy server); the
+// client then waited and polled again. Several sessions poll at once, so that the
+// goroutines compete for the processors as on a busy server.
+func TestPollAgainAtOnce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const sessions, polls = 8, 100
+		hc, open := sendServer(t, Options{})
+		var wg sync.WaitGroup
+		for i := range sessions {
+			c, base := open(fmt.Sprintf("again%03d", i))
+			taken := make(chan struct{}) // one message per poll
+			wg.Go(func() {
+				for range polls {
+					if err := c.WriteFrame([][]byte{[]byte("m")}); err != nil {
+						t.Errorf("WriteFrame: %v", err)
+						return
+					}
+					if _, ok := <-taken; !ok {
+						return
+					}
+				}
+			})
+			wg.Go(func() {
+				for n := 0; n < polls; {
+					res, err := hc.Post(base+"xhr", "text/plain", nil)
+					if err != nil {
+						t.Errorf("poll: %v", err)
+						return
+					}
+					b, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					switch string(b) {
+					case "a[\"m\"]\n":
+						n++
+						taken <- struct{}{}
+					case another:
+						t.Errorf("session %d, poll %d: answered %q", i, n, b)
+					default:
+						t.Errorf("session %d, poll %d: %d %q", i, n, res.StatusCode, b)
+						close(taken)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
 }

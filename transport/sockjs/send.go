@@ -14,7 +14,7 @@ import (
 
 // xhrSend guards xhr_send: the body is read here, bounded in size and time, one at a time
 // per session, and checked before sockjs-go could decode it.
-func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
+func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string, key *keySum) {
 	// Until the body is read, an answer closes the connection: net/http would otherwise
 	// read what is left of the body (up to 256 KiB, as slowly as the client sends it)
 	// before it sends the answer.
@@ -25,7 +25,7 @@ func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
 		return
 	}
 	// The key first: a request without it must not hold the session's turn.
-	if !c.owns(requestKey(r)) { // made by another request since checkKey looked
+	if !c.owns(key) { // made by another request since checkKey looked
 		refuseKey(w, r)
 		return
 	}
@@ -223,6 +223,8 @@ func refuseBusy(w http.ResponseWriter) {
 // would take it as a GOAWAY for every stream of the connection.)
 func closeUnread(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor < 2 {
-		w.Header().Set("Connection", "close")
+		w.Header()["Connection"] = hdrClose
 	}
 }
+
+var hdrClose = []string{"close"}
