@@ -12,6 +12,7 @@ type deadlineWriter struct {
 	rc          *http.ResponseController
 	timeout     time.Duration
 	wroteHeader bool
+	renewed     time.Time // when Write last renewed the deadline
 	poll        bool // the request is an xhr poll
 	hideLag     bool // swallow a first write that is sockjs-go's 2010 answer (see forwardReceiver)
 	lagged      bool // it did
@@ -40,7 +41,8 @@ func (w *deadlineWriter) Write(p []byte) (int, error) {
 		}
 		w.WriteHeader(http.StatusOK)
 	}
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	w.renewed = time.Now()
+	_ = w.rc.SetWriteDeadline(w.renewed.Add(w.timeout))
 	return w.ResponseWriter.Write(p)
 }
 
@@ -48,7 +50,12 @@ func (w *deadlineWriter) Flush() {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	// sockjs-go flushes right after each frame it writes: the deadline that write set
+	// serves for the flush too (one runtime timer change per stream chunk, not two), while
+	// at least half the timeout of it is left.
+	if now := time.Now(); now.Sub(w.renewed) > w.timeout/2 {
+		_ = w.rc.SetWriteDeadline(now.Add(w.timeout))
+	}
 	_ = w.rc.Flush()
 }
 
