@@ -35,7 +35,8 @@ func requestKey(r *http.Request) *keySum {
 			return nil
 		}
 	}
-	sum := keySum(sha256.Sum256([]byte(vs[0])))
+	var buf [maxKeyLen]byte // the key hashed from the stack, not from a copy on the heap
+	sum := keySum(sha256.Sum256(buf[:copy(buf[:], vs[0])]))
 	return &sum
 }
 
