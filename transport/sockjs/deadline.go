@@ -13,9 +13,9 @@ type deadlineWriter struct {
 	timeout     time.Duration
 	wroteHeader bool
 	renewed     time.Time // when Write last renewed the deadline
-	poll        bool // the request is an xhr poll
-	hideLag     bool // swallow a first write that is sockjs-go's 2010 answer (see forwardReceiver)
-	lagged      bool // it did
+	poll        bool      // the request is an xhr poll
+	hideLag     bool      // swallow a first write that is sockjs-go's 2010 answer (see forwardReceiver)
+	lagged      bool      // it did
 }
 
 // another is sockjs-go's answer to a receiving request while it has another one attached.
