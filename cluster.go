@@ -66,6 +66,7 @@ func (srv *Server) startCluster() error {
 		}
 	}
 	srv.node = cluster.New(cfg)
+	srv.nodeHeader = []string{srv.node.ID()}
 	if o.Adapter == nil {
 		return nil
 	}

@@ -83,14 +83,19 @@ func (srv *Server) route(w http.ResponseWriter, r *http.Request, segs []string) 
 		}
 	}
 	if sockjsSession {
-		w.Header().Set(headerNode, srv.node.ID())
-		w.Header().Set("Access-Control-Expose-Headers", exposedHeaders)
+		// Shared values: a map assignment costs no allocation, Header.Set a slice each time
+		// (Header.Add appends to a copy, as their capacity is their length).
+		hd := w.Header()
+		hd[headerNode] = srv.nodeHeader
+		hd["Access-Control-Expose-Headers"] = exposedHeadersValue
 	}
 	return r
 }
 
 // exposedHeaders are the answer headers a cross-origin page may read.
 const exposedHeaders = "Retry-After, X-Sockhop-Node"
+
+var exposedHeadersValue = []string{exposedHeaders}
 
 // forward proxies r to node id at addr. When the node cannot be reached, it is marked so
 // until its next heartbeat, and a request without a body (a receiving request, an

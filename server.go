@@ -42,6 +42,7 @@ type Server struct {
 
 	rooms       *rooms.Index[*Session]
 	node        *cluster.Node // the cluster's sessions and rooms, as this node knows them
+	nodeHeader  []string      // {node.ID()}: the X-Sockhop-Node header's value, shared by every answer
 	adapter     rooms.Adapter
 	adapterOnce sync.Once
 	adapterErr  error
@@ -158,7 +159,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sockhop: host not allowed", http.StatusForbidden)
 		return
 	}
-	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	path := strings.Trim(r.URL.Path, "/")
+	segs := strings.Split(path, "/")
 	if r = srv.route(w, r, segs); r == nil {
 		return // forwarded to the session's node
 	}
@@ -181,7 +183,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case n >= 2 && segs[n-2] == "sockjs":
 		srv.sj.Serve(w, r, "/"+segs[n-1])
 	case n >= 4 && segs[n-4] == "sockjs":
-		srv.sj.Serve(w, r, "/"+strings.Join(segs[n-3:], "/"))
+		// "/<server>/<session>/<transport>": the end of path, not a joined copy of it.
+		srv.sj.Serve(w, r, path[len(path)-len(segs[n-3])-len(segs[n-2])-len(segs[n-1])-3:])
 	default:
 		http.NotFound(w, r)
 	}

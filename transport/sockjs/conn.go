@@ -3,7 +3,6 @@ package sockjs
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,8 +56,8 @@ func (c *Conn) Name() string {
 
 // retried reports whether r repeats a receiving request number (?p=N) already seen.
 func (c *Conn) retried(r *http.Request) bool {
-	n, err := strconv.ParseUint(r.URL.Query().Get("p"), 10, 64)
-	if err != nil || n == 0 {
+	n := queryUint(r, "p")
+	if n == 0 {
 		return false
 	}
 	c.mu.Lock()
@@ -77,6 +76,13 @@ func (c *Conn) isStarted() bool {
 	default:
 		return false
 	}
+}
+
+// alone reports whether one receiving request of c is in flight (the caller's).
+func (c *Conn) alone() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.receivers == 1
 }
 
 func (c *Conn) attach(name string) {

@@ -6,8 +6,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"regexp"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,9 +61,8 @@ type Handler struct {
 	conns map[string]*Conn // by SockJS session id
 }
 
-// prefix is the path sockjs-go is given; requests are rewritten to it, so the public mount
-// path never has to be configured twice.
-const prefix = "/sockjs"
+// sockjs-go is given the path below the SockJS prefix, whatever the public mount path is,
+// with no prefix of its own: it then strips none (which copies every request twice).
 
 // New returns a Handler that calls accept, on a goroutine of its own, for every new
 // session once its first receiving request arrives. accept owns the Conn until it returns.
@@ -78,15 +78,17 @@ func New(opts Options, accept func(*Conn, *http.Request)) *Handler {
 	}
 	h := &Handler{opts: opts, accept: accept, conns: make(map[string]*Conn)}
 	so := sj.Options{
-		Websocket:           false,
-		RawWebsocket:        false,
-		DisableEventSource:  true,
-		DisableHtmlFile:     true,
-		DisableJSONP:        true,
-		HeartbeatDelay:      0, // sockhop's own ping/pong keeps every transport alive
-		DisconnectDelay:     opts.DisconnectDelay,
-		ResponseLimit:       opts.ResponseLimit,
-		CheckOrigin:         opts.CheckOrigin,
+		Websocket:          false,
+		RawWebsocket:       false,
+		DisableEventSource: true,
+		DisableHtmlFile:    true,
+		DisableJSONP:       true,
+		HeartbeatDelay:     0, // sockhop's own ping/pong keeps every transport alive
+		DisconnectDelay:    opts.DisconnectDelay,
+		ResponseLimit:      opts.ResponseLimit,
+		// The guard applied the Origin policy and sets the CORS headers itself: sockjs-go
+		// would check the Origin a second time, and answer "*" for a request without one.
+		CheckOrigin:         func(*http.Request) bool { return false },
 		SockJSURL:           "",
 		WebsocketUpgrader:   nil,
 		DisableXHR:          false,
@@ -95,19 +97,93 @@ func New(opts Options, accept func(*Conn, *http.Request)) *Handler {
 	if opts.JSessionID {
 		so.JSessionID = sj.DefaultJSessionID
 	}
-	h.sj = sj.NewHandler(prefix, so, h.handle)
+	h.sj = sj.NewHandler("", so, h.handle)
 	return h
 }
 
 // Drain makes the handler refuse new sessions with 503, for a server shutting down.
 func (h *Handler) Drain() { h.draining.Store(true) }
 
-// sessionPath matches the session endpoints below the prefix, with PROTOCOL.md §1's ids:
+// matchSession matches the session endpoints below the prefix, with PROTOCOL.md §1's ids:
 // a server id of three digits or a node id ("n" and 3 to 31 of [a-z0-9]), and a session id
 // of 8 to 64 characters of [A-Za-z0-9_-] (sockjs-client's are 8, sockhop's clients' 12 or
 // 16). The server id is not part of the session's identity: requests of one session may
 // name different ones (a client names the node once it knows it).
-var sessionPath = regexp.MustCompile(`^/([0-9]{3}|n[a-z0-9]{3,31})/([A-Za-z0-9_-]{8,64})/(xhr|xhr_send|xhr_streaming)$`)
+// It returns the session id and the transport (the regular expression
+// ^/([0-9]{3}|n[a-z0-9]{3,31})/([A-Za-z0-9_-]{8,64})/(xhr|xhr_send|xhr_streaming)$, without
+// an automaton and allocations for every request).
+func matchSession(rest string) (sid, kind string, ok bool) {
+	if len(rest) < 1 || rest[0] != '/' {
+		return "", "", false
+	}
+	rest = rest[1:]
+	i := strings.IndexByte(rest, '/')
+	if i < 0 || !serverID(rest[:i]) {
+		return "", "", false
+	}
+	rest = rest[i+1:]
+	i = strings.IndexByte(rest, '/')
+	if i < 8 || i > 64 {
+		return "", "", false
+	}
+	for j := 0; j < i; j++ {
+		switch b := rest[j]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '_', b == '-':
+		default:
+			return "", "", false
+		}
+	}
+	switch kind = rest[i+1:]; kind {
+	case "xhr", "xhr_send", "xhr_streaming":
+		return rest[:i], kind, true
+	}
+	return "", "", false
+}
+
+// serverID reports whether s is a <server> segment: three digits, or "n" and 3 to 31 of
+// [a-z0-9].
+func serverID(s string) bool {
+	if len(s) == 3 && isDigit(s[0]) && isDigit(s[1]) && isDigit(s[2]) {
+		return true
+	}
+	if len(s) < 4 || len(s) > 32 || s[0] != 'n' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if b := s[i]; !isDigit(b) && (b < 'a' || b > 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+
+// queryUint returns the number that r's query gives key ("p=12"), or 0 when it gives none
+// or not a number; without parsing the whole query into a map.
+func queryUint(r *http.Request, key string) uint64 {
+	q := r.URL.RawQuery
+	for q != "" {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k == key && v != "" && !strings.ContainsAny(v, "%+") {
+			return parseUint(v)
+		}
+		if k == key || strings.ContainsAny(k, "%+") { // escapes: the slow way
+			return parseUint(r.URL.Query().Get(key))
+		}
+	}
+	return 0
+}
+
+func parseUint(s string) uint64 {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
 
 // Serve serves a request whose path below the SockJS prefix is rest ("/info", "",
 // "/123/abcdefgh/xhr_streaming"), whatever the public mount path is.
@@ -117,12 +193,12 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 		http.Error(w, "sockhop: origin not allowed", http.StatusForbidden)
 		return
 	}
-	m := sessionPath.FindStringSubmatch(rest)
+	sid, kind, isSession := matchSession(rest)
 	if rest == "/info" && r.Method == http.MethodGet {
 		h.info(w)
 		return
 	}
-	if m == nil && rest != "" && rest != "/info" {
+	if !isSession && rest != "" && rest != "/info" {
 		// Off means off: the iframe pages (which sockjs-go serves whatever transports are
 		// on, cached for a year), the transports kept off, and session paths whose ids are
 		// not PROTOCOL.md's never reach sockjs-go.
@@ -130,14 +206,13 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 		http.NotFound(w, r)
 		return
 	}
-	if m != nil && r.Method == http.MethodPost {
-		sid, kind := m[2], m[3]
+	if isSession && r.Method == http.MethodPost {
 		key, ok := h.checkKey(w, r, sid)
 		if !ok {
 			return
 		}
 		if kind == "xhr_send" {
-			h.xhrSend(w, r, sid)
+			h.xhrSend(w, r, sid, key)
 			return
 		}
 		if h.opts.Admit != nil && h.conn(sid) == nil && !h.opts.Admit(w, r) {
@@ -178,14 +253,78 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, rest string) {
 		defer cancel()
 		stopLate := context.AfterFunc(r.Context(), func() { time.AfterFunc(abortGrace, cancel) })
 		defer stopLate()
-		r = r.WithContext(ctx)
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{}) // a long poll or stream is not a slow read
-		w.Header().Set("X-Accel-Buffering", "no")
-		w = &deadlineWriter{ResponseWriter: w, rc: rc, timeout: h.opts.WriteTimeout}
+		w.Header()["X-Accel-Buffering"] = hdrNo
+		AllowOrigin(w, r)
+		h.forwardReceiver(&deadlineWriter{ResponseWriter: w, rc: rc, timeout: h.opts.WriteTimeout, poll: kind == "xhr"}, h.request(r, ctx, rest), c)
+		return
 	}
-	h.forward(w, r, rest)
+	AllowOrigin(w, r)
+	if r.Method == http.MethodOptions { // a CORS preflight
+		if ah := r.Header.Get("Access-Control-Request-Headers"); ah != "" && ah != "null" {
+			w.Header().Add("Access-Control-Allow-Headers", ah)
+		}
+	}
+	h.sj.ServeHTTP(w, h.request(r, nil, rest))
 }
+
+// forwardReceiver hands a receiving request of c to sockjs-go. sockjs-go lets go of a
+// session's previous receiving request on a goroutine of its own, after that request's
+// answer was written: a client that polls again at once can find it still attached and get
+// c[2010,"Another connection still open"], which costs it a wait and one more request. When
+// this request is c's only receiving one, such an answer can only be that lag: it is not
+// sent, and the poll is handed over again once sockjs-go's goroutine had its turn (a few
+// times at most; then the client gets the 2010 and polls again, as before).
+func (h *Handler) forwardReceiver(w *deadlineWriter, r *http.Request, c *Conn) {
+	hd := w.Header()
+	// What sockjs-go adds (not sets) to the answer, to be undone before a new attempt.
+	cookies, allowHeaders := hd["Set-Cookie"], hd["Access-Control-Allow-Headers"]
+	for try := 0; ; try++ {
+		w.lagged = false
+		w.hideLag = w.poll && try < lagTries && c.alone()
+		h.sj.ServeHTTP(w, r)
+		if !w.lagged {
+			return
+		}
+		restore(hd, "Set-Cookie", cookies)
+		restore(hd, "Access-Control-Allow-Headers", allowHeaders)
+		if try < lagYields {
+			runtime.Gosched()
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// lagTries bounds the attempts of a poll that found sockjs-go still attached to the
+// session's previous receiving request; the first lagYields only yield the processor, the
+// others wait a millisecond each (the goroutine is runnable: only a busy processor delays
+// it), so a poll waits some 30ms at most before the client gets the 2010.
+const (
+	lagTries  = 32
+	lagYields = 3
+)
+
+// restore sets header key of hd back to v (absent when nil).
+func restore(hd http.Header, key string, v []string) {
+	if v == nil {
+		delete(hd, key)
+	} else {
+		hd[key] = v
+	}
+}
+
+// Constant header values, shared: a map assignment of one of these costs no allocation,
+// where Header.Set makes a new slice every time. (Header.Add appends to a copy, as their
+// capacity is their length.)
+var (
+	hdrNo          = []string{"no"}
+	hdrNoStore     = []string{"no-store, no-cache, must-revalidate, max-age=0"}
+	hdrNoTransform = []string{noTransform}
+	hdrTextPlain   = []string{"text/plain; charset=UTF-8"}
+	hdrTrue        = []string{"true"}
+)
 
 // info answers GET info itself: sockjs-go's answer would say "websocket":true for the
 // transport sockhop keeps off, and would add CORS headers for any origin.
@@ -203,13 +342,19 @@ func (h *Handler) info(w http.ResponseWriter) {
 	})
 }
 
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rest string) {
-	r2 := new(http.Request)
-	*r2 = *r
+// request is r as sockjs-go is given it: its path rest, its context ctx (nil: r's).
+func (h *Handler) request(r *http.Request, ctx context.Context, rest string) *http.Request {
+	var r2 *http.Request
+	if ctx != nil {
+		r2 = r.WithContext(ctx) // a copy
+	} else {
+		r2 = new(http.Request)
+		*r2 = *r
+	}
 	u := *r.URL
-	u.Path, u.RawPath = prefix+rest, ""
+	u.Path, u.RawPath = rest, ""
 	r2.URL = &u
-	h.sj.ServeHTTP(w, r2)
+	return r2
 }
 
 func (h *Handler) conn(sid string) *Conn {

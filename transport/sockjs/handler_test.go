@@ -2,10 +2,16 @@ package sockjs
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -65,4 +71,95 @@ func TestOffMeansOff(t *testing.T) {
 	if len(h.conns) != 0 {
 		t.Errorf("%d sessions made", len(h.conns))
 	}
+}
+
+// sessionPath is what matchSession matches.
+var sessionPath = regexp.MustCompile(`^/([0-9]{3}|n[a-z0-9]{3,31})/([A-Za-z0-9_-]{8,64})/(xhr|xhr_send|xhr_streaming)$`)
+
+// FuzzMatchSession: matchSession matches what sessionPath does, with the same parts.
+func FuzzMatchSession(f *testing.F) {
+	for _, s := range []string{"/000/abcdefgh/xhr", "/n0a9/abcdefgh_-AZ09/xhr_send", "/123/" + strings.Repeat("a", 64) + "/xhr_streaming",
+		"/123/" + strings.Repeat("a", 65) + "/xhr", "/n12/abcdefgh/xhr", "/n" + strings.Repeat("z", 31) + "/abcdefgh/xhr", "/n" + strings.Repeat("z", 32) + "/abcdefgh/xhr",
+		"/0000/abcdefgh/xhr", "/000/abcdefg/xhr", "/000/abcdefgh/xhr/", "/000/abcdefgh/websocket", "000/abcdefgh/xhr", "/000/abc.defgh/xhr", "/nA12/abcdefgh/xhr", "", "/", "//x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		sid, kind, ok := matchSession(rest)
+		m := sessionPath.FindStringSubmatch(rest)
+		if ok != (m != nil) || ok && (sid != m[2] || kind != m[3]) {
+			t.Fatalf("%q: matchSession %q %q %v, the expression %q", rest, sid, kind, ok, m)
+		}
+	})
+}
+
+func TestQueryUint(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  uint64
+	}{
+		{"", 0}, {"p=12", 12}, {"s=3&p=7", 7}, {"p=7&p=8", 7}, {"p=", 0}, {"p=x", 0}, {"p=-1", 0}, {"pp=3", 0}, {"p", 0},
+		{"p=%31%32", 12}, {"%70=5", 5}, {"a+b=1&p=4", 4}, {"p=1;x", 0}, {"p=18446744073709551616", 0},
+	} {
+		r := httptest.NewRequest("POST", "/sockjs/000/abcdefgh/xhr?"+tc.query, nil)
+		n, err := strconv.ParseUint(r.URL.Query().Get("p"), 10, 64)
+		if err != nil {
+			n = 0
+		}
+		if got := queryUint(r, "p"); got != tc.want || got != n {
+			t.Errorf("%q: %d, want %d (url.Values: %d)", tc.query, got, tc.want, n)
+		}
+	}
+}
+
+// TestPollAgainAtOnce: a client that polls again as soon as a poll was answered is never
+// answered c[2010,"Another connection still open"]. sockjs-go lets go of the previous poll
+// on a goroutine of its own, after its answer was written, and answered such a poll 2010
+// whenever that goroutine had not run yet (a few in a hundred polls of a busy server); the
+// client then waited and polled again. Several sessions poll at once, so that the
+// goroutines compete for the processors as on a busy server.
+func TestPollAgainAtOnce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const sessions, polls = 8, 100
+		hc, open := sendServer(t, Options{})
+		var wg sync.WaitGroup
+		for i := range sessions {
+			c, base := open(fmt.Sprintf("again%03d", i))
+			taken := make(chan struct{}) // one message per poll
+			wg.Go(func() {
+				for range polls {
+					if err := c.WriteFrame([][]byte{[]byte("m")}); err != nil {
+						t.Errorf("WriteFrame: %v", err)
+						return
+					}
+					if _, ok := <-taken; !ok {
+						return
+					}
+				}
+			})
+			wg.Go(func() {
+				for n := 0; n < polls; {
+					res, err := hc.Post(base+"xhr", "text/plain", nil)
+					if err != nil {
+						t.Errorf("poll: %v", err)
+						return
+					}
+					b, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					switch string(b) {
+					case "a[\"m\"]\n":
+						n++
+						taken <- struct{}{}
+					case another:
+						t.Errorf("session %d, poll %d: answered %q", i, n, b)
+					default:
+						t.Errorf("session %d, poll %d: %d %q", i, n, res.StatusCode, b)
+						close(taken)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
 }

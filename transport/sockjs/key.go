@@ -35,7 +35,8 @@ func requestKey(r *http.Request) *keySum {
 			return nil
 		}
 	}
-	sum := keySum(sha256.Sum256([]byte(vs[0])))
+	var buf [maxKeyLen]byte // the key hashed from the stack, not from a copy on the heap
+	sum := keySum(sha256.Sum256(buf[:copy(buf[:], vs[0])]))
 	return &sum
 }
 
@@ -85,8 +86,9 @@ func refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
 // only for requests whose Origin the guard's CheckOrigin has allowed: every answer after
 // that check, refusals included, so that a page of another allowed origin can read it.
 func AllowOrigin(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" {
-		w.Header().Set("Access-Control-Allow-Origin", origin)
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	if origin := r.Header["Origin"]; len(origin) > 0 && origin[0] != "" {
+		hd := w.Header()
+		hd["Access-Control-Allow-Origin"] = origin[:1:1] // the request's own value, not copied
+		hd["Access-Control-Allow-Credentials"] = hdrTrue
 	}
 }

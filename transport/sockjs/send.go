@@ -2,13 +2,11 @@ package sockjs
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/sockhop/sockhop/events"
@@ -16,7 +14,7 @@ import (
 
 // xhrSend guards xhr_send: the body is read here, bounded in size and time, one at a time
 // per session, and checked before sockjs-go could decode it.
-func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
+func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string, key *keySum) {
 	// Until the body is read, an answer closes the connection: net/http would otherwise
 	// read what is left of the body (up to 256 KiB, as slowly as the client sends it)
 	// before it sends the answer.
@@ -27,7 +25,7 @@ func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
 		return
 	}
 	// The key first: a request without it must not hold the session's turn.
-	if !c.owns(requestKey(r)) { // made by another request since checkKey looked
+	if !c.owns(key) { // made by another request since checkKey looked
 		refuseKey(w, r)
 		return
 	}
@@ -101,7 +99,7 @@ func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
 	}
 	// A client numbers its sends (?s=1, 2, …): a browser may send a POST again on a new
 	// connection when the first one broke, and the frames must not be handled twice.
-	if n, err := strconv.ParseUint(r.URL.Query().Get("s"), 10, 64); err == nil && n > 0 {
+	if n := queryUint(r, "s"); n > 0 {
 		c.mu.Lock()
 		dup := n <= c.lastSend
 		if !dup {
@@ -128,8 +126,9 @@ func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string) {
 		}
 	}
 	AllowOrigin(w, r)
-	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
-	w.Header().Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
+	hd := w.Header()
+	hd["Content-Type"] = hdrTextPlain
+	hd["Cache-Control"] = hdrNoStore
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -155,19 +154,16 @@ func parseSend(body []byte, tooBig bool, max int64) ([][]byte, *sendError) {
 	if !events.ValidUTF8(body) {
 		return nil, refuse(http.StatusBadRequest, events.CloseInvalidPayload, "invalid UTF-8")
 	}
-	var strs []string
-	if err := json.Unmarshal(body, &strs); err != nil {
+	frames, ok := parseFrames(body)
+	if !ok {
 		return nil, refuse(http.StatusBadRequest, events.CloseProtocolError, "body must be a JSON array of strings")
 	}
-	frames := make([][]byte, 0, len(strs))
-	for _, f := range strs {
+	// Every frame is valid UTF-8: a piece of the valid body between two quotes, or decoded
+	// from escapes (a lone surrogate becomes U+FFFD, as encoding/json makes it).
+	for _, f := range frames {
 		if int64(len(f)) > max {
 			return nil, refuse(http.StatusRequestEntityTooLarge, events.CloseTooBig, "message too big")
 		}
-		if !events.ValidUTF8([]byte(f)) { // an escaped invalid sequence
-			return nil, refuse(http.StatusBadRequest, events.CloseInvalidPayload, "invalid UTF-8")
-		}
-		frames = append(frames, []byte(f))
 	}
 	return frames, nil
 }
@@ -227,6 +223,8 @@ func refuseBusy(w http.ResponseWriter) {
 // would take it as a GOAWAY for every stream of the connection.)
 func closeUnread(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor < 2 {
-		w.Header().Set("Connection", "close")
+		w.Header()["Connection"] = hdrClose
 	}
 }
+
+var hdrClose = []string{"close"}

@@ -139,29 +139,50 @@ func TestParseSend(t *testing.T) {
 }
 
 // FuzzParseSend checks that any xhr_send body is accepted as valid frames within the
-// limit or refused with a status, never a panic.
+// limit or refused with a status, never a panic; and that it is decoded exactly as
+// encoding/json decodes a []string: the same bodies accepted, the same frames.
 func FuzzParseSend(f *testing.F) {
-	for _, s := range []string{`["{\"t\":\"hello\",\"v\":1}"]`, `[]`, `["a","b"]`, `{`, `["\u0000"]`, "[\"\\ud800\"]"} {
+	for _, s := range []string{`["{\"t\":\"hello\",\"v\":1}"]`, `[]`, `["a","b"]`, `{`, `["\u0000"]`, "[\"\\ud800\"]",
+		`null`, ` [ null , "x" ] `, `["\ud83d\ude00", "\ud83d\u0041", "\ude00\ud83d"]`, `["\/\b\f\n\r\t\\"]`, `["\'"]`,
+		`["a",]`, `[,"a"]`, `["a"] x`, `["a"`, `["\u12"]`, `["\uD834\uDD1E"]`, "[\"\t\"]", `["é€😀"]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		frames, bad := parseSend(body, false, 64)
+		var strs []string
+		jerr := json.Unmarshal(body, &strs)
 		if bad != nil {
 			if bad.status < 400 || bad.status > 499 {
 				t.Fatalf("status %d", bad.status)
 			}
+			if bad.Code == events.CloseProtocolError && jerr == nil {
+				t.Fatalf("refused %q, which encoding/json decodes", body)
+			}
 			return
 		}
-		var strs []string
-		if err := json.Unmarshal(body, &strs); err != nil || len(strs) != len(frames) {
-			t.Fatalf("accepted %q: %v", body, err)
+		if jerr != nil || len(strs) != len(frames) {
+			t.Fatalf("accepted %q: %v", body, jerr)
 		}
-		for _, fr := range frames {
+		for i, fr := range frames {
 			if len(fr) > 64 || !events.ValidUTF8(fr) {
 				t.Fatalf("accepted a bad frame %q", fr)
 			}
+			if string(fr) != strs[i] {
+				t.Fatalf("%q: frame %d is %q, encoding/json says %q", body, i, fr, strs[i])
+			}
 		}
 	})
+}
+
+// BenchmarkParseSend parses a typical xhr_send body: one request envelope, escaped.
+func BenchmarkParseSend(b *testing.B) {
+	body := []byte(`["{\"t\":\"req\",\"n\":\"echo\",\"d\":{\"s\":\"hello, world\",\"n\":12345},\"id\":42}"]`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, bad := parseSend(body, false, 1<<16); bad != nil {
+			b.Fatal(bad)
+		}
+	}
 }
 
 // sendServer serves a Handler with opts (defaults for the tests where zero) on an
