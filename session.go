@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +58,7 @@ func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
 		conn:      conn,
 		transport: conn.Name(),
 		remote:    r.RemoteAddr,
-		header:    r.Header.Clone(),
+		header:    keptHeader(r.Header),
 	}
 	id := randomID(16)
 	cfg := srv.sessionConfig(s)
@@ -100,8 +101,35 @@ func (s *Session) currentConn() transport.Conn {
 func (s *Session) RemoteAddr() string { return s.remote }
 
 // Header returns the headers of the request that opened the session (cookies, user agent,
-// forwarding headers). The caller must not modify it.
+// forwarding headers), without those of the WebSocket handshake itself (Upgrade,
+// Connection, Sec-WebSocket-Key, -Version and -Extensions), which no app can use once it
+// is done. The caller must not modify it.
 func (s *Session) Header() http.Header { return s.header }
+
+// handshakeHeaders are the request headers a session does not keep (see Header).
+var handshakeHeaders = []string{"Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions"}
+
+// keptHeader is a copy of h without handshakeHeaders: a session keeps it for its life.
+// Its values share one array, as http.Header.Clone's do.
+func keptHeader(h http.Header) http.Header {
+	keys, values := 0, 0
+	for k, v := range h {
+		if !slices.Contains(handshakeHeaders, k) {
+			keys++
+			values += len(v)
+		}
+	}
+	kept := make(http.Header, keys)
+	all := make([]string, values)
+	for k, v := range h {
+		if !slices.Contains(handshakeHeaders, k) {
+			n := copy(all, v)
+			kept[k] = all[:n:n]
+			all = all[n:]
+		}
+	}
+	return kept
+}
 
 // Emit sends event name with v, encoded as JSON, to the client. It never blocks on the
 // network: the message is queued; a full queue closes the session (ErrSlowConsumer).

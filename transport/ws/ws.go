@@ -10,8 +10,8 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -225,6 +225,7 @@ func (c *Conn) read() (int, []byte, error) {
 	}
 	return typ, buf, nil
 }
+
 // WriteBinary writes msg as one binary message.
 func (c *Conn) WriteBinary(msg []byte) error {
 	if err := c.c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
