@@ -350,6 +350,9 @@ func (s *Session) handleMessage(tctx context.Context, im *inMessage) error {
 // event is counted once handed over: one lost with its transport before that is not
 // acknowledged, so the peer sends it again after a resume.
 func (s *Session) queueEvent(tctx context.Context, m *events.Message) error {
+	if s.evq == nil { // made by the first event: a session that never gets one has none
+		s.evq = make(chan *events.Message, s.cfg.MaxQueuedEvents)
+	}
 	select {
 	case s.evq <- m:
 		s.inSeq.Add(1)

@@ -72,7 +72,7 @@ type Session struct {
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
-	evq     chan *events.Message // reader -> dispatcher
+	evq     chan *events.Message // reader -> dispatcher; made by the reader's first event, before any dispatcher
 	handoff chan *handoff        // Attach -> Run
 
 	// The send queue and the resume buffer: every goroutine that enqueues, and the writer.
@@ -150,7 +150,6 @@ func New(parent context.Context, id string, cfg Config, h Handler) *Session {
 		log:     cfg.Logger,
 		ctx:     ctx,
 		cancel:  cancel,
-		evq:     make(chan *events.Message, cfg.MaxQueuedEvents),
 		handoff: make(chan *handoff),
 		meter:   nopMeter{},
 	}
