@@ -65,6 +65,7 @@ type served struct {
 	writers sync.WaitGroup
 	wake    chan struct{} // cap 1: a kick woke the lingering writer
 	lt      *time.Timer   // the writer's linger
+	wrote   bool          // the writer wrote since lt last fired
 	spare   []item        // the writer's other batch buffer
 
 	// Heartbeats: the timers' callbacks.

@@ -31,6 +31,9 @@ func (t *served) startHeartbeat() {
 }
 
 func (t *served) stopHeartbeat() {
+	if t.lt != nil { // no writer runs any more
+		t.lt.Stop()
+	}
 	t.hmu.Lock()
 	defer t.hmu.Unlock()
 	t.ping.Stop()
@@ -130,36 +133,41 @@ func (t *served) kick() {
 	}
 }
 
-// writeLinger is how long a writer whose queue is empty waits for more before it ends: a
-// busy session keeps its writer (and its grown stack) instead of starting one per
-// message.
+// writeLinger is how long a writer whose queue is empty waits for more before it ends
+// (between one and two of it): a busy session keeps its writer (and its grown stack)
+// instead of starting one per message.
 const writeLinger = 100 * time.Millisecond
 
-// linger waits up to writeLinger for a kick, and reports whether one came (the writer
-// runs on) or not (the writer ends: it is idle, or the transport ended).
+// linger waits for a kick, and reports whether one came (the writer runs on) or not (the
+// writer ends: it is idle, or the transport ended). Its timer is reset once per
+// writeLinger, not once per wait: a writer that wrote since the last tick waits another.
 func (t *served) linger() bool {
 	if t.lt == nil {
 		t.lt = time.NewTimer(writeLinger)
-	} else {
-		t.lt.Reset(writeLinger)
+		t.wrote = false
 	}
-	select {
-	case <-t.wake:
-		t.lt.Stop()
-		return true
-	case <-t.tctx.Done():
-		t.lt.Stop()
-		return false
-	case <-t.lt.C:
-		t.lt = nil // an idle session keeps no timer (the next writer makes one)
-		if t.wstate.CompareAndSwap(wLinger, wIdle) {
+	for {
+		select {
+		case <-t.wake:
+			return true
+		case <-t.tctx.Done():
 			return false
+		case <-t.lt.C:
+			if t.wrote {
+				t.wrote = false
+				t.lt.Reset(writeLinger)
+				continue
+			}
+			t.lt = nil // an idle session keeps no timer (the next writer makes one)
+			if t.wstate.CompareAndSwap(wLinger, wIdle) {
+				return false
+			}
+			if t.wstate.Load() == wStopped {
+				return false
+			}
+			<-t.wake // a kick moved it to running just now, and sends
+			return true
 		}
-		if t.wstate.Load() == wStopped {
-			return false
-		}
-		<-t.wake // a kick moved it to running just now, and sends
-		return true
 	}
 }
 
@@ -195,6 +203,7 @@ func (t *served) write() {
 				s.dropTransport(t.tctx, events.CloseAbnormal, "write failed")
 				return
 			}
+			t.wrote = true
 			clear(batch) // let the GC have the messages
 			if cap(batch) > 4096 {
 				batch, s.frame = nil, nil

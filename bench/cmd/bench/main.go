@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sockhop/sockhop/bench/internal/nofile"
 )
 
 func main() {
@@ -83,7 +85,7 @@ func main() {
 			cfg.nofile = max(cfg.nofile, uint64(n)+1024)
 		}
 	}
-	if err := raiseNOFILE(cfg.nofile); err != nil {
+	if err := nofile.Raise(cfg.nofile, ", or pass -only without the largest idle scenario (it needs its connections + 1024)"); err != nil {
 		log.Fatal(err)
 	}
 	sig := make(chan os.Signal, 1)
@@ -247,23 +249,4 @@ func matchAny(name string, subs []string) bool {
 		}
 	}
 	return false
-}
-
-// raiseNOFILE raises the soft open-file limit to the hard limit (raising the hard limit
-// needs CAP_SYS_RESOURCE) and fails when that is below need.
-func raiseNOFILE(need uint64) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("getrlimit: %w", err)
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			return fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Max, err)
-		}
-	}
-	if lim.Cur < need {
-		return fmt.Errorf("the open-file limit (RLIMIT_NOFILE) is %d, below the %d the idle scenarios need (%d connections + 1024): raise the hard limit (ulimit -Hn, or LimitNOFILE= in systemd), or pass -only without the largest idle scenario", lim.Cur, need, need-1024)
-	}
-	return nil
 }

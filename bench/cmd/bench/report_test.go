@@ -20,10 +20,10 @@ func TestHandWritten(t *testing.T) {
 	}
 }
 
-// TestBaseline20261124: the broadcast limits of the Targets table are the 2026-11-24 run's
-// ratios (sockhop websocket ÷ gorilla JSON hub, run by run).
-func TestBaseline20261124(t *testing.T) {
-	b, err := os.ReadFile("../../results/2026-11-24.json")
+// TestBroadcastBaseline: the broadcast limits of the Targets table are the ratios of the
+// run of the code before issue 21 (sockhop websocket ÷ gorilla JSON hub, run by run).
+func TestBroadcastBaseline(t *testing.T) {
+	b, err := os.ReadFile("../../results/2026-12-02-before-broadcast.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +35,13 @@ func TestBaseline20261124(t *testing.T) {
 	cpu := r.ratio("broadcast", tSockhop.Name, tGorilla.Name, "cpu_s_per_M")
 	rate := r.ratio("broadcast", tSockhop.Name, tGorilla.Name, "msg_per_s")
 	if !cpu.ok() || !rate.ok() {
-		t.Fatal("no broadcast ratios in 2026-11-24.json")
+		t.Fatal("no broadcast ratios in 2026-12-02-before-broadcast.json")
 	}
-	if round(cpu.Med) != bcastCPU20261124Med || round(cpu.Hi) != bcastCPU20261124Worst {
-		t.Errorf("CPU ratio 2026-11-24: median %.3f, worst %.3f; constants %v, %v", cpu.Med, cpu.Hi, bcastCPU20261124Med, bcastCPU20261124Worst)
+	if round(cpu.Med) != bcastCPUBeforeMed || round(cpu.Hi) != bcastCPUBeforeWorst {
+		t.Errorf("CPU ratio before issue 21: median %.3f, worst %.3f; constants %v, %v", cpu.Med, cpu.Hi, bcastCPUBeforeMed, bcastCPUBeforeWorst)
 	}
-	if round(rate.Med) != bcastRate20261124Med || round(rate.Lo) != bcastRate20261124Worst {
-		t.Errorf("rate ratio 2026-11-24: median %.3f, worst %.3f; constants %v, %v", rate.Med, rate.Lo, bcastRate20261124Med, bcastRate20261124Worst)
+	if round(rate.Med) != bcastRateBeforeMed || round(rate.Lo) != bcastRateBeforeWorst {
+		t.Errorf("rate ratio before issue 21: median %.3f, worst %.3f; constants %v, %v", rate.Med, rate.Lo, bcastRateBeforeMed, bcastRateBeforeWorst)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/sockhop/sockhop/bench/internal/nofile"
 )
 
 // bcastReq is the data of the "bcast" request on every peer.
@@ -36,7 +38,7 @@ func main() {
 	redisAddr := flag.String("redis", "", "sockhop only: Redis host:port for the multi-node adapter")
 	natsAddr := flag.String("nats", "", "sockhop only: NATS host:port for the multi-node adapter")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
-	nofile := flag.Uint64("nofile", 0, "fail unless the open-file limit (RLIMIT_NOFILE) can be raised to at least this")
+	minFiles := flag.Uint64("nofile", 0, "fail unless the open-file limit (RLIMIT_NOFILE) can be raised to at least this")
 	versions := flag.Bool("versions", false, "print the versions of the peer libraries and exit")
 	flag.Parse()
 	if *versions {
@@ -51,7 +53,7 @@ func main() {
 		return
 	}
 
-	if err := raiseNOFILE(*nofile); err != nil {
+	if err := nofile.Raise(*minFiles, " or run fewer connections"); err != nil {
 		log.Fatal(err)
 	}
 	var h http.Handler
@@ -91,23 +93,4 @@ func main() {
 		os.Exit(0)
 	}()
 	log.Fatal(hs.Serve(ln))
-}
-
-// raiseNOFILE raises the soft open-file limit to the hard limit (raising the hard limit
-// needs CAP_SYS_RESOURCE) and fails when that is below need.
-func raiseNOFILE(need uint64) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("getrlimit: %w", err)
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			return fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Max, err)
-		}
-	}
-	if lim.Cur < need {
-		return fmt.Errorf("the open-file limit (RLIMIT_NOFILE) is %d, below the %d this run needs: raise the hard limit (ulimit -Hn, or LimitNOFILE= in systemd) or run fewer connections", lim.Cur, need)
-	}
-	return nil
 }
