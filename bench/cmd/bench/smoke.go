@@ -31,13 +31,15 @@ import (
 // connection, 19-72 % for the connection rate, 7-22 % for echo CPU, 12-38 % for
 // xhr-streaming and 5-41 % for xhr-polling, and the medians moved from the baseline by at
 // most 1 %, 3 %, 5 %, 16 % and 7 % in the worse direction. k = 1.5 turns the spread into
-// a margin about twice the movement seen; the floor of 30 % keeps a run whose
-// repetitions happened to agree from failing on the movement between runs (up to 16 %).
-// So a regression beyond 30 % fails when the repetitions agree; a noisier run widens its
-// own margin.
+// a margin about twice the movement seen; the floor keeps a run whose repetitions
+// happened to agree from failing on the movement between runs. On the quiet machine, with
+// the baseline rewritten after issue 21, the echo ratio moved by +19 % between a baseline
+// run and the next (1.125 → 1.334, repetitions 1.14-1.40): the floor is 40 %, twice the
+// largest movement seen. So a regression beyond 40 % fails when the repetitions agree; a
+// noisier run widens its own margin.
 const (
 	guardK     = 1.5
-	guardFloor = 0.30
+	guardFloor = 0.40
 )
 
 // guardParams are the guard's counts: large enough for the ratios to settle, small enough
