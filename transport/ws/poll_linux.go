@@ -82,14 +82,12 @@ type pollConn struct {
 // newPollConn returns a registration for c, or nil when c is not a plain socket (a TLS
 // connection buffers records the poller cannot see) or there is no poller.
 func newPollConn(c net.Conn) *pollConn {
-	sc, ok := c.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
-	if !ok {
-		return nil
-	}
-	switch c.(type) {
-	case *net.TCPConn, *net.UnixConn:
+	var sc syscall.Conn
+	switch c := c.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
 	default:
 		return nil
 	}

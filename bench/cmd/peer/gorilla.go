@@ -12,8 +12,13 @@ import (
 // and one WebSocket frame per message. A full channel blocks the broadcaster instead of
 // dropping the member, so every message arrives.
 func newGorilla() http.Handler {
+	return gorillaHub(websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}, (*hub).handleFrame)
+}
+
+// gorillaHub serves up's connections as gorilla's chat example does, each frame read
+// handed to handle.
+func gorillaHub(up websocket.Upgrader, handle func(h *hub, m member, frame []byte)) http.Handler {
 	h := newHub()
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := up.Upgrade(w, r, nil)
 		if err != nil {
@@ -31,7 +36,7 @@ func newGorilla() http.Handler {
 			if err != nil {
 				return
 			}
-			h.handleFrame(c, frame)
+			handle(h, c, frame)
 		}
 	})
 }

@@ -21,29 +21,8 @@ import (
 //
 // A connection is usable once the upgrade is done (no hello).
 func newGorillaRaw() http.Handler {
-	h := newHub()
 	// 1 KiB buffers, as gorilla's chat example sets them.
-	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, CheckOrigin: func(*http.Request) bool { return true }}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		c := &gorillaConn{conn: conn, out: make(chan []byte, 256), done: make(chan struct{})}
-		go c.writePump()
-		defer func() {
-			h.leaveAll(c)
-			close(c.done)
-			conn.Close()
-		}()
-		for {
-			_, frame, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			h.handleRaw(c, frame)
-		}
-	})
+	return gorillaHub(websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, CheckOrigin: func(*http.Request) bool { return true }}, (*hub).handleRaw)
 }
 
 // handleRaw runs one raw command frame from m; a malformed one is ignored.
