@@ -12,14 +12,16 @@
 //	reader       Serve/Start; on a ReadWaiter    ReadFrame; rate-limit buckets; inSeq; no bytes are waiting (ReadWaiter: the
 //	             (WebSocket on Linux) again by   answers pings, completes acks; ends   poller starts it again when some
 //	             the poller when bytes arrive    the transport (finish)                arrive), or the transport ends
-//	writer       whoever queues a message, when  every write to the transport; outSeq; the queue is empty, or the transport
-//	             none runs (kick)                coalescing                            ends (finish waits for it)
+//	writer       whoever queues a message, when  every write to the transport; outSeq; the queue stayed empty for writeLinger
+//	             none runs (kick)                coalescing                            (100-200 ms), or the transport ends
+//	                                                                                   (finish waits for it)
 //	heartbeat    timers (time.AfterFunc)         pings, the pong and idle deadlines    at once
 //	closer       Serve (context.AfterFunc)       conn.Close, so a writer stuck on a    at once, after closing (finish waits)
 //	                                             stalled peer and a waiting reader
 //	                                             are freed
-//	dispatcher   the reader, on demand, while    runs the Handler, one event at a      evq is empty or the session has ended;
-//	             events wait                     time, in order                        Wait waits for it
+//	dispatcher   the reader, on demand, while    runs the Handler, one event at a      no event came for dispatchLinger
+//	             events wait                     time, in order                        (100-200 ms), or the session has
+//	                                                                                   ended; Wait waits for it
 //	owner        between transports: the         waits for Attach (handoff), then      the next transport is served, or
 //	             reader that finished            serves the next transport             the session ends
 //	attacher     a resuming connection's         nothing: hands its conn to the owner  the owner took it or refused it

@@ -131,7 +131,7 @@ type Session struct {
 	waited      bool           // Wait was called: no dispatcher starts any more; guarded by dmu
 	dispatching atomic.Bool    // a dispatcher goroutine runs; it exits when evq is empty
 	dispatchFn  func()         // s.dispatchLoop, made once: a go statement of a method call allocates its closure every time
-	idleHook    func()         // tests: runs when a dispatcher found evq empty
+	idleHook    func()         // tests: runs when a dispatcher is about to end
 
 	// Acks of Requests: the caller of Request, and the reader that completes them.
 	ackMu   sync.Mutex

@@ -478,8 +478,8 @@ func TestHoldReports(t *testing.T) {
 }
 
 // TestDispatcherOnDemand: events arriving in bursts of every size, some while the handler
-// is still busy with the previous ones, are handled once each, in order; an idle session
-// keeps no dispatcher goroutine.
+// is still busy with the previous ones, are handled once each, in order, by a dispatcher
+// that lingers between bursts; an idle session keeps none once dispatchLinger has passed.
 func TestDispatcherOnDemand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeConn()
@@ -505,7 +505,14 @@ func TestDispatcherOnDemand(t *testing.T) {
 			}
 			c.in <- []byte(b.String())
 			if i%100 == 0 {
-				synctest.Wait() // let the queue run dry: the dispatcher exits
+				synctest.Wait() // let the queue run dry: the dispatcher lingers
+			}
+			if i%300 == 0 {
+				time.Sleep(2 * dispatchLinger) // and exits: the next event starts another
+				synctest.Wait()
+				if s.dispatching.Load() {
+					t.Fatalf("after event %d: a dispatcher still runs %v after the queue ran dry", i, 2*dispatchLinger)
+				}
 			}
 		}
 		synctest.Wait()
@@ -519,6 +526,8 @@ func TestDispatcherOnDemand(t *testing.T) {
 			t.Fatalf("handled %d events, want %d", len(got), n)
 		}
 		mu.Unlock()
+		time.Sleep(2 * dispatchLinger)
+		synctest.Wait()
 		if s.dispatching.Load() {
 			t.Fatal("a dispatcher still runs with nothing to handle")
 		}

@@ -239,6 +239,9 @@ func (c *Conn) WriteFrame(msgs [][]byte) error {
 	if err := c.c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
 		return err
 	}
+	if len(msgs) == 1 { // gorilla's WriteMessage keeps its message writer on the stack
+		return c.c.WriteMessage(websocket.TextMessage, msgs[0])
+	}
 	w, err := c.c.NextWriter(websocket.TextMessage)
 	if err != nil {
 		return err
