@@ -49,7 +49,7 @@ func eventuallyNone(t *testing.T, what string, marks ...string) {
 }
 
 // TestIdleSessionsHoldNoGoroutine: a session's writer runs only while it has something
-// to write, on every transport; on WebSocket (Linux, plain TCP) its reader too runs only
+// to write and its dispatcher only while events come, on every transport; on WebSocket (Linux, plain TCP) its reader too runs only
 // while bytes arrive. Sessions that idled answer at once when spoken to again, and go
 // idle again.
 func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
@@ -67,6 +67,7 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 		idle := func() {
 			t.Helper()
 			eventuallyNone(t, "session writers", "session.(*served).write")
+			eventuallyNone(t, "session dispatchers", "session.(*Session).dispatchLoop")
 			if tr == "websocket" && runtime.GOOS == "linux" {
 				eventuallyNone(t, "server session readers", "session.(*served).readOn", "transport/ws.(*Conn)")
 			}
