@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/centrifugal/centrifuge v0.40.1
 	github.com/go-chi/chi/v5 v5.5.0
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/gorilla/websocket v1.5.3
 	github.com/igm/sockjs-go/v3 v3.0.3
 	github.com/prometheus/client_golang v1.25.0

@@ -44,6 +44,7 @@ func main() {
 	baseline := flag.String("baseline", "results/smoke-baseline.json", "the smoke guard's baseline")
 	writeBaseline := flag.Bool("write-baseline", false, "with -smoke: measure the guard's ratios and write them to -baseline (make bench-smoke-baseline)")
 	echoRounds := flag.Int("echo-rounds", 0, "override the round trips per client of echo and fallbacks (for profiling)")
+	profiles := flag.Bool("profiles", true, "after the runs, profile the echo and fallback targets that ran and report where their CPU goes (never with -smoke)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -157,6 +158,12 @@ func main() {
 				time.Sleep(p.Pause)
 			}
 		}
+	}
+	if *profiles && !*smoke {
+		log.Printf("profile pass: where the echo and fallback targets' CPU goes")
+		profilePass(res, p, func(sc string, t target) bool {
+			return (*only == "" || contains(strings.Split(*only, ","), sc)) && (*targets == "" || matchAny(t.Name, strings.Split(*targets, ",")))
+		})
 	}
 	res.Elapsed = time.Since(start)
 	res.Machine = machine()

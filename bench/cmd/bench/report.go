@@ -27,6 +27,9 @@ type results struct {
 	Machine [][2]string
 	Samples map[string]map[string][]sample // scenario -> target -> runs
 	Errors  map[string]map[string][]string
+	// Profiles are the profile pass's owners (profile.go): scenario -> target.
+	Profiles      map[string]map[string]profileShares `json:",omitempty"`
+	ProfileErrors map[string]string                   `json:",omitempty"`
 }
 
 func newResults(p params) *results {
@@ -272,6 +275,7 @@ func (r *results) markdown(ss []scenario) string {
 			w("\n")
 		}
 	}
+	b.WriteString(r.profileSection())
 	return b.String()
 }
 

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// A profile pass answers "where does the rest go" for a target that is missed: after the
+// measured runs, one more echo run of each target below under a CPU profile, whose
+// samples are charged to the innermost library on their stack (owners). From the share
+// sockhop's own code takes, the report shows how low a ratio could go were that code
+// free: a floor above the target means the target is out of reach on these libraries.
+
+// profiled are the targets profiled, by scenario.
+var profiled = []struct {
+	sc string
+	t  target
+}{
+	{"echo", tSockhop}, {"echo", tCentrifuge},
+	{"fallbacks", tSockhop}, {"fallbacks", tSockhopStream}, {"fallbacks", tSockhopPoll},
+	{"fallbacks", tSockjsStream}, {"fallbacks", tSockjsPoll},
+}
+
+// Owners, in the order the report shows them.
+const (
+	ownKernel  = "kernel (system calls)"
+	ownSockhop = "sockhop"
+	ownHTTP    = "net/http"
+	ownSockjs  = "sockjs-go"
+	ownGorilla = "gorilla/websocket"
+	ownCentri  = "centrifuge"
+	ownApp     = "peer's handler"
+	ownGC      = "garbage collector"
+	ownRuntime = "Go runtime, other"
+)
+
+var owners = []string{ownKernel, ownSockhop, ownHTTP, ownSockjs, ownGorilla, ownCentri, ownApp, ownGC, ownRuntime}
+
+// ownerPrefixes map a function name's prefix to its owner, tried in order.
+var ownerPrefixes = []struct{ prefix, owner string }{
+	{"github.com/sockhop/", ownSockhop},
+	{"github.com/igm/sockjs-go/", ownSockjs},
+	{"net/http.", ownHTTP},
+	{"github.com/gorilla/websocket.", ownGorilla},
+	{"github.com/centrifugal/", ownCentri},
+	{"main.", ownApp},
+	{"runtime.gcBgMarkWorker", ownGC},
+	{"runtime.bgsweep", ownGC},
+	{"runtime.bgscavenge", ownGC},
+}
+
+// profileWindow is how long each profile samples, after profileWarm of the run.
+const (
+	profileWarm   = time.Second
+	profileWindow = 4 * time.Second
+)
+
+// profilePass profiles each target of profiled that ran (by -only and -targets) and
+// records the owners' shares in r.Profiles.
+func profilePass(r *results, p params, ran func(sc string, t target) bool) {
+	for _, pt := range profiled {
+		if !ran(pt.sc, pt.t) {
+			continue
+		}
+		clients := p.EchoClients
+		if pt.sc == "fallbacks" {
+			clients = p.FallbackClients
+		}
+		shares, total, err := profileEcho(pt.t, clients)
+		if err != nil {
+			r.profileFail(pt.sc, pt.t.Name, err)
+			continue
+		}
+		if r.Profiles == nil {
+			r.Profiles = map[string]map[string]profileShares{}
+		}
+		if r.Profiles[pt.sc] == nil {
+			r.Profiles[pt.sc] = map[string]profileShares{}
+		}
+		r.Profiles[pt.sc][pt.t.Name] = profileShares{Seconds: total.Seconds(), Share: shares}
+	}
+}
+
+// profileShares is one profile's CPU by owner: shares of Seconds sampled.
+type profileShares struct {
+	Seconds float64
+	Share   map[string]float64
+}
+
+func (r *results) profileFail(sc, t string, err error) {
+	if r.ProfileErrors == nil {
+		r.ProfileErrors = map[string]string{}
+	}
+	r.ProfileErrors[sc+": "+t] = err.Error()
+}
+
+// profileEcho runs clients echo clients against a fresh server of t for as long as it
+// takes to take a CPU profile of profileWindow, and returns the profile's owners.
+func profileEcho(t target, clients int) (map[string]float64, time.Duration, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, 0, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	saved := cfg.peerArgs
+	cfg.peerArgs += " -pprof " + addr
+	defer func() { cfg.peerArgs = saved }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e, err := startEnv(ctx, t)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer e.stop()
+	cs, err := openMany(ctx, t, e, &stats{}, clients, 20, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer closeAll(cs)
+	// The echo scenario's round trips, each client in a loop until the profile is taken.
+	runCtx, stopRun := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errs := make([]error, len(cs))
+	data := []byte(`"0123456789abcdef0123456789abcdef"`)
+	for i, c := range cs {
+		wg.Go(func() {
+			for runCtx.Err() == nil {
+				got, err := c.Call(runCtx, "echo", data)
+				if err != nil && runCtx.Err() == nil {
+					errs[i] = fmt.Errorf("client %d: %w", i, err)
+					return
+				}
+				if err == nil && string(got) != string(data) {
+					errs[i] = fmt.Errorf("client %d: echo %s, want %s", i, got, data)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(profileWarm)
+	prof, perr := fetchProfile(ctx, addr, profileWindow)
+	stopRun()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, 0, err // a client failed before the profile was taken
+	}
+	if perr != nil {
+		return nil, 0, perr
+	}
+	shares, total := attribute(prof)
+	if total == 0 {
+		return nil, 0, fmt.Errorf("the profile has no samples")
+	}
+	return shares, total, nil
+}
+
+func fetchProfile(ctx context.Context, addr string, d time.Duration) (*profile.Profile, error) {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("profile: %s: %s", resp.Status, b)
+	}
+	return profile.Parse(resp.Body)
+}
+
+// attribute charges each sample to an owner: the kernel when it is in a system call,
+// else the innermost function on its stack that belongs to a known library (the Go
+// runtime's own work, such as allocating, is its caller's), else the Go runtime. It
+// returns the owners' shares and the CPU time sampled.
+func attribute(p *profile.Profile) (map[string]float64, time.Duration) {
+	vi := -1
+	for i, st := range p.SampleType {
+		if st.Type == "cpu" {
+			vi = i
+		}
+	}
+	if vi < 0 {
+		return nil, 0
+	}
+	byOwner := map[string]int64{}
+	var total int64
+	for _, s := range p.Sample {
+		v := s.Value[vi]
+		total += v
+		byOwner[owner(s)] += v
+	}
+	shares := map[string]float64{}
+	if total == 0 {
+		return shares, 0
+	}
+	for o, v := range byOwner {
+		shares[o] = float64(v) / float64(total)
+	}
+	return shares, time.Duration(total)
+}
+
+func owner(s *profile.Sample) string {
+	var fns []string // innermost first
+	for _, loc := range s.Location {
+		for _, ln := range loc.Line { // inlined functions first
+			if ln.Function != nil {
+				fns = append(fns, ln.Function.Name)
+			}
+		}
+	}
+	for i, fn := range fns[:min(3, len(fns))] {
+		if fn == "syscall.RawSyscall6" || fn == "syscall.Syscall6" || strings.HasPrefix(fn, "internal/runtime/syscall") || (i == 0 && strings.HasPrefix(fn, "runtime/internal/syscall")) {
+			return ownKernel
+		}
+	}
+	for _, fn := range fns {
+		for _, op := range ownerPrefixes {
+			if strings.HasPrefix(fn, op.prefix) {
+				return op.owner
+			}
+		}
+	}
+	return ownRuntime
+}
+
+// profileSection is the report's "where the CPU goes" and the floors of the ratios.
+func (r *results) profileSection() string {
+	if len(r.Profiles) == 0 && len(r.ProfileErrors) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("### Where the CPU goes\n\nAfter the measured runs, one more echo run per target under a CPU profile (%s, after %s of load; the echo and fallbacks scenarios' client counts). Each sample is charged to the kernel when it is in a system call, else to the innermost library on its stack (the Go runtime's work, such as allocating, is charged to its caller); shares of the samples.\n\n", profileWindow, profileWarm)
+	w("| scenario, target | CPU sampled s |")
+	for _, o := range owners {
+		w(" %s |", o)
+	}
+	w("\n|---|---|%s\n", strings.Repeat("---|", len(owners)))
+	for _, pt := range profiled {
+		ps, ok := r.Profiles[pt.sc][pt.t.Name]
+		if !ok {
+			continue
+		}
+		w("| %s, %s | %.2f |", pt.sc, pt.t.Name, ps.Seconds)
+		for _, o := range owners {
+			if v := ps.Share[o]; v > 0 {
+				w(" %.1f%% |", 100*v)
+			} else {
+				w(" – |")
+			}
+		}
+		w("\n")
+	}
+	keys := make([]string, 0, len(r.ProfileErrors))
+	for k := range r.ProfileErrors {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		w("\n* PROFILE FAILED %s: %s", k, r.ProfileErrors[k])
+	}
+	var floors []string
+	for _, g := range r.goals() {
+		if g.issue != "21" || !g.le || !g.got.ok() || g.got.Med <= g.limit {
+			continue
+		}
+		sc, tn := profiledFor(g)
+		ps, ok := r.Profiles[sc][tn]
+		if !ok {
+			continue
+		}
+		mine := ps.Share[ownSockhop]
+		floor := g.got.Med * (1 - mine)
+		verdict := "within reach by sockhop's code alone"
+		if floor > g.limit {
+			verdict = "**out of reach** by sockhop's code alone: the rest is " + othersOf(ps)
+		}
+		floors = append(floors, fmt.Sprintf("| %s (%s) | %s | %.2f× | %.1f%% | %.2f× | %s |", g.figure, tn, g.target, g.got.Med, 100*mine, floor, verdict))
+	}
+	if len(floors) > 0 {
+		w("\n\nFloors of the missed targets: the median ratio were sockhop's share of the target's profile free (ratio × (1 − share)), everything else as measured.\n\n| figure | target | ratio | sockhop's share | floor | |\n|---|---|---|---|---|---|\n%s\n", strings.Join(floors, "\n"))
+	}
+	w("\n")
+	return b.String()
+}
+
+// profiledFor is the scenario and target whose profile a CPU goal is about ("" when none).
+func profiledFor(g goal) (sc, t string) {
+	switch {
+	case !strings.Contains(g.figure, "CPU per round trip"):
+		return "", ""
+	case strings.HasPrefix(g.figure, "echo "):
+		return "echo", tSockhop.Name
+	case strings.HasPrefix(g.figure, "xhr-streaming "):
+		return "fallbacks", tSockhopStream.Name
+	case strings.HasPrefix(g.figure, "xhr-polling "):
+		return "fallbacks", tSockhopPoll.Name
+	}
+	return "", ""
+}
+
+// othersOf names the largest owners of ps other than sockhop.
+func othersOf(ps profileShares) string {
+	type kv struct {
+		k string
+		v float64
+	}
+	var xs []kv
+	for _, o := range owners {
+		if o != ownSockhop && ps.Share[o] >= 0.03 {
+			xs = append(xs, kv{o, ps.Share[o]})
+		}
+	}
+	slices.SortFunc(xs, func(a, b kv) int {
+		if a.v > b.v {
+			return -1
+		}
+		if a.v < b.v {
+			return 1
+		}
+		return 0
+	})
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%s %.0f%%", x.k, 100*x.v)
+	}
+	return strings.Join(parts, ", ")
+}
