@@ -146,7 +146,7 @@ func (c *Conn) await(d time.Duration) bool {
 	if nc.SetReadDeadline(time.Time{}) != nil {
 		return true
 	}
-	return !errors.Is(err, os.ErrDeadlineExceeded)
+	return err == nil || !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // readLinger is how long a reader waits for the next frame before it ends and leaves the
