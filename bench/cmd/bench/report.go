@@ -740,6 +740,15 @@ var benchmarksMethod = `
   idle sessions (sockhop's three transports, 1,000 then 3,000 sessions: the slope),
   broadcast (1,000 members, 2,000 × 100 B), echo (100 clients × 200 round trips), fallbacks
   (20 clients × 200 echo round trips per HTTP transport vs the same server's WebSocket).
+* **Profile pass** (after the runs; ` + "`-profiles=false`" + ` skips it): one more echo run per
+  profiled target (sockhop's WebSocket and Centrifuge with the echo scenario's 100 clients;
+  sockhop's three transports and sockjs-go's two HTTP ones with the fallbacks' 20), a 4 s CPU
+  profile from the peer's net/http/pprof after 1 s of load. Each sample is charged to the
+  kernel when it is in a system call, else to the innermost library on its stack (sockhop,
+  net/http, sockjs-go, gorilla, Centrifuge, the peer's own handler), else to the garbage
+  collector or the Go runtime. The floor of a missed CPU target is its median ratio ×
+  (1 − sockhop's share of the profile): the ratio were sockhop's own code free. A floor above
+  the target means the rest of the cost is not sockhop's to remove.
 * **Smoke guard** (` + "`make bench-smoke`" + `, in CI): after every peer and scenario once at tiny
   counts, 5 repetitions of sockhop and the raw gorilla hub side by side, interleaved in small chunks (1,500 idle connections; echo,
   10 clients × 200 round trips, also over xhr-streaming and xhr-polling) give five ratios:
@@ -765,8 +774,9 @@ two-node rows, in about a minute:
 One scenario or peer: ` + "`cd bench && go build -o bin/peer ./cmd/peer && go run ./cmd/bench -only echo -targets sockhop -runs 1`" + `.
 Profiles: ` + "`bench/bin/peer -kind sockhop -pprof 127.0.0.1:6060`" + ` serves net/http/pprof; the harness's
 ` + "`-peer-args \"-pprof 127.0.0.1:6060\"`" + `, ` + "`-hold 40s`" + ` (keep the idle connections open) and
-` + "`-echo-rounds N`" + ` make room to take one. Profiles behind the missed targets:
-` + "`bench/results/*-profiles.md`" + `.
+` + "`-echo-rounds N`" + ` make room to take one. The profile pass alone (with its runs):
+` + "`cd bench && taskset -c 1 bin/bench -only echo,fallbacks -targets \"sockhop,sockjs-go xhr,centrifuge\" -runs 1`" + `.
+Profiles behind the missed targets, read function by function: ` + "`bench/results/*-profiles.md`" + `.
 `
 
 // handWritten returns the sections of a BENCHMARKS.md that a run does not write: those
