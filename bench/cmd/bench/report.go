@@ -207,7 +207,7 @@ func (r *results) markdown(ss []scenario) string {
 		case strings.HasPrefix(sc.Key, "idle-"):
 			n := strings.TrimPrefix(sc.Key, "idle-")
 			slope := r.has(sc.Key, "slope_kib")
-			w("### Idle connections: %s\n\nOpen %s connections (handshake complete), 50 at a time; memory = growth of the server's VmRSS, %s after the last open, divided by the connections; CPU = the server's CPU time while opening, per connection.", n, n, p.Settle)
+			w("### Idle connections: %s\n\nOpen %s connections (handshake complete), 50 at a time; memory = growth of the server's VmRSS, %s after the last open, divided by the connections; CPU = the server's CPU time while opening, per connection. Load generator busy = the harness's own CPU time while opening over the time it took (100 = its whole core): near 100, the connection rate is the load generator's as much as the server's, and a protocol with a handshake of its own (sockhop's hello and welcome, Centrifuge's connect) pays for it on the generator's core too.", n, n, p.Settle)
 			if sc.run == nil {
 				w(" Read on the way to the largest idle scenario, in the same measurement (the server then goes on to more connections).")
 			}
@@ -218,18 +218,18 @@ func (r *results) markdown(ss []scenario) string {
 			if slope {
 				w(" slope KiB per connection | × gorilla raw |")
 			}
-			w(" connections/s | × gorilla JSON | × gorilla raw | CPU ms per connection |\n|---|---|---|---|")
+			w(" connections/s | × gorilla JSON | × gorilla raw | CPU ms per connection | load generator busy %% |\n|---|---|---|---|")
 			if slope {
 				w("---|---|")
 			}
-			w("---|---|---|---|\n")
+			w("---|---|---|---|---|\n")
 			for _, t := range sc.Targets {
 				w("| %s | %s | %s | %s |", t.Name, r.get(sc.Key, t.Name, "kib_per_conn"), r.ratio(sc.Key, t.Name, ref, "kib_per_conn").ratioString(), r.ratio(sc.Key, t.Name, raw, "kib_per_conn").ratioString())
 				if slope {
 					w(" %s | %s |", r.get(sc.Key, t.Name, "slope_kib"), r.ratio(sc.Key, t.Name, raw, "slope_kib").ratioString())
 				}
-				w(" %s | %s | %s | %s |\n", r.get(sc.Key, t.Name, "conn_per_s"), r.ratio(sc.Key, t.Name, ref, "conn_per_s").ratioString(), r.ratio(sc.Key, t.Name, raw, "conn_per_s").ratioString(),
-					r.get(sc.Key, t.Name, "cpu_ms_per_conn"))
+				w(" %s | %s | %s | %s | %s |\n", r.get(sc.Key, t.Name, "conn_per_s"), r.ratio(sc.Key, t.Name, ref, "conn_per_s").ratioString(), r.ratio(sc.Key, t.Name, raw, "conn_per_s").ratioString(),
+					r.get(sc.Key, t.Name, "cpu_ms_per_conn"), r.get(sc.Key, t.Name, "client_pct"))
 			}
 		case sc.Key == "broadcast":
 			w("### Broadcast: %d members, %d × %d B\n\nOne room of %d members; another client asks for %d broadcasts of a %d-byte string; measured from that request until every member has every message (%s deliveries). CPU = the server process's CPU time (both nodes for the two-node rows; Redis or NATS itself not counted). × 1 node = a two-node row's delivered msg/s over the one-node sockhop row's, run by run.\n\n",

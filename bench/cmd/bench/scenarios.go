@@ -7,6 +7,7 @@ import (
 	"log"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -271,18 +272,20 @@ func idle(ctx context.Context, t target, e *env, n, from int, settle time.Durati
 	var cs []*Client
 	defer func() { closeAll(cs) }()
 	var el time.Duration
-	var cpu time.Duration
+	var cpu, self time.Duration
 	open := func(k int) error {
 		c0, err := e.cpu()
 		if err != nil {
 			return err
 		}
+		s0 := selfCPU()
 		t0 := time.Now()
 		more, err := openMany(ctx, t, e, st, k, 50, nil)
 		if err != nil {
 			return err
 		}
 		el += time.Since(t0)
+		self += selfCPU() - s0
 		c1, err := e.cpu()
 		if err != nil {
 			closeAll(more)
@@ -307,6 +310,7 @@ func idle(ctx context.Context, t target, e *env, n, from int, settle time.Durati
 			m[pre+"kib_per_conn"] = float64(rFrom-r0) / float64(from) / 1024
 			m[pre+"conn_per_s"] = float64(from) / el.Seconds()
 			m[pre+"cpu_ms_per_conn"] = cpu.Seconds() * 1000 / float64(from)
+			m[pre+"client_pct"] = self.Seconds() / el.Seconds() * 100
 		}
 	}
 	if err := open(n - from); err != nil {
@@ -327,6 +331,9 @@ func idle(ctx context.Context, t target, e *env, n, from int, settle time.Durati
 	m["kib_per_conn"] = float64(r1-r0) / float64(n) / 1024
 	m["conn_per_s"] = float64(n) / el.Seconds()
 	m["cpu_ms_per_conn"] = cpu.Seconds() * 1000 / float64(n)
+	// How busy the load generator was while opening (100 = its whole core): near 100, the
+	// connection rate measures this process as much as the server.
+	m["client_pct"] = self.Seconds() / el.Seconds() * 100
 	if from > 0 {
 		m["slope_kib"] = float64(r1-rFrom) / float64(n-from) / 1024
 	}
@@ -485,4 +492,13 @@ func echo(ctx context.Context, t target, e *env, n, rounds int) (map[string]floa
 		"rt_per_s":      total / el.Seconds(),
 		"another":       float64(st.another.Load()),
 	}, nil
+}
+
+// selfCPU is this process's CPU time (user + system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
