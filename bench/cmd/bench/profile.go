@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -131,29 +129,12 @@ func profileEcho(t target, clients int) (map[string]float64, time.Duration, erro
 	defer closeAll(cs)
 	// The echo scenario's round trips, each client in a loop until the profile is taken.
 	runCtx, stopRun := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	errs := make([]error, len(cs))
-	data := []byte(`"0123456789abcdef0123456789abcdef"`)
-	for i, c := range cs {
-		wg.Go(func() {
-			for runCtx.Err() == nil {
-				got, err := c.Call(runCtx, "echo", data)
-				if err != nil && runCtx.Err() == nil {
-					errs[i] = fmt.Errorf("client %d: %w", i, err)
-					return
-				}
-				if err == nil && string(got) != string(data) {
-					errs[i] = fmt.Errorf("client %d: echo %s, want %s", i, got, data)
-					return
-				}
-			}
-		})
-	}
+	done := make(chan error, 1)
+	go func() { done <- echoRounds(runCtx, cs, -1, nil) }()
 	time.Sleep(profileWarm)
 	prof, perr := fetchProfile(ctx, addr, profileWindow)
 	stopRun()
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := <-done; err != nil {
 		return nil, 0, err // a client failed before the profile was taken
 	}
 	if perr != nil {

@@ -436,33 +436,7 @@ func echo(ctx context.Context, t target, e *env, n, rounds int) (map[string]floa
 		return nil, err
 	}
 	defer closeAll(cs)
-	data := []byte(`"0123456789abcdef0123456789abcdef"`)
-	roundTrips := func(k int, lat []time.Duration) error {
-		var wg sync.WaitGroup
-		errs := make([]error, len(cs))
-		for i, c := range cs {
-			wg.Go(func() {
-				for j := range k {
-					t0 := time.Now()
-					got, err := c.Call(ctx, "echo", data)
-					if err != nil {
-						errs[i] = fmt.Errorf("client %d round %d: %w", i, j, err)
-						return
-					}
-					if string(got) != string(data) {
-						errs[i] = fmt.Errorf("client %d: echo %s, want %s", i, got, data)
-						return
-					}
-					if lat != nil {
-						lat[i*k+j] = time.Since(t0)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		return errors.Join(errs...)
-	}
-	if err := roundTrips(5, nil); err != nil { // warm up
+	if err := echoRounds(ctx, cs, 5, nil); err != nil { // warm up
 		return nil, err
 	}
 	lat := make([]time.Duration, n*rounds)
@@ -471,7 +445,7 @@ func echo(ctx context.Context, t target, e *env, n, rounds int) (map[string]floa
 		return nil, err
 	}
 	t0 := time.Now()
-	if err := roundTrips(rounds, lat); err != nil {
+	if err := echoRounds(ctx, cs, rounds, lat); err != nil {
 		return nil, err
 	}
 	el := time.Since(t0)
@@ -492,6 +466,41 @@ func echo(ctx context.Context, t target, e *env, n, rounds int) (map[string]floa
 		"rt_per_s":      total / el.Seconds(),
 		"another":       float64(st.another.Load()),
 	}, nil
+}
+
+// echoData is what the echo round trips send: a 32-byte string.
+var echoData = []byte(`"0123456789abcdef0123456789abcdef"`)
+
+// echoRounds has every client of cs make k sequential echo round trips at once (k < 0:
+// until ctx is done, which then is no error), noting round j of client i's latency in
+// lat[i*k+j] when lat is not nil.
+func echoRounds(ctx context.Context, cs []*Client, k int, lat []time.Duration) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		wg.Go(func() {
+			for j := 0; k < 0 || j < k; j++ {
+				t0 := time.Now()
+				got, err := c.Call(ctx, "echo", echoData)
+				if err != nil {
+					if k < 0 && ctx.Err() != nil {
+						return
+					}
+					errs[i] = fmt.Errorf("client %d round %d: %w", i, j, err)
+					return
+				}
+				if string(got) != string(echoData) {
+					errs[i] = fmt.Errorf("client %d: echo %s, want %s", i, got, echoData)
+					return
+				}
+				if lat != nil {
+					lat[i*k+j] = time.Since(t0)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // selfCPU is this process's CPU time (user + system).
