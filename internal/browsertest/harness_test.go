@@ -169,6 +169,13 @@ func (a *app) shutdown() {
 			a.t.Errorf("Shutdown: %v", err)
 		}
 	}
+	// Then net/http's, as README says a server stops: it lets the answers in flight finish.
+	// The poll that carries a session's close message has its handler return before
+	// net/http writes the answer's last chunk; killing its connection at once loses that
+	// chunk, and the client reports 1006 where the server said 1001.
+	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = a.ts.Config.Shutdown(hctx)
+	hcancel()
 	// httptest's Close waits for every handler; one that a Shutdown past its deadline left
 	// running would hold the package until go test's timeout.
 	a.ts.CloseClientConnections()

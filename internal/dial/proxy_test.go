@@ -34,13 +34,15 @@ func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	down, _, err := http.NewResponseController(w).Hijack()
+	// What net/http read ahead of the handler (its background read takes the first byte
+	// the client sends) is in brw's reader: the tunnel starts with it.
+	down, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		up.Close()
 		return
 	}
 	p.wg.Add(2)
-	go func() { defer p.wg.Done(); _, _ = io.Copy(up, down); up.Close() }()
+	go func() { defer p.wg.Done(); _, _ = io.Copy(up, brw.Reader); up.Close() }()
 	go func() { defer p.wg.Done(); _, _ = io.Copy(down, up); down.Close() }()
 }
 
