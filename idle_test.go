@@ -49,9 +49,9 @@ func eventuallyNone(t *testing.T, what string, marks ...string) {
 }
 
 // TestIdleSessionsHoldNoGoroutine: a session's writer runs only while it has something
-// to write and its dispatcher only while events come, on every transport; on WebSocket (Linux, plain TCP) its reader too runs only
-// while bytes arrive. Sessions that idled answer at once when spoken to again, and go
-// idle again.
+// to write and its dispatcher only while events come, on every transport; on WebSocket
+// (Linux, plain TCP) its reader too runs only while bytes arrive. Sessions that idled
+// answer at once when spoken to again, and go idle again.
 func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
 		_, url := testServer(t, sockhop.Options{}, func(srv *sockhop.Server) {

@@ -26,8 +26,9 @@ func (s *Session) wakeDispatcher() {
 // dispatchLinger is how long a dispatcher whose queue is empty waits for the next event
 // before it ends (between one and two of it), like the writer's writeLinger: a busy
 // session keeps its dispatcher, and the stack its handlers grew, instead of starting a
-// goroutine per event. Starting one per event cost the echo benchmark about 8 % of the
-// server's CPU, most of it growing the new goroutine's stack in the handler.
+// goroutine per event. A goroutine per event showed as about 8 % of the echo benchmark's
+// CPU profile (most of it growing the new goroutine's stack in the handler); the linger
+// measured 2-3.5 % less CPU per round trip.
 const dispatchLinger = 100 * time.Millisecond
 
 // dispatchLoop handles the queued events in order, one at a time, and exits when none

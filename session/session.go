@@ -129,7 +129,7 @@ type Session struct {
 	dmu         sync.Mutex
 	dispatchers sync.WaitGroup // the dispatcher goroutine, while one runs; Add guarded by dmu
 	waited      bool           // Wait was called: no dispatcher starts any more; guarded by dmu
-	dispatching atomic.Bool    // a dispatcher goroutine runs; it exits when evq is empty
+	dispatching atomic.Bool    // a dispatcher goroutine runs; it exits when evq stayed empty for dispatchLinger
 	dispatchFn  func()         // s.dispatchLoop, made once: a go statement of a method call allocates its closure every time
 	idleHook    func()         // tests: runs when a dispatcher is about to end
 

@@ -136,12 +136,16 @@ func TestLadder(t *testing.T) {
 		opts  sockhop.Options
 		proxy *proxyMode
 		want  string
-		max   time.Duration
+		// also is a transport that may win instead: the ladder races the next rung beside
+		// a late one (happy eyeballs), and on a loaded machine xhr-streaming's hello can
+		// take longer than xhr-polling's whole start, which began ~300 ms after it.
+		also string
+		max  time.Duration
 	}{
 		{name: "websocket", want: "websocket", max: 10 * time.Second},
 		{name: "refused upgrade", opts: sockhop.Options{DisableWebSocket: true}, want: "xhr-streaming", max: 10 * time.Second},
 		{name: "stripped upgrade", proxy: ptr(stripUpgrade), want: "xhr-streaming", max: 10 * time.Second},
-		{name: "stalled upgrade", proxy: ptr(stallUpgrade), want: "xhr-streaming", max: 15 * time.Second},
+		{name: "stalled upgrade", proxy: ptr(stallUpgrade), want: "xhr-streaming", also: "xhr-polling", max: 15 * time.Second},
 		{name: "buffering proxy", proxy: ptr(bufferAll), want: "xhr-polling", max: 15 * time.Second},
 	}
 	for _, tc := range cases {
@@ -155,7 +159,7 @@ func TestLadder(t *testing.T) {
 			var c connected
 			tab.Eval(`T.start()`, &c)
 			t.Logf("time-to-connected %-17s %5d ms on %s", tc.name+":", c.MS, c.Transport)
-			if c.Transport != tc.want {
+			if c.Transport != tc.want && (tc.also == "" || c.Transport != tc.also) {
 				t.Errorf("connected on %s, want %s\n%s", c.Transport, tc.want, tab.LogText())
 			}
 			if time.Duration(c.MS)*time.Millisecond > tc.max {
@@ -177,8 +181,8 @@ func TestLadder(t *testing.T) {
 			var again connected
 			tab.Eval(`T.start()`, &again)
 			t.Logf("time-to-connected %-17s %5d ms on %s (remembered)", tc.name+":", again.MS, again.Transport)
-			if again.Transport != tc.want {
-				t.Errorf("after reload: connected on %s, want %s", again.Transport, tc.want)
+			if again.Transport != c.Transport {
+				t.Errorf("after reload: connected on %s, want %s (the transport that worked)", again.Transport, c.Transport)
 			}
 			var tries int
 			tab.Eval(`wsTries`, &tries)
