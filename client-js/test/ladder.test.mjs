@@ -69,12 +69,17 @@ test('without a measured round trip the open timeout decides, as before', async 
   assert.equal(w.c.lateMs, 120);
 });
 
-/** connectedOn returns a world connected on xhr-streaming with server-driven fakes. */
-async function connectedOn(opts = {}) {
+/**
+ * connectedOn returns a world connected on xhr-streaming with server-driven fakes. A later
+ * transport's hello goes to later(f) when it is given (set before the transport exists, so
+ * that a hello sent as it opens is not answered before the test can hold it).
+ */
+async function connectedOn(opts = {}, later = null) {
   const all = [];
   const drive = (f) => {
     all.push(f);
     f.onHello = () => {
+      if (later && f !== all[0]) return later(f);
       const h = f.sent.find((m) => m.t === 'hello');
       const resumed = !!h.resume;
       f.server({ t: 'welcome', sid: 's1', token: 't' + all.length, ping: 25000, pong: 20000, max: 65536, resumed, r: 0 });
@@ -87,17 +92,16 @@ async function connectedOn(opts = {}) {
 }
 
 test('a switch skips exactly the messages that arrived on the old transport after its hello', async () => {
-  const { w, all } = await connectedOn();
+  let probe;
+  const hold = new Promise((res) => (probe = res));
+  const { w, all } = await connectedOn({}, () => probe());
   const got = [];
   w.c.on('tick', (d) => got.push(d));
   const old = all[0];
   old.server(...[0, 1, 2].map((d) => ({ t: 'ev', n: 'tick', d })));
-  let probe;
-  const hold = new Promise((res) => (probe = res));
   w.c.migrate('websocket', 'up');
   await until(() => all.length === 2);
   const nu = all[1];
-  nu.onHello = () => probe();
   await hold;
   assert.deepEqual(nu.sent[0].resume.seq, 3);
   // Ticks 3 and 4 still come on the old transport after the probe's hello…
@@ -116,13 +120,12 @@ test('a switch skips exactly the messages that arrived on the old transport afte
 });
 
 test('a drop of the old transport while the switch is under way is no disconnect', async () => {
-  const { w, all } = await connectedOn();
+  const { w, all } = await connectedOn({}, () => {}); // the new transport's hello waits
   const got = [];
   w.c.on('tick', (d) => got.push(d));
   w.c.migrate('xhr-polling', 'down');
   await until(() => all.length === 2);
   const nu = all[1];
-  nu.onHello = () => {};
   await until(() => nu.sent.length === 1);
   all[0].drop(4002, 'replaced');
   w.c.emit('x', 1); // queued while no transport is in use
