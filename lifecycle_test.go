@@ -20,7 +20,10 @@ func TestOnDisconnectAfterLastHandler(t *testing.T) {
 		disconnected := make(chan struct{})
 		var handlerDone atomic.Bool
 		overlap := make(chan bool, 1)
-		_, url := testServer(t, sockhop.Options{ResumeGrace: -1, SockJSDisconnectDelay: 100 * time.Millisecond}, func(srv *sockhop.Server) {
+		// SockJSDisconnectDelay short enough to end a dropped SockJS session soon, long enough
+		// that a loaded machine sends the hello before an unpolled session expires (100 ms
+		// was not: the hello got 404 in CI).
+		_, url := testServer(t, sockhop.Options{ResumeGrace: -1, SockJSDisconnectDelay: time.Second}, func(srv *sockhop.Server) {
 			sockhop.On(srv, "slow", func(ctx context.Context, s *sockhop.Session, _ any) error {
 				close(started)
 				<-ctx.Done() // the session has ended
