@@ -205,8 +205,8 @@ func owner(s *profile.Sample) string {
 			}
 		}
 	}
-	for i, fn := range fns[:min(3, len(fns))] {
-		if fn == "syscall.RawSyscall6" || fn == "syscall.Syscall6" || strings.HasPrefix(fn, "internal/runtime/syscall") || (i == 0 && strings.HasPrefix(fn, "runtime/internal/syscall")) {
+	for _, fn := range fns[:min(3, len(fns))] {
+		if fn == "syscall.RawSyscall6" || fn == "syscall.Syscall6" || strings.HasPrefix(fn, "internal/runtime/syscall") {
 			return ownKernel
 		}
 	}
