@@ -146,7 +146,7 @@ func (s *Session) Resume(peerSeq uint64, first []byte) bool {
 	// an earlier resume whose transport died before they were written. Stale control
 	// messages (an earlier welcome, pings) are dropped; a close message stays.
 	var pool, fresh []item
-	pool = append(pool, s.retained...)
+	pool = s.retained.appendTo(pool)
 	for _, it := range s.queue {
 		switch {
 		case it.seq != 0:
@@ -174,7 +174,8 @@ func (s *Session) Resume(peerSeq uint64, first []byte) bool {
 	}
 	q = append(q, rest...)
 	s.queue = append(q, fresh...)
-	s.retained, s.retainedBytes, s.lost = nil, 0, false
+	s.retained.reset(0)
+	s.retainedBytes, s.lost = 0, false
 	s.signal()
 	return true
 }
@@ -183,29 +184,13 @@ func (s *Session) Resume(peerSeq uint64, first []byte) bool {
 func (s *Session) trim(peerSeq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := 0
-	for i < len(s.retained) && s.retained[i].seq <= peerSeq {
-		s.retainedBytes -= len(s.retained[i].b)
-		i++
+	r := &s.retained
+	for r.len() > 0 && r.at(0).seq <= peerSeq {
+		s.retainedBytes -= len(r.pop().b)
 	}
-	if i == 0 {
-		return
+	if r.len() == 0 {
+		r.reset(keepRetained) // an idle session does not keep the room of its largest burst
 	}
-	// Slicing the front off would leave retain's appends no room but by a new array, made
-	// again and again as the window slides (an allocation every few round trips of a
-	// session that requests and replies): the rest moves to the front instead when it is
-	// no longer than what was trimmed (so each message moves at most once on average).
-	if n := len(s.retained) - i; n <= i {
-		copy(s.retained, s.retained[i:])
-		clear(s.retained[n:])
-		s.retained = s.retained[:n]
-		if n == 0 && cap(s.retained) > keepRetained {
-			s.retained = nil // an idle session does not keep the room of its largest burst
-		}
-		return
-	}
-	clear(s.retained[:i])
-	s.retained = s.retained[i:]
 }
 
 // keepRetained is how many retained messages' room (48 bytes each) a session keeps once
@@ -221,14 +206,12 @@ func (s *Session) retain(batch []item) {
 	defer s.mu.Unlock()
 	for _, it := range batch {
 		if it.seq != 0 {
-			s.retained = append(s.retained, it)
+			s.retained.push(it)
 			s.retainedBytes += len(it.b)
 		}
 	}
-	for s.retainedBytes > s.cfg.ResumeBytes && len(s.retained) > 0 {
-		s.retainedBytes -= len(s.retained[0].b)
-		s.retained[0] = item{}
-		s.retained = s.retained[1:]
+	for s.retainedBytes > s.cfg.ResumeBytes && s.retained.len() > 0 {
+		s.retainedBytes -= len(s.retained.pop().b)
 		s.lost = true
 	}
 }

@@ -80,7 +80,7 @@ type Session struct {
 	queue         []item             // guarded by mu
 	queued        int                // bytes in queue; guarded by mu
 	closing       *events.CloseError // a graceful close was asked for; guarded by mu
-	retained      []item             // written counted messages not yet acknowledged, by seq; guarded by mu
+	retained      ring               // written counted messages not yet acknowledged, by seq; guarded by mu
 	retainedBytes int                // guarded by mu
 	lost          bool               // retained overflowed: a resume from before it is impossible; guarded by mu
 

@@ -636,9 +636,10 @@ func TestRateCharges(t *testing.T) {
 	}
 }
 
-// TestTrimKeepsOrder: trimming acknowledged messages, whether it slides the window or
-// moves the rest to the front, keeps the unacknowledged ones in order and the byte count
-// right, and a session with everything acknowledged keeps no more room than keepRetained.
+// TestTrimKeepsOrder: trimming acknowledged messages and retaining new ones, as the ring
+// wraps around its end and grows while wrapped, keeps the unacknowledged ones in order and
+// the byte count right, and a session with everything acknowledged keeps no more room than
+// keepRetained.
 func TestTrimKeepsOrder(t *testing.T) {
 	s := New(context.Background(), "trim", Config{}, HandlerFunc(func(context.Context, *events.Message) {}))
 	defer s.Abort(&events.CloseError{Code: events.CloseNormal})
@@ -653,28 +654,105 @@ func TestTrimKeepsOrder(t *testing.T) {
 	}
 	check := func(from uint64) {
 		t.Helper()
-		if len(s.retained) != int(next-from) || s.retainedBytes != 10*len(s.retained) {
-			t.Fatalf("retained %d messages, %d bytes; want %d", len(s.retained), s.retainedBytes, next-from)
+		retained := s.retained.appendTo(nil)
+		if len(retained) != int(next-from) || s.retainedBytes != 10*len(retained) {
+			t.Fatalf("retained %d messages, %d bytes; want %d", len(retained), s.retainedBytes, next-from)
 		}
-		for i, it := range s.retained {
+		for i, it := range retained {
 			if it.seq != from+uint64(i) {
 				t.Fatalf("retained[%d] has seq %d, want %d", i, it.seq, from+uint64(i))
 			}
 		}
 	}
 	add(10)
-	s.trim(3) // 7 left of 10: slides
+	s.trim(3) // 7 left of 10
 	check(4)
-	s.trim(8) // 2 left: moved to the front
+	add(8) // 15 of 16: wraps around the end
+	check(4)
+	s.trim(8)
 	check(9)
-	add(5)
+	add(5) // 16
+	add(5) // grows while wrapped
 	check(9)
 	s.trim(next - 1)
 	check(next)
 	add(300)
 	s.trim(next - 1)
 	check(next)
-	if cap(s.retained) > keepRetained {
-		t.Fatalf("kept room for %d messages after all were acknowledged", cap(s.retained))
+	if len(s.retained.buf) > keepRetained {
+		t.Fatalf("kept room for %d messages after all were acknowledged", len(s.retained.buf))
 	}
+}
+
+// TestRepliesAndEmitsExactlyOnce: a handler's replies and another goroutine's events,
+// queued together while the writer starts, lingers, ends and starts again, lose and
+// repeat nothing: every ack and every emitted event reaches the peer once, the emitted
+// ones in order.
+func TestRepliesAndEmitsExactlyOnce(t *testing.T) {
+	const events_, emits = 2000, 2000
+	c := newFakeConn()
+	var s *Session
+	s = New(context.Background(), "s1", Config{MaxQueuedEvents: 64}, HandlerFunc(func(ctx context.Context, m *events.Message) {
+		_ = s.Reply(m.ID, nil, nil)
+	}))
+	done := serve(s, c)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range emits {
+			if err := s.Emit("e", fmt.Appendf(nil, "%d", i)); err != nil {
+				t.Errorf("emit %d: %v", i, err)
+				return
+			}
+			if i%50 == 0 {
+				time.Sleep(time.Duration(i%7) * 20 * time.Millisecond / 7) // now and then past a linger
+			}
+		}
+	})
+	for i := range events_ {
+		c.in <- fmt.Appendf(nil, `{"t":"ev","n":"a","id":%d}`, i+1)
+		if i%100 == 0 {
+			time.Sleep(time.Duration(i%3) * 60 * time.Millisecond)
+		}
+	}
+	wg.Wait()
+	acks, emitted := map[int]int{}, []int{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(acks) < events_ || len(emitted) < emits {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %d of %d acks, %d of %d events", len(acks), events_, len(emitted), emits)
+		}
+		time.Sleep(10 * time.Millisecond)
+		acks, emitted = map[int]int{}, emitted[:0]
+		for _, f := range c.frames() {
+			for _, line := range strings.Split(f, "\n") {
+				var m struct {
+					T  string `json:"t"`
+					ID int    `json:"id"`
+					D  int    `json:"d"`
+				}
+				if err := json.Unmarshal([]byte(line), &m); err != nil {
+					t.Fatalf("frame line %q: %v", line, err)
+				}
+				switch m.T {
+				case "ack":
+					acks[m.ID]++
+				case "ev":
+					emitted = append(emitted, m.D)
+				}
+			}
+		}
+	}
+	for id, n := range acks {
+		if n != 1 {
+			t.Fatalf("ack %d written %d times", id, n)
+		}
+	}
+	for i, d := range emitted {
+		if d != i {
+			t.Fatalf("event %d is %d: lost, repeated or out of order (%v...)", i, d, emitted[max(0, i-3):min(len(emitted), i+3)])
+		}
+	}
+	s.Close(&events.CloseError{Code: events.CloseNormal})
+	<-done
+	s.Wait()
 }
