@@ -41,6 +41,7 @@ type stats struct {
 	bcast     atomic.Int64 // broadcast messages received
 	another   atomic.Int64 // c[2010,"Another connection still open"] frames seen
 	reconnect atomic.Int64 // xhr-streaming responses that ended and were reopened
+	rounds    atomic.Int64 // echo round trips completed
 }
 
 // Client is one benchmark connection.

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +77,7 @@ func profilePass(r *results, p params, ran func(sc string, t target) bool) {
 		if pt.sc == "fallbacks" {
 			clients = p.FallbackClients
 		}
-		shares, total, err := profileEcho(pt.t, clients)
+		ps, err := profileEcho(pt.t, clients)
 		if err != nil {
 			r.profileFail(pt.sc, pt.t.Name, err)
 			continue
@@ -85,14 +88,17 @@ func profilePass(r *results, p params, ran func(sc string, t target) bool) {
 		if r.Profiles[pt.sc] == nil {
 			r.Profiles[pt.sc] = map[string]profileShares{}
 		}
-		r.Profiles[pt.sc][pt.t.Name] = profileShares{Seconds: total.Seconds(), Share: shares}
+		r.Profiles[pt.sc][pt.t.Name] = ps
 	}
 }
 
-// profileShares is one profile's CPU by owner: shares of Seconds sampled.
+// profileShares is one profile's CPU by owner: shares of Seconds sampled; and the server
+// process's read and write system calls (/proc/PID/io syscr, syscw) per round trip over
+// the same window.
 type profileShares struct {
-	Seconds float64
-	Share   map[string]float64
+	Seconds       float64
+	Share         map[string]float64
+	Reads, Writes float64
 }
 
 func (r *results) profileFail(sc, t string, err error) {
@@ -103,11 +109,13 @@ func (r *results) profileFail(sc, t string, err error) {
 }
 
 // profileEcho runs clients echo clients against a fresh server of t for as long as it
-// takes to take a CPU profile of profileWindow, and returns the profile's owners.
-func profileEcho(t target, clients int) (map[string]float64, time.Duration, error) {
+// takes to take a CPU profile of profileWindow, and returns the profile's owners and the
+// server's system calls per round trip.
+func profileEcho(t target, clients int) (profileShares, error) {
+	var ps profileShares
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, 0, err
+		return ps, err
 	}
 	addr := l.Addr().String()
 	l.Close()
@@ -119,12 +127,13 @@ func profileEcho(t target, clients int) (map[string]float64, time.Duration, erro
 	defer cancel()
 	e, err := startEnv(ctx, t)
 	if err != nil {
-		return nil, 0, err
+		return ps, err
 	}
 	defer e.stop()
-	cs, err := openMany(ctx, t, e, &stats{}, clients, 20, nil)
+	st := &stats{}
+	cs, err := openMany(ctx, t, e, st, clients, 20, nil)
 	if err != nil {
-		return nil, 0, err
+		return ps, err
 	}
 	defer closeAll(cs)
 	// The echo scenario's round trips, each client in a loop until the profile is taken.
@@ -132,19 +141,55 @@ func profileEcho(t target, clients int) (map[string]float64, time.Duration, erro
 	done := make(chan error, 1)
 	go func() { done <- echoRounds(runCtx, cs, -1, nil) }()
 	time.Sleep(profileWarm)
+	pid := e.procs[0].pid()
+	io0, ioErr := syscallCounts(pid)
+	n0 := st.rounds.Load()
 	prof, perr := fetchProfile(ctx, addr, profileWindow)
+	io1, ioErr1 := syscallCounts(pid)
+	n1 := st.rounds.Load()
 	stopRun()
 	if err := <-done; err != nil {
-		return nil, 0, err // a client failed before the profile was taken
+		return ps, err // a client failed before the profile was taken
 	}
 	if perr != nil {
-		return nil, 0, perr
+		return ps, perr
 	}
 	shares, total := attribute(prof)
 	if total == 0 {
-		return nil, 0, fmt.Errorf("the profile has no samples")
+		return ps, fmt.Errorf("the profile has no samples")
 	}
-	return shares, total, nil
+	ps.Seconds, ps.Share = total.Seconds(), shares
+	if err := errors.Join(ioErr, ioErr1); err == nil && n1 > n0 {
+		ps.Reads = float64(io1[0]-io0[0]) / float64(n1-n0)
+		ps.Writes = float64(io1[1]-io0[1]) / float64(n1-n0)
+	}
+	return ps, nil
+}
+
+// syscallCounts returns the read and write system calls process pid has made
+// (/proc/PID/io: syscr, syscw).
+func syscallCounts(pid int) ([2]int64, error) {
+	var n [2]int64
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return n, err
+	}
+	found := 0
+	for line := range strings.Lines(string(b)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		i := slices.Index([]string{"syscr", "syscw"}, k)
+		if i < 0 {
+			continue
+		}
+		if n[i], err = strconv.ParseInt(v, 10, 64); err != nil {
+			return n, fmt.Errorf("/proc/%d/io: %s: %w", pid, k, err)
+		}
+		found++
+	}
+	if found != 2 {
+		return n, fmt.Errorf("/proc/%d/io has no syscr and syscw", pid)
+	}
+	return n, nil
 }
 
 func fetchProfile(ctx context.Context, addr string, d time.Duration) (*profile.Profile, error) {
@@ -227,18 +272,23 @@ func (r *results) profileSection() string {
 	}
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	w("### Where the CPU goes\n\nAfter the measured runs, one more echo run per target under a CPU profile (%s, after %s of load; the echo and fallbacks scenarios' client counts). Each sample is charged to the kernel when it is in a system call, else to the innermost library on its stack (the Go runtime's work, such as allocating, is charged to its caller); shares of the samples.\n\n", profileWindow, profileWarm)
-	w("| scenario, target | CPU sampled s |")
+	w("### Where the CPU goes\n\nAfter the measured runs, one more echo run per target under a CPU profile (%s, after %s of load; the echo and fallbacks scenarios' client counts). Each sample is charged to the kernel when it is in a system call, else to the innermost library on its stack (the Go runtime's work, such as allocating, is charged to its caller); shares of the samples. The server process's read and write system calls per round trip are counted over the same window (/proc/PID/io: syscr, syscw; a read that finds nothing counts too).\n\n", profileWindow, profileWarm)
+	w("| scenario, target | CPU sampled s | reads / writes per round trip |")
 	for _, o := range owners {
 		w(" %s |", o)
 	}
-	w("\n|---|---|%s\n", strings.Repeat("---|", len(owners)))
+	w("\n|---|---|---|%s\n", strings.Repeat("---|", len(owners)))
 	for _, pt := range profiled {
 		ps, ok := r.Profiles[pt.sc][pt.t.Name]
 		if !ok {
 			continue
 		}
 		w("| %s, %s | %.2f |", pt.sc, pt.t.Name, ps.Seconds)
+		if ps.Reads+ps.Writes > 0 {
+			w(" %.2f / %.2f |", ps.Reads, ps.Writes)
+		} else {
+			w(" – |")
+		}
 		for _, o := range owners {
 			if v := ps.Share[o]; v > 0 {
 				w(" %.1f%% |", 100*v)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"strings"
 	"testing"
 
@@ -61,10 +62,13 @@ func TestProfileFloors(t *testing.T) {
 		r.add("fallbacks", tSockhopStream.Name, run, map[string]float64{"cpu_ms_per_1k": 25})
 	}
 	r.Profiles = map[string]map[string]profileShares{"fallbacks": {
-		tSockhopPoll.Name:   {Seconds: 4, Share: map[string]float64{ownKernel: 0.4, ownHTTP: 0.35, ownSockhop: 0.15, ownSockjs: 0.1}},
+		tSockhopPoll.Name:   {Seconds: 4, Share: map[string]float64{ownKernel: 0.4, ownHTTP: 0.35, ownSockhop: 0.15, ownSockjs: 0.1}, Reads: 3.5, Writes: 2.06},
 		tSockhopStream.Name: {Seconds: 4, Share: map[string]float64{ownKernel: 0.4, ownHTTP: 0.1, ownSockhop: 0.5}},
 	}}
 	md := r.profileSection()
+	if !strings.Contains(md, "| fallbacks, sockhop xhr-polling | 4.00 | 3.50 / 2.06 |") || !strings.Contains(md, "| fallbacks, sockhop xhr-streaming | 4.00 | – |") {
+		t.Errorf("system calls per round trip not shown, or shown where not counted:\n%s", md)
+	}
 	// polling: 4.5× own WebSocket, floor 4.5 × 0.85 ≈ 3.82 > 3.0
 	if !strings.Contains(md, "| 4.50× | 15.0% | 3.82× | **out of reach**") || !strings.Contains(md, "kernel (system calls) 40%, net/http 35%, sockjs-go 10%") {
 		t.Errorf("polling floor not reported out of reach:\n%s", md)
@@ -72,5 +76,41 @@ func TestProfileFloors(t *testing.T) {
 	// streaming: 2.5×, floor 1.25 ≤ 2.0
 	if !strings.Contains(md, "| 2.50× | 50.0% | 1.25× | within reach") {
 		t.Errorf("streaming floor not reported within reach:\n%s", md)
+	}
+}
+
+// TestSyscallCounts: the counts grow by the reads and writes this process makes.
+func TestSyscallCounts(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	before, err := syscallCounts(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	for range 100 {
+		if _, err := w.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := syscallCounts(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after[0] - before[0]; d < 100 {
+		t.Errorf("reads grew by %d, want at least 100", d)
+	}
+	if d := after[1] - before[1]; d < 100 {
+		t.Errorf("writes grew by %d, want at least 100", d)
+	}
+	if _, err := syscallCounts(1 << 30); err == nil {
+		t.Error("no error for a process that does not exist")
 	}
 }

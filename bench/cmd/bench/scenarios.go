@@ -496,6 +496,7 @@ func echoRounds(ctx context.Context, cs []*Client, k int, lat []time.Duration) e
 				if lat != nil {
 					lat[i*k+j] = time.Since(t0)
 				}
+				c.st.rounds.Add(1)
 			}
 		})
 	}
