@@ -29,6 +29,7 @@ type Conn struct {
 	name      string        // transport of the latest receiving request; guarded by mu
 	receivers int           // receiving requests in flight; guarded by mu
 	ready     chan struct{} // closed while receivers > 0; guarded by mu
+	parked    bool          // a frame was handed to sockjs-go with no receiving request since; guarded by mu
 	completed uint64        // receiving requests that ended; guarded by mu
 	ended     chan struct{} // closed at the next end of a receiving request; guarded by mu
 	finalSent bool          // WriteFinal ran; guarded by mu
@@ -90,6 +91,7 @@ func (c *Conn) attach(name string) {
 	defer c.mu.Unlock()
 	c.name = name
 	c.receivers++
+	c.parked = false // this request takes what sockjs-go keeps
 	if c.receivers == 1 {
 		close(c.ready)
 	}
@@ -122,18 +124,26 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 	}
 }
 
-// WriteFrame hands msgs, joined by '\n', to the session as one SockJS message. It waits
-// until a receiving request (a stream or a poll) is there to carry it: sockjs-go would
-// buffer without bound for a client that stops polling, while sockhop's own queue is
-// bounded and closes such a session as a slow consumer.
+// WriteFrame hands msgs, joined by '\n', to the session as one SockJS message. While no
+// receiving request (a stream or a poll) is there to carry it, one frame is handed over
+// anyway: sockjs-go keeps it, and the next poll takes it and is answered at once, on its
+// own goroutine, rather than waiting for sockhop's writer. Any later frame waits for a
+// receiving request: sockjs-go would buffer without bound for a client that stops polling,
+// while sockhop's own queue is bounded and closes such a session as a slow consumer.
 func (c *Conn) WriteFrame(msgs [][]byte) error {
 	c.mu.Lock()
 	ready := c.ready
+	park := c.receivers == 0 && !c.parked && c.isStarted() && c.ctx.Err() == nil
+	if park {
+		c.parked = true
+	}
 	c.mu.Unlock()
-	select {
-	case <-ready:
-	case <-c.ctx.Done():
-		return transport.ErrClosed
+	if !park {
+		select {
+		case <-ready:
+		case <-c.ctx.Done():
+			return transport.ErrClosed
+		}
 	}
 	return c.write(msgs)
 }

@@ -163,3 +163,57 @@ func TestPollAgainAtOnce(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// TestOneFrameAheadOfThePoll: with no receiving request attached, one frame is handed to
+// sockjs-go at once, so that the next poll is answered with it without waiting for a
+// writer; a second frame waits for a poll (sockhop's queue stays the bound), and the
+// frames reach the client once each, in order.
+func TestOneFrameAheadOfThePoll(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		hc, open := sendServer(t, Options{})
+		c, base := open("ahead001")
+		write := func(m string) chan error {
+			done := make(chan error, 1)
+			go func() { done <- c.WriteFrame([][]byte{[]byte(m)}) }()
+			synctest.Wait()
+			return done
+		}
+		poll := func() string {
+			res, err := hc.Post(base+"xhr", "text/plain", nil)
+			if err != nil {
+				t.Fatalf("poll: %v", err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return string(b)
+		}
+		for round := range 3 {
+			first, second := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)
+			select {
+			case err := <-write(first):
+				if err != nil {
+					t.Fatalf("round %d: WriteFrame: %v", round, err)
+				}
+			default:
+				t.Fatalf("round %d: the first frame waited for a poll", round)
+			}
+			waiting := write(second)
+			select {
+			case err := <-waiting:
+				t.Fatalf("round %d: a second frame did not wait for a poll (%v)", round, err)
+			default:
+			}
+			got := poll()
+			if err := <-waiting; err != nil {
+				t.Fatalf("round %d: WriteFrame: %v", round, err)
+			}
+			if got == fmt.Sprintf("a[%q]\n", first) {
+				got += poll() // the second came after the first poll's answer
+			}
+			if want := fmt.Sprintf("a[%q]\na[%q]\n", first, second); got != want && got != fmt.Sprintf("a[%q,%q]\n", first, second) {
+				t.Fatalf("round %d: polls answered %q, want %q once each, in order", round, got, []string{first, second})
+			}
+		}
+	})
+}
