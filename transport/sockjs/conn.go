@@ -129,9 +129,9 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 // anyway: sockjs-go keeps it, and the next poll takes it and is answered at once, on its
 // own goroutine, rather than waiting for sockhop's writer. Any later frame waits for a
 // receiving request: sockjs-go would buffer without bound for a client that stops polling,
-// while sockhop's own queue is bounded and closes such a session as a slow consumer. (So
-// sockjs-go holds two frames at most: the one handed ahead, and one written while sockjs-go
-// had already answered the previous poll but sockhop had not yet seen that request end.)
+// while sockhop's own queue is bounded and closes such a session as a slow consumer. So
+// sockjs-go holds only the frame handed ahead, and what the writer wrote in the moment
+// between sockjs-go answering a poll and this request's end reaching detach (as before).
 func (c *Conn) WriteFrame(msgs [][]byte) error {
 	c.mu.Lock()
 	ready := c.ready
