@@ -174,8 +174,7 @@ func (s *Session) Resume(peerSeq uint64, first []byte) bool {
 	}
 	q = append(q, rest...)
 	s.queue = append(q, fresh...)
-	s.retained.reset(0)
-	s.retainedBytes, s.lost = 0, false
+	s.retained, s.retainedBytes, s.lost = ring{}, 0, false
 	s.signal()
 	return true
 }
@@ -188,8 +187,8 @@ func (s *Session) trim(peerSeq uint64) {
 	for r.len() > 0 && r.at(0).seq <= peerSeq {
 		s.retainedBytes -= len(r.pop().b)
 	}
-	if r.len() == 0 {
-		r.reset(keepRetained) // an idle session does not keep the room of its largest burst
+	if r.len() == 0 && len(r.buf) > keepRetained {
+		*r = ring{} // an idle session does not keep the room of its largest burst
 	}
 }
 

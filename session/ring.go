@@ -47,13 +47,3 @@ func (r *ring) appendTo(dst []item) []item {
 	dst = append(dst, r.buf[r.head:]...)
 	return append(dst, r.buf[:end-len(r.buf)]...)
 }
-
-// reset empties r, keeping its room unless that is more than keep items.
-func (r *ring) reset(keep int) {
-	if len(r.buf) > keep {
-		r.buf = nil
-	} else {
-		clear(r.buf)
-	}
-	r.head, r.n = 0, 0
-}

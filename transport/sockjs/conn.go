@@ -131,11 +131,11 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 // receiving request: sockjs-go would buffer without bound for a client that stops polling,
 // while sockhop's own queue is bounded and closes such a session as a slow consumer. So
 // sockjs-go holds only the frame handed ahead, and what the writer wrote in the moment
-// between sockjs-go answering a poll and this request's end reaching detach (as before).
+// between sockjs-go answering a poll and that poll's end reaching detach (as before).
 func (c *Conn) WriteFrame(msgs [][]byte) error {
 	c.mu.Lock()
 	ready := c.ready
-	park := c.receivers == 0 && !c.parked && c.isStarted() && c.ctx.Err() == nil
+	park := c.receivers == 0 && !c.parked && c.ctx.Err() == nil
 	if park {
 		c.parked = true
 	}

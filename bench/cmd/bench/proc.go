@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,17 +206,38 @@ func schedTime(pid int) (time.Duration, error) {
 
 // rss is VmRSS of pid in bytes.
 func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := procInts(fmt.Sprintf("/proc/%d/status", pid), "VmRSS")
+	return v[0] << 10, err // in kB
+}
+
+// procInts reads the integers of keys from a /proc file of "key: value [unit]" lines, in
+// the order of keys; a key missing is an error.
+func procInts(path string, keys ...string) ([]int64, error) {
+	vals := make([]int64, len(keys))
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return vals, err
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
+	found := 0
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(line, ":")
+		i := slices.Index(keys, k)
+		if !ok || i < 0 {
+			continue
 		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return vals, fmt.Errorf("%s: %s has no value", path, k)
+		}
+		if vals[i], err = strconv.ParseInt(f[0], 10, 64); err != nil {
+			return vals, fmt.Errorf("%s: %s: %w", path, k, err)
+		}
+		found++
 	}
-	return 0, errors.New("no VmRSS")
+	if found != len(keys) {
+		return vals, fmt.Errorf("%s has no %s", path, strings.Join(keys, ", "))
+	}
+	return vals, nil
 }
 
 // startRedis starts a private redis-server on a free loopback port.

@@ -7,9 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -169,27 +167,8 @@ func profileEcho(t target, clients int) (profileShares, error) {
 // syscallCounts returns the read and write system calls process pid has made
 // (/proc/PID/io: syscr, syscw).
 func syscallCounts(pid int) ([2]int64, error) {
-	var n [2]int64
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
-	if err != nil {
-		return n, err
-	}
-	found := 0
-	for line := range strings.Lines(string(b)) {
-		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
-		i := slices.Index([]string{"syscr", "syscw"}, k)
-		if i < 0 {
-			continue
-		}
-		if n[i], err = strconv.ParseInt(v, 10, 64); err != nil {
-			return n, fmt.Errorf("/proc/%d/io: %s: %w", pid, k, err)
-		}
-		found++
-	}
-	if found != 2 {
-		return n, fmt.Errorf("/proc/%d/io has no syscr and syscw", pid)
-	}
-	return n, nil
+	v, err := procInts(fmt.Sprintf("/proc/%d/io", pid), "syscr", "syscw")
+	return [2]int64{v[0], v[1]}, err
 }
 
 func fetchProfile(ctx context.Context, addr string, d time.Duration) (*profile.Profile, error) {
