@@ -51,6 +51,9 @@ func namedNode(r *http.Request, segs []string) string {
 	var id string
 	switch {
 	case segs[n-1] == "ws":
+		if r.URL.RawQuery == "" {
+			return "" // the browser's first connection: no query to parse
+		}
 		id = r.URL.Query().Get("node")
 	case n >= 4 && segs[n-4] == "sockjs":
 		id = segs[n-3]

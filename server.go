@@ -160,7 +160,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := strings.Trim(r.URL.Path, "/")
-	segs := strings.Split(path, "/")
+	var last [4]string
+	segs := lastSegments(&last, path)
 	if r = srv.route(w, r, segs); r == nil {
 		return // forwarded to the session's node
 	}
@@ -190,6 +191,22 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// lastSegments returns path's last segments, up to len(dst), in order: all that routing
+// looks at, without a slice of every segment per request.
+func lastSegments(dst *[4]string, path string) []string {
+	i := len(dst)
+	for i > 0 {
+		i--
+		j := strings.LastIndexByte(path, '/')
+		dst[i] = path[j+1:]
+		if j < 0 {
+			break
+		}
+		path = path[:j]
+	}
+	return dst[i:]
+}
+
 func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if srv.opts.DisableWebSocket {
 		http.Error(w, "sockhop: websocket transport disabled", http.StatusNotFound)
@@ -216,11 +233,12 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		srv.refuse(c, refused)
 		return
 	}
-	// Returning lets net/http release the connection's 8 KiB of buffers, which a hijacked
-	// connection no longer uses; the request's context ends with ServeHTTP, the session's
+	// The handshake runs on this goroutine, whose stack has grown already; the session
+	// goes on without it (accept detaches), so net/http lets the connection's buffers go
+	// when the welcome is out. The request's context ends with ServeHTTP, the session's
 	// does not.
 	r = r.WithContext(context.WithoutCancel(r.Context()))
-	go srv.accept(c, r, true)
+	srv.accept(c, r, true)
 }
 
 // clientKey is what the per-address limits count r's client as: its address (see

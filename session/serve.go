@@ -66,6 +66,7 @@ type served struct {
 	wake    chan struct{} // cap 1: a kick woke the lingering writer
 	lt      *time.Timer   // the writer's linger
 	wrote   bool          // the writer wrote since lt last fired
+	lingers bool          // writers linger: a writer ended before (see next)
 	spare   []item        // the writer's other batch buffer
 
 	// Heartbeats: the timers' callbacks.

@@ -222,12 +222,20 @@ func (t *served) write() {
 
 // next reports whether the writer goes on: something was queued meanwhile, or came while
 // it lingered.
+//
+// The transport's first writer does not linger: it wrote the welcome (and, on a resume,
+// what the peer missed), and a new session is silent until its client has read that.
 func (t *served) next() bool {
 	for {
 		if t.wstate.CompareAndSwap(wPending, wRunning) {
 			return true
 		}
-		if t.wstate.CompareAndSwap(wRunning, wLinger) {
+		if !t.lingers {
+			t.lingers = true // before the writer may end: the next one reads it
+			if t.wstate.CompareAndSwap(wRunning, wIdle) {
+				return false
+			}
+		} else if t.wstate.CompareAndSwap(wRunning, wLinger) {
 			return t.linger()
 		}
 		if t.wstate.Load() == wStopped {

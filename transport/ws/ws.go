@@ -107,6 +107,7 @@ type Conn struct {
 	br           *bufio.Reader // c's read buffer
 	rbuf         []byte        // the last text message read, reused for the next; reader's
 	poll         *pollConn     // nil: no poller (not Linux, or TLS)
+	waited       bool          // WaitRead was called before; reader's
 	writeTimeout time.Duration
 	closeOnce    sync.Once
 }
@@ -122,14 +123,17 @@ var (
 // poller (see [transport.ReadWaiter]).
 //
 // It first waits up to readLinger on the caller's goroutine: a busy connection keeps its
-// reader (and its grown stack) instead of handing over to the poller for every frame.
+// reader (and its grown stack) instead of handing over to the poller for every frame. The
+// first wait, after the hello, goes to the poller at once: a new session is silent until
+// its client has read the welcome, and most stay silent longer.
 func (c *Conn) WaitRead(f func()) bool {
 	if c.poll == nil || c.br == nil || c.br.Buffered() > 0 {
 		return false
 	}
-	if c.await(readLinger) {
+	if c.waited && c.await(readLinger) {
 		return false
 	}
+	c.waited = true
 	c.rbuf = nil // an idle connection keeps no message buffer
 	return c.poll.arm(f)
 }

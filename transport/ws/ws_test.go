@@ -107,9 +107,14 @@ func TestWaitReadBuffered(t *testing.T) {
 	if _, err := nc.Write(append(frame("one"), frame("two")...)); err != nil {
 		t.Fatal(err)
 	}
-	// Bytes waiting in the socket: WaitRead sees them within its linger and says read.
-	if c.WaitRead(func() { t.Error("called although WaitRead returned false") }) {
-		t.Fatal("WaitRead returned true with bytes waiting")
+	// The first wait does not linger: bytes already waiting in the socket fire the
+	// poller at once.
+	f, ch := waited()
+	if !c.WaitRead(f) {
+		t.Fatal("the first WaitRead lingered: it returned false")
+	}
+	if !fired(ch) {
+		t.Fatal("not fired although bytes were waiting in the socket")
 	}
 	if got, err := c.ReadFrame(); err != nil || string(got) != "one" {
 		t.Fatalf("read %q, %v", got, err)
@@ -120,7 +125,8 @@ func TestWaitReadBuffered(t *testing.T) {
 	if got, err := c.ReadFrame(); err != nil || string(got) != "two" {
 		t.Fatalf("read %q, %v", got, err)
 	}
-	// A frame that comes within the linger: read on the same goroutine.
+	// Later waits linger: a frame that comes within the linger is read on the same
+	// goroutine.
 	go func() {
 		time.Sleep(readLinger / 5)
 		_, _ = nc.Write(frame("three"))
