@@ -426,8 +426,15 @@ const (
 )
 
 // readHello reads the first frame, which must start with a hello, within the handshake
-// timeout. It returns the messages that came after the hello in that frame.
+// timeout. It returns the messages that came after the hello in that frame. A WebSocket
+// upgrade may have carried the hello already (PROTOCOL.md §3): then nothing is read.
 func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, error) {
+	if uh, ok := conn.(upgradeHello); ok {
+		if hello, ok := uh.Hello(); ok {
+			transport.SetPeerBinary(conn, hello.Bin == 1)
+			return &hello, nil, nil
+		}
+	}
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(srv.opts.HandshakeTimeout, func() {
 		timedOut.Store(true)
@@ -457,6 +464,11 @@ func (srv *Server) readHello(conn transport.Conn) (*events.Message, [][]byte, er
 	}
 	transport.SetPeerBinary(conn, hello.Bin == 1) // binary.go
 	return &hello, lines[1:], nil
+}
+
+// upgradeHello is a Conn whose upgrade request may have carried the hello (transport/ws).
+type upgradeHello interface {
+	Hello() (events.Message, bool)
 }
 
 // open creates a new session on conn, queues its welcome and runs OnConnect. ping is the

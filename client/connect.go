@@ -85,13 +85,23 @@ func (c *Client) handshake(ctx, abort context.Context, name string, claim func()
 	if !resume {
 		node = "" // a new session names no node (PROTOCOL.md §7, "Many nodes")
 	}
-	conn, err := dial.Dial(dctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient, Resume: resume, Node: node})
+	// A new session's hello without auth rides in the WebSocket upgrade, when the server
+	// takes it (PROTOCOL.md §3): the welcome comes a round trip sooner.
+	var early string
+	if !resume && auth == nil {
+		early = events.HelloProtocol(true, c.hb.interval().Milliseconds())
+	}
+	conn, err := dial.Dial(dctx, c.url, name, dial.Options{Header: c.opts.Header, HTTPClient: c.opts.HTTPClient, Resume: resume, Node: node, Hello: early})
 	if err != nil {
 		return nil, aborted(err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close(events.CloseNormal, "open timeout") })
 	defer stop()
+	said := dial.HelloTaken(conn)
 	if claim != nil && !claim() {
+		if said { // the server opened a session for it: end that at once
+			_ = conn.WriteFrame([][]byte{events.Encode(&events.Message{T: events.TypeClose, Code: events.CloseNormal, Reason: errLostRace.Error()})})
+		}
 		_ = conn.Close(events.CloseNormal, "")
 		return nil, errLostRace
 	}
@@ -115,7 +125,9 @@ func (c *Client) handshake(ctx, abort context.Context, name string, claim func()
 		}
 	}
 	sent := time.Now()
-	if err := conn.WriteFrame([][]byte{events.Encode(hello)}); err != nil {
+	if said {
+		sent = time.Time{} // no round trip to measure: the welcome follows the upgrade
+	} else if err := conn.WriteFrame([][]byte{events.Encode(hello)}); err != nil {
 		_ = conn.Close(events.CloseNormal, "")
 		return nil, err
 	}
@@ -150,7 +162,9 @@ func (c *Client) handshake(ctx, abort context.Context, name string, claim func()
 			return nil, err
 		}
 	}
-	h.rtt = time.Since(sent)
+	if !sent.IsZero() {
+		h.rtt = time.Since(sent)
+	}
 	if !stop() { // the timeout fired and closed conn
 		return nil, fmt.Errorf("no welcome within %v", c.opts.OpenTimeout)
 	}

@@ -771,6 +771,7 @@ function block(key, t, ms) {
 }
 
 // src/transport.ts
+var helloProtocol = (ping) => "sockhop.v1.hello.bin" + (ping > 0 && ping <= 999999999 && ping == Math.floor(ping) ? ".ping" + ping : "");
 var NODE_HEADER = "X-Sockhop-Node";
 var isNode = (v) => typeof v == "string" && /^n[a-z0-9]{3,31}$/.test(v);
 var DEFAULT_MAX = 65536;
@@ -778,13 +779,14 @@ var DEFAULT_MAX = 65536;
 // src/websocket.ts
 var websocket = (base, h, o) => {
   const node = o && isNode(o.node) ? "?node=" + o.node : "";
-  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws" + node, "sockhop.v1");
+  const hello = o && o.hello;
+  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws" + node, hello ? [hello, "sockhop.v1"] : "sockhop.v1");
   ws.binaryType = "arraybuffer";
   let max = DEFAULT_MAX;
   let bin = false;
   let done = false;
   let held = [];
-  ws.onopen = () => done || h.open();
+  ws.onopen = () => done || h.open(!!hello && ws.protocol === hello);
   ws.onmessage = (e) => {
     if (done) return;
     h.alive();
@@ -1424,14 +1426,21 @@ var Client = class extends Emitter {
   }
   /** dial opens transport name and says hello with auth once it is open. */
   dial(name, auth, kind) {
-    const tr = { t: null, name, kind, timer: 0, hello: 0, seq: 0, resume: false, cm: null };
+    const tr = { t: null, name, kind, timer: 0, hello: 0, early: false, seq: 0, resume: false, cm: null };
     this.tries.push(tr);
     const live = () => this.tries.indexOf(tr) >= 0;
     tr.t = this.f[name](
       this.url,
       {
-        open: () => {
+        open: (said) => {
           if (!live()) return;
+          if (said) {
+            tr.resume = false;
+            tr.seq = this.rx;
+            tr.hello = Date.now();
+            tr.early = true;
+            return;
+          }
           const hello = { t: "hello", v: 1, bin: 1 };
           if (auth !== void 0) hello.auth = auth;
           tr.resume = !!this.token;
@@ -1449,7 +1458,12 @@ var Client = class extends Emitter {
         }
       },
       // A resume names the session's node (PROTOCOL.md §7, "Many nodes"); a new session none.
-      { withCredentials: this.o.withCredentials, resume: !!this.token, node: this.token ? this.node : void 0 }
+      {
+        withCredentials: this.o.withCredentials,
+        resume: !!this.token,
+        node: this.token ? this.node : void 0,
+        hello: auth === void 0 && !this.token ? helloProtocol(this.hbl.ms) : void 0
+      }
     );
     tr.timer = setTimeout(() => {
       if (!live()) return;
@@ -1575,7 +1589,7 @@ var Client = class extends Emitter {
     }
     this.untry(tr);
     if (!sw) this.abandonAll();
-    if (tr.hello) this.rtt.add(Date.now() - tr.hello);
+    if (tr.hello && !tr.early) this.rtt.add(Date.now() - tr.hello);
     const old = this.t;
     if (old) {
       clearTimeout(this.hb);

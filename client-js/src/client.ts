@@ -21,7 +21,7 @@ import { Queue } from './queue';
 import { measure, Rtt } from './rtt';
 import { block, blocked, forget, recall, remember } from './storage';
 import { isPos, Sub, Subs } from './subs';
-import { DEFAULT_MAX, Factory, isNode, Transport } from './transport';
+import { DEFAULT_MAX, Factory, helloProtocol, isNode, Transport } from './transport';
 import { websocket } from './websocket';
 import { xhrPolling } from './xhr_polling';
 import { xhrStreaming } from './xhr_streaming';
@@ -45,6 +45,7 @@ interface Try {
   kind: 'ladder' | 'up' | 'down' | 'back';
   timer: any; // the try is given up at its deadline
   hello: number; // when its hello went out (Date.now()), 0 before
+  early: boolean; // the hello went in the WebSocket upgrade (PROTOCOL.md §3)
   seq: number; // rx when the hello went out: the server resends the counted messages after it
   resume: boolean; // the hello asked to resume
   cm: CloseMsg | null; // a close message before the welcome
@@ -429,14 +430,22 @@ export class Client extends Emitter implements Socket {
 
   /** dial opens transport name and says hello with auth once it is open. */
   private dial(name: TransportName, auth: unknown, kind: Try['kind']): void {
-    const tr: Try = { t: null as any, name, kind, timer: 0, hello: 0, seq: 0, resume: false, cm: null };
+    const tr: Try = { t: null as any, name, kind, timer: 0, hello: 0, early: false, seq: 0, resume: false, cm: null };
     this.tries.push(tr);
     const live = () => this.tries.indexOf(tr) >= 0;
     tr.t = this.f[name](
       this.url,
       {
-        open: () => {
+        open: (said) => {
           if (!live()) return;
+          if (said) {
+            // The upgrade carried the hello: the welcome follows the upgrade, no round trip to measure.
+            tr.resume = false;
+            tr.seq = this.rx;
+            tr.hello = Date.now();
+            tr.early = true;
+            return;
+          }
           const hello: Msg = { t: 'hello', v: 1, bin: 1 }; // bin: it reads binary messages (binary.ts)
           if (auth !== undefined) hello.auth = auth;
           tr.resume = !!this.token;
@@ -454,7 +463,12 @@ export class Client extends Emitter implements Socket {
         },
       },
       // A resume names the session's node (PROTOCOL.md §7, "Many nodes"); a new session none.
-      { withCredentials: this.o.withCredentials, resume: !!this.token, node: this.token ? this.node : undefined },
+      {
+        withCredentials: this.o.withCredentials,
+        resume: !!this.token,
+        node: this.token ? this.node : undefined,
+        hello: auth === undefined && !this.token ? helloProtocol(this.hbl.ms) : undefined,
+      },
     );
     // Every try gets openTimeout: on the ladder later ones start beside it after lateMs; a
     // switch leaves the transport in use working until the server takes its hello.
@@ -595,7 +609,7 @@ export class Client extends Emitter implements Socket {
     }
     this.untry(tr);
     if (!sw) this.abandonAll();
-    if (tr.hello) this.rtt.add(Date.now() - tr.hello);
+    if (tr.hello && !tr.early) this.rtt.add(Date.now() - tr.hello);
     const old = this.t;
     if (old) {
       // The server dropped it (4002, replaced) when it took the hello; what it had not

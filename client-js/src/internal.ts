@@ -12,7 +12,7 @@ export * from './ladder';
 export * from './rtt';
 export * from './sockjs';
 export { websocket } from './websocket';
-export { isNode, NODE_HEADER } from './transport';
+export { helloProtocol, isNode, NODE_HEADER } from './transport';
 export { post, retryAfter } from './http';
 export { connect, version } from './index';
 export { Heartbeat, MIN_MS, HOLD_MS } from './heartbeat';

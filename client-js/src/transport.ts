@@ -5,8 +5,11 @@ import type { Msg } from './codec';
 
 /** Handlers is how a transport reports to its client. None is called after close(). */
 export interface Handlers {
-  /** open: the transport can carry hello now. */
-  open(): void;
+  /**
+   * open: the transport can carry hello now; said: its upgrade carried the hello already
+   * (TransportOptions.hello, taken by the server), so the client sends none.
+   */
+  open(said?: boolean): void;
   /** frame: one sockhop frame arrived, or one binary message (binary.ts), decoded. */
   frame(f: string | Msg): void;
   /** alive: bytes arrived (any frame, SockJS heartbeat or prelude). */
@@ -31,7 +34,17 @@ export interface TransportOptions {
    * Unset for a new session; a value that is no node id (isNode) is ignored.
    */
   node?: string;
+  /**
+   * a new session's hello as a WebSocket subprotocol (helloProtocol), offered before
+   * sockhop.v1: a server that takes it answers with it and sends the welcome at once
+   * (PROTOCOL.md §3). Unset when the hello has auth or resumes.
+   */
+  hello?: string;
 }
+
+/** helloProtocol is the subprotocol that carries a hello with bin:1 and ping (ms, 0: none). */
+export const helloProtocol = (ping: number): string =>
+  'sockhop.v1.hello.bin' + (ping > 0 && ping <= 999999999 && ping == Math.floor(ping) ? '.ping' + ping : '');
 
 /** NODE_HEADER carries, on every answer to a SockJS request, the node that served it. */
 export const NODE_HEADER = 'X-Sockhop-Node';

@@ -1,4 +1,5 @@
-// The native WebSocket transport: M/ws, subprotocol sockhop.v1, one text message per frame, and
+// The native WebSocket transport: M/ws, subprotocol sockhop.v1 (a new session's hello may ride in
+// the upgrade as another, PROTOCOL.md §3), one text message per frame, and
 // a binary message in a binary frame of its own (binary.ts) once the server said bin:1. A
 // resume names the session's node: M/ws?node=<id> (PROTOCOL.md §7, "Many nodes").
 import { asText, frameOf, isBin, parseFrame } from './binary';
@@ -7,13 +8,14 @@ import { DEFAULT_MAX, Factory, isNode } from './transport';
 
 export const websocket: Factory = (base, h, o) => {
   const node = o && isNode(o.node) ? '?node=' + o.node : '';
-  const ws = new WebSocket(base.replace(/^http/, 'ws') + '/ws' + node, 'sockhop.v1');
+  const hello = o && o.hello;
+  const ws = new WebSocket(base.replace(/^http/, 'ws') + '/ws' + node, hello ? [hello, 'sockhop.v1'] : 'sockhop.v1');
   ws.binaryType = 'arraybuffer';
   let max = DEFAULT_MAX;
   let bin = false; // the server reads binary messages
   let done = false;
   let held: string[] = []; // accepted while the socket was not open: given back by close()
-  ws.onopen = () => done || h.open();
+  ws.onopen = () => done || h.open(!!hello && ws.protocol === hello);
   ws.onmessage = (e) => {
     if (done) return;
     h.alive();

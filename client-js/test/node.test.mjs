@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { world, until, withFetch, SockJSServer } from './fake.mjs';
-import { Client, post, sockjs, websocket, isNode, KEY_HEADER, NODE_HEADER } from './.build/internal.mjs';
+import { Client, post, sockjs, websocket, isNode, helloProtocol, KEY_HEADER, NODE_HEADER } from './.build/internal.mjs';
 
 /** parts splits a SockJS request URL into its <server>, <session>, kind and query. */
 function parts(url) {
@@ -114,19 +114,34 @@ class FakeWS {
   static urls = [];
   static last = null;
   static welcome = () => ({});
+  static takeHello = false; // answer a hello subprotocol (PROTOCOL.md §3) as the server does
+  static sent = []; // every message sent, parsed
+  static protos = []; // the subprotocols each socket offered
   constructor(url, proto) {
     FakeWS.urls.push(url);
     FakeWS.last = this;
+    FakeWS.protos.push(proto);
     this.proto = proto;
+    this.protocol = '';
     this.readyState = 0;
-    setTimeout(() => ((this.readyState = 1), this.onopen && this.onopen()));
+    const offered = [].concat(proto);
+    const early = FakeWS.takeHello && offered[0].startsWith('sockhop.v1.hello');
+    setTimeout(() => {
+      this.readyState = 1;
+      this.protocol = early ? offered[0] : 'sockhop.v1';
+      this.onopen && this.onopen();
+      if (early) this.welcomeTo({});
+    });
+  }
+  welcomeTo(m) {
+    const w = { t: 'welcome', sid: 'S1', token: 't', ping: 25000, pong: 20000, max: 65536, resumed: !!m.resume, r: 0, ...FakeWS.welcome(m) };
+    setTimeout(() => this.onmessage && this.onmessage({ data: JSON.stringify(w) }));
   }
   send(data) {
     for (const line of data.split('\n')) {
       const m = JSON.parse(line);
-      if (m.t !== 'hello') continue;
-      const w = { t: 'welcome', sid: 'S1', token: 't', ping: 25000, pong: 20000, max: 65536, resumed: !!m.resume, r: 0, ...FakeWS.welcome(m) };
-      setTimeout(() => this.onmessage && this.onmessage({ data: JSON.stringify(w) }));
+      FakeWS.sent.push(m);
+      if (m.t === 'hello') this.welcomeTo(m);
     }
   }
   close() {
@@ -168,6 +183,54 @@ test('websocket (real transport): the resume names the welcome node, the new ses
     globalThis.WebSocket = real;
     FakeWS.welcome = () => ({});
   }
+});
+
+test('websocket (real transport): a new session without auth says hello in the upgrade, a resume in a message', async () => {
+  const real = globalThis.WebSocket;
+  globalThis.WebSocket = FakeWS;
+  FakeWS.urls = [];
+  FakeWS.sent = [];
+  FakeWS.protos = [];
+  FakeWS.takeHello = true;
+  const c = new Client('http://test/rt', { transports: ['websocket'], openTimeout: 500, backoffMin: 10, backoffMax: 20, rememberTransport: 0 });
+  try {
+    await until(() => c.state === 'connected');
+    assert.deepEqual(FakeWS.protos, [['sockhop.v1.hello.bin', 'sockhop.v1']]);
+    assert.deepEqual(FakeWS.sent.filter((m) => m.t === 'hello'), [], 'no hello message after the upgrade took it');
+    FakeWS.last.drop();
+    await until(() => FakeWS.urls.length === 2 && c.state === 'connected');
+    assert.deepEqual(FakeWS.protos[1], 'sockhop.v1', 'a resume offers no hello subprotocol');
+    const hellos = FakeWS.sent.filter((m) => m.t === 'hello');
+    assert.equal(hellos.length, 1);
+    assert.deepEqual(hellos[0].resume, { sid: 'S1', token: 't', seq: 0 });
+  } finally {
+    c.close();
+    globalThis.WebSocket = real;
+    FakeWS.takeHello = false;
+  }
+});
+
+test('websocket: a server that answers sockhop.v1 to the hello subprotocol gets a hello message', async () => {
+  const real = globalThis.WebSocket;
+  globalThis.WebSocket = FakeWS;
+  FakeWS.sent = [];
+  FakeWS.protos = [];
+  const c = new Client('http://test/rt', { transports: ['websocket'], openTimeout: 500, rememberTransport: 0 });
+  try {
+    await until(() => c.state === 'connected');
+    assert.deepEqual(FakeWS.protos, [['sockhop.v1.hello.bin', 'sockhop.v1']]);
+    assert.deepEqual(FakeWS.sent.filter((m) => m.t === 'hello').map((m) => m.bin), [1]);
+  } finally {
+    c.close();
+    globalThis.WebSocket = real;
+  }
+});
+
+test('helloProtocol: bin always, ping when it is a whole number of ms in range', () => {
+  assert.equal(helloProtocol(0), 'sockhop.v1.hello.bin');
+  assert.equal(helloProtocol(25000), 'sockhop.v1.hello.bin.ping25000');
+  assert.equal(helloProtocol(1.5), 'sockhop.v1.hello.bin');
+  assert.equal(helloProtocol(1e10), 'sockhop.v1.hello.bin');
 });
 
 for (const transport of ['xhr-polling', 'xhr-streaming']) {

@@ -59,6 +59,16 @@ type Options struct {
 	// <server> from the session's first request. Empty, for a new session, or a value that
 	// is no node id names none.
 	Node string
+	// Hello, when not empty, is a hello subprotocol ([events.HelloProtocol]) a WebSocket
+	// dial offers before events.Subprotocol; [HelloTaken] tells whether the server took it.
+	Hello string
+}
+
+// HelloTaken reports whether c's upgrade carried the hello (Options.Hello, taken by the
+// server): the client then sends none and waits for the welcome.
+func HelloTaken(c Conn) bool {
+	wc, ok := c.(*wsConn)
+	return ok && wc.hello
 }
 
 // Conn is a client-side transport connection; it implements [transport.Conn].
@@ -102,6 +112,7 @@ type wsConn struct {
 	transport.Peer
 	c            *websocket.Conn
 	writeTimeout time.Duration
+	hello        bool // the upgrade carried the hello
 	once         sync.Once
 }
 
@@ -110,8 +121,12 @@ func dialWS(ctx context.Context, u *url.URL, opts Options) (*wsConn, error) {
 	wu.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
 	wu.Path += "/ws"
 	wu = withNode(wu, opts.Node)
+	protos := []string{events.Subprotocol}
+	if opts.Hello != "" {
+		protos = []string{opts.Hello, events.Subprotocol}
+	}
 	d := websocket.Dialer{
-		Subprotocols:     []string{"sockhop.v1"},
+		Subprotocols:     protos,
 		HandshakeTimeout: 10 * time.Second,
 		Proxy:            http.ProxyFromEnvironment,
 	}
@@ -137,7 +152,7 @@ func dialWS(ctx context.Context, u *url.URL, opts Options) (*wsConn, error) {
 		return nil, fmt.Errorf("sockhop: dial websocket: %w", err)
 	}
 	c.SetReadLimit(int64(opts.MaxFrameSize))
-	return &wsConn{c: c, writeTimeout: opts.WriteTimeout}, nil
+	return &wsConn{c: c, writeTimeout: opts.WriteTimeout, hello: opts.Hello != "" && c.Subprotocol() == opts.Hello}, nil
 }
 
 func (c *wsConn) Name() string { return transport.WebSocket }

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +26,7 @@ import (
 )
 
 // Subprotocol is the WebSocket subprotocol of sockhop protocol version 1.
-const Subprotocol = "sockhop.v1"
+const Subprotocol = events.Subprotocol
 
 // Options configure an [Upgrader].
 type Options struct {
@@ -54,7 +55,7 @@ func NewUpgrader(opts Options) *Upgrader {
 		ReadBufferSize:    0, // Upgrade hands gorilla a reader of readBufferSize (see hijacker)
 		WriteBufferSize:   4096,
 		WriteBufferPool:   writeBufferPool,
-		Subprotocols:      []string{Subprotocol},
+		Subprotocols:      nil, // chosen by Upgrade: see protocol
 		CheckOrigin:       opts.CheckOrigin,
 		EnableCompression: false,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
@@ -67,12 +68,42 @@ func NewUpgrader(opts Options) *Upgrader {
 // Upgrade upgrades the request. On failure it has already answered the request.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
 	h := &hijacker{ResponseWriter: w}
-	c, err := u.up.Upgrade(h, r, nil)
+	answer, hello := protocol(r.Header)
+	c, err := u.up.Upgrade(h, r, answer)
 	if err != nil {
 		return nil, fmt.Errorf("sockhop: websocket upgrade: %w", err)
 	}
 	c.SetReadLimit(u.opts.MaxMessageSize)
-	return &Conn{c: c, br: h.br, poll: newPollConn(h.conn), writeTimeout: u.opts.WriteTimeout}, nil
+	conn := &Conn{c: c, br: h.br, poll: newPollConn(h.conn), writeTimeout: u.opts.WriteTimeout}
+	if hello.T != "" {
+		conn.hello = &upgradeHello{bin: hello.Bin == 1, ping: hello.Ping}
+	}
+	return conn, nil
+}
+
+// v1Answer answers an upgrade that offered Subprotocol (gorilla only reads it).
+var v1Answer = http.Header{"Sec-Websocket-Protocol": {Subprotocol}}
+
+// protocol chooses the subprotocol of the answer among those the request offers: the
+// first that carries a hello ([events.ParseHelloProtocol]; the hello is returned), else
+// Subprotocol when offered, else none (nil).
+func protocol(h http.Header) (http.Header, events.Message) {
+	v1 := false
+	for _, v := range h["Sec-Websocket-Protocol"] {
+		for v != "" {
+			var p string
+			p, v, _ = strings.Cut(v, ",")
+			p = strings.TrimSpace(p)
+			if m, ok := events.ParseHelloProtocol(p); ok {
+				return http.Header{"Sec-Websocket-Protocol": {p}}, m
+			}
+			v1 = v1 || p == Subprotocol
+		}
+	}
+	if v1 {
+		return v1Answer, events.Message{}
+	}
+	return nil, events.Message{}
 }
 
 // readBufferSize is the read buffer a connection keeps for its life (gorilla's default is
@@ -108,8 +139,30 @@ type Conn struct {
 	rbuf         []byte        // the last text message read, reused for the next; reader's
 	poll         *pollConn     // nil: no poller (not Linux, or TLS)
 	waited       bool          // WaitRead was called before; reader's
+	hello        *upgradeHello // the hello the upgrade carried, until Hello takes it
 	writeTimeout time.Duration
 	closeOnce    sync.Once
+}
+
+// upgradeHello is what a hello subprotocol says.
+type upgradeHello struct {
+	bin  bool
+	ping int64
+}
+
+// Hello returns the hello that the upgrade request carried in its subprotocol
+// (PROTOCOL.md §3), once: false when it carried none, and the hello is a message to read.
+func (c *Conn) Hello() (events.Message, bool) {
+	h := c.hello
+	if h == nil {
+		return events.Message{}, false
+	}
+	c.hello = nil
+	m := events.Message{T: events.TypeHello, V: events.Version, Ping: h.ping}
+	if h.bin {
+		m.Bin = 1
+	}
+	return m, true
 }
 
 var (

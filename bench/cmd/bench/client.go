@@ -112,6 +112,9 @@ func (c *Client) onOpen() {
 	case "raw":
 		c.setReady() // the upgrade is the whole handshake
 	case "sh":
+		if w, ok := c.tr.(*wsTransport); ok && w.early {
+			return // the server has the hello; the welcome is on its way
+		}
 		c.send([]byte(`{"t":"hello","v":1}`))
 	case "cf":
 		c.pending[1] = make(chan reply, 1)
@@ -360,11 +363,14 @@ func newTransport(ctx context.Context, t target, base string, st *stats) (transp
 		if t.Subprotocol != "" {
 			protos = []string{t.Subprotocol}
 		}
+		if t.Dialect == "sh" { // the hello rides in the upgrade, as the bundled clients send it
+			protos = []string{shHelloProtocol, t.Subprotocol}
+		}
 		conn, _, err := wsDialer.DialContext(ctx, "ws://"+base+t.Path, http.Header{"Sec-WebSocket-Protocol": protos})
 		if err != nil {
 			return nil, err
 		}
-		return &wsTransport{conn: conn}, nil
+		return &wsTransport{conn: conn, early: t.Dialect == "sh" && conn.Subprotocol() == shHelloProtocol}, nil
 	case "sockjs-ws":
 		conn, _, err := wsDialer.DialContext(ctx, "ws://"+base+t.Path+"/000/"+randomSession()+"/websocket", nil)
 		if err != nil {
@@ -382,10 +388,14 @@ func newTransport(ctx context.Context, t target, base string, st *stats) (transp
 	return nil, fmt.Errorf("unknown transport %q", t.Transport)
 }
 
+// shHelloProtocol carries sockhop's hello {"t":"hello","v":1} in the upgrade (PROTOCOL.md §3).
+const shHelloProtocol = "sockhop.v1.hello"
+
 // wsTransport: one WebSocket message per frame.
 type wsTransport struct {
-	conn *websocket.Conn
-	wmu  sync.Mutex
+	conn  *websocket.Conn
+	early bool // the upgrade carried sockhop's hello
+	wmu   sync.Mutex
 }
 
 func (w *wsTransport) send(msg []byte) error {

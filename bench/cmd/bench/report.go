@@ -207,7 +207,7 @@ func (r *results) markdown(ss []scenario) string {
 		case strings.HasPrefix(sc.Key, "idle-"):
 			n := strings.TrimPrefix(sc.Key, "idle-")
 			slope := r.has(sc.Key, "slope_kib")
-			w("### Idle connections: %s\n\nOpen %s connections (handshake complete), 50 at a time; memory = growth of the server's VmRSS, %s after the last open, divided by the connections; CPU = the server's CPU time while opening, per connection. Load generator busy = the harness's own CPU time while opening over the time it took (100 = its whole core): near 100, the connection rate is the load generator's as much as the server's, and a protocol with a handshake of its own (sockhop's hello and welcome, Centrifuge's connect) pays for it on the generator's core too.", n, n, p.Settle)
+			w("### Idle connections: %s\n\nOpen %s connections (handshake complete), 50 at a time; memory = growth of the server's VmRSS, %s after the last open, divided by the connections; CPU = the server's CPU time while opening, per connection. Load generator busy = the harness's own CPU time while opening over the time it took (100 = its whole core): near 100, the connection rate is the load generator's as much as the server's, and a protocol with a handshake of its own (sockhop's welcome, whose hello rides in the upgrade as the bundled clients send it; Centrifuge's connect) pays for it on the generator's core too.", n, n, p.Settle)
 			if sc.run == nil {
 				w(" Read on the way to the largest idle scenario, in the same measurement (the server then goes on to more connections).")
 			}
