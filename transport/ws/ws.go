@@ -67,8 +67,10 @@ func NewUpgrader(opts Options) *Upgrader {
 
 // Upgrade upgrades the request. On failure it has already answered the request.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
-	h := &hijacker{ResponseWriter: w}
 	answer, hello := protocol(r.Header)
+	// With the hello taken, the server's next write is the welcome (or a refusal): the
+	// 101 waits for it, and both go in one system call.
+	h := &hijacker{ResponseWriter: w, cork: hello.T != ""}
 	c, err := u.up.Upgrade(h, r, answer)
 	if err != nil {
 		return nil, fmt.Errorf("sockhop: websocket upgrade: %w", err)
@@ -84,6 +86,16 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error
 // v1Answer answers an upgrade that offered Subprotocol (gorilla only reads it).
 var v1Answer = http.Header{"Sec-Websocket-Protocol": {Subprotocol}}
 
+// helloAnswers answer the hello subprotocols without a ping, the bundled clients' first.
+var helloAnswers = func() map[string]http.Header {
+	m := map[string]http.Header{}
+	for _, bin := range []bool{false, true} {
+		p := events.HelloProtocol(bin, 0)
+		m[p] = http.Header{"Sec-Websocket-Protocol": {p}}
+	}
+	return m
+}()
+
 // protocol chooses the subprotocol of the answer among those the request offers: the
 // first that carries a hello ([events.ParseHelloProtocol]; the hello is returned), else
 // Subprotocol when offered, else none (nil).
@@ -95,6 +107,9 @@ func protocol(h http.Header) (http.Header, events.Message) {
 			p, v, _ = strings.Cut(v, ",")
 			p = strings.TrimSpace(p)
 			if m, ok := events.ParseHelloProtocol(p); ok {
+				if a := helloAnswers[p]; a != nil {
+					return a, m
+				}
 				return http.Header{"Sec-Websocket-Protocol": {p}}, m
 			}
 			v1 = v1 || p == Subprotocol
@@ -114,6 +129,7 @@ const readBufferSize = 512
 // (WaitRead must know whether bytes are buffered), instead of net/http's.
 type hijacker struct {
 	http.ResponseWriter
+	cork bool // hold the 101 for the first frame (see corked)
 	conn net.Conn
 	br   *bufio.Reader
 }
@@ -127,8 +143,38 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if brw.Reader.Buffered() > 0 { // gorilla refuses it: the client did not wait for the 101
 		return c, brw, nil
 	}
-	h.br = bufio.NewReaderSize(c, readBufferSize)
-	return c, bufio.NewReadWriter(h.br, brw.Writer), nil
+	h.br = bufio.NewReaderSize(c, readBufferSize) // reads bypass corked
+	var wc net.Conn = c
+	if tc, ok := c.(*net.TCPConn); ok && h.cork {
+		wc = &corked{TCPConn: tc}
+	}
+	return wc, bufio.NewReadWriter(h.br, brw.Writer), nil
+}
+
+// corked is the connection gorilla writes to when the 101 is to go out with the frame
+// after it: it holds its first write (the 101) and sends it with the second. Gorilla
+// serializes its writes. Embedding *net.TCPConn keeps its vectored writes (net.Buffers,
+// for a message past the write buffer), which bypass Write: the frame after the 101 is
+// the welcome or a close, both within the write buffer, so they come through Write.
+type corked struct {
+	*net.TCPConn
+	held  []byte
+	state uint8 // 0: the 101 is to come, 1: held, 2: sent
+}
+
+func (c *corked) Write(p []byte) (int, error) {
+	switch c.state {
+	case 0:
+		c.held, c.state = bytes.Clone(p), 1
+		return len(p), nil
+	case 1:
+		held := len(c.held)
+		bufs := net.Buffers{c.held, p}
+		c.held, c.state = nil, 2
+		n, err := bufs.WriteTo(c.TCPConn) // one writev
+		return max(0, int(n)-held), err
+	}
+	return c.TCPConn.Write(p)
 }
 
 // Conn is an upgraded WebSocket connection; it implements [transport.Conn].
