@@ -222,7 +222,11 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	} else if srv.pacer != nil { // the key costs a parse and a string: only when counted
 		refused = srv.pace(r, srv.clientKey(r))
 	}
-	c, err := srv.ws.Upgrade(w, r)
+	// The 101 may wait for the welcome when no app hook runs between them: a slow hook
+	// must not keep the client from hearing the upgrade, or from giving up on it
+	// knowingly (PROTOCOL.md §3).
+	hold := srv.opts.Authenticate == nil && srv.onConnect.Load() == nil
+	c, err := srv.ws.Upgrade(w, r, hold)
 	if err != nil {
 		srv.log.Info("upgrade failed", "err", err)
 		return

@@ -3,6 +3,7 @@ package ws
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,9 +14,15 @@ import (
 	"github.com/sockhop/sockhop/events"
 )
 
-// TestHelloUpgrade: the subprotocol chosen for each offer, the hello taken from it, and the
-// 101 held back until the frame after it, so that both leave in one write.
+// TestHelloUpgrade: the subprotocol chosen for each offer, the hello taken from it, and,
+// with hold, the 101 held back until the frame after it, so that both leave in one write.
 func TestHelloUpgrade(t *testing.T) {
+	for _, hold := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) { testHelloUpgrade(t, hold) })
+	}
+}
+
+func testHelloUpgrade(t *testing.T, hold bool) {
 	for _, tc := range []struct {
 		offer  string // Sec-WebSocket-Protocol of the request
 		answer string
@@ -38,7 +45,7 @@ func TestHelloUpgrade(t *testing.T) {
 			done := make(chan struct{})
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				defer close(done)
-				c, err := up.Upgrade(w, r)
+				c, err := up.Upgrade(w, r, hold)
 				if err != nil {
 					t.Error(err)
 					return
@@ -79,16 +86,16 @@ func TestHelloUpgrade(t *testing.T) {
 			if tc.hello && strings.Contains(tc.answer, ".ping9000") && r.hello.Ping != 9000 {
 				t.Errorf("hello ping %d, want 9000", r.hello.Ping)
 			}
-			// The first bytes the client reads: with the hello taken, the 101 and the
-			// welcome together (one write); otherwise the 101 comes on its own, before.
+			// The first bytes the client reads: with the hello taken and hold, the 101 and
+			// the welcome together (one write); otherwise the 101 comes on its own, before.
 			buf := make([]byte, 4096)
 			n, err := nc.Read(buf)
 			if err != nil {
 				t.Fatal(err)
 			}
 			first := buf[:n]
-			if together := bytes.Contains(first, []byte(`{"t":"welcome"}`)); together != tc.hello {
-				t.Errorf("first read %q: the frame with the 101 %v, want %v", first, together, tc.hello)
+			if together := bytes.Contains(first, []byte(`{"t":"welcome"}`)); together != (hold && tc.hello) {
+				t.Errorf("first read %q: the frame with the 101 %v, want %v", first, together, hold && tc.hello)
 			}
 			resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(first)), nil)
 			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {

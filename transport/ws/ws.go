@@ -66,11 +66,13 @@ func NewUpgrader(opts Options) *Upgrader {
 }
 
 // Upgrade upgrades the request. On failure it has already answered the request.
-func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
+//
+// With hold, when the request carried the hello ([Conn.Hello]), the 101 waits for the
+// Conn's first frame and both go in one system call: the caller must then write that frame
+// (the welcome, or a refusal) without waiting on anything, for the client waits for the 101.
+func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, hold bool) (*Conn, error) {
 	answer, hello := protocol(r.Header)
-	// With the hello taken, the server's next write is the welcome (or a refusal): the
-	// 101 waits for it, and both go in one system call.
-	h := &hijacker{ResponseWriter: w, cork: hello.T != ""}
+	h := &hijacker{ResponseWriter: w, cork: hold && hello.T != ""}
 	c, err := u.up.Upgrade(h, r, answer)
 	if err != nil {
 		return nil, fmt.Errorf("sockhop: websocket upgrade: %w", err)

@@ -22,7 +22,7 @@ func pair(t *testing.T) (*Conn, *websocket.Conn) {
 	up := NewUpgrader(Options{MaxMessageSize: 1 << 16, WriteTimeout: 5 * time.Second, CheckOrigin: func(*http.Request) bool { return true }})
 	conns := make(chan *Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r)
+		c, err := up.Upgrade(w, r, false)
 		if err != nil {
 			t.Error(err)
 			return
