@@ -28,7 +28,9 @@
 // 300ms, at most OpenTimeout), starts the next one beside it. The first transport the
 // server welcomes wins; an attempt that has not sent its hello yet stops there, one
 // welcomed later is closed at once (a close message ends the server session it opened).
-// [Options.OnAttempt] reports each attempt, [Client.RTT] the round trip.
+// [Options.OnAttempt] reports each attempt, [Client.RTT] the round trip. On WebSocket a
+// new session's hello without auth rides in the upgrade (PROTOCOL.md §3): the welcome
+// follows the upgrade, a round trip sooner.
 //
 // # Transport changes
 //
