@@ -56,6 +56,10 @@ func TestBrowsers(t *testing.T) {
 				if try == 10 {
 					t.Fatalf("bob's session is on ann's node %s after %d connects", pc.Node, try+1)
 				}
+				// The balancer goes round robin: a connect that takes the same number of
+				// requests each time would land on the same node each time. One request
+				// more moves the next connect's first request one node on.
+				p.Eval("fetch('/rt/sockjs/info').then(() => true)", nil)
 			}
 		}
 		t.Logf("ann on %s (session %s), bob on %s (session %s), via %s", conns["ann"].Node, conns["ann"].SID, conns["bob"].Node, conns["bob"].SID, tr)

@@ -14,10 +14,12 @@ import (
 )
 
 // newHistoryAdapter makes an adapter on r (not started: histories work without Start);
-// it is closed when t ends.
+// it is closed when t ends. Its dial timeout is the default's 2 s: a CI machine busy with
+// the race detector and parallel tests once took over 300 ms to dial the local Redis (a
+// stopped Redis refuses at once, so the Down test does not wait on it).
 func newHistoryAdapter(t *testing.T, r *testutil.Redis) *Adapter {
 	t.Helper()
-	a, err := New(Options{Addr: r.Addr, Logger: nodetest.Logger(t), DialTimeout: 300 * time.Millisecond})
+	a, err := New(Options{Addr: r.Addr, Logger: nodetest.Logger(t), DialTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
