@@ -72,17 +72,13 @@ func NewUpgrader(opts Options) *Upgrader {
 // (the welcome, or a refusal) without waiting on anything, for the client waits for the 101.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, hold bool) (*Conn, error) {
 	answer, hello := protocol(r.Header)
-	h := &hijacker{ResponseWriter: w, cork: hold && hello.T != ""}
+	h := &hijacker{ResponseWriter: w, cork: hold && hello != ""}
 	c, err := u.up.Upgrade(h, r, answer)
 	if err != nil {
 		return nil, fmt.Errorf("sockhop: websocket upgrade: %w", err)
 	}
 	c.SetReadLimit(u.opts.MaxMessageSize)
-	conn := &Conn{c: c, br: h.br, poll: newPollConn(h.conn), writeTimeout: u.opts.WriteTimeout}
-	if hello.T != "" {
-		conn.hello = &upgradeHello{bin: hello.Bin == 1, ping: hello.Ping}
-	}
-	return conn, nil
+	return &Conn{c: c, br: h.br, poll: newPollConn(h.conn), hello: hello, writeTimeout: u.opts.WriteTimeout}, nil
 }
 
 // v1Answer answers an upgrade that offered Subprotocol (gorilla only reads it).
@@ -99,28 +95,28 @@ var helloAnswers = func() map[string]http.Header {
 }()
 
 // protocol chooses the subprotocol of the answer among those the request offers: the
-// first that carries a hello ([events.ParseHelloProtocol]; the hello is returned), else
+// first that carries a hello ([events.ParseHelloProtocol]; it is returned too), else
 // Subprotocol when offered, else none (nil).
-func protocol(h http.Header) (http.Header, events.Message) {
+func protocol(h http.Header) (answer http.Header, hello string) {
 	v1 := false
 	for _, v := range h["Sec-Websocket-Protocol"] {
 		for v != "" {
 			var p string
 			p, v, _ = strings.Cut(v, ",")
 			p = strings.TrimSpace(p)
-			if m, ok := events.ParseHelloProtocol(p); ok {
+			if _, ok := events.ParseHelloProtocol(p); ok {
 				if a := helloAnswers[p]; a != nil {
-					return a, m
+					return a, p
 				}
-				return http.Header{"Sec-Websocket-Protocol": {p}}, m
+				return http.Header{"Sec-Websocket-Protocol": {p}}, p
 			}
 			v1 = v1 || p == Subprotocol
 		}
 	}
 	if v1 {
-		return v1Answer, events.Message{}
+		return v1Answer, ""
 	}
-	return nil, events.Message{}
+	return nil, ""
 }
 
 // readBufferSize is the read buffer a connection keeps for its life (gorilla's default is
@@ -160,23 +156,23 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // the welcome or a close, both within the write buffer, so they come through Write.
 type corked struct {
 	*net.TCPConn
-	held  []byte
-	state uint8 // 0: the 101 is to come, 1: held, 2: sent
+	started bool   // the 101 came
+	held    []byte // the 101, until the next write
 }
 
 func (c *corked) Write(p []byte) (int, error) {
-	switch c.state {
-	case 0:
-		c.held, c.state = bytes.Clone(p), 1
+	if !c.started {
+		c.started, c.held = true, bytes.Clone(p)
 		return len(p), nil
-	case 1:
-		held := len(c.held)
-		bufs := net.Buffers{c.held, p}
-		c.held, c.state = nil, 2
-		n, err := bufs.WriteTo(c.TCPConn) // one writev
-		return max(0, int(n)-held), err
 	}
-	return c.TCPConn.Write(p)
+	if c.held == nil {
+		return c.TCPConn.Write(p)
+	}
+	held := len(c.held)
+	bufs := net.Buffers{c.held, p}
+	c.held = nil
+	n, err := bufs.WriteTo(c.TCPConn) // one writev
+	return max(0, int(n)-held), err
 }
 
 // Conn is an upgraded WebSocket connection; it implements [transport.Conn].
@@ -187,30 +183,17 @@ type Conn struct {
 	rbuf         []byte        // the last text message read, reused for the next; reader's
 	poll         *pollConn     // nil: no poller (not Linux, or TLS)
 	waited       bool          // WaitRead was called before; reader's
-	hello        *upgradeHello // the hello the upgrade carried, until Hello takes it
+	hello        string        // the hello subprotocol the upgrade carried, until Hello takes it
 	writeTimeout time.Duration
 	closeOnce    sync.Once
-}
-
-// upgradeHello is what a hello subprotocol says.
-type upgradeHello struct {
-	bin  bool
-	ping int64
 }
 
 // Hello returns the hello that the upgrade request carried in its subprotocol
 // (PROTOCOL.md §3), once: false when it carried none, and the hello is a message to read.
 func (c *Conn) Hello() (events.Message, bool) {
-	h := c.hello
-	if h == nil {
-		return events.Message{}, false
-	}
-	c.hello = nil
-	m := events.Message{T: events.TypeHello, V: events.Version, Ping: h.ping}
-	if h.bin {
-		m.Bin = 1
-	}
-	return m, true
+	p := c.hello
+	c.hello = ""
+	return events.ParseHelloProtocol(p) // false for "": no hello carried
 }
 
 var (
