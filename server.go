@@ -568,16 +568,22 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		return srv.closeAdapter(ctx)
 	case <-ctx.Done():
 	}
-	srv.baseCancel(&CloseError{Code: CloseGoingAway, Reason: "server shutting down"})
+	gone := &CloseError{Code: CloseGoingAway, Reason: "server shutting down"}
+	srv.baseCancel(gone)
 	srv.mu.Lock()
 	var conns []transport.Conn
 	for c := range srv.handshaking {
 		conns = append(conns, c)
 	}
+	live = live[:0]
 	for _, s := range srv.sessions {
 		conns = append(conns, s.currentConn())
+		live = append(live, s)
 	}
 	srv.mu.Unlock()
+	for _, s := range live { // ends each one's transport too (baseCancel reaches only the sessions)
+		s.core.Abort(gone)
+	}
 	for _, c := range conns { // a writer stuck on a stalled peer is freed by its conn closing
 		if c != nil {
 			go c.Close(CloseGoingAway, "server shutting down")

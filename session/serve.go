@@ -49,8 +49,9 @@ func (s *Session) Serve(conn transport.Conn, lines [][]byte) error {
 type served struct {
 	s       *Session
 	conn    transport.Conn
-	tctx    context.Context
+	tctx    context.Context // not a child of the session's: see Session.cancel
 	tcancel context.CancelCauseFunc
+	closing atomic.Bool // the closer started
 	bf      transport.BinaryFramer
 	rw      transport.ReadWaiter
 	readFn  func()
@@ -90,15 +91,16 @@ const (
 // serve starts serving conn and returns; end is called, once, with Serve's result when
 // the transport has ended and its reader and writer have stopped.
 func (s *Session) serve(conn transport.Conn, lines [][]byte, end func(error)) {
-	tctx, tcancel := context.WithCancelCause(s.ctx)
+	tctx, tcancel := context.WithCancelCause(context.Background())
+	t := &served{s: s, conn: conn, tctx: tctx, tcancel: tcancel, end: end, closed: make(chan struct{}), wake: make(chan struct{}, 1)}
 	s.tmu.Lock()
 	if s.tcancel != nil {
 		s.tmu.Unlock()
 		panic("session: Serve while another transport is served")
 	}
-	s.tcancel, s.dropped = tcancel, false
+	s.tcancel, s.dropped = t.cancel, false
 	s.tmu.Unlock()
-	if s.ctx.Err() != nil {
+	if s.ctx.Err() != nil { // ended before s.tcancel was set: cancel did not see it
 		tcancel(nil)
 		ce := events.Cause(context.Cause(s.ctx))
 		_ = conn.Close(ce.Code, ce.Reason)
@@ -113,25 +115,36 @@ func (s *Session) serve(conn transport.Conn, lines [][]byte, end func(error)) {
 			s.meter = m
 		}
 	}
-	t := &served{s: s, conn: conn, tctx: tctx, tcancel: tcancel, end: end, closed: make(chan struct{}), wake: make(chan struct{}, 1)}
 	t.bf, _ = conn.(transport.BinaryFramer)
 	t.rw, _ = conn.(transport.ReadWaiter)
 	t.readFn = t.read
-	context.AfterFunc(tctx, func() { // closing the transport frees a writer stuck on a stalled peer at once
-		defer close(t.closed)
-		ce := events.Cause(context.Cause(tctx))
-		_ = conn.Close(ce.Code, ce.Reason)
-	})
 	t.startHeartbeat()
 	s.cur.Store(t)
 	t.kick() // what was queued while no transport was served
 	go t.readFirst(lines)
 }
 
+// cancel ends the transport with err (the first cause wins) and closes conn on a
+// goroutine of its own, once: closing frees a writer stuck on a stalled peer at once.
+// Every end of a transport comes through here (the session's end too: see
+// Session.cancel), which costs less than a context.AfterFunc (about 300 B a transport).
+func (t *served) cancel(err error) {
+	t.tcancel(err)
+	if t.closing.CompareAndSwap(false, true) {
+		go t.close()
+	}
+}
+
+func (t *served) close() {
+	defer close(t.closed)
+	ce := events.Cause(context.Cause(t.tctx))
+	_ = t.conn.Close(ce.Code, ce.Reason)
+}
+
 // finish ends the transport after the reader stopped with err, and calls end.
 func (t *served) finish(err error) {
 	s := t.s
-	t.tcancel(err)
+	t.cancel(err)
 	t.wmu.Lock()
 	t.wstate.Store(wStopped)
 	t.wmu.Unlock()

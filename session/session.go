@@ -66,14 +66,14 @@ var (
 // Fields are grouped by the goroutine that owns them (doc.go has the table).
 type Session struct {
 	// Set by New, then read-only.
-	id      string
-	cfg     Config
-	h       Handler
-	log     *slog.Logger
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	evq     chan *events.Message // reader -> dispatcher; made by the reader's first event, before any dispatcher
-	handoff chan *handoff        // Attach -> Run
+	id        string
+	cfg       Config
+	h         Handler
+	log       *slog.Logger
+	ctx       context.Context
+	cancelCtx context.CancelCauseFunc // see cancel
+	evq       chan *events.Message    // reader -> dispatcher; made by the reader's first event, before any dispatcher
+	handoff   chan *handoff           // Attach -> Run
 
 	// The send queue and the resume buffer: every goroutine that enqueues, and the writer.
 	mu            sync.Mutex
@@ -86,9 +86,9 @@ type Session struct {
 
 	// The transport being served: Serve, and whoever drops it.
 	tmu     sync.Mutex
-	tcancel context.CancelCauseFunc // ends the transport being served; nil while none is; guarded by tmu
-	dropped bool                    // the last transport dropped and none serves yet; guarded by tmu
-	grace   time.Duration           // how long Run waits for a resume after this drop; guarded by tmu
+	tcancel func(error)   // ends the transport being served (served.cancel); nil while none is; guarded by tmu
+	dropped bool          // the last transport dropped and none serves yet; guarded by tmu
+	grace   time.Duration // how long Run waits for a resume after this drop; guarded by tmu
 
 	// Written by one goroutine, read by others.
 	lastRead      atomic.Int64  // unix nanos of the last frame read; reader -> writer
@@ -144,14 +144,14 @@ func New(parent context.Context, id string, cfg Config, h Handler) *Session {
 	cfg = cfg.WithDefaults()
 	ctx, cancel := context.WithCancelCause(parent)
 	s := &Session{
-		id:      id,
-		cfg:     cfg,
-		h:       h,
-		log:     cfg.Logger,
-		ctx:     ctx,
-		cancel:  cancel,
-		handoff: make(chan *handoff),
-		meter:   nopMeter{},
+		id:        id,
+		cfg:       cfg,
+		h:         h,
+		log:       cfg.Logger,
+		ctx:       ctx,
+		cancelCtx: cancel,
+		handoff:   make(chan *handoff),
+		meter:     nopMeter{},
 	}
 	s.dispatchFn = s.dispatchLoop
 	s.pingNs.Store(int64(cfg.PingInterval))
@@ -272,6 +272,20 @@ func (s *Session) Close(ce *events.CloseError) {
 	s.queue = append(s.queue, item{b: events.Encode(ce.Message()), control: true, closeMsg: true})
 	s.mu.Unlock()
 	s.signal()
+}
+
+// cancel ends the session with err (the first cause wins), and the transport it serves.
+// The transport's context is not a child of the session's: a child would cost every
+// session a map of its children (about 200 B) and ctx's Done channel. The session's own
+// ends come through here; one that comes from New's parent reaches the transport at its
+// next heartbeat (onPing), or when the server closes its connection (Server.Shutdown).
+func (s *Session) cancel(err error) {
+	s.cancelCtx(err)
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if s.tcancel != nil {
+		s.tcancel(context.Cause(s.ctx))
+	}
 }
 
 // Abort ends the session at once with ce: the queue is dropped and the transport closed

@@ -756,3 +756,42 @@ func TestRepliesAndEmitsExactlyOnce(t *testing.T) {
 	<-done
 	s.Wait()
 }
+
+// The transport's context is not a child of the session's (Session.cancel): a session
+// ended by New's parent still ends the transport it serves, at the next ping, with the
+// parent's cause; one ended by Abort ends it at once.
+func TestParentEndsTransport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		parent, cancel := context.WithCancelCause(context.Background())
+		c := newFakeConn()
+		s := New(parent, "s1", Config{PingInterval: 10 * time.Second, PongTimeout: 5 * time.Second}, HandlerFunc(nop))
+		start := time.Now()
+		done := serve(s, c)
+		synctest.Wait()
+		gone := &events.CloseError{Code: events.CloseGoingAway, Reason: "shutting down"}
+		cancel(gone)
+		err := <-done
+		if events.CloseCode(err) != events.CloseGoingAway {
+			t.Fatalf("ended with %v, want 1001", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("the transport ended %v after its parent, want within the first ping (10s)", d)
+		}
+		c.mu.Lock()
+		code := c.closeCode
+		c.mu.Unlock()
+		if code != events.CloseGoingAway {
+			t.Fatalf("conn closed with %d, want 1001", code)
+		}
+
+		c2 := newFakeConn()
+		s2 := New(context.Background(), "s2", Config{PingInterval: 10 * time.Second, PongTimeout: 5 * time.Second}, HandlerFunc(nop))
+		done = serve(s2, c2)
+		synctest.Wait()
+		start = time.Now()
+		s2.Abort(&events.CloseError{Code: events.CloseNormal})
+		if err := <-done; events.CloseCode(err) != events.CloseNormal || time.Since(start) != 0 {
+			t.Fatalf("Abort ended the transport with %v after %v, want 1000 at once", err, time.Since(start))
+		}
+	})
+}

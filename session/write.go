@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 
@@ -47,6 +48,10 @@ func (t *served) idleLimit() time.Duration { return t.s.PingInterval() + t.s.cfg
 func (t *served) onPing() {
 	s := t.s
 	if t.tctx.Err() != nil {
+		return
+	}
+	if s.ctx.Err() != nil { // ended by New's parent (see Session.cancel)
+		t.cancel(context.Cause(s.ctx))
 		return
 	}
 	if s.cfg.Passive {
