@@ -120,7 +120,13 @@ func (s *Session) serve(conn transport.Conn, lines [][]byte, end func(error)) {
 	t.readFn = t.read
 	t.startHeartbeat()
 	s.cur.Store(t)
-	t.kick() // what was queued while no transport was served
+	// What was queued while no transport was served (a new session's welcome) is written
+	// on this goroutine, and a silent peer's reader is left to the poller: a new
+	// connection starts no goroutine of its own.
+	t.writeHere()
+	if len(lines) == 0 && t.rw != nil && t.tctx.Err() == nil && t.rw.WaitRead(t.readFn) {
+		return
+	}
 	go t.readFirst(lines)
 }
 

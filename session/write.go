@@ -138,6 +138,20 @@ func (t *served) kick() {
 	}
 }
 
+// writeHere is kick on the caller's goroutine: the writer, if none runs, runs here until
+// the queue is empty. Only a transport's first writer, which does not linger, may.
+func (t *served) writeHere() {
+	t.wmu.Lock()
+	started := t.wstate.CompareAndSwap(wIdle, wRunning)
+	if started {
+		t.writers.Add(1)
+	}
+	t.wmu.Unlock()
+	if started {
+		t.write()
+	}
+}
+
 // writeLinger is how long a writer whose queue is empty waits for more before it ends
 // (between one and two of it): a busy session keeps its writer (and its grown stack)
 // instead of starting one per message.
