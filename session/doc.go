@@ -9,15 +9,17 @@
 // Every goroutine of a session, who starts it, what it owns and how it stops:
 //
 //	goroutine    started by                      owns                                  stops when
-//	reader       Serve/Start; on a ReadWaiter    ReadFrame; rate-limit buckets; inSeq; no bytes are waiting (ReadWaiter: the
-//	             (WebSocket on Linux) again by   answers pings, completes acks; ends   poller starts it again when some
-//	             the poller when bytes arrive    the transport (finish)                arrive), or the transport ends
+//	reader       Serve/Start (on a ReadWaiter    ReadFrame; rate-limit buckets; inSeq; no bytes are waiting (ReadWaiter: the
+//	             only when bytes wait; WebSocket answers pings, completes acks; ends   poller starts it again when some
+//	             on Linux), and the poller when  the transport (finish)                arrive), or the transport ends
+//	             bytes arrive
 //	writer       whoever queues a message, when  every write to the transport; outSeq; the queue stayed empty for writeLinger
-//	             none runs (kick)                coalescing                            (100-200 ms), or the transport ends
+//	             none runs (kick); a transport's coalescing                            (100-200 ms; the first writer at
+//	             first runs on Serve's caller                                          once), or the transport ends
 //	                                                                                   (finish waits for it)
 //	heartbeat    timers (time.AfterFunc)         pings, the pong and idle deadlines    at once
-//	closer       Serve (context.AfterFunc)       conn.Close, so a writer stuck on a    at once, after closing (finish waits)
-//	                                             stalled peer and a waiting reader
+//	closer       the transport's end             conn.Close, so a writer stuck on a    at once, after closing (finish waits)
+//	             (served.cancel)                 stalled peer and a waiting reader
 //	                                             are freed
 //	dispatcher   the reader, on demand, while    runs the Handler, one event at a      no event came for dispatchLinger
 //	             events wait                     time, in order                        (100-200 ms), or the session has
