@@ -122,13 +122,7 @@ func (t *served) kick() {
 				return
 			}
 		case wIdle:
-			t.wmu.Lock()
-			started := t.wstate.CompareAndSwap(wIdle, wRunning)
-			if started {
-				t.writers.Add(1)
-			}
-			t.wmu.Unlock()
-			if started {
+			if t.startWriter() {
 				go t.write()
 				return
 			}
@@ -141,15 +135,21 @@ func (t *served) kick() {
 // writeHere is kick on the caller's goroutine: the writer, if none runs, runs here until
 // the queue is empty. Only a transport's first writer, which does not linger, may.
 func (t *served) writeHere() {
-	t.wmu.Lock()
-	started := t.wstate.CompareAndSwap(wIdle, wRunning)
-	if started {
-		t.writers.Add(1)
-	}
-	t.wmu.Unlock()
-	if started {
+	if t.startWriter() {
 		t.write()
 	}
+}
+
+// startWriter moves the writer from idle to running and counts it (under wmu, where
+// finish stops it), and reports whether it did: the caller then runs write.
+func (t *served) startWriter() bool {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if !t.wstate.CompareAndSwap(wIdle, wRunning) {
+		return false
+	}
+	t.writers.Add(1)
+	return true
 }
 
 // writeLinger is how long a writer whose queue is empty waits for more before it ends
