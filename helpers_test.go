@@ -58,9 +58,15 @@ func testServer(t *testing.T, opts sockhop.Options, setup func(srv *sockhop.Serv
 // down and hs closes with the test.
 func serveAt(t testing.TB, srv *sockhop.Server, hs *httptest.Server) string {
 	t.Helper()
+	return serveWrapped(t, srv, hs, func(h http.Handler) http.Handler { return h })
+}
+
+// serveWrapped is serveAt with wrap around the mux: a test that watches the requests.
+func serveWrapped(t testing.TB, srv *sockhop.Server, hs *httptest.Server, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/rt/", srv)
-	hs.Config.Handler = mux
+	hs.Config.Handler = wrap(mux)
 	hs.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -577,17 +577,17 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	}
 	live = live[:0]
 	for _, s := range srv.sessions {
-		conns = append(conns, s.currentConn())
 		live = append(live, s)
 	}
 	srv.mu.Unlock()
-	for _, s := range live { // ends each one's transport too (baseCancel reaches only the sessions)
+	// Abort closes each session's transport (baseCancel reaches only the sessions'
+	// contexts), which frees a writer stuck on a stalled peer; a handshake's conn is
+	// closed here.
+	for _, s := range live {
 		s.core.Abort(gone)
 	}
-	for _, c := range conns { // a writer stuck on a stalled peer is freed by its conn closing
-		if c != nil {
-			go c.Close(CloseGoingAway, "server shutting down")
-		}
+	for _, c := range conns {
+		go c.Close(CloseGoingAway, "server shutting down")
 	}
 	select {
 	case <-done:

@@ -25,7 +25,6 @@ type Session struct {
 
 	mu        sync.Mutex
 	values    map[string]any // guarded by mu
-	conn      transport.Conn // the transport served now or last; guarded by mu
 	transport string         // its name; guarded by mu
 	token     string         // the resume token; guarded by mu
 	prevToken string         // the one before, until the client shows it has the new one; guarded by mu
@@ -55,7 +54,6 @@ func (s *Session) observedTransport() string {
 func newSession(srv *Server, conn transport.Conn, r *http.Request) *Session {
 	s := &Session{
 		srv:       srv,
-		conn:      conn,
 		transport: conn.Name(),
 		remote:    r.RemoteAddr,
 		header:    keptHeader(r.Header),
@@ -87,13 +85,7 @@ func (s *Session) Transport() string {
 func (s *Session) setTransport(c transport.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.conn, s.transport = c, c.Name()
-}
-
-func (s *Session) currentConn() transport.Conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conn
+	s.transport = c.Name()
 }
 
 // RemoteAddr is the network address of the client (or of the last proxy), as in

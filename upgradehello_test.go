@@ -90,22 +90,16 @@ func TestClientHelloInUpgrade(t *testing.T) {
 	sockhop.OnRequest(srv, "echo", func(ctx context.Context, s *sockhop.Session, v any) (any, error) {
 		return v, nil
 	})
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "" {
-			mu.Lock()
-			offered = append(offered, r.Header.Get("Sec-Websocket-Protocol"))
-			mu.Unlock()
-		}
-		http.StripPrefix("/rt", srv).ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.CloseClientConnections()
-		hs.Close()
+	url := serveWrapped(t, srv, httptest.NewUnstartedServer(nil), func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Upgrade") != "" {
+				mu.Lock()
+				offered = append(offered, r.Header.Get("Sec-Websocket-Protocol"))
+				mu.Unlock()
+			}
+			h.ServeHTTP(w, r)
+		})
 	})
-	url := hs.URL + "/rt"
 	for _, tc := range []struct {
 		name string
 		auth any

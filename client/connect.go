@@ -125,11 +125,11 @@ func (c *Client) handshake(ctx, abort context.Context, name string, claim func()
 		}
 	}
 	sent := time.Now()
-	if said {
-		sent = time.Time{} // no round trip to measure: the welcome follows the upgrade
-	} else if err := conn.WriteFrame([][]byte{events.Encode(hello)}); err != nil {
-		_ = conn.Close(events.CloseNormal, "")
-		return nil, err
+	if !said { // else no round trip to measure: the welcome follows the upgrade
+		if err := conn.WriteFrame([][]byte{events.Encode(hello)}); err != nil {
+			_ = conn.Close(events.CloseNormal, "")
+			return nil, err
+		}
 	}
 	for h.welcome == nil {
 		frame, err := conn.ReadFrame()
@@ -162,7 +162,7 @@ func (c *Client) handshake(ctx, abort context.Context, name string, claim func()
 			return nil, err
 		}
 	}
-	if !sent.IsZero() {
+	if !said {
 		h.rtt = time.Since(sent)
 	}
 	if !stop() { // the timeout fired and closed conn

@@ -140,6 +140,8 @@ type Session struct {
 }
 
 // New returns a session with id whose context derives from parent. h handles its events.
+// Cancelling parent ends the session; the transport it serves then ends at its next ping
+// ([Session.Abort] ends both at once).
 func New(parent context.Context, id string, cfg Config, h Handler) *Session {
 	cfg = cfg.WithDefaults()
 	ctx, cancel := context.WithCancelCause(parent)
