@@ -57,9 +57,11 @@ func TestBrowsers(t *testing.T) {
 					t.Fatalf("bob's session is on ann's node %s after %d connects", pc.Node, try+1)
 				}
 				// The balancer goes round robin: a connect that takes the same number of
-				// requests each time would land on the same node each time. One request
-				// more moves the next connect's first request one node on.
-				p.Eval("fetch('/rt/sockjs/info').then(() => true)", nil)
+				// requests each time, n, would land on the same node each time, and so would
+				// one that makes a fixed number more when n plus it is a multiple of the
+				// nodes (CI saw both). try+1 requests more move the next connect by a
+				// different step each time: within three tries one lands elsewhere.
+				p.Eval(fmt.Sprintf("(async () => { for (let i = 0; i < %d; i++) await fetch('/rt/sockjs/info'); return true })()", try+1), nil)
 			}
 		}
 		t.Logf("ann on %s (session %s), bob on %s (session %s), via %s", conns["ann"].Node, conns["ann"].SID, conns["bob"].Node, conns["bob"].SID, tr)
