@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -45,8 +46,19 @@ func main() {
 	writeBaseline := flag.Bool("write-baseline", false, "with -smoke: measure the guard's ratios and write them to -baseline (make bench-smoke-baseline)")
 	echoRounds := flag.Int("echo-rounds", 0, "override the round trips per client of echo and fallbacks (for profiling)")
 	profiles := flag.Bool("profiles", true, "after the runs, profile the echo and fallback targets that ran and report where their CPU goes (never with -smoke)")
+	cpuProfile := flag.String("cpuprofile", "", "write the load generator's own CPU profile to this file (is the harness the bottleneck?)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile() // on the normal return; a failed run exits without it
+	}
 
 	p := fullParams
 	if *smoke {

@@ -114,3 +114,48 @@ func TestSyscallCounts(t *testing.T) {
 		t.Error("no error for a process that does not exist")
 	}
 }
+
+// TestWriteProfiles: each profile taken lands in <date>-pprof under the results directory,
+// named by scenario and target, readable by pprof, and its path is recorded.
+func TestWriteProfiles(t *testing.T) {
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		Sample:     []*profile.Sample{stack(40, "github.com/sockhop/sockhop/session.(*served).write")},
+	}
+	fn := p.Sample[0].Location[0].Line[0].Function
+	fn.ID, p.Sample[0].Location[0].ID = 1, 1
+	p.Function, p.Location = []*profile.Function{fn}, p.Sample[0].Location
+	var buf strings.Builder
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r := &results{Profiles: map[string]map[string]profileShares{
+		"fallbacks": {"sockhop xhr-streaming": {Seconds: 1, raw: []byte(buf.String())}, "centrifuge": {Seconds: 1}},
+	}}
+	dir := t.TempDir()
+	if err := r.writeProfiles(dir, "2026-12-03"); err != nil {
+		t.Fatal(err)
+	}
+	ps := r.Profiles["fallbacks"]["sockhop xhr-streaming"]
+	if want := "2026-12-03-pprof/fallbacks-sockhop-xhr-streaming.pb.gz"; ps.File != want || ps.raw != nil {
+		t.Fatalf("File %q (raw kept: %v), want %q", ps.File, ps.raw != nil, want)
+	}
+	f, err := os.Open(dir + "/" + ps.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := profile.Parse(f)
+	if err != nil {
+		t.Fatalf("written profile: %v", err)
+	}
+	if len(got.Sample) != 1 {
+		t.Fatalf("written profile: %d samples, want 1", len(got.Sample))
+	}
+	if f := r.Profiles["fallbacks"]["centrifuge"].File; f != "" {
+		t.Fatalf("a profile without data got a file: %q", f)
+	}
+	if !strings.Contains(r.profileSection(), "`bench/results/"+ps.File+"`") {
+		t.Fatal("the profile section does not name the file")
+	}
+}

@@ -581,6 +581,9 @@ func (r *results) write(dir, md string, ss []scenario) error {
 		return err
 	}
 	date := r.Date.Format("2006-01-02")
+	if err := r.writeProfiles(dir, date); err != nil {
+		return err
+	}
 	body := r.markdown(ss)
 	head := fmt.Sprintf("# sockhop benchmark results, %s\n\n%s\n## Scale\n\n%s\n", r.Date.Format("2006-01-02 15:04 MST"), r.machineTable(), r.scale())
 	if err := os.WriteFile(filepath.Join(dir, date+".md"), []byte(head+body), 0o644); err != nil {
@@ -743,12 +746,16 @@ var benchmarksMethod = `
 * **Profile pass** (after the runs; ` + "`-profiles=false`" + ` skips it): one more echo run per
   profiled target (sockhop's WebSocket and Centrifuge with the echo scenario's 100 clients;
   sockhop's three transports and sockjs-go's two HTTP ones with the fallbacks' 20), a 4 s CPU
-  profile from the peer's net/http/pprof after 1 s of load. Each sample is charged to the
+  profile from the peer's net/http/pprof after 1 s of load; and for the connection rate a 2 s
+  profile of sockhop and of the raw gorilla hub while connections open, 50 at a time. The
+  profiles are kept in ` + "`bench/results/<date>-pprof/`" + `. Each sample is charged to the
   kernel when it is in a system call, else to the innermost library on its stack (sockhop,
   net/http, sockjs-go, gorilla, Centrifuge, the peer's own handler), else to the garbage
   collector or the Go runtime. The floor of a missed CPU target is its median ratio ×
   (1 − sockhop's share of the profile): the ratio were sockhop's own code free. A floor above
-  the target means the rest of the cost is not sockhop's to remove.
+  the target means the rest of the cost is not sockhop's to remove. For the connection rate
+  the bound is the other way: the median ratio ÷ (1 − sockhop's share), the rate were the
+  server's CPU the limit and sockhop's code free.
 * **Smoke guard** (` + "`make bench-smoke`" + `, in CI): after every peer and scenario once at tiny
   counts, 5 repetitions of sockhop and the raw gorilla hub side by side, interleaved in small chunks (1,500 idle connections; echo,
   10 clients × 200 round trips, also over xhr-streaming and xhr-polling) give five ratios:
