@@ -500,6 +500,50 @@ func TestShutdown(t *testing.T) {
 	})
 }
 
+// TestShutdownForceDuringOnConnect: a forced Shutdown cancels the context of an OnConnect
+// hook that waits on it, although its session is not registered yet (a session's context
+// is not a child of the server's).
+func TestShutdownForceDuringOnConnect(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		srv, err := sockhop.New(sockhop.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entered, returned := make(chan struct{}), make(chan error, 1)
+		srv.OnConnect(func(ctx context.Context, s *sockhop.Session) error {
+			close(entered)
+			<-ctx.Done()
+			returned <- context.Cause(ctx)
+			return ctx.Err()
+		})
+		hs := newHTTPServer(t, srv)
+		c := dialRaw(t, hs.URL+"/rt", tr, nil)
+		c.send(`{"t":"hello","v":1}`)
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("OnConnect did not run")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown: %v, want the deadline (OnConnect held the session)", err)
+		}
+		select {
+		case cause := <-returned:
+			var ce *sockhop.CloseError
+			if !errors.As(cause, &ce) || ce.Code != sockhop.CloseGoingAway {
+				t.Fatalf("OnConnect's context ended with %v, want close 1001", cause)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("OnConnect's context was not cancelled by a forced Shutdown")
+		}
+		if code := c.closeCode(); code != sockhop.CloseGoingAway && code != events.CloseAbnormal {
+			t.Fatalf("client saw close %d, want 1001 (or the connection cut)", code)
+		}
+	})
+}
+
 // TestShutdownForce checks that Shutdown returns at its deadline when a session cannot
 // be closed gracefully (a stalled peer with a full queue).
 func TestShutdownForce(t *testing.T) {

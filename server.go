@@ -59,7 +59,7 @@ type Server struct {
 	onConnect    atomic.Pointer[func(context.Context, *Session) error]
 	onDisconnect atomic.Pointer[func(*Session, error)]
 
-	baseCtx    context.Context // parent of every session; cancelled to force-close
+	baseCtx    context.Context // the adapter's and the limits' context; cancelled to force-close
 	baseCancel context.CancelCauseFunc
 
 	trustedProxies []netip.Prefix
@@ -498,6 +498,10 @@ func (srv *Server) runOnConnect(f func(context.Context, *Session) error, s *Sess
 			err = srv.hookPanic("OnConnect", p, "session", s.ID())
 		}
 	}()
+	// The session is not in srv.sessions yet, where Shutdown's force path finds it: until
+	// it is, a force ends it from here (its context is not a child of srv.baseCtx).
+	stop := context.AfterFunc(srv.baseCtx, func() { s.core.Abort(events.Cause(context.Cause(srv.baseCtx))) })
+	defer stop()
 	if err := f(s.Context(), s); err != nil {
 		var ce *CloseError
 		if errors.As(err, &ce) {
@@ -580,9 +584,8 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		live = append(live, s)
 	}
 	srv.mu.Unlock()
-	// Abort closes each session's transport (baseCancel reaches only the sessions'
-	// contexts), which frees a writer stuck on a stalled peer; a handshake's conn is
-	// closed here.
+	// Abort ends each session (its context with gone, and its transport, which frees a
+	// writer stuck on a stalled peer); a handshake's conn is closed here.
 	for _, s := range live {
 		s.core.Abort(gone)
 	}

@@ -725,7 +725,11 @@ var benchmarksMethod = `
     is the same server with its Prometheus metrics on (` + "`Options.Observer: metrics.New(reg)`" + `),
     against which the Targets table holds the metrics overhead (≤ 1.03× off).
 * **Load generator** (` + "`bench/cmd/bench`" + `): one Go process with a lean client per transport;
-  broadcast messages are counted by prefix, not decoded.
+  broadcast messages and the handshake's answers (sockhop's welcome, Centrifuge's connect
+  reply) are known by their prefix, not decoded. Its connections close with a reset
+  (SO_LINGER 0), so that none waits in TIME_WAIT on an ephemeral port while the next
+  measurement opens its own (earlier runs left up to 28,000 of them, and a measurement's
+  connection rate depended on its place in the run).
 * **Pinning**: every server process (and Redis, NATS) runs under ` + "`taskset -c 0`" + ` with
   GOMAXPROCS=1; the load generator under ` + "`taskset -c 1`" + `. The harness and the Go peers raise
   their open-file limit to the hard limit and stop with a message when it is below what the
