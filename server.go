@@ -319,7 +319,9 @@ func (srv *Server) accept(conn transport.Conn, r *http.Request, detach bool) {
 	}
 	srv.mu.Lock()
 	delete(srv.handshaking, conn)
-	if err == nil && srv.stopping {
+	// A session that ended while OnConnect ran was ended by a forced Shutdown (see
+	// runOnConnect): the client hears that, not the hook's error it caused.
+	if srv.stopping && (err == nil || s != nil && s.Context().Err() != nil) {
 		err = &CloseError{Code: CloseGoingAway, Reason: "server shutting down", Retry: srv.retryHint()}
 	}
 	if err == nil {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -186,7 +187,20 @@ type Conn struct {
 	hello        string        // the hello subprotocol the upgrade carried, until Hello takes it
 	writeTimeout time.Duration
 	closeOnce    sync.Once
+
+	// A lingering wait (see await and the sweeper).
+	swept  bool         // in sweeping.conns; reader's
+	since  atomic.Int64 // sweeping.tick when the current wait began
+	wstate atomic.Int32 // waitNone, waitOn or waitEnded
+	wmu    sync.Mutex   // orders the sweeper's deadline before the reader's clearing it
 }
+
+// Wait states of a lingering reader.
+const (
+	waitNone  = iota // not waiting
+	waitOn           // in await's read
+	waitEnded        // the sweeper ended the wait: the read has a deadline in the past
+)
 
 // Hello returns the hello that the upgrade request carried in its subprotocol
 // (PROTOCOL.md §3), once: false when it carried none, and the hello is a message to read.
@@ -206,15 +220,16 @@ var (
 // peer hangs up or Close is called; false when bytes are buffered already or there is no
 // poller (see [transport.ReadWaiter]).
 //
-// It first waits up to readLinger on the caller's goroutine: a busy connection keeps its
-// reader (and its grown stack) instead of handing over to the poller for every frame. The
+// It first waits up to readLinger (to 1.5 of it, see await) on the caller's goroutine: a
+// busy connection keeps its reader (and its grown stack) instead of handing over to the
+// poller for every frame. The
 // first wait, after the hello, goes to the poller at once: a new session is silent until
 // its client has read the welcome, and most stay silent longer.
 func (c *Conn) WaitRead(f func()) bool {
 	if c.poll == nil || c.br == nil || c.br.Buffered() > 0 {
 		return false
 	}
-	if c.waited && c.await(readLinger) {
+	if c.waited && c.await() {
 		return false
 	}
 	c.waited = true
@@ -222,24 +237,107 @@ func (c *Conn) WaitRead(f func()) bool {
 	return c.poll.arm(f)
 }
 
-// await waits up to d for bytes, read into the read buffer (a timed-out read leaves the
-// buffer and gorilla's state as they were: the deadline is gone before gorilla reads),
-// and reports whether some came or the read failed (the next read says how).
-func (c *Conn) await(d time.Duration) bool {
-	nc := c.c.NetConn()
-	if nc.SetReadDeadline(time.Now().Add(d)) != nil {
-		return true
+// await waits up to readLinger (to 1.5 of it) for bytes, read into the read buffer, and
+// reports whether some came or the read failed (the next read says how); false when the
+// wait ended: the caller hands the connection to the poller.
+//
+// The wait is bounded without a deadline of its own: setting one before the read and
+// clearing it after took two runtime timer changes per frame read. The reader marks the
+// wait instead, and the sweeper ends the waits that have lasted readLinger by setting a
+// deadline in the past. A timed-out read leaves the buffer and gorilla's state as they
+// were, and the deadline is gone before gorilla reads.
+func (c *Conn) await() bool {
+	if !c.swept {
+		sweeping.add(c)
+		c.swept = true
 	}
+	c.since.Store(sweeping.tick.Load())
+	c.wstate.Store(waitOn)
 	_, err := c.br.Peek(1)
-	if nc.SetReadDeadline(time.Time{}) != nil {
-		return true
+	if !c.wstate.CompareAndSwap(waitOn, waitNone) { // the sweeper ended the wait
+		c.wmu.Lock() // its deadline is set by now
+		c.wstate.Store(waitNone)
+		derr := c.c.NetConn().SetReadDeadline(time.Time{})
+		c.wmu.Unlock()
+		if derr != nil {
+			return true
+		}
 	}
-	return err == nil || !errors.Is(err, os.ErrDeadlineExceeded)
+	if err != nil { // the wait ended, or the connection did
+		sweeping.remove(c)
+		c.swept = false
+		return !errors.Is(err, os.ErrDeadlineExceeded)
+	}
+	return true
 }
 
 // readLinger is how long a reader waits for the next frame before it ends and leaves the
 // wait to the poller.
 const readLinger = 100 * time.Millisecond
+
+// sweeper ends the lingering waits that have lasted readLinger. Its goroutine runs while
+// some connection is swept (a reader that lingered and has not yet handed over to the
+// poller, or been closed), ticking every readLinger/2.
+type sweeper struct {
+	tick    atomic.Int64 // ticks so far
+	mu      sync.Mutex
+	conns   map[*Conn]struct{} // guarded by mu
+	running bool               // guarded by mu
+}
+
+var sweeping = &sweeper{conns: make(map[*Conn]struct{})}
+
+func (s *sweeper) add(c *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[c] = struct{}{}
+	if !s.running {
+		s.running = true
+		go s.run()
+	}
+}
+
+func (s *sweeper) remove(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// pastDeadline ends a read at once.
+var pastDeadline = time.Unix(1, 0)
+
+func (s *sweeper) run() {
+	t := time.NewTicker(readLinger / 2)
+	defer t.Stop()
+	var late []*Conn
+	for range t.C {
+		now := s.tick.Add(1)
+		s.mu.Lock()
+		if len(s.conns) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		for c := range s.conns {
+			// A wait that began before the tick two ticks ago has lasted readLinger.
+			if c.wstate.Load() == waitOn && now-c.since.Load() >= 3 {
+				late = append(late, c)
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range late {
+			c.wmu.Lock()
+			// The reader may have begun another wait since: then it is young, and a wait
+			// ended early only hands the connection to the poller sooner.
+			if now-c.since.Load() >= 3 && c.wstate.CompareAndSwap(waitOn, waitEnded) {
+				_ = c.c.NetConn().SetReadDeadline(pastDeadline)
+			}
+			c.wmu.Unlock()
+		}
+		clear(late)
+		late = late[:0]
+	}
+}
 
 // Name returns transport.WebSocket.
 func (c *Conn) Name() string { return transport.WebSocket }
@@ -365,6 +463,7 @@ func (c *Conn) Close(code int, reason string) error {
 		if c.poll != nil {
 			c.poll.close() // before the descriptor is closed and perhaps reused
 		}
+		sweeping.remove(c)
 		err = c.c.Close()
 	})
 	return err

@@ -198,3 +198,71 @@ func TestBinaryKept(t *testing.T) {
 		t.Fatalf("the binary message changed to %q after the next read", b)
 	}
 }
+
+// TestWaitReadLingerEnds: a lingering wait that sees no bytes ends after readLinger (the
+// sweeper's deadline in the past), hands the connection to the poller, and leaves it
+// whole: the next frame fires the poller and reads intact, and a later wait lingers again.
+func TestWaitReadLingerEnds(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the read poller is Linux's (epoll)")
+	}
+	c, cc := pair(t)
+	send := func(msg string) {
+		t.Helper()
+		if err := cc.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(want string) {
+		t.Helper()
+		if got, err := c.ReadFrame(); err != nil || string(got) != want {
+			t.Fatalf("read %q, %v; want %q", got, err, want)
+		}
+	}
+	f, ch := waited()
+	if !c.WaitRead(f) { // the first wait goes to the poller at once
+		t.Fatal("the first WaitRead returned false")
+	}
+	send("one")
+	if !fired(ch) {
+		t.Fatal("not fired")
+	}
+	read("one")
+	for i := range 3 {
+		start := time.Now()
+		f, ch := waited()
+		if !c.WaitRead(f) {
+			t.Fatalf("wait %d: WaitRead returned false with no bytes coming", i)
+		}
+		if d := time.Since(start); d < readLinger {
+			t.Fatalf("wait %d: the linger ended after %v, before readLinger", i, d)
+		}
+		msg := strings.Repeat("x", 100+i*400) // past the 512-byte read buffer too
+		send(msg)
+		if !fired(ch) {
+			t.Fatalf("wait %d: not fired when a frame arrived after the linger", i)
+		}
+		read(msg)
+		// Within a linger, the reader keeps the connection.
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			time.Sleep(readLinger / 5)
+			if err := cc.WriteMessage(websocket.TextMessage, []byte("again")); err != nil {
+				t.Error(err)
+			}
+		}()
+		if c.WaitRead(func() { t.Error("called although WaitRead returned false") }) {
+			t.Fatalf("wait %d: a frame within the linger went to the poller", i)
+		}
+		read("again")
+		<-sent // the client's writer is this goroutine's again
+	}
+	c.Close(1000, "")
+	sweeping.mu.Lock()
+	_, kept := sweeping.conns[c]
+	sweeping.mu.Unlock()
+	if kept {
+		t.Fatal("a closed connection is still swept")
+	}
+}
