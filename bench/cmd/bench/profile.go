@@ -455,7 +455,11 @@ func (r *results) profileSection() string {
 		if out {
 			verdict = "**out of reach** by sockhop's code alone: the rest is " + othersOf(ps)
 		}
-		floors = append(floors, fmt.Sprintf("| %s (%s) | %s | %.2f× | %.1f%% | %.2f× | %s |", g.figure, tn, g.target, g.got.Med, 100*mine, floor, verdict))
+		fl := fmt.Sprintf("%.2f", floor)
+		if fl == fmt.Sprintf("%.2f", g.limit) { // the verdict is in the third decimal
+			fl = fmt.Sprintf("%.3f", floor)
+		}
+		floors = append(floors, fmt.Sprintf("| %s (%s) | %s | %.2f× | %.1f%% | %s× | %s |", g.figure, tn, g.target, g.got.Med, 100*mine, fl, verdict))
 	}
 	if len(floors) > 0 {
 		w("\n\nFloors of the missed targets: the median ratio were sockhop's share of the target's profile free (ratio × (1 − share); for a rate, the best it could reach: ratio ÷ (1 − share)), everything else as measured.\n\n| figure | target | ratio | sockhop's share | floor | |\n|---|---|---|---|---|---|\n%s\n", strings.Join(floors, "\n"))
