@@ -133,23 +133,11 @@ func (r *results) profileFail(sc, t string, err error) {
 // server's system calls per round trip.
 func profileEcho(t target, clients int) (profileShares, error) {
 	var ps profileShares
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	e, addr, ctx, stop, err := profiledServer(t)
 	if err != nil {
 		return ps, err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	saved := cfg.peerArgs
-	cfg.peerArgs += " -pprof " + addr
-	defer func() { cfg.peerArgs = saved }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e, err := startEnv(ctx, t)
-	if err != nil {
-		return ps, err
-	}
-	defer e.stop()
+	defer stop()
 	st := &stats{}
 	cs, err := openMany(ctx, t, e, st, clients, 20, nil)
 	if err != nil {
@@ -215,29 +203,39 @@ func slug(name string) string {
 	return strings.TrimSuffix(b.String(), "-")
 }
 
+// profiledServer starts a fresh server of t that serves net/http/pprof, and returns it
+// with that address and a context bounding the profile's run; stop ends both.
+func profiledServer(t target) (e *env, addr string, ctx context.Context, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	addr = l.Addr().String()
+	l.Close()
+	saved := cfg.peerArgs
+	cfg.peerArgs += " -pprof " + addr
+	defer func() { cfg.peerArgs = saved }()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	if e, err = startEnv(ctx, t); err != nil {
+		cancel()
+		return nil, "", nil, nil, err
+	}
+	return e, addr, ctx, func() { e.stop(); cancel() }, nil
+}
+
 // profileOpen opens connections to a fresh server of t, 50 at a time as the idle
 // scenario does, while a CPU profile of profileOpenWindow is taken (at most max
 // connections: the profile covers the opening only), and returns the profile's owners
 // and the server's system calls per connection opened.
 func profileOpen(t target, max int) (profileShares, error) {
 	var ps profileShares
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	e, addr, sctx, stop, err := profiledServer(t)
 	if err != nil {
 		return ps, err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	saved := cfg.peerArgs
-	cfg.peerArgs += " -pprof " + addr
-	defer func() { cfg.peerArgs = saved }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	ctx, cancel := context.WithCancel(sctx)
 	defer cancel()
-	e, err := startEnv(ctx, t)
-	if err != nil {
-		return ps, err
-	}
-	defer e.stop()
 	pid := e.procs[0].pid()
 	io0, ioErr := syscallCounts(pid)
 	type fetched struct {
