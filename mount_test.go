@@ -42,8 +42,11 @@ func TestMounting(t *testing.T) {
 	for name, mount := range mounts {
 		t.Run(name, func(t *testing.T) {
 			forEachTransport(t, func(t *testing.T, tr string) {
-				// Pings every 200 ms keep the connection busy past the 300 ms server timeouts;
-				// the pong timeout is generous, so a loaded machine does not drop the client.
+				// Pings every 200 ms keep the connection busy past the 1 s server timeouts; the
+				// pong timeout is generous, so a loaded machine does not drop the client. With
+				// 300 ms timeouts a CI run under -race once lost the xhr-polling session: net/http
+				// cancels a request whose background read reaches ReadTimeout before the
+				// handler clears the deadline, so a slow start leaves little room.
 				srv, err := sockhop.New(sockhop.Options{PingInterval: 200 * time.Millisecond, PongTimeout: 3 * time.Second})
 				if err != nil {
 					t.Fatal(err)
@@ -51,8 +54,8 @@ func TestMounting(t *testing.T) {
 				sockhop.OnRequest(srv, "echo", func(ctx context.Context, s *sockhop.Session, v any) (any, error) { return v, nil })
 				h, path := mount(srv)
 				hs := httptest.NewUnstartedServer(h)
-				hs.Config.ReadTimeout = 300 * time.Millisecond
-				hs.Config.WriteTimeout = 300 * time.Millisecond
+				hs.Config.ReadTimeout = time.Second
+				hs.Config.WriteTimeout = time.Second
 				hs.Start()
 				t.Cleanup(func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -62,7 +65,7 @@ func TestMounting(t *testing.T) {
 				})
 				c := dialClient(t, hs.URL+path, tr, client.Options{})
 				mustEcho(t, c)
-				time.Sleep(time.Second) // outlive the server's read and write timeouts
+				time.Sleep(2500 * time.Millisecond) // outlive the server's read and write timeouts
 				mustEcho(t, c)
 				select {
 				case <-c.Done():
