@@ -189,7 +189,7 @@ type Conn struct {
 	closeOnce    sync.Once
 
 	// A lingering wait (see await and the sweeper).
-	swept  bool         // in sweeping.conns; reader's
+	swept  atomic.Bool  // in sweeping.conns; only the reader changes it
 	since  atomic.Int64 // sweeping.tick when the current wait began
 	wstate atomic.Int32 // waitNone, waitOn or waitEnded
 	wmu    sync.Mutex   // orders the sweeper's deadline before the reader's clearing it
@@ -222,9 +222,9 @@ var (
 //
 // It first waits up to readLinger (to 1.5 of it, see await) on the caller's goroutine: a
 // busy connection keeps its reader (and its grown stack) instead of handing over to the
-// poller for every frame. The
-// first wait, after the hello, goes to the poller at once: a new session is silent until
-// its client has read the welcome, and most stay silent longer.
+// poller for every frame. The first wait, after the hello, goes to the poller at once: a
+// new session is silent until its client has read the welcome, and most stay silent
+// longer.
 func (c *Conn) WaitRead(f func()) bool {
 	if c.poll == nil || c.br == nil || c.br.Buffered() > 0 {
 		return false
@@ -247,9 +247,9 @@ func (c *Conn) WaitRead(f func()) bool {
 // deadline in the past. A timed-out read leaves the buffer and gorilla's state as they
 // were, and the deadline is gone before gorilla reads.
 func (c *Conn) await() bool {
-	if !c.swept {
+	if !c.swept.Load() {
+		c.swept.Store(true)
 		sweeping.add(c)
-		c.swept = true
 	}
 	c.since.Store(sweeping.tick.Load())
 	c.wstate.Store(waitOn)
@@ -264,8 +264,8 @@ func (c *Conn) await() bool {
 		}
 	}
 	if err != nil { // the wait ended, or the connection did
+		c.swept.Store(false)
 		sweeping.remove(c)
-		c.swept = false
 		return !errors.Is(err, os.ErrDeadlineExceeded)
 	}
 	return true
@@ -277,7 +277,8 @@ const readLinger = 100 * time.Millisecond
 
 // sweeper ends the lingering waits that have lasted readLinger. Its goroutine runs while
 // some connection is swept (a reader that lingered and has not yet handed over to the
-// poller, or been closed), ticking every readLinger/2.
+// poller, or been closed), ticking every readLinger/2: a wait that began lingerTicks
+// ticks ago or more (after the tick before those) has lasted readLinger to 1.5 of it.
 type sweeper struct {
 	tick    atomic.Int64 // ticks so far
 	mu      sync.Mutex
@@ -286,6 +287,8 @@ type sweeper struct {
 }
 
 var sweeping = &sweeper{conns: make(map[*Conn]struct{})}
+
+const lingerTicks = 3
 
 func (s *sweeper) add(c *Conn) {
 	s.mu.Lock()
@@ -319,8 +322,7 @@ func (s *sweeper) run() {
 			return
 		}
 		for c := range s.conns {
-			// A wait that began before the tick two ticks ago has lasted readLinger.
-			if c.wstate.Load() == waitOn && now-c.since.Load() >= 3 {
+			if c.wstate.Load() == waitOn && now-c.since.Load() >= lingerTicks {
 				late = append(late, c)
 			}
 		}
@@ -329,7 +331,7 @@ func (s *sweeper) run() {
 			c.wmu.Lock()
 			// The reader may have begun another wait since: then it is young, and a wait
 			// ended early only hands the connection to the poller sooner.
-			if now-c.since.Load() >= 3 && c.wstate.CompareAndSwap(waitOn, waitEnded) {
+			if now-c.since.Load() >= lingerTicks && c.wstate.CompareAndSwap(waitOn, waitEnded) {
 				_ = c.c.NetConn().SetReadDeadline(pastDeadline)
 			}
 			c.wmu.Unlock()
@@ -463,7 +465,9 @@ func (c *Conn) Close(code int, reason string) error {
 		if c.poll != nil {
 			c.poll.close() // before the descriptor is closed and perhaps reused
 		}
-		sweeping.remove(c)
+		if c.swept.Load() { // a connection that never lingered skips the sweeper's lock
+			sweeping.remove(c)
+		}
 		err = c.c.Close()
 	})
 	return err

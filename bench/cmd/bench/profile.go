@@ -250,18 +250,7 @@ func profileOpen(t target, max int) (profileShares, error) {
 	st := &stats{}
 	var cs []*Client
 	defer func() { closeAll(cs) }()
-	var f fetched
-	for done := false; !done; {
-		select {
-		case f = <-got:
-			done = true
-			continue
-		default:
-		}
-		if len(cs)+500 > max {
-			f = <-got // the profile goes on while the opened connections sit idle
-			break
-		}
+	for len(got) == 0 && len(cs)+500 <= max { // until the profile is taken, or max
 		more, err := openMany(ctx, t, e, st, 500, 50, nil)
 		if err != nil {
 			cancel()
@@ -270,6 +259,7 @@ func profileOpen(t target, max int) (profileShares, error) {
 		}
 		cs = append(cs, more...)
 	}
+	f := <-got // past max, the profile goes on while the opened connections sit idle
 	io1, ioErr1 := syscallCounts(pid)
 	if f.err != nil {
 		return ps, f.err
