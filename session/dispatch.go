@@ -80,11 +80,47 @@ func (s *Session) dispatchLoop() {
 }
 
 func (s *Session) dispatch(m *events.Message) {
+	s.holdReplies.Store(true)
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panic", "event", m.Name, "panic", r)
 			s.Abort(&events.CloseError{Code: events.CloseInternalError, Reason: "internal error"})
 		}
+		s.holdReplies.Store(false)
+		if s.repliesHeld.Swap(false) {
+			s.flushReplies()
+		}
 	}()
 	s.h.HandleEvent(s.ctx, m)
+}
+
+// sendReply queues a reply. While a handler runs it leaves the writer to the dispatcher
+// (flushReplies), unless the handler has returned meanwhile.
+func (s *Session) sendReply(b []byte) error {
+	if !s.holdReplies.Load() {
+		return s.Send(b, true)
+	}
+	if err := s.push(item{b: b, counted: true}); err != nil {
+		return err
+	}
+	s.repliesHeld.Store(true)
+	if !s.holdReplies.Load() { // the dispatcher may have looked at repliesHeld already
+		s.signal()
+	}
+	return nil
+}
+
+// flushReplies writes the replies a handler queued, once it has returned: on the
+// dispatcher's goroutine when no writer is writing and no other event waits, which saves
+// the request the writer's wake-up (a goroutine switch); otherwise the writer is kicked
+// as for any message.
+func (s *Session) flushReplies() {
+	t := s.cur.Load()
+	if t == nil {
+		return // the next transport's first writer writes them
+	}
+	if len(s.evq) == 0 && t.writeHere(true) {
+		return
+	}
+	t.kick()
 }

@@ -14,9 +14,10 @@
 //	             on Linux), and the poller when  the transport (finish)                arrive), or the transport ends
 //	             bytes arrive
 //	writer       whoever queues a message, when  every write to the transport; outSeq; the queue stayed empty for writeLinger
-//	             none runs (kick); a transport's coalescing                            (100-200 ms; the first writer at
-//	             first runs on Serve's caller                                          once), or the transport ends
-//	                                                                                   (finish waits for it)
+//	             none runs (kick); a transport's coalescing                            (100-200 ms; on another's
+//	             first runs on Serve's caller,                                         goroutine: at once), or the
+//	             a handler's replies on the                                            transport ends (finish waits for it)
+//	             dispatcher's (writeHere)
 //	heartbeat    timers (time.AfterFunc)         pings, the pong and idle deadlines    at once
 //	closer       the transport's end             conn.Close, so a writer stuck on a    at once, after closing (finish waits)
 //	             (served.cancel)                 stalled peer and a waiting reader

@@ -67,6 +67,15 @@ func (s *Session) SendControl(b []byte) error {
 }
 
 func (s *Session) enqueue(it item) error {
+	if err := s.push(it); err != nil {
+		return err
+	}
+	s.signal()
+	return nil
+}
+
+// push queues it without waking the writer.
+func (s *Session) push(it item) error {
 	s.mu.Lock()
 	if s.closing != nil || s.ctx.Err() != nil {
 		s.mu.Unlock()
@@ -92,7 +101,6 @@ func (s *Session) enqueue(it item) error {
 	}
 	s.queue = append(s.queue, it)
 	s.mu.Unlock()
-	s.signal()
 	return nil
 }
 

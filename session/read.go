@@ -324,7 +324,8 @@ func (s *Session) handleMessage(tctx context.Context, im *inMessage) error {
 		if im.refused {
 			s.inSeq.Add(1) // received and counted, though not handled
 			if im.ID != 0 {
-				return s.ignoreClosed(s.Reply(im.ID, nil, &events.ErrorBody{Code: "rate_limited", Message: "too many messages, slow down"}))
+				// Sent now, not held as a handler's reply would be.
+				return s.ignoreClosed(s.Send(events.AppendAck(nil, im.ID, nil, &events.ErrorBody{Code: "rate_limited", Message: "too many messages, slow down"}), true))
 			}
 			return nil
 		}

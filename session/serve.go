@@ -67,7 +67,6 @@ type served struct {
 	wake    chan struct{} // cap 1: a kick woke the lingering writer
 	lt      *time.Timer   // the writer's linger
 	wrote   bool          // the writer wrote since lt last fired
-	lingers bool          // writers linger: a writer ended before (see next)
 	spare   []item        // the writer's other batch buffer
 
 	// Heartbeats: the timers' callbacks.
@@ -123,7 +122,7 @@ func (s *Session) serve(conn transport.Conn, lines [][]byte, end func(error)) {
 	// What was queued while no transport was served (a new session's welcome) is written
 	// on this goroutine, and a silent peer's reader is left to the poller: a new
 	// connection starts no goroutine of its own.
-	t.writeHere()
+	t.writeHere(false)
 	if len(lines) == 0 && t.rw != nil && t.tctx.Err() == nil && t.rw.WaitRead(t.readFn) {
 		return
 	}

@@ -131,6 +131,8 @@ type Session struct {
 	waited      bool           // Wait was called: no dispatcher starts any more; guarded by dmu
 	dispatching atomic.Bool    // a dispatcher goroutine runs; it exits when evq stayed empty for dispatchLinger
 	dispatchFn  func()         // s.dispatchLoop, made once: a go statement of a method call allocates its closure every time
+	holdReplies atomic.Bool    // a handler runs: its replies wait for it to return (flushReplies); dispatcher -> Reply
+	repliesHeld atomic.Bool    // a reply was queued and is waiting; Reply -> dispatcher
 	idleHook    func()         // tests: runs when a dispatcher is about to end
 
 	// Acks of Requests: the caller of Request, and the reader that completes them.
@@ -306,12 +308,16 @@ func (s *Session) EmitBytes(name string, data []byte) error {
 	return s.Send(events.AppendBinaryEvent(nil, name, data, 0), true)
 }
 
-// ReplyBytes answers the peer's request id with data as bytes.
+// ReplyBytes answers the peer's request id with data as bytes. Like Reply, it is meant
+// for the handler's goroutine.
 func (s *Session) ReplyBytes(id uint64, data []byte) error {
-	return s.Send(events.AppendBinaryAck(nil, id, data), true)
+	return s.sendReply(events.AppendBinaryAck(nil, id, data))
 }
 
-// Reply answers the peer's request id with data, or with e when e is not nil.
+// Reply answers the peer's request id with data, or with e when e is not nil. Called
+// by a handler, on the dispatcher's goroutine (a reply made elsewhere while a handler
+// runs waits for that handler too), the reply is written when the handler returns,
+// by the dispatcher itself if no writer runs (see flushReplies).
 func (s *Session) Reply(id uint64, data json.RawMessage, e *events.ErrorBody) error {
-	return s.Send(events.AppendAck(nil, id, data, e), true)
+	return s.sendReply(events.AppendAck(nil, id, data, e))
 }

@@ -30,6 +30,7 @@ type fakeConn struct {
 	closeCode int
 	once      sync.Once
 	block     chan struct{} // when not nil, WriteFrame waits on it (a stalled peer)
+	onWrite   func()        // when not nil, WriteFrame calls it first
 }
 
 func newFakeConn() *fakeConn {
@@ -48,6 +49,9 @@ func (c *fakeConn) ReadFrame() ([]byte, error) {
 }
 
 func (c *fakeConn) WriteFrame(msgs [][]byte) error {
+	if c.onWrite != nil {
+		c.onWrite()
+	}
 	if c.block != nil {
 		select {
 		case <-c.block:

@@ -122,7 +122,7 @@ func (t *served) kick() {
 				return
 			}
 		case wIdle:
-			if t.startWriter() {
+			if t.takeWriter(false) >= 0 {
 				go t.write()
 				return
 			}
@@ -132,24 +132,66 @@ func (t *served) kick() {
 	}
 }
 
-// writeHere is kick on the caller's goroutine: the writer, if none runs, runs here until
-// the queue is empty. Only a transport's first writer, which does not linger, may.
-func (t *served) writeHere() {
-	if t.startWriter() {
-		t.write()
-	}
-}
-
-// startWriter moves the writer from idle to running and counts it (under wmu, where
-// finish stops it), and reports whether it did: the caller then runs write.
-func (t *served) startWriter() bool {
-	t.wmu.Lock()
-	defer t.wmu.Unlock()
-	if !t.wstate.CompareAndSwap(wIdle, wRunning) {
+// writeHere runs the writer on the caller's goroutine for what is queued, if no writer
+// runs (or, with steal, none but one that lingers), and reports whether it did. It never
+// lingers itself: it gives the writer back (release). Two callers: the transport's first
+// writer (it writes the welcome, and a new session is silent until its client has read
+// that), and the dispatcher after a handler replied (Session.flushReplies).
+func (t *served) writeHere(steal bool) bool {
+	from := t.takeWriter(steal)
+	if from < 0 {
 		return false
 	}
-	t.writers.Add(1)
+	if t.writeQueued(false) {
+		t.release(from)
+	} else {
+		t.writers.Done()
+	}
 	return true
+}
+
+// takeWriter moves the writer from idle (or, with steal, from lingering) to running and
+// counts it, under wmu where finish stops it, and returns the state it took it from, or
+// -1 when it did not: the caller then runs the writer. A lingering writer's goroutine
+// keeps waiting meanwhile and touches only its timer (lt, wrote), which no other writer
+// does.
+func (t *served) takeWriter(steal bool) int32 {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	from := wIdle
+	if !t.wstate.CompareAndSwap(wIdle, wRunning) {
+		if !steal || !t.wstate.CompareAndSwap(wLinger, wRunning) {
+			return -1
+		}
+		from = wLinger
+	}
+	t.writers.Add(1)
+	return from
+}
+
+// release gives the writer back after writeHere: as it was (idle, or to the goroutine
+// that lingers), or, when more was queued meanwhile, to a goroutine, woken (the lingering
+// one) or new.
+func (t *served) release(from int32) {
+	for {
+		if t.wstate.CompareAndSwap(wRunning, from) {
+			t.writers.Done()
+			return
+		}
+		if t.wstate.CompareAndSwap(wPending, wRunning) {
+			if from == wLinger {
+				t.wake <- struct{}{} // as kick does
+				t.writers.Done()
+			} else {
+				go t.write() // it takes this writer's count over
+			}
+			return
+		}
+		if t.wstate.Load() == wStopped {
+			t.writers.Done()
+			return
+		}
+	}
 }
 
 // writeLinger is how long a writer whose queue is empty waits for more before it ends
@@ -177,84 +219,82 @@ func (t *served) linger() bool {
 				t.lt.Reset(writeLinger)
 				continue
 			}
+			lt := t.lt
 			t.lt = nil // an idle session keeps no timer (the next writer makes one)
-			if t.wstate.CompareAndSwap(wLinger, wIdle) {
+			if t.wstate.CompareAndSwap(wLinger, wIdle) || t.wstate.Load() == wStopped {
 				return false
 			}
-			if t.wstate.Load() == wStopped {
-				return false
-			}
-			<-t.wake // a kick moved it to running just now, and sends
-			return true
+			// A kick moved it to running just now, and sends; or writeHere took it for a
+			// moment, and gives it back or sends.
+			t.lt = lt
+			lt.Reset(writeLinger)
 		}
 	}
 }
 
-// write is the writer: the only goroutine that writes to conn while it runs. It writes
-// what is queued, coalesced into frames, until the queue is empty.
+// write is the writer's goroutine: it writes what is queued until the queue stays empty
+// for writeLinger, or the transport ends.
 func (t *served) write() {
 	defer t.writers.Done()
-	s := t.s
-	batch := t.spare
-	for {
-		if t.tctx.Err() != nil {
-			return
-		}
-		s.mu.Lock()
-		batch, s.queue = s.queue, batch[:0]
-		s.queued = 0
-		closing := s.closing
-		s.mu.Unlock()
-		if in := s.AckSeq(); s.cfg.ResumeBytes >= 0 && in >= s.reported.Load()+reportEvery {
-			s.reported.Store(in)
-			batch = append(batch, item{b: events.AppendPing(nil, true, in), control: true})
-		}
-		if len(batch) > 0 {
-			if err := s.writeBatch(t.conn, batch); err != nil {
-				if ce := events.CloseCode(err); ce != 0 && !events.Reconnect(ce) {
-					// The peer refused what was written (an xhr_send answered 413 or 400): as
-					// if it had closed with that code; no resume would help.
-					s.log.Info("write refused", "err", err)
-					s.cancel(events.Cause(err))
-					return
-				}
-				s.log.Info("write failed", "err", err)
-				s.dropTransport(t.tctx, events.CloseAbnormal, "write failed")
-				return
-			}
-			t.wrote = true
-			clear(batch) // let the GC have the messages
-			if cap(batch) > 4096 {
-				batch, s.frame = nil, nil
-			}
-		}
-		if closing != nil {
-			s.cancel(closing) // the closer goroutine closes conn with it
-			return
-		}
-		t.spare = batch[:0] // before the next writer may start
-		if !t.next() {
-			return
-		}
+	for t.writeQueued(true) && t.next() {
 	}
 }
 
-// next reports whether the writer goes on: something was queued meanwhile, or came while
-// it lingered.
-//
-// The transport's first writer does not linger: it wrote the welcome (and, on a resume,
-// what the peer missed), and a new session is silent until its client has read that.
+// writeQueued takes what is queued and writes it, coalesced into frames, and reports
+// whether the writer goes on (not when the transport has ended, a write failed or the
+// session closes). Only the writer, on whichever goroutine holds it, calls it.
+func (t *served) writeQueued(lingering bool) bool {
+	s := t.s
+	if t.tctx.Err() != nil {
+		return false
+	}
+	batch := t.spare
+	s.mu.Lock()
+	batch, s.queue = s.queue, batch[:0]
+	s.queued = 0
+	closing := s.closing
+	s.mu.Unlock()
+	if in := s.AckSeq(); s.cfg.ResumeBytes >= 0 && in >= s.reported.Load()+reportEvery {
+		s.reported.Store(in)
+		batch = append(batch, item{b: events.AppendPing(nil, true, in), control: true})
+	}
+	if len(batch) > 0 {
+		if err := s.writeBatch(t.conn, batch); err != nil {
+			if ce := events.CloseCode(err); ce != 0 && !events.Reconnect(ce) {
+				// The peer refused what was written (an xhr_send answered 413 or 400): as
+				// if it had closed with that code; no resume would help.
+				s.log.Info("write refused", "err", err)
+				s.cancel(events.Cause(err))
+				return false
+			}
+			s.log.Info("write failed", "err", err)
+			s.dropTransport(t.tctx, events.CloseAbnormal, "write failed")
+			return false
+		}
+		if lingering {
+			t.wrote = true
+		}
+		clear(batch) // let the GC have the messages
+		if cap(batch) > 4096 {
+			batch, s.frame = nil, nil
+		}
+	}
+	if closing != nil {
+		s.cancel(closing) // the closer goroutine closes conn with it
+		return false
+	}
+	t.spare = batch[:0] // before the next writer may start
+	return true
+}
+
+// next reports whether the writer's goroutine goes on: something was queued meanwhile,
+// or came while it lingered.
 func (t *served) next() bool {
 	for {
 		if t.wstate.CompareAndSwap(wPending, wRunning) {
 			return true
 		}
-		if !t.lingers {
-			t.lingers = true // before the writer may end: the next one reads it
-			if t.wstate.CompareAndSwap(wRunning, wIdle) {
-				return false
-			}
-		} else if t.wstate.CompareAndSwap(wRunning, wLinger) {
+		if t.wstate.CompareAndSwap(wRunning, wLinger) {
 			return t.linger()
 		}
 		if t.wstate.Load() == wStopped {
