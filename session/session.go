@@ -73,6 +73,7 @@ type Session struct {
 	ctx       context.Context
 	cancelCtx context.CancelCauseFunc // see cancel
 	evq       chan *events.Message    // reader -> dispatcher; made by the reader's first event, before any dispatcher
+	dtick     chan struct{}           // the dispatcher's linger timer -> dispatcher (tick); made with evq
 	handoff   chan *handoff           // Attach -> Run
 
 	// The send queue and the resume buffer: every goroutine that enqueues, and the writer.
@@ -131,6 +132,7 @@ type Session struct {
 	waited      bool           // Wait was called: no dispatcher starts any more; guarded by dmu
 	dispatching atomic.Bool    // a dispatcher goroutine runs; it exits when evq stayed empty for dispatchLinger
 	dispatchFn  func()         // s.dispatchLoop, made once: a go statement of a method call allocates its closure every time
+	tickFn      func()         // s.tick, made once, for the same reason
 	holdReplies atomic.Bool    // a handler runs: its replies wait for it to return (flushReplies); dispatcher -> Reply
 	repliesHeld atomic.Bool    // a reply was queued and is waiting; Reply -> dispatcher
 	idleHook    func()         // tests: runs when a dispatcher is about to end
@@ -157,7 +159,7 @@ func New(parent context.Context, id string, cfg Config, h Handler) *Session {
 		handoff:   make(chan *handoff),
 		meter:     nopMeter{},
 	}
-	s.dispatchFn = s.dispatchLoop
+	s.dispatchFn, s.tickFn = s.dispatchLoop, s.tick
 	s.pingNs.Store(int64(cfg.PingInterval))
 	return s
 }
