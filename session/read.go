@@ -89,7 +89,7 @@ func (t *served) readOn(ready bool) {
 			t.finish(err)
 			return
 		}
-		if s.cfg.ResumeBytes >= 0 && s.inSeq.Load()-s.reported.Load() >= reportEvery {
+		if s.cfg.ResumeBytes >= 0 && s.inSeq.Load()-s.reported.Load() >= reportLate {
 			s.signal() // the writer acknowledges what arrived
 		}
 	}

@@ -404,15 +404,40 @@ func TestResumeImpossible(t *testing.T) {
 // a ping, so the peer's buffer stays small.
 func TestAckReports(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := New(context.Background(), "s1", Config{}, HandlerFunc(nop))
+		var s *Session
+		s = New(context.Background(), "s1", Config{}, HandlerFunc(func(ctx context.Context, m *events.Message) {
+			if m.ID != 0 {
+				_ = s.Reply(m.ID, nil, nil)
+			}
+		}))
 		c := newFakeConn()
 		done := serve(s, c)
+		written := func() string { return strings.Join(c.frames(), "\n") }
 		for range reportEvery {
 			c.in <- []byte(`{"t":"ev","n":"x"}`)
 		}
 		synctest.Wait()
-		if !strings.Contains(strings.Join(c.frames(), "\n"), `{"t":"pong","r":32}`) {
-			t.Fatalf("no acknowledgement after %d messages: %v", reportEvery, c.frames())
+		if strings.Contains(written(), `"t":"pong"`) {
+			t.Fatalf("a pong of its own after %d messages: %v", reportEvery, c.frames())
+		}
+		// The next write carries the acknowledgement: a reply's.
+		c.in <- []byte(`{"t":"ev","n":"x","id":1}`)
+		synctest.Wait()
+		if !strings.Contains(written(), `{"t":"ack","id":1}`+"\n"+`{"t":"pong","r":33}`) {
+			t.Fatalf("no acknowledgement with the reply after %d messages: %v", reportEvery+1, c.frames())
+		}
+		// With nothing else to write, it goes out alone after reportLate more.
+		for range reportLate - 1 {
+			c.in <- []byte(`{"t":"ev","n":"x"}`)
+		}
+		synctest.Wait()
+		if strings.Contains(written(), fmt.Sprintf(`"r":%d`, 32+reportLate)) {
+			t.Fatalf("acknowledged after %d silent messages: %v", reportLate-1, c.frames())
+		}
+		c.in <- []byte(`{"t":"ev","n":"x"}`)
+		synctest.Wait()
+		if !strings.Contains(written(), fmt.Sprintf(`{"t":"pong","r":%d}`, 33+reportLate)) {
+			t.Fatalf("no acknowledgement after %d silent messages: %v", reportLate, c.frames())
 		}
 		s.Close(&events.CloseError{Code: events.CloseNormal})
 		<-done

@@ -10,8 +10,13 @@ import (
 )
 
 // reportEvery is how many received counted messages make the writer acknowledge them
-// without waiting for the next ping.
-const reportEvery = 32
+// with what it writes next, without waiting for the next ping; reportLate is how many
+// make the reader wake it for that alone. A request's reply thus carries the report in its
+// frame, where one written at once by itself cost a system call for every 32 requests.
+const (
+	reportEvery = 32
+	reportLate  = 2 * reportEvery
+)
 
 // jitter returns d less up to 10%, so that sessions opened together do not ping together.
 func jitter(d time.Duration) time.Duration {
