@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/events"
+	"github.com/sockhop/sockhop/transport"
 )
 
 // wakeDispatcher starts a dispatcher unless one runs. An idle session has none: a
@@ -124,13 +125,15 @@ func (s *Session) sendReply(b []byte) error {
 // flushReplies writes the replies a handler queued, once it has returned: on the
 // dispatcher's goroutine when no writer is writing and no other event waits, which saves
 // the request the writer's wake-up (a goroutine switch); otherwise the writer is kicked
-// as for any message.
+// as for any message. Not on a transport whose writes wait for the peer's next request
+// (SockJS, see transport.FinalWriter): the session's next events would wait for it too.
+// A WebSocket write waits only for a peer that reads nothing, and at most WriteTimeout.
 func (s *Session) flushReplies() {
 	t := s.cur.Load()
 	if t == nil {
 		return // the next transport's first writer writes them
 	}
-	if len(s.evq) == 0 && t.writeHere(true) {
+	if _, flow := t.conn.(transport.FinalWriter); !flow && len(s.evq) == 0 && t.writeHere(true) {
 		return
 	}
 	t.kick()
