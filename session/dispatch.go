@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/sockhop/sockhop/events"
-	"github.com/sockhop/sockhop/transport"
 )
 
 // wakeDispatcher starts a dispatcher unless one runs. An idle session has none: a
@@ -133,7 +132,7 @@ func (s *Session) flushReplies() {
 	if t == nil {
 		return // the next transport's first writer writes them
 	}
-	if _, flow := t.conn.(transport.FinalWriter); !flow && len(s.evq) == 0 && t.writeHere(true) {
+	if !t.flow && len(s.evq) == 0 && t.writeHere(true) {
 		return
 	}
 	t.kick()

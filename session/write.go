@@ -147,7 +147,7 @@ func (t *served) writeHere(steal bool) bool {
 	if from < 0 {
 		return false
 	}
-	if t.writeQueued(false) {
+	if _, ok := t.writeQueued(); ok {
 		t.release(from)
 	} else {
 		t.writers.Done()
@@ -241,17 +241,26 @@ func (t *served) linger() bool {
 // for writeLinger, or the transport ends.
 func (t *served) write() {
 	defer t.writers.Done()
-	for t.writeQueued(true) && t.next() {
+	for {
+		wrote, ok := t.writeQueued()
+		if !ok {
+			return
+		}
+		t.wrote = t.wrote || wrote
+		if !t.next() {
+			return
+		}
 	}
 }
 
 // writeQueued takes what is queued and writes it, coalesced into frames, and reports
-// whether the writer goes on (not when the transport has ended, a write failed or the
-// session closes). Only the writer, on whichever goroutine holds it, calls it.
-func (t *served) writeQueued(lingering bool) bool {
+// whether it wrote anything, and whether the writer goes on (not when the transport has
+// ended, a write failed or the session closes). Only the writer, on whichever goroutine
+// holds it, calls it.
+func (t *served) writeQueued() (wrote, ok bool) {
 	s := t.s
 	if t.tctx.Err() != nil {
-		return false
+		return false, false
 	}
 	batch := t.spare
 	s.mu.Lock()
@@ -270,15 +279,13 @@ func (t *served) writeQueued(lingering bool) bool {
 				// if it had closed with that code; no resume would help.
 				s.log.Info("write refused", "err", err)
 				s.cancel(events.Cause(err))
-				return false
+				return false, false
 			}
 			s.log.Info("write failed", "err", err)
 			s.dropTransport(t.tctx, events.CloseAbnormal, "write failed")
-			return false
+			return false, false
 		}
-		if lingering {
-			t.wrote = true
-		}
+		wrote = true
 		clear(batch) // let the GC have the messages
 		if cap(batch) > 4096 {
 			batch, s.frame = nil, nil
@@ -286,10 +293,10 @@ func (t *served) writeQueued(lingering bool) bool {
 	}
 	if closing != nil {
 		s.cancel(closing) // the closer goroutine closes conn with it
-		return false
+		return wrote, false
 	}
 	t.spare = batch[:0] // before the next writer may start
-	return true
+	return wrote, true
 }
 
 // next reports whether the writer's goroutine goes on: something was queued meanwhile,
