@@ -353,7 +353,6 @@ func (s *Session) handleMessage(tctx context.Context, im *inMessage) error {
 func (s *Session) queueEvent(tctx context.Context, m *events.Message) error {
 	if s.evq == nil { // made by the first event: a session that never gets one has none
 		s.evq = make(chan *events.Message, s.cfg.MaxQueuedEvents)
-		s.dtick = make(chan struct{}, 1)
 	}
 	select {
 	case s.evq <- m:

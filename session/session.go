@@ -72,8 +72,7 @@ type Session struct {
 	log       *slog.Logger
 	ctx       context.Context
 	cancelCtx context.CancelCauseFunc // see cancel
-	evq       chan *events.Message    // reader -> dispatcher; made by the reader's first event, before any dispatcher
-	dtick     chan struct{}           // the dispatcher's linger timer -> dispatcher (tick); made with evq
+	evq       chan *events.Message    // reader -> dispatcher (nil: a wake-up, see tick); made by the reader's first event, before any dispatcher
 	handoff   chan *handoff           // Attach -> Run
 
 	// The send queue and the resume buffer: every goroutine that enqueues, and the writer.
@@ -128,14 +127,17 @@ type Session struct {
 
 	// The dispatcher: started by the reader, waited for by Wait.
 	dmu         sync.Mutex
-	dispatchers sync.WaitGroup // the dispatcher goroutine, while one runs; Add guarded by dmu
-	waited      bool           // Wait was called: no dispatcher starts any more; guarded by dmu
-	dispatching atomic.Bool    // a dispatcher goroutine runs; it exits when evq stayed empty for dispatchLinger
-	dispatchFn  func()         // s.dispatchLoop, made once: a go statement of a method call allocates its closure every time
-	tickFn      func()         // s.tick, made once, for the same reason
-	holdReplies atomic.Bool    // a handler runs: its replies wait for it to return (flushReplies); dispatcher -> Reply
-	repliesHeld atomic.Bool    // a reply was queued and is waiting; Reply -> dispatcher
-	idleHook    func()         // tests: runs when a dispatcher is about to end
+	dispatchers sync.WaitGroup       // the dispatcher goroutine, while one runs; Add guarded by dmu
+	waited      bool                 // Wait was called: no dispatcher starts any more; guarded by dmu
+	dispatching atomic.Bool          // a dispatcher goroutine runs; it exits when evq stayed empty for dispatchLinger
+	dispatchFn  func()               // s.dispatchLoop, made once: a go statement of a method call allocates its closure every time
+	tickFn      func()               // s.tick, made once, for the same reason
+	fired       atomic.Bool          // the dispatcher's linger timer fired since the dispatcher last looked; tick -> dispatcher
+	idle        atomic.Bool          // the dispatcher waits on evq (or is about to); dispatcher -> tick
+	dq          chan *events.Message // evq once a dispatcher started, for wake; guarded by dmu
+	holdReplies atomic.Bool          // a handler runs: its replies wait for it to return (flushReplies); dispatcher -> Reply
+	repliesHeld atomic.Bool          // a reply was queued and is waiting; Reply -> dispatcher
+	idleHook    func()               // tests: runs when a dispatcher is about to end
 
 	// Acks of Requests: the caller of Request, and the reader that completes them.
 	ackMu   sync.Mutex
@@ -255,6 +257,7 @@ func (s *Session) Wait() {
 	s.dmu.Lock()
 	s.waited = true
 	s.dmu.Unlock()
+	s.wake() // ended by New's parent: nobody else woke it
 	s.dispatchers.Wait()
 }
 
@@ -287,6 +290,7 @@ func (s *Session) Close(ce *events.CloseError) {
 // next heartbeat (onPing), or when the server closes its connection (Server.Shutdown).
 func (s *Session) cancel(err error) {
 	s.cancelCtx(err)
+	s.wake()
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
 	if s.tcancel != nil {
