@@ -151,15 +151,16 @@ func (s *Session) sendReply(b []byte) error {
 // flushReplies writes the replies a handler queued, once it has returned: on the
 // dispatcher's goroutine when no writer is writing and no other event waits, which saves
 // the request the writer's wake-up (a goroutine switch); otherwise the writer is kicked
-// as for any message. Not on a transport whose writes wait for the peer's next request
-// (SockJS, see transport.FinalWriter): the session's next events would wait for it too.
-// A WebSocket write waits only for a peer that reads nothing, and at most WriteTimeout.
+// as for any message. On a transport whose writes may wait for the peer's next request
+// (SockJS, see transport.FinalWriter) only while they would not: the session's next
+// events would wait for it too. A WebSocket write waits only for a peer that reads
+// nothing, and at most WriteTimeout.
 func (s *Session) flushReplies() {
 	t := s.cur.Load()
 	if t == nil {
 		return // the next transport's first writer writes them
 	}
-	if !t.flow && len(s.evq) == 0 && t.writeHere(true) {
+	if len(s.evq) == 0 && (t.fw == nil || t.fw.Writable()) && t.writeHere(true) {
 		return
 	}
 	t.kick()

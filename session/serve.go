@@ -53,7 +53,7 @@ type served struct {
 	tcancel context.CancelCauseFunc
 	closing atomic.Bool // the closer started
 	bf      transport.BinaryFramer
-	flow    bool // conn's writes wait for the peer's next request (transport.FinalWriter)
+	fw      transport.FinalWriter // conn, when its writes may wait for the peer's next request; else nil
 	rw      transport.ReadWaiter
 	readFn  func()
 	end     func(error)
@@ -116,7 +116,7 @@ func (s *Session) serve(conn transport.Conn, lines [][]byte, end func(error)) {
 		}
 	}
 	t.bf, _ = conn.(transport.BinaryFramer)
-	_, t.flow = conn.(transport.FinalWriter)
+	t.fw, _ = conn.(transport.FinalWriter)
 	t.rw, _ = conn.(transport.ReadWaiter)
 	t.readFn = t.read
 	t.startHeartbeat()

@@ -39,6 +39,9 @@ type Conn interface {
 // wait for the client's next poll.
 type FinalWriter interface {
 	WriteFinal(msgs [][]byte) error
+	// Writable reports whether a WriteFrame now would write without waiting for the
+	// peer's next request (as it may when the call comes).
+	Writable() bool
 }
 
 // ErrClosed is returned by a Conn used after Close.

@@ -150,6 +150,14 @@ func (c *Conn) WriteFrame(msgs [][]byte) error {
 	return c.write(msgs)
 }
 
+// Writable reports whether WriteFrame would hand a frame over now: a receiving request is
+// there, or none is and no frame was handed ahead of one.
+func (c *Conn) Writable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.receivers > 0 || !c.parked
+}
+
 // WriteFinal is WriteFrame for a session's last frame: it waits for a receiving request
 // at most finalWait (sockjs-go drops what it buffered when the session closes), so a
 // client that stopped polling does not hold up a Shutdown.
