@@ -49,8 +49,9 @@ func eventuallyNone(t *testing.T, what string, marks ...string) {
 }
 
 // TestIdleSessionsHoldNoGoroutine: a session's writer runs only while it has something
-// to write and its dispatcher only while events come, on every transport; on WebSocket
-// (Linux, plain TCP) its reader too runs only while bytes arrive. Sessions that idled
+// to write and its dispatcher only while events come, on every transport; its reader too
+// runs only while bytes arrive, on WebSocket (Linux, plain TCP) and on the SockJS
+// transports (there on the goroutine of the xhr_send that brought them). Sessions that idled
 // answer at once when spoken to again, and go idle again.
 func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
@@ -70,6 +71,9 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 			eventuallyNone(t, "session dispatchers", "session.(*Session).dispatchLoop")
 			if tr == "websocket" && runtime.GOOS == "linux" {
 				eventuallyNone(t, "server session readers", "session.(*served).readOn", "transport/ws.(*Conn)")
+			}
+			if tr != "websocket" {
+				eventuallyNone(t, "server session readers", "session.(*served).readOn", "transport/sockjs.(*Conn)")
 			}
 		}
 		for round := range 3 {

@@ -69,7 +69,7 @@ func (t *served) readOn(ready bool) {
 			frame, err = t.conn.ReadFrame()
 		}
 		if err != nil {
-			t.finish(t.readError(err))
+			t.stop(t.readError(err))
 			return
 		}
 		s.lastRead.Store(time.Now().UnixNano())
@@ -86,13 +86,25 @@ func (t *served) readOn(ready bool) {
 			}
 		}
 		if err != nil {
-			t.finish(err)
+			t.stop(err)
 			return
 		}
 		if s.cfg.ResumeBytes >= 0 && s.inSeq.Load()-s.reported.Load() >= reportLate {
 			s.signal() // the writer acknowledges what arrived
 		}
 	}
+}
+
+// stop finishes the transport after the reader failed; on a goroutine of its own when
+// the reader may run on one of the transport's (a ReadWaiter's f: SockJS runs it on the
+// goroutine of an xhr_send, which answers when it returns), as finish waits for the
+// writer and the close.
+func (t *served) stop(err error) {
+	if t.rw != nil {
+		go t.finish(err)
+		return
+	}
+	t.finish(err)
 }
 
 // readError is why the transport ends after a failed read.

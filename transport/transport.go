@@ -50,11 +50,14 @@ var ErrClosed = errors.New("transport: closed")
 // ReadWaiter is implemented by a Conn that can wait for its next frame without a goroutine
 // blocked in ReadFrame: the session's reader then ends while the peer is silent and starts
 // again when bytes arrive, so that an idle session holds no goroutine (transport/ws on
-// Linux, over plain TCP).
+// Linux, over plain TCP; transport/sockjs).
 type ReadWaiter interface {
-	// WaitRead arranges for f to be called once, on a goroutine of its own, when a read
-	// may proceed: bytes arrived, the peer hung up, or Close was called. It returns false,
-	// and does not call f, when it cannot wait so (bytes are buffered already, or the conn
-	// has no poller, or it is closed): the caller reads at once.
+	// WaitRead arranges for f to be called once, on a goroutine other than the caller's,
+	// when a read may proceed: bytes arrived, the peer hung up, or Close was called. It
+	// returns false, and does not call f, when it cannot wait so (bytes are buffered
+	// already, or the conn has no poller, or it is closed): the caller reads at once. f
+	// may run on a goroutine of the transport's that waits for it (an HTTP request's,
+	// answered when f returns): f reads what arrived, waiting only as long as the session
+	// cannot take it (a reader's back-pressure), and hands any longer work to another.
 	WaitRead(f func()) bool
 }

@@ -20,7 +20,6 @@ type Conn struct {
 	transport.Peer
 	s       sj.Session         // set once before started is closed
 	key     keySum             // hash of the session's key (key.go); set before the Conn is shared
-	in      chan []byte        // frames from xhr_send -> ReadFrame
 	started chan struct{}      // closed when sockjs-go started the session
 	ctx     context.Context    // cancelled when the session ends
 	cancel  context.CancelFunc //
@@ -39,6 +38,14 @@ type Conn struct {
 	sendNext  chan struct{} // cap 1: held by the xhr_send waiting for sendTurn
 	lastPoll  uint64        // highest receiving request number seen (?p=N); guarded by mu
 
+	// Frames from xhr_send to the session's reader (ReadFrame): the frames of the body in
+	// flight that are not read yet, closed when they all are, the reader waiting for the
+	// next body (WaitRead), and a ReadFrame blocked for it.
+	pending [][]byte      // guarded by mu
+	taken   chan struct{} // guarded by mu
+	waiter  func()        // guarded by mu
+	arrived chan struct{} // guarded by mu
+
 	closeOnce  sync.Once
 	closeCause atomic.Pointer[events.CloseError] // why the guard closed it, for ReadFrame
 }
@@ -46,6 +53,7 @@ type Conn struct {
 var (
 	_ transport.Conn        = (*Conn)(nil)
 	_ transport.FinalWriter = (*Conn)(nil)
+	_ transport.ReadWaiter  = (*Conn)(nil)
 )
 
 // Name reports the receiving transport the session uses now.
@@ -113,14 +121,103 @@ func (c *Conn) detach() {
 
 // ReadFrame returns the next frame from xhr_send.
 func (c *Conn) ReadFrame() ([]byte, error) {
-	select {
-	case f := <-c.in:
-		return f, nil
-	case <-c.ctx.Done():
-		if ce := c.closeCause.Load(); ce != nil {
-			return nil, ce
+	for {
+		c.mu.Lock()
+		if len(c.pending) > 0 {
+			f := c.pending[0]
+			c.pending[0] = nil
+			c.pending = c.pending[1:]
+			if len(c.pending) == 0 {
+				c.pending = nil
+				close(c.taken)
+			}
+			c.mu.Unlock()
+			return f, nil
 		}
-		return nil, transport.ErrClosed
+		if c.ctx.Err() != nil {
+			c.mu.Unlock()
+			if ce := c.closeCause.Load(); ce != nil {
+				return nil, ce
+			}
+			return nil, transport.ErrClosed
+		}
+		if c.arrived == nil {
+			c.arrived = make(chan struct{})
+		}
+		arrived := c.arrived
+		c.mu.Unlock()
+		select {
+		case <-arrived:
+		case <-c.ctx.Done():
+		}
+	}
+}
+
+// WaitRead arranges for f to be called when the next xhr_send body arrives, or the
+// session ends (see [transport.ReadWaiter]): a SockJS session holds no reader goroutine
+// between bodies. f runs on the goroutine of the xhr_send that brought the body, which
+// answers once the body's frames are read: the hand-over then costs no goroutine switch.
+func (c *Conn) WaitRead(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) > 0 || c.ctx.Err() != nil {
+		return false
+	}
+	c.waiter = f
+	return true
+}
+
+// deliver hands the frames of an xhr_send body to the session's reader, running it on
+// the caller's goroutine if it waits, and returns once they are all read, or false when
+// the session ended first (the frames not read are not counted as received: the client
+// sends them again after a resume). Only the xhr_send in flight calls it.
+func (c *Conn) deliver(frames [][]byte) bool {
+	if len(frames) == 0 {
+		return true
+	}
+	c.mu.Lock()
+	if c.ctx.Err() != nil {
+		c.mu.Unlock()
+		return false
+	}
+	taken := make(chan struct{})
+	c.pending, c.taken = frames, taken
+	w := c.waiter
+	c.waiter = nil
+	if c.arrived != nil {
+		close(c.arrived)
+		c.arrived = nil
+	}
+	c.mu.Unlock()
+	if w != nil {
+		w()
+	}
+	select {
+	case <-taken:
+		return true
+	case <-c.ctx.Done():
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		select {
+		case <-taken: // read just before the end
+			return true
+		default:
+			c.pending = nil // the rest is not read after the answer said so
+			return false
+		}
+	}
+}
+
+// end cancels c's context and calls the reader waiting for frames, if any, so that it
+// sees the end.
+func (c *Conn) end() {
+	c.cancel()
+	c.mu.Lock()
+	w := c.waiter
+	c.waiter = nil
+	c.mu.Unlock()
+	if w != nil {
+		go w()
 	}
 }
 
@@ -231,7 +328,7 @@ func (c *Conn) Close(code int, reason string) error {
 		case events.CloseTooBig, events.CloseInvalidPayload, events.CloseProtocolError:
 			c.closeCause.Store(&events.CloseError{Code: code, Reason: reason})
 		}
-		c.cancel() // first: frees a reader and a writer waiting on us at once
+		c.end() // first: frees a reader and a writer waiting on us at once
 		c.awaitFinal()
 		err = c.s.Close(uint32(code), reason)
 	})

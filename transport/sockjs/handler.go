@@ -378,7 +378,7 @@ func (h *Handler) receiver(sid, kind string, key *keySum) (*Conn, bool) {
 			h.mu.Unlock()
 			return nil, true
 		}
-		c = &Conn{key: *key, ready: make(chan struct{}), started: make(chan struct{}), in: make(chan []byte), sendTurn: make(chan struct{}, 1), sendNext: make(chan struct{}, 1)}
+		c = &Conn{key: *key, ready: make(chan struct{}), started: make(chan struct{}), sendTurn: make(chan struct{}, 1), sendNext: make(chan struct{}, 1)}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 		h.conns[sid] = c
 		// sockjs-go starts the session on this request; if it never does (a request that
@@ -392,7 +392,7 @@ func (h *Handler) receiver(sid, kind string, key *keySum) (*Conn, bool) {
 					delete(h.conns, sid)
 				}
 				h.mu.Unlock()
-				c.cancel()
+				c.end()
 			}
 		})
 	}
@@ -421,10 +421,10 @@ func (h *Handler) handle(s sj.Session) {
 	c.s = s
 	close(c.started)
 	h.mu.Unlock()
-	stop := context.AfterFunc(s.Context(), c.cancel)
+	stop := context.AfterFunc(s.Context(), c.end)
 	defer func() {
 		stop()
-		c.cancel()
+		c.end()
 		// The client's next poll still belongs to this session: it collects the close
 		// frame, even while the server drains. Forget the session only after that.
 		time.AfterFunc(h.opts.DisconnectDelay, func() {

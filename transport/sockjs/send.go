@@ -115,15 +115,11 @@ func (h *Handler) xhrSend(w http.ResponseWriter, r *http.Request, sid string, ke
 	// second time and buffer it without bound. Once the body is read the frames are the
 	// session's, even if the client gives up on this request: its retry is dropped as a
 	// duplicate, so stopping halfway would lose the rest.
-	for _, f := range frames {
-		select {
-		case c.in <- f:
-		case <-c.ctx.Done():
-			// The transport ended: what the reader did not take is not counted as
-			// received, so the client sends it again after a resume.
-			http.Error(w, "sockhop: session closed", http.StatusNotFound)
-			return
-		}
+	if !c.deliver(frames) {
+		// The transport ended: what the reader did not take is not counted as received,
+		// so the client sends it again after a resume.
+		http.Error(w, "sockhop: session closed", http.StatusNotFound)
+		return
 	}
 	AllowOrigin(w, r)
 	hd := w.Header()
