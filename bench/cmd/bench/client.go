@@ -57,7 +57,16 @@ type Client struct {
 	once    sync.Once
 	done    chan struct{}
 	err     error // set before done is closed
+
+	// sockhop's acknowledgements (PROTOCOL.md §6), owned by the reading goroutine: the
+	// counted messages (ev, ack) received, and the count last reported with a pong's r.
+	rx, rxSaid int64
 }
+
+// ackEvery is how many counted messages a sockhop client receives before it reports them
+// with an unsolicited pong, as the JS and Go clients do (PROTOCOL.md §6). A client that
+// never reports makes the server keep a MiB of replies per session for a resume.
+const ackEvery = 32
 
 type reply struct {
 	data []byte
@@ -141,12 +150,21 @@ func (c *Client) onFrame(f []byte) {
 		i := bytes.IndexByte(f, '\n')
 		if i < 0 {
 			c.onMessage(f)
-			return
+			break
 		}
 		if i > 0 {
 			c.onMessage(f[:i])
 		}
 		f = f[i+1:]
+	}
+	if c.dialect == "sh" && c.rx-c.rxSaid >= ackEvery {
+		c.rxSaid = c.rx
+		pong := append(strconv.AppendInt([]byte(`{"t":"pong","r":`), c.rx, 10), '}')
+		if _, ok := c.tr.(*xhrTransport); ok {
+			go c.send(pong) // an xhr_send waits for its answer: not on the receiving goroutine
+		} else {
+			c.send(pong)
+		}
 	}
 }
 
@@ -166,6 +184,7 @@ func (c *Client) onMessage(m []byte) {
 	case "sh":
 		if bytes.HasPrefix(m, shBcast) {
 			c.st.bcast.Add(1)
+			c.rx++
 			return
 		}
 		if bytes.HasPrefix(m, shWelcome) {
@@ -186,9 +205,12 @@ func (c *Client) onMessage(m []byte) {
 		switch in.T {
 		case "welcome":
 			c.setReady()
+		case "ev":
+			c.rx++
 		case "ping":
 			c.send([]byte(`{"t":"pong"}`))
 		case "ack":
+			c.rx++
 			if in.E != nil {
 				c.resolve(in.ID, nil, fmt.Errorf("error reply %s", in.E))
 			} else {
