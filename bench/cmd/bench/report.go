@@ -246,20 +246,20 @@ func (r *results) markdown(ss []scenario) string {
 					r.get(sc.Key, t.Name, "msg_per_s"), r.ratio(sc.Key, t.Name, ref, "msg_per_s").ratioString(), r.ratio(sc.Key, t.Name, raw, "msg_per_s").ratioString(), oneNode, broker)
 			}
 		case sc.Key == "echo":
-			w("### Echo: %d clients × %d round trips\n\nEach client sends a 32-byte string and waits for the reply before sending the next; all clients at once.\n\n", p.EchoClients, p.EchoRounds)
-			w("| server | p50 ms | × gorilla JSON | × gorilla raw | p99 ms | CPU ms per 1k round trips | × gorilla JSON | × gorilla raw | round trips/s |\n|---|---|---|---|---|---|---|---|---|\n")
+			w("### Echo: %d clients × %d round trips\n\nEach client sends a 32-byte string and waits for the reply before sending the next; all clients at once. The loop runs as fast as its slower side: \"busy\" is the share of its core the server, and the load generator, used while it ran (a load generator near 100 %% held the server back, and the server's CPU per round trip then includes waiting for it in the Go runtime's poller).\n\n", p.EchoClients, p.EchoRounds)
+			w("| server | p50 ms | × gorilla JSON | × gorilla raw | p99 ms | CPU ms per 1k round trips | × gorilla JSON | × gorilla raw | round trips/s | server busy %% | load generator busy %% |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, t := range sc.Targets {
-				w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "p50_ms"), r.ratio(sc.Key, t.Name, ref, "p50_ms").ratioString(), r.ratio(sc.Key, t.Name, raw, "p50_ms").ratioString(),
+				w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "p50_ms"), r.ratio(sc.Key, t.Name, ref, "p50_ms").ratioString(), r.ratio(sc.Key, t.Name, raw, "p50_ms").ratioString(),
 					r.get(sc.Key, t.Name, "p99_ms"), r.get(sc.Key, t.Name, "cpu_ms_per_1k"), r.ratio(sc.Key, t.Name, ref, "cpu_ms_per_1k").ratioString(), r.ratio(sc.Key, t.Name, raw, "cpu_ms_per_1k").ratioString(),
-					r.get(sc.Key, t.Name, "rt_per_s"))
+					r.get(sc.Key, t.Name, "rt_per_s"), r.get(sc.Key, t.Name, "server_busy_pct"), r.get(sc.Key, t.Name, "loadgen_busy_pct"))
 			}
 		case sc.Key == "fallbacks":
 			w("### Fallbacks: %d clients × %d echo round trips per transport\n\nEach HTTP transport against the same server's WebSocket, in the same run. \"2010\" counts `c[2010,\"Another connection still open\"]` answers the clients saw and polled again after (a lost session fails the run instead).\n\n", p.FallbackClients, p.FbRounds)
-			w("| server, transport | p50 ms | p99 ms | CPU ms per 1k round trips | × same server's websocket | round trips/s | 2010 seen |\n|---|---|---|---|---|---|---|\n")
+			w("| server, transport | p50 ms | p99 ms | CPU ms per 1k round trips | × same server's websocket | round trips/s | 2010 seen | server busy %% | load generator busy %% |\n|---|---|---|---|---|---|---|---|---|\n")
 			for _, t := range sc.Targets {
-				w("| %s | %s | %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "p50_ms"), r.get(sc.Key, t.Name, "p99_ms"),
+				w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.Name, r.get(sc.Key, t.Name, "p50_ms"), r.get(sc.Key, t.Name, "p99_ms"),
 					r.get(sc.Key, t.Name, "cpu_ms_per_1k"), r.ratio(sc.Key, t.Name, sameServerWS(t).Name, "cpu_ms_per_1k").ratioString(),
-					r.get(sc.Key, t.Name, "rt_per_s"), r.get(sc.Key, t.Name, "another"))
+					r.get(sc.Key, t.Name, "rt_per_s"), r.get(sc.Key, t.Name, "another"), r.get(sc.Key, t.Name, "server_busy_pct"), r.get(sc.Key, t.Name, "loadgen_busy_pct"))
 			}
 		}
 		if o := r.other(sc); o.ok() {

@@ -444,11 +444,11 @@ func echo(ctx context.Context, t target, e *env, n, rounds int) (map[string]floa
 	if err != nil {
 		return nil, err
 	}
-	t0 := time.Now()
+	t0, self0 := time.Now(), selfCPU()
 	if err := echoRounds(ctx, cs, rounds, lat); err != nil {
 		return nil, err
 	}
-	el := time.Since(t0)
+	el, self := time.Since(t0), selfCPU()-self0
 	cpu1, err := e.cpu()
 	if err != nil {
 		return nil, err
@@ -465,6 +465,10 @@ func echo(ctx context.Context, t target, e *env, n, rounds int) (map[string]floa
 		"cpu_ms_per_1k": (cpu1 - cpu0).Seconds() * 1000 / (total / 1000),
 		"rt_per_s":      total / el.Seconds(),
 		"another":       float64(st.another.Load()),
+		// The closed loop runs as fast as the slower side: a load generator near 100 %
+		// of its core means the server waited for it part of the time.
+		"server_busy_pct":  100 * (cpu1 - cpu0).Seconds() / el.Seconds(),
+		"loadgen_busy_pct": 100 * self.Seconds() / el.Seconds(),
 	}, nil
 }
 
