@@ -473,9 +473,7 @@ func newTransport(ctx context.Context, t target, base string, st *stats) (transp
 		}
 		return &sockjsWS{wsTransport{conn: conn}}, nil
 	case "xhr-streaming", "xhr-polling":
-		ctx, cancel := context.WithCancel(context.Background())
-		return &xhrTransport{url: "http://" + base + t.Path + "/000/" + randomSession(), key: randomSession() + randomSession(),
-			streaming: t.Transport == "xhr-streaming", st: st, ctx: ctx, cancel: cancel}, nil
+		return newXHR(base, t.Path, t.Transport == "xhr-streaming", st), nil
 	case "sio-polling":
 		ctx, cancel := context.WithCancel(context.Background())
 		return &sioPolling{url: "http://" + base + t.Path + "?EIO=4&transport=polling", ctx: ctx, cancel: cancel}, nil
@@ -559,6 +557,13 @@ func sockjsFrame(b []byte, open func(), frame func([]byte), another *atomic.Int6
 		open()
 	case 'h':
 	case 'a':
+		// One message, as the servers send an answer, without encoding/json.
+		if len(b) > 3 && b[1] == '[' && b[len(b)-1] == ']' {
+			if m, ok := unquoteJSON(b[2 : len(b)-1]); ok {
+				frame(m)
+				return nil
+			}
+		}
 		var frames []string
 		if err := json.Unmarshal(b[1:], &frames); err != nil {
 			return fmt.Errorf("bad sockjs frame %q: %w", b, err)
@@ -580,29 +585,96 @@ var errAnother = errors.New("another connection still open")
 
 // xhrTransport: SockJS xhr-streaming or xhr-polling receive requests, xhr_send for sending.
 type xhrTransport struct {
-	url       string
+	url       string // http://host:port/path/000/session
+	path      string // /path/000/session
 	key       string // the session's key, sent in X-Sockhop-Key (sockhop requires it; others ignore it)
 	streaming bool
 	st        *stats
 	ctx       context.Context
 	cancel    context.CancelFunc
+	h         *rawHTTP // xhr_send, and the polls of xhr-polling
+}
+
+func newXHR(base, path string, streaming bool, st *stats) *xhrTransport {
+	ctx, cancel := context.WithCancel(context.Background())
+	sp := path + "/000/" + randomSession()
+	return &xhrTransport{url: "http://" + base + sp, path: sp, key: randomSession() + randomSession(),
+		streaming: streaming, st: st, ctx: ctx, cancel: cancel, h: &rawHTTP{addr: base, ctx: ctx}}
 }
 
 func (x *xhrTransport) send(msg []byte) error {
-	b, _ := json.Marshal([]string{string(msg)})
-	req, _ := http.NewRequestWithContext(x.ctx, "POST", x.url+"/xhr_send", bytes.NewReader(b))
-	req.Header.Set("Content-Type", "text/plain")
-	req.Header.Set("X-Sockhop-Key", x.key)
-	resp, err := httpClient.Do(req)
+	b := append(appendJSONString([]byte{'['}, msg), ']')
+	status, _, err := x.h.post(x.path+"/xhr_send", []string{"Content-Type: text/plain", "X-Sockhop-Key: " + x.key}, b, nil)
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 204 && resp.StatusCode != 200 {
-		return fmt.Errorf("xhr_send: %s", resp.Status)
+	if status != 204 && status != 200 {
+		return fmt.Errorf("xhr_send: status %d", status)
 	}
 	return nil
+}
+
+// appendJSONString appends s to b as a JSON string.
+func appendJSONString(b, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// unquoteJSON decodes the JSON string s (quotes included) when its escapes are plain
+// (\", \\, \/, \n, \r, \t, \u00XX), or reports false: the caller then decodes it with
+// encoding/json.
+func unquoteJSON(s []byte) ([]byte, bool) {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return nil, false
+	}
+	s = s[1 : len(s)-1]
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '"' || c < 0x20 {
+			return nil, false
+		}
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		if i++; i >= len(s) {
+			return nil, false
+		}
+		switch s[i] {
+		case '"', '\\', '/':
+			out = append(out, s[i])
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			if i+4 >= len(s) || s[i+1] != '0' || s[i+2] != '0' {
+				return nil, false
+			}
+			v, err := strconv.ParseUint(string(s[i+3:i+5]), 16, 8)
+			if err != nil || v >= 0x80 {
+				return nil, false
+			}
+			out, i = append(out, byte(v)), i+4
+		default:
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 func (x *xhrTransport) run(open func(), frame func([]byte)) error {
@@ -613,10 +685,10 @@ func (x *xhrTransport) run(open func(), frame func([]byte)) error {
 			go open() // open sends, which needs the session this request created
 		}
 	}
-	path := "/xhr"
-	if x.streaming {
-		path = "/xhr_streaming"
+	if !x.streaming {
+		return x.poll(onOpen, frame)
 	}
+	path := "/xhr_streaming"
 	for {
 		req, _ := http.NewRequestWithContext(x.ctx, "POST", x.url+path, nil)
 		req.Header.Set("X-Sockhop-Key", x.key)
@@ -653,6 +725,43 @@ func (x *xhrTransport) run(open func(), frame func([]byte)) error {
 			return ferr
 		case x.streaming:
 			x.st.reconnect.Add(1)
+		}
+		if x.ctx.Err() != nil {
+			return x.ctx.Err()
+		}
+	}
+}
+
+// poll is xhr-polling's receiving side: one poll after another, each answered with a
+// frame and a newline.
+func (x *xhrTransport) poll(onOpen func(), frame func([]byte)) error {
+	hdr := []string{"X-Sockhop-Key: " + x.key}
+	var buf []byte
+	for {
+		status, body, err := x.h.post(x.path+"/xhr", hdr, nil, buf)
+		if err != nil {
+			if x.ctx.Err() != nil {
+				return x.ctx.Err()
+			}
+			return err
+		}
+		if status != 200 {
+			return fmt.Errorf("/xhr: status %d", status)
+		}
+		buf = body
+		var ferr error
+		for len(body) > 0 && ferr == nil {
+			line, rest, _ := bytes.Cut(body, []byte("\n"))
+			body = rest
+			if len(line) > 0 && line[0] != 'h' {
+				ferr = sockjsFrame(line, onOpen, frame, &x.st.another)
+			}
+		}
+		switch {
+		case ferr == errAnother:
+			time.Sleep(5 * time.Millisecond)
+		case ferr != nil:
+			return ferr
 		}
 		if x.ctx.Err() != nil {
 			return x.ctx.Err()
