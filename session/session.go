@@ -112,14 +112,15 @@ type Session struct {
 	slow   atomic.Bool   // the queue overflowed (OnSlowConsumer was called); enqueuers
 
 	// Owned by the reader (the goroutine in Serve); read.go explains the rate limit.
-	tokens   float64             // messages the peer may send now and be served; at most RateBurst
-	credit   float64             // messages, refused ones included, it may send before it is closed
-	refill   time.Time           // when tokens and credit were last refilled
-	peerSeq  uint64              // the highest r the peer reported
-	answered uint64              // pings of ours the peer answered (pongs not charged for it)
-	lines    [][]byte            // the frame being handled, split into lines
-	msgs     []inMessage         // its messages, decoded
-	freeAcks map[uint64]struct{} // acks of the frame being handled that complete a request
+	tokens     float64             // messages the peer may send now and be served; at most RateBurst
+	credit     float64             // messages, refused ones included, it may send before it is closed
+	refill     time.Time           // when tokens and credit were last refilled
+	peerSeq    uint64              // the highest r the peer reported
+	answered   uint64              // pings of ours the peer answered (pongs not charged for it)
+	lines      [][]byte            // the frame being handled, split into lines
+	msgs       []inMessage         // its messages, decoded
+	freeAcks   map[uint64]struct{} // acks of the frame being handled that complete a request
+	handedOver bool                // the frame being handled queued an event for the dispatcher
 
 	// Owned by the writer.
 	frame [][]byte // the frame being written

@@ -592,7 +592,8 @@ type xhrTransport struct {
 	st        *stats
 	ctx       context.Context
 	cancel    context.CancelFunc
-	h         *rawHTTP // xhr_send, and the polls of xhr-polling
+	h         *rawHTTP   // xhr_send, and the polls of xhr-polling
+	smu       sync.Mutex // one xhr_send at a time, as the JS client sends them (its pong waits too)
 }
 
 func newXHR(base, path string, streaming bool, st *stats) *xhrTransport {
@@ -603,6 +604,8 @@ func newXHR(base, path string, streaming bool, st *stats) *xhrTransport {
 }
 
 func (x *xhrTransport) send(msg []byte) error {
+	x.smu.Lock()
+	defer x.smu.Unlock()
 	b := append(appendJSONString([]byte{'['}, msg), ']')
 	status, _, err := x.h.post(x.path+"/xhr_send", []string{"Content-Type: text/plain", "X-Sockhop-Key: " + x.key}, b, nil)
 	if err != nil {
