@@ -190,6 +190,11 @@ func (p *Proxy) forward(c net.Conn) {
 	}
 	pr := &pair{client: c, server: s}
 	p.mu.Lock()
+	if p.closed { // Close ran while this one dialled: its CutAll did not see the pair
+		p.mu.Unlock()
+		pr.cut()
+		return
+	}
 	p.pairs[pr] = struct{}{}
 	p.armLocked(pr)
 	p.mu.Unlock()
