@@ -380,12 +380,20 @@ func (s *Session) queueEvent(tctx context.Context, m *events.Message) error {
 	}
 	select {
 	case s.evq <- m:
-		s.inSeq.Add(1)
-		s.wakeDispatcher()
-		s.handedOver = true
-		return nil
 	default:
+		if err := s.queueFull(tctx, m); err != nil {
+			return err
+		}
 	}
+	s.inSeq.Add(1)
+	s.wakeDispatcher()
+	s.handedOver = true
+	return nil
+}
+
+// queueFull waits until m is queued, the queue being full, or the transport ends. The
+// writer sees the reader blocked meanwhile (the peer is not silent, we are not reading).
+func (s *Session) queueFull(tctx context.Context, m *events.Message) error {
 	s.readerBlocked.Store(true)
 	defer func() {
 		s.lastRead.Store(time.Now().UnixNano())
@@ -393,9 +401,6 @@ func (s *Session) queueEvent(tctx context.Context, m *events.Message) error {
 	}()
 	select {
 	case s.evq <- m:
-		s.inSeq.Add(1)
-		s.wakeDispatcher()
-		s.handedOver = true
 		return nil
 	case <-tctx.Done():
 		return context.Cause(tctx)

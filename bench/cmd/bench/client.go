@@ -593,21 +593,24 @@ type xhrTransport struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	h         *rawHTTP   // xhr_send, and the polls of xhr-polling
+	sendHdr   []string   // xhr_send's headers, made once
 	smu       sync.Mutex // one xhr_send at a time, as the JS client sends them (its pong waits too)
 }
 
 func newXHR(base, path string, streaming bool, st *stats) *xhrTransport {
 	ctx, cancel := context.WithCancel(context.Background())
 	sp := path + "/000/" + randomSession()
-	return &xhrTransport{url: "http://" + base + sp, path: sp, key: randomSession() + randomSession(),
-		streaming: streaming, st: st, ctx: ctx, cancel: cancel, h: &rawHTTP{addr: base, ctx: ctx}}
+	key := randomSession() + randomSession()
+	return &xhrTransport{url: "http://" + base + sp, path: sp, key: key,
+		streaming: streaming, st: st, ctx: ctx, cancel: cancel, h: &rawHTTP{addr: base, ctx: ctx},
+		sendHdr: []string{"Content-Type: text/plain", "X-Sockhop-Key: " + key}}
 }
 
 func (x *xhrTransport) send(msg []byte) error {
 	x.smu.Lock()
 	defer x.smu.Unlock()
 	b := append(appendJSONString([]byte{'['}, msg), ']')
-	status, _, err := x.h.post(x.path+"/xhr_send", []string{"Content-Type: text/plain", "X-Sockhop-Key: " + x.key}, b, nil)
+	status, _, err := x.h.post(x.path+"/xhr_send", x.sendHdr, b, nil)
 	if err != nil {
 		return err
 	}
